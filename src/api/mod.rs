@@ -1,0 +1,5 @@
+//! The Restb.ai Vision API client.
+
+mod image;
+
+pub use image::ImageSource;

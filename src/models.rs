@@ -1,0 +1,55 @@
+//! The catalogue of Restb.ai model ids this tool knows.
+//!
+//! An unknown id is refused before a batch starts: a typo would otherwise cost
+//! one 400 per image. `--allow-unknown-models` lets newer models through.
+
+/// The six models of the public SDK at its last version: the default set.
+pub const DEFAULT_MODELS: [&str; 6] = [
+    "re_roomtype_global_v2",
+    "re_exterior_styles",
+    "re_features_v4",
+    "re_logo",
+    "re_compliance_v2",
+    "re_condition_r1r6_global",
+];
+
+/// Further ids seen in public callers of the API.
+const OTHER_KNOWN_MODELS: [&str; 9] = [
+    "re_features_v5",
+    "re_appliances_v2",
+    "re_condition",
+    "re_condition_c1c6",
+    "re_roomtype_international",
+    "re_kitchen_finishes",
+    "re_inspection_damage",
+    "re_watermark",
+    "caption",
+];
+
+/// Whether `id` is a model id this tool knows.
+pub fn is_known(id: &str) -> bool {
+    DEFAULT_MODELS.contains(&id) || OTHER_KNOWN_MODELS.contains(&id)
+}
+
+/// Every known model id, default set first.
+pub fn known() -> impl Iterator<Item = &'static str> {
+    DEFAULT_MODELS.iter().chain(OTHER_KNOWN_MODELS.iter()).copied()
+}
+
+/// The default model ids as owned strings.
+pub fn default_models() -> Vec<String> {
+    DEFAULT_MODELS.iter().map(|m| m.to_string()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_models_are_known() {
+        assert!(DEFAULT_MODELS.iter().all(|m| is_known(m)));
+        assert!(is_known("caption"));
+        assert!(!is_known("re_logoo"));
+        assert_eq!(known().count(), 15);
+    }
+}
