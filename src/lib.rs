@@ -6,3 +6,8 @@ pub mod api;
 pub mod input;
 pub mod mock;
 pub mod models;
+pub mod limiter;
+pub mod pool;
+pub mod retry;
+pub mod stats;
+pub mod stop;

@@ -1,5 +1,11 @@
 //! The Restb.ai Vision API client.
 
+mod client;
 mod image;
+mod key;
+mod reply;
 
+pub use client::{validate_base_url, Client, ClientConfig, ConfigError, Region, Reply};
 pub use image::ImageSource;
+pub use key::ClientKey;
+pub use reply::{classify, parse_retry_after, Verdict};

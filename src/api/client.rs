@@ -1,0 +1,286 @@
+//! The blocking HTTP client: one `ureq::Agent` (one connection pool) shared
+//! by every worker.
+
+use super::key::ClientKey;
+use super::reply::{classify, parse_retry_after, Verdict};
+use super::ImageSource;
+use base64::Engine as _;
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+use std::time::{Duration, SystemTime};
+use ureq::http::{HeaderMap, Uri};
+
+/// A Restb.ai region.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Region {
+    /// `https://api-us.restb.ai`
+    #[default]
+    Us,
+    /// `https://api-eu.restb.ai`
+    Eu,
+}
+
+impl Region {
+    /// The region's base URL.
+    pub fn base_url(self) -> &'static str {
+        match self {
+            Region::Us => "https://api-us.restb.ai",
+            Region::Eu => "https://api-eu.restb.ai",
+        }
+    }
+}
+
+impl FromStr for Region {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Region, String> {
+        match text.to_ascii_lowercase().as_str() {
+            "us" => Ok(Region::Us),
+            "eu" => Ok(Region::Eu),
+            _ => Err(format!("unknown region '{text}': use us or eu")),
+        }
+    }
+}
+
+/// Settings of a [`Client`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientConfig {
+    /// Where the API is. Defaults to the US region.
+    pub base_url: String,
+    /// Limit on each phase of a request (connect, send, wait for the answer,
+    /// read the body). Defaults to 30 s.
+    pub timeout: Duration,
+    /// Idle connections kept for reuse; set it to the thread count.
+    /// Defaults to 64.
+    pub max_idle_connections: usize,
+    /// Permit plain `http://` to a host that is not loopback. Defaults to
+    /// false: the key would travel in clear.
+    pub allow_http: bool,
+}
+
+impl Default for ClientConfig {
+    fn default() -> ClientConfig {
+        ClientConfig {
+            base_url: Region::Us.base_url().to_string(),
+            timeout: Duration::from_secs(30),
+            max_idle_connections: 64,
+            allow_http: false,
+        }
+    }
+}
+
+/// A bad client setting, found before any request is sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// The base URL does not parse or lacks a scheme or host.
+    #[error("invalid base URL '{0}': expected http(s)://HOST[:PORT]")]
+    BadBaseUrl(String),
+    /// Plain HTTP to a host that is not loopback, without `allow_http`.
+    #[error("refusing plain http:// to {0}: the client key would travel in clear (pass --allow-http to permit it)")]
+    PlainHttp(String),
+}
+
+/// One reply, classified.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    /// The HTTP status, when a reply came at all.
+    pub http_status: Option<u16>,
+    /// What the reply means.
+    pub verdict: Verdict,
+}
+
+/// A Restb.ai Vision API client. Cheap to clone: clones share one
+/// connection pool.
+#[derive(Clone)]
+pub struct Client {
+    agent: ureq::Agent,
+    base_url: String,
+    key: ClientKey,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("base_url", &self.base_url)
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Most a reply body may hold; the API's answers are a few kilobytes.
+const MAX_BODY: u64 = 16 * 1024 * 1024;
+
+impl Client {
+    /// A client for `key` with `config`.
+    ///
+    /// # Errors
+    /// [`ConfigError`] when the base URL is malformed, or plain HTTP to a
+    /// remote host without `allow_http`.
+    pub fn new(key: ClientKey, config: &ClientConfig) -> Result<Client, ConfigError> {
+        let base_url = validate_base_url(&config.base_url, config.allow_http)?;
+        let timeout = Some(config.timeout);
+        // Per-phase timeouts: ureq's global and per-call ones spawn a resolver
+        // thread per request.
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(timeout)
+            .timeout_send_request(timeout)
+            .timeout_send_body(timeout)
+            .timeout_recv_response(timeout)
+            .timeout_recv_body(timeout)
+            .max_idle_connections(config.max_idle_connections.max(1))
+            .max_idle_connections_per_host(config.max_idle_connections.max(1))
+            .user_agent(concat!("restb/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .into();
+        Ok(Client {
+            agent,
+            base_url,
+            key,
+        })
+    }
+
+    /// The validated base URL, without a trailing slash.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// Asks for `models` on `image`: `/vision/v2/predict` for one model,
+    /// `/vision/v2/multipredict` for several (one request of the allotment).
+    /// Never fails: network errors and local file errors come back as a
+    /// [`Verdict`] too.
+    pub fn predict(&self, image: &ImageSource, models: &[String]) -> Reply {
+        let endpoint = if models.len() == 1 { "predict" } else { "multipredict" };
+        let url = format!("{}/vision/v2/{endpoint}", self.base_url);
+        let model_id = models.join(",");
+        let sent = match image {
+            ImageSource::Url(image_url) => self
+                .agent
+                .get(&url)
+                .query("client_key", self.key.expose())
+                .query("model_id", &model_id)
+                .query("image_url", image_url)
+                .call(),
+            ImageSource::File(path) => {
+                let bytes = match std::fs::read(path) {
+                    Ok(bytes) => bytes,
+                    Err(error) => {
+                        return Reply {
+                            http_status: None,
+                            verdict: Verdict::Permanent(format!(
+                                "cannot read {}: {error}",
+                                path.display()
+                            )),
+                        }
+                    }
+                };
+                let encoded = base64::engine::general_purpose::URL_SAFE.encode(bytes);
+                self.agent
+                    .post(&url)
+                    .query("client_key", self.key.expose())
+                    .send_form([("model_id", model_id.as_str()), ("image_base64", &encoded)])
+            }
+        };
+        let mut response = match sent {
+            Ok(response) => response,
+            Err(error) => {
+                return Reply {
+                    http_status: None,
+                    verdict: self.transport_failure(&error),
+                }
+            }
+        };
+        let status = response.status().as_u16();
+        let retry_after = retry_after(response.headers());
+        // Read every body to the end, errors included, or the connection is
+        // not reused.
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(MAX_BODY)
+            .read_to_vec();
+        let verdict = match body {
+            Ok(body) => classify(status, retry_after, &body),
+            Err(error) => self.transport_failure(&error),
+        };
+        Reply {
+            http_status: Some(status),
+            verdict,
+        }
+    }
+
+    fn transport_failure(&self, error: &ureq::Error) -> Verdict {
+        let message = self.key.redact(&error.to_string());
+        match error {
+            ureq::Error::BadUri(_) => Verdict::Permanent(message),
+            _ => Verdict::Transient(message),
+        }
+    }
+}
+
+/// How long a 429 asks us to wait: `Retry-After`, else `RateLimit-Reset`.
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let now = SystemTime::now();
+    ["retry-after", "ratelimit-reset"].iter().find_map(|name| {
+        headers
+            .get(*name)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| parse_retry_after(value, now))
+    })
+}
+
+/// Checks a base URL once, at start-up (ureq would quote a bad one, key and
+/// all, in its error), and returns it without a trailing slash.
+pub fn validate_base_url(text: &str, allow_http: bool) -> Result<String, ConfigError> {
+    let trimmed = text.trim().trim_end_matches('/');
+    let bad = || ConfigError::BadBaseUrl(text.to_string());
+    let uri = Uri::from_str(trimmed).map_err(|_| bad())?;
+    let host = uri.host().filter(|h| !h.is_empty()).ok_or_else(bad)?;
+    if uri.query().is_some() {
+        return Err(bad());
+    }
+    match uri.scheme_str().map(str::to_ascii_lowercase).as_deref() {
+        Some("https") => {}
+        Some("http") if allow_http || is_loopback(host) => {}
+        Some("http") => return Err(ConfigError::PlainHttp(host.to_string())),
+        _ => return Err(bad()),
+    }
+    Ok(trimmed.to_string())
+}
+
+fn is_loopback(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    bare.eq_ignore_ascii_case("localhost")
+        || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_urls_are_checked_up_front() {
+        assert_eq!(
+            validate_base_url("https://api-eu.restb.ai/", false).unwrap(),
+            "https://api-eu.restb.ai"
+        );
+        assert!(validate_base_url("http://127.0.0.1:8080", false).is_ok());
+        assert!(validate_base_url("http://localhost:1", false).is_ok());
+        assert!(validate_base_url("http://[::1]:1", false).is_ok());
+        assert_eq!(
+            validate_base_url("http://api.example.com", false),
+            Err(ConfigError::PlainHttp("api.example.com".into()))
+        );
+        assert!(validate_base_url("http://api.example.com", true).is_ok());
+        for bad in ["api-us.restb.ai", "ftp://x", "https://", "", "https://x?client_key=1"] {
+            assert!(validate_base_url(bad, false).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn regions_parse() {
+        assert_eq!("EU".parse::<Region>(), Ok(Region::Eu));
+        assert!("asia".parse::<Region>().is_err());
+        assert_eq!(Region::default().base_url(), "https://api-us.restb.ai");
+    }
+}

@@ -1,0 +1,547 @@
+//! The engine: blocking worker threads pulling jobs from one MPMC queue.
+//!
+//! The tutorial's shape, with its faults fixed:
+//! - one [`Limiter`] shared by all workers paces request *starts*, so the
+//!   thread count only bounds how many are in flight;
+//! - a job leaves the books only with a terminal outcome; shutdown pills go
+//!   out when the count of unfinished jobs is zero, never when the queue
+//!   merely looks empty (a re-enqueued job is never lost);
+//! - a rate-limit reply pauses the whole pool, not one thread;
+//! - transient failures wait out a backoff in a delay heap, not in a thread;
+//! - with [`Threads::Auto`], a supervisor adds workers whenever every worker
+//!   is busy while jobs wait, so threads >= rate x latency (Little's law);
+//! - a panic inside a job is that job's failure, not a dead worker.
+//!
+//! The engine is generic over the [`Work`] it runs, so a tool can run its own
+//! blocking jobs through it; the Restb.ai client is one such work.
+
+use crate::limiter::{until_next_window, Limiter, Rate};
+use crate::retry::RetryPolicy;
+use crate::stats::{AttemptKind, Report, Stats};
+use crate::stop::Stop;
+use crossbeam_channel::{Receiver, Sender};
+use parking_lot::Mutex;
+use std::any::Any;
+use std::cmp::Ordering as CmpOrdering;
+use std::collections::BinaryHeap;
+use std::num::NonZeroUsize;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::thread::{self, Scope};
+use std::time::{Duration, Instant, SystemTime};
+
+/// How one try of a job ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Attempt<O> {
+    /// Done, and it worked.
+    Success(O),
+    /// Done, and it failed for good: trying again would fail the same way.
+    Failure(O),
+    /// The service asked us to slow down: pause every worker, then try again.
+    RateLimited {
+        /// How long the service asked us to wait; `None`: until the next
+        /// one-second window.
+        retry_after: Option<Duration>,
+        /// The outcome to record if the job runs out of rate-limit retries.
+        output: O,
+    },
+    /// Failed in a way that may pass: try again after a backoff.
+    Transient(O),
+    /// Failed so that no other job can succeed (a rejected key): record it and
+    /// stop the whole run.
+    Abort(O),
+}
+
+/// A blocking piece of work the pool runs for each job.
+pub trait Work: Sync {
+    /// What one job is.
+    type Job: Send;
+    /// What one try of a job yields.
+    type Output: Send;
+
+    /// Runs one try of `job`. Called from a worker thread; may block.
+    fn attempt(&self, job: &Self::Job) -> Attempt<Self::Output>;
+
+    /// The output to record when [`Work::attempt`] panicked with `message`.
+    fn panicked(&self, job: &Self::Job, message: &str) -> Self::Output;
+}
+
+/// A job with its terminal outcome, as handed to the sink.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finished<J, O> {
+    /// The job.
+    pub job: J,
+    /// The output of its last try.
+    pub output: O,
+    /// Whether the last try was a success.
+    pub success: bool,
+    /// Tries made, rate-limited ones included.
+    pub attempts: u32,
+    /// Tries answered with a rate-limit reply.
+    pub rate_limited: u32,
+    /// Duration of the last try.
+    pub latency: Duration,
+}
+
+/// How many worker threads to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Threads {
+    /// Exactly this many.
+    Fixed(NonZeroUsize),
+    /// Start small and add workers while every worker is busy and jobs wait,
+    /// up to `max`.
+    Auto {
+        /// The most workers ever started.
+        max: NonZeroUsize,
+    },
+}
+
+impl Default for Threads {
+    fn default() -> Threads {
+        Threads::Auto {
+            max: NonZeroUsize::new(4096).expect("4096 is not zero"),
+        }
+    }
+}
+
+/// Settings of a pool run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PoolConfig {
+    /// Worker threads. Defaults to [`Threads::Auto`] with at most 4096.
+    pub threads: Threads,
+    /// Pacing of request starts; `None` paces nothing (concurrency mode:
+    /// the thread count alone bounds the load). Defaults to 1 per second.
+    pub rate: Option<Rate>,
+    /// Retries. Defaults to [`RetryPolicy::default`].
+    pub retry: RetryPolicy,
+    /// Added to a pause that waits for the next one-second window, for the
+    /// skew between our clock and the gateway's. Defaults to 50 ms.
+    pub window_margin: Duration,
+    /// Seed for backoff jitter. Defaults to 0.
+    pub seed: u64,
+}
+
+impl Default for PoolConfig {
+    fn default() -> PoolConfig {
+        PoolConfig {
+            threads: Threads::default(),
+            rate: Rate::per_second(1.0),
+            retry: RetryPolicy::default(),
+            window_margin: Duration::from_millis(50),
+            seed: 0,
+        }
+    }
+}
+
+/// How a pool run ended.
+#[derive(Debug)]
+pub struct PoolSummary {
+    /// The statistics at the end.
+    pub report: Report,
+    /// Jobs handed to the sink.
+    pub finished: u64,
+    /// Jobs left without a terminal outcome (stopped or aborted runs).
+    pub unfinished: u64,
+    /// Whether a job aborted the run.
+    pub aborted: bool,
+    /// Whether the run was stopped before every job finished.
+    pub stopped: bool,
+    /// The most workers that ran at once.
+    pub peak_threads: usize,
+    /// The first error the sink returned; the run stops at it.
+    pub sink_error: Option<std::io::Error>,
+}
+
+/// A pool of blocking workers; see the module docs.
+#[derive(Debug)]
+pub struct Pool {
+    config: PoolConfig,
+    stats: Stats,
+    stop: Stop,
+}
+
+/// How often the supervisor looks at the queue, the retry heap and the stop signal.
+const SUPERVISOR_TICK: Duration = Duration::from_millis(10);
+
+impl Pool {
+    /// A pool with `config`, stopped by `stop` (give it from a signal handler
+    /// to interrupt a run: requests in flight finish, the rest are left).
+    pub fn new(config: PoolConfig, stop: Stop) -> Pool {
+        Pool {
+            config,
+            stats: Stats::new(),
+            stop,
+        }
+    }
+
+    /// Live statistics, readable while [`Pool::run`] runs on another thread.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Runs every job to a terminal outcome (or until stopped), handing each
+    /// finished job to `sink` on one dedicated thread, in completion order.
+    /// Blocks until all workers have exited.
+    pub fn run<W, I, S>(&self, work: &W, jobs: I, sink: S) -> PoolSummary
+    where
+        W: Work,
+        I: IntoIterator<Item = W::Job>,
+        S: FnMut(Finished<W::Job, W::Output>) -> std::io::Result<()> + Send,
+    {
+        let (queue_tx, queue_rx) = crossbeam_channel::unbounded();
+        let mut total = 0usize;
+        for job in jobs {
+            total += 1;
+            let tracked = Tracked {
+                job,
+                attempts: 0,
+                transient: 0,
+                rate_limited: 0,
+            };
+            queue_tx
+                .send(Message::Job(tracked))
+                .expect("the receiver is alive: it is a local of this function");
+        }
+        let (done_tx, done_rx) = crossbeam_channel::bounded(1);
+        let shared = Shared {
+            work,
+            config: &self.config,
+            limiter: Limiter::new(self.config.rate),
+            stats: &self.stats,
+            stop: &self.stop,
+            queue_tx,
+            queue_rx,
+            done_tx,
+            unfinished: AtomicUsize::new(total),
+            waiting: AtomicUsize::new(0),
+            delayed: Mutex::new(BinaryHeap::new()),
+            next_seq: AtomicUsize::new(0),
+            aborted: AtomicBool::new(false),
+        };
+        let (sink_tx, sink_rx) = crossbeam_channel::unbounded();
+        let mut peak_threads = 0;
+        let (finished, sink_error) = thread::scope(|scope| {
+            let sink_thread = thread::Builder::new()
+                .name("restb-sink".into())
+                .spawn_scoped(scope, || drain_sink(sink_rx, sink, &self.stop))
+                .expect("spawning the sink thread");
+            let supervisor = Supervisor {
+                shared: &shared,
+                sink_tx,
+                live: 0,
+            };
+            peak_threads = supervisor.supervise(scope, total, &done_rx);
+            sink_thread.join().expect("the sink thread does not panic")
+        });
+        let unfinished = shared.unfinished.load(Ordering::SeqCst) as u64;
+        PoolSummary {
+            report: self.stats.report(),
+            finished,
+            unfinished,
+            aborted: shared.aborted.load(Ordering::SeqCst),
+            stopped: unfinished > 0,
+            peak_threads,
+            sink_error,
+        }
+    }
+}
+
+fn drain_sink<J, O, S>(
+    rx: Receiver<Finished<J, O>>,
+    mut sink: S,
+    stop: &Stop,
+) -> (u64, Option<std::io::Error>)
+where
+    S: FnMut(Finished<J, O>) -> std::io::Result<()>,
+{
+    let mut written = 0;
+    let mut first_error = None;
+    for finished in rx {
+        if first_error.is_some() {
+            continue;
+        }
+        match sink(finished) {
+            Ok(()) => written += 1,
+            Err(error) => {
+                log::error!("cannot record outcomes, stopping: {error}");
+                first_error = Some(error);
+                stop.stop();
+            }
+        }
+    }
+    (written, first_error)
+}
+
+enum Message<J> {
+    Job(Tracked<J>),
+    Shutdown,
+}
+
+struct Tracked<J> {
+    job: J,
+    attempts: u32,
+    transient: u32,
+    rate_limited: u32,
+}
+
+/// A job waiting out its backoff; the heap yields the earliest due first.
+struct Delayed<J> {
+    due: Instant,
+    seq: usize,
+    tracked: Tracked<J>,
+}
+
+impl<J> PartialEq for Delayed<J> {
+    fn eq(&self, other: &Self) -> bool {
+        (self.due, self.seq) == (other.due, other.seq)
+    }
+}
+impl<J> Eq for Delayed<J> {}
+impl<J> PartialOrd for Delayed<J> {
+    fn partial_cmp(&self, other: &Self) -> Option<CmpOrdering> {
+        Some(self.cmp(other))
+    }
+}
+impl<J> Ord for Delayed<J> {
+    fn cmp(&self, other: &Self) -> CmpOrdering {
+        (other.due, other.seq).cmp(&(self.due, self.seq))
+    }
+}
+
+struct Shared<'a, W: Work> {
+    work: &'a W,
+    config: &'a PoolConfig,
+    limiter: Limiter,
+    stats: &'a Stats,
+    stop: &'a Stop,
+    queue_tx: Sender<Message<W::Job>>,
+    queue_rx: Receiver<Message<W::Job>>,
+    /// Wakes the supervisor when the last job finishes.
+    done_tx: Sender<()>,
+    unfinished: AtomicUsize,
+    /// Workers blocked on the queue or the limiter: zero while jobs wait
+    /// means the thread count is the bottleneck.
+    waiting: AtomicUsize,
+    delayed: Mutex<BinaryHeap<Delayed<W::Job>>>,
+    next_seq: AtomicUsize,
+    aborted: AtomicBool,
+}
+
+type SinkSender<W> = Sender<Finished<<W as Work>::Job, <W as Work>::Output>>;
+
+impl<W: Work> Shared<'_, W> {
+    fn worker_loop(&self, sink: SinkSender<W>, mut rng: fastrand::Rng) {
+        loop {
+            self.waiting.fetch_add(1, Ordering::SeqCst);
+            let tracked = match self.queue_rx.recv() {
+                Ok(Message::Job(tracked)) => tracked,
+                Ok(Message::Shutdown) | Err(_) => {
+                    self.waiting.fetch_sub(1, Ordering::SeqCst);
+                    return;
+                }
+            };
+            let cleared = !self.stop.is_stopped() && self.limiter.acquire(self.stop).is_ok();
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            if cleared {
+                self.run_once(tracked, &sink, &mut rng);
+            }
+            // Otherwise the run is stopping: the job stays unfinished, and a
+            // resumed run does it.
+        }
+    }
+
+    fn run_once(&self, mut tracked: Tracked<W::Job>, sink: &SinkSender<W>, rng: &mut fastrand::Rng) {
+        let start = Instant::now();
+        let attempt = catch_unwind(AssertUnwindSafe(|| self.work.attempt(&tracked.job)))
+            .unwrap_or_else(|payload| {
+                let message = panic_message(payload.as_ref());
+                log::error!("a job panicked: {message}");
+                Attempt::Failure(self.work.panicked(&tracked.job, &message))
+            });
+        let end = Instant::now();
+        let latency = end - start;
+        tracked.attempts += 1;
+        match attempt {
+            Attempt::Success(output) => {
+                self.stats.record(AttemptKind::Success, start, end);
+                self.finish(tracked, output, true, latency, sink);
+            }
+            Attempt::Failure(output) => {
+                self.stats.record(AttemptKind::Failure, start, end);
+                self.finish(tracked, output, false, latency, sink);
+            }
+            Attempt::Abort(output) => {
+                self.stats.record(AttemptKind::Failure, start, end);
+                self.finish(tracked, output, false, latency, sink);
+                self.aborted.store(true, Ordering::SeqCst);
+                self.stop.stop();
+            }
+            Attempt::RateLimited {
+                retry_after,
+                output,
+            } => {
+                self.stats.record(AttemptKind::RateLimited, start, end);
+                tracked.rate_limited += 1;
+                if tracked.rate_limited > self.config.retry.max_rate_limited {
+                    self.finish(tracked, output, false, latency, sink);
+                    return;
+                }
+                let pause = retry_after.unwrap_or_else(|| {
+                    until_next_window(SystemTime::now(), self.config.window_margin)
+                });
+                log::debug!("rate limited: pausing every worker for {pause:?}");
+                self.limiter.pause_until(Instant::now() + pause);
+                self.enqueue(tracked);
+            }
+            Attempt::Transient(output) => {
+                self.stats.record(AttemptKind::Transient, start, end);
+                tracked.transient += 1;
+                if !self.config.retry.may_retry(tracked.transient) {
+                    self.finish(tracked, output, false, latency, sink);
+                    return;
+                }
+                self.stats.record_retry();
+                let due = Instant::now() + self.config.retry.backoff(tracked.transient, rng);
+                let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
+                self.delayed.lock().push(Delayed { due, seq, tracked });
+            }
+        }
+    }
+
+    fn enqueue(&self, tracked: Tracked<W::Job>) {
+        self.queue_tx
+            .send(Message::Job(tracked))
+            .expect("the receiver lives in Shared as long as any sender");
+    }
+
+    fn finish(
+        &self,
+        tracked: Tracked<W::Job>,
+        output: W::Output,
+        success: bool,
+        latency: Duration,
+        sink: &SinkSender<W>,
+    ) {
+        if !success {
+            self.stats.record_failed_job();
+        }
+        let finished = Finished {
+            job: tracked.job,
+            output,
+            success,
+            attempts: tracked.attempts,
+            rate_limited: tracked.rate_limited,
+            latency,
+        };
+        // The sink thread outlives every worker (it ends when their senders drop).
+        let _ = sink.send(finished);
+        if self.unfinished.fetch_sub(1, Ordering::SeqCst) == 1 {
+            let _ = self.done_tx.try_send(());
+        }
+    }
+
+    /// Moves the retries whose backoff is over back into the queue; returns
+    /// when the next one falls due.
+    fn release_due(&self, now: Instant) -> Option<Instant> {
+        let mut delayed = self.delayed.lock();
+        while delayed.peek().is_some_and(|d| d.due <= now) {
+            let due = delayed.pop().expect("peeked just above");
+            self.enqueue(due.tracked);
+        }
+        delayed.peek().map(|d| d.due)
+    }
+}
+
+struct Supervisor<'a, 'w, W: Work> {
+    shared: &'a Shared<'w, W>,
+    sink_tx: SinkSender<W>,
+    live: usize,
+}
+
+impl<'a, 'w, W: Work> Supervisor<'a, 'w, W> {
+    /// Starts workers, feeds due retries, grows the pool while it is the
+    /// bottleneck, and sends the shutdown pills once no job is unfinished
+    /// (or the run stops). Returns the most workers that ran.
+    fn supervise<'scope>(
+        mut self,
+        scope: &'scope Scope<'scope, '_>,
+        total: usize,
+        done_rx: &Receiver<()>,
+    ) -> usize
+    where
+        'a: 'scope,
+    {
+        let config = self.shared.config;
+        let (initial, max) = match config.threads {
+            Threads::Fixed(n) => (n.get(), n.get()),
+            Threads::Auto { max } => {
+                // Enough for one second of starts; latency decides the rest.
+                let first_guess = config
+                    .rate
+                    .map_or(max.get(), |rate| rate.per_second_f64().ceil() as usize + 1);
+                (first_guess.min(max.get()), max.get())
+            }
+        };
+        let growth_step = config
+            .rate
+            .map_or(1, |rate| (rate.per_second_f64() * SUPERVISOR_TICK.as_secs_f64() * 2.0).ceil() as usize)
+            .max(1);
+        self.spawn(scope, initial.min(total.max(1)));
+        loop {
+            if self.shared.unfinished.load(Ordering::SeqCst) == 0 || self.shared.stop.is_stopped() {
+                break;
+            }
+            let now = Instant::now();
+            let next_due = self.shared.release_due(now);
+            let starved = self.shared.waiting.load(Ordering::SeqCst) == 0
+                && !self.shared.queue_rx.is_empty();
+            if starved && self.live < max && matches!(config.threads, Threads::Auto { .. }) {
+                self.spawn(scope, growth_step.min(max - self.live));
+            }
+            let wait = next_due.map_or(SUPERVISOR_TICK, |due| {
+                due.saturating_duration_since(now).min(SUPERVISOR_TICK)
+            });
+            let _ = done_rx.recv_timeout(wait);
+        }
+        for _ in 0..self.live {
+            self.shared
+                .queue_tx
+                .send(Message::Shutdown)
+                .expect("the receiver lives in Shared");
+        }
+        self.live
+    }
+
+    fn spawn<'scope>(&mut self, scope: &'scope Scope<'scope, '_>, count: usize)
+    where
+        'a: 'scope,
+    {
+        for _ in 0..count {
+            let index = self.live;
+            let shared = self.shared;
+            let sink = self.sink_tx.clone();
+            let rng = fastrand::Rng::with_seed(self.shared.config.seed.wrapping_add(index as u64));
+            let spawned = thread::Builder::new()
+                .name(format!("worker-{index}"))
+                .spawn_scoped(scope, move || shared.worker_loop(sink, rng));
+            match spawned {
+                Ok(_) => self.live += 1,
+                Err(error) => {
+                    log::warn!("cannot start worker {index}: {error}; going on with {}", self.live);
+                    return;
+                }
+            }
+        }
+        log::debug!("{} workers", self.live);
+    }
+}
+
+fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        (*text).to_string()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "panic with a non-text payload".to_string()
+    }
+}

@@ -1,0 +1,245 @@
+//! Shared run statistics and the final report.
+//!
+//! Workers record every attempt under one `parking_lot` mutex; the report's
+//! first line keeps the tutorial's exact form so existing scripts parse it.
+
+use hdrhistogram::Histogram;
+use parking_lot::Mutex;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+/// How one attempt (one request) ended, as far as the statistics care.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptKind {
+    /// A success: counts toward throughput and mean latency.
+    Success,
+    /// A permanent failure.
+    Failure,
+    /// A rate-limit reply.
+    RateLimited,
+    /// A transient failure (5xx, network, timeout, unreadable body).
+    Transient,
+}
+
+/// Counters and latencies of a run, guarded by one mutex.
+#[derive(Debug)]
+pub struct Stats {
+    inner: Mutex<Tally>,
+}
+
+#[derive(Debug, Clone)]
+struct Tally {
+    succeeded: u64,
+    failed_replies: u64,
+    transient: u64,
+    rate_limited: u64,
+    retried: u64,
+    failed_jobs: u64,
+    first_start: Option<Instant>,
+    last_end: Option<Instant>,
+    success_latency: Duration,
+    /// Latencies of successes in microseconds, 3 significant digits.
+    latency_us: Histogram<u64>,
+}
+
+impl Default for Stats {
+    fn default() -> Stats {
+        Stats::new()
+    }
+}
+
+impl Stats {
+    /// Empty statistics.
+    pub fn new() -> Stats {
+        let latency_us = Histogram::new_with_bounds(1, 3_600_000_000, 3)
+            .expect("bounds 1..1h with 3 digits are valid for hdrhistogram");
+        Stats {
+            inner: Mutex::new(Tally {
+                succeeded: 0,
+                failed_replies: 0,
+                transient: 0,
+                rate_limited: 0,
+                retried: 0,
+                failed_jobs: 0,
+                first_start: None,
+                last_end: None,
+                success_latency: Duration::ZERO,
+                latency_us,
+            }),
+        }
+    }
+
+    /// Records one attempt that ran from `start` to `end`.
+    pub fn record(&self, kind: AttemptKind, start: Instant, end: Instant) {
+        let latency = end.saturating_duration_since(start);
+        let mut tally = self.inner.lock();
+        tally.first_start = Some(tally.first_start.map_or(start, |s| s.min(start)));
+        tally.last_end = Some(tally.last_end.map_or(end, |e| e.max(end)));
+        match kind {
+            AttemptKind::Success => {
+                tally.succeeded += 1;
+                tally.success_latency += latency;
+                let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+                tally.latency_us.saturating_record(micros.max(1));
+            }
+            AttemptKind::Failure => tally.failed_replies += 1,
+            AttemptKind::RateLimited => tally.rate_limited += 1,
+            AttemptKind::Transient => tally.transient += 1,
+        }
+    }
+
+    /// Counts a job that will be tried again after a transient failure.
+    pub fn record_retry(&self) {
+        self.inner.lock().retried += 1;
+    }
+
+    /// Counts a job whose terminal outcome is a failure.
+    pub fn record_failed_job(&self) {
+        self.inner.lock().failed_jobs += 1;
+    }
+
+    /// A snapshot of the figures so far.
+    pub fn report(&self) -> Report {
+        let tally = self.inner.lock().clone();
+        let span = match (tally.first_start, tally.last_end) {
+            (Some(start), Some(end)) => end.saturating_duration_since(start),
+            _ => Duration::ZERO,
+        };
+        let mean_latency = if tally.succeeded == 0 {
+            Duration::ZERO
+        } else {
+            tally.success_latency / u32::try_from(tally.succeeded).unwrap_or(u32::MAX)
+        };
+        let percentile = |q: f64| {
+            if tally.succeeded == 0 {
+                Duration::ZERO
+            } else {
+                Duration::from_micros(tally.latency_us.value_at_quantile(q))
+            }
+        };
+        Report {
+            succeeded: tally.succeeded,
+            failed: tally.failed_jobs,
+            transient: tally.transient,
+            rate_limited: tally.rate_limited,
+            retried: tally.retried,
+            span,
+            mean_latency,
+            p50: percentile(0.50),
+            p90: percentile(0.90),
+            p95: percentile(0.95),
+            p99: percentile(0.99),
+            max: percentile(1.0),
+        }
+    }
+}
+
+/// The figures of a run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    /// Successful requests.
+    pub succeeded: u64,
+    /// Jobs recorded as failed.
+    pub failed: u64,
+    /// Transient failures (5xx, network errors, timeouts, unreadable bodies).
+    pub transient: u64,
+    /// Rate-limit replies (429 or the legacy "005" body).
+    pub rate_limited: u64,
+    /// Transient failures that were tried again.
+    pub retried: u64,
+    /// From the first request's start to the last one's end.
+    pub span: Duration,
+    /// Mean latency of the successes.
+    pub mean_latency: Duration,
+    /// Latency percentiles of the successes.
+    pub p50: Duration,
+    /// 90th percentile.
+    pub p90: Duration,
+    /// 95th percentile.
+    pub p95: Duration,
+    /// 99th percentile.
+    pub p99: Duration,
+    /// Slowest success.
+    pub max: Duration,
+}
+
+impl Report {
+    /// Successes per second over the span: the tutorial's "total throughput".
+    pub fn throughput(&self) -> f64 {
+        let seconds = self.span.as_secs_f64();
+        if seconds > 0.0 {
+            self.succeeded as f64 / seconds
+        } else {
+            0.0
+        }
+    }
+}
+
+fn millis(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "[{}] requests processed in [{:.1}] seconds with average time [{:.1}] ms, total throughput: [{:.2}] rps",
+            self.succeeded,
+            self.span.as_secs_f64(),
+            millis(self.mean_latency),
+            self.throughput()
+        )?;
+        write!(
+            f,
+            "[{}] failed, [{}] rate-limited (429), [{}] transient errors, [{}] retried; latency p50 [{:.1}] p90 [{:.1}] p95 [{:.1}] p99 [{:.1}] max [{:.1}] ms",
+            self.failed,
+            self.rate_limited,
+            self.transient,
+            self.retried,
+            millis(self.p50),
+            millis(self.p90),
+            millis(self.p95),
+            millis(self.p99),
+            millis(self.max)
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_line_has_the_tutorials_form() {
+        let stats = Stats::new();
+        let t0 = Instant::now();
+        for i in 0..36u64 {
+            let start = t0 + Duration::from_millis(250 * i);
+            stats.record(AttemptKind::Success, start, start + Duration::from_millis(1164));
+        }
+        stats.record(AttemptKind::RateLimited, t0, t0 + Duration::from_millis(2));
+        let report = stats.report();
+        let text = report.to_string();
+        let first = text.lines().next().unwrap();
+        assert_eq!(
+            first,
+            "[36] requests processed in [9.9] seconds with average time [1164.0] ms, total throughput: [3.63] rps"
+        );
+        assert!(text.lines().nth(1).unwrap().starts_with("[0] failed, [1] rate-limited (429), [0] transient errors, [0] retried"));
+        assert!((report.p50.as_secs_f64() - 1.164).abs() < 0.002);
+    }
+
+    #[test]
+    fn no_successes_do_not_divide_by_zero() {
+        let stats = Stats::new();
+        let t0 = Instant::now();
+        stats.record(AttemptKind::Failure, t0, t0 + Duration::from_millis(5));
+        stats.record_failed_job();
+        let first = stats.report().to_string();
+        assert!(first.starts_with(
+            "[0] requests processed in [0.0] seconds with average time [0.0] ms, total throughput: [0.00] rps"
+        ));
+        let empty = Stats::new().report();
+        assert_eq!(empty.throughput(), 0.0);
+    }
+}
