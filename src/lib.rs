@@ -3,10 +3,14 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod cli;
 pub mod input;
+pub mod job;
+pub mod limiter;
+pub mod logging;
 pub mod mock;
 pub mod models;
-pub mod limiter;
+pub mod output;
 pub mod pool;
 pub mod retry;
 pub mod stats;

@@ -192,9 +192,7 @@ mod tests {
     fn waiting_callers_get_evenly_spaced_slots() {
         let limiter = Limiter::new(Rate::per_second(4.0));
         let t0 = Instant::now();
-        let starts: Vec<Duration> = (0..5)
-            .map(|_| limiter.reserve_at(t0).start - t0)
-            .collect();
+        let starts: Vec<Duration> = (0..5).map(|_| limiter.reserve_at(t0).start - t0).collect();
         assert_eq!(starts, vec![ms(0), ms(250), ms(500), ms(750), ms(1000)]);
     }
 
@@ -215,9 +213,7 @@ mod tests {
             .with_burst(NonZeroU32::new(3).unwrap());
         let limiter = Limiter::new(Some(rate));
         let t0 = Instant::now();
-        let starts: Vec<Duration> = (0..5)
-            .map(|_| limiter.reserve_at(t0).start - t0)
-            .collect();
+        let starts: Vec<Duration> = (0..5).map(|_| limiter.reserve_at(t0).start - t0).collect();
         assert_eq!(starts, vec![ms(0), ms(0), ms(0), ms(250), ms(500)]);
     }
 
@@ -263,14 +259,19 @@ mod tests {
         let mut now = t0;
         let mut starts = Vec::new();
         for _ in 0..2000 {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             now += Duration::from_micros((seed >> 33) % 120_000);
             starts.push(limiter.reserve_at(now).start);
         }
         starts.sort();
         let window = Duration::from_secs(1);
         for (i, first) in starts.iter().enumerate() {
-            let inside = starts[i..].iter().take_while(|s| **s - *first < window).count();
+            let inside = starts[i..]
+                .iter()
+                .take_while(|s| **s - *first < window)
+                .count();
             assert!(inside <= 20, "{inside} starts within one second");
         }
     }

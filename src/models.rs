@@ -33,7 +33,10 @@ pub fn is_known(id: &str) -> bool {
 
 /// Every known model id, default set first.
 pub fn known() -> impl Iterator<Item = &'static str> {
-    DEFAULT_MODELS.iter().chain(OTHER_KNOWN_MODELS.iter()).copied()
+    DEFAULT_MODELS
+        .iter()
+        .chain(OTHER_KNOWN_MODELS.iter())
+        .copied()
 }
 
 /// The default model ids as owned strings.

@@ -140,7 +140,7 @@ pub struct PoolSummary {
     pub report: Report,
     /// Jobs handed to the sink.
     pub finished: u64,
-    /// Jobs left without a terminal outcome (stopped or aborted runs).
+    /// Jobs without a recorded outcome (stopped or aborted runs, sink errors).
     pub unfinished: u64,
     /// Whether a job aborted the run.
     pub aborted: bool,
@@ -233,7 +233,8 @@ impl Pool {
             peak_threads = supervisor.supervise(scope, total, &done_rx);
             sink_thread.join().expect("the sink thread does not panic")
         });
-        let unfinished = shared.unfinished.load(Ordering::SeqCst) as u64;
+        // A job the sink could not record counts as unfinished too.
+        let unfinished = total as u64 - finished;
         PoolSummary {
             report: self.stats.report(),
             finished,
@@ -350,7 +351,12 @@ impl<W: Work> Shared<'_, W> {
         }
     }
 
-    fn run_once(&self, mut tracked: Tracked<W::Job>, sink: &SinkSender<W>, rng: &mut fastrand::Rng) {
+    fn run_once(
+        &self,
+        mut tracked: Tracked<W::Job>,
+        sink: &SinkSender<W>,
+        rng: &mut fastrand::Rng,
+    ) {
         let start = Instant::now();
         let attempt = catch_unwind(AssertUnwindSafe(|| self.work.attempt(&tracked.job)))
             .unwrap_or_else(|payload| {
@@ -484,7 +490,9 @@ impl<'a, 'w, W: Work> Supervisor<'a, 'w, W> {
         };
         let growth_step = config
             .rate
-            .map_or(1, |rate| (rate.per_second_f64() * SUPERVISOR_TICK.as_secs_f64() * 2.0).ceil() as usize)
+            .map_or(1, |rate| {
+                (rate.per_second_f64() * SUPERVISOR_TICK.as_secs_f64() * 2.0).ceil() as usize
+            })
             .max(1);
         self.spawn(scope, initial.min(total.max(1)));
         loop {
@@ -493,8 +501,8 @@ impl<'a, 'w, W: Work> Supervisor<'a, 'w, W> {
             }
             let now = Instant::now();
             let next_due = self.shared.release_due(now);
-            let starved = self.shared.waiting.load(Ordering::SeqCst) == 0
-                && !self.shared.queue_rx.is_empty();
+            let starved =
+                self.shared.waiting.load(Ordering::SeqCst) == 0 && !self.shared.queue_rx.is_empty();
             if starved && self.live < max && matches!(config.threads, Threads::Auto { .. }) {
                 self.spawn(scope, growth_step.min(max - self.live));
             }
@@ -527,7 +535,10 @@ impl<'a, 'w, W: Work> Supervisor<'a, 'w, W> {
             match spawned {
                 Ok(_) => self.live += 1,
                 Err(error) => {
-                    log::warn!("cannot start worker {index}: {error}; going on with {}", self.live);
+                    log::warn!(
+                        "cannot start worker {index}: {error}; going on with {}",
+                        self.live
+                    );
                     return;
                 }
             }

@@ -63,7 +63,10 @@ mod tests {
                 .saturating_mul(1u32 << (failures - 1).min(31))
                 .min(Duration::from_secs(30));
             let wait = policy.backoff(failures, &mut rng);
-            assert!(wait >= nominal / 2 && wait <= nominal, "{failures}: {wait:?}");
+            assert!(
+                wait >= nominal / 2 && wait <= nominal,
+                "{failures}: {wait:?}"
+            );
         }
     }
 

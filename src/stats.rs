@@ -215,7 +215,11 @@ mod tests {
         let t0 = Instant::now();
         for i in 0..36u64 {
             let start = t0 + Duration::from_millis(250 * i);
-            stats.record(AttemptKind::Success, start, start + Duration::from_millis(1164));
+            stats.record(
+                AttemptKind::Success,
+                start,
+                start + Duration::from_millis(1164),
+            );
         }
         stats.record(AttemptKind::RateLimited, t0, t0 + Duration::from_millis(2));
         let report = stats.report();
@@ -225,7 +229,11 @@ mod tests {
             first,
             "[36] requests processed in [9.9] seconds with average time [1164.0] ms, total throughput: [3.63] rps"
         );
-        assert!(text.lines().nth(1).unwrap().starts_with("[0] failed, [1] rate-limited (429), [0] transient errors, [0] retried"));
+        assert!(text
+            .lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("[0] failed, [1] rate-limited (429), [0] transient errors, [0] retried"));
         assert!((report.p50.as_secs_f64() - 1.164).abs() < 0.002);
     }
 

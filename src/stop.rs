@@ -55,7 +55,12 @@ impl Stop {
     pub fn sleep_until(&self, deadline: Instant) -> bool {
         let mut stopped = self.inner.stopped.lock();
         while !*stopped {
-            if self.inner.wake.wait_until(&mut stopped, deadline).timed_out() {
+            if self
+                .inner
+                .wake
+                .wait_until(&mut stopped, deadline)
+                .timed_out()
+            {
                 return !*stopped;
             }
         }

@@ -150,7 +150,11 @@ impl Client {
     /// Never fails: network errors and local file errors come back as a
     /// [`Verdict`] too.
     pub fn predict(&self, image: &ImageSource, models: &[String]) -> Reply {
-        let endpoint = if models.len() == 1 { "predict" } else { "multipredict" };
+        let endpoint = if models.len() == 1 {
+            "predict"
+        } else {
+            "multipredict"
+        };
         let url = format!("{}/vision/v2/{endpoint}", self.base_url);
         let model_id = models.join(",");
         let sent = match image {
@@ -272,7 +276,13 @@ mod tests {
             Err(ConfigError::PlainHttp("api.example.com".into()))
         );
         assert!(validate_base_url("http://api.example.com", true).is_ok());
-        for bad in ["api-us.restb.ai", "ftp://x", "https://", "", "https://x?client_key=1"] {
+        for bad in [
+            "api-us.restb.ai",
+            "ftp://x",
+            "https://",
+            "",
+            "https://x?client_key=1",
+        ] {
             assert!(validate_base_url(bad, false).is_err(), "{bad}");
         }
     }

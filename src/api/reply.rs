@@ -62,7 +62,10 @@ pub fn classify(status: u16, retry_after: Option<Duration>, body: &[u8]) -> Verd
 }
 
 fn classify_opaque(status: u16, retry_after: Option<Duration>, body: &[u8]) -> Verdict {
-    let what = format!("HTTP {status} with a body that is not JSON: {}", snippet(body));
+    let what = format!(
+        "HTTP {status} with a body that is not JSON: {}",
+        snippet(body)
+    );
     match status {
         429 => Verdict::RateLimited { retry_after },
         401 | 403 => Verdict::Auth(what),
@@ -160,18 +163,36 @@ mod tests {
     fn rate_limits_come_as_429_or_as_legacy_005() {
         let kong = br#"{"message":"API rate limit exceeded"}"#;
         let wait = Some(Duration::from_secs(1));
-        assert_eq!(classify(429, wait, kong), Verdict::RateLimited { retry_after: wait });
+        assert_eq!(
+            classify(429, wait, kong),
+            Verdict::RateLimited { retry_after: wait }
+        );
         let legacy = br#"{"error":"true","error_id":"005","message":"rate limit"}"#;
-        assert_eq!(classify(200, None, legacy), Verdict::RateLimited { retry_after: None });
-        assert_eq!(classify(429, None, b"<html>slow down</html>"), Verdict::RateLimited { retry_after: None });
-        assert_eq!(classify(429, None, b""), Verdict::RateLimited { retry_after: None });
+        assert_eq!(
+            classify(200, None, legacy),
+            Verdict::RateLimited { retry_after: None }
+        );
+        assert_eq!(
+            classify(429, None, b"<html>slow down</html>"),
+            Verdict::RateLimited { retry_after: None }
+        );
+        assert_eq!(
+            classify(429, None, b""),
+            Verdict::RateLimited { retry_after: None }
+        );
     }
 
     #[test]
     fn refused_keys_are_auth_failures() {
         let body = br#"{"error":"true","error_id":"002","message":"invalid client_key"}"#;
-        assert_eq!(classify(401, None, body), Verdict::Auth("invalid client_key".into()));
-        assert!(matches!(classify(403, None, b"Forbidden"), Verdict::Auth(_)));
+        assert_eq!(
+            classify(401, None, body),
+            Verdict::Auth("invalid client_key".into())
+        );
+        assert!(matches!(
+            classify(403, None, b"Forbidden"),
+            Verdict::Auth(_)
+        ));
     }
 
     #[test]
@@ -179,15 +200,33 @@ mod tests {
         let html = b"<html><body><h1>502 Bad Gateway</h1></body></html>";
         match classify(502, None, html) {
             Verdict::Transient(message) => {
-                assert!(message.starts_with("HTTP 502 with a body that is not JSON: <html>"), "{message}")
+                assert!(
+                    message.starts_with("HTTP 502 with a body that is not JSON: <html>"),
+                    "{message}"
+                )
             }
             other => panic!("{other:?}"),
         }
-        assert!(matches!(classify(200, None, b"{\"resp"), Verdict::Transient(_)));
-        assert!(matches!(classify(200, None, b"[1,2]"), Verdict::Transient(_)));
-        assert!(matches!(classify(200, None, br#"{"error":"false"}"#), Verdict::Transient(_)));
-        assert!(matches!(classify(503, None, br#"{"message":"busy"}"#), Verdict::Transient(_)));
-        assert!(matches!(classify(200, None, &[0xff, 0xfe, 0x00]), Verdict::Transient(_)));
+        assert!(matches!(
+            classify(200, None, b"{\"resp"),
+            Verdict::Transient(_)
+        ));
+        assert!(matches!(
+            classify(200, None, b"[1,2]"),
+            Verdict::Transient(_)
+        ));
+        assert!(matches!(
+            classify(200, None, br#"{"error":"false"}"#),
+            Verdict::Transient(_)
+        ));
+        assert!(matches!(
+            classify(503, None, br#"{"message":"busy"}"#),
+            Verdict::Transient(_)
+        ));
+        assert!(matches!(
+            classify(200, None, &[0xff, 0xfe, 0x00]),
+            Verdict::Transient(_)
+        ));
     }
 
     #[test]
@@ -196,15 +235,24 @@ mod tests {
             classify(400, None, br#"{"error":"true","message":"bad image"}"#),
             Verdict::Permanent("bad image".into())
         );
-        assert_eq!(classify(404, None, br#"{}"#), Verdict::Permanent("HTTP 404".into()));
-        assert!(matches!(classify(404, None, b"Not Found"), Verdict::Permanent(_)));
+        assert_eq!(
+            classify(404, None, br#"{}"#),
+            Verdict::Permanent("HTTP 404".into())
+        );
+        assert!(matches!(
+            classify(404, None, b"Not Found"),
+            Verdict::Permanent(_)
+        ));
     }
 
     #[test]
     fn retry_after_takes_seconds_or_dates() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         assert_eq!(parse_retry_after("2", now), Some(Duration::from_secs(2)));
-        assert_eq!(parse_retry_after(" 0.5 ", now), Some(Duration::from_millis(500)));
+        assert_eq!(
+            parse_retry_after(" 0.5 ", now),
+            Some(Duration::from_millis(500))
+        );
         let date = httpdate::fmt_http_date(now + Duration::from_secs(3));
         assert_eq!(parse_retry_after(&date, now), Some(Duration::from_secs(3)));
         let past = httpdate::fmt_http_date(now - Duration::from_secs(3));

@@ -1,0 +1,179 @@
+//! Command-line arguments (clap derive).
+
+use crate::api::Region;
+use crate::input::Format;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::num::{NonZeroU32, NonZeroUsize};
+use std::path::PathBuf;
+use std::str::FromStr;
+
+const RUN_EXAMPLES: &str = "Examples:
+  RESTB_CLIENT_KEY=... restb run photos.csv -o outcomes.jsonl --rps 4
+  restb run urls.txt --models re_roomtype_global_v2,re_condition_r1r6_global --rps 20 -o out.jsonl
+  restb run photos.jsonl --per-model --rps 4 --client-key-file ~/.restb-key -o out.jsonl
+  restb run photos.csv -o outcomes.jsonl --resume            # finish an interrupted batch";
+
+/// Send batches of images to the Restb.ai Vision API at the allotted rate.
+#[derive(Debug, Parser)]
+#[command(name = "restb", version, about, propagate_version = true)]
+pub struct Cli {
+    /// No progress display and no log lines below warnings; the final stats still print.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Process a batch of images (the client key comes from RESTB_CLIENT_KEY or --client-key-file).
+    #[command(after_help = RUN_EXAMPLES)]
+    Run(RunArgs),
+    /// Run the tutorial's workload against a built-in mock gateway: no key, no network.
+    #[command(after_help = "Example:\n  restb demo")]
+    Demo(DemoArgs),
+    /// Serve the stand-in gateway on loopback, for your own tests.
+    #[command(
+        after_help = "Example:\n  restb mock --port 8080 --rps 4 --latency 1.16\n  restb run urls.txt --base-url http://127.0.0.1:8080 --rps 4"
+    )]
+    Mock(MockArgs),
+}
+
+/// How the allotment is enforced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    /// Pace request starts at --rps across all threads.
+    Rate,
+    /// At most --threads requests in flight, no pacing (the older plan).
+    Concurrency,
+}
+
+/// `--threads N|auto`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThreadsArg {
+    /// Enough threads that the rate, not the thread count, is the bottleneck.
+    Auto,
+    /// Exactly N.
+    Fixed(NonZeroUsize),
+}
+
+impl FromStr for ThreadsArg {
+    type Err = String;
+    fn from_str(text: &str) -> Result<ThreadsArg, String> {
+        if text.eq_ignore_ascii_case("auto") {
+            return Ok(ThreadsArg::Auto);
+        }
+        text.parse::<NonZeroUsize>()
+            .map(ThreadsArg::Fixed)
+            .map_err(|_| format!("'{text}' is not a positive whole number or 'auto'"))
+    }
+}
+
+fn positive_number(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(value) if value.is_finite() && value > 0.0 => Ok(value),
+        _ => Err(format!("'{text}' is not a positive number")),
+    }
+}
+
+fn non_negative_number(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(value) if value.is_finite() && value >= 0.0 => Ok(value),
+        _ => Err(format!("'{text}' is not a number >= 0")),
+    }
+}
+
+/// `restb run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The batch: a CSV, JSONL or plain list file, or - for standard input.
+    pub input: String,
+    /// Input format [default: from the extension: .csv, .jsonl/.ndjson, else lines].
+    #[arg(long, value_parser = |s: &str| s.parse::<Format>().map_err(|e| e.to_string()))]
+    pub format: Option<Format>,
+    /// Comma-separated model ids [default: the six of the SDK].
+    #[arg(long, value_delimiter = ',')]
+    pub models: Option<Vec<String>>,
+    /// Send model ids this tool does not know (models newer than the tool).
+    #[arg(long)]
+    pub allow_unknown_models: bool,
+    /// One /vision/v2/predict request per (image, model), as the tutorial did,
+    /// instead of one multipredict request per image.
+    #[arg(long)]
+    pub per_model: bool,
+    /// Allotted requests per second.
+    #[arg(long, default_value = "1", value_parser = positive_number, allow_negative_numbers = true)]
+    pub rps: f64,
+    /// How the allotment is enforced.
+    #[arg(long, value_enum, default_value_t = Mode::Rate)]
+    pub mode: Mode,
+    /// Worker threads: a number, or auto.
+    #[arg(long, default_value = "auto")]
+    pub threads: ThreadsArg,
+    /// API region.
+    #[arg(long, default_value = "us")]
+    pub region: Region,
+    /// API base URL (overrides --region).
+    #[arg(long)]
+    pub base_url: Option<String>,
+    /// Write JSONL outcomes to FILE [default: standard output].
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Skip the work whose outcome is already in --output; append the rest.
+    #[arg(long, requires = "output")]
+    pub resume: bool,
+    /// With --resume, also redo the jobs whose outcome was a failure.
+    #[arg(long, requires = "resume")]
+    pub retry_failed: bool,
+    /// Permit a plain http:// base URL to a host that is not loopback.
+    #[arg(long)]
+    pub allow_http: bool,
+    /// Tries per job for transient failures (5xx, network errors, timeouts).
+    #[arg(long, default_value = "5")]
+    pub max_attempts: NonZeroU32,
+    /// Timeout of each phase of a request, in seconds.
+    #[arg(long, default_value = "30", value_parser = positive_number)]
+    pub timeout: f64,
+    /// Read the client key from FILE instead of RESTB_CLIENT_KEY.
+    #[arg(long, value_name = "FILE")]
+    pub client_key_file: Option<PathBuf>,
+}
+
+/// `restb demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// The mock gateway's rate limit, requests per second.
+    #[arg(long, default_value = "4")]
+    pub rps: NonZeroU32,
+    /// The mock's latency, in seconds.
+    #[arg(long, default_value = "1.16", value_parser = non_negative_number)]
+    pub latency: f64,
+    /// One request per (image, model) as in the tutorial; --grouped sends one per image.
+    #[arg(long)]
+    pub grouped: bool,
+}
+
+/// `restb mock`.
+#[derive(Debug, Args)]
+pub struct MockArgs {
+    /// Port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value = "0")]
+    pub port: u16,
+    /// Requests per second per key, in fixed one-second windows [default: unlimited].
+    #[arg(long)]
+    pub rps: Option<NonZeroU32>,
+    /// Latency of an accepted request, in seconds.
+    #[arg(long, default_value = "0", value_parser = non_negative_number)]
+    pub latency: f64,
+    /// Uniform +- jitter added to the latency, in seconds.
+    #[arg(long, default_value = "0", value_parser = non_negative_number)]
+    pub jitter: f64,
+    /// Rate-limit headers: kong2, kong-legacy or none.
+    #[arg(long, default_value = "kong2", value_parser = ["kong2", "kong-legacy", "none"])]
+    pub headers: String,
+    /// Seed for jitter.
+    #[arg(long, default_value = "0")]
+    pub seed: u64,
+}

@@ -1,0 +1,106 @@
+//! `restb demo`: the tutorial's workload against the built-in mock gateway.
+
+use super::args::DemoArgs;
+use super::table::{describe, render};
+use super::{Exit, UsageError};
+use crate::api::{Client, ClientConfig, ClientKey, ImageSource};
+use crate::input::Record;
+use crate::job::{jobs_from_records, CallOutput, Job, RestbWork};
+use crate::limiter::Rate;
+use crate::mock::{MockConfig, MockServer};
+use crate::models;
+use crate::pool::{Finished, Pool, PoolConfig};
+use crate::stop::Stop;
+use parking_lot::Mutex;
+use std::time::Duration;
+
+/// The tutorial's six demo images.
+pub fn demo_images() -> Vec<String> {
+    (1..=6)
+        .map(|n| format!("https://demo.restb.ai/images/demo/demo-{n}.jpg"))
+        .collect()
+}
+
+pub(super) fn demo(args: &DemoArgs, stop: &Stop) -> Result<Exit, UsageError> {
+    let mock_config = MockConfig {
+        rps: Some(args.rps.get()),
+        latency: Duration::from_secs_f64(args.latency),
+        ..MockConfig::tutorial()
+    };
+    let server = MockServer::start(mock_config)
+        .map_err(|e| UsageError(format!("cannot start the mock gateway on loopback: {e}")))?;
+    let key = ClientKey::new("demo-key").expect("a non-empty literal");
+    let client_config = ClientConfig {
+        base_url: server.base_url(),
+        ..ClientConfig::default()
+    };
+    let client = Client::new(key, &client_config).map_err(|e| UsageError(e.to_string()))?;
+    let records: Vec<Record> = demo_images()
+        .into_iter()
+        .enumerate()
+        .map(|(i, url)| Record {
+            id: (i + 1).to_string(),
+            image: ImageSource::Url(url),
+            models: None,
+            line: i + 1,
+        })
+        .collect();
+    let jobs = jobs_from_records(records, &models::default_models(), !args.grouped);
+    eprintln!(
+        "demo: {} requests to a mock gateway on {} allowing {} per second, latency about {:.2} s",
+        jobs.len(),
+        server.base_url(),
+        args.rps,
+        args.latency
+    );
+    let pool_config = PoolConfig {
+        rate: Rate::per_second(f64::from(args.rps.get())),
+        ..PoolConfig::default()
+    };
+    let pool = Pool::new(pool_config, stop.clone());
+    let finished = Mutex::new(Vec::new());
+    let summary = pool.run(&RestbWork::new(client), jobs, |done| {
+        finished.lock().push(done);
+        Ok(())
+    });
+    server.stop();
+    print!("{}", results_table(finished.into_inner()));
+    eprintln!("{}", summary.report);
+    Ok(if summary.stopped {
+        Exit::Interrupted
+    } else if summary.report.failed > 0 {
+        Exit::Failure
+    } else {
+        Exit::Success
+    })
+}
+
+/// One row per image and model, in input order.
+fn results_table(mut finished: Vec<Finished<Job, CallOutput>>) -> String {
+    finished.sort_by(|a, b| {
+        let number = |f: &Finished<Job, CallOutput>| f.job.id.parse::<u64>().unwrap_or(u64::MAX);
+        number(a)
+            .cmp(&number(b))
+            .then_with(|| a.job.models.cmp(&b.job.models))
+    });
+    let mut rows = Vec::new();
+    for done in &finished {
+        let image = done.job.image.to_string();
+        match (&done.output.solutions, &done.output.error) {
+            (Some(solutions), _) => {
+                for model in &done.job.models {
+                    let reading = solutions
+                        .get(model)
+                        .map_or_else(|| "(no answer)".to_string(), describe);
+                    rows.push(vec![image.clone(), model.clone(), reading]);
+                }
+            }
+            (None, error) => rows.push(vec![
+                image,
+                done.job.models.join(","),
+                format!("FAILED: {}", error.as_deref().unwrap_or("unknown error")),
+            ]),
+        }
+    }
+    render(&["image", "model", "result"], &rows)
+}

@@ -1,0 +1,66 @@
+//! The `restb` command line: arguments, and one module per subcommand.
+//!
+//! `main.rs` only parses, installs the signal handler and maps [`Exit`] to a
+//! process status; everything else is here so tests can call it.
+
+mod args;
+mod demo;
+mod run;
+mod serve;
+mod table;
+
+pub use args::{Cli, Command, DemoArgs, MockArgs, Mode, RunArgs, ThreadsArg};
+
+use crate::stop::Stop;
+use std::fmt;
+
+/// How a command ended, as the process exit status of DESIGN.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Every job ok.
+    Success,
+    /// A job failed, or the API refused the key.
+    Failure,
+    /// Bad usage, input or configuration.
+    Usage,
+    /// Interrupted by SIGINT or SIGTERM.
+    Interrupted,
+}
+
+impl Exit {
+    /// The process exit status.
+    pub fn code(self) -> u8 {
+        match self {
+            Exit::Success => 0,
+            Exit::Failure => 1,
+            Exit::Usage => 2,
+            Exit::Interrupted => 130,
+        }
+    }
+}
+
+/// A problem found before any request was sent: bad usage, input or
+/// configuration. The message names the flag, or the file and line, to fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageError(pub String);
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// Runs a parsed command line. `stop` is given by the signal handler.
+pub fn execute(cli: Cli, stop: &Stop) -> Exit {
+    let result = match cli.command {
+        Command::Run(args) => run::run(&args, cli.quiet, stop),
+        Command::Demo(args) => demo::demo(&args, stop),
+        Command::Mock(args) => serve::serve(&args, stop),
+    };
+    result.unwrap_or_else(|error| {
+        eprintln!("Error: {error}");
+        Exit::Usage
+    })
+}

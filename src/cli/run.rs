@@ -1,0 +1,245 @@
+//! `restb run`: check everything, then process the batch.
+
+use super::args::{Mode, RunArgs, ThreadsArg};
+use super::{Exit, UsageError};
+use crate::api::{Client, ClientConfig, ClientKey};
+use crate::input::{self, Format, ReadOptions, Record};
+use crate::job::{jobs_from_records, Job, RestbWork};
+use crate::limiter::Rate;
+use crate::models;
+use crate::output::{open_for_resume, OutcomeLine, OutcomeWriter};
+use crate::pool::{Pool, PoolConfig, PoolSummary, Threads};
+use crate::retry::RetryPolicy;
+use crate::stop::Stop;
+use std::fs::File;
+use std::io::{self, Write};
+use std::num::NonZeroUsize;
+use std::path::Path;
+use std::time::Duration;
+
+/// Most threads `--threads auto` starts: about 1000 in flight is the
+/// largest load we plan for, with room for latency spikes.
+const AUTO_MAX_THREADS: usize = 4096;
+
+/// Runs a batch; every check happens before the first request.
+pub(super) fn run(args: &RunArgs, quiet: bool, stop: &Stop) -> Result<Exit, UsageError> {
+    let key = client_key(args)?;
+    let default_models = default_models(args)?;
+    let pool_config = pool_config(args);
+    let client_config = ClientConfig {
+        base_url: args
+            .base_url
+            .clone()
+            .unwrap_or_else(|| args.region.base_url().to_string()),
+        timeout: Duration::from_secs_f64(args.timeout),
+        max_idle_connections: match pool_config.threads {
+            Threads::Fixed(n) => n.get(),
+            Threads::Auto { .. } => 1024,
+        },
+        allow_http: args.allow_http,
+    };
+    let client =
+        Client::new(key, &client_config).map_err(|e| UsageError(format!("--base-url: {e}")))?;
+    let records = read_input(args)?;
+    let mut jobs = jobs_from_records(records, &default_models, args.per_model);
+    let mut earlier_failures = 0;
+    let out: Box<dyn Write + Send> =
+        match &args.output {
+            Some(path) if args.resume => {
+                let (file, done) = open_for_resume(path).map_err(|e| {
+                    UsageError(format!("--resume: cannot read {}: {e}", path.display()))
+                })?;
+                let before = jobs.len();
+                earlier_failures = jobs
+                    .iter()
+                    .filter(|job| done.failed(&job.key()) && !args.retry_failed)
+                    .count();
+                jobs.retain(|job| !done.covers(&job.key(), args.retry_failed));
+                if !quiet {
+                    log::info!(
+                        "resuming: {} of {before} jobs already done in {}",
+                        before - jobs.len(),
+                        path.display()
+                    );
+                }
+                Box::new(file)
+            }
+            Some(path) => Box::new(File::create(path).map_err(|e| {
+                UsageError(format!("--output: cannot create {}: {e}", path.display()))
+            })?),
+            None => Box::new(io::stdout()),
+        };
+    if !quiet {
+        log::info!(
+            "{} jobs, {} at {}, threads {}",
+            jobs.len(),
+            if args.per_model {
+                "one request per image and model"
+            } else {
+                "one request per image"
+            },
+            match args.mode {
+                Mode::Rate => format!("{} requests/s", args.rps),
+                Mode::Concurrency => "no pacing".to_string(),
+            },
+            match pool_config.threads {
+                Threads::Fixed(n) => n.to_string(),
+                Threads::Auto { .. } => "auto".to_string(),
+            }
+        );
+    }
+    let pool = Pool::new(pool_config, stop.clone());
+    let summary = process(&pool, &RestbWork::new(client), jobs, out);
+    eprintln!("{}", summary.report);
+    if earlier_failures > 0 {
+        eprintln!("{earlier_failures} jobs failed in an earlier run; --retry-failed redoes them");
+    }
+    let exit = exit_status(&summary, args.output.as_deref());
+    Ok(if exit == Exit::Success && earlier_failures > 0 {
+        Exit::Failure
+    } else {
+        exit
+    })
+}
+
+fn process(
+    pool: &Pool,
+    work: &RestbWork,
+    jobs: Vec<Job>,
+    out: Box<dyn Write + Send>,
+) -> PoolSummary {
+    let mut writer = OutcomeWriter::new(out);
+    pool.run(work, jobs, move |finished| {
+        writer.write(&OutcomeLine::from_finished(&finished))
+    })
+}
+
+fn exit_status(summary: &PoolSummary, output: Option<&Path>) -> Exit {
+    if let Some(error) = &summary.sink_error {
+        eprintln!("Error: writing outcomes failed: {error}");
+    }
+    if summary.aborted {
+        eprintln!("Error: the API refused the client key; stopped without sending the rest");
+        return Exit::Failure;
+    }
+    if summary.stopped {
+        match output {
+            Some(path) => eprintln!(
+                "interrupted: {} jobs not done; run the same command with --resume to finish them (outcomes so far are in {})",
+                summary.unfinished,
+                path.display()
+            ),
+            None => eprintln!("interrupted: {} jobs not done", summary.unfinished),
+        }
+        return if summary.sink_error.is_some() {
+            Exit::Failure
+        } else {
+            Exit::Interrupted
+        };
+    }
+    if summary.report.failed > 0 || summary.sink_error.is_some() {
+        Exit::Failure
+    } else {
+        Exit::Success
+    }
+}
+
+fn client_key(args: &RunArgs) -> Result<ClientKey, UsageError> {
+    match &args.client_key_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                UsageError(format!(
+                    "--client-key-file: cannot read {}: {e}",
+                    path.display()
+                ))
+            })?;
+            ClientKey::new(&text).ok_or_else(|| {
+                UsageError(format!("--client-key-file: {} is empty", path.display()))
+            })
+        }
+        None => match std::env::var("RESTB_CLIENT_KEY") {
+            Ok(text) => ClientKey::new(&text)
+                .ok_or_else(|| UsageError("RESTB_CLIENT_KEY is empty".to_string())),
+            Err(_) => Err(UsageError(
+                "no client key: set RESTB_CLIENT_KEY or pass --client-key-file FILE".to_string(),
+            )),
+        },
+    }
+}
+
+fn default_models(args: &RunArgs) -> Result<Vec<String>, UsageError> {
+    let Some(list) = &args.models else {
+        return Ok(models::default_models());
+    };
+    let list: Vec<String> = list
+        .iter()
+        .map(|m| m.trim().to_string())
+        .filter(|m| !m.is_empty())
+        .collect();
+    if list.is_empty() {
+        return Err(UsageError("--models: the list is empty".to_string()));
+    }
+    if !args.allow_unknown_models {
+        if let Some(unknown) = list.iter().find(|m| !models::is_known(m)) {
+            return Err(UsageError(format!(
+                "--models: unknown model id '{unknown}' (known: {}); pass --allow-unknown-models to send it anyway",
+                models::known().collect::<Vec<_>>().join(", ")
+            )));
+        }
+    }
+    Ok(list)
+}
+
+fn read_input(args: &RunArgs) -> Result<Vec<Record>, UsageError> {
+    let stdin = args.input == "-";
+    let format = args.format.unwrap_or_else(|| {
+        if stdin {
+            Format::Lines
+        } else {
+            Format::from_path(Path::new(&args.input))
+        }
+    });
+    let options = ReadOptions {
+        format,
+        allow_unknown_models: args.allow_unknown_models,
+        check_files: true,
+    };
+    let records = if stdin {
+        input::read_records(io::stdin().lock(), "<stdin>", &options)
+    } else {
+        input::read_path(Path::new(&args.input), &options)
+    };
+    records.map_err(|e| UsageError(e.to_string()))
+}
+
+fn pool_config(args: &RunArgs) -> PoolConfig {
+    let auto_max = NonZeroUsize::new(AUTO_MAX_THREADS).expect("not zero");
+    let (rate, threads) = match args.mode {
+        Mode::Rate => {
+            let threads = match args.threads {
+                ThreadsArg::Auto => Threads::Auto { max: auto_max },
+                ThreadsArg::Fixed(n) => Threads::Fixed(n),
+            };
+            (Rate::per_second(args.rps), threads)
+        }
+        Mode::Concurrency => {
+            // The older plan: the allotment is a number of requests in flight.
+            let threads = match args.threads {
+                ThreadsArg::Auto => {
+                    NonZeroUsize::new(args.rps.ceil() as usize).unwrap_or(NonZeroUsize::MIN)
+                }
+                ThreadsArg::Fixed(n) => n,
+            };
+            (None, Threads::Fixed(threads))
+        }
+    };
+    PoolConfig {
+        threads,
+        rate,
+        retry: RetryPolicy {
+            max_attempts: args.max_attempts,
+            ..RetryPolicy::default()
+        },
+        ..PoolConfig::default()
+    }
+}

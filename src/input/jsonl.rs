@@ -1,0 +1,148 @@
+//! JSON Lines: one object per line with `url` or `path`, optional `id` and
+//! `models`.
+
+use std::fmt;
+use std::io::BufRead;
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::Deserialize;
+
+use super::collect::{Collector, Fields};
+use super::line_reader::LineReader;
+use super::validate::{self, Field};
+use super::InputError;
+
+/// The fields of one line this tool reads; others are ignored.
+#[derive(Debug, Deserialize)]
+#[serde(expecting = "a JSON object")]
+struct Line {
+    url: Option<String>,
+    path: Option<String>,
+    #[serde(default, deserialize_with = "id")]
+    id: Option<String>,
+    models: Option<Vec<String>>,
+}
+
+/// Reads an `id` that is a string or an integer, as a string.
+fn id<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    struct Id(String);
+
+    impl<'de> Deserialize<'de> for Id {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            deserializer.deserialize_any(IdVisitor)
+        }
+    }
+
+    struct IdVisitor;
+
+    impl Visitor<'_> for IdVisitor {
+        type Value = Id;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a string or an integer")
+        }
+
+        fn visit_str<E: de::Error>(self, value: &str) -> Result<Id, E> {
+            Ok(Id(value.to_string()))
+        }
+
+        fn visit_string<E: de::Error>(self, value: String) -> Result<Id, E> {
+            Ok(Id(value))
+        }
+
+        fn visit_i64<E: de::Error>(self, value: i64) -> Result<Id, E> {
+            Ok(Id(value.to_string()))
+        }
+
+        fn visit_u64<E: de::Error>(self, value: u64) -> Result<Id, E> {
+            Ok(Id(value.to_string()))
+        }
+    }
+
+    Ok(Option::<Id>::deserialize(deserializer)?.map(|Id(id)| id))
+}
+
+/// Reads every non-blank line as one JSON object.
+///
+/// # Errors
+///
+/// The first bad line, as [`super::read_records`] describes.
+pub(super) fn read<R: BufRead>(
+    lines: &mut LineReader<'_, R>,
+    collector: &mut Collector<'_>,
+) -> Result<(), InputError> {
+    while let Some(line) = lines.next_line()? {
+        let text = lines.text();
+        if text.trim().is_empty() {
+            continue;
+        }
+        if !text.trim_start().starts_with('{') {
+            return Err(lines.error(not_an_object(text)));
+        }
+        let mut parsed: Line =
+            serde_json::from_str(text).map_err(|e| lines.error(json_reason(&e)))?;
+        let fields = fields(&mut parsed).map_err(|reason| lines.error(reason))?;
+        collector.push(line, fields)?;
+    }
+    Ok(())
+}
+
+/// Picks the image and cleans the id and models of a parsed line.
+fn fields(parsed: &mut Line) -> Result<Fields<'_>, String> {
+    let (field, image) = match (non_empty(&parsed.url), non_empty(&parsed.path)) {
+        (Some(url), None) => (Field::Url, url),
+        (None, Some(path)) => (Field::Any, path),
+        (None, None) => return Err("no image: give a non-empty `url` or `path`".to_string()),
+        (Some(_), Some(_)) => return Err("both `url` and `path` are given: give one".to_string()),
+    };
+    if parsed.id.as_deref().is_some_and(|id| id.trim().is_empty()) {
+        return Err("empty `id`: leave it out to number the record".to_string());
+    }
+    let models = parsed
+        .models
+        .as_ref()
+        .and_then(|models| validate::clean_models(models.iter().map(String::as_str)));
+    Ok(Fields {
+        id: parsed.id.take(),
+        field,
+        image,
+        models,
+    })
+}
+
+/// Why a line that does not start with `{` is refused.
+fn not_an_object(text: &str) -> String {
+    use serde_json::Value;
+    let found = match serde_json::from_str::<Value>(text) {
+        Err(e) => return json_reason(&e),
+        Ok(Value::Null) => "null",
+        Ok(Value::Bool(_)) => "a boolean",
+        Ok(Value::Number(_)) => "a number",
+        Ok(Value::String(_)) => "a string",
+        Ok(Value::Array(_)) => "an array",
+        Ok(Value::Object(_)) => "an object",
+    };
+    format!("bad record: expected a JSON object, found {found}")
+}
+
+fn non_empty(text: &Option<String>) -> Option<&str> {
+    text.as_deref()
+        .map(str::trim)
+        .filter(|text| !text.is_empty())
+}
+
+/// serde's message without its "at line 1 column N" (the line is always 1
+/// here; the caller gives the real one), with the column kept.
+fn json_reason(error: &serde_json::Error) -> String {
+    let what = match error.classify() {
+        serde_json::error::Category::Data => "bad record",
+        _ => "invalid JSON",
+    };
+    let message = error.to_string();
+    if error.line() == 0 {
+        return format!("{what}: {message}");
+    }
+    let suffix = format!(" at line {} column {}", error.line(), error.column());
+    let reason = message.strip_suffix(&suffix).unwrap_or(&message);
+    format!("{what}: {reason} (column {})", error.column())
+}

@@ -1,0 +1,176 @@
+//! A Restb.ai job (one request's worth of work) and the [`Work`] that runs it.
+
+use crate::api::{Client, ImageSource, Verdict};
+use crate::input::Record;
+use crate::pool::{Attempt, Work};
+use serde_json::Value;
+use std::time::Instant;
+
+/// One request's worth of work: an image and the models to ask about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    /// The record's id from the input.
+    pub id: String,
+    /// The image.
+    pub image: ImageSource,
+    /// The models of this request: one with `--per-model`, else all of the record's.
+    pub models: Vec<String>,
+}
+
+impl Job {
+    /// What identifies the job across runs (for `--resume`): its id and models.
+    pub fn key(&self) -> JobKey {
+        job_key(&self.id, &self.models)
+    }
+}
+
+/// Identity of a job in an outcome file.
+pub type JobKey = (String, String);
+
+/// The key of the job with `id` and `models`.
+pub fn job_key(id: &str, models: &[String]) -> JobKey {
+    (id.to_string(), models.join(","))
+}
+
+/// Turns input records into jobs: one per record asking for all its models
+/// (one multipredict request), or with `per_model` one per (record, model)
+/// as the tutorial did. A record without its own models gets `default_models`.
+pub fn jobs_from_records(
+    records: Vec<Record>,
+    default_models: &[String],
+    per_model: bool,
+) -> Vec<Job> {
+    let mut jobs = Vec::with_capacity(records.len());
+    for record in records {
+        let models = record.models.unwrap_or_else(|| default_models.to_vec());
+        if per_model {
+            for model in models {
+                jobs.push(Job {
+                    id: record.id.clone(),
+                    image: record.image.clone(),
+                    models: vec![model],
+                });
+            }
+        } else {
+            jobs.push(Job {
+                id: record.id,
+                image: record.image,
+                models,
+            });
+        }
+    }
+    jobs
+}
+
+/// What one request returned.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallOutput {
+    /// The HTTP status, if a reply came.
+    pub http_status: Option<u16>,
+    /// The models' answers on success.
+    pub solutions: Option<Value>,
+    /// Why it failed, otherwise.
+    pub error: Option<String>,
+}
+
+impl CallOutput {
+    fn failed(http_status: Option<u16>, error: String) -> CallOutput {
+        CallOutput {
+            http_status,
+            solutions: None,
+            error: Some(error),
+        }
+    }
+}
+
+/// Runs [`Job`]s against the Restb.ai API with a [`Client`].
+#[derive(Debug, Clone)]
+pub struct RestbWork {
+    client: Client,
+}
+
+impl RestbWork {
+    /// Work that sends every job through `client`.
+    pub fn new(client: Client) -> RestbWork {
+        RestbWork { client }
+    }
+}
+
+impl Work for RestbWork {
+    type Job = Job;
+    type Output = CallOutput;
+
+    fn attempt(&self, job: &Job) -> Attempt<CallOutput> {
+        let start = Instant::now();
+        let reply = self.client.predict(&job.image, &job.models);
+        let status = reply.http_status;
+        log::info!(
+            target: "restb::request",
+            "[{}] thread [{}] processed request in [{}] ms",
+            status.map_or_else(|| "---".to_string(), |s| s.to_string()),
+            std::thread::current().name().unwrap_or("?"),
+            start.elapsed().as_millis()
+        );
+        match reply.verdict {
+            Verdict::Ok(solutions) => Attempt::Success(CallOutput {
+                http_status: status,
+                solutions: Some(solutions),
+                error: None,
+            }),
+            Verdict::RateLimited { retry_after } => Attempt::RateLimited {
+                retry_after,
+                output: CallOutput::failed(status, "rate limited too many times".into()),
+            },
+            Verdict::Permanent(error) => Attempt::Failure(CallOutput::failed(status, error)),
+            Verdict::Auth(error) => {
+                log::error!("the API refused the client key: {error}");
+                Attempt::Abort(CallOutput::failed(
+                    status,
+                    format!("client key refused: {error}"),
+                ))
+            }
+            Verdict::Transient(error) => {
+                log::warn!("{} ({}): {error}", job.image, job.id);
+                Attempt::Transient(CallOutput::failed(status, error))
+            }
+        }
+    }
+
+    fn panicked(&self, _job: &Job, message: &str) -> CallOutput {
+        CallOutput::failed(None, format!("internal error: {message}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &str, models: Option<Vec<&str>>) -> Record {
+        Record {
+            id: id.into(),
+            image: ImageSource::Url(format!("https://x/{id}.jpg")),
+            models: models.map(|m| m.iter().map(|s| s.to_string()).collect()),
+            line: 1,
+        }
+    }
+
+    #[test]
+    fn grouping_makes_one_job_per_image_or_per_image_and_model() {
+        let defaults = vec!["re_logo".to_string(), "re_condition".to_string()];
+        let records = vec![record("1", None), record("2", Some(vec!["caption"]))];
+        let grouped = jobs_from_records(records.clone(), &defaults, false);
+        assert_eq!(grouped.len(), 2);
+        assert_eq!(grouped[0].models, defaults);
+        assert_eq!(grouped[1].models, vec!["caption".to_string()]);
+        let split = jobs_from_records(records, &defaults, true);
+        let keys: Vec<JobKey> = split.iter().map(Job::key).collect();
+        assert_eq!(
+            keys,
+            vec![
+                ("1".into(), "re_logo".into()),
+                ("1".into(), "re_condition".into()),
+                ("2".into(), "caption".into())
+            ]
+        );
+    }
+}

@@ -1,0 +1,57 @@
+//! Logging set-up for the binary: env_logger behind a guard that drops
+//! ureq's trace-level records, which quote whole URLs, client key included.
+
+use log::{Level, LevelFilter, Log, Metadata, Record};
+
+/// env_logger with ureq's trace records removed.
+struct KeySafeLogger {
+    inner: env_logger::Logger,
+}
+
+impl KeySafeLogger {
+    fn is_ureq_trace(metadata: &Metadata<'_>) -> bool {
+        metadata.level() == Level::Trace && metadata.target().starts_with("ureq")
+    }
+}
+
+impl Log for KeySafeLogger {
+    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
+        !Self::is_ureq_trace(metadata) && self.inner.enabled(metadata)
+    }
+
+    fn log(&self, record: &Record<'_>) {
+        if !Self::is_ureq_trace(record.metadata()) {
+            self.inner.log(record);
+        }
+    }
+
+    fn flush(&self) {
+        self.inner.flush();
+    }
+}
+
+/// Installs the process logger. `RUST_LOG` decides when set; otherwise info
+/// lines of restb (not one per request), or warnings only when `quiet`.
+pub fn init(quiet: bool) {
+    let mut builder = env_logger::Builder::new();
+    builder.format_timestamp_millis();
+    match std::env::var("RUST_LOG") {
+        Ok(filters) if !quiet => {
+            builder.parse_filters(&filters);
+        }
+        _ if quiet => {
+            builder.filter_level(LevelFilter::Warn);
+        }
+        _ => {
+            builder
+                .filter_level(LevelFilter::Warn)
+                .filter_module("restb", LevelFilter::Info)
+                .filter_module("restb::request", LevelFilter::Warn);
+        }
+    }
+    let inner = builder.build();
+    let max_level = inner.filter();
+    if log::set_boxed_logger(Box::new(KeySafeLogger { inner })).is_ok() {
+        log::set_max_level(max_level);
+    }
+}

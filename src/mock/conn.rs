@@ -1,0 +1,219 @@
+//! One connection: read requests, carry out the gateway's [`Action`]s, write answers,
+//! until the client closes, asks to close, goes idle too long, or the server stops.
+//!
+//! Every blocking read has a short timeout so the thread sees the stop flag within
+//! [`POLL`]; latency sleeps wait on the stop channel, which wakes them all at once.
+
+use super::gateway::{self, Action};
+use super::http::{self, Head, HttpError, Response, MAX_HEAD};
+use super::Shared;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::time::{Duration, Instant, SystemTime};
+
+/// How often a blocked read wakes to look at the stop flag.
+pub(crate) const POLL: Duration = Duration::from_millis(100);
+/// A connection that sends nothing for this long is closed (Kong's keep-alive default is 60 s).
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// A client that takes this long to take a response is dropped.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Bytes asked of the socket per read.
+const READ_CHUNK: usize = 16 * 1024;
+/// Buffers grown past this (by a large body) are shrunk back between requests.
+const KEEP_CAPACITY: usize = 256 * 1024;
+/// How long, and how many bytes, a closing connection discards from a client still sending.
+const LINGER: (Duration, usize) = (Duration::from_millis(200), 1024 * 1024);
+
+/// The result of reading one request.
+enum Next {
+    /// A whole request.
+    Request(Head, Vec<u8>),
+    /// The client is gone, the connection idled out, or the server is stopping.
+    Closed,
+    /// A request that cannot be served; answer it and close.
+    Failed(HttpError),
+}
+
+/// A client socket and the bytes read from it but not yet used.
+struct Conn {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    /// How far `buf` has been searched for the end of a head.
+    scanned: usize,
+}
+
+/// Serve one accepted connection until it ends.
+pub(crate) fn serve(stream: TcpStream, shared: &Shared) {
+    if let Err(e) = configure(&stream) {
+        log::debug!("mock: cannot configure connection: {e}");
+        return;
+    }
+    let mut conn = Conn {
+        stream,
+        buf: Vec::new(),
+        scanned: 0,
+    };
+    loop {
+        let (head, body) = match conn.read_request(shared) {
+            Next::Request(head, body) => (head, body),
+            Next::Closed => return,
+            Next::Failed(err) => {
+                let arrived = SystemTime::now();
+                shared.begin();
+                let response = gateway::http_error(err);
+                shared.end(arrived, "", Some(response.status), Duration::ZERO);
+                if conn.write(&response, false).is_ok() {
+                    conn.close(shared);
+                }
+                return;
+            }
+        };
+        let arrived = SystemTime::now();
+        let started = Instant::now();
+        shared.begin();
+        let response = match shared.gateway.handle(&head, &body, arrived) {
+            Action::Respond(response) => response,
+            Action::Delayed(delay, response) => {
+                if !shared.sleep(delay) {
+                    // Stopping: the request is dropped unanswered.
+                    shared.end(arrived, &head.path, None, started.elapsed());
+                    return;
+                }
+                response
+            }
+        };
+        let keep_alive = head.keep_alive() && !shared.stopping();
+        // Counted before the write, so a client that has its answer sees it counted.
+        shared.end(
+            arrived,
+            &head.path,
+            Some(response.status),
+            started.elapsed(),
+        );
+        if conn.write(&response, keep_alive).is_err() {
+            return;
+        }
+        if !keep_alive {
+            conn.close(shared);
+            return;
+        }
+    }
+}
+
+/// Timeouts and no Nagle delay (responses go out in one write, and keep-alive clients wait for them).
+fn configure(stream: &TcpStream) -> io::Result<()> {
+    stream.set_nodelay(true)?;
+    stream.set_read_timeout(Some(POLL))?;
+    stream.set_write_timeout(Some(WRITE_TIMEOUT))
+}
+
+impl Conn {
+    /// Read the next request: head, then exactly Content-Length body bytes.
+    fn read_request(&mut self, shared: &Shared) -> Next {
+        let head_end = loop {
+            if let Some(end) = http::find_head_end(&self.buf, self.scanned) {
+                break end;
+            }
+            if self.buf.len() > MAX_HEAD {
+                return Next::Failed(HttpError::HeadTooLarge);
+            }
+            self.scanned = self.buf.len();
+            match self.read_more(shared, READ_CHUNK) {
+                Ok(true) => {}
+                Ok(false) | Err(_) => return Next::Closed,
+            }
+        };
+        if head_end > MAX_HEAD {
+            return Next::Failed(HttpError::HeadTooLarge);
+        }
+        let rest = self.buf.split_off(head_end);
+        let head_bytes = std::mem::replace(&mut self.buf, rest);
+        self.scanned = 0;
+        let head = match http::parse_head(&head_bytes) {
+            Ok(head) => head,
+            Err(err) => return Next::Failed(err),
+        };
+        let length = match head.content_length() {
+            Ok(length) => length,
+            Err(err) => return Next::Failed(err),
+        };
+        if self.buf.len() < length && head.expects_continue() {
+            let interim = format!("HTTP/1.1 100 {}\r\n\r\n", http::reason(100));
+            if self.stream.write_all(interim.as_bytes()).is_err() {
+                return Next::Closed;
+            }
+        }
+        while self.buf.len() < length {
+            let want = length - self.buf.len();
+            match self.read_more(shared, want.min(4 * READ_CHUNK)) {
+                Ok(true) => {}
+                Ok(false) | Err(_) => return Next::Closed,
+            }
+        }
+        let rest = self.buf.split_off(length);
+        let body = std::mem::replace(&mut self.buf, rest);
+        if self.buf.capacity() > KEEP_CAPACITY && self.buf.len() < KEEP_CAPACITY {
+            self.buf.shrink_to(READ_CHUNK);
+        }
+        Next::Request(head, body)
+    }
+
+    /// Append up to `want` bytes to `buf`. `Ok(false)` is end of stream; `Err` is a
+    /// socket error, the idle timeout, or the server stopping.
+    fn read_more(&mut self, shared: &Shared, want: usize) -> io::Result<bool> {
+        let idle_until = Instant::now() + IDLE_TIMEOUT;
+        loop {
+            if shared.stopping() {
+                return Err(io::ErrorKind::Interrupted.into());
+            }
+            let old = self.buf.len();
+            self.buf.resize(old + want, 0);
+            let read = self.stream.read(&mut self.buf[old..]);
+            self.buf.truncate(old + *read.as_ref().unwrap_or(&0));
+            match read {
+                Ok(n) => return Ok(n > 0),
+                Err(e) if is_timeout(&e) => {
+                    if Instant::now() >= idle_until {
+                        return Err(io::ErrorKind::TimedOut.into());
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Write a whole response.
+    fn write(&mut self, response: &Response, keep_alive: bool) -> io::Result<()> {
+        self.stream.write_all(&response.to_bytes(!keep_alive))
+    }
+
+    /// Close after the last response. Unless the server is stopping, first discard
+    /// what the client may still be sending (bounded by [`LINGER`]): closing with
+    /// unread bytes sends a reset that can destroy the response before it is read.
+    fn close(mut self, shared: &Shared) {
+        if shared.stopping() || self.stream.shutdown(Shutdown::Write).is_err() {
+            return;
+        }
+        let (time, bytes) = LINGER;
+        let until = Instant::now() + time;
+        let mut scratch = [0u8; 4096];
+        let mut discarded = 0;
+        while Instant::now() < until && discarded < bytes {
+            match self.stream.read(&mut scratch) {
+                Ok(0) => return,
+                Ok(n) => discarded += n,
+                Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return,
+            }
+        }
+    }
+}
+
+/// Whether a read error is the socket's read timeout (the kind differs by platform).
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}

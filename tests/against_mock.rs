@@ -1,0 +1,243 @@
+//! The Restb.ai client and the pool together, over real sockets, against the
+//! mock gateway on port 0.
+
+use restb::api::{Client, ClientConfig, ClientKey, ImageSource, Verdict};
+use restb::input::Record;
+use restb::job::{jobs_from_records, CallOutput, Job, RestbWork};
+use restb::limiter::Rate;
+use restb::mock::{HeaderStyle, MockConfig, MockServer};
+use restb::pool::{Finished, Pool, PoolConfig, PoolSummary};
+use restb::stop::Stop;
+use std::collections::HashSet;
+use std::time::Duration;
+
+fn client_for(server: &MockServer, key: &str) -> Client {
+    let config = ClientConfig {
+        base_url: server.base_url(),
+        timeout: Duration::from_secs(5),
+        ..ClientConfig::default()
+    };
+    Client::new(ClientKey::new(key).unwrap(), &config).unwrap()
+}
+
+fn records(count: usize) -> Vec<Record> {
+    (1..=count)
+        .map(|n| Record {
+            id: n.to_string(),
+            image: ImageSource::Url(format!("https://example.com/photos/{n}.jpg")),
+            models: None,
+            line: n,
+        })
+        .collect()
+}
+
+fn models(ids: &[&str]) -> Vec<String> {
+    ids.iter().map(|m| m.to_string()).collect()
+}
+
+fn run_jobs(
+    client: Client,
+    jobs: Vec<Job>,
+    config: PoolConfig,
+) -> (PoolSummary, Vec<Finished<Job, CallOutput>>) {
+    let pool = Pool::new(config, Stop::new());
+    let mut outcomes = Vec::new();
+    let summary = pool.run(&RestbWork::new(client), jobs, |finished| {
+        outcomes.push(finished);
+        Ok(())
+    });
+    (summary, outcomes)
+}
+
+fn assert_exactly_once(jobs: &[Job], outcomes: &[Finished<Job, CallOutput>]) {
+    let mut seen = HashSet::new();
+    for outcome in outcomes {
+        assert!(
+            seen.insert(outcome.job.key()),
+            "{:?} twice",
+            outcome.job.key()
+        );
+    }
+    let wanted: HashSet<_> = jobs.iter().map(Job::key).collect();
+    assert_eq!(seen, wanted);
+}
+
+#[test]
+fn grouped_jobs_send_one_multipredict_request_per_image() {
+    let server = MockServer::start(MockConfig::default()).unwrap();
+    let jobs = jobs_from_records(
+        records(12),
+        &models(&["re_logo", "re_roomtype_global_v2"]),
+        false,
+    );
+    let config = PoolConfig {
+        rate: Rate::per_second(200.0),
+        ..PoolConfig::default()
+    };
+    let (summary, outcomes) = run_jobs(client_for(&server, "k"), jobs.clone(), config);
+    assert_exactly_once(&jobs, &outcomes);
+    assert_eq!(summary.report.succeeded, 12);
+    for outcome in &outcomes {
+        let solutions = outcome.output.solutions.as_ref().unwrap();
+        assert!(
+            solutions.get("re_logo").is_some() && solutions.get("re_roomtype_global_v2").is_some()
+        );
+        assert_eq!(outcome.output.http_status, Some(200));
+    }
+    let arrivals = server.arrivals();
+    assert_eq!(arrivals.len(), 12);
+    assert!(arrivals.iter().all(|a| a.path == "/vision/v2/multipredict"));
+}
+
+#[test]
+fn per_model_jobs_send_one_predict_request_per_image_and_model() {
+    let server = MockServer::start(MockConfig::default()).unwrap();
+    let jobs = jobs_from_records(
+        records(5),
+        &models(&["re_logo", "re_condition_r1r6_global", "caption"]),
+        true,
+    );
+    assert_eq!(jobs.len(), 15);
+    let config = PoolConfig {
+        rate: Rate::per_second(200.0),
+        ..PoolConfig::default()
+    };
+    let (summary, outcomes) = run_jobs(client_for(&server, "k"), jobs.clone(), config);
+    assert_exactly_once(&jobs, &outcomes);
+    assert_eq!(summary.report.succeeded, 15);
+    assert!(server
+        .arrivals()
+        .iter()
+        .all(|a| a.path == "/vision/v2/predict"));
+}
+
+#[test]
+fn a_rate_limited_gateway_costs_at_most_one_429_and_loses_nothing() {
+    // Pacing exactly at the gateway's limit: even spacing fills each
+    // one-second window without overflowing it.
+    let server = MockServer::start(MockConfig {
+        rps: Some(10),
+        latency: Duration::from_millis(300),
+        header_style: HeaderStyle::KongLegacy,
+        ..MockConfig::default()
+    })
+    .unwrap();
+    let jobs = jobs_from_records(records(30), &models(&["re_logo"]), true);
+    let config = PoolConfig {
+        rate: Rate::per_second(10.0),
+        ..PoolConfig::default()
+    };
+    let (summary, outcomes) = run_jobs(client_for(&server, "k"), jobs.clone(), config);
+    assert_exactly_once(&jobs, &outcomes);
+    assert_eq!(summary.report.succeeded, 30);
+    assert!(
+        summary.report.rate_limited <= 1,
+        "{} 429s",
+        summary.report.rate_limited
+    );
+    assert_eq!(server.counters().rate_limited, summary.report.rate_limited);
+}
+
+#[test]
+fn after_a_429_the_whole_pool_waits_for_the_next_window() {
+    // Pacing at twice the gateway's limit: the 429s pause every worker until
+    // the next window instead of letting each thread hammer on.
+    let server = MockServer::start(MockConfig {
+        rps: Some(5),
+        header_style: HeaderStyle::Kong2,
+        ..MockConfig::default()
+    })
+    .unwrap();
+    let jobs = jobs_from_records(records(15), &models(&["re_logo"]), true);
+    let config = PoolConfig {
+        rate: Rate::per_second(10.0),
+        ..PoolConfig::default()
+    };
+    let (summary, outcomes) = run_jobs(client_for(&server, "k"), jobs.clone(), config);
+    assert_exactly_once(&jobs, &outcomes);
+    assert_eq!(summary.report.succeeded, 15);
+    let limited = summary.report.rate_limited;
+    assert!((1..=6).contains(&limited), "{limited} 429s for 15 requests");
+    let retried: u32 = outcomes.iter().map(|o| o.rate_limited).sum();
+    assert_eq!(u64::from(retried), limited);
+}
+
+#[test]
+fn a_refused_key_aborts_the_run() {
+    let server = MockServer::start(MockConfig {
+        valid_keys: Some(vec!["right".into()]),
+        ..MockConfig::default()
+    })
+    .unwrap();
+    let jobs = jobs_from_records(records(20), &models(&["re_logo"]), true);
+    let config = PoolConfig {
+        rate: Rate::per_second(5.0),
+        ..PoolConfig::default()
+    };
+    let (summary, outcomes) = run_jobs(client_for(&server, "wrong"), jobs, config);
+    assert!(summary.aborted);
+    assert!(
+        outcomes.len() <= 2,
+        "{} requests went out after the 401",
+        outcomes.len()
+    );
+    assert!(server.counters().requests <= 2);
+    let error = outcomes[0].output.error.as_deref().unwrap();
+    assert!(error.starts_with("client key refused"), "{error}");
+    assert!(!error.contains("wrong"));
+}
+
+#[test]
+fn a_local_file_is_uploaded_as_base64() {
+    let server = MockServer::start(MockConfig::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kitchen.jpg");
+    std::fs::write(&path, [0xff, 0xd8, 0xff, 0xe0, 1, 2, 3, 4, 0xff, 0xd9]).unwrap();
+    let client = client_for(&server, "k");
+    let reply = client.predict(
+        &ImageSource::File(path),
+        &models(&["re_roomtype_global_v2", "re_logo"]),
+    );
+    assert_eq!(reply.http_status, Some(200));
+    assert!(
+        matches!(reply.verdict, Verdict::Ok(_)),
+        "{:?}",
+        reply.verdict
+    );
+    let missing = client.predict(
+        &ImageSource::File(dir.path().join("gone.jpg")),
+        &models(&["re_logo"]),
+    );
+    assert!(matches!(missing.verdict, Verdict::Permanent(ref m) if m.starts_with("cannot read")));
+}
+
+#[test]
+fn an_unknown_model_is_a_permanent_failure_with_the_gateways_reason() {
+    let server = MockServer::start(MockConfig::default()).unwrap();
+    let client = client_for(&server, "k");
+    let reply = client.predict(
+        &ImageSource::Url("https://x/1.jpg".into()),
+        &models(&["re_nonsense"]),
+    );
+    assert_eq!(reply.http_status, Some(400));
+    match reply.verdict {
+        Verdict::Permanent(message) => assert!(message.contains("re_nonsense"), "{message}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_dead_gateway_is_a_transient_failure_without_the_key() {
+    let server = MockServer::start(MockConfig::default()).unwrap();
+    let client = client_for(&server, "very-secret-key");
+    server.stop();
+    let reply = client.predict(
+        &ImageSource::Url("https://x/1.jpg".into()),
+        &models(&["re_logo"]),
+    );
+    assert_eq!(reply.http_status, None);
+    match reply.verdict {
+        Verdict::Transient(message) => assert!(!message.contains("very-secret-key"), "{message}"),
+        other => panic!("{other:?}"),
+    }
+}

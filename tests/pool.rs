@@ -1,0 +1,314 @@
+//! The engine with a scripted work (no HTTP): every job ends with exactly one
+//! outcome whatever mix of successes, failures, retries, rate limits and
+//! panics it meets.
+
+use parking_lot::Mutex;
+use restb::limiter::Rate;
+use restb::pool::{Attempt, Finished, Pool, PoolConfig, Threads, Work};
+use restb::retry::RetryPolicy;
+use restb::stop::Stop;
+use std::collections::HashMap;
+use std::num::{NonZeroU32, NonZeroUsize};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// Job `n` follows a script of replies, one per try; the last repeats.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Reply {
+    Ok,
+    Fail,
+    Busy,
+    Slow(Duration),
+    Limited,
+    Panic,
+    Refused,
+}
+
+struct Scripted {
+    scripts: HashMap<usize, Vec<Reply>>,
+    tries: Mutex<HashMap<usize, usize>>,
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
+}
+
+impl Scripted {
+    fn new(scripts: HashMap<usize, Vec<Reply>>) -> Scripted {
+        Scripted {
+            scripts,
+            tries: Mutex::new(HashMap::new()),
+            in_flight: AtomicUsize::new(0),
+            max_in_flight: AtomicUsize::new(0),
+        }
+    }
+}
+
+impl Work for Scripted {
+    type Job = usize;
+    type Output = String;
+
+    fn attempt(&self, job: &usize) -> Attempt<String> {
+        let try_index = {
+            let mut tries = self.tries.lock();
+            let entry = tries.entry(*job).or_insert(0);
+            *entry += 1;
+            *entry - 1
+        };
+        let script = self
+            .scripts
+            .get(job)
+            .map_or(&[Reply::Ok][..], Vec::as_slice);
+        let reply = script[try_index.min(script.len() - 1)];
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        let result = match reply {
+            Reply::Ok => Attempt::Success(format!("ok {job}")),
+            Reply::Slow(d) => {
+                std::thread::sleep(d);
+                Attempt::Success(format!("ok {job}"))
+            }
+            Reply::Fail => Attempt::Failure(format!("bad {job}")),
+            Reply::Busy => Attempt::Transient(format!("busy {job}")),
+            Reply::Limited => Attempt::RateLimited {
+                retry_after: Some(Duration::from_millis(20)),
+                output: format!("limited {job}"),
+            },
+            Reply::Refused => Attempt::Abort(format!("refused {job}")),
+            Reply::Panic => {
+                self.in_flight.fetch_sub(1, Ordering::SeqCst);
+                panic!("job {job} blew up")
+            }
+        };
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        result
+    }
+
+    fn panicked(&self, job: &usize, message: &str) -> String {
+        format!("panic {job}: {message}")
+    }
+}
+
+fn fast_retries(max_attempts: u32) -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: NonZeroU32::new(max_attempts).unwrap(),
+        max_rate_limited: 5,
+        base_delay: Duration::from_millis(2),
+        max_delay: Duration::from_millis(10),
+    }
+}
+
+fn unpaced(threads: usize, retry: RetryPolicy) -> PoolConfig {
+    PoolConfig {
+        threads: Threads::Fixed(NonZeroUsize::new(threads).unwrap()),
+        rate: None,
+        retry,
+        ..PoolConfig::default()
+    }
+}
+
+fn run(
+    config: PoolConfig,
+    work: &Scripted,
+    jobs: usize,
+    stop: Stop,
+) -> (restb::pool::PoolSummary, Vec<Finished<usize, String>>) {
+    let pool = Pool::new(config, stop);
+    let mut outcomes = Vec::new();
+    let summary = pool.run(work, 0..jobs, |finished| {
+        outcomes.push(finished);
+        Ok(())
+    });
+    (summary, outcomes)
+}
+
+fn by_job(outcomes: &[Finished<usize, String>]) -> HashMap<usize, &Finished<usize, String>> {
+    let mut map = HashMap::new();
+    for outcome in outcomes {
+        assert!(
+            map.insert(outcome.job, outcome).is_none(),
+            "job {} finished twice",
+            outcome.job
+        );
+    }
+    map
+}
+
+#[test]
+fn every_job_gets_exactly_one_outcome_through_a_mix_of_replies() {
+    let mut scripts = HashMap::new();
+    for job in 0..300 {
+        let script = match job % 7 {
+            0 => vec![Reply::Busy, Reply::Busy, Reply::Ok],
+            1 => vec![Reply::Fail],
+            2 => vec![Reply::Limited, Reply::Ok],
+            3 => vec![Reply::Panic],
+            4 => vec![Reply::Busy],
+            5 => vec![Reply::Limited, Reply::Busy, Reply::Ok],
+            _ => vec![Reply::Ok],
+        };
+        scripts.insert(job, script);
+    }
+    let work = Scripted::new(scripts);
+    let (summary, outcomes) = run(unpaced(8, fast_retries(3)), &work, 300, Stop::new());
+    let outcomes = by_job(&outcomes);
+    assert_eq!(outcomes.len(), 300);
+    assert_eq!(summary.finished, 300);
+    assert_eq!(summary.unfinished, 0);
+    assert!(!summary.stopped && !summary.aborted);
+    for (job, outcome) in &outcomes {
+        match job % 7 {
+            0 => assert!(outcome.success && outcome.attempts == 3, "{outcome:?}"),
+            1 => assert!(
+                !outcome.success && outcome.attempts == 1 && outcome.output == format!("bad {job}")
+            ),
+            2 => assert!(outcome.success && outcome.attempts == 2 && outcome.rate_limited == 1),
+            3 => assert!(
+                !outcome.success
+                    && outcome
+                        .output
+                        .starts_with(&format!("panic {job}: job {job} blew up"))
+            ),
+            4 => assert!(
+                !outcome.success
+                    && outcome.attempts == 3
+                    && outcome.output == format!("busy {job}")
+            ),
+            5 => assert!(outcome.success && outcome.attempts == 3 && outcome.rate_limited == 1),
+            _ => assert!(outcome.success && outcome.attempts == 1),
+        }
+    }
+    let report = summary.report;
+    let failures = outcomes.values().filter(|o| !o.success).count() as u64;
+    assert_eq!(report.failed, failures);
+    assert_eq!(report.succeeded, 300 - failures);
+}
+
+#[test]
+fn endless_rate_limits_end_in_a_failure_not_a_loop() {
+    let scripts = HashMap::from([(0, vec![Reply::Limited])]);
+    let work = Scripted::new(scripts);
+    let (summary, outcomes) = run(unpaced(2, fast_retries(3)), &work, 3, Stop::new());
+    let outcomes = by_job(&outcomes);
+    let stuck = outcomes[&0];
+    assert!(!stuck.success);
+    assert_eq!(
+        stuck.rate_limited, 6,
+        "max_rate_limited is 5: the 6th 429 ends it"
+    );
+    assert_eq!(summary.report.rate_limited, 6);
+    assert!(outcomes[&1].success && outcomes[&2].success);
+}
+
+#[test]
+fn a_refused_key_stops_the_run_and_leaves_the_rest_unfinished() {
+    let scripts = HashMap::from([(0, vec![Reply::Refused])]);
+    let work = Scripted::new(scripts);
+    let (summary, outcomes) = run(unpaced(1, fast_retries(3)), &work, 50, Stop::new());
+    assert!(summary.aborted);
+    assert_eq!(outcomes.len(), 1);
+    assert_eq!(outcomes[0].output, "refused 0");
+    assert_eq!(summary.unfinished, 49);
+}
+
+#[test]
+fn a_stop_lets_requests_in_flight_finish_and_runs_nothing_new() {
+    let scripts: HashMap<usize, Vec<Reply>> = (0..40)
+        .map(|job| (job, vec![Reply::Slow(Duration::from_millis(100))]))
+        .collect();
+    let work = Scripted::new(scripts);
+    let stop = Stop::new();
+    let stopper = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(150));
+            stop.stop();
+        })
+    };
+    let started = Instant::now();
+    let (summary, outcomes) = run(unpaced(4, fast_retries(3)), &work, 40, stop);
+    stopper.join().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert!(summary.stopped);
+    assert!(
+        outcomes.iter().all(|o| o.success),
+        "interrupted requests still finish"
+    );
+    assert_eq!(outcomes.len() as u64 + summary.unfinished, 40);
+    assert!(
+        (4..=12).contains(&outcomes.len()),
+        "{} finished",
+        outcomes.len()
+    );
+    by_job(&outcomes);
+}
+
+#[test]
+fn pacing_spaces_request_starts_whatever_the_thread_count() {
+    let work = Scripted::new(HashMap::new());
+    let config = PoolConfig {
+        threads: Threads::Fixed(NonZeroUsize::new(16).unwrap()),
+        rate: Rate::per_second(50.0),
+        ..PoolConfig::default()
+    };
+    let started = Instant::now();
+    let (summary, outcomes) = run(config, &work, 26, Stop::new());
+    let elapsed = started.elapsed();
+    assert_eq!(outcomes.len(), 26);
+    // 26 starts at 50/s: the last one 0.5 s after the first.
+    assert!(elapsed >= Duration::from_millis(490), "{elapsed:?}");
+    assert!(summary.report.span >= Duration::from_millis(490));
+}
+
+#[test]
+fn auto_threads_grow_until_the_rate_is_the_bottleneck() {
+    // 40/s with 500 ms latency needs about 20 in flight; a fixed first guess
+    // of 41 workers for one second would hide the growth, so start from a
+    // rate whose first guess is small: 10/s, 1.5 s latency -> 15 needed.
+    let scripts: HashMap<usize, Vec<Reply>> = (0..30)
+        .map(|job| (job, vec![Reply::Slow(Duration::from_millis(1500))]))
+        .collect();
+    let work = Scripted::new(scripts);
+    let config = PoolConfig {
+        threads: Threads::Auto {
+            max: NonZeroUsize::new(64).unwrap(),
+        },
+        rate: Rate::per_second(10.0),
+        ..PoolConfig::default()
+    };
+    let (summary, outcomes) = run(config, &work, 30, Stop::new());
+    assert_eq!(outcomes.len(), 30);
+    assert!(
+        summary.peak_threads > 11,
+        "peak {} threads",
+        summary.peak_threads
+    );
+    assert!(work.max_in_flight.load(Ordering::SeqCst) >= 14);
+}
+
+#[test]
+fn an_empty_batch_finishes_at_once() {
+    let work = Scripted::new(HashMap::new());
+    let (summary, outcomes) = run(unpaced(4, fast_retries(3)), &work, 0, Stop::new());
+    assert!(outcomes.is_empty());
+    assert_eq!(summary.unfinished, 0);
+    assert!(!summary.stopped);
+}
+
+#[test]
+fn a_sink_error_stops_the_run() {
+    let work = Scripted::new(HashMap::new());
+    let pool = Pool::new(unpaced(2, fast_retries(3)), Stop::new());
+    let mut calls = 0;
+    let summary = pool.run(&work, 0..100, |_finished| {
+        calls += 1;
+        if calls == 3 {
+            Err(std::io::Error::other("disk full"))
+        } else {
+            Ok(())
+        }
+    });
+    assert_eq!(
+        summary.sink_error.map(|e| e.to_string()).as_deref(),
+        Some("disk full")
+    );
+    assert!(summary.stopped);
+}
