@@ -9,6 +9,15 @@ use std::sync::atomic::{AtomicU32, Ordering};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     restb::logging::init(cli.quiet);
+    // A panic inside a job is caught and recorded as that job's failure; say
+    // so in one line instead of the default hook's stack-trace hint.
+    std::panic::set_hook(Box::new(|info| {
+        let thread = std::thread::current();
+        eprintln!(
+            "Error: internal error in thread {}: {info}",
+            thread.name().unwrap_or("?")
+        );
+    }));
     let stop = Stop::new();
     let signals = AtomicU32::new(0);
     let handler_stop = stop.clone();

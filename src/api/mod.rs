@@ -6,6 +6,6 @@ mod key;
 mod reply;
 
 pub use client::{validate_base_url, Client, ClientConfig, ConfigError, Region, Reply};
-pub use image::ImageSource;
+pub use image::{looks_like_image, ImageSource};
 pub use key::ClientKey;
 pub use reply::{classify, parse_retry_after, Verdict};

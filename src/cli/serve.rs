@@ -19,7 +19,7 @@ pub(super) fn serve(args: &MockArgs, stop: &Stop) -> Result<Exit, UsageError> {
         jitter: Duration::from_secs_f64(args.jitter),
         seed: args.seed,
         header_style,
-        valid_keys: None,
+        ..MockConfig::default()
     };
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, args.port));
     let server = MockServer::start_on(addr, config)

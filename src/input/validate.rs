@@ -145,15 +145,34 @@ fn is_image_extension(ext: &str) -> bool {
     EXTENSIONS.iter().any(|e| e.eq_ignore_ascii_case(ext))
 }
 
-/// Checks a local image path names an existing regular file.
+/// Checks a local image path names an existing regular file that starts
+/// like an image.
 fn check_file(path: &Path) -> Result<(), String> {
     match std::fs::metadata(path) {
-        Ok(meta) if meta.is_file() => Ok(()),
+        Ok(meta) if meta.is_file() => check_image_content(path),
         Ok(_) => Err(format!("not a regular file: {}", path.display())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             Err(format!("image file not found: {}", path.display()))
         }
         Err(e) => Err(format!("cannot access image file {}: {e}", path.display())),
+    }
+}
+
+fn check_image_content(path: &Path) -> Result<(), String> {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(12);
+    std::fs::File::open(path)
+        .and_then(|file| file.take(12).read_to_end(&mut head))
+        .map_err(|e| format!("cannot read image file {}: {e}", path.display()))?;
+    if head.is_empty() {
+        Err(format!("image file is empty: {}", path.display()))
+    } else if crate::api::looks_like_image(&head) {
+        Ok(())
+    } else {
+        Err(format!(
+            "not an image (expected JPEG, PNG, GIF, WebP, BMP, TIFF or HEIC): {}",
+            path.display()
+        ))
     }
 }
 
@@ -270,6 +289,15 @@ mod tests {
         assert!(err.starts_with("not a regular file"), "{err}");
         let err = image(Field::Any, "no/such/file.jpg", &options(true)).unwrap_err();
         assert_eq!(err, "image file not found: no/such/file.jpg");
+        let text = tempfile::NamedTempFile::new().unwrap();
+        let name = text.path().display().to_string();
+        let err = image(Field::Any, &name, &options(true)).unwrap_err();
+        assert!(err.starts_with("image file is empty"), "{err}");
+        std::fs::write(text.path(), "id,url\n").unwrap();
+        let err = image(Field::Any, &name, &options(true)).unwrap_err();
+        assert!(err.starts_with("not an image"), "{err}");
+        std::fs::write(text.path(), b"\x89PNG\r\n\x1A\n").unwrap();
+        assert!(image(Field::Any, &name, &options(true)).is_ok());
     }
 
     #[test]
