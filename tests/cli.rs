@@ -373,3 +373,40 @@ fn the_demo_runs_without_key_or_network() {
     assert!(stdout.contains("re_roomtype_global_v2"));
     assert!(stderr.contains("[36] requests processed in ["), "{stderr}");
 }
+
+#[test]
+fn the_key_stays_hidden_at_trace_level_ureq_logs_included() {
+    let server = MockServer::start(MockConfig::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let input = url_list(dir.path(), 3);
+    let out = dir.path().join("out.jsonl");
+    let base = server.base_url();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_restb"));
+    command
+        .args([
+            "run",
+            &input,
+            "--base-url",
+            &base,
+            "--rps",
+            "50",
+            "-o",
+            out.to_str().unwrap(),
+        ])
+        .env("RESTB_CLIENT_KEY", KEY)
+        .env("RUST_LOG", "trace");
+    let output = command.output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("DEBUG ureq"),
+        "ureq's debug logs still show: {stderr}"
+    );
+    assert!(stderr.contains("processed request in ["), "{stderr}");
+    assert_no_key(&output, &[&out]);
+    // And against a gateway that is gone: connection errors quote no URL with the key.
+    server.stop();
+    let output = command.args(["--max-attempts", "2"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert_no_key(&output, &[&out]);
+}

@@ -69,7 +69,7 @@ impl Work for Scripted {
             Reply::Fail => Attempt::Failure(format!("bad {job}")),
             Reply::Busy => Attempt::Transient(format!("busy {job}")),
             Reply::Limited => Attempt::RateLimited {
-                retry_after: Some(Duration::from_millis(20)),
+                retry_after: Some(Duration::from_millis(1)),
                 output: format!("limited {job}"),
             },
             Reply::Refused => Attempt::Abort(format!("refused {job}")),
@@ -311,4 +311,77 @@ fn a_sink_error_stops_the_run() {
         Some("disk full")
     );
     assert!(summary.stopped);
+}
+
+/// What the pool must make of a job's script under `policy`: (success, attempts, 429s).
+fn expected(script: &[Reply], policy: &RetryPolicy) -> (bool, u32, u32) {
+    let (mut attempts, mut transient, mut limited) = (0u32, 0u32, 0u32);
+    loop {
+        let reply = script[(attempts as usize).min(script.len() - 1)];
+        attempts += 1;
+        match reply {
+            Reply::Ok | Reply::Slow(_) => return (true, attempts, limited),
+            Reply::Fail | Reply::Panic | Reply::Refused => return (false, attempts, limited),
+            Reply::Busy => {
+                transient += 1;
+                if transient >= policy.max_attempts.get() {
+                    return (false, attempts, limited);
+                }
+            }
+            Reply::Limited => {
+                limited += 1;
+                if limited > policy.max_rate_limited {
+                    return (false, attempts, limited);
+                }
+            }
+        }
+    }
+}
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn reply() -> impl Strategy<Value = Reply> {
+        prop_oneof![
+            4 => Just(Reply::Ok),
+            1 => Just(Reply::Fail),
+            2 => Just(Reply::Busy),
+            2 => Just(Reply::Limited),
+            1 => Just(Reply::Panic),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 40, ..ProptestConfig::default() })]
+
+        /// For any mix of replies and any thread count, every job ends with
+        /// exactly one outcome, and it is the one its script calls for.
+        #[test]
+        fn every_job_has_exactly_one_outcome(
+            scripts in prop::collection::vec(prop::collection::vec(reply(), 1..6), 1..60),
+            threads in 1usize..12,
+            max_attempts in 1u32..4,
+        ) {
+            let policy = RetryPolicy {
+                max_attempts: NonZeroU32::new(max_attempts).unwrap(),
+                max_rate_limited: 3,
+                base_delay: Duration::from_millis(1),
+                max_delay: Duration::from_millis(4),
+            };
+            let jobs = scripts.len();
+            let work = Scripted::new(scripts.iter().cloned().enumerate().collect());
+            let (summary, outcomes) = run(unpaced(threads, policy.clone()), &work, jobs, Stop::new());
+            let outcomes = by_job(&outcomes);
+            prop_assert_eq!(outcomes.len(), jobs);
+            prop_assert_eq!(summary.unfinished, 0);
+            for (job, script) in scripts.iter().enumerate() {
+                let outcome = outcomes[&job];
+                let (success, attempts, limited) = expected(script, &policy);
+                prop_assert_eq!(outcome.success, success, "job {} {:?}", job, script);
+                prop_assert_eq!(outcome.attempts, attempts, "job {} {:?}", job, script);
+                prop_assert_eq!(outcome.rate_limited, limited, "job {} {:?}", job, script);
+            }
+        }
+    }
 }
