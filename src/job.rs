@@ -129,6 +129,10 @@ impl Work for RestbWork {
                     format!("client key refused: {error}"),
                 ))
             }
+            Verdict::Fatal(error) => {
+                log::error!("{error}");
+                Attempt::Abort(CallOutput::failed(status, error))
+            }
             Verdict::Transient(error) => {
                 log::warn!("{} ({}): {error}", job.image, job.id);
                 Attempt::Transient(CallOutput::failed(status, error))

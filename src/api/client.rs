@@ -217,9 +217,27 @@ impl Client {
         let message = self.key.redact(&error.to_string());
         match error {
             ureq::Error::BadUri(_) => Verdict::Permanent(message),
+            _ if is_certificate_refusal(error) => Verdict::Fatal(format!(
+                "TLS certificate of {} refused: {message}",
+                self.base_url
+            )),
             _ => Verdict::Transient(message),
         }
     }
+}
+
+/// Whether rustls refused the server's certificate; ureq wraps that error
+/// in an I/O error.
+fn is_certificate_refusal(error: &ureq::Error) -> bool {
+    let rustls_error = match error {
+        ureq::Error::Rustls(inner) => Some(inner),
+        ureq::Error::Io(io) => io.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()),
+        _ => None,
+    };
+    matches!(
+        rustls_error,
+        Some(rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented)
+    )
 }
 
 /// How long a 429 asks us to wait: `Retry-After`, else `RateLimit-Reset`.

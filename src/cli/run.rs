@@ -119,7 +119,9 @@ fn exit_status(summary: &PoolSummary, output: Option<&Path>) -> Exit {
         eprintln!("Error: writing outcomes failed: {error}");
     }
     if summary.aborted {
-        eprintln!("Error: the API refused the client key; stopped without sending the rest");
+        eprintln!(
+            "Error: stopped without sending the rest: the API refused the client key, or its TLS certificate was refused (see above)"
+        );
         return Exit::Failure;
     }
     if summary.stopped {

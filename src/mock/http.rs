@@ -276,16 +276,28 @@ pub(crate) struct Response {
     pub status: u16,
     /// Extra header fields; Content-Length, Content-Type, Date and Connection are added on write.
     pub headers: Vec<(&'static str, String)>,
-    /// JSON body.
+    /// The Content-Type: `application/json` but for injected faults.
+    pub content_type: &'static str,
+    /// The body, JSON but for injected faults.
     pub body: String,
 }
 
 impl Response {
     /// A response with a JSON body and no extra headers.
     pub(crate) fn json(status: u16, body: impl Into<String>) -> Self {
+        Self::with_type(status, "application/json", body)
+    }
+
+    /// A response with another Content-Type (an HTML error page, plain text).
+    pub(crate) fn with_type(
+        status: u16,
+        content_type: &'static str,
+        body: impl Into<String>,
+    ) -> Self {
         Response {
             status,
             headers: Vec::new(),
+            content_type,
             body: body.into(),
         }
     }
@@ -302,10 +314,11 @@ impl Response {
         // Writing to a String cannot fail.
         let _ = write!(
             head,
-            "HTTP/1.1 {} {}\r\nDate: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+            "HTTP/1.1 {} {}\r\nDate: {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n",
             self.status,
             reason(self.status),
             httpdate::fmt_http_date(std::time::SystemTime::now()),
+            self.content_type,
             self.body.len()
         );
         for (name, value) in &self.headers {
@@ -318,6 +331,14 @@ impl Response {
         });
         let mut bytes = head.into_bytes();
         bytes.extend_from_slice(self.body.as_bytes());
+        bytes
+    }
+
+    /// The bytes of a broken answer: the whole head (its Content-Length announcing
+    /// the whole body) but only the first half of the body.
+    pub(crate) fn to_truncated_bytes(&self, close: bool) -> Vec<u8> {
+        let mut bytes = self.to_bytes(close);
+        bytes.truncate(bytes.len() - self.body.len() + self.body.len() / 2);
         bytes
     }
 }
@@ -503,5 +524,17 @@ mod tests {
         assert!(text.contains("\r\nContent-Length: 2\r\n"));
         assert!(text.contains("\r\nRetry-After: 1\r\n"));
         assert!(text.ends_with("\r\nConnection: close\r\n\r\n{}"));
+        assert!(text.contains("\r\nContent-Type: application/json\r\n"));
+    }
+
+    #[test]
+    fn truncated_bytes_keep_the_head_and_half_the_body() {
+        let r = Response::with_type(200, "text/plain", "0123456789");
+        let whole = r.to_bytes(false);
+        let cut = r.to_truncated_bytes(false);
+        assert_eq!(cut.len(), whole.len() - 5);
+        let text = String::from_utf8(cut).unwrap();
+        assert!(text.contains("\r\nContent-Type: text/plain\r\nContent-Length: 10\r\n"));
+        assert!(text.ends_with("\r\n\r\n01234"));
     }
 }
