@@ -241,3 +241,38 @@ fn a_dead_gateway_is_a_transient_failure_without_the_key() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn a_hung_request_is_ended_by_the_timeout() {
+    // A server that accepts and never answers.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base_url = format!("http://{}", listener.local_addr().unwrap());
+    let holder = std::thread::spawn(move || {
+        let (socket, _) = listener.accept().unwrap();
+        std::thread::sleep(Duration::from_secs(3));
+        drop(socket);
+    });
+    let config = ClientConfig {
+        base_url,
+        timeout: Duration::from_millis(300),
+        ..ClientConfig::default()
+    };
+    let client = Client::new(ClientKey::new("k").unwrap(), &config).unwrap();
+    let started = std::time::Instant::now();
+    let reply = client.predict(
+        &ImageSource::Url("https://x/1.jpg".into()),
+        &models(&["re_logo"]),
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    match reply.verdict {
+        Verdict::Transient(message) => {
+            assert!(message.to_lowercase().contains("timeout"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
+    holder.join().unwrap();
+}

@@ -173,7 +173,17 @@ pub struct MockArgs {
     /// Rate-limit headers: kong2, kong-legacy or none.
     #[arg(long, default_value = "kong2", value_parser = ["kong2", "kong-legacy", "none"])]
     pub headers: String,
-    /// Seed for jitter.
+    /// Seed for jitter and faults: the same seed and request order give the same faults.
     #[arg(long, default_value = "0")]
     pub seed: u64,
+    /// Injected faults, as KIND=PROBABILITY,...; kinds: 500, 503, 502, reset, truncated,
+    /// notjson, hang, error200, 005, noheaders. Example: 500=0.05,reset=0.02,hang=0.01
+    #[arg(long, default_value = "none")]
+    pub faults: crate::mock::FaultMix,
+    /// Limit of requests in flight per key (older accounts): over it, an immediate 429.
+    #[arg(long)]
+    pub max_in_flight: Option<NonZeroU32>,
+    /// How long a request hit by the hang fault is held before the connection closes, in seconds.
+    #[arg(long, default_value = "60", value_parser = non_negative_number)]
+    pub hang: f64,
 }

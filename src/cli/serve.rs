@@ -5,6 +5,7 @@ use super::{Exit, UsageError};
 use crate::mock::{HeaderStyle, MockConfig, MockServer};
 use crate::stop::Stop;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::num::NonZeroU32;
 use std::time::Duration;
 
 pub(super) fn serve(args: &MockArgs, stop: &Stop) -> Result<Exit, UsageError> {
@@ -19,6 +20,9 @@ pub(super) fn serve(args: &MockArgs, stop: &Stop) -> Result<Exit, UsageError> {
         jitter: Duration::from_secs_f64(args.jitter),
         seed: args.seed,
         header_style,
+        faults: args.faults,
+        max_in_flight: args.max_in_flight.map(NonZeroU32::get),
+        hang: Duration::from_secs_f64(args.hang),
         ..MockConfig::default()
     };
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, args.port));
@@ -34,8 +38,12 @@ pub(super) fn serve(args: &MockArgs, stop: &Stop) -> Result<Exit, UsageError> {
     let counters = server.counters();
     server.stop();
     eprintln!(
-        "served {} requests: {} ok, {} rate-limited, {} client errors",
-        counters.requests, counters.ok, counters.rate_limited, counters.client_errors
+        "served {} requests: {} ok, {} rate-limited, {} client errors, {} injected faults",
+        counters.requests,
+        counters.ok,
+        counters.rate_limited,
+        counters.client_errors,
+        counters.faults
     );
     Ok(Exit::Success)
 }

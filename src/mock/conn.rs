@@ -4,7 +4,7 @@
 //! Every blocking read has a short timeout so the thread sees the stop flag within
 //! [`POLL`]; latency sleeps wait on the stop channel, which wakes them all at once.
 
-use super::gateway::{self, Action};
+use super::gateway::{self, Action, Decision};
 use super::http::{self, Head, HttpError, Response, MAX_HEAD};
 use super::Shared;
 use std::io::{self, Read, Write};
@@ -61,7 +61,7 @@ pub(crate) fn serve(stream: TcpStream, shared: &Shared) {
                 let arrived = SystemTime::now();
                 shared.begin();
                 let response = gateway::http_error(err);
-                shared.end(arrived, "", Some(response.status), Duration::ZERO);
+                shared.end(arrived, "", Some(response.status), Duration::ZERO, None);
                 if conn.write(&response, false).is_ok() {
                     conn.close(shared);
                 }
@@ -71,25 +71,50 @@ pub(crate) fn serve(stream: TcpStream, shared: &Shared) {
         let arrived = SystemTime::now();
         let started = Instant::now();
         shared.begin();
-        let response = match shared.gateway.handle(&head, &body, arrived) {
-            Action::Respond(response) => response,
-            Action::Delayed(delay, response) => {
-                if !shared.sleep(delay) {
-                    // Stopping: the request is dropped unanswered.
-                    shared.end(arrived, &head.path, None, started.elapsed());
-                    return;
-                }
-                response
+        let Decision {
+            action,
+            fault,
+            slot,
+        } = shared.gateway.handle(&head, &body, arrived);
+        let (delay, response, truncated) = match action {
+            Action::Respond(response) => (None, response, false),
+            Action::Delayed(delay, response) => (Some(delay), response, false),
+            Action::Truncated(delay, response) => (Some(delay), response, true),
+            Action::Close(delay) => {
+                // A reset or a hang: no answer at all, whether or not the server stops.
+                let _ = shared.sleep(delay);
+                drop(slot);
+                shared.end(arrived, &head.path, None, started.elapsed(), fault);
+                let _ = conn.stream.shutdown(Shutdown::Both);
+                return;
             }
         };
+        if delay.is_some_and(|delay| !shared.sleep(delay)) {
+            // Stopping: the request is dropped unanswered.
+            shared.end(arrived, &head.path, None, started.elapsed(), fault);
+            return;
+        }
         let keep_alive = head.keep_alive() && !shared.stopping();
-        // Counted before the write, so a client that has its answer sees it counted.
+        // Counted (and the in-flight place freed) before the write, so a client that
+        // has its answer sees it counted and may send the next request at once.
+        drop(slot);
         shared.end(
             arrived,
             &head.path,
             Some(response.status),
             started.elapsed(),
+            fault,
         );
+        if truncated {
+            // Announce the whole body, send half, close: the client sees a short read.
+            if conn
+                .write_bytes(&response.to_truncated_bytes(!keep_alive))
+                .is_ok()
+            {
+                conn.close(shared);
+            }
+            return;
+        }
         if conn.write(&response, keep_alive).is_err() {
             return;
         }
@@ -185,7 +210,12 @@ impl Conn {
 
     /// Write a whole response.
     fn write(&mut self, response: &Response, keep_alive: bool) -> io::Result<()> {
-        self.stream.write_all(&response.to_bytes(!keep_alive))
+        self.write_bytes(&response.to_bytes(!keep_alive))
+    }
+
+    /// Write raw bytes (a broken answer).
+    fn write_bytes(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.stream.write_all(bytes)
     }
 
     /// Close after the last response. Unless the server is stopping, first discard

@@ -1,15 +1,17 @@
 //! What the gateway and the API behind it answer to one request, decided without I/O:
-//! route, key check, rate limit, validation, then a (delayed) success.
+//! route, key check, concurrency limit, rate limit, fault injection, validation,
+//! then a (delayed) success.
 //!
-//! # Adding faults
+//! # Faults
 //! Every request that passes the rate limit draws a per-request `fastrand::Rng`
-//! seeded from `MockConfig::seed` and the request's sequence number, and the result
-//! is an [`Action`] that the connection loop carries out. Fault injection (5xx,
-//! HTML 502, dropped connections, hangs, slow bodies...) fits in as a `Fault` chosen
-//! from that rng at the marked step of [`Gateway::handle`], mapped onto an `Action`
-//! (new variants such as `Close` or `Hang` where a reply is not enough).
+//! seeded from `MockConfig::seed` and the request's sequence number; a [`Fault`] is
+//! drawn from it (when the mix is not empty) right after the correlation id, so the
+//! same seed and request order give the same faults. The fault is mapped onto an
+//! [`Action`] that the connection loop carries out: a replacement answer, a
+//! truncated one, or a connection closed without an answer.
 
 use super::answers::{self, ImageRef};
+use super::faults::{Fault, FaultMix};
 use super::http::{self, Head, HttpError, Response};
 use super::window::{FixedWindow, Verdict};
 use super::{HeaderStyle, MockConfig};
@@ -19,7 +21,7 @@ use base64::engine::DecodePaddingMode;
 use base64::Engine as _;
 use parking_lot::Mutex;
 use serde_json::json;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
@@ -30,6 +32,21 @@ pub(crate) const PREDICT: &str = "/vision/v2/predict";
 pub(crate) const MULTIPREDICT: &str = "/vision/v2/multipredict";
 /// Kong's 429 body.
 pub(crate) const RATE_LIMITED_BODY: &str = r#"{"message":"API rate limit exceeded"}"#;
+/// The API's 500 body ([`Fault::Status500`]).
+pub(crate) const INTERNAL_ERROR_BODY: &str =
+    r#"{"error":"true","error_id":"500","message":"internal server error"}"#;
+/// A gateway's 503 body ([`Fault::Status503`]).
+pub(crate) const UNAVAILABLE_BODY: &str = r#"{"message":"service unavailable"}"#;
+/// nginx's 502 page ([`Fault::Html502`]).
+pub(crate) const BAD_GATEWAY_PAGE: &str = "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n";
+/// A body that is not JSON ([`Fault::NotJson`]).
+pub(crate) const NOT_JSON_BODY: &str = "upstream said: OK";
+/// A permanent error answered with status 200 ([`Fault::Error200`]).
+pub(crate) const ERROR_200_BODY: &str =
+    r#"{"error":"true","error_id":"003","message":"image could not be processed"}"#;
+/// The legacy rate-limit error in a 200 body ([`Fault::Legacy005`]).
+pub(crate) const LEGACY_005_BODY: &str =
+    r#"{"error":"true","error_id":"005","message":"API rate limit exceeded"}"#;
 /// Longest piece of user input echoed in an error message.
 const ECHO_MAX: usize = 100;
 
@@ -49,6 +66,51 @@ pub(crate) enum Action {
     Respond(Response),
     /// Wait (the upstream's latency), then answer.
     Delayed(Duration, Response),
+    /// Wait, then send the head and half the body of the response, then close.
+    Truncated(Duration, Response),
+    /// Wait (unless the server stops first), then close without answering.
+    Close(Duration),
+}
+
+/// The gateway's decision on one request.
+#[derive(Debug)]
+pub(crate) struct Decision<'g> {
+    /// What to do.
+    pub action: Action,
+    /// The injected fault, if any.
+    pub fault: Option<Fault>,
+    /// The request's place under `max_in_flight`; to be dropped once it is answered.
+    pub slot: Option<Slot<'g>>,
+}
+
+impl Decision<'_> {
+    /// A decision with no fault and no slot.
+    fn plain(action: Action) -> Self {
+        Decision {
+            action,
+            fault: None,
+            slot: None,
+        }
+    }
+}
+
+/// One request counted in its key's in-flight total; uncounted when dropped.
+#[derive(Debug)]
+pub(crate) struct Slot<'g> {
+    limiter: &'g Mutex<HashMap<String, u32>>,
+    key: String,
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        let mut counts = self.limiter.lock();
+        if let Some(n) = counts.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                counts.remove(&self.key);
+            }
+        }
+    }
 }
 
 /// The two endpoints.
@@ -77,6 +139,14 @@ pub(crate) struct Gateway {
     seed: u64,
     /// Requests past the rate limit so far: the per-request rng's stream number.
     seq: AtomicU64,
+    /// Most requests of one key in flight at once; `None` is unlimited.
+    max_in_flight: Option<NonZeroU32>,
+    /// Requests in flight per key (only kept with `max_in_flight`).
+    in_flight: Mutex<HashMap<String, u32>>,
+    /// How likely each injected fault is.
+    faults: FaultMix,
+    /// How long a [`Fault::Hang`] holds the connection after the latency.
+    hang: Duration,
 }
 
 impl Gateway {
@@ -93,31 +163,78 @@ impl Gateway {
             jitter: config.jitter,
             seed: config.seed,
             seq: AtomicU64::new(0),
+            max_in_flight: config.max_in_flight.and_then(NonZeroU32::new),
+            in_flight: Mutex::new(HashMap::new()),
+            faults: config.faults,
+            hang: config.hang,
         }
     }
 
     /// Decide the answer to a request that arrived at `now`.
-    pub(crate) fn handle(&self, head: &Head, body: &[u8], now: SystemTime) -> Action {
+    pub(crate) fn handle(&self, head: &Head, body: &[u8], now: SystemTime) -> Decision<'_> {
         let endpoint = match route(head) {
             Ok(endpoint) => endpoint,
-            Err(response) => return Action::Respond(response),
+            Err(response) => return Decision::plain(Action::Respond(response)),
         };
         let mut params = http::parse_form(head.query.as_bytes());
-        let rate = match self.authorize(&params).and_then(|key| self.count(key, now)) {
-            Ok(rate) => rate,
-            Err(response) => return Action::Respond(response),
+        let (rate, slot) = match self.authorize(&params).and_then(|key| self.admit(key, now)) {
+            Ok(admitted) => admitted,
+            Err(response) => return Decision::plain(Action::Respond(response)),
         };
 
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         let mut rng = fastrand::Rng::with_seed(self.seed ^ seq.wrapping_mul(0x9e37_79b9_7f4a_7c15));
         let correlation_id = answers::correlation_id(&mut rng);
-        // Fault injection goes here: draw a `Fault` from `rng` and map it onto an `Action`.
+        // An empty mix draws nothing, so without faults the rest of the rng is unchanged.
+        let fault = self.faults.draw(&mut rng);
+        let decided = |action| Decision {
+            action,
+            fault,
+            slot,
+        };
+        // Faults that replace the upstream's answer: it never got to look at the request.
+        let replaced = match fault {
+            Some(Fault::Status500) => Some(Response::json(500, INTERNAL_ERROR_BODY)),
+            Some(Fault::Status503) => Some(Response::json(503, UNAVAILABLE_BODY)),
+            Some(Fault::NotJson) => Some(Response::with_type(200, "text/plain", NOT_JSON_BODY)),
+            Some(Fault::Error200) => Some(Response::json(200, ERROR_200_BODY)),
+            Some(Fault::Legacy005) => Some(Response::json(200, LEGACY_005_BODY)),
+            _ => None,
+        };
+        if let Some(response) = replaced {
+            let response = self.with_rate(rate, response);
+            return decided(Action::Delayed(self.delay(&mut rng), response));
+        }
+        match fault {
+            // From a load balancer in front of the gateway: no rate-limit headers.
+            Some(Fault::Html502) => {
+                let response = Response::with_type(502, "text/html", BAD_GATEWAY_PAGE)
+                    .with_header("Server", "nginx");
+                return decided(Action::Delayed(self.delay(&mut rng), response));
+            }
+            Some(Fault::Reset) => return decided(Action::Close(self.delay(&mut rng))),
+            Some(Fault::Hang) => {
+                let delay = self.delay(&mut rng).saturating_add(self.hang);
+                return decided(Action::Close(delay));
+            }
+            _ => {}
+        }
+        let rate = if fault == Some(Fault::NoRateLimitHeaders) {
+            None
+        } else {
+            rate
+        };
 
         if accepts_form(head) {
             params.extend(http::parse_form(body));
         }
-        let (models, image) = match validate(endpoint, &params) {
-            Ok(valid) => valid,
+        let (delay, response) = match validate(endpoint, &params) {
+            Ok((models, image)) => {
+                let delay = self.delay(&mut rng);
+                let solutions = answers::solutions(image.hash(), &models);
+                let body = answers::success_body(&correlation_id, now + delay, solutions);
+                (Some(delay), Response::json(200, body))
+            }
             Err((error_id, message)) => {
                 let body = json!({
                     "error": "true",
@@ -125,14 +242,46 @@ impl Gateway {
                     "message": message,
                     "correlation_id": correlation_id,
                 });
-                let response = Response::json(400, body.to_string());
-                return Action::Respond(self.with_rate(rate, response));
+                // The API rejects it at once: no latency.
+                (None, Response::json(400, body.to_string()))
             }
         };
-        let delay = self.delay(&mut rng);
-        let solutions = answers::solutions(image.hash(), &models);
-        let body = answers::success_body(&correlation_id, now + delay, solutions);
-        Action::Delayed(delay, self.with_rate(rate, Response::json(200, body)))
+        let response = self.with_rate(rate, response);
+        // A truncated answer breaks whatever the real answer was (a 400 too).
+        decided(match (fault, delay) {
+            (Some(Fault::Truncated), delay) => {
+                Action::Truncated(delay.unwrap_or_default(), response)
+            }
+            (_, Some(delay)) => Action::Delayed(delay, response),
+            (_, None) => Action::Respond(response),
+        })
+    }
+
+    /// Let a request of `key` in, counting it against the concurrency limit and then
+    /// the rate limit, or answer 429. A request refused by either is not counted by
+    /// the other (Kong does not count rejected requests).
+    fn admit(
+        &self,
+        key: &str,
+        now: SystemTime,
+    ) -> Result<(Option<Accepted>, Option<Slot<'_>>), Response> {
+        let Some(max) = self.max_in_flight else {
+            return Ok((self.count(key, now)?, None));
+        };
+        // The in-flight lock is held across the window check, so two requests
+        // cannot both take the last place.
+        let mut counts = self.in_flight.lock();
+        if counts.get(key).is_some_and(|&n| n >= max.get()) {
+            // The "older concurrent threads" limit: Kong's body, no rate-limit headers.
+            return Err(Response::json(429, RATE_LIMITED_BODY));
+        }
+        let rate = self.count(key, now)?;
+        *counts.entry(key.to_string()).or_insert(0) += 1;
+        let slot = Slot {
+            limiter: &self.in_flight,
+            key: key.to_string(),
+        };
+        Ok((rate, Some(slot)))
     }
 
     /// The client key of a request, or its 401. "API-GW limitations": the key is
@@ -354,6 +503,7 @@ pub(crate) fn http_error(err: HttpError) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mock::FaultMix;
     use serde_json::Value;
     use std::time::UNIX_EPOCH;
 
@@ -370,9 +520,10 @@ mod tests {
         UNIX_EPOCH + Duration::from_millis(1_700_000_000_100)
     }
 
-    fn respond(action: Action) -> Response {
-        match action {
-            Action::Respond(r) | Action::Delayed(_, r) => r,
+    fn respond(decision: Decision) -> Response {
+        match decision.action {
+            Action::Respond(r) | Action::Delayed(_, r) | Action::Truncated(_, r) => r,
+            Action::Close(d) => panic!("closed after {d:?} without an answer"),
         }
     }
 
@@ -396,7 +547,7 @@ mod tests {
             latency: Duration::from_millis(300),
             ..MockConfig::default()
         });
-        match g.handle(&get(OK), b"", now()) {
+        match g.handle(&get(OK), b"", now()).action {
             Action::Delayed(d, r) => {
                 assert_eq!(d, Duration::from_millis(300));
                 assert_eq!(r.status, 200);
@@ -405,7 +556,7 @@ mod tests {
                 assert!(b["response"]["solutions"]["re_logo"]["detections"].is_array());
             }
             other => panic!("{other:?}"),
-        }
+        };
     }
 
     #[test]
@@ -418,7 +569,7 @@ mod tests {
         };
         let delays = |g: &Gateway| -> Vec<Duration> {
             (0..50)
-                .map(|_| match g.handle(&get(OK), b"", now()) {
+                .map(|_| match g.handle(&get(OK), b"", now()).action {
                     Action::Delayed(d, _) => d,
                     other => panic!("{other:?}"),
                 })
@@ -629,6 +780,191 @@ mod tests {
         let put = http::parse_head(b"PUT /vision/v2/predict HTTP/1.1\r\n\r\n").unwrap();
         let r = respond(g.handle(&put, b"", now()));
         assert_eq!((r.status, header(&r, "Allow")), (405, Some("GET, POST")));
+    }
+
+    fn faulty(fault: Fault) -> Gateway {
+        gateway(MockConfig {
+            rps: Some(100),
+            latency: Duration::from_millis(300),
+            faults: FaultMix::none().with(fault, 1.0),
+            hang: Duration::from_secs(2),
+            ..MockConfig::default()
+        })
+    }
+
+    #[test]
+    fn replacing_faults_answer_after_the_latency() {
+        let cases = [
+            (Fault::Status500, 500, INTERNAL_ERROR_BODY, true),
+            (Fault::Status503, 503, UNAVAILABLE_BODY, true),
+            (Fault::Html502, 502, BAD_GATEWAY_PAGE, false),
+            (Fault::NotJson, 200, NOT_JSON_BODY, true),
+            (Fault::Error200, 200, ERROR_200_BODY, true),
+            (Fault::Legacy005, 200, LEGACY_005_BODY, true),
+        ];
+        for (fault, status, body, rate_headers) in cases {
+            let g = faulty(fault);
+            let decision = g.handle(&get(OK), b"", now());
+            assert_eq!(decision.fault, Some(fault));
+            match decision.action {
+                Action::Delayed(d, r) => {
+                    assert_eq!(d, Duration::from_millis(300), "{fault:?}");
+                    assert_eq!((r.status, r.body.as_str()), (status, body), "{fault:?}");
+                    assert_eq!(
+                        header(&r, "RateLimit-Limit").is_some(),
+                        rate_headers,
+                        "{fault:?}"
+                    );
+                }
+                other => panic!("{fault:?}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn faults_come_after_auth_and_the_rate_limit() {
+        let g = gateway(MockConfig {
+            rps: Some(1),
+            faults: FaultMix::none().with(Fault::Status500, 1.0),
+            ..MockConfig::default()
+        });
+        let d = g.handle(&get("/vision/v2/predict?model_id=re_logo"), b"", now());
+        assert_eq!((d.fault, respond(d).status), (None, 401));
+        let d = g.handle(&get("/vision/v2/other?client_key=k"), b"", now());
+        assert_eq!((d.fault, respond(d).status), (None, 404));
+        let d = g.handle(&get(OK), b"", now());
+        assert_eq!((d.fault, respond(d).status), (Some(Fault::Status500), 500));
+        // The 500 used up the window.
+        let d = g.handle(&get(OK), b"", now());
+        assert_eq!((d.fault, respond(d).status), (None, 429));
+    }
+
+    #[test]
+    fn reset_and_hang_close_without_an_answer() {
+        let action = |fault| faulty(fault).handle(&get(OK), b"", now()).action;
+        assert_eq!(
+            action(Fault::Reset),
+            Action::Close(Duration::from_millis(300))
+        );
+        assert_eq!(
+            action(Fault::Hang),
+            Action::Close(Duration::from_millis(2300))
+        );
+    }
+
+    #[test]
+    fn truncated_and_no_headers_change_the_real_answer() {
+        match faulty(Fault::Truncated).handle(&get(OK), b"", now()).action {
+            Action::Truncated(d, r) => {
+                assert_eq!((d, r.status), (Duration::from_millis(300), 200));
+                assert_eq!(body(&r)["error"], "false");
+                assert!(header(&r, "RateLimit-Limit").is_some());
+            }
+            other => panic!("{other:?}"),
+        }
+        let bad = "/vision/v2/predict?client_key=k&model_id=nope&image_url=u";
+        match faulty(Fault::Truncated)
+            .handle(&get(bad), b"", now())
+            .action
+        {
+            Action::Truncated(d, r) => assert_eq!((d, r.status), (Duration::ZERO, 400)),
+            other => panic!("{other:?}"),
+        }
+        let g = faulty(Fault::NoRateLimitHeaders);
+        let d = g.handle(&get(OK), b"", now());
+        assert_eq!(d.fault, Some(Fault::NoRateLimitHeaders));
+        match d.action {
+            Action::Delayed(_, r) => {
+                assert_eq!(r.status, 200);
+                assert!(r.headers.is_empty(), "{:?}", r.headers);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_fault_mix_follows_the_seed() {
+        let config = MockConfig {
+            seed: 9,
+            faults: "500=0.3,reset=0.3".parse().unwrap(),
+            ..MockConfig::default()
+        };
+        let faults = |g: Gateway| -> Vec<Option<Fault>> {
+            (0..60)
+                .map(|_| g.handle(&get(OK), b"", now()).fault)
+                .collect()
+        };
+        let a = faults(gateway(config.clone()));
+        assert_eq!(a, faults(gateway(config.clone())));
+        assert!(a.contains(&None) && a.contains(&Some(Fault::Status500)));
+        assert!(a.contains(&Some(Fault::Reset)));
+        assert_ne!(a, faults(gateway(MockConfig { seed: 10, ..config })));
+    }
+
+    #[test]
+    fn no_faults_leave_the_answers_as_they_were() {
+        // Same correlation ids and jitter with an empty mix as before faults existed.
+        let config = MockConfig {
+            jitter: Duration::from_millis(50),
+            latency: Duration::from_millis(100),
+            seed: 5,
+            ..MockConfig::default()
+        };
+        let g = gateway(config.clone());
+        let with_zero = gateway(MockConfig {
+            faults: "500=0".parse().unwrap(),
+            ..config
+        });
+        for _ in 0..10 {
+            let a = g.handle(&get(OK), b"", now()).action;
+            assert_eq!(a, with_zero.handle(&get(OK), b"", now()).action);
+        }
+    }
+
+    #[test]
+    fn max_in_flight_refuses_until_a_slot_is_freed() {
+        let g = gateway(MockConfig {
+            max_in_flight: Some(2),
+            ..MockConfig::default()
+        });
+        let first = g.handle(&get(OK), b"", now());
+        let second = g.handle(&get(OK), b"", now());
+        assert!(first.slot.is_some() && second.slot.is_some());
+        let other_key = OK.replace("client_key=k", "client_key=other");
+        let other = g.handle(&get(&other_key), b"", now());
+        assert_eq!(respond(other).status, 200);
+        let refused = respond(g.handle(&get(OK), b"", now()));
+        assert_eq!(refused.status, 429);
+        assert_eq!(refused.body, RATE_LIMITED_BODY);
+        assert!(refused.headers.is_empty());
+        drop(first);
+        let third = g.handle(&get(OK), b"", now());
+        assert!(third.slot.is_some());
+        drop((second, third));
+        assert!(g.in_flight.lock().is_empty());
+    }
+
+    #[test]
+    fn max_in_flight_and_rps_do_not_count_each_others_refusals() {
+        let g = gateway(MockConfig {
+            rps: Some(2),
+            max_in_flight: Some(1),
+            ..MockConfig::default()
+        });
+        let held = g.handle(&get(OK), b"", now());
+        for _ in 0..3 {
+            let r = respond(g.handle(&get(OK), b"", now()));
+            assert_eq!((r.status, r.headers.len()), (429, 0));
+        }
+        drop(held);
+        // The refusals above were not counted in the window: one request is left.
+        let r = respond(g.handle(&get(OK), b"", now()));
+        assert_eq!(r.status, 200);
+        let r = respond(g.handle(&get(OK), b"", now()));
+        assert_eq!(r.status, 429);
+        assert_eq!(header(&r, "Retry-After"), Some("1"));
+        // An rps refusal holds no place.
+        assert!(g.in_flight.lock().is_empty());
     }
 
     #[test]

@@ -6,6 +6,9 @@
 //! requests can be in flight at once. See RESTB_API.md for what it imitates:
 //! per-key fixed one-second windows counted on arrival, Kong's header styles and
 //! 429 body, API-style errors, and fake but deterministic solutions per model.
+//! On top of that it can inject upstream failures ([`Fault`], drawn per request
+//! from a seeded [`FaultMix`]) and limit in-flight requests per key
+//! ([`MockConfig::max_in_flight`]), so clients can be tested against both.
 //!
 //! ```no_run
 //! use restb::mock::{MockConfig, MockServer};
@@ -25,9 +28,12 @@
 
 mod answers;
 mod conn;
+mod faults;
 mod gateway;
 mod http;
 mod window;
+
+pub use faults::{Fault, FaultMix, FaultSpecError};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use gateway::Gateway;
@@ -43,6 +49,8 @@ use std::time::{Duration, Instant, SystemTime};
 /// Stack of a connection thread: parsing and JSON building need little, and a
 /// thousand threads in flight then cost a thousand small stacks.
 const CONNECTION_STACK: usize = 128 * 1024;
+/// How long a [`Fault::Hang`] holds a request by default (a client's timeout should fire first).
+pub const DEFAULT_HANG: Duration = Duration::from_secs(60);
 /// How long `stop` waits for connection threads to finish.
 const STOP_GRACE: Duration = Duration::from_secs(1);
 /// Arrivals kept for [`MockServer::arrivals`]; later ones are counted but not recorded,
@@ -63,7 +71,8 @@ pub enum HeaderStyle {
     None,
 }
 
-/// How the mock behaves.
+/// How the mock behaves. Build it with `..MockConfig::default()` so fields added
+/// later keep the code compiling.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MockConfig {
     /// Requests allowed per client key per wall-clock second (Kong's fixed window);
@@ -74,13 +83,27 @@ pub struct MockConfig {
     /// Uniform jitter, `+-jitter`, on `latency` (never below zero); deterministic
     /// under `seed` for a given request order. Defaults to 0.
     pub jitter: Duration,
-    /// Seed of all randomness (jitter, correlation ids; later fault injection). Defaults to 0.
+    /// Seed of all randomness (jitter, correlation ids, faults): the same seed and the
+    /// same request order give the same answers. Defaults to 0.
     pub seed: u64,
     /// Rate-limit headers. Defaults to [`HeaderStyle::Kong2`].
     pub header_style: HeaderStyle,
     /// Accepted client keys; `None` (the default) accepts any non-empty key,
     /// `Some` answers 401 to every other key.
     pub valid_keys: Option<Vec<String>>,
+    /// Failures injected into requests that passed auth and the limits (they still
+    /// count against the window), each with its probability per request. Defaults to
+    /// [`FaultMix::none`].
+    pub faults: FaultMix,
+    /// The "older concurrent threads" account limit: a request arriving while this
+    /// many of its key's requests are in flight (accepted, not yet answered) gets an
+    /// immediate 429 `{"message":"API rate limit exceeded"}` without rate-limit
+    /// headers or `Retry-After`, and is not counted by `rps`. Combinable with `rps`;
+    /// `None` (the default) is unlimited; `Some(0)` is refused by [`MockServer::start`].
+    pub max_in_flight: Option<u32>,
+    /// How long a [`Fault::Hang`] holds a request, after its latency, before closing
+    /// the connection without an answer. Defaults to [`DEFAULT_HANG`].
+    pub hang: Duration,
 }
 
 impl Default for MockConfig {
@@ -92,6 +115,9 @@ impl Default for MockConfig {
             seed: 0,
             header_style: HeaderStyle::Kong2,
             valid_keys: None,
+            faults: FaultMix::none(),
+            max_in_flight: None,
+            hang: DEFAULT_HANG,
         }
     }
 }
@@ -115,7 +141,8 @@ impl MockConfig {
 pub struct MockCounters {
     /// Requests read (including malformed ones and ones not yet answered).
     pub requests: u64,
-    /// Answered 200.
+    /// Answered 200 with a whole success body (with or without rate-limit headers):
+    /// faults answered with status 200 count only under `faults`.
     pub ok: u64,
     /// Answered 429.
     pub rate_limited: u64,
@@ -127,6 +154,8 @@ pub struct MockCounters {
     pub max_in_flight: u64,
     /// Connections accepted.
     pub connections: u64,
+    /// Requests answered (or closed unanswered) with an injected [`Fault`].
+    pub faults: u64,
 }
 
 /// One request as the mock saw it.
@@ -137,11 +166,14 @@ pub struct Arrival {
     /// The request path without its query (so without the client key); empty when
     /// the request line could not be read.
     pub path: String,
-    /// The status answered; 0 when the request was dropped unanswered because
-    /// the server stopped during its latency.
+    /// The status answered; 0 when the request was dropped unanswered (the server
+    /// stopped during its latency, or a [`Fault::Reset`] or [`Fault::Hang`]).
     pub status: u16,
-    /// From arrival until the answer was ready to write (the latency, mostly).
+    /// From arrival until the answer was ready to write (the latency, mostly), or
+    /// until the connection was closed unanswered.
     pub answered_after: Duration,
+    /// The fault injected into this request, if any.
+    pub fault: Option<Fault>,
 }
 
 /// The running mock gateway. Stops on [`MockServer::stop`] or when dropped.
@@ -178,7 +210,8 @@ impl MockServer {
     /// Start on an ephemeral port of 127.0.0.1.
     ///
     /// # Errors
-    /// Binding fails, the accept thread cannot be spawned, or `rps` is `Some(0)`.
+    /// Binding fails, the accept thread cannot be spawned, or `rps` or
+    /// `max_in_flight` is `Some(0)`.
     pub fn start(config: MockConfig) -> io::Result<MockServer> {
         Self::start_on(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), config)
     }
@@ -186,7 +219,8 @@ impl MockServer {
     /// Start on `addr` (port 0 picks a free port), for `restb mock --port`.
     ///
     /// # Errors
-    /// Binding fails, the accept thread cannot be spawned, or `rps` is `Some(0)`.
+    /// Binding fails, the accept thread cannot be spawned, or `rps` or
+    /// `max_in_flight` is `Some(0)`.
     pub fn start_on(addr: SocketAddr, config: MockConfig) -> io::Result<MockServer> {
         let rps = match config.rps {
             Some(0) => {
@@ -197,6 +231,12 @@ impl MockServer {
             }
             rps => rps.and_then(NonZeroU32::new),
         };
+        if config.max_in_flight == Some(0) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "mock max_in_flight: must be at least 1 (or unlimited)",
+            ));
+        }
         let listener = TcpListener::bind(addr)?;
         let addr = listener.local_addr()?;
         let (stop_tx, stop_rx) = crossbeam_channel::bounded(0);
@@ -379,19 +419,25 @@ impl Shared {
         c.max_in_flight = c.max_in_flight.max(c.in_flight);
     }
 
-    /// A request begun with [`Shared::begin`] was answered with `status`, or dropped (`None`).
+    /// A request begun with [`Shared::begin`] was answered with `status`, or dropped
+    /// (`None`); `fault` is the fault injected into it.
     pub(crate) fn end(
         &self,
         at: SystemTime,
         path: &str,
         status: Option<u16>,
         answered_after: Duration,
+        fault: Option<Fault>,
     ) {
         let mut stats = self.stats.lock();
         let c = &mut stats.counters;
         c.in_flight -= 1;
+        if fault.is_some() {
+            c.faults += 1;
+        }
+        let whole_success = matches!(fault, None | Some(Fault::NoRateLimitHeaders));
         match status {
-            Some(200) => c.ok += 1,
+            Some(200) if whole_success => c.ok += 1,
             Some(429) => c.rate_limited += 1,
             Some(400..=499) => c.client_errors += 1,
             _ => {}
@@ -402,6 +448,7 @@ impl Shared {
                 path: path.chars().take(256).collect(),
                 status: status.unwrap_or(0),
                 answered_after,
+                fault,
             });
         }
     }
@@ -419,6 +466,21 @@ mod tests {
         })
         .unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        let err = MockServer::start(MockConfig {
+            max_in_flight: Some(0),
+            ..MockConfig::default()
+        })
+        .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+    }
+
+    #[test]
+    fn default_config_has_no_faults_and_no_concurrency_limit() {
+        let config = MockConfig::default();
+        assert!(config.faults.is_empty());
+        assert_eq!(config.max_in_flight, None);
+        assert_eq!(config.hang, DEFAULT_HANG);
+        assert_eq!(MockConfig::tutorial().faults, FaultMix::none());
     }
 
     #[test]
