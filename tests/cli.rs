@@ -269,7 +269,68 @@ fn bad_usage_exits_2_before_any_request() {
     let base = server.base_url();
     let bad_csv = dir.path().join("bad.csv");
     std::fs::write(&bad_csv, "id,photo\n1,https://x/1.jpg\n").unwrap();
+    let file = |name: &str, bytes: &[u8]| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path.to_string_lossy().into_owned()
+    };
+    let not_utf8 = file("latin1.txt", b"https://x/1.jpg\nhttps://x/caf\xe9.jpg\n");
+    let empty = file("empty.txt", b"");
+    let no_scheme = file("noscheme.txt", b"https://x/1.jpg\nwww.example.com/2.jpg\n");
+    let text_file = file("notes.jpg", b"not a picture");
+    let not_image = file(
+        "local.txt",
+        format!("{}\n", dir.path().join("notes.jpg").display()).as_bytes(),
+    );
+    let duplicates = file(
+        "dups.csv",
+        b"id,url\n7,https://x/1.jpg\n7,https://x/2.jpg\n",
+    );
+    let bad_json = file(
+        "bad.jsonl",
+        b"{\"url\":\"https://x/1.jpg\"}\n{\"url\": nope}\n",
+    );
+    let huge_line = file(
+        "huge.txt",
+        format!("https://x/{}.jpg\n", "a".repeat(3 << 20)).as_bytes(),
+    );
+    let _ = text_file;
     let cases: Vec<(Vec<&str>, Option<&str>, &str)> = vec![
+        (
+            vec!["run", &not_utf8, "--base-url", &base],
+            Some(KEY),
+            "latin1.txt:2:",
+        ),
+        (
+            vec!["run", &empty, "--base-url", &base],
+            Some(KEY),
+            "empty.txt: no images",
+        ),
+        (
+            vec!["run", &no_scheme, "--base-url", &base],
+            Some(KEY),
+            "noscheme.txt:2:",
+        ),
+        (
+            vec!["run", &not_image, "--base-url", &base],
+            Some(KEY),
+            "local.txt:1: not an image",
+        ),
+        (
+            vec!["run", &duplicates, "--base-url", &base],
+            Some(KEY),
+            "dups.csv:3:",
+        ),
+        (
+            vec!["run", &bad_json, "--base-url", &base],
+            Some(KEY),
+            "bad.jsonl:2:",
+        ),
+        (
+            vec!["run", &huge_line, "--base-url", &base],
+            Some(KEY),
+            "huge.txt:1:",
+        ),
         (
             vec!["run", &input, "--base-url", &base],
             None,
