@@ -277,7 +277,7 @@ fn bad_usage_exits_2_before_any_request() {
     let not_utf8 = file("latin1.txt", b"https://x/1.jpg\nhttps://x/caf\xe9.jpg\n");
     let empty = file("empty.txt", b"");
     let no_scheme = file("noscheme.txt", b"https://x/1.jpg\nwww.example.com/2.jpg\n");
-    let text_file = file("notes.jpg", b"not a picture");
+    file("notes.jpg", b"not a picture");
     let not_image = file(
         "local.txt",
         format!("{}\n", dir.path().join("notes.jpg").display()).as_bytes(),
@@ -294,7 +294,6 @@ fn bad_usage_exits_2_before_any_request() {
         "huge.txt",
         format!("https://x/{}.jpg\n", "a".repeat(3 << 20)).as_bytes(),
     );
-    let _ = text_file;
     let cases: Vec<(Vec<&str>, Option<&str>, &str)> = vec![
         (
             vec!["run", &not_utf8, "--base-url", &base],
