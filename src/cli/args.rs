@@ -39,6 +39,8 @@ pub enum Command {
         after_help = "Example:\n  restb mock --port 8080 --rps 4 --latency 1.16\n  restb run urls.txt --base-url http://127.0.0.1:8080 --rps 4"
     )]
     Mock(MockArgs),
+    /// Sweep thread counts (and rates) against the built-in mock or any gateway; print a table, write JSON and an SVG chart.
+    Bench(super::bench::BenchArgs),
 }
 
 /// How the allotment is enforced.

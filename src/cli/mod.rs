@@ -4,12 +4,14 @@
 //! process status; everything else is here so tests can call it.
 
 mod args;
+mod bench;
 mod demo;
 mod run;
 mod serve;
 mod table;
 
 pub use args::{Cli, Command, DemoArgs, MockArgs, Mode, RunArgs, ThreadsArg};
+pub use bench::BenchArgs;
 
 use crate::stop::Stop;
 use std::fmt;
@@ -58,6 +60,7 @@ pub fn execute(cli: Cli, stop: &Stop) -> Exit {
         Command::Run(args) => run::run(&args, cli.quiet, stop),
         Command::Demo(args) => demo::demo(&args, stop),
         Command::Mock(args) => serve::serve(&args, stop),
+        Command::Bench(args) => bench::bench(&args, stop),
     };
     result.unwrap_or_else(|error| {
         eprintln!("Error: {error}");
