@@ -2,6 +2,7 @@
 
 use crate::api::{Client, ImageSource, Verdict};
 use crate::input::Record;
+use crate::limiter::GatewayHint;
 use crate::pool::{Attempt, Work};
 use serde_json::Value;
 use std::time::Instant;
@@ -71,14 +72,17 @@ pub struct CallOutput {
     pub solutions: Option<Value>,
     /// Why it failed, otherwise.
     pub error: Option<String>,
+    /// The reply's rate-limit headers, for the limiter.
+    pub hint: GatewayHint,
 }
 
 impl CallOutput {
-    fn failed(http_status: Option<u16>, error: String) -> CallOutput {
+    fn failed(http_status: Option<u16>, error: String, hint: GatewayHint) -> CallOutput {
         CallOutput {
             http_status,
             solutions: None,
             error: Some(error),
+            hint,
         }
     }
 }
@@ -104,6 +108,7 @@ impl Work for RestbWork {
         let start = Instant::now();
         let reply = self.client.predict(&job.image, &job.models);
         let status = reply.http_status;
+        let hint = reply.hint;
         log::info!(
             target: "restb::request",
             "[{}] thread [{}] processed request in [{}] ms",
@@ -116,32 +121,42 @@ impl Work for RestbWork {
                 http_status: status,
                 solutions: Some(solutions),
                 error: None,
+                hint,
             }),
             Verdict::RateLimited { retry_after } => Attempt::RateLimited {
                 retry_after,
-                output: CallOutput::failed(status, "rate limited too many times".into()),
+                output: CallOutput::failed(status, "rate limited too many times".into(), hint),
             },
-            Verdict::Permanent(error) => Attempt::Failure(CallOutput::failed(status, error)),
+            Verdict::Permanent(error) => Attempt::Failure(CallOutput::failed(status, error, hint)),
             Verdict::Auth(error) => {
                 log::error!("the API refused the client key: {error}");
                 Attempt::Abort(CallOutput::failed(
                     status,
                     format!("client key refused: {error}"),
+                    hint,
                 ))
             }
             Verdict::Fatal(error) => {
                 log::error!("{error}");
-                Attempt::Abort(CallOutput::failed(status, error))
+                Attempt::Abort(CallOutput::failed(status, error, hint))
             }
             Verdict::Transient(error) => {
                 log::warn!("{} ({}): {error}", job.image, job.id);
-                Attempt::Transient(CallOutput::failed(status, error))
+                Attempt::Transient(CallOutput::failed(status, error, hint))
             }
         }
     }
 
     fn panicked(&self, _job: &Job, message: &str) -> CallOutput {
-        CallOutput::failed(None, format!("internal error: {message}"))
+        CallOutput::failed(
+            None,
+            format!("internal error: {message}"),
+            GatewayHint::default(),
+        )
+    }
+
+    fn hint(&self, output: &CallOutput) -> Option<GatewayHint> {
+        Some(output.hint).filter(|hint| !hint.is_empty())
     }
 }
 

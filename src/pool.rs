@@ -15,11 +15,11 @@
 //! The engine is generic over the [`Work`] it runs, so a tool can run its own
 //! blocking jobs through it; the Restb.ai client is one such work.
 
-use crate::limiter::{until_next_window, Limiter, Rate};
+use crate::limiter::{GatewayHint, Limiter, Mode as LimiterMode, Now, Rate, Reservation};
 use crate::retry::RetryPolicy;
 use crate::stats::{AttemptKind, Report, Stats};
 use crate::stop::Stop;
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use parking_lot::Mutex;
 use std::any::Any;
 use std::cmp::Ordering as CmpOrdering;
@@ -28,7 +28,7 @@ use std::num::NonZeroUsize;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::{self, Scope};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 /// How one try of a job ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,6 +64,12 @@ pub trait Work: Sync {
 
     /// The output to record when [`Work::attempt`] panicked with `message`.
     fn panicked(&self, job: &Self::Job, message: &str) -> Self::Output;
+
+    /// What the reply behind `output` said about the gateway's limits (its
+    /// rate-limit headers), for the limiter to learn from. Defaults to none.
+    fn hint(&self, _output: &Self::Output) -> Option<GatewayHint> {
+        None
+    }
 }
 
 /// A job with its terminal outcome, as handed to the sink.
@@ -114,9 +120,10 @@ pub struct PoolConfig {
     pub rate: Option<Rate>,
     /// Retries. Defaults to [`RetryPolicy::default`].
     pub retry: RetryPolicy,
-    /// Added to a pause that waits for the next one-second window, for the
-    /// skew between our clock and the gateway's. Defaults to 50 ms.
-    pub window_margin: Duration,
+    /// Start the first request on a wall-clock second, where fixed-window
+    /// gateways start counting, so the first window holds a full budget.
+    /// Defaults to false (a library caller may not want the wait of up to 1 s).
+    pub align_to_windows: bool,
     /// Seed for backoff jitter. Defaults to 0.
     pub seed: u64,
 }
@@ -127,7 +134,7 @@ impl Default for PoolConfig {
             threads: Threads::default(),
             rate: Rate::per_second(1.0),
             retry: RetryPolicy::default(),
-            window_margin: Duration::from_millis(50),
+            align_to_windows: false,
             seed: 0,
         }
     }
@@ -162,6 +169,8 @@ pub struct Pool {
 
 /// How often the supervisor looks at the queue, the retry heap and the stop signal.
 const SUPERVISOR_TICK: Duration = Duration::from_millis(10);
+/// A worker idle this long leaves if the pool has more than it wants.
+const IDLE_EXIT: Duration = Duration::from_secs(5);
 
 impl Pool {
     /// A pool with `config`, stopped by `stop` (give it from a signal handler
@@ -206,7 +215,11 @@ impl Pool {
         let shared = Shared {
             work,
             config: &self.config,
-            limiter: Limiter::new(self.config.rate),
+            limiter: if self.config.align_to_windows {
+                Limiter::new(self.config.rate).aligned_to_windows()
+            } else {
+                Limiter::new(self.config.rate)
+            },
             stats: &self.stats,
             stop: &self.stop,
             queue_tx,
@@ -217,6 +230,8 @@ impl Pool {
             delayed: Mutex::new(BinaryHeap::new()),
             next_seq: AtomicUsize::new(0),
             aborted: AtomicBool::new(false),
+            live: AtomicUsize::new(0),
+            wanted: AtomicUsize::new(0),
         };
         let (sink_tx, sink_rx) = crossbeam_channel::unbounded();
         let mut peak_threads = 0;
@@ -228,7 +243,8 @@ impl Pool {
             let supervisor = Supervisor {
                 shared: &shared,
                 sink_tx,
-                live: 0,
+                spawned: 0,
+                peak: 0,
             };
             peak_threads = supervisor.supervise(scope, total, &done_rx);
             sink_thread.join().expect("the sink thread does not panic")
@@ -326,6 +342,10 @@ struct Shared<'a, W: Work> {
     delayed: Mutex<BinaryHeap<Delayed<W::Job>>>,
     next_seq: AtomicUsize,
     aborted: AtomicBool,
+    /// Workers running.
+    live: AtomicUsize,
+    /// Workers the supervisor wants now; idle ones above it leave.
+    wanted: AtomicUsize,
 }
 
 type SinkSender<W> = Sender<Finished<<W as Work>::Job, <W as Work>::Output>>;
@@ -334,26 +354,48 @@ impl<W: Work> Shared<'_, W> {
     fn worker_loop(&self, sink: SinkSender<W>, mut rng: fastrand::Rng) {
         loop {
             self.waiting.fetch_add(1, Ordering::SeqCst);
-            let tracked = match self.queue_rx.recv() {
+            let tracked = match self.queue_rx.recv_timeout(IDLE_EXIT) {
                 Ok(Message::Job(tracked)) => tracked,
-                Ok(Message::Shutdown) | Err(_) => {
+                Ok(Message::Shutdown) | Err(RecvTimeoutError::Disconnected) => {
                     self.waiting.fetch_sub(1, Ordering::SeqCst);
                     return;
                 }
+                Err(RecvTimeoutError::Timeout) => {
+                    self.waiting.fetch_sub(1, Ordering::SeqCst);
+                    if self.leave_if_surplus() {
+                        return;
+                    }
+                    continue;
+                }
             };
-            let cleared = !self.stop.is_stopped() && self.limiter.acquire(self.stop).is_ok();
+            let cleared = if self.stop.is_stopped() {
+                None
+            } else {
+                self.limiter.acquire(self.stop).ok()
+            };
             self.waiting.fetch_sub(1, Ordering::SeqCst);
-            if cleared {
-                self.run_once(tracked, &sink, &mut rng);
+            if let Some(reservation) = cleared {
+                self.run_once(tracked, &reservation, &sink, &mut rng);
             }
             // Otherwise the run is stopping: the job stays unfinished, and a
             // resumed run does it.
         }
     }
 
+    /// An idle worker leaves when the pool has more than it wants.
+    fn leave_if_surplus(&self) -> bool {
+        let wanted = self.wanted.load(Ordering::SeqCst).max(1);
+        self.live
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |live| {
+                (live > wanted).then(|| live - 1)
+            })
+            .is_ok()
+    }
+
     fn run_once(
         &self,
         mut tracked: Tracked<W::Job>,
+        reservation: &Reservation,
         sink: &SinkSender<W>,
         rng: &mut fastrand::Rng,
     ) {
@@ -367,6 +409,7 @@ impl<W: Work> Shared<'_, W> {
         let end = Instant::now();
         let latency = end - start;
         tracked.attempts += 1;
+        self.teach_limiter(&attempt, reservation);
         match attempt {
             Attempt::Success(output) => {
                 self.stats.record(AttemptKind::Success, start, end);
@@ -382,21 +425,13 @@ impl<W: Work> Shared<'_, W> {
                 self.aborted.store(true, Ordering::SeqCst);
                 self.stop.stop();
             }
-            Attempt::RateLimited {
-                retry_after,
-                output,
-            } => {
+            Attempt::RateLimited { output, .. } => {
                 self.stats.record(AttemptKind::RateLimited, start, end);
                 tracked.rate_limited += 1;
                 if tracked.rate_limited > self.config.retry.max_rate_limited {
                     self.finish(tracked, output, false, latency, sink);
                     return;
                 }
-                let pause = retry_after.unwrap_or_else(|| {
-                    until_next_window(SystemTime::now(), self.config.window_margin)
-                });
-                log::debug!("rate limited: pausing every worker for {pause:?}");
-                self.limiter.pause_until(Instant::now() + pause);
                 self.enqueue(tracked);
             }
             Attempt::Transient(output) => {
@@ -411,6 +446,30 @@ impl<W: Work> Shared<'_, W> {
                 let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
                 self.delayed.lock().push(Delayed { due, seq, tracked });
             }
+        }
+    }
+
+    /// Hands what the reply said to the limiter: a rate-limit reply pauses
+    /// every worker; any other reply with a status teaches it the gateway's
+    /// window. Transient failures (no reply, 5xx) say nothing about pacing.
+    fn teach_limiter(&self, attempt: &Attempt<W::Output>, reservation: &Reservation) {
+        let now = Now::system();
+        match attempt {
+            Attempt::RateLimited {
+                retry_after,
+                output,
+            } => {
+                let hint = self.work.hint(output);
+                log::debug!(
+                    "rate limited (retry after {retry_after:?}, {hint:?}): pausing every worker"
+                );
+                self.limiter.rejected(*retry_after, hint.as_ref(), now);
+            }
+            Attempt::Success(output) | Attempt::Failure(output) => {
+                self.limiter
+                    .accepted(reservation, self.work.hint(output).as_ref(), now);
+            }
+            Attempt::Transient(_) | Attempt::Abort(_) => {}
         }
     }
 
@@ -461,13 +520,14 @@ impl<W: Work> Shared<'_, W> {
 struct Supervisor<'a, 'w, W: Work> {
     shared: &'a Shared<'w, W>,
     sink_tx: SinkSender<W>,
-    live: usize,
+    spawned: usize,
+    peak: usize,
 }
 
 impl<'a, 'w, W: Work> Supervisor<'a, 'w, W> {
-    /// Starts workers, feeds due retries, grows the pool while it is the
-    /// bottleneck, and sends the shutdown pills once no job is unfinished
-    /// (or the run stops). Returns the most workers that ran.
+    /// Starts workers, feeds due retries, sizes the pool, and sends the
+    /// shutdown pills once no job is unfinished (or the run stops).
+    /// Returns the most workers that ran at once.
     fn supervise<'scope>(
         mut self,
         scope: &'scope Scope<'scope, '_>,
@@ -478,22 +538,17 @@ impl<'a, 'w, W: Work> Supervisor<'a, 'w, W> {
         'a: 'scope,
     {
         let config = self.shared.config;
-        let (initial, max) = match config.threads {
-            Threads::Fixed(n) => (n.get(), n.get()),
+        let (initial, max, auto) = match config.threads {
+            Threads::Fixed(n) => (n.get(), n.get(), false),
             Threads::Auto { max } => {
                 // Enough for one second of starts; latency decides the rest.
                 let first_guess = config
                     .rate
                     .map_or(max.get(), |rate| rate.per_second_f64().ceil() as usize + 1);
-                (first_guess.min(max.get()), max.get())
+                (first_guess.min(max.get()), max.get(), true)
             }
         };
-        let growth_step = config
-            .rate
-            .map_or(1, |rate| {
-                (rate.per_second_f64() * SUPERVISOR_TICK.as_secs_f64() * 2.0).ceil() as usize
-            })
-            .max(1);
+        self.shared.wanted.store(initial, Ordering::SeqCst);
         self.spawn(scope, initial.min(total.max(1)));
         loop {
             if self.shared.unfinished.load(Ordering::SeqCst) == 0 || self.shared.stop.is_stopped() {
@@ -501,23 +556,59 @@ impl<'a, 'w, W: Work> Supervisor<'a, 'w, W> {
             }
             let now = Instant::now();
             let next_due = self.shared.release_due(now);
-            let starved =
-                self.shared.waiting.load(Ordering::SeqCst) == 0 && !self.shared.queue_rx.is_empty();
-            if starved && self.live < max && matches!(config.threads, Threads::Auto { .. }) {
-                self.spawn(scope, growth_step.min(max - self.live));
+            if auto {
+                self.resize(scope, max);
             }
             let wait = next_due.map_or(SUPERVISOR_TICK, |due| {
                 due.saturating_duration_since(now).min(SUPERVISOR_TICK)
             });
             let _ = done_rx.recv_timeout(wait);
         }
-        for _ in 0..self.live {
+        self.shared.limiter.interrupt();
+        // Workers that left while idle took themselves off `live`; extra
+        // pills are harmless, missing ones would hang the join.
+        for _ in 0..self.shared.live.load(Ordering::SeqCst) {
             self.shared
                 .queue_tx
                 .send(Message::Shutdown)
                 .expect("the receiver lives in Shared");
         }
-        self.live
+        self.peak
+    }
+
+    /// Little's law with room for a burst: enough workers that the rate,
+    /// not the thread count, bounds throughput (threads >= rate x latency),
+    /// plus those a window's burst starts at once. Also grows by a step
+    /// whenever every worker is busy while jobs wait.
+    fn resize<'scope>(&mut self, scope: &'scope Scope<'scope, '_>, max: usize)
+    where
+        'a: 'scope,
+    {
+        let shared = self.shared;
+        let live = shared.live.load(Ordering::SeqCst);
+        let queued = !shared.queue_rx.is_empty();
+        let mut wanted = shared.wanted.load(Ordering::SeqCst);
+        if let (Some(rate), Some(latency)) =
+            (shared.limiter.rate(), shared.stats.latency_estimate())
+        {
+            let burst = match shared.limiter.mode() {
+                LimiterMode::Windows { budget, .. } => budget as usize,
+                _ => 1,
+            };
+            let in_flight = rate.per_second_f64() * latency.as_secs_f64() * 1.2;
+            wanted = (in_flight.ceil() as usize + burst + 1).clamp(1, max);
+        }
+        let starved = shared.waiting.load(Ordering::SeqCst) == 0 && queued;
+        if starved && live >= wanted {
+            let step = shared.limiter.rate().map_or(1, |rate| {
+                (rate.per_second_f64() * SUPERVISOR_TICK.as_secs_f64() * 2.0).ceil() as usize
+            });
+            wanted = (live + step.max(1)).min(max);
+        }
+        shared.wanted.store(wanted, Ordering::SeqCst);
+        if queued && live < wanted {
+            self.spawn(scope, wanted - live);
+        }
     }
 
     fn spawn<'scope>(&mut self, scope: &'scope Scope<'scope, '_>, count: usize)
@@ -525,25 +616,25 @@ impl<'a, 'w, W: Work> Supervisor<'a, 'w, W> {
         'a: 'scope,
     {
         for _ in 0..count {
-            let index = self.live;
+            let index = self.spawned;
             let shared = self.shared;
             let sink = self.sink_tx.clone();
             let rng = fastrand::Rng::with_seed(self.shared.config.seed.wrapping_add(index as u64));
+            shared.live.fetch_add(1, Ordering::SeqCst);
             let spawned = thread::Builder::new()
                 .name(format!("worker-{index}"))
                 .spawn_scoped(scope, move || shared.worker_loop(sink, rng));
             match spawned {
-                Ok(_) => self.live += 1,
+                Ok(_) => self.spawned += 1,
                 Err(error) => {
-                    log::warn!(
-                        "cannot start worker {index}: {error}; going on with {}",
-                        self.live
-                    );
+                    shared.live.fetch_sub(1, Ordering::SeqCst);
+                    log::warn!("cannot start worker {index}: {error}; going on with fewer");
                     return;
                 }
             }
         }
-        log::debug!("{} workers", self.live);
+        self.peak = self.peak.max(self.shared.live.load(Ordering::SeqCst));
+        log::debug!("{} workers", self.shared.live.load(Ordering::SeqCst));
     }
 }
 

@@ -40,6 +40,8 @@ struct Tally {
     success_latency: Duration,
     /// Latencies of successes in microseconds, 3 significant digits.
     latency_us: Histogram<u64>,
+    /// Moving average of recent reply latencies, for sizing the pool.
+    recent_latency: Option<Duration>,
 }
 
 impl Default for Stats {
@@ -65,6 +67,7 @@ impl Stats {
                 last_end: None,
                 success_latency: Duration::ZERO,
                 latency_us,
+                recent_latency: None,
             }),
         }
     }
@@ -75,6 +78,12 @@ impl Stats {
         let mut tally = self.inner.lock();
         tally.first_start = Some(tally.first_start.map_or(start, |s| s.min(start)));
         tally.last_end = Some(tally.last_end.map_or(end, |e| e.max(end)));
+        if matches!(kind, AttemptKind::Success | AttemptKind::Failure) {
+            tally.recent_latency = Some(match tally.recent_latency {
+                Some(average) => average.mul_f64(0.8) + latency.mul_f64(0.2),
+                None => latency,
+            });
+        }
         match kind {
             AttemptKind::Success => {
                 tally.succeeded += 1;
@@ -86,6 +95,12 @@ impl Stats {
             AttemptKind::RateLimited => tally.rate_limited += 1,
             AttemptKind::Transient => tally.transient += 1,
         }
+    }
+
+    /// A moving average of recent reply latencies (successes and permanent
+    /// failures), once there is one.
+    pub fn latency_estimate(&self) -> Option<Duration> {
+        self.inner.lock().recent_latency
     }
 
     /// Counts a job that will be tried again after a transient failure.

@@ -1,9 +1,11 @@
 //! The blocking HTTP client: one `ureq::Agent` (one connection pool) shared
 //! by every worker.
 
+use super::headers::gateway_hint;
 use super::key::ClientKey;
 use super::reply::{classify, parse_retry_after, Verdict};
 use super::ImageSource;
+use crate::limiter::GatewayHint;
 use base64::Engine as _;
 use std::fmt;
 use std::net::IpAddr;
@@ -87,6 +89,8 @@ pub struct Reply {
     pub http_status: Option<u16>,
     /// What the reply means.
     pub verdict: Verdict,
+    /// What its rate-limit headers said (empty without a reply).
+    pub hint: GatewayHint,
 }
 
 /// A Restb.ai Vision API client. Cheap to clone: clones share one
@@ -175,6 +179,7 @@ impl Client {
                                 "cannot read {}: {error}",
                                 path.display()
                             )),
+                            hint: GatewayHint::default(),
                         }
                     }
                 };
@@ -191,11 +196,13 @@ impl Client {
                 return Reply {
                     http_status: None,
                     verdict: self.transport_failure(&error),
+                    hint: GatewayHint::default(),
                 }
             }
         };
         let status = response.status().as_u16();
         let retry_after = retry_after(response.headers());
+        let hint = gateway_hint(response.headers(), SystemTime::now());
         // Read every body to the end, errors included, or the connection is
         // not reused.
         let body = response
@@ -210,6 +217,7 @@ impl Client {
         Reply {
             http_status: Some(status),
             verdict,
+            hint,
         }
     }
 

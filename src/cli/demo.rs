@@ -55,6 +55,7 @@ pub(super) fn demo(args: &DemoArgs, stop: &Stop) -> Result<Exit, UsageError> {
     );
     let pool_config = PoolConfig {
         rate: Rate::per_second(f64::from(args.rps.get())),
+        align_to_windows: true,
         ..PoolConfig::default()
     };
     let pool = Pool::new(pool_config, stop.clone());

@@ -238,6 +238,7 @@ fn pool_config(args: &RunArgs) -> PoolConfig {
     PoolConfig {
         threads,
         rate,
+        align_to_windows: rate.is_some(),
         retry: RetryPolicy {
             max_attempts: args.max_attempts,
             ..RetryPolicy::default()

@@ -1,1 +1,0 @@
-//! Thread-count sweeps: throughput against threads, with a table, JSON and an SVG chart.

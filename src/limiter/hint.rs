@@ -1,0 +1,31 @@
+//! What a gateway's reply says about its limits.
+
+use std::time::Duration;
+
+/// The counts of a one-second window as a gateway reported them
+/// (Kong's `X-RateLimit-Limit-Second` / `X-RateLimit-Remaining-Second`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowCount {
+    /// Requests allowed per window.
+    pub limit: u32,
+    /// Requests still allowed in the window the request was counted in.
+    pub remaining: u32,
+}
+
+/// The rate-limit facts of one reply; all `None` when the gateway sent no
+/// rate-limit headers (nginx, or a gateway that hides them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct GatewayHint {
+    /// The one-second window, when reported.
+    pub second: Option<WindowCount>,
+    /// A longer window (minute, hour, ...) with nothing left: how long until
+    /// it resets, counted from when the reply arrived.
+    pub exhausted_for: Option<Duration>,
+}
+
+impl GatewayHint {
+    /// Whether the reply said anything about limits.
+    pub fn is_empty(&self) -> bool {
+        self.second.is_none() && self.exhausted_for.is_none()
+    }
+}

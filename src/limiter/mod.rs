@@ -1,0 +1,463 @@
+//! The pacing limiter shared by all workers: when may the next request start?
+//!
+//! It starts as even pacing (GCRA) at the allotted rate, handing out start
+//! *reservations*: each caller gets its own slot, so N waiting threads start
+//! one interval apart instead of waking together and racing. Then it learns
+//! from the gateway's replies:
+//! - rate-limit headers of a fixed one-second window (Kong) switch it to
+//!   window mode: up to the window's budget as early as each wall-clock
+//!   second allows, lowered when the counts show others on the same key;
+//! - a rejection without any header (nginx `limit_req`) widens the pacing
+//!   interval a little; accepted requests narrow it again;
+//! - `Retry-After`, or an exhausted longer window, pauses everybody. A pause
+//!   voids the slots booked before it, and their holders book again.
+//!
+//! The arithmetic takes the time as a parameter ([`Now`]), so it is tested
+//! with made-up instants, without sleeping.
+
+mod hint;
+mod pacing;
+mod window;
+
+pub use hint::{GatewayHint, WindowCount};
+
+use crate::stop::Stop;
+use pacing::Pacing;
+use parking_lot::{Condvar, Mutex, MutexGuard};
+use std::collections::VecDeque;
+use std::fmt;
+use std::num::NonZeroU32;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use window::{Slot, Windows};
+
+/// A rate of request starts, with the burst allowed on top of even spacing.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rate {
+    interval: Duration,
+    burst: NonZeroU32,
+}
+
+impl Rate {
+    /// `per_second` starts per second, evenly spaced (burst 1).
+    /// `None` unless the rate is finite, positive and at most 10^6.
+    pub fn per_second(per_second: f64) -> Option<Rate> {
+        if !per_second.is_finite() || per_second <= 0.0 || per_second > 1e6 {
+            return None;
+        }
+        Some(Rate {
+            interval: Duration::from_secs_f64(1.0 / per_second),
+            burst: NonZeroU32::MIN,
+        })
+    }
+
+    /// The same rate, letting `burst` requests start at once after a quiet spell.
+    pub fn with_burst(self, burst: NonZeroU32) -> Rate {
+        Rate { burst, ..self }
+    }
+
+    /// Time between two starts at the steady rate.
+    pub fn interval(&self) -> Duration {
+        self.interval
+    }
+
+    /// Requests per second.
+    pub fn per_second_f64(&self) -> f64 {
+        1.0 / self.interval.as_secs_f64()
+    }
+
+    /// Whole requests per one-second window (0 below one per second).
+    fn per_window(&self) -> u32 {
+        (self.per_second_f64() + 1e-9)
+            .floor()
+            .min(f64::from(u32::MAX)) as u32
+    }
+}
+
+impl fmt::Display for Rate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:.2}/s", self.per_second_f64())
+    }
+}
+
+/// A moment on both clocks: `Instant` to sleep on, wall time because
+/// gateways count in wall-clock seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Now {
+    /// The monotonic clock.
+    pub instant: Instant,
+    /// The wall clock.
+    pub wall: SystemTime,
+}
+
+impl Now {
+    /// The current moment.
+    pub fn system() -> Now {
+        Now {
+            instant: Instant::now(),
+            wall: SystemTime::now(),
+        }
+    }
+
+    fn since_epoch(&self) -> Duration {
+        self.wall.duration_since(UNIX_EPOCH).unwrap_or_default()
+    }
+
+    /// The instant at which the wall clock shows `since_epoch`.
+    fn instant_of(&self, since_epoch: Duration) -> Instant {
+        let now = self.since_epoch();
+        if since_epoch >= now {
+            self.instant + (since_epoch - now)
+        } else {
+            self.instant
+                .checked_sub(now - since_epoch)
+                .unwrap_or(self.instant)
+        }
+    }
+
+    /// The wall time (since the epoch) at `instant`.
+    fn since_epoch_at(&self, instant: Instant) -> Duration {
+        let now = self.since_epoch();
+        if instant >= self.instant {
+            now + (instant - self.instant)
+        } else {
+            now.saturating_sub(self.instant - instant)
+        }
+    }
+}
+
+/// A start slot handed out by [`Limiter::reserve_at`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reservation {
+    /// When the request may start.
+    pub start: Instant,
+    /// The pause generation the slot belongs to; a newer pause voids it.
+    generation: u64,
+    /// The one-second window the start falls in, and its place there.
+    slot: Option<Slot>,
+}
+
+/// The limiter was stopped while a caller waited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stopped;
+
+/// How the limiter paces right now.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Mode {
+    /// Not pacing: only pauses hold starts (concurrency mode).
+    Unpaced,
+    /// Even spacing, `margin` slower than the allotted rate (0.01 = 1 %).
+    Even {
+        /// Learned safety margin.
+        margin: f64,
+    },
+    /// Up to `budget` starts in each wall-clock second.
+    Windows {
+        /// Starts per window.
+        budget: u32,
+        /// Guard kept at both ends of each window.
+        guard: Duration,
+    },
+}
+
+/// Shared pacing for every worker; see the module docs. `rate: None` paces
+/// nothing but still honours pauses (the concurrency mode).
+#[derive(Debug)]
+pub struct Limiter {
+    rate: Option<Rate>,
+    state: Mutex<State>,
+    /// Wakes sleeping callers when their slots are voided or on interrupt.
+    wake: Condvar,
+}
+
+#[derive(Debug)]
+struct State {
+    pacing: Option<Pacing>,
+    windows: Option<Windows>,
+    /// Recent starts booked while pacing evenly, so window mode can take
+    /// over mid-window knowing how many the current window already had.
+    recent_paced: VecDeque<Instant>,
+    align_start: bool,
+    paused_until: Option<Instant>,
+    generation: u64,
+    /// Rejections in a row that no header explained.
+    blind_rejections: u32,
+    interrupted: bool,
+}
+
+/// Longest a caller sleeps in [`Limiter::acquire`] between looks at its
+/// stop signal (one the pool does not interrupt).
+pub const STOP_POLL: Duration = Duration::from_secs(1);
+/// How far back booked starts are kept for a switch to window mode.
+const RECENT_PACED: Duration = Duration::from_secs(2);
+/// Longest pause for rejections without any hint.
+const MAX_BLIND_PAUSE: Duration = Duration::from_secs(1);
+/// Blind pause without a rate to scale it by (concurrency mode).
+const UNPACED_BLIND_PAUSE: Duration = Duration::from_millis(50);
+
+impl Limiter {
+    /// A limiter pacing at `rate`, or only pausing when `rate` is `None`.
+    pub fn new(rate: Option<Rate>) -> Limiter {
+        Limiter {
+            rate,
+            state: Mutex::new(State {
+                pacing: rate.map(|r| Pacing::new(r.interval, r.burst.get())),
+                windows: None,
+                recent_paced: VecDeque::new(),
+                align_start: false,
+                paused_until: None,
+                generation: 0,
+                blind_rejections: 0,
+                interrupted: false,
+            }),
+            wake: Condvar::new(),
+        }
+    }
+
+    /// Starts the first request on a wall-clock second (plus the window
+    /// guard): fixed-window gateways count from there, so the first window
+    /// holds a full budget.
+    pub fn aligned_to_windows(self) -> Limiter {
+        self.state.lock().align_start = self.rate.is_some();
+        self
+    }
+
+    /// The pacing rate, if any.
+    pub fn rate(&self) -> Option<Rate> {
+        self.rate
+    }
+
+    /// How the limiter paces now.
+    pub fn mode(&self) -> Mode {
+        let state = self.state.lock();
+        match (&state.windows, &state.pacing) {
+            (Some(windows), _) => Mode::Windows {
+                budget: windows.budget(),
+                guard: windows.guard(),
+            },
+            (None, Some(pacing)) => Mode::Even {
+                margin: pacing.margin(),
+            },
+            (None, None) => Mode::Unpaced,
+        }
+    }
+
+    /// Books the earliest start slot at or after `now`.
+    pub fn reserve_at(&self, now: Now) -> Reservation {
+        self.book(&mut self.state.lock(), now)
+    }
+
+    fn book(&self, state: &mut MutexGuard<'_, State>, now: Now) -> Reservation {
+        let mut earliest = now.instant;
+        if let Some(paused_until) = state.paused_until {
+            earliest = earliest.max(paused_until);
+        }
+        if std::mem::take(&mut state.align_start) {
+            let wall = now.since_epoch_at(earliest);
+            let boundary = Duration::from_secs(wall.as_secs() + 1) + window::DEFAULT_GUARD;
+            earliest = now.instant_of(boundary);
+        }
+        let generation = state.generation;
+        if let Some(windows) = state.windows.as_mut() {
+            let slot = windows.book(now.since_epoch_at(earliest));
+            return Reservation {
+                start: now.instant_of(slot.at).max(earliest),
+                generation,
+                slot: Some(slot),
+            };
+        }
+        let Some(pacing) = state.pacing.as_mut() else {
+            return Reservation {
+                start: earliest,
+                generation,
+                slot: None,
+            };
+        };
+        let start = pacing.book(earliest);
+        if self.rate.is_some_and(|rate| rate.per_window() > 0) {
+            let horizon = now.instant.checked_sub(RECENT_PACED).unwrap_or(now.instant);
+            while state.recent_paced.front().is_some_and(|s| *s < horizon) {
+                state.recent_paced.pop_front();
+            }
+            state.recent_paced.push_back(start);
+        }
+        Reservation {
+            start,
+            generation,
+            slot: None,
+        }
+    }
+
+    /// Whether a pause has voided `reservation` since it was made.
+    pub fn is_void(&self, reservation: &Reservation) -> bool {
+        self.state.lock().generation != reservation.generation
+    }
+
+    /// Holds back every start until `until`; slots booked before are void.
+    pub fn pause_until(&self, until: Instant) {
+        self.pause_at(until, Now::system());
+    }
+
+    fn pause_at(&self, until: Instant, now: Now) {
+        let mut state = self.state.lock();
+        let until = state.paused_until.map_or(until, |p| p.max(until));
+        state.paused_until = Some(until);
+        if let Some(pacing) = state.pacing.as_mut() {
+            pacing.restart_at(until);
+        }
+        if let Some(windows) = state.windows.as_mut() {
+            windows.restart(
+                now.since_epoch().as_secs(),
+                now.since_epoch_at(until).as_secs(),
+            );
+        }
+        state.generation += 1;
+        self.wake.notify_all();
+    }
+
+    /// Wakes every caller waiting in [`Limiter::acquire`] and makes it, and
+    /// every later call, return [`Stopped`]. The pool calls it on stop.
+    pub fn interrupt(&self) {
+        self.state.lock().interrupted = true;
+        self.wake.notify_all();
+    }
+
+    /// Learns from a reply the gateway let through (any status but a
+    /// rate-limit one): its headers, if any, and that pacing was not too fast.
+    pub fn accepted(&self, reservation: &Reservation, hint: Option<&GatewayHint>, now: Now) {
+        {
+            let mut state = self.state.lock();
+            state.blind_rejections = 0;
+            if let Some(pacing) = state.pacing.as_mut() {
+                pacing.narrow();
+            }
+            if let Some(count) = hint.and_then(|h| h.second) {
+                self.enter_windows(&mut state, count.limit, now);
+                if let (Some(windows), Some(slot)) = (state.windows.as_mut(), reservation.slot) {
+                    windows.observe(slot, count.limit, count.remaining);
+                }
+            }
+        }
+        if let Some(wait) = hint.and_then(|h| h.exhausted_for) {
+            self.pause_at(now.instant + wait, now);
+        }
+    }
+
+    /// Learns from a rate-limit reply and pauses every worker as long as
+    /// the reply asks (`retry_after`), or as its headers imply, or - with no
+    /// hint at all - briefly, longer with each rejection in a row.
+    pub fn rejected(&self, retry_after: Option<Duration>, hint: Option<&GatewayHint>, now: Now) {
+        let hint = hint.copied().unwrap_or_default();
+        let resume = {
+            let mut state = self.state.lock();
+            let next_window = |guard: Duration| {
+                let wall = now.since_epoch();
+                now.instant_of(Duration::from_secs(wall.as_secs() + 1) + guard)
+            };
+            if let Some(wait) = hint.exhausted_for {
+                now.instant + wait
+            } else if let Some(count) = hint.second {
+                // A window gateway that is full: wait for its next window.
+                let was_windowed = state.windows.is_some();
+                self.enter_windows(&mut state, count.limit, now);
+                let windows = state.windows.as_mut();
+                let guard = match windows {
+                    Some(windows) => {
+                        if was_windowed {
+                            windows.widen_guard();
+                        }
+                        windows.guard()
+                    }
+                    None => window::DEFAULT_GUARD,
+                };
+                next_window(guard)
+            } else if retry_after == Some(Duration::from_secs(1)) {
+                // Whole seconds are all the header can say: "1" on a
+                // per-second limit means the next window, often sooner.
+                next_window(window::DEFAULT_GUARD)
+            } else if let Some(wait) = retry_after {
+                now.instant + wait
+            } else {
+                state.blind_rejections += 1;
+                let base = match state.pacing.as_mut() {
+                    Some(pacing) => {
+                        pacing.widen();
+                        pacing.effective_interval()
+                    }
+                    None => UNPACED_BLIND_PAUSE,
+                };
+                let doublings = (state.blind_rejections - 1).min(16);
+                now.instant + base.saturating_mul(1 << doublings).min(MAX_BLIND_PAUSE)
+            }
+        };
+        self.pause_at(resume, now);
+    }
+
+    /// Switches to window mode with `limit` per window (capped by our rate).
+    /// Slots booked by even pacing that have not started yet are void, so
+    /// their holders book again by window.
+    fn enter_windows(&self, state: &mut State, limit: u32, now: Now) {
+        let Some(rate) = self.rate else { return };
+        let budget = rate.per_window().min(limit);
+        if budget == 0 {
+            return;
+        }
+        if let Some(windows) = state.windows.as_mut() {
+            windows.set_budget(budget);
+            return;
+        }
+        let window = now.since_epoch().as_secs();
+        let started_in_window = state
+            .recent_paced
+            .iter()
+            .filter(|start| {
+                **start <= now.instant && now.since_epoch_at(**start).as_secs() == window
+            })
+            .count();
+        let mut windows = Windows::new(budget);
+        windows.count_booked(window, u32::try_from(started_in_window).unwrap_or(u32::MAX));
+        state.windows = Some(windows);
+        state.recent_paced.clear();
+        state.generation += 1;
+        self.wake.notify_all();
+        log::debug!("the gateway counts {limit} per wall-clock second: pacing {budget} per window");
+    }
+
+    /// Blocks until the caller may start a request, or `stop` is given. A
+    /// caller whose slot a pause or a switch of mode voids wakes at once and
+    /// books again.
+    ///
+    /// # Errors
+    /// [`Stopped`] when the stop signal was given (noticed within
+    /// [`STOP_POLL`], at once after [`Limiter::interrupt`]).
+    pub fn acquire(&self, stop: &Stop) -> Result<Reservation, Stopped> {
+        let mut state = self.state.lock();
+        'book: loop {
+            if stop.is_stopped() || state.interrupted {
+                return Err(Stopped);
+            }
+            let reservation = self.book(&mut state, Now::system());
+            loop {
+                let now = Instant::now();
+                if reservation.start <= now {
+                    return Ok(reservation);
+                }
+                let deadline = reservation.start.min(now + STOP_POLL);
+                let _ = self.wake.wait_until(&mut state, deadline);
+                if stop.is_stopped() || state.interrupted {
+                    return Err(Stopped);
+                }
+                if state.generation != reservation.generation {
+                    continue 'book;
+                }
+            }
+        }
+    }
+
+    #[cfg(test)]
+    fn generation(&self) -> u64 {
+        self.state.lock().generation
+    }
+}
+
+#[cfg(test)]
+mod tests;

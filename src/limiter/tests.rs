@@ -1,0 +1,405 @@
+use super::*;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// A moment `offset` after a start at `phase` into a wall-clock second.
+fn clock(phase_ms: u64) -> impl Fn(Duration) -> Now {
+    let instant0 = Instant::now();
+    let wall0 = UNIX_EPOCH + Duration::from_secs(1_700_000_000) + ms(phase_ms);
+    move |offset| Now {
+        instant: instant0 + offset,
+        wall: wall0 + offset,
+    }
+}
+
+fn kong_hint(limit: u32, remaining: u32) -> GatewayHint {
+    GatewayHint {
+        second: Some(WindowCount { limit, remaining }),
+        exhausted_for: None,
+    }
+}
+
+#[test]
+fn rates_out_of_range_are_refused() {
+    assert!(Rate::per_second(0.0).is_none());
+    assert!(Rate::per_second(-1.0).is_none());
+    assert!(Rate::per_second(f64::NAN).is_none());
+    assert!(Rate::per_second(f64::INFINITY).is_none());
+    assert_eq!(Rate::per_second(4.0).unwrap().interval(), ms(250));
+    assert_eq!(Rate::per_second(4.0).unwrap().per_window(), 4);
+    assert_eq!(Rate::per_second(0.5).unwrap().per_window(), 0);
+}
+
+#[test]
+fn waiting_callers_get_evenly_spaced_slots() {
+    let at = clock(0);
+    let limiter = Limiter::new(Rate::per_second(4.0));
+    let t0 = at(Duration::ZERO);
+    let starts: Vec<Duration> = (0..5)
+        .map(|_| limiter.reserve_at(t0).start - t0.instant)
+        .collect();
+    assert_eq!(starts, vec![ms(0), ms(250), ms(500), ms(750), ms(1000)]);
+}
+
+#[test]
+fn idle_time_does_not_bank_a_burst() {
+    let at = clock(0);
+    let limiter = Limiter::new(Rate::per_second(4.0));
+    limiter.reserve_at(at(Duration::ZERO));
+    let later = at(Duration::from_secs(10));
+    assert_eq!(limiter.reserve_at(later).start, later.instant);
+    assert_eq!(limiter.reserve_at(later).start, later.instant + ms(250));
+}
+
+#[test]
+fn a_burst_lets_that_many_start_at_once_then_paces() {
+    let at = clock(0);
+    let rate = Rate::per_second(4.0)
+        .unwrap()
+        .with_burst(NonZeroU32::new(3).unwrap());
+    let limiter = Limiter::new(Some(rate));
+    let t0 = at(Duration::ZERO);
+    let starts: Vec<Duration> = (0..5)
+        .map(|_| limiter.reserve_at(t0).start - t0.instant)
+        .collect();
+    assert_eq!(starts, vec![ms(0), ms(0), ms(0), ms(250), ms(500)]);
+}
+
+#[test]
+fn the_first_start_can_wait_for_a_wall_clock_second() {
+    let at = clock(370);
+    let limiter = Limiter::new(Rate::per_second(4.0)).aligned_to_windows();
+    let t0 = at(Duration::ZERO);
+    assert_eq!(limiter.reserve_at(t0).start - t0.instant, ms(650));
+    assert_eq!(limiter.reserve_at(t0).start - t0.instant, ms(900));
+}
+
+#[test]
+fn a_pause_holds_everyone_and_voids_older_slots() {
+    let at = clock(0);
+    let limiter = Limiter::new(Rate::per_second(4.0));
+    let t0 = at(Duration::ZERO);
+    limiter.reserve_at(t0);
+    let booked = limiter.reserve_at(t0);
+    limiter.pause_at(t0.instant + Duration::from_secs(2), t0);
+    assert!(limiter.is_void(&booked));
+    let after = limiter.reserve_at(at(ms(300)));
+    assert!(!limiter.is_void(&after));
+    assert_eq!(after.start - t0.instant, Duration::from_secs(2));
+    assert_eq!(limiter.reserve_at(at(ms(300))).start - t0.instant, ms(2250));
+}
+
+#[test]
+fn a_shorter_pause_does_not_shorten_a_longer_one() {
+    let at = clock(0);
+    let limiter = Limiter::new(None);
+    let t0 = at(Duration::ZERO);
+    limiter.pause_at(t0.instant + Duration::from_secs(3), t0);
+    limiter.pause_at(t0.instant + Duration::from_secs(1), t0);
+    assert_eq!(
+        limiter.reserve_at(t0).start - t0.instant,
+        Duration::from_secs(3)
+    );
+}
+
+#[test]
+fn without_a_rate_only_pauses_hold_starts() {
+    let at = clock(0);
+    let limiter = Limiter::new(None);
+    let t0 = at(Duration::ZERO);
+    for _ in 0..100 {
+        assert_eq!(limiter.reserve_at(t0).start, t0.instant);
+    }
+    assert_eq!(limiter.mode(), Mode::Unpaced);
+}
+
+#[test]
+fn never_more_than_rate_starts_in_any_window() {
+    // Invariant of even pacing: any one-second window holds at most `rate`
+    // starts, whatever the arrival pattern.
+    let at = clock(0);
+    let limiter = Limiter::new(Rate::per_second(20.0));
+    let mut seed = 0x2545_f491_u64;
+    let mut offset = Duration::ZERO;
+    let mut starts = Vec::new();
+    for _ in 0..2000 {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        offset += Duration::from_micros((seed >> 33) % 120_000);
+        starts.push(limiter.reserve_at(at(offset)).start);
+    }
+    starts.sort();
+    for (i, first) in starts.iter().enumerate() {
+        let inside = starts[i..]
+            .iter()
+            .take_while(|s| **s - *first < Duration::from_secs(1))
+            .count();
+        assert!(inside <= 20, "{inside} starts within one second");
+    }
+}
+
+#[test]
+fn acquire_returns_at_once_when_stopped() {
+    let limiter = Limiter::new(Rate::per_second(0.001));
+    let stop = Stop::new();
+    assert!(limiter.acquire(&stop).is_ok());
+    stop.stop();
+    assert_eq!(limiter.acquire(&stop), Err(Stopped));
+}
+
+#[test]
+fn window_headers_switch_to_window_mode_capped_by_our_rate() {
+    let at = clock(500);
+    let limiter = Limiter::new(Rate::per_second(10.0));
+    let t0 = at(Duration::ZERO);
+    let first = limiter.reserve_at(t0);
+    limiter.accepted(&first, Some(&kong_hint(4, 3)), at(ms(100)));
+    assert_eq!(
+        limiter.mode(),
+        Mode::Windows {
+            budget: 4,
+            guard: window::DEFAULT_GUARD
+        }
+    );
+    // One start in this window already: three more now, then four at the next.
+    let starts: Vec<Duration> = (0..8)
+        .map(|_| limiter.reserve_at(at(ms(100))).start - t0.instant)
+        .collect();
+    assert_eq!(starts[..3], [ms(100); 3]);
+    assert_eq!(starts[3..7], [ms(520); 4]);
+    assert_eq!(starts[7], ms(1520));
+    let slower = Limiter::new(Rate::per_second(2.5));
+    slower.accepted(&slower.reserve_at(t0), Some(&kong_hint(4, 3)), t0);
+    assert!(matches!(slower.mode(), Mode::Windows { budget: 2, .. }));
+}
+
+#[test]
+fn a_full_window_pauses_everyone_until_the_next() {
+    let at = clock(300);
+    let limiter = Limiter::new(Rate::per_second(4.0));
+    let t0 = at(Duration::ZERO);
+    let booked = limiter.reserve_at(t0);
+    limiter.rejected(None, Some(&kong_hint(4, 0)), t0);
+    assert!(limiter.is_void(&booked));
+    assert_eq!(limiter.reserve_at(t0).start - t0.instant, ms(720));
+    assert!(matches!(limiter.mode(), Mode::Windows { budget: 4, .. }));
+}
+
+#[test]
+fn retry_after_is_honoured() {
+    let at = clock(300);
+    let limiter = Limiter::new(Rate::per_second(4.0));
+    let t0 = at(Duration::ZERO);
+    limiter.rejected(Some(Duration::from_secs(7)), None, t0);
+    assert_eq!(
+        limiter.reserve_at(t0).start - t0.instant,
+        Duration::from_secs(7)
+    );
+    let short = Limiter::new(Rate::per_second(4.0));
+    short.rejected(Some(Duration::from_secs(1)), None, t0);
+    assert_eq!(
+        short.reserve_at(t0).start - t0.instant,
+        ms(720),
+        "'1' means the next window"
+    );
+    let precise = Limiter::new(Rate::per_second(4.0));
+    precise.rejected(Some(ms(40)), None, t0);
+    assert_eq!(precise.reserve_at(t0).start - t0.instant, ms(40));
+}
+
+#[test]
+fn an_exhausted_minute_pauses_even_after_a_success() {
+    let at = clock(0);
+    let limiter = Limiter::new(Rate::per_second(4.0));
+    let t0 = at(Duration::ZERO);
+    let hint = GatewayHint {
+        second: None,
+        exhausted_for: Some(Duration::from_secs(42)),
+    };
+    limiter.accepted(&limiter.reserve_at(t0), Some(&hint), t0);
+    assert_eq!(
+        limiter.reserve_at(t0).start - t0.instant,
+        Duration::from_secs(42)
+    );
+}
+
+#[test]
+fn blind_rejections_widen_pacing_and_back_off() {
+    let at = clock(0);
+    let limiter = Limiter::new(Rate::per_second(10.0));
+    let t0 = at(Duration::ZERO);
+    limiter.rejected(None, None, t0);
+    let first = limiter.reserve_at(t0).start - t0.instant;
+    assert!(first > ms(100) && first < ms(101), "{first:?}");
+    limiter.rejected(None, None, t0);
+    let second = limiter.reserve_at(t0).start - t0.instant;
+    assert!(second > ms(200) && second < ms(202), "{second:?}");
+    let Mode::Even { margin } = limiter.mode() else {
+        panic!()
+    };
+    assert!(margin > 0.004);
+    limiter.accepted(&limiter.reserve_at(t0), None, t0);
+    let Mode::Even { margin: narrower } = limiter.mode() else {
+        panic!()
+    };
+    assert!(narrower < margin);
+}
+
+/// A discrete-event run of a pool against a simulated gateway: `workers`
+/// threads, each reserving, starting, and waiting `latency` for the reply.
+struct Simulation {
+    jobs: usize,
+    workers: usize,
+    latency: Duration,
+    phase_ms: u64,
+}
+
+#[derive(Debug, Default)]
+struct SimResult {
+    first_start: Option<Duration>,
+    last_end: Duration,
+    accepted: usize,
+    rejected: usize,
+    per_window: BTreeMap<u64, u32>,
+}
+
+impl SimResult {
+    fn throughput(&self) -> f64 {
+        self.accepted as f64 / (self.last_end - self.first_start.unwrap()).as_secs_f64()
+    }
+}
+
+impl Simulation {
+    /// Against a Kong-style gateway: `limit` per wall-clock second.
+    fn kong(&self, limiter: &Limiter, limit: u32) -> SimResult {
+        let at = clock(self.phase_ms);
+        let mut result = SimResult::default();
+        let mut counts: BTreeMap<u64, u32> = BTreeMap::new();
+        #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+        enum Event {
+            Free,
+            Start(u64),
+            Reply(u64, bool, u32),
+        }
+        let mut reservations = Vec::new();
+        let mut current = vec![u64::MAX; self.workers];
+        let mut events = BinaryHeap::new();
+        for worker in 0..self.workers {
+            events.push(Reverse((Duration::ZERO, worker, Event::Free)));
+        }
+        let mut left = self.jobs;
+        while let Some(Reverse((time, worker, event))) = events.pop() {
+            let now = at(time);
+            match event {
+                Event::Free => {
+                    if left == 0 {
+                        continue;
+                    }
+                    left -= 1;
+                    reservations.push(limiter.reserve_at(now));
+                    let id = reservations.len() as u64 - 1;
+                    current[worker] = id;
+                    let start = reservations[id as usize].start - at(Duration::ZERO).instant;
+                    events.push(Reverse((start, worker, Event::Start(id))));
+                }
+                Event::Start(id) if id != current[worker] => {}
+                Event::Start(id) => {
+                    if limiter.is_void(&reservations[id as usize]) {
+                        reservations.push(limiter.reserve_at(now));
+                        let again = reservations.len() as u64 - 1;
+                        current[worker] = again;
+                        let start = reservations[again as usize].start - at(Duration::ZERO).instant;
+                        events.push(Reverse((start.max(time), worker, Event::Start(again))));
+                        continue;
+                    }
+                    current[worker] = u64::MAX;
+                    result.first_start.get_or_insert(time);
+                    let window = now.since_epoch().as_secs();
+                    let count = counts.entry(window).or_default();
+                    if *count < limit {
+                        *count += 1;
+                        let remaining = limit - *count;
+                        events.push(Reverse((
+                            time + self.latency,
+                            worker,
+                            Event::Reply(id, true, remaining),
+                        )));
+                    } else {
+                        events.push(Reverse((time + ms(2), worker, Event::Reply(id, false, 0))));
+                    }
+                }
+                Event::Reply(id, ok, remaining) => {
+                    let reservation = reservations[id as usize];
+                    let generation = limiter.generation();
+                    if ok {
+                        result.accepted += 1;
+                        result.last_end = result.last_end.max(time);
+                        limiter.accepted(&reservation, Some(&kong_hint(limit, remaining)), now);
+                    } else {
+                        result.rejected += 1;
+                        left += 1;
+                        limiter.rejected(None, Some(&kong_hint(limit, 0)), now);
+                    }
+                    events.push(Reverse((time, worker, Event::Free)));
+                    // Sleepers whose slots were voided wake now, as in acquire.
+                    if limiter.generation() != generation {
+                        for (sleeper, id) in current.iter().enumerate() {
+                            if *id != u64::MAX {
+                                events.push(Reverse((time, sleeper, Event::Start(*id))));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        result.per_window = counts;
+        result
+    }
+}
+
+#[test]
+fn the_tutorials_workload_uses_every_window_without_a_429() {
+    // 36 requests, 4 per second in fixed windows, 1.16 s latency: pacing
+    // alone gives about 3.6; learning the windows from the first reply gives
+    // more than 3.9, whatever the phase of the first start.
+    for phase_ms in [0, 130, 370, 500, 620, 880, 990] {
+        for workers in [8, 12, 40] {
+            let simulation = Simulation {
+                jobs: 36,
+                workers,
+                latency: ms(1160),
+                phase_ms,
+            };
+            let limiter = Limiter::new(Rate::per_second(4.0)).aligned_to_windows();
+            let result = simulation.kong(&limiter, 4);
+            assert_eq!(result.accepted, 36);
+            assert_eq!(result.rejected, 0, "phase {phase_ms} workers {workers}");
+            let throughput = result.throughput();
+            assert!(
+                throughput >= 3.9,
+                "phase {phase_ms}, {workers} workers: {throughput:.2}"
+            );
+        }
+    }
+}
+
+#[test]
+fn too_fast_a_rate_meets_the_window_once_then_keeps_to_it() {
+    let simulation = Simulation {
+        jobs: 200,
+        workers: 40,
+        latency: ms(300),
+        phase_ms: 450,
+    };
+    let limiter = Limiter::new(Rate::per_second(20.0));
+    let result = simulation.kong(&limiter, 8);
+    assert_eq!(result.accepted, 200);
+    assert!(result.rejected <= 8, "{} rejections", result.rejected);
+    assert!(result.per_window.values().all(|n| *n <= 8));
+    assert!(matches!(limiter.mode(), Mode::Windows { budget: 8, .. }));
+}
