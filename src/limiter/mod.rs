@@ -27,6 +27,7 @@ use parking_lot::{Condvar, Mutex, MutexGuard};
 use std::collections::VecDeque;
 use std::fmt;
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use window::{Slot, Windows};
 
@@ -134,6 +135,8 @@ pub struct Reservation {
     generation: u64,
     /// The one-second window the start falls in, and its place there.
     slot: Option<Slot>,
+    /// In even pacing: the least time since the previous actual start.
+    min_gap: Option<Duration>,
 }
 
 /// The limiter was stopped while a caller waited.
@@ -167,6 +170,11 @@ pub struct Limiter {
     state: Mutex<State>,
     /// Wakes sleeping callers when their slots are voided or on interrupt.
     wake: Condvar,
+    /// When the last paced request actually started, in nanoseconds since
+    /// `epoch`: a late start pushes the next one back, so the gaps a
+    /// leaky-bucket gateway sees never shrink below the interval.
+    last_start: AtomicU64,
+    epoch: Instant,
 }
 
 #[derive(Debug)]
@@ -187,6 +195,17 @@ struct State {
 /// Longest a caller sleeps in [`Limiter::acquire`] between looks at its
 /// stop signal (one the pool does not interrupt).
 pub const STOP_POLL: Duration = Duration::from_secs(1);
+/// The end of a wait is spun, not slept: a timed sleep wakes up to ~100 us
+/// late and unevenly, and a leaky-bucket gateway rejects a request that
+/// comes even slightly early after a late one.
+const SPIN: Duration = Duration::from_micros(200);
+
+fn spin_until(deadline: Instant) {
+    while Instant::now() < deadline {
+        std::hint::spin_loop();
+    }
+}
+
 /// How far back booked starts are kept for a switch to window mode.
 const RECENT_PACED: Duration = Duration::from_secs(2);
 /// Longest pause for rejections without any hint.
@@ -210,6 +229,8 @@ impl Limiter {
                 interrupted: false,
             }),
             wake: Condvar::new(),
+            last_start: AtomicU64::new(0),
+            epoch: Instant::now(),
         }
     }
 
@@ -263,6 +284,7 @@ impl Limiter {
                 start: now.instant_of(slot.at).max(earliest),
                 generation,
                 slot: Some(slot),
+                min_gap: None,
             };
         }
         let Some(pacing) = state.pacing.as_mut() else {
@@ -270,9 +292,11 @@ impl Limiter {
                 start: earliest,
                 generation,
                 slot: None,
+                min_gap: None,
             };
         };
         let start = pacing.book(earliest);
+        let min_gap = Some(pacing.effective_interval());
         if self.rate.is_some_and(|rate| rate.per_window() > 0) {
             let horizon = now.instant.checked_sub(RECENT_PACED).unwrap_or(now.instant);
             while state.recent_paced.front().is_some_and(|s| *s < horizon) {
@@ -284,6 +308,7 @@ impl Limiter {
             start,
             generation,
             slot: None,
+            min_gap,
         }
     }
 
@@ -438,10 +463,15 @@ impl Limiter {
             let reservation = self.book(&mut state, Now::system());
             loop {
                 let now = Instant::now();
-                if reservation.start <= now {
+                if reservation.start <= now + SPIN {
+                    drop(state);
+                    spin_until(reservation.start);
+                    if let Some(gap) = reservation.min_gap {
+                        self.keep_gap(gap);
+                    }
                     return Ok(reservation);
                 }
-                let deadline = reservation.start.min(now + STOP_POLL);
+                let deadline = (reservation.start - SPIN).min(now + STOP_POLL);
                 let _ = self.wake.wait_until(&mut state, deadline);
                 if stop.is_stopped() || state.interrupted {
                     return Err(Stopped);
@@ -449,6 +479,38 @@ impl Limiter {
                 if state.generation != reservation.generation {
                     continue 'book;
                 }
+            }
+        }
+    }
+
+    /// Waits until `gap` has passed since the previous paced start, and
+    /// records this one: scheduling delays on a busy machine would otherwise
+    /// put a late start and an on-time one less than an interval apart.
+    fn keep_gap(&self, gap: Duration) {
+        let gap = u64::try_from(gap.as_nanos()).unwrap_or(u64::MAX);
+        loop {
+            let previous = self.last_start.load(Ordering::Acquire);
+            let now = u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            let earliest = if previous == 0 {
+                0
+            } else {
+                previous.saturating_add(gap)
+            };
+            if now < earliest {
+                let wait = Duration::from_nanos(earliest - now);
+                if wait > SPIN {
+                    std::thread::sleep(wait - SPIN);
+                }
+                spin_until(self.epoch + Duration::from_nanos(earliest));
+                continue;
+            }
+            let started = now.max(1);
+            if self
+                .last_start
+                .compare_exchange(previous, started, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                return;
             }
         }
     }
