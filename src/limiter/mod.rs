@@ -368,8 +368,9 @@ impl Limiter {
     }
 
     /// Learns from a rate-limit reply and pauses every worker as long as
-    /// the reply asks (`retry_after`), or as its headers imply, or - with no
-    /// hint at all - briefly, longer with each rejection in a row.
+    /// the reply asks (`retry_after`), or as its headers imply. With no hint
+    /// at all (nginx), the pacing widens; a second rejection with no
+    /// acceptance in between pauses briefly, longer with each one in a row.
     pub fn rejected(&self, retry_after: Option<Duration>, hint: Option<&GatewayHint>, now: Now) {
         let hint = hint.copied().unwrap_or_default();
         let resume = {
@@ -379,7 +380,7 @@ impl Limiter {
                 now.instant_of(Duration::from_secs(wall.as_secs() + 1) + guard)
             };
             if let Some(wait) = hint.exhausted_for {
-                now.instant + wait
+                Some(now.instant + wait)
             } else if let Some(count) = hint.second {
                 // A window gateway that is full: wait for its next window.
                 let was_windowed = state.windows.is_some();
@@ -394,27 +395,43 @@ impl Limiter {
                     }
                     None => window::DEFAULT_GUARD,
                 };
-                next_window(guard)
+                Some(next_window(guard))
             } else if retry_after == Some(Duration::from_secs(1)) {
                 // Whole seconds are all the header can say: "1" on a
                 // per-second limit means the next window, often sooner.
-                next_window(window::DEFAULT_GUARD)
+                Some(next_window(window::DEFAULT_GUARD))
             } else if let Some(wait) = retry_after {
-                now.instant + wait
+                Some(now.instant + wait)
             } else {
                 state.blind_rejections += 1;
-                let base = match state.pacing.as_mut() {
+                let rejections = state.blind_rejections;
+                match state.pacing.as_mut() {
                     Some(pacing) => {
                         pacing.widen();
-                        pacing.effective_interval()
+                        log::debug!(
+                            "rejected without a hint: pacing margin now {:.2} %",
+                            pacing.margin() * 100.0
+                        );
+                        // A leaky bucket did not count the rejected request:
+                        // the next slot is fine, so the first one costs no pause.
+                        (rejections > 1).then(|| {
+                            let pause = pacing
+                                .effective_interval()
+                                .saturating_mul(1 << (rejections - 2).min(16));
+                            now.instant + pause.min(MAX_BLIND_PAUSE)
+                        })
                     }
-                    None => UNPACED_BLIND_PAUSE,
-                };
-                let doublings = (state.blind_rejections - 1).min(16);
-                now.instant + base.saturating_mul(1 << doublings).min(MAX_BLIND_PAUSE)
+                    None => {
+                        let pause =
+                            UNPACED_BLIND_PAUSE.saturating_mul(1 << (rejections - 1).min(16));
+                        Some(now.instant + pause.min(MAX_BLIND_PAUSE))
+                    }
+                }
             }
         };
-        self.pause_at(resume, now);
+        if let Some(resume) = resume {
+            self.pause_at(resume, now);
+        }
     }
 
     /// Switches to window mode with `limit` per window (capped by our rate).

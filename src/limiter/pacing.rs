@@ -18,6 +18,10 @@ const STEP: f64 = 0.002;
 /// it takes about a thousand clean requests to return most of it, so
 /// rejections stay well under one in a thousand.
 const DECAY: f64 = 1.0 / 1024.0;
+/// Rejections closer together than this many accepted requests are one
+/// episode (a gateway that stalled and then saw requests bunched up, which
+/// no margin prevents), and widen the margin once.
+const EPISODE: u32 = 100;
 
 /// GCRA state: when the schedule is next free, and the learned margin.
 #[derive(Debug, Clone)]
@@ -26,6 +30,7 @@ pub(super) struct Pacing {
     tolerance: Duration,
     margin: f64,
     next_free: Option<Instant>,
+    accepted_since_widened: u32,
 }
 
 impl Pacing {
@@ -35,6 +40,7 @@ impl Pacing {
             tolerance: interval * burst.saturating_sub(1),
             margin: 0.0,
             next_free: None,
+            accepted_since_widened: EPISODE,
         }
     }
 
@@ -64,10 +70,14 @@ impl Pacing {
     }
 
     pub(super) fn widen(&mut self) {
-        self.margin = (self.margin * GROWTH + STEP).min(MAX_MARGIN);
+        if self.accepted_since_widened >= EPISODE {
+            self.margin = (self.margin * GROWTH + STEP).min(MAX_MARGIN);
+            self.accepted_since_widened = 0;
+        }
     }
 
     pub(super) fn narrow(&mut self) {
+        self.accepted_since_widened = self.accepted_since_widened.saturating_add(1);
         self.margin *= 1.0 - DECAY;
         if self.margin < 1e-5 {
             self.margin = 0.0;
@@ -85,13 +95,22 @@ mod tests {
         pacing.widen();
         assert!((pacing.margin() - 0.002).abs() < 1e-9);
         pacing.widen();
-        assert!((pacing.margin() - 0.005).abs() < 1e-9);
-        assert_eq!(pacing.effective_interval(), Duration::from_micros(100_500));
+        assert!(
+            (pacing.margin() - 0.002).abs() < 1e-9,
+            "one episode widens once"
+        );
+        for _ in 0..EPISODE {
+            pacing.narrow();
+        }
+        pacing.widen();
+        let expected = 0.002 * (1.0 - DECAY).powi(EPISODE as i32) * GROWTH + STEP;
+        assert!((pacing.margin() - expected).abs() < 1e-9);
         for _ in 0..10_000 {
             pacing.narrow();
         }
         assert_eq!(pacing.margin(), 0.0);
         for _ in 0..100 {
+            pacing.accepted_since_widened = EPISODE;
             pacing.widen();
         }
         assert_eq!(pacing.margin(), MAX_MARGIN);
@@ -103,6 +122,7 @@ mod tests {
         let t0 = Instant::now();
         assert_eq!(pacing.book(t0), t0);
         for _ in 0..5 {
+            pacing.accepted_since_widened = EPISODE;
             pacing.widen();
         }
         let second = pacing.book(t0);
