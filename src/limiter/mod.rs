@@ -198,7 +198,7 @@ pub const STOP_POLL: Duration = Duration::from_secs(1);
 /// The end of a wait is spun, not slept: a timed sleep wakes up to ~100 us
 /// late and unevenly, and a leaky-bucket gateway rejects a request that
 /// comes even slightly early after a late one.
-const SPIN: Duration = Duration::from_micros(200);
+const SPIN: Duration = Duration::from_micros(80);
 
 fn spin_until(deadline: Instant) {
     while Instant::now() < deadline {
