@@ -578,8 +578,8 @@ impl<'a, 'w, W: Work> Supervisor<'a, 'w, W> {
 
     /// Little's law with room for a burst: enough workers that the rate,
     /// not the thread count, bounds throughput (threads >= rate x latency),
-    /// plus those a window's burst starts at once. Also grows by a step
-    /// whenever every worker is busy while jobs wait.
+    /// plus those a window's burst starts at once. Until a latency is known,
+    /// the pool doubles whenever every worker is busy while jobs wait.
     fn resize<'scope>(&mut self, scope: &'scope Scope<'scope, '_>, max: usize)
     where
         'a: 'scope,
@@ -588,22 +588,24 @@ impl<'a, 'w, W: Work> Supervisor<'a, 'w, W> {
         let live = shared.live.load(Ordering::SeqCst);
         let queued = !shared.queue_rx.is_empty();
         let mut wanted = shared.wanted.load(Ordering::SeqCst);
-        if let (Some(rate), Some(latency)) =
-            (shared.limiter.rate(), shared.stats.latency_estimate())
-        {
-            let burst = match shared.limiter.mode() {
-                LimiterMode::Windows { budget, .. } => budget as usize,
-                _ => 1,
-            };
-            let in_flight = rate.per_second_f64() * latency.as_secs_f64() * 1.2;
-            wanted = (in_flight.ceil() as usize + burst + 1).clamp(1, max);
-        }
-        let starved = shared.waiting.load(Ordering::SeqCst) == 0 && queued;
-        if starved && live >= wanted {
-            let step = shared.limiter.rate().map_or(1, |rate| {
-                (rate.per_second_f64() * SUPERVISOR_TICK.as_secs_f64() * 2.0).ceil() as usize
-            });
-            wanted = (live + step.max(1)).min(max);
+        match (shared.limiter.rate(), shared.stats.latency_estimate()) {
+            (Some(rate), Some(latency)) => {
+                // A window's starts come within its first half second.
+                let burst = match shared.limiter.mode() {
+                    LimiterMode::Windows { budget, .. } => budget as usize / 2,
+                    _ => 1,
+                };
+                let in_flight = rate.per_second_f64() * latency.as_secs_f64() * 1.2;
+                wanted = (in_flight.ceil() as usize + burst + 1).clamp(1, max);
+            }
+            _ => {
+                // No latency known yet (or no rate): double while every
+                // worker is busy and jobs wait.
+                let starved = shared.waiting.load(Ordering::SeqCst) == 0 && queued;
+                if starved && live >= wanted {
+                    wanted = (live * 2).clamp(1, max);
+                }
+            }
         }
         shared.wanted.store(wanted, Ordering::SeqCst);
         if queued && live < wanted {

@@ -37,6 +37,7 @@ struct Tally {
     failed_jobs: u64,
     first_start: Option<Instant>,
     last_end: Option<Instant>,
+    last_success_start: Option<Instant>,
     success_latency: Duration,
     /// Latencies of successes in microseconds, 3 significant digits.
     latency_us: Histogram<u64>,
@@ -65,6 +66,7 @@ impl Stats {
                 failed_jobs: 0,
                 first_start: None,
                 last_end: None,
+                last_success_start: None,
                 success_latency: Duration::ZERO,
                 latency_us,
                 recent_latency: None,
@@ -87,6 +89,8 @@ impl Stats {
         match kind {
             AttemptKind::Success => {
                 tally.succeeded += 1;
+                tally.last_success_start =
+                    Some(tally.last_success_start.map_or(start, |s| s.max(start)));
                 tally.success_latency += latency;
                 let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
                 tally.latency_us.saturating_record(micros.max(1));
@@ -132,7 +136,14 @@ impl Stats {
                 Duration::from_micros(tally.latency_us.value_at_quantile(q))
             }
         };
+        let sustained = match (tally.first_start, tally.last_success_start) {
+            (Some(first), Some(last)) if tally.succeeded > 1 && last > first => {
+                (tally.succeeded - 1) as f64 / (last - first).as_secs_f64()
+            }
+            _ => 0.0,
+        };
         Report {
+            sustained,
             succeeded: tally.succeeded,
             failed: tally.failed_jobs,
             transient: tally.transient,
@@ -176,6 +187,10 @@ pub struct Report {
     pub p99: Duration,
     /// Slowest success.
     pub max: Duration,
+    /// Successful requests started per second, from the first start to the
+    /// last successful one: the rate the run kept up, without the last
+    /// reply's latency that the tutorial's throughput figure includes.
+    pub sustained: f64,
 }
 
 impl Report {
@@ -216,6 +231,11 @@ impl fmt::Display for Report {
             millis(self.p95),
             millis(self.p99),
             millis(self.max)
+        )?;
+        write!(
+            f,
+            "\nsustained [{:.2}] successful requests started per second",
+            self.sustained
         )
     }
 }
@@ -250,6 +270,15 @@ mod tests {
             .unwrap()
             .starts_with("[0] failed, [1] rate-limited (429), [0] transient errors, [0] retried"));
         assert!((report.p50.as_secs_f64() - 1.164).abs() < 0.002);
+        assert!(
+            (report.sustained - 4.0).abs() < 1e-9,
+            "{}",
+            report.sustained
+        );
+        assert_eq!(
+            text.lines().nth(2).unwrap(),
+            "sustained [4.00] successful requests started per second"
+        );
     }
 
     #[test]

@@ -111,6 +111,10 @@ impl fmt::Debug for Client {
     }
 }
 
+/// Per-connection buffer each way.
+const IO_BUFFER: usize = 16 * 1024;
+/// Largest reply head accepted (status line and headers).
+const MAX_HEADER: usize = 8 * 1024;
 /// Most a reply body may hold; the API's answers are a few kilobytes.
 const MAX_BODY: u64 = 16 * 1024 * 1024;
 
@@ -135,6 +139,12 @@ impl Client {
             .max_idle_connections(config.max_idle_connections.max(1))
             .max_idle_connections_per_host(config.max_idle_connections.max(1))
             .user_agent(concat!("restb/", env!("CARGO_PKG_VERSION")))
+            // ureq's 128 KiB per connection and direction, zeroed, would be
+            // most of our memory with a thousand connections; the API's
+            // replies are a few KiB and bodies stream through.
+            .input_buffer_size(IO_BUFFER)
+            .output_buffer_size(IO_BUFFER)
+            .max_response_header_size(MAX_HEADER)
             .build()
             .into();
         Ok(Client {

@@ -91,6 +91,7 @@ pub(super) fn run(args: &RunArgs, quiet: bool, stop: &Stop) -> Result<Exit, Usag
     let pool = Pool::new(pool_config, stop.clone());
     let summary = process(&pool, &RestbWork::new(client), jobs, out);
     eprintln!("{}", summary.report);
+    eprintln!("[{}] worker threads at most", summary.peak_threads);
     if earlier_failures > 0 {
         eprintln!("{earlier_failures} jobs failed in an earlier run; --retry-failed redoes them");
     }

@@ -137,6 +137,8 @@ pub struct Reservation {
     slot: Option<Slot>,
     /// In even pacing: the least time since the previous actual start.
     min_gap: Option<Duration>,
+    /// In window mode: when the slot's window stops taking starts.
+    closes: Option<Instant>,
 }
 
 /// The limiter was stopped while a caller waited.
@@ -285,6 +287,7 @@ impl Limiter {
                 generation,
                 slot: Some(slot),
                 min_gap: None,
+                closes: Some(now.instant_of(windows.closes(slot.window))),
             };
         }
         let Some(pacing) = state.pacing.as_mut() else {
@@ -293,6 +296,7 @@ impl Limiter {
                 generation,
                 slot: None,
                 min_gap: None,
+                closes: None,
             };
         };
         let start = pacing.book(earliest);
@@ -309,6 +313,7 @@ impl Limiter {
             generation,
             slot: None,
             min_gap,
+            closes: None,
         }
     }
 
@@ -481,6 +486,11 @@ impl Limiter {
             loop {
                 let now = Instant::now();
                 if reservation.start <= now + SPIN {
+                    if reservation.closes.is_some_and(|closes| now >= closes) {
+                        // Woken too late for its window (a busy machine): a
+                        // start now would count in the next one.
+                        continue 'book;
+                    }
                     drop(state);
                     spin_until(reservation.start);
                     if let Some(gap) = reservation.min_gap {

@@ -182,7 +182,7 @@ fn window_headers_switch_to_window_mode_capped_by_our_rate() {
         .map(|_| limiter.reserve_at(at(ms(100))).start - t0.instant)
         .collect();
     assert_eq!(starts[..3], [ms(100); 3]);
-    assert_eq!(starts[3..7], [ms(520); 4]);
+    assert_eq!(starts[3..7], [ms(520), ms(525), ms(530), ms(535)]);
     assert_eq!(starts[7], ms(1520));
     let slower = Limiter::new(Rate::per_second(2.5));
     slower.accepted(&slower.reserve_at(t0), Some(&kong_hint(4, 3)), t0);

@@ -1,5 +1,8 @@
 //! Fixed one-second windows, as a Kong gateway counts them: up to `budget`
-//! starts in each wall-clock second, sent as early in the window as allowed.
+//! starts in each wall-clock second, sent early in the window: a small
+//! budget at once (a short batch ends a window sooner), a large one spread
+//! over at most the first half of the window, so a thousand requests do not
+//! leave (and need a thousand threads) in the same millisecond.
 //!
 //! Times here are wall-clock offsets since the UNIX epoch; the limiter
 //! converts to and from `Instant`s.
@@ -16,6 +19,8 @@ const KEPT_OVERRIDES: usize = 8;
 pub(super) const DEFAULT_GUARD: Duration = Duration::from_millis(20);
 const MAX_GUARD: Duration = Duration::from_millis(300);
 const GUARD_STEP: Duration = Duration::from_millis(20);
+/// Longest spacing between starts within a window.
+const MAX_SPACING: Duration = Duration::from_millis(5);
 
 /// A booked start in window mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +57,12 @@ impl Windows {
         self.budget
     }
 
+    /// Spacing of starts within a window: half the even interval, at most
+    /// [`MAX_SPACING`].
+    fn spacing(&self) -> Duration {
+        (Duration::from_secs(1) / self.budget / 2).min(MAX_SPACING)
+    }
+
     pub(super) fn set_budget(&mut self, budget: u32) {
         self.budget = budget.max(1);
     }
@@ -66,6 +77,11 @@ impl Windows {
             self.cursor = window;
             self.used = used;
         }
+    }
+
+    /// When `window` stops taking starts (its end less the guard).
+    pub(super) fn closes(&self, window: u64) -> Duration {
+        Duration::from_secs(window + 1).saturating_sub(self.guard)
     }
 
     fn budget_of(&self, window: u64) -> u32 {
@@ -83,8 +99,8 @@ impl Windows {
         }
         loop {
             let opens = Duration::from_secs(self.cursor) + self.guard;
-            let closes = Duration::from_secs(self.cursor + 1).saturating_sub(self.guard);
-            let at = earliest.max(opens);
+            let closes = self.closes(self.cursor);
+            let at = earliest.max(opens + self.spacing() * self.used);
             if self.used < self.budget_of(self.cursor) && at < closes {
                 self.used += 1;
                 return Slot {
@@ -147,12 +163,24 @@ mod tests {
     fn each_window_gets_its_budget_early() {
         let mut windows = Windows::new(4);
         let booked: Vec<Slot> = (0..10).map(|_| windows.book(secs(100.5))).collect();
-        let at: Vec<f64> = booked.iter().map(|s| s.at.as_secs_f64()).collect();
+        let at: Vec<f64> = booked
+            .iter()
+            .map(|s| (s.at.as_secs_f64() * 1000.0).round() / 1000.0)
+            .collect();
         assert_eq!(at[..4], [100.5; 4]);
-        assert_eq!(at[4..8], [101.02; 4]);
-        assert_eq!(at[8..], [102.02; 2]);
+        assert_eq!(at[4..8], [101.02, 101.025, 101.03, 101.035]);
+        assert_eq!(at[8..], [102.02, 102.025]);
         assert_eq!(booked[5].window, 101);
         assert_eq!(booked[5].index, 2);
+    }
+
+    #[test]
+    fn a_large_budget_is_spread_over_half_the_window() {
+        let mut windows = Windows::new(1000);
+        let slots: Vec<Slot> = (0..1000).map(|_| windows.book(secs(7.0))).collect();
+        assert!(slots.iter().all(|s| s.window == 7));
+        let last = slots[999].at.as_secs_f64();
+        assert!((last - 7.5195).abs() < 1e-6, "{last}");
     }
 
     #[test]
