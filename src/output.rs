@@ -2,12 +2,12 @@
 //! back for `--resume`.
 
 use crate::job::{job_key, CallOutput, Job, JobKey};
-use crate::pool::Finished;
+use crate::pool::{Finished, Sink};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
 /// One line of the outcome file.
@@ -41,21 +41,27 @@ pub struct OutcomeLine {
 
 impl OutcomeLine {
     /// The line for a finished job.
-    pub fn from_finished(finished: &Finished<Job, CallOutput>) -> OutcomeLine {
-        let job = &finished.job;
-        let output = &finished.output;
-        let latency_ms = (finished.latency.as_secs_f64() * 10_000.0).round() / 10.0;
+    pub fn from_finished(finished: Finished<Job, CallOutput>) -> OutcomeLine {
+        let Finished {
+            job,
+            output,
+            success,
+            attempts,
+            rate_limited,
+            latency,
+        } = finished;
+        let latency_ms = (latency.as_secs_f64() * 10_000.0).round() / 10.0;
         OutcomeLine {
-            id: job.id.clone(),
+            id: job.id,
             image: job.image.to_string(),
-            models: job.models.clone(),
-            status: if finished.success { "ok" } else { "failed" }.to_string(),
+            models: job.models,
+            status: if success { "ok" } else { "failed" }.to_string(),
             http_status: output.http_status,
-            attempts: finished.attempts,
-            rate_limited: finished.rate_limited,
-            latency_ms: finished.success.then_some(latency_ms),
-            solutions: output.solutions.clone(),
-            error: output.error.clone(),
+            attempts,
+            rate_limited,
+            latency_ms: success.then_some(latency_ms),
+            solutions: output.solutions,
+            error: output.error,
         }
     }
 
@@ -70,33 +76,47 @@ impl OutcomeLine {
     }
 }
 
-/// Writes outcome lines, each whole and flushed, so a crash tears at most
-/// the last one.
+/// Writes outcome lines. Lines are buffered while more outcomes wait and
+/// written out whenever none does, so a crash tears at most the last line
+/// (which `--resume` drops) and a busy run makes one write per batch.
 #[derive(Debug)]
 pub struct OutcomeWriter<W: Write> {
-    out: W,
-    line: Vec<u8>,
+    out: BufWriter<W>,
 }
 
 impl<W: Write> OutcomeWriter<W> {
     /// A writer to `out`.
     pub fn new(out: W) -> OutcomeWriter<W> {
         OutcomeWriter {
-            out,
-            line: Vec::with_capacity(1024),
+            out: BufWriter::with_capacity(64 * 1024, out),
         }
     }
 
-    /// Writes one line and flushes it.
+    /// Buffers one line.
+    ///
+    /// # Errors
+    /// The I/O error of a write when the buffer is full.
+    pub fn write(&mut self, outcome: &OutcomeLine) -> io::Result<()> {
+        serde_json::to_writer(&mut self.out, outcome)?;
+        self.out.write_all(b"\n")
+    }
+
+    /// Writes out the buffered lines.
     ///
     /// # Errors
     /// The I/O error of the write or flush.
-    pub fn write(&mut self, outcome: &OutcomeLine) -> io::Result<()> {
-        self.line.clear();
-        serde_json::to_writer(&mut self.line, outcome)?;
-        self.line.push(b'\n');
-        self.out.write_all(&self.line)?;
+    pub fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
+    }
+}
+
+impl<W: Write> Sink<Job, CallOutput> for OutcomeWriter<W> {
+    fn record(&mut self, finished: Finished<Job, CallOutput>) -> io::Result<()> {
+        self.write(&OutcomeLine::from_finished(finished))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        OutcomeWriter::flush(self)
     }
 }
 

@@ -19,7 +19,7 @@ use crate::limiter::{GatewayHint, Limiter, Mode as LimiterMode, Now, Rate, Reser
 use crate::retry::RetryPolicy;
 use crate::stats::{AttemptKind, Report, Stats};
 use crate::stop::Stop;
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use parking_lot::Mutex;
 use std::any::Any;
 use std::cmp::Ordering as CmpOrdering;
@@ -169,6 +169,8 @@ pub struct Pool {
 
 /// How often the supervisor looks at the queue, the retry heap and the stop signal.
 const SUPERVISOR_TICK: Duration = Duration::from_millis(10);
+/// How long the sink collects outcomes between writes while they keep coming.
+const SINK_BATCH: Duration = Duration::from_millis(2);
 /// A worker idle this long leaves if the pool has more than it wants.
 const IDLE_EXIT: Duration = Duration::from_secs(5);
 
@@ -191,11 +193,22 @@ impl Pool {
     /// Runs every job to a terminal outcome (or until stopped), handing each
     /// finished job to `sink` on one dedicated thread, in completion order.
     /// Blocks until all workers have exited.
-    pub fn run<W, I, S>(&self, work: &W, jobs: I, sink: S) -> PoolSummary
+    pub fn run<W, I, F>(&self, work: &W, jobs: I, sink: F) -> PoolSummary
     where
         W: Work,
         I: IntoIterator<Item = W::Job>,
-        S: FnMut(Finished<W::Job, W::Output>) -> std::io::Result<()> + Send,
+        F: FnMut(Finished<W::Job, W::Output>) -> std::io::Result<()> + Send,
+    {
+        self.run_into(work, jobs, sink)
+    }
+
+    /// [`Pool::run`] with a [`Sink`] that buffers and is flushed whenever
+    /// no finished job waits (the outcome file's writer is one).
+    pub fn run_into<W, I, S>(&self, work: &W, jobs: I, sink: S) -> PoolSummary
+    where
+        W: Work,
+        I: IntoIterator<Item = W::Job>,
+        S: Sink<W::Job, W::Output> + Send,
     {
         let (queue_tx, queue_rx) = crossbeam_channel::unbounded();
         let mut total = 0usize;
@@ -263,27 +276,91 @@ impl Pool {
     }
 }
 
+/// Where finished jobs go: one thread calls it, in completion order.
+///
+/// Any `FnMut(Finished) -> io::Result<()>` is a sink that needs no flush;
+/// [`Pool::run`] takes such a closure, [`Pool::run_into`] any sink.
+pub trait Sink<J, O> {
+    /// Records one finished job (it may buffer).
+    ///
+    /// # Errors
+    /// An I/O error stops the run.
+    fn record(&mut self, finished: Finished<J, O>) -> std::io::Result<()>;
+
+    /// Called whenever no finished job is waiting: write out what is buffered.
+    ///
+    /// # Errors
+    /// An I/O error stops the run.
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<J, O, F> Sink<J, O> for F
+where
+    F: FnMut(Finished<J, O>) -> std::io::Result<()>,
+{
+    fn record(&mut self, finished: Finished<J, O>) -> std::io::Result<()> {
+        self(finished)
+    }
+}
+
 fn drain_sink<J, O, S>(
     rx: Receiver<Finished<J, O>>,
     mut sink: S,
     stop: &Stop,
 ) -> (u64, Option<std::io::Error>)
 where
-    S: FnMut(Finished<J, O>) -> std::io::Result<()>,
+    S: Sink<J, O>,
 {
     let mut written = 0;
+    let mut buffered = 0;
     let mut first_error = None;
-    for finished in rx {
-        if first_error.is_some() {
-            continue;
-        }
-        match sink(finished) {
-            Ok(()) => written += 1,
-            Err(error) => {
-                log::error!("cannot record outcomes, stopping: {error}");
-                first_error = Some(error);
-                stop.stop();
+    let mut reported = false;
+    let mut busy = false;
+    loop {
+        // While outcomes keep coming, collect them for a moment instead of
+        // waking for each one; when the run is quiet, block until the next.
+        let first = if busy {
+            thread::sleep(SINK_BATCH);
+            match rx.try_recv() {
+                Ok(finished) => Some(finished),
+                Err(TryRecvError::Empty) => rx.recv().ok(),
+                Err(TryRecvError::Disconnected) => None,
             }
+        } else {
+            rx.recv().ok()
+        };
+        let Some(first) = first else { break };
+        let mut batch = 0;
+        for finished in std::iter::once(first).chain(rx.try_iter()) {
+            batch += 1;
+            if first_error.is_some() {
+                continue;
+            }
+            if let Err(error) = sink.record(finished) {
+                first_error = Some(error);
+            } else {
+                buffered += 1;
+            }
+        }
+        busy = batch > 1;
+        if first_error.is_none() {
+            match sink.flush() {
+                Ok(()) => written += std::mem::take(&mut buffered),
+                Err(error) => first_error = Some(error),
+            }
+        }
+        if let Some(error) = first_error.as_ref().filter(|_| !reported) {
+            log::error!("cannot record outcomes, stopping: {error}");
+            reported = true;
+            stop.stop();
+        }
+    }
+    if first_error.is_none() {
+        match sink.flush() {
+            Ok(()) => written += buffered,
+            Err(error) => first_error = Some(error),
         }
     }
     (written, first_error)

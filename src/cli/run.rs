@@ -7,7 +7,7 @@ use crate::input::{self, Format, ReadOptions, Record};
 use crate::job::{jobs_from_records, Job, RestbWork};
 use crate::limiter::Rate;
 use crate::models;
-use crate::output::{open_for_resume, OutcomeLine, OutcomeWriter};
+use crate::output::{open_for_resume, OutcomeWriter};
 use crate::pool::{Pool, PoolConfig, PoolSummary, Threads};
 use crate::retry::RetryPolicy;
 use crate::stop::Stop;
@@ -109,10 +109,7 @@ fn process(
     jobs: Vec<Job>,
     out: Box<dyn Write + Send>,
 ) -> PoolSummary {
-    let mut writer = OutcomeWriter::new(out);
-    pool.run(work, jobs, move |finished| {
-        writer.write(&OutcomeLine::from_finished(&finished))
-    })
+    pool.run_into(work, jobs, OutcomeWriter::new(out))
 }
 
 fn exit_status(summary: &PoolSummary, output: Option<&Path>) -> Exit {
