@@ -41,6 +41,8 @@ pub enum Command {
     Mock(MockArgs),
     /// Sweep thread counts (and rates) against the built-in mock or any gateway; print a table, write JSON and an SVG chart.
     Bench(super::bench::BenchArgs),
+    /// Summarise an outcome file: counts, labels per model, failures by reason; optionally as CSV.
+    Report(super::report::ReportArgs),
 }
 
 /// How the allotment is enforced.

@@ -6,12 +6,14 @@
 mod args;
 mod bench;
 mod demo;
+mod report;
 mod run;
 mod serve;
 mod table;
 
 pub use args::{Cli, Command, DemoArgs, MockArgs, Mode, RunArgs, ThreadsArg};
 pub use bench::BenchArgs;
+pub use report::ReportArgs;
 
 use crate::stop::Stop;
 use std::fmt;
@@ -61,6 +63,7 @@ pub fn execute(cli: Cli, stop: &Stop) -> Exit {
         Command::Demo(args) => demo::demo(&args, stop),
         Command::Mock(args) => serve::serve(&args, stop),
         Command::Bench(args) => bench::bench(&args, stop),
+        Command::Report(args) => report::report(&args),
     };
     result.unwrap_or_else(|error| {
         eprintln!("Error: {error}");
