@@ -72,6 +72,7 @@ pub mod mock;
 pub mod models;
 pub mod output;
 pub mod pool;
+pub mod report;
 pub mod retry;
 pub mod stats;
 pub mod stop;

@@ -1,7 +1,17 @@
 //! Logging set-up for the binary: env_logger behind a guard that drops
 //! ureq's trace-level records, which quote whole URLs, client key included.
 
+use indicatif::ProgressBar;
 use log::{Level, LevelFilter, Log, Metadata, Record};
+use parking_lot::Mutex;
+
+/// The progress bar on screen, if any: log lines are printed above it.
+static PROGRESS: Mutex<Option<ProgressBar>> = Mutex::new(None);
+
+/// Prints log lines above `bar` from now on (`None`: no bar any more).
+pub fn set_progress(bar: Option<ProgressBar>) {
+    *PROGRESS.lock() = bar;
+}
 
 /// env_logger with ureq's trace records removed.
 struct KeySafeLogger {
@@ -20,8 +30,13 @@ impl Log for KeySafeLogger {
     }
 
     fn log(&self, record: &Record<'_>) {
-        if !Self::is_ureq_trace(record.metadata()) {
-            self.inner.log(record);
+        if Self::is_ureq_trace(record.metadata()) || !self.inner.matches(record) {
+            return;
+        }
+        let bar = PROGRESS.lock().clone();
+        match bar {
+            Some(bar) => bar.suspend(|| self.inner.log(record)),
+            None => self.inner.log(record),
         }
     }
 

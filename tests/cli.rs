@@ -470,3 +470,109 @@ fn the_key_stays_hidden_at_trace_level_ureq_logs_included() {
     assert_eq!(output.status.code(), Some(1));
     assert_no_key(&output, &[&out]);
 }
+
+#[test]
+fn stats_json_has_every_figure_and_summary_prints_a_table() {
+    let server = MockServer::start(MockConfig::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("batch.jsonl");
+    std::fs::write(
+        &input,
+        "{\"id\":\"a\",\"url\":\"https://x/a.jpg\"}\n{\"id\":\"b\",\"url\":\"https://x/b.jpg\",\"models\":[\"re_nope\"]}\n",
+    )
+    .unwrap();
+    let stats = dir.path().join("stats.json");
+    let base = server.base_url();
+    let output = restb(
+        &[
+            "run",
+            input.to_str().unwrap(),
+            "--base-url",
+            &base,
+            "--rps",
+            "50",
+            "--allow-unknown-models",
+            "--models",
+            "re_roomtype_global_v2",
+            "--stats-json",
+            stats.to_str().unwrap(),
+            "--summary",
+        ],
+        Some(KEY),
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(&stats).unwrap()).unwrap();
+    for field in [
+        "jobs",
+        "finished",
+        "unfinished",
+        "by_status",
+        "by_http_status",
+        "succeeded",
+        "failed",
+        "rate_limited",
+        "transient_errors",
+        "retried",
+        "span_s",
+        "mean_latency_ms",
+        "p50_ms",
+        "p90_ms",
+        "p95_ms",
+        "p99_ms",
+        "max_ms",
+        "throughput_rps",
+        "sustained_rps",
+        "allotted_rps",
+        "mode",
+        "threads_peak",
+        "interrupted",
+    ] {
+        assert!(json.get(field).is_some(), "missing {field}: {json}");
+    }
+    assert_eq!(json["jobs"], 2);
+    assert_eq!(json["succeeded"], 1);
+    assert_eq!(json["failed"], 1);
+    assert_eq!(json["by_status"]["ok"], 1);
+    assert_eq!(json["by_http_status"]["400"], 1);
+    assert_eq!(json["allotted_rps"], 50.0);
+    assert_eq!(json["mode"], "rate");
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("re_roomtype_global_v2"), "{stderr}");
+    assert!(stderr.contains("FAILED"), "{stderr}");
+}
+
+#[test]
+fn completions_are_printed_for_each_shell() {
+    for (shell, needle) in [
+        ("bash", "complete -F"),
+        ("zsh", "#compdef restb"),
+        ("fish", "complete -c restb"),
+    ] {
+        let output = restb(&["completions", shell], None);
+        assert_eq!(output.status.code(), Some(0));
+        let script = text(&output.stdout);
+        assert!(
+            script.contains(needle),
+            "{shell}: {}",
+            &script[..script.len().min(200)]
+        );
+        assert!(script.contains("--rps"));
+    }
+    assert_eq!(
+        restb(&["completions", "powershell-9"], None).status.code(),
+        Some(2)
+    );
+}
+
+#[test]
+fn help_shows_examples_for_each_subcommand() {
+    for sub in ["run", "demo", "mock", "bench", "report", "completions"] {
+        let output = restb(&[sub, "--help"], None);
+        assert_eq!(output.status.code(), Some(0), "{sub}");
+        let help = text(&output.stdout);
+        assert!(
+            help.contains("Example"),
+            "{sub} --help has no example:\n{help}"
+        );
+    }
+}

@@ -43,6 +43,11 @@ pub enum Command {
     Bench(super::bench::BenchArgs),
     /// Summarise an outcome file: counts, labels per model, failures by reason; optionally as CSV.
     Report(super::report::ReportArgs),
+    /// Print a shell completion script (bash, zsh or fish).
+    #[command(
+        after_help = "Example:\n  restb completions bash > ~/.local/share/bash-completion/completions/restb"
+    )]
+    Completions(super::completions::CompletionsArgs),
 }
 
 /// How the allotment is enforced.
@@ -140,6 +145,12 @@ pub struct RunArgs {
     /// Timeout of each phase of a request, in seconds.
     #[arg(long, default_value = "30", value_parser = positive_number)]
     pub timeout: f64,
+    /// Write every figure of the final stats to FILE as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub stats_json: Option<PathBuf>,
+    /// Print a table per image and model (top label and confidence) at the end.
+    #[arg(long)]
+    pub summary: bool,
     /// Read the client key from FILE instead of RESTB_CLIENT_KEY.
     #[arg(long, value_name = "FILE")]
     pub client_key_file: Option<PathBuf>,

@@ -1,15 +1,16 @@
 //! `restb demo`: the tutorial's workload against the built-in mock gateway.
 
 use super::args::DemoArgs;
-use super::table::{describe, render};
+use super::table::results_table;
 use super::{Exit, UsageError};
 use crate::api::{Client, ClientConfig, ClientKey, ImageSource};
 use crate::input::Record;
-use crate::job::{jobs_from_records, CallOutput, Job, RestbWork};
+use crate::job::{jobs_from_records, RestbWork};
 use crate::limiter::Rate;
 use crate::mock::{MockConfig, MockServer};
 use crate::models;
-use crate::pool::{Finished, Pool, PoolConfig};
+use crate::output::OutcomeLine;
+use crate::pool::{Pool, PoolConfig};
 use crate::stop::Stop;
 use parking_lot::Mutex;
 use std::time::Duration;
@@ -65,7 +66,11 @@ pub(super) fn demo(args: &DemoArgs, stop: &Stop) -> Result<Exit, UsageError> {
         Ok(())
     });
     server.stop();
-    print!("{}", results_table(finished.into_inner()));
+    let lines = finished
+        .into_inner()
+        .into_iter()
+        .map(OutcomeLine::from_finished);
+    print!("{}", results_table(lines));
     eprintln!("{}", summary.report);
     Ok(if summary.stopped {
         Exit::Interrupted
@@ -74,34 +79,4 @@ pub(super) fn demo(args: &DemoArgs, stop: &Stop) -> Result<Exit, UsageError> {
     } else {
         Exit::Success
     })
-}
-
-/// One row per image and model, in input order.
-fn results_table(mut finished: Vec<Finished<Job, CallOutput>>) -> String {
-    finished.sort_by(|a, b| {
-        let number = |f: &Finished<Job, CallOutput>| f.job.id.parse::<u64>().unwrap_or(u64::MAX);
-        number(a)
-            .cmp(&number(b))
-            .then_with(|| a.job.models.cmp(&b.job.models))
-    });
-    let mut rows = Vec::new();
-    for done in &finished {
-        let image = done.job.image.to_string();
-        match (&done.output.solutions, &done.output.error) {
-            (Some(solutions), _) => {
-                for model in &done.job.models {
-                    let reading = solutions
-                        .get(model)
-                        .map_or_else(|| "(no answer)".to_string(), describe);
-                    rows.push(vec![image.clone(), model.clone(), reading]);
-                }
-            }
-            (None, error) => rows.push(vec![
-                image,
-                done.job.models.join(","),
-                format!("FAILED: {}", error.as_deref().unwrap_or("unknown error")),
-            ]),
-        }
-    }
-    render(&["image", "model", "result"], &rows)
 }

@@ -5,7 +5,9 @@
 
 mod args;
 mod bench;
+mod completions;
 mod demo;
+mod progress;
 mod report;
 mod run;
 mod serve;
@@ -13,6 +15,7 @@ mod table;
 
 pub use args::{Cli, Command, DemoArgs, MockArgs, Mode, RunArgs, ThreadsArg};
 pub use bench::BenchArgs;
+pub use completions::{CompletionShell, CompletionsArgs};
 pub use report::ReportArgs;
 
 use crate::stop::Stop;
@@ -64,6 +67,7 @@ pub fn execute(cli: Cli, stop: &Stop) -> Exit {
         Command::Mock(args) => serve::serve(&args, stop),
         Command::Bench(args) => bench::bench(&args, stop),
         Command::Report(args) => report::report(&args),
+        Command::Completions(args) => Ok(completions::completions(&args)),
     };
     result.unwrap_or_else(|error| {
         eprintln!("Error: {error}");

@@ -1,12 +1,176 @@
-//! `restb report`: summarise an outcome file.
+//! `restb report`: summarise an outcome file, optionally as CSV.
 
 use super::{Exit, UsageError};
+use crate::report::{read_outcomes, CsvWriter, Outcomes, ReportError, Summary};
 use clap::Args;
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+const REPORT_EXAMPLES: &str = "Examples:
+  restb report outcomes.jsonl                       # totals, readings per model, failures by reason
+  restb report outcomes.jsonl --csv outcomes.csv    # the same, and one CSV row per image and model
+  restb report outcomes.jsonl --csv - > out.csv     # only the CSV, on standard output";
 
 /// `restb report`.
 #[derive(Debug, Args)]
-pub struct ReportArgs {}
+#[command(after_help = REPORT_EXAMPLES)]
+pub struct ReportArgs {
+    /// The JSONL outcome file of `restb run -o` (`-`: standard input).
+    #[arg(value_name = "OUTCOMES.jsonl")]
+    pub outcomes: PathBuf,
+    /// Also write one CSV row per job and model to FILE (`-`: the CSV on standard output, instead of the text report).
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+}
 
-pub(super) fn report(_args: &ReportArgs) -> Result<Exit, UsageError> {
-    Err(UsageError("report: not built yet".into()))
+/// Where the CSV goes.
+enum CsvTarget {
+    /// Standard output, instead of the text report.
+    Stdout,
+    /// A file, written under a temporary name and renamed when complete.
+    File { path: PathBuf, partial: PathBuf },
+}
+
+pub(super) fn report(args: &ReportArgs) -> Result<Exit, UsageError> {
+    let target = match &args.csv {
+        None => None,
+        Some(path) if path.as_os_str() == "-" => Some(CsvTarget::Stdout),
+        Some(path) => {
+            refuse_same_file(&args.outcomes, path)?;
+            let mut partial = path.clone().into_os_string();
+            partial.push(".partial");
+            Some(CsvTarget::File {
+                path: path.clone(),
+                partial: partial.into(),
+            })
+        }
+    };
+    let result = if args.outcomes.as_os_str() == "-" {
+        let outcomes = Outcomes::new(io::stdin().lock(), "<stdin>");
+        summarise(outcomes, target.as_ref())
+    } else {
+        let outcomes = read_outcomes(&args.outcomes).map_err(usage)?;
+        summarise(outcomes, target.as_ref())
+    };
+    if let Some(CsvTarget::File { path, partial }) = &target {
+        if result.is_err() {
+            let _ = std::fs::remove_file(partial);
+        } else {
+            std::fs::rename(partial, path).map_err(|e| {
+                UsageError(format!(
+                    "--csv {}: cannot rename {} to it: {e}",
+                    path.display(),
+                    partial.display()
+                ))
+            })?;
+        }
+    }
+    let summary = match result {
+        Ok(summary) => summary,
+        // The reader of standard output went away (`| head`): nothing more to say.
+        Err(Stopped::OutputClosed) => return Ok(Exit::Success),
+        Err(Stopped::Usage(error)) => return Err(error),
+    };
+    if !matches!(target, Some(CsvTarget::Stdout)) {
+        let mut stdout = io::stdout().lock();
+        let written = stdout
+            .write_all(summary.render_text().as_bytes())
+            .and_then(|()| stdout.flush());
+        if let Err(error) = written {
+            if error.kind() != io::ErrorKind::BrokenPipe {
+                return Err(UsageError(format!(
+                    "cannot write to standard output: {error}"
+                )));
+            }
+        }
+    }
+    Ok(Exit::Success)
+}
+
+/// Why [`summarise`] stopped early.
+enum Stopped {
+    /// A bad line, or a CSV that cannot be written.
+    Usage(UsageError),
+    /// Standard output, where the CSV goes, was closed by its reader.
+    OutputClosed,
+}
+
+impl From<UsageError> for Stopped {
+    fn from(error: UsageError) -> Stopped {
+        Stopped::Usage(error)
+    }
+}
+
+/// Reads every line into a summary, writing CSV rows on the way if asked.
+fn summarise<R: io::BufRead>(
+    outcomes: Outcomes<R>,
+    target: Option<&CsvTarget>,
+) -> Result<Summary, Stopped> {
+    let mut summary = Summary::new();
+    let mut csv = match target {
+        None => None,
+        Some(target) => Some(CsvWriter::new(open_csv(target)?).map_err(|e| csv_error(target, e))?),
+    };
+    for line in outcomes {
+        let line = line.map_err(usage)?;
+        summary.add(&line);
+        if let (Some(csv), Some(target)) = (csv.as_mut(), target) {
+            csv.write(&line).map_err(|e| csv_error(target, e))?;
+        }
+    }
+    if let (Some(csv), Some(target)) = (csv, target) {
+        csv.finish().map_err(|e| csv_error(target, e))?;
+    }
+    Ok(summary)
+}
+
+/// The writer of the CSV: standard output, or the file's temporary name.
+fn open_csv(target: &CsvTarget) -> Result<Box<dyn Write>, UsageError> {
+    Ok(match target {
+        CsvTarget::Stdout => Box::new(BufWriter::new(io::stdout().lock())),
+        CsvTarget::File { path, partial } => {
+            let file = File::create(partial).map_err(|e| {
+                UsageError(format!("--csv {}: cannot create it: {e}", path.display()))
+            })?;
+            Box::new(BufWriter::new(file))
+        }
+    })
+}
+
+/// Refuses `--csv` naming the outcome file itself (creating it would empty it).
+fn refuse_same_file(outcomes: &Path, csv: &Path) -> Result<(), UsageError> {
+    let same = match (outcomes.canonicalize(), csv.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    if same {
+        return Err(UsageError(format!(
+            "--csv {}: that is the outcome file; name another file",
+            csv.display()
+        )));
+    }
+    Ok(())
+}
+
+fn usage(error: ReportError) -> UsageError {
+    UsageError(error.to_string())
+}
+
+fn csv_error(target: &CsvTarget, error: ReportError) -> Stopped {
+    let io_kind = match &error {
+        ReportError::Write(error) => Some(error.kind()),
+        ReportError::Csv(error) => match error.kind() {
+            csv::ErrorKind::Io(error) => Some(error.kind()),
+            _ => None,
+        },
+        _ => None,
+    };
+    match target {
+        CsvTarget::Stdout if io_kind == Some(io::ErrorKind::BrokenPipe) => Stopped::OutputClosed,
+        CsvTarget::Stdout => Stopped::Usage(UsageError(format!("--csv -: {error}"))),
+        CsvTarget::File { path, .. } => {
+            Stopped::Usage(UsageError(format!("--csv {}: {error}", path.display())))
+        }
+    }
 }

@@ -1,20 +1,24 @@
 //! `restb run`: check everything, then process the batch.
 
 use super::args::{Mode, RunArgs, ThreadsArg};
+use super::progress;
 use super::{Exit, UsageError};
 use crate::api::{Client, ClientConfig, ClientKey};
 use crate::input::{self, Format, ReadOptions, Record};
-use crate::job::{jobs_from_records, Job, RestbWork};
+use crate::job::{jobs_from_records, CallOutput, Job, RestbWork};
 use crate::limiter::Rate;
 use crate::models;
-use crate::output::{open_for_resume, OutcomeWriter};
-use crate::pool::{Pool, PoolConfig, PoolSummary, Threads};
+use crate::output::{open_for_resume, OutcomeLine, OutcomeWriter};
+use crate::pool::{Finished, Pool, PoolConfig, PoolSummary, Sink, Threads};
 use crate::retry::RetryPolicy;
 use crate::stop::Stop;
+use serde::Serialize;
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Write};
 use std::num::NonZeroUsize;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// Most threads `--threads auto` starts: about 1000 in flight is the
@@ -41,6 +45,18 @@ pub(super) fn run(args: &RunArgs, quiet: bool, stop: &Stop) -> Result<Exit, Usag
     let client =
         Client::new(key, &client_config).map_err(|e| UsageError(format!("--base-url: {e}")))?;
     let records = read_input(args)?;
+    let stats_file = match &args.stats_json {
+        Some(path) => Some((
+            File::create(path).map_err(|e| {
+                UsageError(format!(
+                    "--stats-json: cannot create {}: {e}",
+                    path.display()
+                ))
+            })?,
+            path,
+        )),
+        None => None,
+    };
     let mut jobs = jobs_from_records(records, &default_models, args.per_model);
     let mut earlier_failures = 0;
     let out: Box<dyn Write + Send> =
@@ -88,10 +104,37 @@ pub(super) fn run(args: &RunArgs, quiet: bool, stop: &Stop) -> Result<Exit, Usag
             }
         );
     }
+    let allotted = pool_config.rate.map(|r| r.per_second_f64());
     let pool = Pool::new(pool_config, stop.clone());
-    let summary = process(&pool, &RestbWork::new(client), jobs, out);
+    let job_count = jobs.len() as u64;
+    let bar = progress::bar(job_count, quiet);
+    let mut sink = RunSink::new(OutcomeWriter::new(out), args.summary);
+    let done = AtomicBool::new(false);
+    let summary = std::thread::scope(|scope| {
+        if let Some(bar) = &bar {
+            crate::logging::set_progress(Some(bar.clone()));
+            let (stats, done) = (pool.stats(), &done);
+            scope.spawn(move || progress::follow(bar, stats, allotted, done));
+        }
+        let summary = pool.run_into(&RestbWork::new(client), jobs, &mut sink);
+        done.store(true, Ordering::Release);
+        summary
+    });
+    crate::logging::set_progress(None);
+    if let Some(rows) = &sink.summary {
+        eprint!("{}", crate::report::results_table(rows.iter()));
+    }
     eprintln!("{}", summary.report);
     eprintln!("[{}] worker threads at most", summary.peak_threads);
+    if let Some((file, path)) = stats_file {
+        let stats = StatsFile::new(&summary, &sink, job_count, allotted, args.mode);
+        serde_json::to_writer_pretty(file, &stats).map_err(|e| {
+            UsageError(format!(
+                "--stats-json: cannot write {}: {e}",
+                path.display()
+            ))
+        })?;
+    }
     if earlier_failures > 0 {
         eprintln!("{earlier_failures} jobs failed in an earlier run; --retry-failed redoes them");
     }
@@ -103,13 +146,115 @@ pub(super) fn run(args: &RunArgs, quiet: bool, stop: &Stop) -> Result<Exit, Usag
     })
 }
 
-fn process(
-    pool: &Pool,
-    work: &RestbWork,
-    jobs: Vec<Job>,
-    out: Box<dyn Write + Send>,
-) -> PoolSummary {
-    pool.run_into(work, jobs, OutcomeWriter::new(out))
+/// The outcome file's writer, counting outcomes by status on the way (and
+/// keeping the lines for `--summary`).
+struct RunSink {
+    writer: OutcomeWriter<Box<dyn Write + Send>>,
+    by_status: BTreeMap<String, u64>,
+    by_http_status: BTreeMap<String, u64>,
+    summary: Option<Vec<OutcomeLine>>,
+}
+
+impl RunSink {
+    fn new(writer: OutcomeWriter<Box<dyn Write + Send>>, keep_lines: bool) -> RunSink {
+        RunSink {
+            writer,
+            by_status: BTreeMap::new(),
+            by_http_status: BTreeMap::new(),
+            summary: keep_lines.then(Vec::new),
+        }
+    }
+}
+
+impl Sink<Job, CallOutput> for &mut RunSink {
+    fn record(&mut self, finished: Finished<Job, CallOutput>) -> io::Result<()> {
+        let line = OutcomeLine::from_finished(finished);
+        *self.by_status.entry(line.status.clone()).or_default() += 1;
+        let http = line
+            .http_status
+            .map_or_else(|| "none".to_string(), |s| s.to_string());
+        *self.by_http_status.entry(http).or_default() += 1;
+        self.writer.write(&line)?;
+        if let Some(lines) = self.summary.as_mut() {
+            lines.push(line);
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.writer.flush()
+    }
+}
+
+/// `--stats-json`: every figure of the final stats.
+#[derive(Debug, Serialize)]
+struct StatsFile<'a> {
+    jobs: u64,
+    finished: u64,
+    unfinished: u64,
+    by_status: &'a BTreeMap<String, u64>,
+    by_http_status: &'a BTreeMap<String, u64>,
+    succeeded: u64,
+    failed: u64,
+    rate_limited: u64,
+    transient_errors: u64,
+    retried: u64,
+    span_s: f64,
+    mean_latency_ms: f64,
+    p50_ms: f64,
+    p90_ms: f64,
+    p95_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+    throughput_rps: f64,
+    sustained_rps: f64,
+    allotted_rps: Option<f64>,
+    mode: &'static str,
+    threads_peak: usize,
+    interrupted: bool,
+    aborted: bool,
+}
+
+impl<'a> StatsFile<'a> {
+    fn new(
+        summary: &PoolSummary,
+        sink: &'a RunSink,
+        jobs: u64,
+        allotted: Option<f64>,
+        mode: Mode,
+    ) -> StatsFile<'a> {
+        let report = &summary.report;
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        StatsFile {
+            jobs,
+            finished: summary.finished,
+            unfinished: summary.unfinished,
+            by_status: &sink.by_status,
+            by_http_status: &sink.by_http_status,
+            succeeded: report.succeeded,
+            failed: report.failed,
+            rate_limited: report.rate_limited,
+            transient_errors: report.transient,
+            retried: report.retried,
+            span_s: report.span.as_secs_f64(),
+            mean_latency_ms: ms(report.mean_latency),
+            p50_ms: ms(report.p50),
+            p90_ms: ms(report.p90),
+            p95_ms: ms(report.p95),
+            p99_ms: ms(report.p99),
+            max_ms: ms(report.max),
+            throughput_rps: report.throughput(),
+            sustained_rps: report.sustained,
+            allotted_rps: allotted,
+            mode: match mode {
+                Mode::Rate => "rate",
+                Mode::Concurrency => "concurrency",
+            },
+            threads_peak: summary.peak_threads,
+            interrupted: summary.stopped && !summary.aborted,
+            aborted: summary.aborted,
+        }
+    }
 }
 
 fn exit_status(summary: &PoolSummary, output: Option<&Path>) -> Exit {

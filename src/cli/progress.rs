@@ -1,0 +1,55 @@
+//! The progress bar of `restb run` on a terminal: done / total, the rate now
+//! against the allotted one, 429s, retries, failures, ETA.
+
+use crate::stats::Stats;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::collections::VecDeque;
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+const REFRESH: Duration = Duration::from_millis(250);
+/// The "rate now" is taken over this much recent time.
+const RATE_WINDOW: Duration = Duration::from_secs(5);
+
+/// A bar on standard error, or `None` when it is not a terminal or `quiet`.
+pub(super) fn bar(total: u64, quiet: bool) -> Option<ProgressBar> {
+    if quiet || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr_with_hz(4));
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30.cyan/blue} {pos}/{len} jobs  {msg}  ETA {eta}")
+            .expect("the template is valid")
+            .progress_chars("=> "),
+    );
+    Some(bar)
+}
+
+/// Refreshes `bar` from `stats` until `done` is set; log lines go above it
+/// (see [`crate::logging::set_progress`]).
+pub(super) fn follow(bar: &ProgressBar, stats: &Stats, allotted: Option<f64>, done: &AtomicBool) {
+    let mut recent: VecDeque<(Instant, u64)> = VecDeque::new();
+    while !done.load(Ordering::Acquire) {
+        let report = stats.report();
+        let now = Instant::now();
+        recent.push_back((now, report.succeeded));
+        while recent.len() > 2 && now - recent[0].0 > RATE_WINDOW {
+            recent.pop_front();
+        }
+        let rate = match (recent.front(), recent.back()) {
+            (Some((t0, n0)), Some((t1, n1))) if t1 > t0 => {
+                (n1 - n0) as f64 / (*t1 - *t0).as_secs_f64()
+            }
+            _ => 0.0,
+        };
+        let allotted = allotted.map_or_else(String::new, |a| format!(" of {a}"));
+        bar.set_position(report.succeeded + report.failed);
+        bar.set_message(format!(
+            "{rate:.1}{allotted}/s  429s {}  retries {}  failed {}",
+            report.rate_limited, report.retried, report.failed
+        ));
+        std::thread::sleep(REFRESH);
+    }
+    bar.finish_and_clear();
+}
