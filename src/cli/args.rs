@@ -80,14 +80,14 @@ impl FromStr for ThreadsArg {
     }
 }
 
-fn positive_number(text: &str) -> Result<f64, String> {
+pub(super) fn positive_number(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(value) if value.is_finite() && value > 0.0 => Ok(value),
         _ => Err(format!("'{text}' is not a positive number")),
     }
 }
 
-fn non_negative_number(text: &str) -> Result<f64, String> {
+pub(super) fn non_negative_number(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(value) if value.is_finite() && value >= 0.0 => Ok(value),
         _ => Err(format!("'{text}' is not a number >= 0")),

@@ -1,7 +1,7 @@
 //! `restb bench`: sweep thread counts (and rates) against a gateway; print a
 //! table, write JSON and an SVG chart.
 
-use super::args::Mode;
+use super::args::{non_negative_number, positive_number, Mode};
 use super::table::render;
 use super::{Exit, UsageError};
 use crate::api::ClientKey;
@@ -68,20 +68,6 @@ pub struct BenchArgs {
     /// Write the chart (sustained rate against threads) as SVG to FILE.
     #[arg(long, default_value = "bench.svg", value_name = "FILE")]
     pub svg: PathBuf,
-}
-
-fn positive_number(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(value) if value.is_finite() && value > 0.0 => Ok(value),
-        _ => Err(format!("'{text}' is not a positive number")),
-    }
-}
-
-fn non_negative_number(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(value) if value.is_finite() && value >= 0.0 => Ok(value),
-        _ => Err(format!("'{text}' is not a number >= 0")),
-    }
 }
 
 pub(super) fn bench(args: &BenchArgs, stop: &Stop) -> Result<Exit, UsageError> {
