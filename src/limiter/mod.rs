@@ -386,8 +386,10 @@ impl Limiter {
             };
             if let Some(wait) = hint.exhausted_for {
                 Some(now.instant + wait)
-            } else if let Some(count) = hint.second {
+            } else if let Some(count) = hint.second.filter(|count| count.remaining == 0) {
                 // A window gateway that is full: wait for its next window.
+                // (A rejection while the window still has room has another
+                // cause, and is handled below like one without headers.)
                 let was_windowed = state.windows.is_some();
                 self.enter_windows(&mut state, count.limit, now);
                 let windows = state.windows.as_mut();

@@ -202,6 +202,17 @@ fn a_full_window_pauses_everyone_until_the_next() {
 }
 
 #[test]
+fn a_rejection_while_the_window_has_room_is_not_a_full_window() {
+    let at = clock(300);
+    let limiter = Limiter::new(Rate::per_second(4.0));
+    let t0 = at(Duration::ZERO);
+    let booked = limiter.reserve_at(t0);
+    limiter.rejected(None, Some(&kong_hint(4, 2)), t0);
+    assert!(!limiter.is_void(&booked), "no pause to the next window");
+    assert!(matches!(limiter.mode(), Mode::Even { .. }));
+}
+
+#[test]
 fn retry_after_is_honoured() {
     let at = clock(300);
     let limiter = Limiter::new(Rate::per_second(4.0));
