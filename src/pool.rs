@@ -126,6 +126,9 @@ pub struct PoolConfig {
     pub align_to_windows: bool,
     /// Seed for backoff jitter. Defaults to 0.
     pub seed: u64,
+    /// With [`Threads::Auto`], a worker that found no job for this long
+    /// leaves (one always stays). Defaults to 5 s.
+    pub idle_exit: Duration,
 }
 
 impl Default for PoolConfig {
@@ -136,6 +139,7 @@ impl Default for PoolConfig {
             retry: RetryPolicy::default(),
             align_to_windows: false,
             seed: 0,
+            idle_exit: Duration::from_secs(5),
         }
     }
 }
@@ -155,6 +159,8 @@ pub struct PoolSummary {
     pub stopped: bool,
     /// The most workers that ran at once.
     pub peak_threads: usize,
+    /// Workers still running when the last job finished.
+    pub threads_at_end: usize,
     /// The first error the sink returned; the run stops at it.
     pub sink_error: Option<std::io::Error>,
 }
@@ -171,8 +177,6 @@ pub struct Pool {
 const SUPERVISOR_TICK: Duration = Duration::from_millis(10);
 /// How long the sink collects outcomes between writes while they keep coming.
 const SINK_BATCH: Duration = Duration::from_millis(2);
-/// A worker idle this long leaves if the pool has more than it wants.
-const IDLE_EXIT: Duration = Duration::from_secs(5);
 
 impl Pool {
     /// A pool with `config`, stopped by `stop` (give it from a signal handler
@@ -247,7 +251,7 @@ impl Pool {
             wanted: AtomicUsize::new(0),
         };
         let (sink_tx, sink_rx) = crossbeam_channel::unbounded();
-        let mut peak_threads = 0;
+        let (mut peak_threads, mut threads_at_end) = (0, 0);
         let (finished, sink_error) = thread::scope(|scope| {
             let sink_thread = thread::Builder::new()
                 .name("restb-sink".into())
@@ -259,7 +263,7 @@ impl Pool {
                 spawned: 0,
                 peak: 0,
             };
-            peak_threads = supervisor.supervise(scope, total, &done_rx);
+            (peak_threads, threads_at_end) = supervisor.supervise(scope, total, &done_rx);
             sink_thread.join().expect("the sink thread does not panic")
         });
         // A job the sink could not record counts as unfinished too.
@@ -271,6 +275,7 @@ impl Pool {
             aborted: shared.aborted.load(Ordering::SeqCst),
             stopped: unfinished > 0,
             peak_threads,
+            threads_at_end,
             sink_error,
         }
     }
@@ -431,7 +436,7 @@ impl<W: Work> Shared<'_, W> {
     fn worker_loop(&self, sink: SinkSender<W>, mut rng: fastrand::Rng) {
         loop {
             self.waiting.fetch_add(1, Ordering::SeqCst);
-            let tracked = match self.queue_rx.recv_timeout(IDLE_EXIT) {
+            let tracked = match self.queue_rx.recv_timeout(self.config.idle_exit) {
                 Ok(Message::Job(tracked)) => tracked,
                 Ok(Message::Shutdown) | Err(RecvTimeoutError::Disconnected) => {
                     self.waiting.fetch_sub(1, Ordering::SeqCst);
@@ -459,12 +464,17 @@ impl<W: Work> Shared<'_, W> {
         }
     }
 
-    /// An idle worker leaves when the pool has more than it wants.
+    /// An idle worker of an auto-sized pool leaves (one always stays).
     fn leave_if_surplus(&self) -> bool {
-        let wanted = self.wanted.load(Ordering::SeqCst).max(1);
+        // The queue stayed empty for a while: in an auto-sized pool this
+        // worker is not needed now; the supervisor starts more when work
+        // queues up again. A fixed pool keeps its size.
+        if !matches!(self.config.threads, Threads::Auto { .. }) {
+            return false;
+        }
         self.live
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |live| {
-                (live > wanted).then(|| live - 1)
+                (live > 1).then(|| live - 1)
             })
             .is_ok()
     }
@@ -604,13 +614,13 @@ struct Supervisor<'a, 'w, W: Work> {
 impl<'a, 'w, W: Work> Supervisor<'a, 'w, W> {
     /// Starts workers, feeds due retries, sizes the pool, and sends the
     /// shutdown pills once no job is unfinished (or the run stops).
-    /// Returns the most workers that ran at once.
+    /// Returns the most workers that ran at once, and those running at the end.
     fn supervise<'scope>(
         mut self,
         scope: &'scope Scope<'scope, '_>,
         total: usize,
         done_rx: &Receiver<()>,
-    ) -> usize
+    ) -> (usize, usize)
     where
         'a: 'scope,
     {
@@ -644,13 +654,14 @@ impl<'a, 'w, W: Work> Supervisor<'a, 'w, W> {
         self.shared.limiter.interrupt();
         // Workers that left while idle took themselves off `live`; extra
         // pills are harmless, missing ones would hang the join.
-        for _ in 0..self.shared.live.load(Ordering::SeqCst) {
+        let live = self.shared.live.load(Ordering::SeqCst);
+        for _ in 0..live {
             self.shared
                 .queue_tx
                 .send(Message::Shutdown)
                 .expect("the receiver lives in Shared");
         }
-        self.peak
+        (self.peak, live)
     }
 
     /// Little's law with room for a burst: enough workers that the rate,
@@ -685,8 +696,14 @@ impl<'a, 'w, W: Work> Supervisor<'a, 'w, W> {
             }
         }
         shared.wanted.store(wanted, Ordering::SeqCst);
-        if queued && live < wanted {
-            self.spawn(scope, wanted - live);
+        // Only for jobs no waiting worker will take: a lone retry back in
+        // the queue does not regrow an idle pool.
+        let backlog = shared
+            .queue_rx
+            .len()
+            .saturating_sub(shared.waiting.load(Ordering::SeqCst));
+        if live < wanted && backlog > 0 {
+            self.spawn(scope, (wanted - live).min(backlog));
         }
     }
 

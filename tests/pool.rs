@@ -285,6 +285,39 @@ fn auto_threads_grow_until_the_rate_is_the_bottleneck() {
 }
 
 #[test]
+fn an_auto_pool_shrinks_while_idle_and_grows_again() {
+    // Thirty slow jobs grow the pool; then one job waits out long backoffs
+    // with nothing else queued, and the idle workers leave.
+    let mut scripts: HashMap<usize, Vec<Reply>> = (1..31)
+        .map(|job| (job, vec![Reply::Slow(Duration::from_millis(300))]))
+        .collect();
+    scripts.insert(0, vec![Reply::Busy, Reply::Busy, Reply::Busy, Reply::Ok]);
+    let work = Scripted::new(scripts);
+    let config = PoolConfig {
+        threads: Threads::Auto {
+            max: NonZeroUsize::new(64).unwrap(),
+        },
+        rate: Rate::per_second(100.0),
+        retry: RetryPolicy {
+            max_attempts: NonZeroU32::new(5).unwrap(),
+            max_rate_limited: 5,
+            base_delay: Duration::from_millis(400),
+            max_delay: Duration::from_millis(800),
+        },
+        idle_exit: Duration::from_millis(100),
+        ..PoolConfig::default()
+    };
+    let (summary, outcomes) = run(config, &work, 31, Stop::new());
+    assert_eq!(outcomes.len(), 31);
+    assert!(summary.peak_threads >= 20, "peak {}", summary.peak_threads);
+    assert!(
+        summary.threads_at_end <= 3,
+        "{} threads at the end",
+        summary.threads_at_end
+    );
+}
+
+#[test]
 fn an_empty_batch_finishes_at_once() {
     let work = Scripted::new(HashMap::new());
     let (summary, outcomes) = run(unpaced(4, fast_retries(3)), &work, 0, Stop::new());
