@@ -120,6 +120,9 @@ impl<W: Write> Sink<Job, CallOutput> for OutcomeWriter<W> {
     }
 }
 
+/// Longest outcome line `--resume` reads.
+const MAX_OUTCOME_LINE: u64 = 64 * 1024 * 1024;
+
 /// What an earlier run already finished, from its outcome file.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Done {
@@ -165,12 +168,19 @@ pub fn open_for_resume(path: &Path) -> io::Result<(File, Done)> {
         line.clear();
         let read = reader
             .by_ref()
-            .take(64 * 1024 * 1024)
+            .take(MAX_OUTCOME_LINE)
             .read_until(b'\n', &mut line)?;
         if read == 0 {
             break;
         }
         number += 1;
+        if line.last() != Some(&b'\n') && read as u64 == MAX_OUTCOME_LINE {
+            // Not a torn end: truncating here would drop every line after it.
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{}:{number}: a line longer than 64 MiB", path.display()),
+            ));
+        }
         if line.last() != Some(&b'\n') {
             log::warn!(
                 "{}:{number}: ignoring a torn last line (the previous run was killed while writing it)",

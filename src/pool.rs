@@ -153,7 +153,8 @@ pub struct PoolSummary {
     pub finished: u64,
     /// Jobs without a recorded outcome (stopped or aborted runs, sink errors).
     pub unfinished: u64,
-    /// Whether a job aborted the run.
+    /// Whether the run was aborted: a job said no other can succeed (a
+    /// refused key), or an internal error (logged) stopped it.
     pub aborted: bool,
     /// Whether the run was stopped before every job finished.
     pub stopped: bool,
@@ -457,7 +458,20 @@ impl<W: Work> Shared<'_, W> {
             };
             self.waiting.fetch_sub(1, Ordering::SeqCst);
             if let Some(reservation) = cleared {
-                self.run_once(tracked, &reservation, &sink, &mut rng);
+                let handled = catch_unwind(AssertUnwindSafe(|| {
+                    self.run_once(tracked, &reservation, &sink, &mut rng);
+                }));
+                if let Err(payload) = handled {
+                    // A bug outside the job's own code: its job may be lost
+                    // to this run, so stop cleanly (resumable) rather than
+                    // wait for it forever.
+                    log::error!(
+                        "internal error, stopping the run: {}",
+                        panic_message(payload.as_ref())
+                    );
+                    self.aborted.store(true, Ordering::SeqCst);
+                    self.stop.stop();
+                }
             }
             // Otherwise the run is stopping: the job stays unfinished, and a
             // resumed run does it.
@@ -529,7 +543,9 @@ impl<W: Work> Shared<'_, W> {
                     return;
                 }
                 self.stats.record_retry();
-                let due = Instant::now() + self.config.retry.backoff(tracked.transient, rng);
+                let backoff = self.config.retry.backoff(tracked.transient, rng);
+                let now = Instant::now();
+                let due = now.checked_add(backoff).unwrap_or(now);
                 let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
                 self.delayed.lock().push(Delayed { due, seq, tracked });
             }
@@ -637,6 +653,11 @@ impl<'a, 'w, W: Work> Supervisor<'a, 'w, W> {
         };
         self.shared.wanted.store(initial, Ordering::SeqCst);
         self.spawn(scope, initial.min(total.max(1)));
+        if self.shared.live.load(Ordering::SeqCst) == 0 {
+            log::error!("cannot start any worker thread; stopping");
+            self.shared.aborted.store(true, Ordering::SeqCst);
+            self.shared.stop.stop();
+        }
         loop {
             if self.shared.unfinished.load(Ordering::SeqCst) == 0 || self.shared.stop.is_stopped() {
                 break;

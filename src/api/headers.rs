@@ -17,6 +17,8 @@ const LONGER_WINDOWS: [(&str, Option<u64>); 5] = [
     ("year", None),
 ];
 
+/// The longest pause a spent quota imposes before the next try.
+const LONGEST_WAIT: Duration = Duration::from_secs(3600);
 /// Used when a month or year quota is spent and no header says when it resets.
 const UNKNOWN_RESET: Duration = Duration::from_secs(3600);
 
@@ -49,7 +51,10 @@ pub fn gateway_hint(headers: &HeaderMap, now: SystemTime) -> GatewayHint {
             }
             None => reset.unwrap_or(UNKNOWN_RESET),
         })
-        .max();
+        .max()
+        // A wrong header (a timestamp for a count of seconds) must not stop
+        // the run for good: wait at most an hour, then ask again.
+        .map(|wait| wait.min(LONGEST_WAIT));
     GatewayHint {
         second,
         exhausted_for,
@@ -121,9 +126,18 @@ mod tests {
             ("X-RateLimit-Remaining-Month", "0"),
             ("RateLimit-Reset", "86400"),
         ]);
+        // A spent month waits at most an hour before asking again.
         assert_eq!(
             gateway_hint(&month, at(5.0)).exhausted_for,
-            Some(Duration::from_secs(86_400))
+            Some(Duration::from_secs(3600))
+        );
+        let absurd = headers(&[
+            ("X-RateLimit-Remaining-Year", "0"),
+            ("RateLimit-Reset", "1700000000"),
+        ]);
+        assert_eq!(
+            gateway_hint(&absurd, at(5.0)).exhausted_for,
+            Some(Duration::from_secs(3600))
         );
         let fine = headers(&[("X-RateLimit-Remaining-Minute", "10")]);
         assert_eq!(gateway_hint(&fine, at(5.0)).exhausted_for, None);

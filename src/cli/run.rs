@@ -25,8 +25,19 @@ use std::time::Duration;
 /// largest load we plan for, with room for latency spikes.
 const AUTO_MAX_THREADS: usize = 4096;
 
+/// Longest `--timeout`.
+const MAX_TIMEOUT: Duration = Duration::from_secs(86_400);
+
 /// Runs a batch; every check happens before the first request.
 pub(super) fn run(args: &RunArgs, quiet: bool, stop: &Stop) -> Result<Exit, UsageError> {
+    if Rate::per_second(args.rps).is_none() {
+        return Err(UsageError(format!(
+            "--rps: '{}' is out of range ({} to {} requests per second)",
+            args.rps,
+            Rate::MIN_PER_SECOND,
+            Rate::MAX_PER_SECOND
+        )));
+    }
     let key = client_key(args)?;
     let default_models = default_models(args)?;
     let pool_config = pool_config(args);
@@ -35,7 +46,15 @@ pub(super) fn run(args: &RunArgs, quiet: bool, stop: &Stop) -> Result<Exit, Usag
             .base_url
             .clone()
             .unwrap_or_else(|| args.region.base_url().to_string()),
-        timeout: Duration::from_secs_f64(args.timeout),
+        timeout: Duration::try_from_secs_f64(args.timeout)
+            .ok()
+            .filter(|t| *t <= MAX_TIMEOUT)
+            .ok_or_else(|| {
+                UsageError(format!(
+                    "--timeout: at most {} seconds",
+                    MAX_TIMEOUT.as_secs()
+                ))
+            })?,
         max_idle_connections: match pool_config.threads {
             Threads::Fixed(n) => n.get(),
             Threads::Auto { .. } => 1024,
@@ -110,15 +129,21 @@ pub(super) fn run(args: &RunArgs, quiet: bool, stop: &Stop) -> Result<Exit, Usag
     let bar = progress::bar(job_count, quiet);
     let mut sink = RunSink::new(OutcomeWriter::new(out), args.summary);
     let done = AtomicBool::new(false);
+    /// Ends the progress thread however the run ends (a panic included).
+    struct DoneOnDrop<'a>(&'a AtomicBool);
+    impl Drop for DoneOnDrop<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Release);
+        }
+    }
     let summary = std::thread::scope(|scope| {
+        let _done_on_drop = DoneOnDrop(&done);
         if let Some(bar) = &bar {
             crate::logging::set_progress(Some(bar.clone()));
             let (stats, done) = (pool.stats(), &done);
             scope.spawn(move || progress::follow(bar, stats, allotted, done));
         }
-        let summary = pool.run_into(&RestbWork::new(client), jobs, &mut sink);
-        done.store(true, Ordering::Release);
-        summary
+        pool.run_into(&RestbWork::new(client), jobs, &mut sink)
     });
     crate::logging::set_progress(None);
     if let Some(rows) = &sink.summary {
@@ -263,7 +288,7 @@ fn exit_status(summary: &PoolSummary, output: Option<&Path>) -> Exit {
     }
     if summary.aborted {
         eprintln!(
-            "Error: stopped without sending the rest: the API refused the client key, or its TLS certificate was refused (see above)"
+            "Error: stopped without sending the rest (see the error above: the API refused the client key, or its TLS certificate was refused)"
         );
         return Exit::Failure;
     }
@@ -371,7 +396,8 @@ fn pool_config(args: &RunArgs) -> PoolConfig {
             // The older plan: the allotment is a number of requests in flight.
             let threads = match args.threads {
                 ThreadsArg::Auto => {
-                    NonZeroUsize::new(args.rps.ceil() as usize).unwrap_or(NonZeroUsize::MIN)
+                    NonZeroUsize::new((args.rps.ceil() as usize).min(AUTO_MAX_THREADS))
+                        .unwrap_or(NonZeroUsize::MIN)
                 }
                 ThreadsArg::Fixed(n) => n,
             };

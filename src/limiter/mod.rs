@@ -40,16 +40,22 @@ pub struct Rate {
 
 impl Rate {
     /// `per_second` starts per second, evenly spaced (burst 1).
-    /// `None` unless the rate is finite, positive and at most 10^6.
+    /// `None` unless the rate is between [`Rate::MIN_PER_SECOND`] and
+    /// [`Rate::MAX_PER_SECOND`].
     pub fn per_second(per_second: f64) -> Option<Rate> {
-        if !per_second.is_finite() || per_second <= 0.0 || per_second > 1e6 {
+        if !(Rate::MIN_PER_SECOND..=Rate::MAX_PER_SECOND).contains(&per_second) {
             return None;
         }
         Some(Rate {
-            interval: Duration::from_secs_f64(1.0 / per_second),
+            interval: Duration::try_from_secs_f64(1.0 / per_second).ok()?,
             burst: NonZeroU32::MIN,
         })
     }
+
+    /// The slowest rate: one request a day.
+    pub const MIN_PER_SECOND: f64 = 1.0 / 86_400.0;
+    /// The fastest rate.
+    pub const MAX_PER_SECOND: f64 = 1e6;
 
     /// The same rate, letting `burst` requests start at once after a quiet spell.
     pub fn with_burst(self, burst: NonZeroU32) -> Rate {
@@ -208,6 +214,14 @@ fn spin_until(deadline: Instant) {
     }
 }
 
+/// `instant + wait`, or about a year later where that overflows.
+fn later(instant: Instant, wait: Duration) -> Instant {
+    instant
+        .checked_add(wait)
+        .or_else(|| instant.checked_add(Duration::from_secs(365 * 86_400)))
+        .unwrap_or(instant)
+}
+
 /// How far back booked starts are kept for a switch to window mode.
 const RECENT_PACED: Duration = Duration::from_secs(2);
 /// Longest pause for rejections without any hint.
@@ -300,7 +314,9 @@ impl Limiter {
             };
         };
         let start = pacing.book(earliest);
-        let min_gap = Some(pacing.effective_interval());
+        // The gap gate is for even pacing; a configured burst may bunch.
+        let min_gap =
+            (self.rate.map_or(1, |r| r.burst.get()) == 1).then(|| pacing.effective_interval());
         if self.rate.is_some_and(|rate| rate.per_window() > 0) {
             let horizon = now.instant.checked_sub(RECENT_PACED).unwrap_or(now.instant);
             while state.recent_paced.front().is_some_and(|s| *s < horizon) {
@@ -368,7 +384,7 @@ impl Limiter {
             }
         }
         if let Some(wait) = hint.and_then(|h| h.exhausted_for) {
-            self.pause_at(now.instant + wait, now);
+            self.pause_at(later(now.instant, wait), now);
         }
     }
 
@@ -385,7 +401,7 @@ impl Limiter {
                 now.instant_of(Duration::from_secs(wall.as_secs() + 1) + guard)
             };
             if let Some(wait) = hint.exhausted_for {
-                Some(now.instant + wait)
+                Some(later(now.instant, wait))
             } else if let Some(count) = hint.second.filter(|count| count.remaining == 0) {
                 // A window gateway that is full: wait for its next window.
                 // (A rejection while the window still has room has another
@@ -408,7 +424,7 @@ impl Limiter {
                 // per-second limit means the next window, often sooner.
                 Some(next_window(window::DEFAULT_GUARD))
             } else if let Some(wait) = retry_after {
-                Some(now.instant + wait)
+                Some(later(now.instant, wait))
             } else {
                 state.blind_rejections += 1;
                 let rejections = state.blind_rejections;
@@ -496,7 +512,17 @@ impl Limiter {
                     drop(state);
                     spin_until(reservation.start);
                     if let Some(gap) = reservation.min_gap {
-                        self.keep_gap(gap);
+                        if !self.keep_gap(gap, stop) {
+                            return Err(Stopped);
+                        }
+                    }
+                    state = self.state.lock();
+                    if state.interrupted {
+                        return Err(Stopped);
+                    }
+                    if state.generation != reservation.generation {
+                        // Paused while keeping the gap: book again.
+                        continue 'book;
                     }
                     return Ok(reservation);
                 }
@@ -515,7 +541,8 @@ impl Limiter {
     /// Waits until `gap` has passed since the previous paced start, and
     /// records this one: scheduling delays on a busy machine would otherwise
     /// put a late start and an on-time one less than an interval apart.
-    fn keep_gap(&self, gap: Duration) {
+    /// Returns `false` if `stop` was given while waiting.
+    fn keep_gap(&self, gap: Duration, stop: &Stop) -> bool {
         let gap = u64::try_from(gap.as_nanos()).unwrap_or(u64::MAX);
         loop {
             let previous = self.last_start.load(Ordering::Acquire);
@@ -527,8 +554,8 @@ impl Limiter {
             };
             if now < earliest {
                 let wait = Duration::from_nanos(earliest - now);
-                if wait > SPIN {
-                    std::thread::sleep(wait - SPIN);
+                if wait > SPIN && !stop.sleep(wait - SPIN) {
+                    return false;
                 }
                 spin_until(self.epoch + Duration::from_nanos(earliest));
                 continue;
@@ -539,7 +566,7 @@ impl Limiter {
                 .compare_exchange(previous, started, Ordering::AcqRel, Ordering::Acquire)
                 .is_ok()
             {
-                return;
+                return true;
             }
         }
     }
