@@ -197,6 +197,33 @@ impl Pool {
 
     /// Runs every job to a terminal outcome (or until stopped), handing each
     /// finished job to `sink` on one dedicated thread, in completion order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use restb::pool::{Attempt, Pool, PoolConfig, Work};
+    /// use restb::stop::Stop;
+    ///
+    /// struct Check;
+    /// impl Work for Check {
+    ///     type Job = &'static str;
+    ///     type Output = bool;
+    ///     fn attempt(&self, name: &&'static str) -> Attempt<bool> {
+    ///         Attempt::Success(name.ends_with(".jpg"))
+    ///     }
+    ///     fn panicked(&self, _: &&'static str, _: &str) -> bool {
+    ///         false
+    ///     }
+    /// }
+    ///
+    /// let config = PoolConfig { rate: None, ..PoolConfig::default() };
+    /// let mut jpegs = 0;
+    /// let summary = Pool::new(config, Stop::new()).run(&Check, ["a.jpg", "b.png"], |done| {
+    ///     jpegs += usize::from(done.output);
+    ///     Ok(())
+    /// });
+    /// assert_eq!((jpegs, summary.finished, summary.unfinished), (1, 2, 0));
+    /// ```
     /// Blocks until all workers have exited.
     pub fn run<W, I, F>(&self, work: &W, jobs: I, sink: F) -> PoolSummary
     where

@@ -279,6 +279,21 @@ impl Limiter {
     }
 
     /// Books the earliest start slot at or after `now`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use restb::limiter::{Limiter, Now, Rate};
+    /// use std::time::Duration;
+    ///
+    /// let limiter = Limiter::new(Rate::per_second(10.0));
+    /// let now = Now::system();
+    /// let first = limiter.reserve_at(now).start;
+    /// let second = limiter.reserve_at(now).start;
+    /// // A tenth of a second apart, plus the small safety margin.
+    /// assert!(second - first >= Duration::from_millis(100));
+    /// assert!(second - first < Duration::from_millis(101));
+    /// ```
     pub fn reserve_at(&self, now: Now) -> Reservation {
         self.book(&mut self.state.lock(), now)
     }
