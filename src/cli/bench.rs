@@ -70,21 +70,25 @@ pub struct BenchArgs {
     pub svg: PathBuf,
 }
 
-pub(super) fn bench(args: &BenchArgs, stop: &Stop) -> Result<Exit, UsageError> {
+pub(super) fn bench(args: &BenchArgs, quiet: bool, stop: &Stop) -> Result<Exit, UsageError> {
     let config = sweep_config(args)?;
     let target = target(args)?;
     crate::bench::validate(&config, &target).map_err(flag_error)?;
     let json = create(&args.json, "--json")?;
     let svg = create(&args.svg, "--svg")?;
-    eprintln!(
-        "bench: {} points of {} requests against {}",
-        config.threads.len() * config.rates.len(),
-        config.requests,
-        describe(&target)
-    );
+    if !quiet {
+        eprintln!(
+            "bench: {} points of {} requests against {}",
+            config.threads.len() * config.rates.len(),
+            config.requests,
+            describe(&target)
+        );
+    }
     let mut measured = Vec::new();
     let result = sweep(&config, &target, stop, |point| {
-        eprintln!("{}", progress(point));
+        if !quiet {
+            eprintln!("{}", progress(point));
+        }
         measured.push(point.clone());
     });
     if let Err(error) = result {
@@ -103,11 +107,13 @@ pub(super) fn bench(args: &BenchArgs, stop: &Stop) -> Result<Exit, UsageError> {
     let report = SweepReport::new(&config, &target, measured);
     write_json(json, &report).map_err(|e| written_error("--json", &args.json, &e))?;
     write_text(svg, &svg_text).map_err(|e| written_error("--svg", &args.svg, &e))?;
-    eprintln!(
-        "bench: wrote {} and {}",
-        args.json.display(),
-        args.svg.display()
-    );
+    if !quiet {
+        eprintln!(
+            "bench: wrote {} and {}",
+            args.json.display(),
+            args.svg.display()
+        );
+    }
     Ok(exit_status(&report.points, stop))
 }
 

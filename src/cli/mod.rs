@@ -65,7 +65,7 @@ pub fn execute(cli: Cli, stop: &Stop) -> Exit {
         Command::Run(args) => run::run(&args, cli.quiet, stop),
         Command::Demo(args) => demo::demo(&args, stop),
         Command::Mock(args) => serve::serve(&args, stop),
-        Command::Bench(args) => bench::bench(&args, stop),
+        Command::Bench(args) => bench::bench(&args, cli.quiet, stop),
         Command::Report(args) => report::report(&args),
         Command::Completions(args) => Ok(completions::completions(&args)),
     };
