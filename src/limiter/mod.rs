@@ -332,13 +332,14 @@ impl Limiter {
         // The gap gate is for even pacing; a configured burst may bunch.
         let min_gap =
             (self.rate.map_or(1, |r| r.burst.get()) == 1).then(|| pacing.effective_interval());
-        if self.rate.is_some_and(|rate| rate.per_window() > 0) {
-            let horizon = now.instant.checked_sub(RECENT_PACED).unwrap_or(now.instant);
-            while state.recent_paced.front().is_some_and(|s| *s < horizon) {
-                state.recent_paced.pop_front();
-            }
-            state.recent_paced.push_back(start);
+        // Kept long enough to know the last start before a pause, and the
+        // starts of the current window when window mode takes over.
+        let keep = RECENT_PACED.max(pacing.effective_interval() * 2);
+        let horizon = now.instant.checked_sub(keep).unwrap_or(now.instant);
+        while state.recent_paced.front().is_some_and(|s| *s < horizon) {
+            state.recent_paced.pop_front();
         }
+        state.recent_paced.push_back(start);
         Reservation {
             start,
             generation,
@@ -362,8 +363,13 @@ impl Limiter {
         let mut state = self.state.lock();
         let until = state.paused_until.map_or(until, |p| p.max(until));
         state.paused_until = Some(until);
+        // Slots after `now` are void; the schedule goes on from the last
+        // start made, and not before the pause ends.
+        state.recent_paced.retain(|start| *start <= now.instant);
+        let last_start = state.recent_paced.back().copied();
         if let Some(pacing) = state.pacing.as_mut() {
-            pacing.restart_at(until);
+            let after_last = last_start.map(|start| start + pacing.effective_interval());
+            pacing.restart_at(after_last.map_or(until, |after| after.max(until)));
         }
         if let Some(windows) = state.windows.as_mut() {
             windows.restart(

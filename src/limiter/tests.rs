@@ -428,3 +428,58 @@ fn too_fast_a_rate_meets_the_window_once_then_keeps_to_it() {
     assert!(result.per_window.values().all(|n| *n <= 8));
     assert!(matches!(limiter.mode(), Mode::Windows { budget: 8, .. }));
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        /// GCRA's invariant, whatever the arrival pattern and the learned
+        /// margin: any span of k intervals holds at most k + burst starts.
+        #[test]
+        fn never_more_than_rate_plus_burst_in_any_span(
+            rate in 1.0f64..1000.0,
+            burst in 1u32..8,
+            gaps in prop::collection::vec(0u64..3_000, 1..400),
+            rejections in prop::collection::vec(any::<bool>(), 0..20),
+            k in 1u32..20,
+        ) {
+            let rate = Rate::per_second(rate).unwrap().with_burst(NonZeroU32::new(burst).unwrap());
+            let limiter = Limiter::new(Some(rate));
+            let at = clock(0);
+            let mut offset = Duration::ZERO;
+            let mut booked: Vec<Reservation> = Vec::new();
+            // (when, generation after) of each pause: it voids the slots booked
+            // before it that had not started yet.
+            let mut pauses: Vec<(Instant, u64)> = Vec::new();
+            for (i, gap) in gaps.iter().enumerate() {
+                offset += rate.interval().mul_f64(*gap as f64 / 1000.0);
+                booked.push(limiter.reserve_at(at(offset)));
+                // Now and then a rejection without a hint widens the margin
+                // (and may pause): the invariant must still hold.
+                if rejections.get(i % 20).copied().unwrap_or(false) && i % 7 == 0 {
+                    let before = limiter.generation();
+                    limiter.rejected(None, None, at(offset));
+                    if limiter.generation() != before {
+                        pauses.push((at(offset).instant, limiter.generation()));
+                    }
+                }
+            }
+            let mut starts: Vec<Instant> = booked
+                .iter()
+                .filter(|r| !pauses.iter().any(|(when, generation)| {
+                    *generation > r.generation && *when < r.start
+                }))
+                .map(|r| r.start)
+                .collect();
+            starts.sort();
+            let span = rate.interval() * k;
+            for (i, first) in starts.iter().enumerate() {
+                let inside = starts[i..].iter().take_while(|s| **s - *first < span).count();
+                prop_assert!(inside as u32 <= k + burst, "{} starts in {:?}", inside, span);
+            }
+        }
+    }
+}
