@@ -7,7 +7,8 @@
 //!   [`stop`] signal. Generic over the [`pool::Work`] it runs.
 //! - [`api`]: the Restb.ai client ([`api::Client`]) and reply classification.
 //! - [`job`]: Restb.ai jobs and the work that runs them through the client.
-//! - [`input`] / [`output`]: batch readers and the JSONL outcome file.
+//! - [`input`] / [`outcome`]: batch readers; the JSONL outcome file (writer,
+//!   reader, resume index).
 //! - [`mock`]: a stand-in gateway on loopback, for tests and demos.
 //!
 //! # Examples
@@ -70,7 +71,7 @@ pub mod limiter;
 pub mod logging;
 pub mod mock;
 pub mod models;
-pub mod output;
+pub mod outcome;
 pub mod pool;
 pub mod report;
 pub mod retry;

@@ -17,7 +17,7 @@
 
 use crate::limiter::{GatewayHint, Limiter, Mode as LimiterMode, Now, Rate, Reservation};
 use crate::retry::RetryPolicy;
-use crate::stats::{AttemptKind, Report, Stats};
+use crate::stats::{AttemptKind, Stats, StatsReport};
 use crate::stop::Stop;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use parking_lot::Mutex;
@@ -148,7 +148,7 @@ impl Default for PoolConfig {
 #[derive(Debug)]
 pub struct PoolSummary {
     /// The statistics at the end.
-    pub report: Report,
+    pub report: StatsReport,
     /// Jobs handed to the sink.
     pub finished: u64,
     /// Jobs without a recorded outcome (stopped or aborted runs, sink errors).

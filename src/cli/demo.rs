@@ -9,7 +9,7 @@ use crate::job::{jobs_from_records, RestbWork};
 use crate::limiter::Rate;
 use crate::mock::{MockConfig, MockServer};
 use crate::models;
-use crate::output::OutcomeLine;
+use crate::outcome::OutcomeLine;
 use crate::pool::{Pool, PoolConfig};
 use crate::stop::Stop;
 use parking_lot::Mutex;

@@ -1,7 +1,8 @@
 //! `restb report`: summarise an outcome file, optionally as CSV.
 
 use super::{Exit, UsageError};
-use crate::report::{read_outcomes, CsvWriter, Outcomes, ReportError, Summary};
+use crate::outcome::{read_outcomes, Outcomes, ReadError};
+use crate::report::{CsvWriter, ReportError, Summary};
 use clap::Args;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -153,7 +154,7 @@ fn refuse_same_file(outcomes: &Path, csv: &Path) -> Result<(), UsageError> {
     Ok(())
 }
 
-fn usage(error: ReportError) -> UsageError {
+fn usage(error: ReadError) -> UsageError {
     UsageError(error.to_string())
 }
 

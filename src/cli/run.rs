@@ -8,7 +8,7 @@ use crate::input::{self, Format, ReadOptions, Record};
 use crate::job::{jobs_from_records, CallOutput, Job, RestbWork};
 use crate::limiter::Rate;
 use crate::models;
-use crate::output::{open_for_resume, OutcomeLine, OutcomeWriter};
+use crate::outcome::{open_for_resume, OutcomeLine, OutcomeWriter};
 use crate::pool::{Finished, Pool, PoolConfig, PoolSummary, Sink, Threads};
 use crate::retry::RetryPolicy;
 use crate::stop::Stop;
@@ -81,19 +81,16 @@ pub(super) fn run(args: &RunArgs, quiet: bool, stop: &Stop) -> Result<Exit, Usag
     let out: Box<dyn Write + Send> =
         match &args.output {
             Some(path) if args.resume => {
-                let (file, done) = open_for_resume(path).map_err(|e| {
-                    UsageError(format!("--resume: cannot read {}: {e}", path.display()))
-                })?;
+                let (file, index) =
+                    open_for_resume(path).map_err(|e| UsageError(format!("--resume: {e}")))?;
                 let before = jobs.len();
-                earlier_failures = jobs
-                    .iter()
-                    .filter(|job| done.failed(&job.key()) && !args.retry_failed)
-                    .count();
-                jobs.retain(|job| !done.covers(&job.key(), args.retry_failed));
+                let mut resume = index.filter(args.retry_failed);
+                jobs.retain(|job| resume.keep(job));
+                earlier_failures = resume.earlier_failures();
                 if !quiet {
                     log::info!(
                         "resuming: {} of {before} jobs already done in {}",
-                        before - jobs.len(),
+                        resume.done(),
                         path.display()
                     );
                 }
@@ -194,7 +191,7 @@ impl RunSink {
 impl Sink<Job, CallOutput> for &mut RunSink {
     fn record(&mut self, finished: Finished<Job, CallOutput>) -> io::Result<()> {
         let line = OutcomeLine::from_finished(finished);
-        *self.by_status.entry(line.status.clone()).or_default() += 1;
+        *self.by_status.entry(line.status.to_string()).or_default() += 1;
         let http = line
             .http_status
             .map_or_else(|| "none".to_string(), |s| s.to_string());

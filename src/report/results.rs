@@ -1,7 +1,7 @@
 //! The per-image-and-model table of results.
 
 use super::reading::{describe, render};
-use crate::output::OutcomeLine;
+use crate::outcome::OutcomeLine;
 use serde_json::Value;
 use std::borrow::Borrow;
 use std::cmp::Ordering;
@@ -37,7 +37,7 @@ pub(crate) fn failure_reason(line: &OutcomeLine) -> String {
 /// # Examples
 ///
 /// ```
-/// use restb::output::OutcomeLine;
+/// use restb::outcome::OutcomeLine;
 /// use restb::report::results_rows;
 ///
 /// let line: OutcomeLine = serde_json::from_str(
@@ -88,7 +88,7 @@ fn compare_ids(a: &str, b: &str) -> Ordering {
 /// # Examples
 ///
 /// ```
-/// use restb::output::OutcomeLine;
+/// use restb::outcome::OutcomeLine;
 /// use restb::report::results_table;
 ///
 /// let line = |id: &str| -> OutcomeLine {
