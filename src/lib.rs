@@ -62,12 +62,10 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
-pub mod bench;
-pub mod cli;
 pub mod input;
 pub mod job;
 pub mod limiter;
-pub mod logging;
+#[cfg(feature = "mock")]
 pub mod mock;
 pub mod models;
 pub mod output;
