@@ -1,9 +1,9 @@
 //! `restb report`: summarise an outcome file, optionally as CSV.
 
 use super::{Exit, UsageError};
-use crate::outcome::{read_outcomes, Outcomes, ReadError};
-use crate::report::{CsvWriter, ReportError, Summary};
 use clap::Args;
+use restb::outcome::{read_outcomes, Outcomes, ReadError};
+use restb::report::{CsvWriter, ReportError, Summary};
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
