@@ -303,10 +303,21 @@ fn a_job_redone_after_a_failure_shows_once_as_ok() {
     let mut only_room = lines.clone();
     for line in &mut only_room {
         line.models = vec![ROOM.to_string()];
+        line.image = "https://example.com/1.jpg".to_string();
     }
-    let table = results_table(only_room);
+    let table = results_table(only_room.clone());
     assert_eq!(table.lines().count(), 3, "{table}");
     assert!(table.contains("garage (0.90)"), "{table}");
+
+    // One id, two images: an input edited between a run and its --resume
+    // (ids default to line numbers). Both are results; neither hides the other.
+    only_room[0].image = "https://example.com/new.jpg".to_string();
+    let table = results_table(only_room);
+    assert_eq!(table.lines().count(), 4, "{table}");
+    assert!(
+        table.contains("new.jpg") && table.contains("garage (0.90)"),
+        "{table}"
+    );
 }
 
 #[test]

@@ -57,7 +57,8 @@ fn jobs_in_report(report: &Output) -> u64 {
         .expect("a jobs line")
 }
 
-/// `restb run INPUT --resume -o OUT` against `base`, one model, fast.
+/// `restb run INPUT --resume -o OUT` against `base`, fast; one model
+/// unless `extra` names `--models`.
 fn resume(input: &str, out: &Path, base: &str, extra: &[&str]) -> Output {
     let mut args = vec![
         "run",
@@ -66,12 +67,13 @@ fn resume(input: &str, out: &Path, base: &str, extra: &[&str]) -> Output {
         base,
         "--rps",
         "200",
-        "--models",
-        "re_logo",
         "-o",
         out.to_str().unwrap(),
         "--resume",
     ];
+    if !extra.contains(&"--models") {
+        args.extend(["--models", "re_logo"]);
+    }
     args.extend_from_slice(extra);
     restb(&args)
 }
@@ -176,4 +178,136 @@ fn a_whole_last_line_without_its_newline_counts_and_is_ended_before_appending() 
     assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
     assert_eq!(server.counters().requests, 1, "c only");
     assert_eq!(outcome_lines(&out).len(), 3);
+}
+
+/// How many outcome lines each image has, and how many are ok.
+fn lines_per_image(lines: &[Value]) -> std::collections::BTreeMap<String, (usize, usize)> {
+    let mut per_image = std::collections::BTreeMap::new();
+    for line in lines {
+        let image = line["image"].as_str().unwrap().rsplit('/').next().unwrap();
+        let entry: &mut (usize, usize) = per_image.entry(image.to_string()).or_default();
+        entry.0 += 1;
+        entry.1 += usize::from(line["status"] == "ok");
+    }
+    per_image
+}
+
+/// Regression: input v1 = a, b; run; input v2 = new, a, b; `--resume` took
+/// `new` (id 1) as done by a's outcome, never sent it, sent b again, and
+/// exited 0. Ids default to line numbers; the job is its image and models.
+#[test]
+fn resume_over_an_edited_input_sends_exactly_the_images_without_an_outcome() {
+    let server = MockServer::start(MockConfig::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.jsonl");
+    let base = server.base_url();
+    let v1 = write_input(dir.path(), "v1.txt", &["a", "b"]);
+    let run = resume(&v1, &out, &base, &[]);
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+    assert_eq!(server.counters().requests, 2);
+
+    let v2 = write_input(dir.path(), "v2.txt", &["new", "a", "b"]);
+    let run = resume(&v2, &out, &base, &[]);
+    let stderr = text(&run.stderr);
+    assert_eq!(run.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("resuming: 2 of 3 jobs already done"),
+        "{stderr}"
+    );
+    assert_eq!(
+        server.counters().requests,
+        3,
+        "only `new` was sent: {stderr}"
+    );
+    let lines = outcome_lines(&out);
+    let expected: std::collections::BTreeMap<String, (usize, usize)> =
+        ["a.jpg", "b.jpg", "new.jpg"]
+            .iter()
+            .map(|image| (image.to_string(), (1, 1)))
+            .collect();
+    assert_eq!(lines_per_image(&lines), expected, "each image once, ok");
+
+    // And once more: nothing left.
+    let run = resume(&v2, &out, &base, &[]);
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+    assert_eq!(server.counters().requests, 3);
+    assert_eq!(outcome_lines(&out).len(), 3);
+}
+
+#[test]
+fn an_outcome_with_the_same_id_but_another_image_does_not_count_as_done() {
+    let server = MockServer::start(MockConfig::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.jsonl");
+    let input = dir.path().join("in.jsonl");
+    let base = server.base_url();
+    let write = |image: &str| {
+        let url = format!("https://example.com/photos/{image}.jpg");
+        std::fs::write(
+            &input,
+            format!("{{\"id\":\"listing-7\",\"url\":\"{url}\"}}\n"),
+        )
+        .unwrap();
+    };
+    write("kitchen");
+    let run = resume(input.to_str().unwrap(), &out, &base, &[]);
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+    write("kitchen-retouched");
+    let run = resume(input.to_str().unwrap(), &out, &base, &[]);
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+    assert_eq!(server.counters().requests, 2, "the new image was sent");
+    let per_image = lines_per_image(&outcome_lines(&out));
+    assert_eq!(per_image.len(), 2);
+    assert!(per_image.values().all(|counts| *counts == (1, 1)));
+}
+
+#[test]
+fn per_model_requests_are_other_jobs_than_one_multipredict() {
+    let server = MockServer::start(MockConfig::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.jsonl");
+    let input = write_input(dir.path(), "in.txt", &["a", "b"]);
+    let base = server.base_url();
+    let two = ["--models", "re_logo,re_condition_r1r6_global"];
+    let run = resume(&input, &out, &base, &two);
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+    assert_eq!(server.counters().requests, 2);
+    let run = resume(&input, &out, &base, &two);
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+    assert_eq!(
+        server.counters().requests,
+        2,
+        "multipredict outcomes cover multipredict jobs"
+    );
+    let per_model = [&two[..], &["--per-model"]].concat();
+    let run = resume(&input, &out, &base, &per_model);
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+    assert_eq!(
+        server.counters().requests,
+        6,
+        "one predict per image and model"
+    );
+    assert_eq!(outcome_lines(&out).len(), 6);
+}
+
+#[test]
+fn a_model_listed_twice_is_refused_naming_the_flag() {
+    let server = MockServer::start(MockConfig::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.jsonl");
+    let input = write_input(dir.path(), "in.txt", &["a"]);
+    let base = server.base_url();
+    for extra in [
+        &["--models", "re_logo,re_logo"][..],
+        &["--models", "re_logo,caption,re_logo", "--per-model"],
+    ] {
+        let run = resume(&input, &out, &base, extra);
+        let stderr = text(&run.stderr);
+        assert_eq!(run.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains("--models: 're_logo' is listed twice"),
+            "{stderr}"
+        );
+    }
+    assert_eq!(server.counters().requests, 0);
 }

@@ -78,29 +78,31 @@ pub(super) fn run(args: &RunArgs, quiet: bool, stop: &Stop) -> Result<Exit, Usag
     };
     let mut jobs = jobs_from_records(records, &default_models, args.per_model);
     let mut earlier_failures = 0;
-    let out: Box<dyn Write + Send> =
-        match &args.output {
-            Some(path) if args.resume => {
-                let (file, index) =
-                    open_for_resume(path).map_err(|e| UsageError(format!("--resume: {e}")))?;
-                let before = jobs.len();
-                let mut resume = index.filter(args.retry_failed);
-                jobs.retain(|job| resume.keep(job));
-                earlier_failures = resume.earlier_failures();
-                if !quiet {
-                    log::info!(
-                        "resuming: {} of {before} jobs already done in {}",
+    let out: Box<dyn Write + Send> = match &args.output {
+        Some(path) if args.resume => {
+            let (file, index) =
+                open_for_resume(path).map_err(|e| UsageError(format!("--resume: {e}")))?;
+            let before = jobs.len();
+            let mut resume = index.filter(args.retry_failed);
+            jobs.retain(|job| resume.keep(job));
+            earlier_failures = resume.earlier_failures();
+            if !quiet {
+                log::info!(
+                        "resuming: {} of {before} jobs already done in {} ({} of its outcomes match no job of this input)",
                         resume.done(),
-                        path.display()
+                        path.display(),
+                        resume.unclaimed()
                     );
-                }
-                Box::new(file)
             }
-            Some(path) => Box::new(File::create(path).map_err(|e| {
+            Box::new(file)
+        }
+        Some(path) => {
+            Box::new(File::create(path).map_err(|e| {
                 UsageError(format!("--output: cannot create {}: {e}", path.display()))
-            })?),
-            None => Box::new(io::stdout()),
-        };
+            })?)
+        }
+        None => Box::new(io::stdout()),
+    };
     if !quiet {
         log::info!(
             "{} jobs, {} at {}, threads {}",
@@ -345,6 +347,13 @@ fn default_models(args: &RunArgs) -> Result<Vec<String>, UsageError> {
         .collect();
     if list.is_empty() {
         return Err(UsageError("--models: the list is empty".to_string()));
+    }
+    if let Some(repeated) = models::first_repeated(&list) {
+        // Refused, not deduplicated: with --per-model it would send every
+        // image twice under one key, and a typo'd list deserves a look.
+        return Err(UsageError(format!(
+            "--models: '{repeated}' is listed twice; list each model once"
+        )));
     }
     if !args.allow_unknown_models {
         if let Some(unknown) = list.iter().find(|m| !models::is_known(m)) {

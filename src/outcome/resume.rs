@@ -17,8 +17,8 @@ use std::path::Path;
 /// is skimmed rather than copied.
 #[derive(Debug, Deserialize)]
 pub(super) struct ResumeFields {
-    pub(super) id: String,
-    #[allow(dead_code)]
+    #[allow(dead_code)] // not part of what a job is: see `identity`
+    id: String,
     pub(super) image: String,
     pub(super) models: Vec<String>,
     pub(super) status: Status,
