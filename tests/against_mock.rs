@@ -12,11 +12,9 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 fn client_for(server: &MockServer, key: &str) -> Client {
-    let config = ClientConfig {
-        base_url: server.base_url(),
-        timeout: Duration::from_secs(5),
-        ..ClientConfig::default()
-    };
+    let mut config = ClientConfig::default();
+    config.base_url = server.base_url();
+    config.timeout = Duration::from_secs(5);
     Client::new(ClientKey::new(key).unwrap(), &config).unwrap()
 }
 
@@ -277,11 +275,9 @@ fn a_hung_request_is_ended_by_the_timeout() {
         std::thread::sleep(Duration::from_secs(3));
         drop(socket);
     });
-    let config = ClientConfig {
-        base_url,
-        timeout: Duration::from_millis(300),
-        ..ClientConfig::default()
-    };
+    let mut config = ClientConfig::default();
+    config.base_url = base_url;
+    config.timeout = Duration::from_millis(300);
     let client = Client::new(ClientKey::new("k").unwrap(), &config).unwrap();
     let started = std::time::Instant::now();
     let reply = client.predict(

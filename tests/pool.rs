@@ -88,12 +88,12 @@ impl Work for Scripted {
 }
 
 fn fast_retries(max_attempts: u32) -> RetryPolicy {
-    RetryPolicy {
-        max_attempts: NonZeroU32::new(max_attempts).unwrap(),
-        max_rate_limited: 5,
-        base_delay: Duration::from_millis(2),
-        max_delay: Duration::from_millis(10),
-    }
+    let mut policy = RetryPolicy::default();
+    policy.max_attempts = NonZeroU32::new(max_attempts).unwrap();
+    policy.max_rate_limited = 5;
+    policy.base_delay = Duration::from_millis(2);
+    policy.max_delay = Duration::from_millis(10);
+    policy
 }
 
 fn unpaced(threads: usize, retry: RetryPolicy) -> PoolConfig {
@@ -293,17 +293,17 @@ fn an_auto_pool_shrinks_while_idle_and_grows_again() {
         .collect();
     scripts.insert(0, vec![Reply::Busy, Reply::Busy, Reply::Busy, Reply::Ok]);
     let work = Scripted::new(scripts);
+    let mut retry = RetryPolicy::default();
+    retry.max_attempts = NonZeroU32::new(5).unwrap();
+    retry.max_rate_limited = 5;
+    retry.base_delay = Duration::from_millis(400);
+    retry.max_delay = Duration::from_millis(800);
     let config = PoolConfig {
         threads: Threads::Auto {
             max: NonZeroUsize::new(64).unwrap(),
         },
         rate: Rate::per_second(100.0),
-        retry: RetryPolicy {
-            max_attempts: NonZeroU32::new(5).unwrap(),
-            max_rate_limited: 5,
-            base_delay: Duration::from_millis(400),
-            max_delay: Duration::from_millis(800),
-        },
+        retry,
         idle_exit: Duration::from_millis(100),
         ..PoolConfig::default()
     };
@@ -396,12 +396,11 @@ mod properties {
             threads in 1usize..12,
             max_attempts in 1u32..4,
         ) {
-            let policy = RetryPolicy {
-                max_attempts: NonZeroU32::new(max_attempts).unwrap(),
-                max_rate_limited: 3,
-                base_delay: Duration::from_millis(1),
-                max_delay: Duration::from_millis(4),
-            };
+            let mut policy = RetryPolicy::default();
+            policy.max_attempts = NonZeroU32::new(max_attempts).unwrap();
+            policy.max_rate_limited = 3;
+            policy.base_delay = Duration::from_millis(1);
+            policy.max_delay = Duration::from_millis(4);
             let jobs = scripts.len();
             let work = Scripted::new(scripts.iter().cloned().enumerate().collect());
             let (summary, outcomes) = run(unpaced(threads, policy.clone()), &work, jobs, Stop::new());

@@ -15,6 +15,7 @@ use ureq::http::{HeaderMap, Uri};
 
 /// A Restb.ai region.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Region {
     /// `https://api-us.restb.ai`
     #[default]
@@ -46,6 +47,7 @@ impl FromStr for Region {
 
 /// Settings of a [`Client`].
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct ClientConfig {
     /// Where the API is. Defaults to the US region.
     pub base_url: String,
@@ -73,6 +75,7 @@ impl Default for ClientConfig {
 
 /// A bad client setting, found before any request is sent.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// The base URL does not parse or lacks a scheme or host.
     #[error("invalid base URL '{0}': expected http(s)://HOST[:PORT]")]
