@@ -35,14 +35,25 @@ impl Region {
 }
 
 impl FromStr for Region {
-    type Err = String;
-    fn from_str(text: &str) -> Result<Region, String> {
+    type Err = ParseRegionError;
+    fn from_str(text: &str) -> Result<Region, ParseRegionError> {
         match text.to_ascii_lowercase().as_str() {
             "us" => Ok(Region::Us),
             "eu" => Ok(Region::Eu),
-            _ => Err(format!("unknown region '{text}': use us or eu")),
+            _ => Err(ParseRegionError {
+                given: text.to_string(),
+            }),
         }
     }
+}
+
+/// The error of parsing a [`Region`] from a name that is not one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+#[error("unknown region '{given}': use us or eu")]
+pub struct ParseRegionError {
+    /// The text that was given.
+    pub given: String,
 }
 
 /// Settings of a [`Client`].
