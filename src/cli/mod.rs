@@ -18,6 +18,7 @@ pub use bench::BenchArgs;
 pub use completions::{CompletionShell, CompletionsArgs};
 pub use report::ReportArgs;
 
+use crate::pool::Ending;
 use crate::stop::Stop;
 use std::fmt;
 
@@ -42,6 +43,20 @@ impl Exit {
             Exit::Failure => 1,
             Exit::Usage => 2,
             Exit::Interrupted => 130,
+        }
+    }
+
+    /// The status of a pool run that ended with `ending` after `failed` jobs
+    /// got a failure as their outcome: the one mapping `run`, `demo` and
+    /// `bench` share. Each prints its own message for the ending.
+    pub fn from_ending(ending: &Ending, failed: u64) -> Exit {
+        match ending {
+            Ending::Completed if failed == 0 => Exit::Success,
+            Ending::Stopped => Exit::Interrupted,
+            // A failed job, a refused key, an engine error, outcomes that
+            // could not be written, or an ending the engine adds later:
+            // not a clean run.
+            _ => Exit::Failure,
         }
     }
 }
