@@ -89,3 +89,26 @@ pub fn execute(cli: Cli, stop: &Stop) -> Exit {
         Exit::Usage
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pool::AbortReason;
+
+    #[test]
+    fn one_mapping_from_a_runs_ending_to_the_exit_status() {
+        let refused = Ending::Aborted {
+            reason: AbortReason::Job,
+        };
+        let disk_full = Ending::SinkFailed {
+            kind: std::io::ErrorKind::Other,
+            message: "disk full".into(),
+        };
+        assert_eq!(Exit::from_ending(&Ending::Completed, 0), Exit::Success);
+        assert_eq!(Exit::from_ending(&Ending::Completed, 3), Exit::Failure);
+        assert_eq!(Exit::from_ending(&Ending::Stopped, 0), Exit::Interrupted);
+        assert_eq!(Exit::from_ending(&Ending::Stopped, 3), Exit::Interrupted);
+        assert_eq!(Exit::from_ending(&refused, 0), Exit::Failure);
+        assert_eq!(Exit::from_ending(&disk_full, 0), Exit::Failure);
+    }
+}
