@@ -13,13 +13,10 @@ mod run;
 mod serve;
 mod table;
 
-pub use args::{Cli, Command, DemoArgs, MockArgs, Mode, RunArgs, ThreadsArg};
-pub use bench::BenchArgs;
-pub use completions::{CompletionShell, CompletionsArgs};
-pub use report::ReportArgs;
+pub use args::{Cli, Command};
 
-use crate::pool::Ending;
-use crate::stop::Stop;
+use restb::pool::Ending;
+use restb::stop::Stop;
 use std::fmt;
 
 /// How a command ended, as the process exit status of DESIGN.md.
@@ -93,7 +90,7 @@ pub fn execute(cli: Cli, stop: &Stop) -> Exit {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pool::AbortReason;
+    use restb::pool::AbortReason;
 
     #[test]
     fn one_mapping_from_a_runs_ending_to_the_exit_status() {
