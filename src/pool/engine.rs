@@ -48,7 +48,8 @@ impl<'a, W: Work> Engine<'a, W> {
         config: &'a PoolConfig,
         stats: &'a Stats,
         stop: &'a Stop,
-        (queue, total): (Queue<W::Job>, usize),
+        queue: Queue<W::Job>,
+        total: usize,
     ) -> Engine<'a, W> {
         let limiter = if config.align_to_windows {
             Limiter::new(config.rate).aligned_to_windows()

@@ -119,7 +119,7 @@ impl Pool {
         S: Sink<W::Job, W::Output> + Send,
     {
         let (queue, total) = Queue::filled(jobs);
-        let engine = Engine::new(work, &self.config, &self.stats, &self.stop, (queue, total));
+        let engine = Engine::new(work, &self.config, &self.stats, &self.stop, queue, total);
         let (sink_tx, sink_rx) = crossbeam_channel::unbounded();
         let (headcount, drained) = thread::scope(|scope| {
             let sink_thread = thread::Builder::new()

@@ -60,7 +60,7 @@ pub(super) fn drain<J, O, S: Sink<J, O>>(
     sink: S,
     stop: &Stop,
 ) -> Drained {
-    let mut books = SinkBooks {
+    let mut counting = CountingSink {
         sink,
         written: 0,
         buffered: 0,
@@ -70,15 +70,15 @@ pub(super) fn drain<J, O, S: Sink<J, O>>(
     };
     let mut busy = false;
     while let Some(first) = next_batch(&rx, busy) {
-        let batch = books.record_all(std::iter::once(first).chain(rx.try_iter()));
+        let batch = counting.record_all(std::iter::once(first).chain(rx.try_iter()));
         busy = batch > 1;
-        books.flush();
-        books.report_error(stop);
+        counting.flush();
+        counting.report_error(stop);
     }
-    books.flush();
+    counting.flush();
     Drained {
-        written: books.written,
-        error: books.error,
+        written: counting.written,
+        error: counting.error,
     }
 }
 
@@ -98,7 +98,7 @@ fn next_batch<T>(rx: &Receiver<T>, busy: bool) -> Option<T> {
 }
 
 /// The sink with its counts: recorded but not yet flushed, and flushed.
-struct SinkBooks<S, J, O> {
+struct CountingSink<S, J, O> {
     sink: S,
     written: u64,
     buffered: u64,
@@ -108,7 +108,7 @@ struct SinkBooks<S, J, O> {
     finished: PhantomData<fn(Finished<J, O>)>,
 }
 
-impl<J, O, S: Sink<J, O>> SinkBooks<S, J, O> {
+impl<J, O, S: Sink<J, O>> CountingSink<S, J, O> {
     /// Records `batch` (nothing once the sink failed); returns its size.
     fn record_all(&mut self, batch: impl Iterator<Item = Finished<J, O>>) -> usize {
         let mut size = 0;

@@ -25,6 +25,25 @@ pub struct PoolSummary {
 /// Why a pool run ended. When several causes meet (a refused key while the
 /// outcome file fills up), the first of this list wins: [`Ending::Aborted`],
 /// then [`Ending::SinkFailed`], then [`Ending::Stopped`].
+///
+/// # Examples
+///
+/// ```
+/// use restb::pool::{Ending, PoolSummary};
+///
+/// fn exit_code(summary: &PoolSummary) -> i32 {
+///     match &summary.ending {
+///         Ending::Completed if summary.report.failed == 0 => 0,
+///         Ending::Stopped => 130,
+///         Ending::SinkFailed { message, .. } => {
+///             eprintln!("outcomes lost: {message}");
+///             1
+///         }
+///         // Failed jobs, an abort, or an ending added in a later version.
+///         _ => 1,
+///     }
+/// }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Ending {
