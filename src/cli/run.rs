@@ -6,7 +6,7 @@ use super::progress;
 use super::{Exit, UsageError};
 use restb::job::{CallOutput, Job, RestbWork};
 use restb::output::{OutcomeLine, OutcomeWriter};
-use restb::pool::{Finished, Pool, PoolSummary, Sink};
+use restb::pool::{Ending, Finished, Pool, PoolSummary, Sink};
 use restb::stop::Stop;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -213,23 +213,21 @@ impl<'a> StatsFile<'a> {
                 Mode::Concurrency => "concurrency",
             },
             threads_peak: summary.peak_threads,
-            interrupted: summary.stopped && !summary.aborted,
-            aborted: summary.aborted,
+            interrupted: summary.unfinished > 0 && !aborted(&summary.ending),
+            aborted: aborted(&summary.ending),
         }
     }
 }
 
 fn exit_status(summary: &PoolSummary, output: Option<&Path>) -> Exit {
-    if let Some(error) = &summary.sink_error {
-        eprintln!("Error: writing outcomes failed: {error}");
+    if let Ending::SinkFailed { message, .. } = &summary.ending {
+        eprintln!("Error: writing outcomes failed: {message}");
     }
-    if summary.aborted {
+    if aborted(&summary.ending) {
         eprintln!(
             "Error: stopped without sending the rest (see the error above: the API refused the client key, or its TLS certificate was refused)"
         );
-        return Exit::Failure;
-    }
-    if summary.stopped {
+    } else if summary.unfinished > 0 {
         match output {
             Some(path) => eprintln!(
                 "interrupted: {} jobs not done; run the same command with --resume to finish them (outcomes so far are in {})",
@@ -238,15 +236,10 @@ fn exit_status(summary: &PoolSummary, output: Option<&Path>) -> Exit {
             ),
             None => eprintln!("interrupted: {} jobs not done", summary.unfinished),
         }
-        return if summary.sink_error.is_some() {
-            Exit::Failure
-        } else {
-            Exit::Interrupted
-        };
     }
-    if summary.report.failed > 0 || summary.sink_error.is_some() {
-        Exit::Failure
-    } else {
-        Exit::Success
-    }
+    Exit::from_ending(&summary.ending, summary.report.failed)
+}
+
+fn aborted(ending: &Ending) -> bool {
+    matches!(ending, Ending::Aborted { .. })
 }
