@@ -33,12 +33,11 @@ fn patient_pool(max_attempts: u32) -> PoolConfig {
     retry.max_rate_limited = 30;
     retry.base_delay = Duration::from_millis(2);
     retry.max_delay = Duration::from_millis(20);
-    PoolConfig {
-        threads: Threads::Fixed(NonZeroUsize::new(6).unwrap()),
-        rate: Rate::per_second(2000.0),
-        retry,
-        ..PoolConfig::default()
-    }
+    let mut config = PoolConfig::default();
+    config.threads = Threads::Fixed(NonZeroUsize::new(6).unwrap());
+    config.rate = Rate::per_second(2000.0);
+    config.retry = retry;
+    config
 }
 
 fn run(
@@ -147,11 +146,9 @@ fn concurrency_mode_respects_an_in_flight_limit() {
         ..MockConfig::default()
     })
     .unwrap();
-    let config = PoolConfig {
-        threads: Threads::Fixed(NonZeroUsize::new(3).unwrap()),
-        rate: None,
-        ..patient_pool(3)
-    };
+    let mut config = patient_pool(3);
+    config.threads = Threads::Fixed(NonZeroUsize::new(3).unwrap());
+    config.rate = None;
     let (summary, outcomes) = run(&server, jobs(30), config);
     assert_exactly_once(30, &outcomes);
     assert_eq!(summary.report.rate_limited, 0);

@@ -97,12 +97,11 @@ fn fast_retries(max_attempts: u32) -> RetryPolicy {
 }
 
 fn unpaced(threads: usize, retry: RetryPolicy) -> PoolConfig {
-    PoolConfig {
-        threads: Threads::Fixed(NonZeroUsize::new(threads).unwrap()),
-        rate: None,
-        retry,
-        ..PoolConfig::default()
-    }
+    let mut config = PoolConfig::default();
+    config.threads = Threads::Fixed(NonZeroUsize::new(threads).unwrap());
+    config.rate = None;
+    config.retry = retry;
+    config
 }
 
 fn run(
@@ -249,11 +248,9 @@ fn a_stop_lets_requests_in_flight_finish_and_runs_nothing_new() {
 #[test]
 fn pacing_spaces_request_starts_whatever_the_thread_count() {
     let work = Scripted::new(HashMap::new());
-    let config = PoolConfig {
-        threads: Threads::Fixed(NonZeroUsize::new(16).unwrap()),
-        rate: Rate::per_second(50.0),
-        ..PoolConfig::default()
-    };
+    let mut config = PoolConfig::default();
+    config.threads = Threads::Fixed(NonZeroUsize::new(16).unwrap());
+    config.rate = Rate::per_second(50.0);
     let started = Instant::now();
     let (summary, outcomes) = run(config, &work, 26, Stop::new());
     let elapsed = started.elapsed();
@@ -272,13 +269,11 @@ fn auto_threads_grow_until_the_rate_is_the_bottleneck() {
         .map(|job| (job, vec![Reply::Slow(Duration::from_millis(1500))]))
         .collect();
     let work = Scripted::new(scripts);
-    let config = PoolConfig {
-        threads: Threads::Auto {
-            max: NonZeroUsize::new(64).unwrap(),
-        },
-        rate: Rate::per_second(10.0),
-        ..PoolConfig::default()
+    let mut config = PoolConfig::default();
+    config.threads = Threads::Auto {
+        max: NonZeroUsize::new(64).unwrap(),
     };
+    config.rate = Rate::per_second(10.0);
     let (summary, outcomes) = run(config, &work, 30, Stop::new());
     assert_eq!(outcomes.len(), 30);
     assert!(
@@ -303,15 +298,13 @@ fn an_auto_pool_shrinks_while_idle_and_grows_again() {
     retry.max_rate_limited = 5;
     retry.base_delay = Duration::from_millis(400);
     retry.max_delay = Duration::from_millis(800);
-    let config = PoolConfig {
-        threads: Threads::Auto {
-            max: NonZeroUsize::new(64).unwrap(),
-        },
-        rate: Rate::per_second(100.0),
-        retry,
-        idle_exit: Duration::from_millis(100),
-        ..PoolConfig::default()
+    let mut config = PoolConfig::default();
+    config.threads = Threads::Auto {
+        max: NonZeroUsize::new(64).unwrap(),
     };
+    config.rate = Rate::per_second(100.0);
+    config.retry = retry;
+    config.idle_exit = Duration::from_millis(100);
     let (summary, outcomes) = run(config, &work, 31, Stop::new());
     assert_eq!(outcomes.len(), 31);
     assert!(summary.peak_threads >= 20, "peak {}", summary.peak_threads);

@@ -121,13 +121,11 @@ fn run_pool(
     client_config.max_idle_connections = threads.get();
     client_config.allow_http = allow_http;
     let client = Client::new(key, &client_config)?;
-    let pool_config = PoolConfig {
-        threads: Threads::Fixed(threads),
-        rate: match config.pacing {
-            Pacing::Rate => Rate::per_second(rps),
-            Pacing::Concurrency => None,
-        },
-        ..PoolConfig::default()
+    let mut pool_config = PoolConfig::default();
+    pool_config.threads = Threads::Fixed(threads);
+    pool_config.rate = match config.pacing {
+        Pacing::Rate => Rate::per_second(rps),
+        Pacing::Concurrency => None,
     };
     let pool = Pool::new(pool_config, stop.clone());
     let jobs = bench_jobs(config.requests.get());

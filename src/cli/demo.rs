@@ -52,11 +52,9 @@ pub(super) fn demo(args: &DemoArgs, stop: &Stop) -> Result<Exit, UsageError> {
         args.rps,
         args.latency
     );
-    let pool_config = PoolConfig {
-        rate: Rate::per_second(f64::from(args.rps.get())),
-        align_to_windows: true,
-        ..PoolConfig::default()
-    };
+    let mut pool_config = PoolConfig::default();
+    pool_config.rate = Rate::per_second(f64::from(args.rps.get()));
+    pool_config.align_to_windows = true;
     let pool = Pool::new(pool_config, stop.clone());
     let finished = Mutex::new(Vec::new());
     let summary = pool.run(&RestbWork::new(client), jobs, |done| {

@@ -266,11 +266,10 @@ fn pool_config(args: &RunArgs, rate: Rate) -> PoolConfig {
     };
     let mut retry = RetryPolicy::default();
     retry.max_attempts = args.max_attempts;
-    PoolConfig {
-        threads,
-        rate,
-        align_to_windows: rate.is_some(),
-        retry,
-        ..PoolConfig::default()
-    }
+    let mut config = PoolConfig::default();
+    config.threads = threads;
+    config.rate = rate;
+    config.align_to_windows = rate.is_some();
+    config.retry = retry;
+    config
 }
