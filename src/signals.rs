@@ -8,7 +8,7 @@
 //! installs its handlers over such an inherited ignore, so on Unix we use
 //! signal-hook and register only the signals that are not ignored.
 
-use restb::cli::Exit;
+use crate::cli::Exit;
 use restb::stop::Stop;
 
 /// What the first signal prints; the second one exits at once.
