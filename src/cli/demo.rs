@@ -72,11 +72,5 @@ pub(super) fn demo(args: &DemoArgs, stop: &Stop) -> Result<Exit, UsageError> {
         .map(OutcomeLine::from_finished);
     print!("{}", results_table(lines));
     eprintln!("{}", summary.report);
-    Ok(if summary.stopped {
-        Exit::Interrupted
-    } else if summary.report.failed > 0 {
-        Exit::Failure
-    } else {
-        Exit::Success
-    })
+    Ok(Exit::from_ending(&summary.ending, summary.report.failed))
 }

@@ -9,7 +9,7 @@ use restb::job::{jobs_from_records, CallOutput, Job, RestbWork};
 use restb::limiter::Rate;
 use restb::models;
 use restb::output::{open_for_resume, OutcomeLine, OutcomeWriter};
-use restb::pool::{Finished, Pool, PoolConfig, PoolSummary, Sink, Threads};
+use restb::pool::{Ending, Finished, Pool, PoolConfig, PoolSummary, Sink, Threads};
 use restb::retry::RetryPolicy;
 use restb::stop::Stop;
 use serde::Serialize;
@@ -287,8 +287,8 @@ impl<'a> StatsFile<'a> {
                 Mode::Concurrency => "concurrency",
             },
             threads_peak: summary.peak_threads,
-            interrupted: summary.stopped && !summary.aborted,
-            aborted: summary.aborted,
+            interrupted: summary.unfinished > 0 && !aborted(&summary.ending),
+            aborted: aborted(&summary.ending),
         }
     }
 }
@@ -301,16 +301,14 @@ fn round(value: f64, decimals: i32) -> f64 {
 }
 
 fn exit_status(summary: &PoolSummary, output: Option<&Path>) -> Exit {
-    if let Some(error) = &summary.sink_error {
-        eprintln!("Error: writing outcomes failed: {error}");
+    if let Ending::SinkFailed { message, .. } = &summary.ending {
+        eprintln!("Error: writing outcomes failed: {message}");
     }
-    if summary.aborted {
+    if aborted(&summary.ending) {
         eprintln!(
             "Error: stopped without sending the rest (see the error above: the API refused the client key, or its TLS certificate was refused)"
         );
-        return Exit::Failure;
-    }
-    if summary.stopped {
+    } else if summary.unfinished > 0 {
         match output {
             Some(path) => eprintln!(
                 "interrupted: {} jobs not done; run the same command with --resume to finish them (outcomes so far are in {})",
@@ -319,17 +317,12 @@ fn exit_status(summary: &PoolSummary, output: Option<&Path>) -> Exit {
             ),
             None => eprintln!("interrupted: {} jobs not done", summary.unfinished),
         }
-        return if summary.sink_error.is_some() {
-            Exit::Failure
-        } else {
-            Exit::Interrupted
-        };
     }
-    if summary.report.failed > 0 || summary.sink_error.is_some() {
-        Exit::Failure
-    } else {
-        Exit::Success
-    }
+    Exit::from_ending(&summary.ending, summary.report.failed)
+}
+
+fn aborted(ending: &Ending) -> bool {
+    matches!(ending, Ending::Aborted { .. })
 }
 
 fn client_key(args: &RunArgs) -> Result<ClientKey, UsageError> {
