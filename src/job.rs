@@ -7,6 +7,7 @@ use crate::pool::{Attempt, Work};
 use parking_lot::Mutex;
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -97,6 +98,9 @@ pub struct RestbWork {
     /// Every reply by HTTP status (`None`: no reply), retried ones included;
     /// shared by the clones.
     replies: Arc<Mutex<BTreeMap<Option<u16>, u64>>>,
+    /// Whether a refusal that stops the run was logged: every request in
+    /// flight gets the same one, and one error line says it.
+    abort_logged: Arc<AtomicBool>,
 }
 
 impl RestbWork {
@@ -105,6 +109,17 @@ impl RestbWork {
         RestbWork {
             client,
             replies: Arc::default(),
+            abort_logged: Arc::default(),
+        }
+    }
+
+    /// Logs why the run stops, once; the same refusal of the other requests
+    /// in flight goes to the debug level.
+    fn log_abort(&self, message: &str) {
+        if self.abort_logged.swap(true, Ordering::SeqCst) {
+            log::debug!("{message}");
+        } else {
+            log::error!("{message}");
         }
     }
 
@@ -155,7 +170,7 @@ impl Work for RestbWork {
             },
             Verdict::Permanent(error) => Attempt::Failure(CallOutput::failed(status, error, hint)),
             Verdict::Auth(error) => {
-                log::error!("the API refused the client key: {error}");
+                self.log_abort(&format!("the API refused the client key: {error}"));
                 Attempt::Abort(CallOutput::failed(
                     status,
                     format!("client key refused: {error}"),
@@ -163,7 +178,7 @@ impl Work for RestbWork {
                 ))
             }
             Verdict::Fatal(error) => {
-                log::error!("{error}");
+                self.log_abort(&error);
                 Attempt::Abort(CallOutput::failed(status, error, hint))
             }
             Verdict::Transient(error) => {

@@ -306,7 +306,8 @@ fn exit_status(summary: &PoolSummary, output: Option<&Path>) -> Exit {
     }
     if aborted(&summary.ending) {
         eprintln!(
-            "Error: stopped without sending the rest (see the error above: the API refused the client key, or its TLS certificate was refused)"
+            "Error: stopped without sending the rest (see the error above: the API refused the client key, or its TLS certificate was refused); {} jobs have no outcome: once that is fixed, run the same command with --resume to send them",
+            summary.unfinished
         );
     } else if summary.unfinished > 0 {
         match output {
