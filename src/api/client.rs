@@ -252,16 +252,18 @@ impl Client {
                     .send_form([("model_id", model_id.as_str()), ("image_base64", &encoded)])
             }
         };
-        let mut response = match sent {
-            Ok(response) => response,
-            Err(error) => {
-                return Reply {
-                    http_status: None,
-                    verdict: self.transport_failure(&error),
-                    hint: GatewayHint::default(),
-                }
-            }
-        };
+        match sent {
+            Ok(response) => self.read_reply(response),
+            Err(error) => Reply {
+                http_status: None,
+                verdict: self.transport_failure(&error),
+                hint: GatewayHint::default(),
+            },
+        }
+    }
+
+    /// Reads and classifies a reply that came.
+    fn read_reply(&self, mut response: ureq::http::Response<ureq::Body>) -> Reply {
         let status = response.status().as_u16();
         let retry_after = retry_after(response.headers());
         let hint = gateway_hint(response.headers(), SystemTime::now());
