@@ -6,7 +6,7 @@ use restb::input::Record;
 use restb::job::{jobs_from_records, CallOutput, Job, RestbWork};
 use restb::limiter::Rate;
 use restb::mock::{HeaderStyle, MockConfig, MockServer};
-use restb::pool::{Finished, Pool, PoolConfig, PoolSummary};
+use restb::pool::{AbortReason, Ending, Finished, Pool, PoolConfig, PoolSummary};
 use restb::stop::Stop;
 use std::collections::HashSet;
 use std::time::Duration;
@@ -200,7 +200,12 @@ fn a_refused_key_aborts_the_run() {
         ..PoolConfig::default()
     };
     let (summary, outcomes) = run_jobs(client_for(&server, "wrong"), jobs, config);
-    assert!(summary.aborted);
+    assert_eq!(
+        summary.ending,
+        Ending::Aborted {
+            reason: AbortReason::Job
+        }
+    );
     assert!(
         outcomes.len() <= 2,
         "{} requests went out after the 401",

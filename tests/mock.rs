@@ -807,6 +807,8 @@ fn the_request_log_has_one_line_per_request_with_its_status_and_no_key() {
     }
 }
 
+// The two tests below run the `restb` binary, built with the `cli` feature only.
+#[cfg(feature = "cli")]
 #[test]
 fn restb_mock_refuses_unknown_values_and_contradictory_flags() {
     let refused = |args: &[&str], needle: &str| {
@@ -829,6 +831,7 @@ fn restb_mock_refuses_unknown_values_and_contradictory_flags() {
     refused(&["--headers-rps", "0"], "--headers-rps");
 }
 
+#[cfg(feature = "cli")]
 #[test]
 fn restb_mock_flushes_its_log_when_terminated() {
     use std::process::{Command, Stdio};

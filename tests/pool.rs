@@ -4,7 +4,7 @@
 
 use parking_lot::Mutex;
 use restb::limiter::Rate;
-use restb::pool::{Attempt, Finished, Pool, PoolConfig, Threads, Work};
+use restb::pool::{AbortReason, Attempt, Ending, Finished, Pool, PoolConfig, Threads, Work};
 use restb::retry::RetryPolicy;
 use restb::stop::Stop;
 use std::collections::HashMap;
@@ -153,7 +153,7 @@ fn every_job_gets_exactly_one_outcome_through_a_mix_of_replies() {
     assert_eq!(outcomes.len(), 300);
     assert_eq!(summary.finished, 300);
     assert_eq!(summary.unfinished, 0);
-    assert!(!summary.stopped && !summary.aborted);
+    assert_eq!(summary.ending, Ending::Completed);
     for (job, outcome) in &outcomes {
         match job % 7 {
             0 => assert!(outcome.success && outcome.attempts == 3, "{outcome:?}"),
@@ -203,7 +203,12 @@ fn a_refused_key_stops_the_run_and_leaves_the_rest_unfinished() {
     let scripts = HashMap::from([(0, vec![Reply::Refused])]);
     let work = Scripted::new(scripts);
     let (summary, outcomes) = run(unpaced(1, fast_retries(3)), &work, 50, Stop::new());
-    assert!(summary.aborted);
+    assert_eq!(
+        summary.ending,
+        Ending::Aborted {
+            reason: AbortReason::Job
+        }
+    );
     assert_eq!(outcomes.len(), 1);
     assert_eq!(outcomes[0].output, "refused 0");
     assert_eq!(summary.unfinished, 49);
@@ -227,7 +232,7 @@ fn a_stop_lets_requests_in_flight_finish_and_runs_nothing_new() {
     let (summary, outcomes) = run(unpaced(4, fast_retries(3)), &work, 40, stop);
     stopper.join().unwrap();
     assert!(started.elapsed() < Duration::from_secs(2));
-    assert!(summary.stopped);
+    assert_eq!(summary.ending, Ending::Stopped);
     assert!(
         outcomes.iter().all(|o| o.success),
         "interrupted requests still finish"
@@ -323,7 +328,7 @@ fn an_empty_batch_finishes_at_once() {
     let (summary, outcomes) = run(unpaced(4, fast_retries(3)), &work, 0, Stop::new());
     assert!(outcomes.is_empty());
     assert_eq!(summary.unfinished, 0);
-    assert!(!summary.stopped);
+    assert_eq!(summary.ending, Ending::Completed);
 }
 
 #[test]
@@ -340,10 +345,13 @@ fn a_sink_error_stops_the_run() {
         }
     });
     assert_eq!(
-        summary.sink_error.map(|e| e.to_string()).as_deref(),
-        Some("disk full")
+        summary.ending,
+        Ending::SinkFailed {
+            kind: std::io::ErrorKind::Other,
+            message: "disk full".into()
+        }
     );
-    assert!(summary.stopped);
+    assert!(summary.unfinished > 0);
 }
 
 /// What the pool must make of a job's script under `policy`: (success, attempts, 429s).

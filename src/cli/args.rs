@@ -1,9 +1,9 @@
 //! Command-line arguments (clap derive).
 
-use crate::api::Region;
-use crate::input::Format;
-use crate::mock::{HeaderStyle, LimiterKind};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use restb::api::Region;
+use restb::input::Format;
+use restb::mock::{HeaderStyle, LimiterKind};
 use std::num::{NonZeroU32, NonZeroUsize};
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -12,7 +12,13 @@ const RUN_EXAMPLES: &str = "Examples:
   RESTB_CLIENT_KEY=... restb run photos.csv -o outcomes.jsonl --rps 4
   restb run urls.txt --models re_roomtype_global_v2,re_condition_r1r6_global --rps 20 -o out.jsonl
   restb run photos.jsonl --per-model --rps 4 --client-key-file ~/.restb-key -o out.jsonl
-  restb run photos.csv -o outcomes.jsonl --resume            # finish an interrupted batch";
+  restb run photos.csv -o outcomes.jsonl --resume            # finish an interrupted batch
+  nohup restb run photos.csv -o outcomes.jsonl &             # survives the terminal closing
+
+Signals: SIGINT (Ctrl-C), SIGTERM and SIGHUP stop the run gracefully: no new request starts,
+those in flight finish and their outcomes are written, exit status 130; the same command with
+--resume finishes the batch. A second signal quits at once (still resumable). A SIGHUP or
+SIGINT that the parent set to ignore (nohup, a background job of a script) stays ignored.";
 
 /// Send batches of images to the Restb.ai Vision API at the allotted rate.
 #[derive(Debug, Parser)]
@@ -233,7 +239,7 @@ pub struct MockArgs {
     /// Injected faults, as KIND=PROBABILITY,...; kinds: 500, 503, 502, reset, truncated,
     /// notjson, hang, error200, 005, noheaders. Example: 500=0.05,reset=0.02,hang=0.01
     #[arg(long, default_value = "none")]
-    pub faults: crate::mock::FaultMix,
+    pub faults: restb::mock::FaultMix,
     /// Limit of requests in flight per key (older accounts): over it, an immediate 429.
     #[arg(long)]
     pub max_in_flight: Option<NonZeroU32>,

@@ -3,15 +3,15 @@
 use super::args::{Mode, RunArgs, ThreadsArg};
 use super::progress;
 use super::{Exit, UsageError};
-use crate::api::{Client, ClientConfig, ClientKey};
-use crate::input::{self, Format, ReadOptions, Record};
-use crate::job::{jobs_from_records, CallOutput, Job, RestbWork};
-use crate::limiter::Rate;
-use crate::models;
-use crate::output::{open_for_resume, OutcomeLine, OutcomeWriter};
-use crate::pool::{Finished, Pool, PoolConfig, PoolSummary, Sink, Threads};
-use crate::retry::RetryPolicy;
-use crate::stop::Stop;
+use restb::api::{Client, ClientConfig, ClientKey};
+use restb::input::{self, Format, ReadOptions, Record};
+use restb::job::{jobs_from_records, CallOutput, Job, RestbWork};
+use restb::limiter::Rate;
+use restb::models;
+use restb::output::{open_for_resume, OutcomeLine, OutcomeWriter};
+use restb::pool::{Ending, Finished, Pool, PoolConfig, PoolSummary, Sink, Threads};
+use restb::retry::RetryPolicy;
+use restb::stop::Stop;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -147,7 +147,7 @@ pub(super) fn run(args: &RunArgs, quiet: bool, stop: &Stop) -> Result<Exit, Usag
     });
     crate::logging::set_progress(None);
     if let Some(rows) = &sink.summary {
-        eprint!("{}", crate::report::results_table(rows.iter()));
+        eprint!("{}", restb::report::results_table(rows.iter()));
     }
     eprintln!("{}", summary.report);
     eprintln!("[{}] worker threads at most", summary.peak_threads);
@@ -276,23 +276,21 @@ impl<'a> StatsFile<'a> {
                 Mode::Concurrency => "concurrency",
             },
             threads_peak: summary.peak_threads,
-            interrupted: summary.stopped && !summary.aborted,
-            aborted: summary.aborted,
+            interrupted: summary.unfinished > 0 && !aborted(&summary.ending),
+            aborted: aborted(&summary.ending),
         }
     }
 }
 
 fn exit_status(summary: &PoolSummary, output: Option<&Path>) -> Exit {
-    if let Some(error) = &summary.sink_error {
-        eprintln!("Error: writing outcomes failed: {error}");
+    if let Ending::SinkFailed { message, .. } = &summary.ending {
+        eprintln!("Error: writing outcomes failed: {message}");
     }
-    if summary.aborted {
+    if aborted(&summary.ending) {
         eprintln!(
             "Error: stopped without sending the rest (see the error above: the API refused the client key, or its TLS certificate was refused)"
         );
-        return Exit::Failure;
-    }
-    if summary.stopped {
+    } else if summary.unfinished > 0 {
         match output {
             Some(path) => eprintln!(
                 "interrupted: {} jobs not done; run the same command with --resume to finish them (outcomes so far are in {})",
@@ -301,17 +299,12 @@ fn exit_status(summary: &PoolSummary, output: Option<&Path>) -> Exit {
             ),
             None => eprintln!("interrupted: {} jobs not done", summary.unfinished),
         }
-        return if summary.sink_error.is_some() {
-            Exit::Failure
-        } else {
-            Exit::Interrupted
-        };
     }
-    if summary.report.failed > 0 || summary.sink_error.is_some() {
-        Exit::Failure
-    } else {
-        Exit::Success
-    }
+    Exit::from_ending(&summary.ending, summary.report.failed)
+}
+
+fn aborted(ending: &Ending) -> bool {
+    matches!(ending, Ending::Aborted { .. })
 }
 
 fn client_key(args: &RunArgs) -> Result<ClientKey, UsageError> {
