@@ -15,7 +15,7 @@
 //! The engine is generic over the [`Work`] it runs, so a tool can run its own
 //! blocking jobs through it; the Restb.ai client is one such work.
 
-use crate::limiter::{GatewayHint, Limiter, Mode as LimiterMode, Now, Rate, Reservation};
+use crate::limiter::{GatewayHint, Limiter, Now, PacingModel, Rate, Reservation};
 use crate::retry::RetryPolicy;
 use crate::stats::{AttemptKind, Report, Stats};
 use crate::stop::Stop;
@@ -727,8 +727,8 @@ impl<'a, 'w, W: Work> Supervisor<'a, 'w, W> {
         match (shared.limiter.rate(), shared.stats.latency_estimate()) {
             (Some(rate), Some(latency)) => {
                 // A window's starts come within its first half second.
-                let burst = match shared.limiter.mode() {
-                    LimiterMode::Windows { budget, .. } => budget as usize / 2,
+                let burst = match shared.limiter.pacing_model() {
+                    PacingModel::Windows { budget, .. } => budget as usize / 2,
                     _ => 1,
                 };
                 let in_flight = rate.per_second_f64() * latency.as_secs_f64() * 1.2;

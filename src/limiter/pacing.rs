@@ -7,6 +7,7 @@
 //! request narrows it again, so the margin settles just above what the
 //! jitter needs and is won back when rejections stop.
 
+use super::gcra::Gcra;
 use std::time::{Duration, Instant};
 
 /// The smallest margin: 1 ms of the interval (the jitter of a first
@@ -28,27 +29,28 @@ const DECAY: f64 = 1.0 / 512.0;
 /// no margin prevents), and widen the margin once.
 const EPISODE: u32 = 100;
 
-/// GCRA state: when the schedule is next free, and the learned margin.
+/// Even pacing: the GCRA schedule, and the learned margin on its interval.
 #[derive(Debug, Clone)]
-pub(super) struct Pacing {
+pub(super) struct EvenPacing {
     interval: Duration,
-    /// Starts allowed at once beyond the first (GCRA's burst - 1).
-    extra_burst: u32,
     margin: f64,
     floor: f64,
-    next_free: Option<Instant>,
+    gcra: Gcra,
     accepted_since_widened: u32,
 }
 
-impl Pacing {
-    pub(super) fn new(interval: Duration, burst: u32) -> Pacing {
+impl EvenPacing {
+    /// Pacing at one start per `interval`, `burst` at once after a quiet
+    /// spell. The burst tolerance is counted in whole allotted intervals
+    /// (not widened ones), so any span of k intervals holds at most
+    /// `k + burst - 1` starts whatever the margin does.
+    pub(super) fn new(interval: Duration, burst: u32) -> EvenPacing {
         let floor = (FLOOR_ABSOLUTE.as_secs_f64() / interval.as_secs_f64()).min(FLOOR_SHARE);
-        Pacing {
+        EvenPacing {
             interval,
-            extra_burst: burst.saturating_sub(1),
             margin: floor,
             floor,
-            next_free: None,
+            gcra: Gcra::new(interval.saturating_mul(burst.saturating_sub(1))),
             accepted_since_widened: EPISODE,
         }
     }
@@ -62,21 +64,22 @@ impl Pacing {
         self.margin
     }
 
-    /// Books the first slot at or after `earliest`.
-    pub(super) fn book(&mut self, earliest: Instant) -> Instant {
-        let tolerance = self.effective_interval() * self.extra_burst;
-        let start = match self.next_free {
-            Some(free) => earliest.max(free.checked_sub(tolerance).unwrap_or(free)),
-            None => earliest,
-        };
-        let base = self.next_free.map_or(start, |free| free.max(start));
-        self.next_free = Some(base + self.effective_interval());
-        start
+    /// Books the first slot at or after `earliest`; returns it and when the
+    /// schedule is next free after it.
+    pub(super) fn book(&mut self, earliest: Instant) -> (Instant, Instant) {
+        let start = self.gcra.reserve(earliest, self.effective_interval());
+        let free = self
+            .gcra
+            .tat()
+            .expect("a reservation always sets the arrival time");
+        (start, free)
     }
 
-    /// Restarts the schedule at `at` (after a pause).
-    pub(super) fn restart_at(&mut self, at: Instant) {
-        self.next_free = Some(at);
+    /// After a pause: the schedule goes on from `free` (where the bookings
+    /// that still stand left it; `None` if none do), and not before `until`.
+    pub(super) fn restart(&mut self, free: Option<Instant>, until: Instant) {
+        self.gcra
+            .set_tat(Some(free.map_or(until, |free| free.max(until))));
     }
 
     pub(super) fn widen(&mut self) {
@@ -98,7 +101,7 @@ mod tests {
 
     #[test]
     fn rejections_widen_the_interval_and_acceptances_win_it_back() {
-        let mut pacing = Pacing::new(Duration::from_secs(10), 1);
+        let mut pacing = EvenPacing::new(Duration::from_secs(10), 1);
         assert!((pacing.margin() - 0.0001).abs() < 1e-9, "1 ms of 10 s");
         pacing.widen();
         assert!((pacing.margin() - 0.001125).abs() < 1e-9);
@@ -118,7 +121,7 @@ mod tests {
         }
         assert_eq!(pacing.margin(), 0.0001, "down to the floor");
         assert_eq!(
-            Pacing::new(Duration::from_millis(2), 1).margin(),
+            EvenPacing::new(Duration::from_millis(2), 1).margin(),
             FLOOR_SHARE
         );
         for _ in 0..100 {
@@ -130,20 +133,20 @@ mod tests {
 
     #[test]
     fn slots_follow_the_widened_interval() {
-        let mut pacing = Pacing::new(Duration::from_millis(100), 1);
+        let mut pacing = EvenPacing::new(Duration::from_millis(100), 1);
         let t0 = Instant::now();
-        assert_eq!(pacing.book(t0), t0);
+        assert_eq!(pacing.book(t0).0, t0);
         for _ in 0..5 {
             pacing.accepted_since_widened = EPISODE;
             pacing.widen();
         }
-        let second = pacing.book(t0);
+        let (second, _) = pacing.book(t0);
         assert_eq!(
             second,
             t0 + Duration::from_micros(100_200),
             "the floor: 0.2 %"
         );
-        let third = pacing.book(t0);
+        let (third, _) = pacing.book(t0);
         assert!(third - second > Duration::from_micros(100_200));
     }
 }
