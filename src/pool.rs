@@ -15,7 +15,7 @@
 //! The engine is generic over the [`Work`] it runs, so a tool can run its own
 //! blocking jobs through it; the Restb.ai client is one such work.
 
-use crate::limiter::{GatewayHint, Limiter, Now, PacingModel, Rate, Reservation};
+use crate::limiter::{Backoff, GatewayHint, Limiter, Now, PacingModel, Rate, Reservation};
 use crate::retry::RetryPolicy;
 use crate::stats::{AttemptKind, Report, Stats};
 use crate::stop::Stop;
@@ -537,7 +537,7 @@ impl<W: Work> Shared<'_, W> {
         let end = Instant::now();
         let latency = end - start;
         tracked.attempts += 1;
-        self.teach_limiter(&attempt, reservation);
+        let backoff = self.teach_limiter(&attempt, reservation);
         match attempt {
             Attempt::Success(output) => {
                 self.stats.record(AttemptKind::Success, start, end);
@@ -560,7 +560,12 @@ impl<W: Work> Shared<'_, W> {
                     self.finish(tracked, output, false, latency, sink);
                     return;
                 }
-                self.enqueue(tracked);
+                match backoff {
+                    // A spacing error: only this job waits.
+                    Some(Backoff::Job { until }) => self.delay_until(tracked, until),
+                    // Everyone waits in the limiter anyway.
+                    _ => self.enqueue(tracked),
+                }
             }
             Attempt::Transient(output) => {
                 self.stats.record(AttemptKind::Transient, start, end);
@@ -572,17 +577,26 @@ impl<W: Work> Shared<'_, W> {
                 self.stats.record_retry();
                 let backoff = self.config.retry.backoff(tracked.transient, rng);
                 let now = Instant::now();
-                let due = now.checked_add(backoff).unwrap_or(now);
-                let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
-                self.delayed.lock().push(Delayed { due, seq, tracked });
+                self.delay_until(tracked, now.checked_add(backoff).unwrap_or(now));
             }
         }
     }
 
-    /// Hands what the reply said to the limiter: a rate-limit reply pauses
-    /// every worker; any other reply with a status teaches it the gateway's
-    /// window. Transient failures (no reply, 5xx) say nothing about pacing.
-    fn teach_limiter(&self, attempt: &Attempt<W::Output>, reservation: &Reservation) {
+    /// Puts `tracked` in the delay heap until `due`.
+    fn delay_until(&self, tracked: Tracked<W::Job>, due: Instant) {
+        let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
+        self.delayed.lock().push(Delayed { due, seq, tracked });
+    }
+
+    /// Hands what the reply said to the limiter: for a rate-limit reply it
+    /// says who waits; any other reply with a status teaches it the
+    /// gateway's window. Transient failures (no reply, 5xx) say nothing
+    /// about pacing.
+    fn teach_limiter(
+        &self,
+        attempt: &Attempt<W::Output>,
+        reservation: &Reservation,
+    ) -> Option<Backoff> {
         let now = Now::system();
         match attempt {
             Attempt::RateLimited {
@@ -590,16 +604,18 @@ impl<W: Work> Shared<'_, W> {
                 output,
             } => {
                 let hint = self.work.hint(output);
-                log::debug!(
-                    "rate limited (retry after {retry_after:?}, {hint:?}): pausing every worker"
-                );
-                self.limiter.rejected(*retry_after, hint.as_ref(), now);
+                let backoff = self
+                    .limiter
+                    .rejected(reservation, *retry_after, hint.as_ref(), now);
+                log::debug!("rate limited (retry after {retry_after:?}, {hint:?}): {backoff:?}");
+                Some(backoff)
             }
             Attempt::Success(output) | Attempt::Failure(output) => {
                 self.limiter
                     .accepted(reservation, self.work.hint(output).as_ref(), now);
+                None
             }
-            Attempt::Transient(_) | Attempt::Abort(_) => {}
+            Attempt::Transient(_) | Attempt::Abort(_) => None,
         }
     }
 

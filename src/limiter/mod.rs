@@ -19,28 +19,36 @@
 //! - `clock`: the injectable [`Clock`], with a [`FakeClock`] for tests that
 //!   never sleep.
 
+mod aimd;
+mod backoff;
 mod clock;
 mod gcra;
 mod hint;
 mod learn;
 mod pacing;
+mod pause_record;
 mod rate;
 mod reservation;
 mod schedule;
+mod trust;
 mod wait;
+mod wall_step;
 mod window;
 
+pub use backoff::{Backoff, PauseReason};
 pub use clock::{Clock, FakeClock, Now, SystemClock};
 pub use hint::{GatewayHint, WindowCount};
+pub use pause_record::clock_time;
 pub use rate::Rate;
 pub use reservation::{Pause, Reservation};
 pub use schedule::PacingModel;
 pub use wait::STOP_POLL;
 
+use learn::Learner;
 use parking_lot::{Condvar, Mutex};
 use schedule::Schedule;
 use std::sync::atomic::AtomicU64;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// The limiter was stopped while a caller waited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +72,7 @@ pub struct Limiter<C: Clock = SystemClock> {
 #[derive(Debug)]
 struct State {
     schedule: Schedule,
+    learner: Learner,
     interrupted: bool,
 }
 
@@ -78,10 +87,12 @@ impl<C: Clock> Limiter<C> {
     /// A limiter on `clock` (a [`FakeClock`] in tests).
     pub fn with_clock(rate: Option<Rate>, clock: C) -> Limiter<C> {
         let epoch = clock.now().instant;
+        let schedule = Schedule::new(rate);
         Limiter {
             clock,
             state: Mutex::new(State {
-                schedule: Schedule::new(rate),
+                learner: Learner::new(&schedule),
+                schedule,
                 interrupted: false,
             }),
             wake: Condvar::new(),
@@ -111,6 +122,24 @@ impl<C: Clock> Limiter<C> {
     /// How the limiter paces now.
     pub fn pacing_model(&self) -> PacingModel {
         self.state.lock().schedule.model()
+    }
+
+    /// The rate in force: the allotted one, less what persisting 429s cut
+    /// (see [`Limiter::rejected`]). `None` when not pacing.
+    pub fn rate_in_force(&self) -> Option<Rate> {
+        self.state.lock().schedule.rate_in_force()
+    }
+
+    /// How long every start was held by pauses in all (a pause in force
+    /// counts to its end).
+    pub fn paused_total(&self) -> Duration {
+        self.state.lock().learner.pauses.total()
+    }
+
+    /// The pause in force now, if any: why, and when it ends (wall clock).
+    pub fn pause_reason(&self) -> Option<(PauseReason, SystemTime)> {
+        let now = self.clock.now().instant;
+        self.state.lock().learner.pauses.current(now)
     }
 
     /// Books the earliest start slot at or after `now`.
@@ -160,27 +189,45 @@ impl<C: Clock> Limiter<C> {
     }
 
     /// Learns from a reply the gateway let through (any status but a
-    /// rate-limit one): its headers, if any, and that pacing was not too fast.
+    /// rate-limit one) to the request booked as `reservation`: its headers,
+    /// if any, and that pacing was not too fast.
     pub fn accepted(&self, reservation: &Reservation, hint: Option<&GatewayHint>, now: Now) {
-        self.learn(|schedule| schedule.accepted(reservation, hint, now));
+        self.learn(|state| {
+            state
+                .learner
+                .accepted(&mut state.schedule, reservation, hint, now)
+        });
     }
 
-    /// Learns from a rate-limit reply and pauses every worker as long as
-    /// the reply asks (`retry_after`), or as its headers imply. With no hint
-    /// at all (nginx), the pacing widens; a second rejection with no
-    /// acceptance in between pauses briefly, longer with each one in a row.
-    pub fn rejected(&self, retry_after: Option<Duration>, hint: Option<&GatewayHint>, now: Now) {
-        self.learn(|schedule| schedule.rejected(retry_after, hint, now));
+    /// Learns from a rate-limit reply to the request booked as
+    /// `reservation`, and says who waits: only this job (a spacing error:
+    /// the others go on) or every start (a spent window, a long
+    /// `Retry-After`, 429s that keep coming). 429s that persist at the
+    /// paced rate also cut the rate in force, which climbs back while
+    /// requests pass.
+    pub fn rejected(
+        &self,
+        reservation: &Reservation,
+        retry_after: Option<Duration>,
+        hint: Option<&GatewayHint>,
+        now: Now,
+    ) -> Backoff {
+        self.learn(|state| {
+            state
+                .learner
+                .rejected(&mut state.schedule, reservation, retry_after, hint, now)
+        })
     }
 
     /// Applies a lesson; wakes the sleepers if it voided their slots.
-    fn learn(&self, lesson: impl FnOnce(&mut Schedule)) {
+    fn learn<T>(&self, lesson: impl FnOnce(&mut State) -> T) -> T {
         let mut state = self.state.lock();
         let before = state.schedule.generation();
-        lesson(&mut state.schedule);
+        let learned = lesson(&mut state);
         if state.schedule.generation() != before {
             self.wake.notify_all();
         }
+        learned
     }
 
     /// The current generation of the schedule (for tests that replay it).

@@ -35,6 +35,8 @@ pub(super) struct EvenPacing {
     interval: Duration,
     margin: f64,
     floor: f64,
+    /// The share of the allotted rate in force (AIMD).
+    share: f64,
     gcra: Gcra,
     accepted_since_widened: u32,
 }
@@ -50,14 +52,26 @@ impl EvenPacing {
             interval,
             margin: floor,
             floor,
+            share: 1.0,
             gcra: Gcra::new(interval.saturating_mul(burst.saturating_sub(1))),
             accepted_since_widened: EPISODE,
         }
     }
 
-    /// The interval with the margin applied.
+    /// The interval with the margin and the share in force applied.
     pub(super) fn effective_interval(&self) -> Duration {
-        self.interval.mul_f64(1.0 + self.margin)
+        self.interval.mul_f64((1.0 + self.margin) / self.share)
+    }
+
+    /// Paces at `share` (0 < share <= 1) of the allotted rate.
+    pub(super) fn set_share(&mut self, share: f64) {
+        self.share = share.clamp(f64::MIN_POSITIVE, 1.0);
+    }
+
+    /// Moves the schedule `by` later.
+    pub(super) fn delay(&mut self, by: Duration) {
+        let tat = self.gcra.tat().map(|tat| tat + by);
+        self.gcra.set_tat(tat);
     }
 
     pub(super) fn margin(&self) -> f64 {

@@ -49,13 +49,6 @@ impl Rate {
     pub fn per_second_f64(&self) -> f64 {
         1.0 / self.interval.as_secs_f64()
     }
-
-    /// Whole requests per one-second window (0 below one per second).
-    pub(super) fn per_window(&self) -> u32 {
-        (self.per_second_f64() + 1e-9)
-            .floor()
-            .min(f64::from(u32::MAX)) as u32
-    }
 }
 
 impl fmt::Display for Rate {

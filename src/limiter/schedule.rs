@@ -7,6 +7,7 @@ use super::clock::Now;
 use super::pacing::EvenPacing;
 use super::rate::Rate;
 use super::reservation::{started_by, Pause, Reservation};
+use super::wall_step::WallWatch;
 use super::window::{self, Windows};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -31,6 +32,9 @@ pub enum PacingModel {
     },
 }
 
+/// A lone rejection moves the schedule by this fraction of an interval.
+const PHASE_STEP: u32 = 8;
+
 /// How far back booked starts are kept for a switch to window mode.
 const RECENT_PACED: Duration = Duration::from_secs(2);
 
@@ -54,8 +58,11 @@ pub(super) struct Schedule {
     align_start: bool,
     paused_until: Option<Instant>,
     generation: u64,
-    /// Rejections in a row that no header explained.
-    pub(super) blind_rejections: u32,
+    /// The share of the allotted rate in force (AIMD), 1.0 = all of it.
+    share: f64,
+    /// The window limit the gateway announced, in window mode.
+    limit: u32,
+    wall_watch: WallWatch,
 }
 
 impl Schedule {
@@ -68,8 +75,56 @@ impl Schedule {
             align_start: false,
             paused_until: None,
             generation: 0,
-            blind_rejections: 0,
+            share: 1.0,
+            limit: u32::MAX,
+            wall_watch: WallWatch::default(),
         }
+    }
+
+    /// The rate in force: the allotted one times the share AIMD left.
+    pub(super) fn rate_in_force(&self) -> Option<Rate> {
+        let rate = self.rate?;
+        Rate::per_second(rate.per_second_f64() * self.share).or(Some(rate))
+    }
+
+    /// Paces at `share` of the allotted rate from now on.
+    pub(super) fn set_share(&mut self, share: f64) {
+        self.share = share;
+        if let Some(pacing) = self.pacing.as_mut() {
+            pacing.set_share(share);
+        }
+        let budget = self.window_budget(self.limit);
+        if let Some(windows) = self.windows.as_mut() {
+            windows.set_budget(budget);
+        }
+    }
+
+    /// Starts per window for a gateway limit of `limit`: capped by the
+    /// rate in force; 0 below one per second.
+    pub(super) fn window_budget(&self, limit: u32) -> u32 {
+        let Some(rate) = self.rate else { return 0 };
+        let in_force = (rate.per_second_f64() * self.share + 1e-9).floor();
+        (in_force.min(f64::from(u32::MAX)) as u32).min(limit)
+    }
+
+    /// Looks at the clocks: after a step back of the wall clock, window
+    /// slots are booked again from the current window (the rest of it given
+    /// up). Returns whether the slots booked so far are void.
+    pub(super) fn notice_time(&mut self, now: Now) -> bool {
+        let Some(back) = self.wall_watch.stepped_back(now) else {
+            return false;
+        };
+        let Some(windows) = self.windows.as_mut() else {
+            return false;
+        };
+        log::warn!(
+            "the wall clock stepped back {:.1} s: window slots booked again",
+            back.as_secs_f64()
+        );
+        let window = now.since_epoch().as_secs();
+        windows.restart(window, window);
+        self.next_generation();
+        true
     }
 
     /// The first start waits for a wall-clock second (see
@@ -102,6 +157,7 @@ impl Schedule {
 
     /// Books the earliest start slot at or after `now`.
     pub(super) fn book(&mut self, now: Now) -> Reservation {
+        self.notice_time(now);
         let mut earliest = now.instant;
         if let Some(paused_until) = self.paused_until {
             earliest = earliest.max(paused_until);
@@ -147,6 +203,64 @@ impl Schedule {
             slot: None,
             min_gap,
             closes: None,
+        }
+    }
+
+    /// Window mode, `budget` per window for a gateway that announced
+    /// `limit`. Slots booked by even pacing that have not started yet are
+    /// void (their holders book again by window); the starts already made
+    /// in the current window count against it.
+    pub(super) fn enter_windows(&mut self, limit: u32, now: Now) {
+        self.limit = limit;
+        let budget = self.window_budget(limit);
+        if budget == 0 {
+            return;
+        }
+        if let Some(windows) = self.windows.as_mut() {
+            windows.set_budget(budget);
+            return;
+        }
+        let window = now.since_epoch().as_secs();
+        let started_in_window = self
+            .recent_paced
+            .iter()
+            .filter(|booked| {
+                started_by(booked.start, now.instant)
+                    && now.since_epoch_at(booked.start).as_secs() == window
+            })
+            .count();
+        let mut windows = Windows::new(budget);
+        windows.count_booked(window, u32::try_from(started_in_window).unwrap_or(u32::MAX));
+        self.windows = Some(windows);
+        self.recent_paced.clear();
+        self.next_generation();
+        log::debug!("the gateway counts {limit} per wall-clock second: pacing {budget} per window");
+    }
+
+    /// Back to even pacing for good, from the next wall-clock second: the
+    /// current window may hold a whole budget already.
+    pub(super) fn leave_windows(&mut self, now: Now) {
+        if self.windows.take().is_none() {
+            return;
+        }
+        let boundary = Duration::from_secs(now.since_epoch().as_secs() + 1);
+        let resume = now.instant_of(boundary + window::DEFAULT_GUARD);
+        self.recent_paced.clear();
+        if let Some(pacing) = self.pacing.as_mut() {
+            pacing.restart(None, resume);
+        }
+        self.next_generation();
+    }
+
+    /// A lone rejection in even pacing: our slots sit too close behind
+    /// someone else's (another client on the key); move ours a little later.
+    pub(super) fn yield_phase(&mut self) {
+        if let Some(pacing) = self.pacing.as_mut() {
+            let step = pacing.effective_interval() / PHASE_STEP;
+            pacing.delay(step);
+            if let Some(last) = self.recent_paced.back_mut() {
+                last.free_after += step;
+            }
         }
     }
 

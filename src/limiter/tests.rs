@@ -26,7 +26,7 @@ fn clock(phase_ms: u64) -> impl Fn(Duration) -> Now {
 fn kong_hint(limit: u32, remaining: u32) -> GatewayHint {
     GatewayHint {
         second: Some(WindowCount { limit, remaining }),
-        exhausted_for: None,
+        ..GatewayHint::default()
     }
 }
 
@@ -37,8 +37,6 @@ fn rates_out_of_range_are_refused() {
     assert!(Rate::per_second(f64::NAN).is_none());
     assert!(Rate::per_second(f64::INFINITY).is_none());
     assert_eq!(Rate::per_second(4.0).unwrap().interval(), ms(250));
-    assert_eq!(Rate::per_second(4.0).unwrap().per_window(), 4);
-    assert_eq!(Rate::per_second(0.5).unwrap().per_window(), 0);
 }
 
 #[test]
@@ -267,7 +265,14 @@ fn a_full_window_pauses_everyone_until_the_next() {
     let limiter = Limiter::new(Rate::per_second(4.0));
     let t0 = at(Duration::ZERO);
     let booked = limiter.reserve_at(t0);
-    limiter.rejected(None, Some(&kong_hint(4, 0)), t0);
+    let backoff = limiter.rejected(&booked, None, Some(&kong_hint(4, 0)), t0);
+    assert_eq!(
+        backoff,
+        Backoff::Everyone {
+            until: t0.instant + ms(720),
+            reason: PauseReason::WindowSpent
+        }
+    );
     assert!(limiter.is_void(&booked));
     assert_eq!(limiter.reserve_at(t0).start - t0.instant, ms(720));
     assert!(matches!(
@@ -282,31 +287,57 @@ fn a_rejection_while_the_window_has_room_is_not_a_full_window() {
     let limiter = Limiter::new(Rate::per_second(4.0));
     let t0 = at(Duration::ZERO);
     let booked = limiter.reserve_at(t0);
-    limiter.rejected(None, Some(&kong_hint(4, 2)), t0);
+    let backoff = limiter.rejected(&booked, None, Some(&kong_hint(4, 2)), t0);
+    assert!(matches!(backoff, Backoff::Job { .. }), "{backoff:?}");
     assert!(!limiter.is_void(&booked), "no pause to the next window");
     assert!(matches!(limiter.pacing_model(), PacingModel::Even { .. }));
 }
 
 #[test]
-fn retry_after_is_honoured() {
+fn a_retry_after_longer_than_a_window_pauses_everyone() {
     let at = clock(300);
     let limiter = Limiter::new(Rate::per_second(4.0));
     let t0 = at(Duration::ZERO);
-    limiter.rejected(Some(Duration::from_secs(7)), None, t0);
+    let booked = limiter.reserve_at(t0);
+    let backoff = limiter.rejected(&booked, Some(Duration::from_secs(7)), None, t0);
+    assert_eq!(
+        backoff,
+        Backoff::Everyone {
+            until: t0.instant + Duration::from_secs(7),
+            reason: PauseReason::RetryAfter
+        }
+    );
     assert_eq!(
         limiter.reserve_at(t0).start - t0.instant,
         Duration::from_secs(7)
     );
-    let short = Limiter::new(Rate::per_second(4.0));
-    short.rejected(Some(Duration::from_secs(1)), None, t0);
-    assert_eq!(
-        short.reserve_at(t0).start - t0.instant,
-        ms(720),
-        "'1' means the next window"
-    );
+    assert_eq!(limiter.paused_total(), Duration::from_secs(7));
+}
+
+#[test]
+fn a_lone_429_with_retry_after_one_is_a_spacing_error_only_its_job_waits() {
+    // nginx limit_req with `Retry-After: 1`: "1" is an upper bound, and
+    // with even pacing the job's next slot is an interval away anyway.
+    let at = clock(300);
+    let limiter = Limiter::new(Rate::per_second(4.0));
+    let t0 = at(Duration::ZERO);
+    let first = limiter.reserve_at(t0);
+    let other = limiter.reserve_at(t0);
+    let backoff = limiter.rejected(&first, Some(Duration::from_secs(1)), None, t0);
+    let Backoff::Job { until } = backoff else {
+        panic!("{backoff:?}")
+    };
+    assert!(until - t0.instant <= ms(251), "{:?}", until - t0.instant);
+    assert!(!limiter.is_void(&other), "the others go on");
+    assert_eq!(limiter.paused_total(), Duration::ZERO);
     let precise = Limiter::new(Rate::per_second(4.0));
-    precise.rejected(Some(ms(40)), None, t0);
-    assert_eq!(precise.reserve_at(t0).start - t0.instant, ms(40));
+    let booked = precise.reserve_at(t0);
+    assert_eq!(
+        precise.rejected(&booked, Some(ms(40)), None, t0),
+        Backoff::Job {
+            until: t0.instant + ms(40)
+        }
+    );
 }
 
 #[test]
@@ -315,14 +346,61 @@ fn an_exhausted_minute_pauses_even_after_a_success() {
     let limiter = Limiter::new(Rate::per_second(4.0));
     let t0 = at(Duration::ZERO);
     let hint = GatewayHint {
-        second: None,
         exhausted_for: Some(Duration::from_secs(42)),
+        ..GatewayHint::default()
     };
     limiter.accepted(&limiter.reserve_at(t0), Some(&hint), t0);
     assert_eq!(
         limiter.reserve_at(t0).start - t0.instant,
-        Duration::from_secs(42)
+        Duration::from_secs(42) + learn::QUOTA_GUARD
     );
+    let (reason, _) = limiter.pause_reason().expect("a pause in force");
+    assert_eq!(reason, PauseReason::QuotaSpent);
+}
+
+#[test]
+fn a_spent_minute_takes_the_gateways_reset_over_our_clock() {
+    // Our clock says 24.5 s to the end of the minute; the gateway, whose
+    // clock is behind ours, says 20 (Retry-After) or 21 (RateLimit-Reset).
+    let at = clock(0);
+    let t0 = at(Duration::ZERO);
+    let hint = GatewayHint {
+        exhausted_for: Some(ms(24_500)),
+        reset: Some(Duration::from_secs(21)),
+        ..GatewayHint::default()
+    };
+    let limiter = Limiter::new(Rate::per_second(4.0));
+    let booked = limiter.reserve_at(t0);
+    let backoff = limiter.rejected(&booked, Some(Duration::from_secs(20)), Some(&hint), t0);
+    assert_eq!(
+        backoff.until() - t0.instant,
+        Duration::from_secs(20) + learn::QUOTA_GUARD
+    );
+    let reset_only = Limiter::new(Rate::per_second(4.0));
+    let booked = reset_only.reserve_at(t0);
+    let backoff = reset_only.rejected(&booked, None, Some(&hint), t0);
+    assert_eq!(
+        backoff.until() - t0.instant,
+        Duration::from_secs(21) + learn::QUOTA_GUARD
+    );
+    let ours = Limiter::new(Rate::per_second(4.0));
+    let booked = ours.reserve_at(t0);
+    let fallback = GatewayHint {
+        reset: None,
+        ..hint
+    };
+    let backoff = ours.rejected(&booked, None, Some(&fallback), t0);
+    assert_eq!(
+        backoff.until() - t0.instant,
+        ms(24_500) + learn::QUOTA_GUARD
+    );
+    assert!(matches!(
+        backoff,
+        Backoff::Everyone {
+            reason: PauseReason::QuotaSpent,
+            ..
+        }
+    ));
 }
 
 #[test]
@@ -331,18 +409,31 @@ fn blind_rejections_widen_pacing_and_back_off() {
     let limiter = Limiter::new(Rate::per_second(10.0));
     let t0 = at(Duration::ZERO);
     let booked = limiter.reserve_at(t0);
-    limiter.rejected(None, None, t0);
+    let first = limiter.rejected(&booked, None, None, t0);
+    assert_eq!(first, Backoff::Job { until: t0.instant });
     assert!(!limiter.is_void(&booked), "a first rejection pauses nobody");
     let PacingModel::Even { margin } = limiter.pacing_model() else {
         panic!("{:?}", limiter.pacing_model())
     };
     assert!((margin - 0.0035).abs() < 1e-9, "{margin}");
-    limiter.rejected(None, None, t0);
-    let second = limiter.reserve_at(t0).start - t0.instant;
-    assert!(second > ms(100) && second < ms(101), "{second:?}");
-    limiter.rejected(None, None, t0);
+    let second = limiter.rejected(&booked, None, None, t0);
+    assert!(matches!(
+        second,
+        Backoff::Everyone {
+            reason: PauseReason::Persistent,
+            ..
+        }
+    ));
+    // The next slot: an interval on, plus an eighth of one for each 429
+    // (moving our phase away from whoever else sends on the key).
+    let resume = limiter.reserve_at(t0).start - t0.instant;
+    assert!(resume > ms(125) && resume < ms(126), "{resume:?}");
+    // A third in a row: persisting, so the rate is cut to 80 % too, and
+    // the pause is two (now longer) intervals.
+    limiter.rejected(&booked, None, None, t0);
+    assert!((limiter.rate_in_force().unwrap().per_second_f64() - 8.0).abs() < 1e-9);
     let third = limiter.reserve_at(t0).start - t0.instant;
-    assert!(third > ms(200) && third < ms(202), "{third:?}");
+    assert!(third > ms(250) && third < ms(252), "{third:?}");
     limiter.accepted(&limiter.reserve_at(t0), None, t0);
     let PacingModel::Even { margin: narrower } = limiter.pacing_model() else {
         panic!()
@@ -435,6 +526,7 @@ impl Simulation {
                 }
                 Event::Reply(id, ok, remaining) => {
                     let reservation = reservations[id as usize];
+                    let mut free_at = time;
                     let generation = limiter.generation();
                     if ok {
                         result.accepted += 1;
@@ -443,9 +535,11 @@ impl Simulation {
                     } else {
                         result.rejected += 1;
                         left += 1;
-                        limiter.rejected(None, Some(&kong_hint(limit, 0)), now);
+                        let backoff =
+                            limiter.rejected(&reservation, None, Some(&kong_hint(limit, 0)), now);
+                        free_at = free_at.max(backoff.until() - at(Duration::ZERO).instant);
                     }
-                    events.push(Reverse((time, worker, Event::Free)));
+                    events.push(Reverse((free_at, worker, Event::Free)));
                     // Sleepers whose slots were voided wake now, as in acquire.
                     if limiter.generation() != generation {
                         for (sleeper, id) in current.iter().enumerate() {
@@ -538,7 +632,7 @@ mod properties {
                 // (and may pause): the invariant must still hold.
                 if rejections.get(i % 20).copied().unwrap_or(false) && i % 7 == 0 {
                     let before = limiter.generation();
-                    limiter.rejected(None, None, at(offset));
+                    limiter.rejected(booked.last().unwrap(), None, None, at(offset));
                     if limiter.generation() != before {
                         // Replays the pause (a later one never shortens it)
                         // to learn which slots the limiter's own rule voids.

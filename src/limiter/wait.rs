@@ -82,6 +82,10 @@ impl<C: Clock> Limiter<C> {
             if stop.is_stopped() || state.interrupted {
                 return Err(Stopped);
             }
+            if state.schedule.notice_time(self.clock.now()) {
+                // The wall clock stepped back: every window slot is void.
+                self.wake.notify_all();
+            }
             if state.schedule.generation() != reservation.generation {
                 return Ok(Waited::Rebook);
             }
