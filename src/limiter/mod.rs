@@ -238,4 +238,6 @@ impl<C: Clock> Limiter<C> {
 }
 
 #[cfg(test)]
+mod reply_properties;
+#[cfg(test)]
 mod tests;

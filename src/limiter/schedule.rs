@@ -238,7 +238,8 @@ impl Schedule {
     }
 
     /// Back to even pacing for good, from the next wall-clock second: the
-    /// current window may hold a whole budget already.
+    /// current window may hold a whole budget already, so starts are held
+    /// until then (a hold no later pause can shorten).
     pub(super) fn leave_windows(&mut self, now: Now) {
         if self.windows.take().is_none() {
             return;
@@ -246,10 +247,7 @@ impl Schedule {
         let boundary = Duration::from_secs(now.since_epoch().as_secs() + 1);
         let resume = now.instant_of(boundary + window::DEFAULT_GUARD);
         self.recent_paced.clear();
-        if let Some(pacing) = self.pacing.as_mut() {
-            pacing.restart(None, resume);
-        }
-        self.next_generation();
+        self.pause(resume, now);
     }
 
     /// A lone rejection in even pacing: our slots sit too close behind

@@ -441,6 +441,124 @@ fn blind_rejections_widen_pacing_and_back_off() {
     assert!(narrower < margin);
 }
 
+#[test]
+fn headers_from_another_layer_are_dropped_after_two_contradictions() {
+    // An upstream announces 100 per second; a proxy in front rejects the
+    // window's burst. Window mode first (the headers came with a success),
+    // then even pacing for good.
+    let clock = fake_clock();
+    let limiter = Limiter::with_clock(Rate::per_second(20.0), clock.clone());
+    let now = clock.now();
+    let first = limiter.reserve_at(now);
+    limiter.accepted(&first, Some(&kong_hint(100, 99)), now);
+    assert!(matches!(
+        limiter.pacing_model(),
+        PacingModel::Windows { budget: 20, .. }
+    ));
+    let booked = limiter.reserve_at(now);
+    let backoff = limiter.rejected(&booked, None, None, now);
+    assert!(matches!(backoff, Backoff::Job { .. }), "{backoff:?}");
+    assert!(matches!(
+        limiter.pacing_model(),
+        PacingModel::Windows { .. }
+    ));
+    let booked = limiter.reserve_at(now);
+    limiter.rejected(&booked, None, None, now);
+    assert!(matches!(limiter.pacing_model(), PacingModel::Even { .. }));
+    assert_eq!(limiter.paused_total(), Duration::ZERO, "nobody paused");
+    // The headers keep coming with successes: not believed any more.
+    clock.advance(Duration::from_secs(2));
+    let later = limiter.reserve_at(clock.now());
+    limiter.accepted(&later, Some(&kong_hint(100, 99)), clock.now());
+    assert!(matches!(limiter.pacing_model(), PacingModel::Even { .. }));
+}
+
+#[test]
+fn spent_windows_right_after_a_fresh_window_stop_pausing_everyone() {
+    // A leaky bucket that adds `X-RateLimit-Remaining-Second: 0` to its 429s
+    // (and sends no headers on success): the first such 429 pauses until the
+    // next window; another before two requests passed there refutes it.
+    let at = clock(500);
+    let limiter = Limiter::new(Rate::per_second(20.0));
+    let t0 = at(Duration::ZERO);
+    let booked = limiter.reserve_at(t0);
+    let first = limiter.rejected(&booked, None, Some(&kong_hint(20, 0)), t0);
+    assert!(matches!(
+        first,
+        Backoff::Everyone {
+            reason: PauseReason::WindowSpent,
+            ..
+        }
+    ));
+    let t1 = at(ms(600));
+    let fresh = limiter.reserve_at(t1);
+    limiter.accepted(&fresh, None, t1);
+    let next = limiter.reserve_at(t1);
+    let second = limiter.rejected(&next, None, Some(&kong_hint(20, 0)), t1);
+    assert!(matches!(second, Backoff::Job { .. }), "{second:?}");
+}
+
+#[test]
+fn persisting_429s_cut_the_rate_in_force_and_successes_win_it_back() {
+    let at = clock(0);
+    let limiter = Limiter::new(Rate::per_second(20.0));
+    let mut offset = Duration::ZERO;
+    // Every other request rejected: a key shared with another client.
+    for i in 0..40 {
+        offset += ms(50);
+        let booked = limiter.reserve_at(at(offset));
+        if i % 2 == 0 {
+            limiter.rejected(&booked, None, None, at(offset));
+        } else {
+            limiter.accepted(&booked, None, at(offset));
+        }
+    }
+    let cut = limiter.rate_in_force().unwrap().per_second_f64();
+    assert!(cut < 20.0 * 0.8 + 1e-9, "{cut}");
+    for _ in 0..2000 {
+        offset += ms(50);
+        let booked = limiter.reserve_at(at(offset));
+        limiter.accepted(&booked, None, at(offset));
+    }
+    assert_eq!(limiter.rate_in_force(), Rate::per_second(20.0));
+}
+
+#[test]
+fn a_wall_clock_step_back_does_not_stall_window_mode() {
+    let clock = FakeClock::starting_at(UNIX_EPOCH + Duration::from_millis(1_700_000_000_300));
+    let limiter = Limiter::with_clock(Rate::per_second(4.0), clock.clone());
+    let stop = Stop::new();
+    let first = limiter.acquire(&stop).unwrap();
+    limiter.accepted(&first, Some(&kong_hint(4, 3)), clock.now());
+    for _ in 0..3 {
+        limiter.acquire(&stop).unwrap();
+    }
+    clock.step_wall_back(Duration::from_secs(30));
+    let before = clock.now().instant;
+    for _ in 0..8 {
+        limiter.acquire(&stop).unwrap();
+    }
+    let waited = clock.now().instant - before;
+    assert!(waited < Duration::from_secs(4), "stalled {waited:?}");
+}
+
+#[test]
+fn a_pause_is_counted_and_says_why() {
+    let clock = fake_clock();
+    let limiter = Limiter::with_clock(Rate::per_second(4.0), clock.clone());
+    let booked = limiter.reserve_at(clock.now());
+    limiter.rejected(&booked, Some(Duration::from_secs(30)), None, clock.now());
+    let (reason, until) = limiter.pause_reason().unwrap();
+    assert_eq!(reason, PauseReason::RetryAfter);
+    assert_eq!(
+        until.duration_since(clock.now().wall).unwrap(),
+        Duration::from_secs(30)
+    );
+    clock.advance(Duration::from_secs(31));
+    assert_eq!(limiter.pause_reason(), None);
+    assert_eq!(limiter.paused_total(), Duration::from_secs(30));
+}
+
 /// A discrete-event run of a pool against a simulated gateway: `workers`
 /// threads, each reserving, starting, and waiting `latency` for the reply.
 struct Simulation {

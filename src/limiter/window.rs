@@ -17,7 +17,7 @@ const KEPT_OVERRIDES: usize = 8;
 /// be counted in the neighbouring window by a gateway whose clock is a
 /// little off from ours. Grows after a rejection in window mode.
 pub(super) const DEFAULT_GUARD: Duration = Duration::from_millis(20);
-const MAX_GUARD: Duration = Duration::from_millis(300);
+pub(super) const MAX_GUARD: Duration = Duration::from_millis(300);
 const GUARD_STEP: Duration = Duration::from_millis(20);
 /// Longest spacing between starts within a window.
 const MAX_SPACING: Duration = Duration::from_millis(5);
