@@ -21,7 +21,7 @@ const INCREASE_PER_SECOND: f64 = 0.02;
 /// Rejections among the recent replies that make a persistence: at least
 /// this many, and at least this share of them.
 const MIN_REJECTIONS: usize = 3;
-const MIN_REJECTED_SHARE: f64 = 0.05;
+const MIN_REJECTED_SHARE: f64 = 0.1;
 /// The fewest recent replies looked at.
 const MIN_WINDOW: usize = 20;
 

@@ -29,6 +29,12 @@ const DECAY: f64 = 1.0 / 512.0;
 /// no margin prevents), and widen the margin once.
 const EPISODE: u32 = 100;
 
+/// The first bookings of a run get a start-up allowance on their spacing:
+/// a tenth of the interval, at most 5 ms.
+const STARTUP_BOOKINGS: u32 = 8;
+const STARTUP_SHARE: u32 = 10;
+const STARTUP_ALLOWANCE: Duration = Duration::from_millis(5);
+
 /// Even pacing: the GCRA schedule, and the learned margin on its interval.
 #[derive(Debug, Clone)]
 pub(super) struct EvenPacing {
@@ -39,6 +45,8 @@ pub(super) struct EvenPacing {
     share: f64,
     gcra: Gcra,
     accepted_since_widened: u32,
+    /// Bookings that still get the start-up allowance.
+    startup_left: u32,
 }
 
 impl EvenPacing {
@@ -55,12 +63,29 @@ impl EvenPacing {
             share: 1.0,
             gcra: Gcra::new(interval.saturating_mul(burst.saturating_sub(1))),
             accepted_since_widened: EPISODE,
+            // A burst lets requests bunch anyway.
+            startup_left: if burst > 1 { 0 } else { STARTUP_BOOKINGS },
         }
     }
 
     /// The interval with the margin and the share in force applied.
     pub(super) fn effective_interval(&self) -> Duration {
         self.interval.mul_f64((1.0 + self.margin) / self.share)
+    }
+
+    /// The spacing of the next booking: the effective interval, plus a
+    /// start-up allowance for the first few. The first requests of a run
+    /// each open a connection (and the first pays one-time costs while the
+    /// pool spawns its threads), so they reach the gateway later after
+    /// their start than the ones that reuse a connection: without room for
+    /// that, a leaky bucket sees the second or third come too soon.
+    fn next_increment(&mut self) -> Duration {
+        let mut increment = self.effective_interval();
+        if self.startup_left > 0 {
+            self.startup_left -= 1;
+            increment += (self.interval / STARTUP_SHARE).min(STARTUP_ALLOWANCE);
+        }
+        increment
     }
 
     /// Paces at `share` (0 < share <= 1) of the allotted rate.
@@ -78,15 +103,16 @@ impl EvenPacing {
         self.margin
     }
 
-    /// Books the first slot at or after `earliest`; returns it and when the
-    /// schedule is next free after it.
-    pub(super) fn book(&mut self, earliest: Instant) -> (Instant, Instant) {
-        let start = self.gcra.reserve(earliest, self.effective_interval());
+    /// Books the first slot at or after `earliest`; returns it, when the
+    /// schedule is next free after it, and the spacing it was booked with.
+    pub(super) fn book(&mut self, earliest: Instant) -> (Instant, Instant, Duration) {
+        let increment = self.next_increment();
+        let start = self.gcra.reserve(earliest, increment);
         let free = self
             .gcra
             .tat()
             .expect("a reservation always sets the arrival time");
-        (start, free)
+        (start, free, increment)
     }
 
     /// After a pause: the schedule goes on from `free` (where the bookings
@@ -148,19 +174,20 @@ mod tests {
     #[test]
     fn slots_follow_the_widened_interval() {
         let mut pacing = EvenPacing::new(Duration::from_millis(100), 1);
+        pacing.startup_left = 0;
         let t0 = Instant::now();
         assert_eq!(pacing.book(t0).0, t0);
         for _ in 0..5 {
             pacing.accepted_since_widened = EPISODE;
             pacing.widen();
         }
-        let (second, _) = pacing.book(t0);
+        let (second, _, _) = pacing.book(t0);
         assert_eq!(
             second,
             t0 + Duration::from_micros(100_200),
             "the floor: 0.2 %"
         );
-        let (third, _) = pacing.book(t0);
+        let (third, _, _) = pacing.book(t0);
         assert!(third - second > Duration::from_micros(100_200));
     }
 }

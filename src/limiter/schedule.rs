@@ -181,10 +181,10 @@ impl Schedule {
         let Some(pacing) = self.pacing.as_mut() else {
             return Reservation::unpaced(earliest, generation);
         };
-        let (start, free_after) = pacing.book(earliest);
+        let (start, free_after, spacing) = pacing.book(earliest);
         // The gap gate is for even pacing; a configured burst may bunch.
         let bunches = self.rate.is_some_and(|r| r.burst().get() > 1);
-        let min_gap = (!bunches).then(|| pacing.effective_interval());
+        let min_gap = (!bunches).then_some(spacing);
         // Kept long enough to know where the schedule stood before a pause,
         // and the starts of the current window when window mode takes over.
         let keep = RECENT_PACED.max(pacing.effective_interval() * 2);

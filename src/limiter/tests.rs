@@ -47,11 +47,26 @@ fn waiting_callers_get_evenly_spaced_slots() {
     let starts: Vec<Duration> = (0..5)
         .map(|_| limiter.reserve_at(t0).start - t0.instant)
         .collect();
-    // A 0.2 % margin: the floor for jitter.
+    // A 0.2 % margin: the floor for jitter; and 5 ms of start-up allowance
+    // for each of the first bookings.
     assert_eq!(
         starts,
-        vec![ms(0), us(250_500), us(501_000), us(751_500), us(1_002_000)]
+        vec![ms(0), us(255_500), ms(511), us(766_500), ms(1_022)]
     );
+}
+
+#[test]
+fn the_first_bookings_get_a_start_up_allowance() {
+    // Regression: at 20/s against a leaky bucket without burst, requests 2
+    // and 3 of a run reached the gateway less than 50 ms apart (the first
+    // ones open connections while the pool spawns its threads).
+    let at = clock(0);
+    let limiter = Limiter::new(Rate::per_second(20.0));
+    let t0 = at(Duration::ZERO);
+    let starts: Vec<Instant> = (0..11).map(|_| limiter.reserve_at(t0).start).collect();
+    let gaps: Vec<Duration> = starts.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(gaps[..8].iter().all(|gap| *gap == us(55_100)), "{gaps:?}");
+    assert!(gaps[8..].iter().all(|gap| *gap == us(50_100)), "{gaps:?}");
 }
 
 #[test]
@@ -61,7 +76,7 @@ fn idle_time_does_not_bank_a_burst() {
     limiter.reserve_at(at(Duration::ZERO));
     let later = at(Duration::from_secs(10));
     assert_eq!(limiter.reserve_at(later).start, later.instant);
-    assert_eq!(limiter.reserve_at(later).start, later.instant + us(250_500));
+    assert_eq!(limiter.reserve_at(later).start, later.instant + us(255_500));
 }
 
 #[test]
@@ -88,7 +103,7 @@ fn the_first_start_can_wait_for_a_wall_clock_second() {
     let limiter = Limiter::new(Rate::per_second(4.0)).aligned_to_windows();
     let t0 = at(Duration::ZERO);
     assert_eq!(limiter.reserve_at(t0).start - t0.instant, ms(650));
-    assert_eq!(limiter.reserve_at(t0).start - t0.instant, us(900_500));
+    assert_eq!(limiter.reserve_at(t0).start - t0.instant, us(905_500));
 }
 
 #[test]
@@ -105,7 +120,7 @@ fn a_pause_holds_everyone_and_voids_older_slots() {
     assert_eq!(after.start - t0.instant, Duration::from_secs(2));
     assert_eq!(
         limiter.reserve_at(at(ms(300))).start - t0.instant,
-        us(2_250_500)
+        us(2_255_500)
     );
 }
 
@@ -190,7 +205,7 @@ fn acquire_waits_for_each_slot_on_the_injected_clock() {
         assert_eq!(clock.now().instant, reservation.start, "starts on its slot");
         starts.push(reservation.start - t0);
     }
-    assert_eq!(starts, vec![ms(0), us(250_500), ms(501), us(751_500)]);
+    assert_eq!(starts, vec![ms(0), us(255_500), ms(511), us(766_500)]);
 }
 
 #[test]
@@ -206,14 +221,14 @@ fn a_late_start_pushes_the_next_one_back_by_a_whole_interval() {
     clock.set_lateness(ms(150));
     let late = limiter.acquire(&stop).unwrap();
     let started = clock.now().instant;
-    assert_eq!(late.start - t0, us(250_500));
+    assert_eq!(late.start - t0, us(255_500));
     assert!(started - late.start >= ms(149), "woke late for its slot");
     clock.set_lateness(Duration::ZERO);
     limiter.acquire(&stop).unwrap();
     assert_eq!(
         clock.now().instant - started,
-        us(250_500),
-        "one interval after"
+        us(255_500),
+        "one spacing after"
     );
 }
 
@@ -424,10 +439,11 @@ fn blind_rejections_widen_pacing_and_back_off() {
             ..
         }
     ));
-    // The next slot: an interval on, plus an eighth of one for each 429
+    // The next slot: an interval on (and the start-up allowance), plus an
+    // eighth of one for each 429
     // (moving our phase away from whoever else sends on the key).
     let resume = limiter.reserve_at(t0).start - t0.instant;
-    assert!(resume > ms(125) && resume < ms(126), "{resume:?}");
+    assert!(resume > ms(130) && resume < ms(131), "{resume:?}");
     // A third in a row: persisting, so the rate is cut to 80 % too, and
     // the pause is two (now longer) intervals.
     limiter.rejected(&booked, None, None, t0);
