@@ -5,7 +5,7 @@ use super::plan::Plan;
 use super::progress;
 use super::{Exit, UsageError};
 use restb::job::{CallOutput, Job, RestbWork};
-use restb::output::{OutcomeLine, OutcomeWriter};
+use restb::outcome::{OutcomeLine, OutcomeWriter};
 use restb::pool::{Ending, Finished, Pool, PoolSummary, Sink};
 use restb::stop::Stop;
 use serde::Serialize;
@@ -36,7 +36,7 @@ struct Finish<'a> {
     jobs: u64,
     allotted: Option<f64>,
     stats_file: Option<(File, &'a Path)>,
-    earlier_failures: usize,
+    earlier_failures: u64,
 }
 
 /// Runs the plan's jobs on the pool, with the progress bar when there is one.
@@ -135,7 +135,7 @@ impl RunSink {
 impl Sink<Job, CallOutput> for &mut RunSink {
     fn record(&mut self, finished: Finished<Job, CallOutput>) -> io::Result<()> {
         let line = OutcomeLine::from_finished(finished);
-        *self.by_status.entry(line.status.clone()).or_default() += 1;
+        *self.by_status.entry(line.status.to_string()).or_default() += 1;
         let http = line
             .http_status
             .map_or_else(|| "none".to_string(), |s| s.to_string());
