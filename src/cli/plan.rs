@@ -35,7 +35,7 @@ pub(super) struct Plan<'a> {
     pub(super) out: Box<dyn Write + Send>,
     pub(super) stats_file: Option<(File, &'a Path)>,
     /// Jobs a resumed outcome file records as failed and `--retry-failed` is off.
-    pub(super) earlier_failures: usize,
+    pub(super) earlier_failures: u64,
 }
 
 impl<'a> Plan<'a> {
@@ -144,7 +144,7 @@ fn open_output(
     args: &RunArgs,
     jobs: &mut Vec<Job>,
     quiet: bool,
-) -> Result<(Box<dyn Write + Send>, usize), UsageError> {
+) -> Result<(Box<dyn Write + Send>, u64), UsageError> {
     match &args.output {
         Some(path) if args.resume => {
             let (file, index) =
@@ -152,6 +152,7 @@ fn open_output(
             let before = jobs.len();
             let mut resume = index.filter(args.retry_failed);
             jobs.retain(|job| resume.keep(job));
+            let earlier_failures = resume.earlier_failures();
             if !quiet {
                 log::info!(
                     "resuming: {} of {before} jobs already done in {} ({} of its outcomes match no job of this input)",
@@ -160,7 +161,6 @@ fn open_output(
                     resume.unclaimed()
                 );
             }
-            let earlier_failures = usize::try_from(resume.earlier_failures()).unwrap_or(usize::MAX);
             Ok((Box::new(file), earlier_failures))
         }
         Some(path) => {
