@@ -146,7 +146,7 @@ pub struct RunArgs {
     /// Tries per job for transient failures (5xx, network errors, timeouts).
     #[arg(long, default_value = "5")]
     pub max_attempts: NonZeroU32,
-    /// Timeout of each phase of a request, in seconds.
+    /// Deadline of each request as a whole (connect, send, reply head and body), in seconds.
     #[arg(long, default_value = "30", value_parser = positive_number)]
     pub timeout: f64,
     /// Write every figure of the final stats to FILE as JSON.

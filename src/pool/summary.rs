@@ -72,7 +72,7 @@ pub enum Ending {
 #[non_exhaustive]
 pub enum AbortReason {
     /// A job's try returned [`Attempt::Abort`](super::Attempt::Abort) (the
-    /// service refused the key); that job's outcome was recorded.
+    /// service refused the key); that job, like the others left, has no outcome.
     Job,
     /// The engine itself failed (a panic outside a job's own code, or no
     /// worker thread could start); the message says how, and was logged.

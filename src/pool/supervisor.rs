@@ -6,7 +6,7 @@ use super::engine::{Engine, SinkSender};
 use super::sizing::{self, Demand, Load, SizePlan};
 use super::summary::AbortReason;
 use super::work::Work;
-use crate::limiter::Mode as LimiterMode;
+use crate::limiter::PacingModel;
 use std::thread::{self, Scope};
 use std::time::{Duration, Instant};
 
@@ -102,8 +102,8 @@ impl<'a, 'w, W: Work> Supervisor<'a, 'w, W> {
                 per_second: rate.per_second_f64(),
                 latency,
                 // A window's starts come within its first half second.
-                burst: match engine.limiter.mode() {
-                    LimiterMode::Windows { budget, .. } => budget as usize / 2,
+                burst: match engine.limiter.pacing_model() {
+                    PacingModel::Windows { budget, .. } => budget as usize / 2,
                     _ => 1,
                 },
             }),
