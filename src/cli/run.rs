@@ -171,6 +171,11 @@ struct StatsFile<'a> {
     throughput_rps: f64,
     sustained_rps: f64,
     allotted_rps: Option<f64>,
+    /// The limiter's rate in force at the end (below the allotted one when
+    /// persisting 429s cut it).
+    rate_in_force_rps: Option<f64>,
+    /// Seconds the limiter held every start.
+    paused_s: f64,
     mode: &'static str,
     threads_peak: usize,
     interrupted: bool,
@@ -208,6 +213,8 @@ impl<'a> StatsFile<'a> {
             throughput_rps: report.throughput(),
             sustained_rps: report.sustained,
             allotted_rps: allotted,
+            rate_in_force_rps: report.rate_in_force,
+            paused_s: report.paused.as_secs_f64(),
             mode: match mode {
                 Mode::Rate => "rate",
                 Mode::Concurrency => "concurrency",
