@@ -10,7 +10,7 @@ use restb::job::{jobs_from_records, RestbWork};
 use restb::limiter::Rate;
 use restb::mock::{MockConfig, MockServer};
 use restb::models;
-use restb::output::OutcomeLine;
+use restb::outcome::OutcomeLine;
 use restb::pool::{Pool, PoolConfig};
 use restb::stop::Stop;
 use std::time::Duration;

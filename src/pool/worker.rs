@@ -113,9 +113,11 @@ impl<W: Work> Engine<'_, W> {
                 self.stats.record(AttemptKind::Failure, start, end);
                 self.finish(tracked, output, false, latency, sink);
             }
-            Attempt::Abort(output) => {
+            Attempt::Abort(_) => {
+                // Not this job's fault (the key was refused): it stays without
+                // an outcome, like every job the stop leaves, so a resumed run
+                // sends it.
                 self.stats.record(AttemptKind::Failure, start, end);
-                self.finish(tracked, output, false, latency, sink);
                 self.halt.abort(AbortReason::Job);
             }
             Attempt::RateLimited { output, .. } => {
