@@ -30,6 +30,7 @@ mod pause_record;
 mod rate;
 mod reservation;
 mod schedule;
+mod status;
 mod trust;
 mod wait;
 mod wall_step;
@@ -42,6 +43,7 @@ pub use pause_record::clock_time;
 pub use rate::Rate;
 pub use reservation::{Pause, Reservation};
 pub use schedule::PacingModel;
+pub use status::PacingStatus;
 pub use wait::STOP_POLL;
 
 use learn::Learner;
@@ -140,6 +142,17 @@ impl<C: Clock> Limiter<C> {
     pub fn pause_reason(&self) -> Option<(PauseReason, SystemTime)> {
         let now = self.clock.now().instant;
         self.state.lock().learner.pauses.current(now)
+    }
+
+    /// The rate in force and the pauses, in one snapshot.
+    pub fn status(&self) -> PacingStatus {
+        let now = self.clock.now().instant;
+        let state = self.state.lock();
+        PacingStatus {
+            rate_in_force: state.schedule.rate_in_force(),
+            paused_total: state.learner.pauses.total(),
+            pause: state.learner.pauses.current(now),
+        }
     }
 
     /// Books the earliest start slot at or after `now`.
