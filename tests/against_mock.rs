@@ -1,6 +1,9 @@
 //! The Restb.ai client and the pool together, over real sockets, against the
 //! mock gateway on port 0.
 
+mod common;
+
+use common::assert_jobs_once;
 use restb::api::{Client, ClientConfig, ClientKey, ImageSource, Verdict};
 use restb::input::Record;
 use restb::job::{jobs_from_records, CallOutput, Job, RestbWork};
@@ -8,16 +11,10 @@ use restb::limiter::Rate;
 use restb::mock::{HeaderStyle, MockConfig, MockServer};
 use restb::pool::{AbortReason, Ending, Finished, Pool, PoolConfig, PoolSummary};
 use restb::stop::Stop;
-use std::collections::HashSet;
 use std::time::Duration;
 
 fn client_for(server: &MockServer, key: &str) -> Client {
-    let config = ClientConfig {
-        base_url: server.base_url(),
-        timeout: Duration::from_secs(5),
-        ..ClientConfig::default()
-    };
-    Client::new(ClientKey::new(key).unwrap(), &config).unwrap()
+    common::client(&server.base_url(), key, Duration::from_secs(5))
 }
 
 fn records(count: usize) -> Vec<Record> {
@@ -49,19 +46,6 @@ fn run_jobs(
     (summary, outcomes)
 }
 
-fn assert_exactly_once(jobs: &[Job], outcomes: &[Finished<Job, CallOutput>]) {
-    let mut seen = HashSet::new();
-    for outcome in outcomes {
-        assert!(
-            seen.insert(outcome.job.key()),
-            "{:?} twice",
-            outcome.job.key()
-        );
-    }
-    let wanted: HashSet<_> = jobs.iter().map(Job::key).collect();
-    assert_eq!(seen, wanted);
-}
-
 #[test]
 fn grouped_jobs_send_one_multipredict_request_per_image() {
     let server = MockServer::start(MockConfig::default()).unwrap();
@@ -75,7 +59,7 @@ fn grouped_jobs_send_one_multipredict_request_per_image() {
         ..PoolConfig::default()
     };
     let (summary, outcomes) = run_jobs(client_for(&server, "k"), jobs.clone(), config);
-    assert_exactly_once(&jobs, &outcomes);
+    assert_jobs_once(&jobs, &outcomes);
     assert_eq!(summary.report.succeeded, 12);
     for outcome in &outcomes {
         let solutions = outcome.output.solutions.as_ref().unwrap();
@@ -103,7 +87,7 @@ fn per_model_jobs_send_one_predict_request_per_image_and_model() {
         ..PoolConfig::default()
     };
     let (summary, outcomes) = run_jobs(client_for(&server, "k"), jobs.clone(), config);
-    assert_exactly_once(&jobs, &outcomes);
+    assert_jobs_once(&jobs, &outcomes);
     assert_eq!(summary.report.succeeded, 15);
     assert!(server
         .arrivals()
@@ -128,7 +112,7 @@ fn a_rate_limited_gateway_costs_at_most_one_429_and_loses_nothing() {
         ..PoolConfig::default()
     };
     let (summary, outcomes) = run_jobs(client_for(&server, "k"), jobs.clone(), config);
-    assert_exactly_once(&jobs, &outcomes);
+    assert_jobs_once(&jobs, &outcomes);
     assert_eq!(summary.report.succeeded, 30);
     assert!(
         summary.report.rate_limited <= 1,
@@ -154,7 +138,7 @@ fn a_rate_above_the_gateways_limit_learns_its_window_from_the_headers() {
         ..PoolConfig::default()
     };
     let (summary, outcomes) = run_jobs(client_for(&server, "k"), jobs.clone(), config);
-    assert_exactly_once(&jobs, &outcomes);
+    assert_jobs_once(&jobs, &outcomes);
     assert_eq!(summary.report.succeeded, 15);
     let limited = summary.report.rate_limited;
     assert!(limited <= 5, "{limited} 429s for 15 requests");
@@ -178,7 +162,7 @@ fn without_headers_429s_pause_the_pool_and_nothing_is_lost() {
         ..PoolConfig::default()
     };
     let (summary, outcomes) = run_jobs(client_for(&server, "k"), jobs.clone(), config);
-    assert_exactly_once(&jobs, &outcomes);
+    assert_jobs_once(&jobs, &outcomes);
     assert_eq!(summary.report.succeeded, 15);
     let limited = summary.report.rate_limited;
     assert!(

@@ -1,45 +1,13 @@
 //! The `restb` binary end to end: real processes, real files, the mock
 //! gateway on port 0.
 
-use restb::mock::{MockConfig, MockServer};
+mod common;
+
+use common::{outcome_lines, restb, run, start_mock, text, url_list, KEY};
+use restb::mock::MockConfig;
 use serde_json::Value;
 use std::path::Path;
-use std::process::{Command, Output};
-
-const KEY: &str = "test-key-5ecr3t";
-
-fn restb(args: &[&str], key: Option<&str>) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_restb"));
-    command
-        .args(args)
-        .env_remove("RUST_LOG")
-        .env_remove("RESTB_CLIENT_KEY");
-    if let Some(key) = key {
-        command.env("RESTB_CLIENT_KEY", key);
-    }
-    command.output().expect("the binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn outcome_lines(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|line| serde_json::from_str(line).expect("each line is whole JSON"))
-        .collect()
-}
-
-fn url_list(dir: &Path, count: usize) -> String {
-    let path = dir.join("urls.txt");
-    let body: String = (1..=count)
-        .map(|n| format!("https://example.com/photos/{n}.jpg\n"))
-        .collect();
-    std::fs::write(&path, format!("# listing photos\n{body}")).unwrap();
-    path.to_string_lossy().into_owned()
-}
+use std::process::Output;
 
 fn assert_no_key(output: &Output, files: &[&Path]) {
     assert!(!text(&output.stdout).contains(KEY));
@@ -53,12 +21,12 @@ fn assert_no_key(output: &Output, files: &[&Path]) {
 
 #[test]
 fn a_batch_runs_end_to_end_with_one_outcome_per_image() {
-    let server = MockServer::start(MockConfig::default()).unwrap();
+    let server = start_mock(MockConfig::default());
     let dir = tempfile::tempdir().unwrap();
     let input = url_list(dir.path(), 8);
     let out = dir.path().join("out.jsonl");
     let base = server.base_url();
-    let output = restb(
+    let output = run(
         &[
             "run",
             &input,
@@ -108,11 +76,11 @@ fn a_batch_runs_end_to_end_with_one_outcome_per_image() {
 
 #[test]
 fn per_model_sends_one_request_per_image_and_model_to_stdout() {
-    let server = MockServer::start(MockConfig::default()).unwrap();
+    let server = start_mock(MockConfig::default());
     let dir = tempfile::tempdir().unwrap();
     let input = url_list(dir.path(), 3);
     let base = server.base_url();
-    let output = restb(
+    let output = run(
         &[
             "run",
             &input,
@@ -144,7 +112,7 @@ fn per_model_sends_one_request_per_image_and_model_to_stdout() {
 
 #[test]
 fn a_failed_job_is_recorded_and_exits_1() {
-    let server = MockServer::start(MockConfig::default()).unwrap();
+    let server = start_mock(MockConfig::default());
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("batch.jsonl");
     std::fs::write(
@@ -167,7 +135,7 @@ fn a_failed_job_is_recorded_and_exits_1() {
         "-o",
         out.to_str().unwrap(),
     ];
-    let output = restb(&args, Some(KEY));
+    let output = run(&args, Some(KEY));
     assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
     let lines = outcome_lines(&out);
     let failed = lines.iter().find(|l| l["id"] == "7").unwrap();
@@ -184,16 +152,15 @@ fn a_failed_job_is_recorded_and_exits_1() {
 
 #[test]
 fn a_refused_key_exits_1_without_showing_the_key() {
-    let server = MockServer::start(MockConfig {
+    let server = start_mock(MockConfig {
         valid_keys: Some(vec!["another".into()]),
         ..MockConfig::default()
-    })
-    .unwrap();
+    });
     let dir = tempfile::tempdir().unwrap();
     let input = url_list(dir.path(), 30);
     let out = dir.path().join("out.jsonl");
     let base = server.base_url();
-    let output = restb(
+    let output = run(
         &[
             "run",
             &input,
@@ -218,7 +185,7 @@ fn a_refused_key_exits_1_without_showing_the_key() {
 
 #[test]
 fn resume_sends_only_what_is_not_done() {
-    let server = MockServer::start(MockConfig::default()).unwrap();
+    let server = start_mock(MockConfig::default());
     let dir = tempfile::tempdir().unwrap();
     let input = url_list(dir.path(), 6);
     let out = dir.path().join("out.jsonl");
@@ -241,7 +208,7 @@ fn resume_sends_only_what_is_not_done() {
         out.to_str().unwrap(),
         "--resume",
     ];
-    let output = restb(&args, Some(KEY));
+    let output = run(&args, Some(KEY));
     assert_eq!(
         output.status.code(),
         Some(1),
@@ -253,17 +220,17 @@ fn resume_sends_only_what_is_not_done() {
     assert_eq!(lines.len(), 6);
     let mut retry = args.to_vec();
     retry.push("--retry-failed");
-    let output = restb(&retry, Some(KEY));
+    let output = run(&retry, Some(KEY));
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     assert_eq!(server.counters().requests, 5);
-    let output = restb(&retry, Some(KEY));
+    let output = run(&retry, Some(KEY));
     assert_eq!(output.status.code(), Some(0));
     assert_eq!(server.counters().requests, 5, "nothing left to do");
 }
 
 #[test]
 fn bad_usage_exits_2_before_any_request() {
-    let server = MockServer::start(MockConfig::default()).unwrap();
+    let server = start_mock(MockConfig::default());
     let dir = tempfile::tempdir().unwrap();
     let input = url_list(dir.path(), 2);
     let base = server.base_url();
@@ -377,7 +344,7 @@ fn bad_usage_exits_2_before_any_request() {
         ),
     ];
     for (args, key, needle) in cases {
-        let output = restb(&args, key);
+        let output = run(&args, key);
         let stderr = text(&output.stderr);
         assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains(needle), "{args:?}: {stderr}");
@@ -389,17 +356,16 @@ fn bad_usage_exits_2_before_any_request() {
 
 #[test]
 fn the_key_can_come_from_a_file() {
-    let server = MockServer::start(MockConfig {
+    let server = start_mock(MockConfig {
         valid_keys: Some(vec![KEY.into()]),
         ..MockConfig::default()
-    })
-    .unwrap();
+    });
     let dir = tempfile::tempdir().unwrap();
     let input = url_list(dir.path(), 2);
     let key_file = dir.path().join("key");
     std::fs::write(&key_file, format!("{KEY}\n")).unwrap();
     let base = server.base_url();
-    let output = restb(
+    let output = run(
         &[
             "run",
             &input,
@@ -419,7 +385,7 @@ fn the_key_can_come_from_a_file() {
 #[test]
 fn the_demo_runs_without_key_or_network() {
     // The tutorial's workload with a short latency, to keep the test quick.
-    let output = restb(&["demo", "--latency", "0.05", "--rps", "20"], None);
+    let output = run(&["demo", "--latency", "0.05", "--rps", "20"], None);
     let stdout = text(&output.stdout);
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{stderr}");
@@ -436,12 +402,12 @@ fn the_demo_runs_without_key_or_network() {
 
 #[test]
 fn the_key_stays_hidden_at_trace_level_ureq_logs_included() {
-    let server = MockServer::start(MockConfig::default()).unwrap();
+    let server = start_mock(MockConfig::default());
     let dir = tempfile::tempdir().unwrap();
     let input = url_list(dir.path(), 3);
     let out = dir.path().join("out.jsonl");
     let base = server.base_url();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_restb"));
+    let mut command = restb(Some(KEY));
     command
         .args([
             "run",
@@ -453,7 +419,6 @@ fn the_key_stays_hidden_at_trace_level_ureq_logs_included() {
             "-o",
             out.to_str().unwrap(),
         ])
-        .env("RESTB_CLIENT_KEY", KEY)
         .env("RUST_LOG", "trace");
     let output = command.output().unwrap();
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
@@ -473,7 +438,7 @@ fn the_key_stays_hidden_at_trace_level_ureq_logs_included() {
 
 #[test]
 fn stats_json_has_every_figure_and_summary_prints_a_table() {
-    let server = MockServer::start(MockConfig::default()).unwrap();
+    let server = start_mock(MockConfig::default());
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("batch.jsonl");
     std::fs::write(
@@ -483,7 +448,7 @@ fn stats_json_has_every_figure_and_summary_prints_a_table() {
     .unwrap();
     let stats = dir.path().join("stats.json");
     let base = server.base_url();
-    let output = restb(
+    let output = run(
         &[
             "run",
             input.to_str().unwrap(),
@@ -548,7 +513,7 @@ fn completions_are_printed_for_each_shell() {
         ("zsh", "#compdef restb"),
         ("fish", "complete -c restb"),
     ] {
-        let output = restb(&["completions", shell], None);
+        let output = run(&["completions", shell], None);
         assert_eq!(output.status.code(), Some(0));
         let script = text(&output.stdout);
         assert!(
@@ -559,7 +524,7 @@ fn completions_are_printed_for_each_shell() {
         assert!(script.contains("--rps"));
     }
     assert_eq!(
-        restb(&["completions", "powershell-9"], None).status.code(),
+        run(&["completions", "powershell-9"], None).status.code(),
         Some(2)
     );
 }
@@ -567,7 +532,7 @@ fn completions_are_printed_for_each_shell() {
 #[test]
 fn help_shows_examples_for_each_subcommand() {
     for sub in ["run", "demo", "mock", "bench", "report", "completions"] {
-        let output = restb(&[sub, "--help"], None);
+        let output = run(&[sub, "--help"], None);
         assert_eq!(output.status.code(), Some(0), "{sub}");
         let help = text(&output.stdout);
         assert!(

@@ -5,11 +5,10 @@
 //! the key appears in no output: outcome file, standard error at trace level,
 //! `--stats-json`, `--summary`.
 
-mod support;
+mod common;
 
+use common::tiny_server::{answer, percent_decode, TinyServer};
 use serde_json::{json, Value};
-use std::process::Command;
-use support::{answer, percent_decode, TinyServer};
 
 /// A key with the characters that URL encoders treat differently: ureq
 /// encodes `+/=%` and leaves `!*` as they are.
@@ -88,7 +87,7 @@ fn a_gateway_echoing_the_url_never_shows_the_key() {
     std::fs::write(&input, urls).unwrap();
     let out = dir.path().join("out.jsonl");
     let stats = dir.path().join("stats.json");
-    let run = Command::new(env!("CARGO_BIN_EXE_restb"))
+    let run = common::restb(Some(KEY))
         .args([
             "run",
             input.to_str().unwrap(),
@@ -103,7 +102,6 @@ fn a_gateway_echoing_the_url_never_shows_the_key() {
             "--stats-json",
             stats.to_str().unwrap(),
         ])
-        .env("RESTB_CLIENT_KEY", KEY)
         .env("RUST_LOG", "trace")
         .output()
         .unwrap();

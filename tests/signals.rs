@@ -4,34 +4,19 @@
 //! job of a non-interactive shell) stays ignored; `kill -9` leaves a file that
 //! `--resume` completes exactly once.
 
-use restb::mock::{MockConfig, MockServer};
-use serde_json::Value;
-use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::{
+    clean_env, ids_exactly_once, signal, start_mock, wait_for_lines, wait_with_limit, Batch,
+};
+use restb::mock::MockConfig;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const JOBS: usize = 60;
 
-struct Batch {
-    _dir: tempfile::TempDir,
-    input: PathBuf,
-    out: PathBuf,
-}
-
 fn batch() -> Batch {
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("urls.txt");
-    let body: String = (1..=JOBS)
-        .map(|n| format!("https://example.com/{n}.jpg\n"))
-        .collect();
-    std::fs::write(&input, body).unwrap();
-    let out = dir.path().join("out.jsonl");
-    Batch {
-        _dir: dir,
-        input,
-        out,
-    }
+    Batch::of(JOBS)
 }
 
 fn spawn_run(batch: &Batch, base: &str, extra: &[&str]) -> Child {
@@ -57,7 +42,7 @@ fn spawn_run_ignoring(batch: &Batch, base: &str, extra: &[&str], signals: &str) 
 }
 
 fn spawn(mut command: Command, batch: &Batch, base: &str, extra: &[&str]) -> Child {
-    command
+    clean_env(&mut command, Some("k"))
         .args([
             "run",
             batch.input.to_str().unwrap(),
@@ -68,71 +53,17 @@ fn spawn(mut command: Command, batch: &Batch, base: &str, extra: &[&str]) -> Chi
         ])
         .args(["-o", batch.out.to_str().unwrap()])
         .args(extra)
-        .env("RESTB_CLIENT_KEY", "k")
-        .env_remove("RUST_LOG")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap()
 }
 
-fn signal(child: &Child, name: &str) {
-    let status = Command::new("kill")
-        .args([&format!("-{name}"), &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
-
-fn wait_for_lines(path: &Path, count: usize, limit: Duration) {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        let lines = std::fs::read_to_string(path)
-            .map(|t| t.lines().count())
-            .unwrap_or(0);
-        if lines >= count {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("fewer than {count} outcome lines after {limit:?}");
-}
-
-fn wait_with_limit(mut child: Child, limit: Duration) -> (Option<i32>, String) {
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            let mut stderr = String::new();
-            std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
-            return (status.code(), stderr);
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            panic!("still running after {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-/// Every line whole JSON, no job twice; returns the ids.
-fn ids_exactly_once(path: &Path) -> HashSet<String> {
-    let text = std::fs::read_to_string(path).unwrap();
-    let mut ids = HashSet::new();
-    for line in text.lines() {
-        let value: Value =
-            serde_json::from_str(line).unwrap_or_else(|e| panic!("torn line {line:?}: {e}"));
-        let id = value["id"].as_str().unwrap().to_string();
-        assert!(ids.insert(id.clone()), "job {id} written twice");
-    }
-    ids
-}
-
 fn interrupt_then_resume(signal_name: &str) {
-    let server = MockServer::start(MockConfig {
+    let server = start_mock(MockConfig {
         latency: Duration::from_millis(400),
         ..MockConfig::default()
-    })
-    .unwrap();
+    });
     let base = server.base_url();
     let batch = batch();
     let child = spawn_run(&batch, &base, &["--rps", "20"]);
@@ -182,11 +113,10 @@ fn sighup_stops_cleanly_and_resume_completes_exactly_once() {
 /// its terminal closed.
 #[test]
 fn sighup_and_sigint_ignored_by_the_parent_stay_ignored() {
-    let server = MockServer::start(MockConfig {
+    let server = start_mock(MockConfig {
         latency: Duration::from_millis(200),
         ..MockConfig::default()
-    })
-    .unwrap();
+    });
     let batch = batch();
     let child = spawn_run_ignoring(&batch, &server.base_url(), &["--rps", "30"], "HUP INT");
     wait_for_lines(&batch.out, 3, Duration::from_secs(10));
@@ -201,11 +131,10 @@ fn sighup_and_sigint_ignored_by_the_parent_stay_ignored() {
 
 #[test]
 fn a_second_signal_quits_at_once() {
-    let server = MockServer::start(MockConfig {
+    let server = start_mock(MockConfig {
         latency: Duration::from_secs(20),
         ..MockConfig::default()
-    })
-    .unwrap();
+    });
     let batch = batch();
     let child = spawn_run(&batch, &server.base_url(), &["--rps", "50"]);
     let start = Instant::now();
@@ -225,11 +154,10 @@ fn a_second_signal_quits_at_once() {
 
 #[test]
 fn after_kill_9_resume_completes_exactly_once() {
-    let server = MockServer::start(MockConfig {
+    let server = start_mock(MockConfig {
         latency: Duration::from_millis(100),
         ..MockConfig::default()
-    })
-    .unwrap();
+    });
     let base = server.base_url();
     let batch = batch();
     let mut child = spawn_run(&batch, &base, &["--rps", "40"]);
