@@ -30,7 +30,7 @@
 //! # Features
 //!
 //! - `cli` (default): the `restb` binary and the crates only it needs (clap,
-//!   clap_complete, indicatif, env_logger, ctrlc).
+//!   clap_complete, indicatif, env_logger, and signal-hook or ctrlc).
 //! - `mock` (default): the stand-in gateway, module `restb::mock`.
 //!
 //! An embedder that needs neither writes

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// How one attempt (one request) ended, as far as the statistics care.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum AttemptKind {
     /// A success: counts toward throughput and mean latency.
     Success,

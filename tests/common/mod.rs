@@ -210,11 +210,9 @@ impl Batch {
 
 /// A Restb.ai client for `base_url` with `key` and a per-request `timeout`.
 pub fn client(base_url: &str, key: &str, timeout: Duration) -> Client {
-    let config = ClientConfig {
-        base_url: base_url.to_string(),
-        timeout,
-        ..ClientConfig::default()
-    };
+    let mut config = ClientConfig::default();
+    config.base_url = base_url.to_string();
+    config.timeout = timeout;
     Client::new(ClientKey::new(key).unwrap(), &config).unwrap()
 }
 
