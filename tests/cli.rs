@@ -4,10 +4,19 @@
 mod common;
 
 use common::{outcome_lines, restb, run, start_mock, text, url_list, KEY};
-use restb::mock::MockConfig;
-use serde_json::Value;
+use restb::mock::{Fault, FaultMix, MockConfig};
+use serde_json::{json, Value};
 use std::path::Path;
 use std::process::Output;
+use std::time::Duration;
+
+/// The `n`th `[...]` of a stats line (from 0).
+fn bracketed(line: &str, n: usize) -> &str {
+    line.split('[')
+        .nth(n + 1)
+        .and_then(|part| part.split(']').next())
+        .unwrap_or_else(|| panic!("no [{n}] in {line}"))
+}
 
 fn assert_no_key(output: &Output, files: &[&Path]) {
     assert!(!text(&output.stdout).contains(KEY));
@@ -21,7 +30,9 @@ fn assert_no_key(output: &Output, files: &[&Path]) {
 
 #[test]
 fn a_batch_runs_end_to_end_with_one_outcome_per_image() {
-    let server = start_mock(MockConfig::default());
+    let mut config = MockConfig::default();
+    config.latency = Duration::from_millis(30);
+    let server = start_mock(config);
     let dir = tempfile::tempdir().unwrap();
     let input = url_list(dir.path(), 8);
     let out = dir.path().join("out.jsonl");
@@ -60,7 +71,9 @@ fn a_batch_runs_end_to_end_with_one_outcome_per_image() {
             serde_json::json!(["re_logo", "re_condition_r1r6_global"])
         );
         assert!(line["solutions"]["re_condition_r1r6_global"].is_object());
-        assert!(line["latency_ms"].as_f64().unwrap() >= 0.0);
+        // The mock answers after 30 ms: a request cannot take less.
+        let latency = line["latency_ms"].as_f64().unwrap();
+        assert!((30.0..10_000.0).contains(&latency), "{line}");
     }
     let stats = stderr
         .lines()
@@ -70,6 +83,15 @@ fn a_batch_runs_end_to_end_with_one_outcome_per_image() {
         stats.contains("] seconds with average time [") && stats.ends_with("] rps"),
         "{stats}"
     );
+    // The average on the stats line is the mean of the outcomes' latencies
+    // (each rounded to 0.1 ms).
+    let average: f64 = bracketed(stats, 2).parse().unwrap();
+    let mean = lines
+        .iter()
+        .map(|l| l["latency_ms"].as_f64().unwrap())
+        .sum::<f64>()
+        / 8.0;
+    assert!((average - mean).abs() <= 0.2, "{stats}: mean {mean}");
     assert_eq!(server.counters().requests, 8);
     assert_no_key(&output, &[&out]);
 }
@@ -437,16 +459,24 @@ fn the_key_stays_hidden_at_trace_level_ureq_logs_included() {
 }
 
 #[test]
-fn stats_json_has_every_figure_and_summary_prints_a_table() {
-    let server = start_mock(MockConfig::default());
+fn stats_json_agrees_with_the_outcome_file_and_summary_prints_a_table() {
+    // Nine images: one with a model the gateway refuses (400), and 503s on
+    // about a third of the requests, retried (seeded, one thread: the same
+    // run every time).
+    let mut config = MockConfig::default();
+    config.latency = Duration::from_millis(20);
+    config.faults = FaultMix::none().with(Fault::Status503, 0.3);
+    config.seed = 5;
+    let server = start_mock(config);
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("batch.jsonl");
-    std::fs::write(
-        &input,
-        "{\"id\":\"a\",\"url\":\"https://x/a.jpg\"}\n{\"id\":\"b\",\"url\":\"https://x/b.jpg\",\"models\":[\"re_nope\"]}\n",
-    )
-    .unwrap();
+    let mut batch: String = (1..=8)
+        .map(|n| format!("{{\"id\":\"{n}\",\"url\":\"https://x/{n}.jpg\"}}\n"))
+        .collect();
+    batch.push_str("{\"id\":\"9\",\"url\":\"https://x/9.jpg\",\"models\":[\"re_nope\"]}\n");
+    std::fs::write(&input, batch).unwrap();
     let stats = dir.path().join("stats.json");
+    let out = dir.path().join("out.jsonl");
     let base = server.base_url();
     let output = run(
         &[
@@ -456,51 +486,78 @@ fn stats_json_has_every_figure_and_summary_prints_a_table() {
             &base,
             "--rps",
             "50",
+            "--threads",
+            "1",
+            "--max-attempts",
+            "20",
             "--allow-unknown-models",
             "--models",
             "re_roomtype_global_v2",
             "--stats-json",
             stats.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
             "--summary",
         ],
         Some(KEY),
     );
     assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
     let json: Value = serde_json::from_str(&std::fs::read_to_string(&stats).unwrap()).unwrap();
-    for field in [
-        "jobs",
-        "finished",
-        "unfinished",
-        "by_status",
-        "by_http_status",
-        "succeeded",
-        "failed",
-        "rate_limited",
-        "transient_errors",
-        "retried",
-        "span_s",
-        "mean_latency_ms",
-        "p50_ms",
-        "p90_ms",
-        "p95_ms",
-        "p99_ms",
-        "max_ms",
-        "throughput_rps",
-        "sustained_rps",
-        "allotted_rps",
-        "mode",
-        "threads_peak",
-        "interrupted",
-    ] {
-        assert!(json.get(field).is_some(), "missing {field}: {json}");
+    let lines = outcome_lines(&out);
+    let count = |status: &str| lines.iter().filter(|l| l["status"] == status).count();
+    let sum = |field: &str| -> u64 { lines.iter().map(|l| l[field].as_u64().unwrap()).sum() };
+    assert_eq!(lines.len(), 9);
+    assert_eq!(json["jobs"], 9);
+    assert_eq!(json["finished"], 9);
+    assert_eq!(json["unfinished"], 0);
+    assert_eq!(json["succeeded"], count("ok"));
+    assert_eq!(json["failed"], count("failed"));
+    assert_eq!((count("ok"), count("failed")), (8, 1));
+    assert_eq!(json["by_status"], json!({"ok": 8, "failed": 1}));
+    let mut by_http = serde_json::Map::new();
+    for line in &lines {
+        let status = line["http_status"].to_string();
+        let seen = by_http.get(&status).and_then(Value::as_u64).unwrap_or(0);
+        by_http.insert(status, json!(seen + 1));
     }
-    assert_eq!(json["jobs"], 2);
-    assert_eq!(json["succeeded"], 1);
-    assert_eq!(json["failed"], 1);
-    assert_eq!(json["by_status"]["ok"], 1);
-    assert_eq!(json["by_http_status"]["400"], 1);
+    assert_eq!(json["by_http_status"], Value::Object(by_http));
+    // Every try beyond a job's first was a retry after a 503, and every
+    // request the gateway saw is a try some line counts.
+    let tries = sum("attempts");
+    assert_eq!(server.counters().requests, tries);
+    assert!(tries > 9, "the seed gives some 503s");
+    assert_eq!(json["retried"], tries - 9);
+    assert_eq!(json["transient_errors"], tries - 9);
+    assert_eq!(json["rate_limited"], sum("rate_limited"));
+    // Latencies: the mean and the maximum of the successes' latency_ms
+    // (rounded to 0.1 ms in the file, to 3 digits in the histogram).
+    let latencies: Vec<f64> = lines
+        .iter()
+        .filter(|l| l["status"] == "ok")
+        .map(|l| l["latency_ms"].as_f64().unwrap())
+        .collect();
+    let mean = latencies.iter().sum::<f64>() / latencies.len() as f64;
+    let max = latencies.iter().copied().fold(0.0, f64::max);
+    let figure = |name: &str| json[name].as_f64().unwrap();
+    assert!((figure("mean_latency_ms") - mean).abs() <= 0.1, "{json}");
+    assert!(
+        (figure("max_ms") - max).abs() <= max * 0.002 + 0.1,
+        "{json}"
+    );
+    let percentiles = ["p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms"].map(figure);
+    assert!(percentiles[0] >= 20.0, "{json}");
+    assert!(percentiles.windows(2).all(|w| w[0] <= w[1]), "{json}");
+    // The span holds every success; the throughput is successes over it.
+    let span = figure("span_s");
+    assert!(
+        span * 1000.0 >= latencies.iter().sum::<f64>() - 1.0,
+        "one thread: {json}"
+    );
+    assert!((figure("throughput_rps") - 8.0 / span).abs() < 1e-6 * figure("throughput_rps"));
     assert_eq!(json["allotted_rps"], 50.0);
     assert_eq!(json["mode"], "rate");
+    assert_eq!(json["threads_peak"], 1);
+    assert_eq!(json["interrupted"], false);
     let stderr = text(&output.stderr);
     assert!(stderr.contains("re_roomtype_global_v2"), "{stderr}");
     assert!(stderr.contains("FAILED"), "{stderr}");
