@@ -138,7 +138,11 @@ fn sigint_ends_the_sweep_writes_what_was_measured_and_exits_130() {
     use std::io::{BufRead, BufReader, Read};
     use std::process::Stdio;
     let dir = tempfile::tempdir().unwrap();
-    let mut child = command(None)
+    // With SIGINT at its default whatever this process inherited: restb keeps
+    // an inherited ignore (a background job of a script has one).
+    let mut env = Command::new("env");
+    let mut child = common::clean_env(&mut env, None)
+        .args(["--default-signal=INT", env!("CARGO_BIN_EXE_restb")])
         .args([
             "bench",
             "--threads",

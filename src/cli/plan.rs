@@ -8,7 +8,7 @@ use restb::input::{self, Format, ReadOptions, Record};
 use restb::job::{jobs_from_records, Job};
 use restb::limiter::Rate;
 use restb::models;
-use restb::output::open_for_resume;
+use restb::outcome::open_for_resume;
 use restb::pool::{PoolConfig, Threads};
 use restb::retry::RetryPolicy;
 use std::fs::File;
@@ -35,7 +35,7 @@ pub(super) struct Plan<'a> {
     pub(super) out: Box<dyn Write + Send>,
     pub(super) stats_file: Option<(File, &'a Path)>,
     /// Jobs a resumed outcome file records as failed and `--retry-failed` is off.
-    pub(super) earlier_failures: usize,
+    pub(super) earlier_failures: u64,
 }
 
 impl<'a> Plan<'a> {
@@ -144,23 +144,21 @@ fn open_output(
     args: &RunArgs,
     jobs: &mut Vec<Job>,
     quiet: bool,
-) -> Result<(Box<dyn Write + Send>, usize), UsageError> {
+) -> Result<(Box<dyn Write + Send>, u64), UsageError> {
     match &args.output {
         Some(path) if args.resume => {
-            let (file, done) = open_for_resume(path).map_err(|e| {
-                UsageError(format!("--resume: cannot read {}: {e}", path.display()))
-            })?;
+            let (file, index) =
+                open_for_resume(path).map_err(|e| UsageError(format!("--resume: {e}")))?;
             let before = jobs.len();
-            let earlier_failures = jobs
-                .iter()
-                .filter(|job| done.failed(&job.key()) && !args.retry_failed)
-                .count();
-            jobs.retain(|job| !done.covers(&job.key(), args.retry_failed));
+            let mut resume = index.filter(args.retry_failed);
+            jobs.retain(|job| resume.keep(job));
+            let earlier_failures = resume.earlier_failures();
             if !quiet {
                 log::info!(
-                    "resuming: {} of {before} jobs already done in {}",
-                    before - jobs.len(),
-                    path.display()
+                    "resuming: {} of {before} jobs already done in {} ({} of its outcomes match no job of this input)",
+                    resume.done(),
+                    path.display(),
+                    resume.unclaimed()
                 );
             }
             Ok((Box::new(file), earlier_failures))
@@ -209,6 +207,13 @@ fn default_models(args: &RunArgs) -> Result<Vec<String>, UsageError> {
         .collect();
     if list.is_empty() {
         return Err(UsageError("--models: the list is empty".to_string()));
+    }
+    if let Some(repeated) = models::first_repeated(&list) {
+        // Refused, not deduplicated: with --per-model it would send every
+        // image twice under one key, and a typo'd list deserves a look.
+        return Err(UsageError(format!(
+            "--models: '{repeated}' is listed twice; list each model once"
+        )));
     }
     if !args.allow_unknown_models {
         if let Some(unknown) = list.iter().find(|m| !models::is_known(m)) {

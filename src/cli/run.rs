@@ -5,7 +5,7 @@ use super::plan::Plan;
 use super::progress;
 use super::{Exit, UsageError};
 use restb::job::{CallOutput, Job, RestbWork};
-use restb::output::{OutcomeLine, OutcomeWriter};
+use restb::outcome::{OutcomeLine, OutcomeWriter};
 use restb::pool::{Ending, Finished, Pool, PoolSummary, Sink};
 use restb::stop::Stop;
 use serde::Serialize;
@@ -31,10 +31,12 @@ pub(super) fn run(args: &RunArgs, quiet: bool, stop: &Stop) -> Result<Exit, Usag
 struct Finish<'a> {
     summary: PoolSummary,
     sink: RunSink,
+    /// Every reply by HTTP status, retried ones included.
+    replies: BTreeMap<String, u64>,
     jobs: u64,
     allotted: Option<f64>,
     stats_file: Option<(File, &'a Path)>,
-    earlier_failures: usize,
+    earlier_failures: u64,
 }
 
 /// Runs the plan's jobs on the pool, with the progress bar when there is one.
@@ -66,6 +68,7 @@ fn execute<'a>(plan: Plan<'a>, quiet: bool, stop: &Stop) -> Finish<'a> {
     Finish {
         summary,
         sink,
+        replies: work.replies_by_http_status(),
         jobs,
         allotted,
         stats_file: plan.stats_file,
@@ -78,6 +81,7 @@ fn report(args: &RunArgs, run: Finish<'_>) -> Result<Exit, UsageError> {
     let Finish {
         summary,
         sink,
+        replies,
         jobs,
         allotted,
         stats_file,
@@ -89,7 +93,7 @@ fn report(args: &RunArgs, run: Finish<'_>) -> Result<Exit, UsageError> {
     eprintln!("{}", summary.report);
     eprintln!("[{}] worker threads at most", summary.peak_threads);
     if let Some((file, path)) = stats_file {
-        let stats = StatsFile::new(&summary, &sink, jobs, allotted, args.mode);
+        let stats = StatsFile::new(&summary, &sink, &replies, jobs, allotted, args.mode);
         serde_json::to_writer_pretty(file, &stats).map_err(|e| {
             UsageError(format!(
                 "--stats-json: cannot write {}: {e}",
@@ -131,7 +135,7 @@ impl RunSink {
 impl Sink<Job, CallOutput> for &mut RunSink {
     fn record(&mut self, finished: Finished<Job, CallOutput>) -> io::Result<()> {
         let line = OutcomeLine::from_finished(finished);
-        *self.by_status.entry(line.status.clone()).or_default() += 1;
+        *self.by_status.entry(line.status.to_string()).or_default() += 1;
         let http = line
             .http_status
             .map_or_else(|| "none".to_string(), |s| s.to_string());
@@ -148,14 +152,19 @@ impl Sink<Job, CallOutput> for &mut RunSink {
     }
 }
 
-/// `--stats-json`: every figure of the final stats.
+/// `--stats-json`: every figure of the final stats. Times are rounded to the
+/// microsecond and rates to a thousandth, so no float noise
+/// (`51.486999999999995`) reaches a script.
 #[derive(Debug, Serialize)]
 struct StatsFile<'a> {
     jobs: u64,
     finished: u64,
     unfinished: u64,
     by_status: &'a BTreeMap<String, u64>,
+    /// The HTTP status of each job's final outcome (`none`: no reply).
     by_http_status: &'a BTreeMap<String, u64>,
+    /// Every reply, retried ones included: a 500 then a 200 counts once each.
+    replies_by_http_status: &'a BTreeMap<String, u64>,
     succeeded: u64,
     failed: u64,
     rate_limited: u64,
@@ -169,8 +178,14 @@ struct StatsFile<'a> {
     p99_ms: f64,
     max_ms: f64,
     throughput_rps: f64,
-    sustained_rps: f64,
+    /// `null` for a run too short to have one.
+    sustained_rps: Option<f64>,
     allotted_rps: Option<f64>,
+    /// The limiter's rate in force at the end (below the allotted one when
+    /// persisting 429s cut it).
+    rate_in_force_rps: Option<f64>,
+    /// Seconds the limiter held every start.
+    paused_s: f64,
     mode: &'static str,
     threads_peak: usize,
     interrupted: bool,
@@ -181,33 +196,38 @@ impl<'a> StatsFile<'a> {
     fn new(
         summary: &PoolSummary,
         sink: &'a RunSink,
+        replies: &'a BTreeMap<String, u64>,
         jobs: u64,
         allotted: Option<f64>,
         mode: Mode,
     ) -> StatsFile<'a> {
         let report = &summary.report;
-        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        let ms = |d: Duration| round(d.as_secs_f64() * 1000.0, 3);
+        let rate = |r: f64| round(r, 3);
         StatsFile {
             jobs,
             finished: summary.finished,
             unfinished: summary.unfinished,
             by_status: &sink.by_status,
             by_http_status: &sink.by_http_status,
+            replies_by_http_status: replies,
             succeeded: report.succeeded,
             failed: report.failed,
             rate_limited: report.rate_limited,
             transient_errors: report.transient,
             retried: report.retried,
-            span_s: report.span.as_secs_f64(),
+            span_s: round(report.span.as_secs_f64(), 6),
             mean_latency_ms: ms(report.mean_latency),
             p50_ms: ms(report.p50),
             p90_ms: ms(report.p90),
             p95_ms: ms(report.p95),
             p99_ms: ms(report.p99),
             max_ms: ms(report.max),
-            throughput_rps: report.throughput(),
-            sustained_rps: report.sustained,
-            allotted_rps: allotted,
+            throughput_rps: rate(report.throughput()),
+            sustained_rps: report.sustained.map(rate),
+            allotted_rps: allotted.map(rate),
+            rate_in_force_rps: report.rate_in_force.map(rate),
+            paused_s: round(report.paused.as_secs_f64(), 6),
             mode: match mode {
                 Mode::Rate => "rate",
                 Mode::Concurrency => "concurrency",
@@ -219,13 +239,21 @@ impl<'a> StatsFile<'a> {
     }
 }
 
+/// `value` rounded to `decimals` places; the nearest double to that decimal
+/// prints as it (`51.487`, not `51.486999999999995`).
+fn round(value: f64, decimals: i32) -> f64 {
+    let scale = 10f64.powi(decimals);
+    (value * scale).round() / scale
+}
+
 fn exit_status(summary: &PoolSummary, output: Option<&Path>) -> Exit {
     if let Ending::SinkFailed { message, .. } = &summary.ending {
         eprintln!("Error: writing outcomes failed: {message}");
     }
     if aborted(&summary.ending) {
         eprintln!(
-            "Error: stopped without sending the rest (see the error above: the API refused the client key, or its TLS certificate was refused)"
+            "Error: stopped without sending the rest (see the error above: the API refused the client key, or its TLS certificate was refused); {} jobs have no outcome: once that is fixed, run the same command with --resume to send them",
+            summary.unfinished
         );
     } else if summary.unfinished > 0 {
         match output {

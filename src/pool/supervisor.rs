@@ -6,7 +6,7 @@ use super::engine::{Engine, SinkSender};
 use super::sizing::{self, Demand, Load, SizePlan};
 use super::summary::AbortReason;
 use super::work::Work;
-use crate::limiter::Mode as LimiterMode;
+use crate::limiter::PacingModel;
 use std::thread::{self, Scope};
 use std::time::{Duration, Instant};
 
@@ -73,7 +73,9 @@ impl<'a, 'w, W: Work> Supervisor<'a, 'w, W> {
                 due.saturating_duration_since(now).min(SUPERVISOR_TICK)
             });
             engine.books.wait_for_last(wait);
+            engine.stats.set_pacing(engine.limiter.status());
         }
+        engine.stats.set_pacing(engine.limiter.status());
         engine.limiter.interrupt();
         // Workers that left while idle took themselves off `live`; extra
         // pills are harmless, missing ones would hang the join.
@@ -102,8 +104,8 @@ impl<'a, 'w, W: Work> Supervisor<'a, 'w, W> {
                 per_second: rate.per_second_f64(),
                 latency,
                 // A window's starts come within its first half second.
-                burst: match engine.limiter.mode() {
-                    LimiterMode::Windows { budget, .. } => budget as usize / 2,
+                burst: match engine.limiter.pacing_model() {
+                    PacingModel::Windows { budget, .. } => budget as usize / 2,
                     _ => 1,
                 },
             }),
