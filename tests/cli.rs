@@ -596,3 +596,80 @@ fn help_shows_examples_for_each_subcommand() {
         );
     }
 }
+
+#[test]
+fn resume_with_no_outcome_file_yet_starts_from_nothing() {
+    let server = start_mock(MockConfig::default());
+    let dir = tempfile::tempdir().unwrap();
+    let input = url_list(dir.path(), 5);
+    let out = dir.path().join("not-yet.jsonl");
+    assert!(!out.exists());
+    let base = server.base_url();
+    let output = run(
+        &[
+            "run",
+            &input,
+            "--base-url",
+            &base,
+            "--rps",
+            "100",
+            "--models",
+            "re_logo",
+            "-o",
+            out.to_str().unwrap(),
+            "--resume",
+        ],
+        Some(KEY),
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    common::assert_exactly_once(&out, 5);
+    assert_eq!(server.counters().requests, 5);
+}
+
+#[test]
+fn auto_threads_keep_enough_requests_in_flight_for_the_rate() {
+    // 10/s with 1.6 s answers: Little's law wants 16 requests in flight.
+    // The first guess of an auto pool is one second of starts (11): what
+    // the gateway sees in flight, and the threads the run reports, must
+    // grow past it to what the rate needs, and stay under the cap.
+    let mut config = MockConfig::default();
+    config.latency = Duration::from_millis(1600);
+    let server = start_mock(config);
+    let dir = tempfile::tempdir().unwrap();
+    let input = url_list(dir.path(), 30);
+    let stats = dir.path().join("stats.json");
+    let base = server.base_url();
+    let output = run(
+        &[
+            "run",
+            &input,
+            "--base-url",
+            &base,
+            "--rps",
+            "10",
+            "--models",
+            "re_logo",
+            "-o",
+            "/dev/null",
+            "--stats-json",
+            stats.to_str().unwrap(),
+        ],
+        Some(KEY),
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(&stats).unwrap()).unwrap();
+    let peak = json["threads_peak"].as_u64().unwrap();
+    let in_flight = server.counters().max_in_flight;
+    assert!(
+        in_flight >= 9,
+        "the gateway saw at most {in_flight} in flight"
+    );
+    assert!(
+        peak >= in_flight,
+        "{peak} threads for {in_flight} in flight"
+    );
+    assert!(peak <= 4096, "{peak} threads");
+    // Paced by the rate, not by the threads: 30 starts at 10/s.
+    let span = json["span_s"].as_f64().unwrap();
+    assert!(span >= 2.9 + 1.6, "{span} s");
+}
