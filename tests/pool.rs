@@ -214,36 +214,58 @@ fn a_refused_key_stops_the_run_and_leaves_the_rest_unfinished() {
     assert_eq!(summary.unfinished, 50);
 }
 
+/// Gives `stop` when the `at`th try starts; each try takes 50 ms.
+struct StopAt {
+    stop: Stop,
+    at: usize,
+    started: AtomicUsize,
+}
+
+impl Work for StopAt {
+    type Job = usize;
+    type Output = ();
+
+    fn attempt(&self, _job: &usize) -> Attempt<()> {
+        if self.started.fetch_add(1, Ordering::SeqCst) + 1 == self.at {
+            self.stop.stop();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        Attempt::Success(())
+    }
+
+    fn panicked(&self, _job: &usize, _message: &str) {}
+}
+
 #[test]
 fn a_stop_lets_requests_in_flight_finish_and_runs_nothing_new() {
-    let scripts: HashMap<usize, Vec<Reply>> = (0..40)
-        .map(|job| (job, vec![Reply::Slow(Duration::from_millis(100))]))
-        .collect();
-    let work = Scripted::new(scripts);
+    // The stop comes from inside the 6th try, so no clock decides what is
+    // in flight then: with 4 threads, at most 3 others, and at most one
+    // more per thread that had already taken its job past the stop check.
     let stop = Stop::new();
-    let stopper = {
-        let stop = stop.clone();
-        std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(150));
-            stop.stop();
-        })
+    let work = StopAt {
+        stop: stop.clone(),
+        at: 6,
+        started: AtomicUsize::new(0),
     };
-    let started = Instant::now();
-    let (summary, outcomes) = run(unpaced(4, fast_retries(3)), &work, 40, stop);
-    stopper.join().unwrap();
-    assert!(started.elapsed() < Duration::from_secs(2));
+    let pool = Pool::new(unpaced(4, fast_retries(3)), stop);
+    let mut outcomes = Vec::new();
+    let summary = pool.run(&work, 0..40, |finished| {
+        outcomes.push(finished);
+        Ok(())
+    });
+    let started = work.started.load(Ordering::SeqCst);
     assert_eq!(summary.ending, Ending::Stopped);
     assert!(
         outcomes.iter().all(|o| o.success),
         "interrupted requests still finish"
     );
-    assert_eq!(outcomes.len() as u64 + summary.unfinished, 40);
-    assert!(
-        (4..=12).contains(&outcomes.len()),
-        "{} finished",
-        outcomes.len()
-    );
-    by_job(&outcomes);
+    assert_eq!(outcomes.len(), started, "every try started has its outcome");
+    assert!((6..=9).contains(&started), "{started} tries started");
+    assert_eq!(summary.unfinished, 40 - started as u64);
+    let mut jobs: Vec<usize> = outcomes.iter().map(|o| o.job).collect();
+    jobs.sort_unstable();
+    jobs.dedup();
+    assert_eq!(jobs.len(), started, "no job twice");
 }
 
 /// Records the instant each try starts, and succeeds at once.
