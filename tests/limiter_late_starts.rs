@@ -30,9 +30,10 @@ fn second_of(clock: &FakeClock, instant: Instant) -> u64 {
 }
 
 fn kong(limit: u32, remaining: u32) -> GatewayHint {
-    let mut hint = GatewayHint::default();
-    hint.second = Some(WindowCount { limit, remaining });
-    hint
+    GatewayHint {
+        second: Some(WindowCount { limit, remaining }),
+        ..GatewayHint::default()
+    }
 }
 
 #[test]
