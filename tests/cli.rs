@@ -673,3 +673,43 @@ fn auto_threads_keep_enough_requests_in_flight_for_the_rate() {
     let span = json["span_s"].as_f64().unwrap();
     assert!(span >= 2.9 + 1.6, "{span} s");
 }
+
+#[test]
+fn per_model_outcomes_resume_by_image_and_model() {
+    // A first run did one model per image; the resume with three models
+    // sends exactly the (image, model) pairs without an outcome.
+    let server = start_mock(MockConfig::default());
+    let dir = tempfile::tempdir().unwrap();
+    let input = url_list(dir.path(), 2);
+    let out = dir.path().join("out.jsonl");
+    let base = server.base_url();
+    let args = |models: &'static str| {
+        run(
+            &[
+                "run",
+                &input,
+                "--base-url",
+                &base,
+                "--rps",
+                "100",
+                "--per-model",
+                "--models",
+                models,
+                "-o",
+                out.to_str().unwrap(),
+                "--resume",
+            ],
+            Some(KEY),
+        )
+    };
+    let first = args("caption");
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first.stderr));
+    assert_eq!(outcome_lines(&out).len(), 2);
+    let rest = args("re_logo,caption,re_condition_r1r6_global");
+    assert_eq!(rest.status.code(), Some(0), "{}", text(&rest.stderr));
+    assert_eq!(server.counters().requests, 6, "each pair sent once");
+    let keys: std::collections::HashSet<String> =
+        outcome_lines(&out).iter().map(common::job_key).collect();
+    assert_eq!(keys.len(), 6, "{keys:?}");
+    common::assert_exactly_once(&out, 2);
+}
