@@ -11,6 +11,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// How one attempt (one request) ended, as far as the statistics care.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum AttemptKind {
     /// A success: counts toward throughput and mean latency.
     Success,
@@ -124,7 +125,7 @@ impl Stats {
     }
 
     /// A snapshot of the figures so far.
-    pub fn report(&self) -> Report {
+    pub fn report(&self) -> StatsReport {
         let tally = self.inner.lock().clone();
         let span = match (tally.first_start, tally.last_end) {
             (Some(start), Some(end)) => end.saturating_duration_since(start),
@@ -151,7 +152,7 @@ impl Stats {
         } else {
             0.0
         };
-        Report {
+        StatsReport {
             sustained,
             succeeded: tally.succeeded,
             failed: tally.failed_jobs,
@@ -171,7 +172,7 @@ impl Stats {
 
 /// The figures of a run.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Report {
+pub struct StatsReport {
     /// Successful requests.
     pub succeeded: u64,
     /// Jobs recorded as failed.
@@ -203,7 +204,7 @@ pub struct Report {
     pub sustained: f64,
 }
 
-impl Report {
+impl StatsReport {
     /// Successes per second over the span: the tutorial's "total throughput".
     pub fn throughput(&self) -> f64 {
         let seconds = self.span.as_secs_f64();
@@ -219,7 +220,7 @@ fn millis(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1000.0
 }
 
-impl fmt::Display for Report {
+impl fmt::Display for StatsReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,

@@ -88,21 +88,20 @@ impl Work for Scripted {
 }
 
 fn fast_retries(max_attempts: u32) -> RetryPolicy {
-    RetryPolicy {
-        max_attempts: NonZeroU32::new(max_attempts).unwrap(),
-        max_rate_limited: 5,
-        base_delay: Duration::from_millis(2),
-        max_delay: Duration::from_millis(10),
-    }
+    let mut policy = RetryPolicy::default();
+    policy.max_attempts = NonZeroU32::new(max_attempts).unwrap();
+    policy.max_rate_limited = 5;
+    policy.base_delay = Duration::from_millis(2);
+    policy.max_delay = Duration::from_millis(10);
+    policy
 }
 
 fn unpaced(threads: usize, retry: RetryPolicy) -> PoolConfig {
-    PoolConfig {
-        threads: Threads::Fixed(NonZeroUsize::new(threads).unwrap()),
-        rate: None,
-        retry,
-        ..PoolConfig::default()
-    }
+    let mut config = PoolConfig::default();
+    config.threads = Threads::Fixed(NonZeroUsize::new(threads).unwrap());
+    config.rate = None;
+    config.retry = retry;
+    config
 }
 
 fn run(
@@ -249,11 +248,9 @@ fn a_stop_lets_requests_in_flight_finish_and_runs_nothing_new() {
 #[test]
 fn pacing_spaces_request_starts_whatever_the_thread_count() {
     let work = Scripted::new(HashMap::new());
-    let config = PoolConfig {
-        threads: Threads::Fixed(NonZeroUsize::new(16).unwrap()),
-        rate: Rate::per_second(50.0),
-        ..PoolConfig::default()
-    };
+    let mut config = PoolConfig::default();
+    config.threads = Threads::Fixed(NonZeroUsize::new(16).unwrap());
+    config.rate = Rate::per_second(50.0);
     let started = Instant::now();
     let (summary, outcomes) = run(config, &work, 26, Stop::new());
     let elapsed = started.elapsed();
@@ -272,13 +269,11 @@ fn auto_threads_grow_until_the_rate_is_the_bottleneck() {
         .map(|job| (job, vec![Reply::Slow(Duration::from_millis(1500))]))
         .collect();
     let work = Scripted::new(scripts);
-    let config = PoolConfig {
-        threads: Threads::Auto {
-            max: NonZeroUsize::new(64).unwrap(),
-        },
-        rate: Rate::per_second(10.0),
-        ..PoolConfig::default()
+    let mut config = PoolConfig::default();
+    config.threads = Threads::Auto {
+        max: NonZeroUsize::new(64).unwrap(),
     };
+    config.rate = Rate::per_second(10.0);
     let (summary, outcomes) = run(config, &work, 30, Stop::new());
     assert_eq!(outcomes.len(), 30);
     assert!(
@@ -298,20 +293,18 @@ fn an_auto_pool_shrinks_while_idle_and_grows_again() {
         .collect();
     scripts.insert(0, vec![Reply::Busy, Reply::Busy, Reply::Busy, Reply::Ok]);
     let work = Scripted::new(scripts);
-    let config = PoolConfig {
-        threads: Threads::Auto {
-            max: NonZeroUsize::new(64).unwrap(),
-        },
-        rate: Rate::per_second(100.0),
-        retry: RetryPolicy {
-            max_attempts: NonZeroU32::new(5).unwrap(),
-            max_rate_limited: 5,
-            base_delay: Duration::from_millis(400),
-            max_delay: Duration::from_millis(800),
-        },
-        idle_exit: Duration::from_millis(100),
-        ..PoolConfig::default()
+    let mut retry = RetryPolicy::default();
+    retry.max_attempts = NonZeroU32::new(5).unwrap();
+    retry.max_rate_limited = 5;
+    retry.base_delay = Duration::from_millis(400);
+    retry.max_delay = Duration::from_millis(800);
+    let mut config = PoolConfig::default();
+    config.threads = Threads::Auto {
+        max: NonZeroUsize::new(64).unwrap(),
     };
+    config.rate = Rate::per_second(100.0);
+    config.retry = retry;
+    config.idle_exit = Duration::from_millis(100);
     let (summary, outcomes) = run(config, &work, 31, Stop::new());
     assert_eq!(outcomes.len(), 31);
     assert!(summary.peak_threads >= 20, "peak {}", summary.peak_threads);
@@ -404,12 +397,11 @@ mod properties {
             threads in 1usize..12,
             max_attempts in 1u32..4,
         ) {
-            let policy = RetryPolicy {
-                max_attempts: NonZeroU32::new(max_attempts).unwrap(),
-                max_rate_limited: 3,
-                base_delay: Duration::from_millis(1),
-                max_delay: Duration::from_millis(4),
-            };
+            let mut policy = RetryPolicy::default();
+            policy.max_attempts = NonZeroU32::new(max_attempts).unwrap();
+            policy.max_rate_limited = 3;
+            policy.base_delay = Duration::from_millis(1);
+            policy.max_delay = Duration::from_millis(4);
             let jobs = scripts.len();
             let work = Scripted::new(scripts.iter().cloned().enumerate().collect());
             let (summary, outcomes) = run(unpaced(threads, policy.clone()), &work, jobs, Stop::new());

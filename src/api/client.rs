@@ -15,6 +15,7 @@ use ureq::http::{HeaderMap, Uri};
 
 /// A Restb.ai region.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Region {
     /// `https://api-us.restb.ai`
     #[default]
@@ -34,18 +35,30 @@ impl Region {
 }
 
 impl FromStr for Region {
-    type Err = String;
-    fn from_str(text: &str) -> Result<Region, String> {
+    type Err = ParseRegionError;
+    fn from_str(text: &str) -> Result<Region, ParseRegionError> {
         match text.to_ascii_lowercase().as_str() {
             "us" => Ok(Region::Us),
             "eu" => Ok(Region::Eu),
-            _ => Err(format!("unknown region '{text}': use us or eu")),
+            _ => Err(ParseRegionError {
+                given: text.to_string(),
+            }),
         }
     }
 }
 
+/// The error of parsing a [`Region`] from a name that is not one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+#[error("unknown region '{given}': use us or eu")]
+pub struct ParseRegionError {
+    /// The text that was given.
+    pub given: String,
+}
+
 /// Settings of a [`Client`].
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct ClientConfig {
     /// Where the API is. Defaults to the US region.
     pub base_url: String,
@@ -73,6 +86,7 @@ impl Default for ClientConfig {
 
 /// A bad client setting, found before any request is sent.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// The base URL does not parse or lacks a scheme or host.
     #[error("invalid base URL '{0}': expected http(s)://HOST[:PORT]")]

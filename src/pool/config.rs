@@ -28,6 +28,7 @@ impl Default for Threads {
 
 /// Settings of a pool run.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct PoolConfig {
     /// Worker threads. Defaults to [`Threads::Auto`] with at most 4096.
     pub threads: Threads,

@@ -101,7 +101,8 @@ impl Pool {
     ///     }
     /// }
     ///
-    /// let config = PoolConfig { rate: None, ..PoolConfig::default() };
+    /// let mut config = PoolConfig::default();
+    /// config.rate = None;
     /// let mut jpegs = 0;
     /// let summary = Pool::new(config, Stop::new()).run(&Check, ["a.jpg", "b.png"], |done| {
     ///     jpegs += usize::from(done.output);

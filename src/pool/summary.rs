@@ -1,6 +1,6 @@
 //! How a pool run ended: [`PoolSummary`], with its [`Ending`].
 
-use crate::stats::Report;
+use crate::stats::StatsReport;
 use std::fmt;
 use std::io;
 
@@ -9,7 +9,7 @@ use std::io;
 #[non_exhaustive]
 pub struct PoolSummary {
     /// The statistics at the end.
-    pub report: Report,
+    pub report: StatsReport,
     /// Jobs handed to the sink.
     pub finished: u64,
     /// Jobs without a recorded outcome (stopped or aborted runs, sink errors).

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 /// How one try of a job ended.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Attempt<O> {
     /// Done, and it worked.
     Success(O),
