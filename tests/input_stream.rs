@@ -5,10 +5,9 @@ use restb::input::{read_records, Format, Input, ReadOptions};
 use std::io::Write;
 
 fn options(format: Format) -> ReadOptions {
-    ReadOptions {
-        check_files: false,
-        ..ReadOptions::new(format)
-    }
+    let mut options = ReadOptions::new(format);
+    options.check_files = false;
+    options
 }
 
 fn file(text: &str) -> tempfile::NamedTempFile {

@@ -33,11 +33,10 @@ impl Work for Quick {
 }
 
 fn config(threads: usize) -> PoolConfig {
-    PoolConfig {
-        threads: Threads::Fixed(NonZeroUsize::new(threads).unwrap()),
-        rate: None,
-        ..PoolConfig::default()
-    }
+    let mut config = PoolConfig::default();
+    config.threads = Threads::Fixed(NonZeroUsize::new(threads).unwrap());
+    config.rate = None;
+    config
 }
 
 #[test]
