@@ -106,10 +106,9 @@ impl<'a, 'w, W: Work> Supervisor<'a, 'w, W> {
             (Some(rate), Some(latency)) => Some(Demand {
                 per_second: rate.per_second_f64(),
                 latency,
-                // A window's starts come within its first half second.
-                burst: match engine.limiter.mode() {
-                    LimiterMode::Windows { budget, .. } => budget as usize / 2,
-                    _ => 1,
+                window_budget: match engine.limiter.mode() {
+                    LimiterMode::Windows { budget, .. } => Some(budget),
+                    _ => None,
                 },
             }),
             // No latency known yet (or no rate).
