@@ -3,6 +3,7 @@
 //! Workers record every attempt under one `parking_lot` mutex; the report's
 //! first line keeps the tutorial's exact form so existing scripts parse it.
 
+use crate::limiter::PacingStatus;
 use hdrhistogram::Histogram;
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
@@ -47,6 +48,8 @@ struct Tally {
     latency_us: Histogram<u64>,
     /// Moving average of recent reply latencies, for sizing the pool.
     recent_latency: Option<Duration>,
+    /// What the limiter was doing when the pool last looked.
+    pacing: PacingStatus,
 }
 
 impl Default for Stats {
@@ -74,6 +77,7 @@ impl Stats {
                 success_latency: Duration::ZERO,
                 latency_us,
                 recent_latency: None,
+                pacing: PacingStatus::default(),
             }),
         }
     }
@@ -114,6 +118,17 @@ impl Stats {
         self.inner.lock().recent_latency
     }
 
+    /// Records what the limiter is doing (the pool copies it in while it runs).
+    pub fn set_pacing(&self, status: PacingStatus) {
+        self.inner.lock().pacing = status;
+    }
+
+    /// What the limiter was doing when the pool last looked: the rate in
+    /// force, the pause in force and the paused time.
+    pub fn pacing(&self) -> PacingStatus {
+        self.inner.lock().pacing
+    }
+
     /// Counts a job that will be tried again after a transient failure.
     pub fn record_retry(&self) {
         self.inner.lock().retried += 1;
@@ -144,16 +159,20 @@ impl Stats {
             }
         };
         let seconds = &tally.success_starts_per_second;
-        let sustained = if seconds.len() >= 3 {
-            let (first, last) = (seconds.keys().next(), seconds.keys().next_back());
-            let (first, last) = (*first.expect("3 keys"), *last.expect("3 keys"));
-            let inside: u64 = seconds.range(first + 1..last).map(|(_, n)| n).sum();
-            inside as f64 / (last - first - 1) as f64
-        } else {
-            0.0
+        // The whole seconds strictly between the first and the last with a
+        // successful start; a run that touches fewer than three wall-clock
+        // seconds has none, and no sustained rate.
+        let sustained = match (seconds.keys().next(), seconds.keys().next_back()) {
+            (Some(&first), Some(&last)) if last >= first + 2 => {
+                let inside: u64 = seconds.range(first + 1..last).map(|(_, n)| n).sum();
+                Some(inside as f64 / (last - first - 1) as f64)
+            }
+            _ => None,
         };
         StatsReport {
             sustained,
+            paused: tally.pacing.paused_total,
+            rate_in_force: tally.pacing.rate_in_force.map(|r| r.per_second_f64()),
             succeeded: tally.succeeded,
             failed: tally.failed_jobs,
             transient: tally.transient,
@@ -198,10 +217,16 @@ pub struct StatsReport {
     /// Slowest success.
     pub max: Duration,
     /// Successful requests started per wall-clock second, averaged over the
-    /// whole seconds between the first and the last (0 for runs shorter
-    /// than 3 s): the rate the run kept up, without the ramp at either end
-    /// that the tutorial's throughput figure includes.
-    pub sustained: f64,
+    /// whole seconds between the first and the last: the rate the run kept
+    /// up, without the ramp at either end that the tutorial's throughput
+    /// figure includes. `None` when the successes started within fewer than
+    /// three wall-clock seconds (no whole second between the first and last).
+    pub sustained: Option<f64>,
+    /// How long the limiter held every start, in all.
+    pub paused: Duration,
+    /// The limiter's rate in force at the end (lower than the allotted one
+    /// when persisting 429s cut it); `None` when not pacing.
+    pub rate_in_force: Option<f64>,
 }
 
 impl StatsReport {
@@ -243,11 +268,24 @@ impl fmt::Display for StatsReport {
             millis(self.p99),
             millis(self.max)
         )?;
-        write!(
-            f,
-            "\nsustained [{:.2}] successful requests started per second",
-            self.sustained
-        )
+        match self.sustained {
+            Some(rate) => write!(
+                f,
+                "\nsustained [{rate:.2}] successful requests started per second"
+            )?,
+            None => write!(
+                f,
+                "\nsustained [n/a] successful requests started per second (too short a run: it needs a whole second between the first and the last start)"
+            )?,
+        }
+        if !self.paused.is_zero() {
+            write!(
+                f,
+                "\npaused [{:.1}] seconds (every worker)",
+                self.paused.as_secs_f64()
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -282,11 +320,8 @@ mod tests {
             .starts_with("[0] failed, [1] rate-limited (429), [0] transient errors, [0] retried"));
         assert!((report.p50.as_secs_f64() - 1.164).abs() < 0.002);
         // 36 starts spread over about 9 s of the past: 4 in every whole second.
-        assert!(
-            (report.sustained - 4.0).abs() < 1e-9,
-            "{}",
-            report.sustained
-        );
+        let sustained = report.sustained.unwrap();
+        assert!((sustained - 4.0).abs() < 1e-9, "{sustained}");
         assert!(text.lines().nth(2).unwrap().starts_with("sustained ["));
     }
 
@@ -302,5 +337,34 @@ mod tests {
         ));
         let empty = Stats::new().report();
         assert_eq!(empty.throughput(), 0.0);
+        assert_eq!(empty.sustained, None);
+    }
+
+    /// Regression: a run shorter than two seconds printed `sustained [0.00]`,
+    /// as if nothing had been sustained at all.
+    #[test]
+    fn a_short_run_has_no_sustained_rate() {
+        let stats = Stats::new();
+        let t0 = Instant::now();
+        for i in 0..10u64 {
+            let start = t0 + Duration::from_millis(10 * i);
+            stats.record(
+                AttemptKind::Success,
+                start,
+                start + Duration::from_millis(5),
+            );
+        }
+        let report = stats.report();
+        assert_eq!(report.sustained, None);
+        let text = report.to_string();
+        let first = text.lines().next().unwrap();
+        assert!(
+            first.starts_with("[10] requests processed in [0.1] seconds"),
+            "{first}"
+        );
+        assert!(
+            text.lines().nth(2).unwrap().starts_with("sustained [n/a] "),
+            "{text}"
+        );
     }
 }

@@ -115,9 +115,12 @@ fn a_self_signed_certificate_is_refused_and_ends_the_run() {
         .unwrap();
     assert_eq!(output.status.code(), Some(1));
     let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(
         stdout.lines().count(),
-        1,
-        "one job recorded, the rest left: {stdout}"
+        0,
+        "no job recorded: each is left for a resume: {stdout}"
     );
+    assert!(stderr.contains("certificate"), "{stderr}");
+    assert!(stderr.contains("3 jobs have no outcome"), "{stderr}");
 }

@@ -4,6 +4,7 @@
 use super::headers::gateway_hint;
 use super::key::ClientKey;
 use super::reply::{classify, parse_retry_after, Verdict};
+use super::resolver::CallerThreadResolver;
 use super::ImageSource;
 use crate::limiter::GatewayHint;
 use base64::Engine as _;
@@ -12,6 +13,7 @@ use std::net::IpAddr;
 use std::str::FromStr;
 use std::time::{Duration, SystemTime};
 use ureq::http::{HeaderMap, Uri};
+use ureq::unversioned::transport::DefaultConnector;
 
 /// A Restb.ai region.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -62,8 +64,8 @@ pub struct ParseRegionError {
 pub struct ClientConfig {
     /// Where the API is. Defaults to the US region.
     pub base_url: String,
-    /// Limit on each phase of a request (connect, send, wait for the answer,
-    /// read the body). Defaults to 30 s.
+    /// Deadline for each request as a whole, from the name lookup to the
+    /// last byte of the reply (each try of a job has its own). Defaults to 30 s.
     pub timeout: Duration,
     /// Idle connections kept for reuse; set it to the thread count.
     /// Defaults to 64.
@@ -114,6 +116,7 @@ pub struct Client {
     agent: ureq::Agent,
     base_url: String,
     key: ClientKey,
+    timeout: Duration,
 }
 
 impl fmt::Debug for Client {
@@ -140,16 +143,14 @@ impl Client {
     /// remote host without `allow_http`.
     pub fn new(key: ClientKey, config: &ClientConfig) -> Result<Client, ConfigError> {
         let base_url = validate_base_url(&config.base_url, config.allow_http)?;
-        let timeout = Some(config.timeout);
-        // Per-phase timeouts: ureq's global and per-call ones spawn a resolver
-        // thread per request.
-        let agent: ureq::Agent = ureq::Agent::config_builder()
+        // One deadline for the whole request (connect, send, headers, body),
+        // checked before every read and write, so a server that dribbles its
+        // answer cannot hold a request past it. ureq would cut the name lookup
+        // short with a thread per request; our resolver looks up on the
+        // calling thread instead (see `resolver`).
+        let agent_config = ureq::Agent::config_builder()
             .http_status_as_error(false)
-            .timeout_connect(timeout)
-            .timeout_send_request(timeout)
-            .timeout_send_body(timeout)
-            .timeout_recv_response(timeout)
-            .timeout_recv_body(timeout)
+            .timeout_global(Some(config.timeout))
             .max_idle_connections(config.max_idle_connections.max(1))
             .max_idle_connections_per_host(config.max_idle_connections.max(1))
             .user_agent(concat!("restb/", env!("CARGO_PKG_VERSION")))
@@ -159,12 +160,17 @@ impl Client {
             .input_buffer_size(IO_BUFFER)
             .output_buffer_size(IO_BUFFER)
             .max_response_header_size(MAX_HEADER)
-            .build()
-            .into();
+            .build();
+        let agent = ureq::Agent::with_parts(
+            agent_config,
+            DefaultConnector::default(),
+            CallerThreadResolver::default(),
+        );
         Ok(Client {
             agent,
             base_url,
             key,
+            timeout: config.timeout,
         })
     }
 
@@ -246,16 +252,18 @@ impl Client {
                     .send_form([("model_id", model_id.as_str()), ("image_base64", &encoded)])
             }
         };
-        let mut response = match sent {
-            Ok(response) => response,
-            Err(error) => {
-                return Reply {
-                    http_status: None,
-                    verdict: self.transport_failure(&error),
-                    hint: GatewayHint::default(),
-                }
-            }
-        };
+        match sent {
+            Ok(response) => self.read_reply(response),
+            Err(error) => Reply {
+                http_status: None,
+                verdict: self.transport_failure(&error),
+                hint: GatewayHint::default(),
+            },
+        }
+    }
+
+    /// Reads and classifies a reply that came.
+    fn read_reply(&self, mut response: ureq::http::Response<ureq::Body>) -> Reply {
         let status = response.status().as_u16();
         let retry_after = retry_after(response.headers());
         let hint = gateway_hint(response.headers(), SystemTime::now());
@@ -283,6 +291,10 @@ impl Client {
         let message = self.key.redact(&error.to_string()).into_owned();
         match error {
             ureq::Error::BadUri(_) => Verdict::Permanent(message),
+            ureq::Error::Timeout(_) => Verdict::Transient(format!(
+                "timed out: no whole reply within {:?} ({message})",
+                self.timeout
+            )),
             _ if is_certificate_refusal(error) => Verdict::Fatal(format!(
                 "TLS certificate of {} refused: {message}",
                 self.base_url

@@ -5,6 +5,7 @@ mod headers;
 mod image;
 mod key;
 mod reply;
+mod resolver;
 
 pub use client::{
     validate_base_url, Client, ClientConfig, ConfigError, ParseRegionError, Region, Reply,

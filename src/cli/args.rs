@@ -134,7 +134,7 @@ pub struct RunArgs {
     /// Write JSONL outcomes to FILE [default: standard output].
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// Skip the work whose outcome is already in --output; append the rest.
+    /// Skip the jobs whose outcome (same image and models) is already in --output; append the rest.
     #[arg(long, requires = "output")]
     pub resume: bool,
     /// With --resume, also redo the jobs whose outcome was a failure.
@@ -146,7 +146,7 @@ pub struct RunArgs {
     /// Tries per job for transient failures (5xx, network errors, timeouts).
     #[arg(long, default_value = "5")]
     pub max_attempts: NonZeroU32,
-    /// Timeout of each phase of a request, in seconds.
+    /// Deadline of each request as a whole (connect, send, reply head and body), in seconds.
     #[arg(long, default_value = "30", value_parser = positive_number)]
     pub timeout: f64,
     /// Write every figure of the final stats to FILE as JSON.

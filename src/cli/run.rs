@@ -31,6 +31,8 @@ pub(super) fn run(args: &RunArgs, quiet: bool, stop: &Stop) -> Result<Exit, Usag
 struct Finish<'a> {
     summary: PoolSummary,
     sink: RunSink,
+    /// Every reply by HTTP status, retried ones included.
+    replies: BTreeMap<String, u64>,
     jobs: u64,
     allotted: Option<f64>,
     stats_file: Option<(File, &'a Path)>,
@@ -68,6 +70,7 @@ fn execute<'a>(mut plan: Plan<'a>, quiet: bool, stop: &Stop) -> Finish<'a> {
     Finish {
         summary,
         sink,
+        replies: work.replies_by_http_status(),
         jobs,
         allotted,
         stats_file: plan.stats_file,
@@ -81,6 +84,7 @@ fn report(args: &RunArgs, run: Finish<'_>) -> Result<Exit, UsageError> {
     let Finish {
         summary,
         sink,
+        replies,
         jobs,
         allotted,
         stats_file,
@@ -93,7 +97,7 @@ fn report(args: &RunArgs, run: Finish<'_>) -> Result<Exit, UsageError> {
     eprintln!("{}", summary.report);
     eprintln!("[{}] worker threads at most", summary.peak_threads);
     if let Some((file, path)) = stats_file {
-        let stats = StatsFile::new(&summary, &sink, jobs, allotted, args.mode);
+        let stats = StatsFile::new(&summary, &sink, &replies, jobs, allotted, args.mode);
         serde_json::to_writer_pretty(file, &stats).map_err(|e| {
             UsageError(format!(
                 "--stats-json: cannot write {}: {e}",
@@ -157,14 +161,19 @@ impl Sink<Job, CallOutput> for &mut RunSink {
     }
 }
 
-/// `--stats-json`: every figure of the final stats.
+/// `--stats-json`: every figure of the final stats. Times are rounded to the
+/// microsecond and rates to a thousandth, so no float noise
+/// (`51.486999999999995`) reaches a script.
 #[derive(Debug, Serialize)]
 struct StatsFile<'a> {
     jobs: u64,
     finished: u64,
     unfinished: u64,
     by_status: &'a BTreeMap<String, u64>,
+    /// The HTTP status of each job's final outcome (`none`: no reply).
     by_http_status: &'a BTreeMap<String, u64>,
+    /// Every reply, retried ones included: a 500 then a 200 counts once each.
+    replies_by_http_status: &'a BTreeMap<String, u64>,
     succeeded: u64,
     failed: u64,
     rate_limited: u64,
@@ -178,8 +187,14 @@ struct StatsFile<'a> {
     p99_ms: f64,
     max_ms: f64,
     throughput_rps: f64,
-    sustained_rps: f64,
+    /// `null` for a run too short to have one.
+    sustained_rps: Option<f64>,
     allotted_rps: Option<f64>,
+    /// The limiter's rate in force at the end (below the allotted one when
+    /// persisting 429s cut it).
+    rate_in_force_rps: Option<f64>,
+    /// Seconds the limiter held every start.
+    paused_s: f64,
     mode: &'static str,
     threads_peak: usize,
     interrupted: bool,
@@ -190,33 +205,38 @@ impl<'a> StatsFile<'a> {
     fn new(
         summary: &PoolSummary,
         sink: &'a RunSink,
+        replies: &'a BTreeMap<String, u64>,
         jobs: u64,
         allotted: Option<f64>,
         mode: Mode,
     ) -> StatsFile<'a> {
         let report = &summary.report;
-        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        let ms = |d: Duration| round(d.as_secs_f64() * 1000.0, 3);
+        let rate = |r: f64| round(r, 3);
         StatsFile {
             jobs,
             finished: summary.finished,
             unfinished: summary.unfinished,
             by_status: &sink.by_status,
             by_http_status: &sink.by_http_status,
+            replies_by_http_status: replies,
             succeeded: report.succeeded,
             failed: report.failed,
             rate_limited: report.rate_limited,
             transient_errors: report.transient,
             retried: report.retried,
-            span_s: report.span.as_secs_f64(),
+            span_s: round(report.span.as_secs_f64(), 6),
             mean_latency_ms: ms(report.mean_latency),
             p50_ms: ms(report.p50),
             p90_ms: ms(report.p90),
             p95_ms: ms(report.p95),
             p99_ms: ms(report.p99),
             max_ms: ms(report.max),
-            throughput_rps: report.throughput(),
-            sustained_rps: report.sustained,
-            allotted_rps: allotted,
+            throughput_rps: rate(report.throughput()),
+            sustained_rps: report.sustained.map(rate),
+            allotted_rps: allotted.map(rate),
+            rate_in_force_rps: report.rate_in_force.map(rate),
+            paused_s: round(report.paused.as_secs_f64(), 6),
             mode: match mode {
                 Mode::Rate => "rate",
                 Mode::Concurrency => "concurrency",
@@ -228,13 +248,21 @@ impl<'a> StatsFile<'a> {
     }
 }
 
+/// `value` rounded to `decimals` places; the nearest double to that decimal
+/// prints as it (`51.487`, not `51.486999999999995`).
+fn round(value: f64, decimals: i32) -> f64 {
+    let scale = 10f64.powi(decimals);
+    (value * scale).round() / scale
+}
+
 fn exit_status(summary: &PoolSummary, output: Option<&Path>) -> Exit {
     if let Ending::SinkFailed { message, .. } = &summary.ending {
         eprintln!("Error: writing outcomes failed: {message}");
     }
     if aborted(&summary.ending) {
         eprintln!(
-            "Error: stopped without sending the rest (see the error above: the API refused the client key, or its TLS certificate was refused)"
+            "Error: stopped without sending the rest (see the error above: the API refused the client key, or its TLS certificate was refused); {} jobs have no outcome: once that is fixed, run the same command with --resume to send them",
+            summary.unfinished
         );
     } else if summary.unfinished > 0 {
         match output {

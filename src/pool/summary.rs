@@ -48,7 +48,7 @@ pub struct PoolSummary {
 #[non_exhaustive]
 pub enum Ending {
     /// Every job reached a terminal outcome and the sink recorded it (some
-    /// outcomes may be failures: see [`Report::failed`]).
+    /// outcomes may be failures: see [`StatsReport::failed`]).
     Completed,
     /// The [`Stop`](crate::stop::Stop) was given before every job finished:
     /// requests in flight finished, the rest are unfinished.
@@ -72,7 +72,7 @@ pub enum Ending {
 #[non_exhaustive]
 pub enum AbortReason {
     /// A job's try returned [`Attempt::Abort`](super::Attempt::Abort) (the
-    /// service refused the key); that job's outcome was recorded.
+    /// service refused the key); that job, like the others left, has no outcome.
     Job,
     /// The engine itself failed (a panic outside a job's own code, or no
     /// worker thread could start); the message says how, and was logged.

@@ -7,7 +7,7 @@ use super::feed::Feed;
 use super::sizing::{self, Demand, Load, SizePlan};
 use super::summary::AbortReason;
 use super::work::Work;
-use crate::limiter::Mode as LimiterMode;
+use crate::limiter::PacingModel;
 use std::thread::{self, Scope};
 use std::time::{Duration, Instant};
 
@@ -78,7 +78,9 @@ impl<'a, 'w, W: Work> Supervisor<'a, 'w, W> {
                 due.saturating_duration_since(now).min(SUPERVISOR_TICK)
             });
             engine.books.wait_for_last(wait);
+            engine.stats.set_pacing(engine.limiter.status());
         }
+        engine.stats.set_pacing(engine.limiter.status());
         engine.limiter.interrupt();
         // Workers that left while idle took themselves off `live`; extra
         // pills are harmless, missing ones would hang the join.
@@ -106,8 +108,8 @@ impl<'a, 'w, W: Work> Supervisor<'a, 'w, W> {
             (Some(rate), Some(latency)) => Some(Demand {
                 per_second: rate.per_second_f64(),
                 latency,
-                window_budget: match engine.limiter.mode() {
-                    LimiterMode::Windows { budget, .. } => Some(budget),
+                window_budget: match engine.limiter.pacing_model() {
+                    PacingModel::Windows { budget, .. } => Some(budget),
                     _ => None,
                 },
             }),

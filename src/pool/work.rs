@@ -22,8 +22,10 @@ pub enum Attempt<O> {
     },
     /// Failed in a way that may pass: try again after a backoff.
     Transient(O),
-    /// Failed so that no other job can succeed (a rejected key): record it and
-    /// stop the whole run.
+    /// Failed so that no other job can succeed (a rejected key): stop the
+    /// whole run. The job gets no outcome (the output is dropped): it was not
+    /// processed, so it stays unfinished like the jobs the stop leaves, and a
+    /// resumed run sends it.
     Abort(O),
 }
 

@@ -9,7 +9,7 @@ use super::engine::{Engine, SinkSender};
 use super::queue::{Message, Tracked};
 use super::summary::AbortReason;
 use super::work::{Attempt, Finished, Work};
-use crate::limiter::{Now, Reservation};
+use crate::limiter::{Backoff, Now, Reservation};
 use crate::stats::AttemptKind;
 use crossbeam_channel::RecvTimeoutError;
 use std::any::Any;
@@ -94,8 +94,8 @@ impl<W: Work> Engine<'_, W> {
             });
         let end = Instant::now();
         tracked.attempts += 1;
-        self.teach_limiter(&attempt, reservation);
-        self.settle(tracked, attempt, (start, end), sink, rng);
+        let backoff = self.teach_limiter(&attempt, reservation);
+        self.settle(tracked, (attempt, backoff), (start, end), sink, rng);
     }
 
     /// Records the try that ran from `start` to `end` and moves its job on:
@@ -103,7 +103,7 @@ impl<W: Work> Engine<'_, W> {
     fn settle(
         &self,
         mut tracked: Tracked<W::Job>,
-        attempt: Attempt<W::Output>,
+        (attempt, backoff): (Attempt<W::Output>, Option<Backoff>),
         (start, end): (Instant, Instant),
         sink: &SinkSender<W>,
         rng: &mut fastrand::Rng,
@@ -118,9 +118,11 @@ impl<W: Work> Engine<'_, W> {
                 self.stats.record(AttemptKind::Failure, start, end);
                 self.finish(tracked, output, false, latency, sink);
             }
-            Attempt::Abort(output) => {
+            Attempt::Abort(_) => {
+                // Not this job's fault (the key was refused): it stays without
+                // an outcome, like every job the stop leaves, so a resumed run
+                // sends it.
                 self.stats.record(AttemptKind::Failure, start, end);
-                self.finish(tracked, output, false, latency, sink);
                 self.halt.abort(AbortReason::Job);
             }
             Attempt::RateLimited { output, .. } => {
@@ -130,8 +132,12 @@ impl<W: Work> Engine<'_, W> {
                     self.finish(tracked, output, false, latency, sink);
                     return;
                 }
-                // The limiter already paused every worker: no backoff here.
-                self.queue.push(tracked);
+                match backoff {
+                    // A spacing error: only this job waits.
+                    Some(Backoff::Job { until }) => self.delays.push(until, tracked),
+                    // Every worker waits in the limiter anyway.
+                    _ => self.queue.push(tracked),
+                }
             }
             Attempt::Transient(output) => {
                 self.stats.record(AttemptKind::Transient, start, end);
@@ -149,10 +155,15 @@ impl<W: Work> Engine<'_, W> {
         }
     }
 
-    /// Hands what the reply said to the limiter: a rate-limit reply pauses
-    /// every worker; any other reply with a status teaches it the gateway's
-    /// window. Transient failures (no reply, 5xx) say nothing about pacing.
-    fn teach_limiter(&self, attempt: &Attempt<W::Output>, reservation: &Reservation) {
+    /// Hands what the reply said to the limiter: for a rate-limit reply it
+    /// says who waits (this job, or every worker); any other reply with a
+    /// status teaches it the gateway's window. Transient failures (no
+    /// reply, 5xx) say nothing about pacing.
+    fn teach_limiter(
+        &self,
+        attempt: &Attempt<W::Output>,
+        reservation: &Reservation,
+    ) -> Option<Backoff> {
         let now = Now::system();
         match attempt {
             Attempt::RateLimited {
@@ -160,16 +171,18 @@ impl<W: Work> Engine<'_, W> {
                 output,
             } => {
                 let hint = self.work.hint(output);
-                log::debug!(
-                    "rate limited (retry after {retry_after:?}, {hint:?}): pausing every worker"
-                );
-                self.limiter.rejected(*retry_after, hint.as_ref(), now);
+                let backoff = self
+                    .limiter
+                    .rejected(reservation, *retry_after, hint.as_ref(), now);
+                log::debug!("rate limited (retry after {retry_after:?}, {hint:?}): {backoff:?}");
+                Some(backoff)
             }
             Attempt::Success(output) | Attempt::Failure(output) => {
                 self.limiter
                     .accepted(reservation, self.work.hint(output).as_ref(), now);
+                None
             }
-            Attempt::Transient(_) | Attempt::Abort(_) => {}
+            Attempt::Transient(_) | Attempt::Abort(_) => None,
         }
     }
 
