@@ -74,6 +74,8 @@ pub mod output;
 pub mod pool;
 pub mod report;
 pub mod retry;
+#[cfg(feature = "redis")]
+pub mod shared_limit;
 pub mod stats;
 pub mod stop;
 
