@@ -1,23 +1,51 @@
 //! restb: send batches of images to the Restb.ai Vision API at the allotted
 //! rate, from plain blocking threads, without losing or duplicating a result.
 //!
-//! The pieces, each usable on its own:
-//! - [`pool`]: blocking worker threads on one MPMC queue, paced by a shared
-//!   [`limiter`], with retries ([`retry`]), statistics ([`stats`]) and a
-//!   [`stop`] signal. Generic over the [`pool::Work`] it runs.
-//! - [`api`]: the Restb.ai client ([`api::Client`]) and reply classification.
-//! - [`job`]: Restb.ai jobs and the work that runs them through the client.
-//! - [`input`] / [`output`]: batch readers and the JSONL outcome file.
-//! - [`mock`]: a stand-in gateway on loopback, for tests and demos.
+//! This is the library a blocking tool embeds; the `restb` command line is
+//! built on it (with the default `cli` feature) but is not part of it.
+//!
+//! # The map
+//!
+//! The engine, generic over the work it runs:
+//! - [`pool`]: blocking worker threads on one MPMC queue. You implement
+//!   [`Work`] (one [`Attempt`] per call), give a [`PoolConfig`] and a
+//!   [`Stop`], and get every job back exactly once.
+//! - [`limiter`]: the shared pacing ([`Rate`]) that keeps every thread
+//!   together within the allotted rate, and learns from the gateway's replies.
+//! - [`retry`]: which failures are retried, how often and after what wait.
+//! - [`stats`]: counts and latency percentiles of a run, as it goes.
+//! - [`stop`]: the signal that ends a run cleanly (give it to your handler).
+//!
+//! The Restb.ai side:
+//! - [`api`]: the client ([`Client`], [`ClientConfig`], [`ClientKey`]) and
+//!   the classification of its replies.
+//! - [`job`]: Restb.ai jobs, and the [`Work`] that runs them through the client.
+//! - [`models`]: the model ids restb knows, and the default set.
+//! - [`input`]: batch readers (plain lines, CSV, JSONL) with line-numbered errors.
+//! - [`output`]: the JSONL outcome file, one line per job, and resuming from it.
+//! - [`report`]: reading an outcome file back into a summary, a table or CSV.
+//! - `mock` (feature `mock`, on by default): a stand-in gateway on
+//!   loopback, for tests and demos.
+//! - `shared_limit` (feature `redis`, on by default): one schedule for
+//!   every process on a client key, held in Redis.
+//!
+//! # Features
+//!
+//! - `cli` (default): the `restb` binary and the crates only it needs (clap,
+//!   clap_complete, indicatif, env_logger, ctrlc).
+//! - `mock` (default): the stand-in gateway, module `restb::mock`.
+//! - `redis` (default): the shared limit, module `restb::shared_limit`
+//!   (the `redis` crate's blocking client; no async runtime).
+//!
+//! An embedder that needs neither writes
+//! `restb = { version = "0.1", default-features = false }`.
 //!
 //! # Examples
 //!
 //! Run your own blocking jobs at 50 per second on a pool that sizes itself:
 //!
 //! ```
-//! use restb::limiter::Rate;
-//! use restb::pool::{Attempt, Pool, PoolConfig, Work};
-//! use restb::stop::Stop;
+//! use restb::{Attempt, Pool, PoolConfig, Rate, Stop, Work};
 //!
 //! struct Square;
 //! impl Work for Square {
@@ -31,7 +59,8 @@
 //!     }
 //! }
 //!
-//! let config = PoolConfig { rate: Rate::per_second(50.0), ..PoolConfig::default() };
+//! let mut config = PoolConfig::default();
+//! config.rate = Rate::per_second(50.0);
 //! let pool = Pool::new(config, Stop::new());
 //! let mut total = 0;
 //! let summary = pool.run(&Square, 1..=10, |finished| {
@@ -42,14 +71,19 @@
 //! assert_eq!(summary.report.succeeded, 10);
 //! ```
 //!
-//! Call the API directly (here against the mock gateway, on loopback):
+//! Call the API directly (here against the mock gateway, on loopback; the
+//! example needs the `mock` feature):
 //!
 //! ```
-//! use restb::api::{Client, ClientConfig, ClientKey, ImageSource, Verdict};
+//! # #[cfg(feature = "mock")]
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use restb::api::{ImageSource, Verdict};
 //! use restb::mock::{MockConfig, MockServer};
+//! use restb::{Client, ClientConfig, ClientKey};
 //!
 //! let gateway = MockServer::start(MockConfig::default())?;
-//! let config = ClientConfig { base_url: gateway.base_url(), ..ClientConfig::default() };
+//! let mut config = ClientConfig::default();
+//! config.base_url = gateway.base_url();
 //! let client = Client::new(ClientKey::new("your-key").unwrap(), &config)?;
 //! let image = ImageSource::Url("https://demo.restb.ai/images/demo/demo-1.jpg".into());
 //! let reply = client.predict(&image, &["re_roomtype_global_v2".to_string()]);
@@ -57,17 +91,18 @@
 //! if let Verdict::Ok(solutions) = reply.verdict {
 //!     println!("{}", solutions["re_roomtype_global_v2"]["top_prediction"]["label"]);
 //! }
-//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # Ok(())
+//! # }
+//! # #[cfg(not(feature = "mock"))]
+//! # fn main() {}
 //! ```
 #![forbid(unsafe_code)]
 
 pub mod api;
-pub mod bench;
-pub mod cli;
 pub mod input;
 pub mod job;
 pub mod limiter;
-pub mod logging;
+#[cfg(feature = "mock")]
 pub mod mock;
 pub mod models;
 pub mod output;
@@ -78,6 +113,12 @@ pub mod retry;
 pub mod shared_limit;
 pub mod stats;
 pub mod stop;
+
+// The names nearly every embedder uses; each stays reachable by its module path too.
+pub use api::{Client, ClientConfig, ClientKey};
+pub use limiter::Rate;
+pub use pool::{Attempt, Pool, PoolConfig, PoolSummary, Work};
+pub use stop::Stop;
 
 /// The README's Rust examples compile and run as doctests.
 #[cfg(doctest)]

@@ -1,14 +1,18 @@
 //! The `restb` binary: parse, install the signal handler, run, exit.
 
+mod bench;
+mod cli;
+mod logging;
+
 use clap::Parser;
-use restb::cli::{execute, Cli, Exit};
+use cli::{execute, Cli, Exit};
 use restb::stop::Stop;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    restb::logging::init(cli.quiet);
+    logging::init(cli.quiet);
     // A panic inside a job is caught and recorded as that job's failure; say
     // so in one line instead of the default hook's stack-trace hint.
     std::panic::set_hook(Box::new(|info| {

@@ -1,27 +1,9 @@
-//! `restb bench`: the sweep library against the built-in mock, the chart's
-//! well-formedness, and the binary end to end.
+//! `restb bench` end to end: the table, both files, bad flags and SIGINT.
+//! The sweep itself is tested inside the binary (`src/bench/tests.rs`).
 
-use restb::bench::{
-    render_svg, sweep, table_rows, Point, SweepConfig, SweepReport, Target, TABLE_HEADER,
-};
-use restb::stop::Stop;
 use serde_json::Value;
-use std::num::NonZeroUsize;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
-
-fn threads(list: &[usize]) -> Vec<NonZeroUsize> {
-    list.iter()
-        .map(|&n| NonZeroUsize::new(n).unwrap())
-        .collect()
-}
-
-fn mock(latency_ms: u64) -> Target {
-    Target::Mock {
-        latency: Duration::from_millis(latency_ms),
-        jitter: Duration::ZERO,
-    }
-}
 
 /// Loose XML check: starts with `<svg`, every opened tag is closed in order,
 /// and attribute values hold no raw `<`.
@@ -47,132 +29,6 @@ fn assert_well_formed(svg: &str) {
     }
     assert!(open.is_empty(), "unclosed: {open:?}");
     assert_eq!(rest.trim(), "", "text after </svg>");
-}
-
-#[test]
-fn a_tiny_sweep_against_the_mock_obeys_the_gateway_and_littles_law() {
-    let config = SweepConfig {
-        threads: threads(&[1, 4]),
-        rates: vec![20.0],
-        requests: NonZeroUsize::new(12).unwrap(),
-        ..SweepConfig::default()
-    };
-    let target = mock(100);
-    let mut seen = 0;
-    let points = sweep(&config, &target, &Stop::new(), |_| seen += 1).unwrap();
-    assert_eq!(points.len(), 2);
-    assert_eq!(seen, 2);
-    for point in &points {
-        assert_eq!(point.rps, 20.0);
-        assert_eq!(point.succeeded, 12, "{point:?}");
-        assert!(point.complete);
-        assert!(point.sustained_rps > 0.0, "{point:?}");
-        // A fixed-window gateway lets each window's budget through as early as
-        // the window opens, and the limiter spends it that way once it has read
-        // the gateway's headers: over a batch this short the rate can exceed 20/s
-        // (about 30/s was seen). What holds is the gateway's own rule: a span of
-        // S seconds touches at most ceil(S) + 1 one-second windows.
-        let windows = point.span_s.ceil() + 1.0;
-        assert!(point.succeeded as f64 <= 20.0 * windows, "{point:?}");
-        assert!(
-            point.p50_ms >= 100.0 && point.p99_ms >= point.p50_ms,
-            "{point:?}"
-        );
-    }
-    let (one, four) = (&points[0], &points[1]);
-    assert_eq!((one.threads, four.threads), (1, 4));
-    // One thread waits out every 0.1 s answer: about 10/s; four are paced at 20/s.
-    assert!(one.sustained_rps < 11.0, "{one:?}");
-    assert!(one.sustained_rps <= 20.0 * 1.15, "{one:?}");
-    assert!(four.sustained_rps > one.sustained_rps * 1.3, "{points:?}");
-    assert_eq!(one.predicted_rps, Some(10.0));
-    assert_eq!(four.predicted_rps, Some(20.0));
-
-    let json = serde_json::to_string(&SweepReport::new(&config, &target, points.clone())).unwrap();
-    let parsed: Value = serde_json::from_str(&json).unwrap();
-    assert_eq!(parsed["points"].as_array().unwrap().len(), 2);
-    assert_eq!(parsed["prediction_latency"], "configured");
-    let back: SweepReport = serde_json::from_str(&json).unwrap();
-    assert_eq!(back.points.len(), points.len());
-    for (read, measured) in back.points.iter().zip(&points) {
-        assert_eq!(read.threads, measured.threads);
-        assert!((read.sustained_rps - measured.sustained_rps).abs() < 1e-9);
-    }
-
-    let svg = render_svg(&points, "tiny sweep");
-    assert_well_formed(&svg);
-    assert_eq!(svg.matches("<polyline").count(), 1);
-    let rows = table_rows(&points);
-    assert_eq!(rows.len(), 2);
-    assert!(rows.iter().all(|row| row.len() == TABLE_HEADER.len()));
-}
-
-#[test]
-fn a_stop_during_the_sweep_keeps_the_points_measured() {
-    let config = SweepConfig {
-        threads: threads(&[2, 4, 8]),
-        rates: vec![100.0],
-        requests: NonZeroUsize::new(4).unwrap(),
-        ..SweepConfig::default()
-    };
-    let stop = Stop::new();
-    let points = sweep(&config, &mock(5), &stop, |_| stop.stop()).unwrap();
-    assert_eq!(points.len(), 1);
-    assert_eq!(points[0].threads, 2);
-}
-
-fn point(threads: usize, rps: f64, sustained: f64) -> Point {
-    Point {
-        threads,
-        rps,
-        requests: 10,
-        succeeded: 10,
-        failed: 0,
-        rate_limited: 0,
-        transient: 0,
-        span_s: 10.0 / sustained,
-        sustained_rps: sustained,
-        mean_ms: 1160.0,
-        p50_ms: 1160.0,
-        p95_ms: 1200.0,
-        p99_ms: 1250.0,
-        predicted_rps: Some(restb::bench::littles_law(
-            threads,
-            Duration::from_millis(1160),
-            rps,
-        )),
-        complete: true,
-        aborted: false,
-    }
-}
-
-#[test]
-fn the_chart_has_one_polyline_per_series_and_is_well_formed() {
-    let mut points = Vec::new();
-    for rps in [4.0, 8.0, 2.5] {
-        for n in [16, 1, 2, 4, 8] {
-            points.push(point(
-                n,
-                rps,
-                restb::bench::littles_law(n, Duration::from_millis(1200), rps),
-            ));
-        }
-    }
-    let svg = render_svg(&points, "rates & threads <sweep>");
-    assert_well_formed(&svg);
-    assert_eq!(svg.matches("<polyline").count(), 3);
-    assert_eq!(svg.matches("class=\"prediction\"").count(), 3);
-    assert_eq!(svg.matches("class=\"allotted\"").count(), 3);
-    assert_eq!(
-        svg.matches("<circle").count(),
-        15 + 3,
-        "a dot per point and per legend row"
-    );
-    for label in ["1", "2", "4", "8", "16"] {
-        assert!(svg.contains(&format!(">{label}</text>")), "x tick {label}");
-    }
-    assert!(svg.contains("rates &amp; threads &lt;sweep&gt;"));
-    assert_well_formed(&render_svg(&[], "nothing"));
 }
 
 const JSON_OUT: &str = "bench-out.json";

@@ -1,7 +1,7 @@
 //! What a sweep measures ([`SweepConfig`]), against what ([`Target`]), and
 //! what can be wrong with that ([`BenchError`]).
 
-use crate::api::{validate_base_url, ClientKey, ConfigError};
+use restb::api::{validate_base_url, ClientKey, ConfigError};
 use serde::{Deserialize, Serialize};
 use std::num::NonZeroUsize;
 use std::time::Duration;
@@ -72,6 +72,7 @@ pub enum Target {
 
 impl Target {
     /// The built-in mock with the tutorial's latency (1.16 s) and no jitter.
+    #[cfg(test)]
     pub fn tutorial_mock() -> Target {
         Target::Mock {
             latency: Duration::from_millis(1160),

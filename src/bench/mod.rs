@@ -1,8 +1,8 @@
 //! Thread-count sweeps: throughput against threads, with a table, JSON and an SVG chart.
 //!
-//! [`sweep`] runs the engine ([`crate::pool`]) with a fixed thread count at
+//! [`sweep`] runs the engine ([`restb::pool`]) with a fixed thread count at
 //! every point of a grid of thread counts x allotted rates, each request one
-//! `/vision/v2/predict` call on [`BENCH_MODEL`], against the built-in mock
+//! `/vision/v2/predict` call on [`sweep::BENCH_MODEL`], against the built-in mock
 //! gateway ([`Target::Mock`], a fresh one per point playing the account's
 //! fixed-window gateway) or an external one ([`Target::Gateway`]). Each
 //! [`Point`] holds the sustained rate (successes per second over the span),
@@ -13,33 +13,8 @@
 //! Results come out as table rows ([`table_rows`] under [`TABLE_HEADER`]),
 //! a JSON document ([`SweepReport`]) and a chart ([`render_svg`]).
 //!
-//! # Examples
-//!
-//! ```
-//! use restb::bench::{render_svg, sweep, table_rows, SweepConfig, SweepReport, Target};
-//! use restb::stop::Stop;
-//! use std::num::NonZeroUsize;
-//! use std::time::Duration;
-//!
-//! let config = SweepConfig {
-//!     threads: vec![NonZeroUsize::new(2).unwrap()],
-//!     rates: vec![50.0],
-//!     requests: NonZeroUsize::new(5).unwrap(),
-//!     ..SweepConfig::default()
-//! };
-//! let target = Target::Mock { latency: Duration::from_millis(10), jitter: Duration::ZERO };
-//! let points = sweep(&config, &target, &Stop::new(), |point| {
-//!     eprintln!("{} threads: {:.1}/s", point.threads, point.sustained_rps);
-//! })?;
-//! assert_eq!(points.len(), 1);
-//! assert_eq!(points[0].succeeded, 5);
-//! assert_eq!(table_rows(&points).len(), 1);
-//! let svg = render_svg(&points, "2 threads at 50/s");
-//! assert_eq!(svg.matches("<polyline").count(), 1);
-//! let json = serde_json::to_string(&SweepReport::new(&config, &target, points))?;
-//! assert!(json.contains("\"prediction_latency\":\"configured\""));
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
+//! This is the binary's code, not library API: `restb bench` is its user.
+//! Its tests (`tests.rs`) run one small sweep against the mock end to end.
 
 mod config;
 mod point;
@@ -49,7 +24,13 @@ mod svg;
 mod sweep;
 
 pub use config::{validate, BenchError, Pacing, SweepConfig, Target};
-pub use point::{littles_law, LatencyBasis, Point};
+pub use point::Point;
 pub use report::{table_rows, SweepReport, TABLE_HEADER};
 pub use svg::render_svg;
-pub use sweep::{bench_jobs, sweep, BENCH_MODEL};
+pub use sweep::sweep;
+
+#[cfg(test)]
+use point::{littles_law, LatencyBasis};
+
+#[cfg(test)]
+mod tests;

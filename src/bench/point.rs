@@ -1,6 +1,6 @@
 //! One measured point of a sweep, and the Little's-law figure it is held against.
 
-use crate::pool::PoolSummary;
+use restb::pool::PoolSummary;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 

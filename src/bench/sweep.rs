@@ -2,12 +2,12 @@
 
 use super::config::{validate, BenchError, Pacing, SweepConfig, Target};
 use super::point::Point;
-use crate::api::{Client, ClientConfig, ClientKey, ImageSource};
-use crate::job::{Job, RestbWork};
-use crate::limiter::Rate;
-use crate::mock::{HeaderStyle, MockConfig, MockServer};
-use crate::pool::{Pool, PoolConfig, PoolSummary, Threads};
-use crate::stop::Stop;
+use restb::api::{Client, ClientConfig, ClientKey, ImageSource};
+use restb::job::{Job, RestbWork};
+use restb::limiter::Rate;
+use restb::mock::{HeaderStyle, MockConfig, MockServer};
+use restb::pool::{Pool, PoolConfig, PoolSummary, Threads};
+use restb::stop::Stop;
 use std::num::NonZeroUsize;
 
 /// The model every bench request asks for (one `/vision/v2/predict` call each).

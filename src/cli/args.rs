@@ -1,8 +1,8 @@
 //! Command-line arguments (clap derive).
 
-use crate::api::Region;
-use crate::input::Format;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use restb::api::Region;
+use restb::input::Format;
 use std::num::{NonZeroU32, NonZeroUsize};
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -194,7 +194,7 @@ pub struct MockArgs {
     /// Injected faults, as KIND=PROBABILITY,...; kinds: 500, 503, 502, reset, truncated,
     /// notjson, hang, error200, 005, noheaders. Example: 500=0.05,reset=0.02,hang=0.01
     #[arg(long, default_value = "none")]
-    pub faults: crate::mock::FaultMix,
+    pub faults: restb::mock::FaultMix,
     /// Limit of requests in flight per key (older accounts): over it, an immediate 429.
     #[arg(long)]
     pub max_in_flight: Option<NonZeroU32>,

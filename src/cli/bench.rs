@@ -4,13 +4,13 @@
 use super::args::{non_negative_number, positive_number, Mode};
 use super::table::render;
 use super::{Exit, UsageError};
-use crate::api::ClientKey;
 use crate::bench::{
     render_svg, sweep, table_rows, BenchError, Pacing, Point, SweepConfig, SweepReport, Target,
     TABLE_HEADER,
 };
-use crate::stop::Stop;
 use clap::Args;
+use restb::api::ClientKey;
+use restb::stop::Stop;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::num::NonZeroUsize;

@@ -3,16 +3,16 @@
 use super::args::DemoArgs;
 use super::table::results_table;
 use super::{Exit, UsageError};
-use crate::api::{Client, ClientConfig, ClientKey, ImageSource};
-use crate::input::Record;
-use crate::job::{jobs_from_records, RestbWork};
-use crate::limiter::Rate;
-use crate::mock::{MockConfig, MockServer};
-use crate::models;
-use crate::output::OutcomeLine;
-use crate::pool::{Pool, PoolConfig};
-use crate::stop::Stop;
 use parking_lot::Mutex;
+use restb::api::{Client, ClientConfig, ClientKey, ImageSource};
+use restb::input::Record;
+use restb::job::{jobs_from_records, RestbWork};
+use restb::limiter::Rate;
+use restb::mock::{MockConfig, MockServer};
+use restb::models;
+use restb::output::OutcomeLine;
+use restb::pool::{Pool, PoolConfig};
+use restb::stop::Stop;
 use std::time::Duration;
 
 /// The tutorial's six demo images.

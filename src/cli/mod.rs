@@ -13,12 +13,9 @@ mod run;
 mod serve;
 mod table;
 
-pub use args::{Cli, Command, DemoArgs, MockArgs, Mode, RunArgs, ThreadsArg};
-pub use bench::BenchArgs;
-pub use completions::{CompletionShell, CompletionsArgs};
-pub use report::ReportArgs;
+pub use args::{Cli, Command};
 
-use crate::stop::Stop;
+use restb::stop::Stop;
 use std::fmt;
 
 /// How a command ended, as the process exit status of DESIGN.md.

@@ -1,8 +1,8 @@
 //! The progress bar of `restb run` on a terminal: done / total, the rate now
 //! against the allotted one, 429s, retries, failures, ETA.
 
-use crate::stats::Stats;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use restb::stats::Stats;
 use std::collections::VecDeque;
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, Ordering};

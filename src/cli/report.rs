@@ -1,8 +1,8 @@
 //! `restb report`: summarise an outcome file, optionally as CSV.
 
 use super::{Exit, UsageError};
-use crate::report::{read_outcomes, CsvWriter, Outcomes, ReportError, Summary};
 use clap::Args;
+use restb::report::{read_outcomes, CsvWriter, Outcomes, ReportError, Summary};
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};

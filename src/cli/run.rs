@@ -3,15 +3,15 @@
 use super::args::{Mode, RunArgs, ThreadsArg};
 use super::progress;
 use super::{Exit, UsageError};
-use crate::api::{Client, ClientConfig, ClientKey};
-use crate::input::{self, Format, ReadOptions, Record};
-use crate::job::{jobs_from_records, CallOutput, Job, RestbWork};
-use crate::limiter::Rate;
-use crate::models;
-use crate::output::{open_for_resume, OutcomeLine, OutcomeWriter};
-use crate::pool::{Finished, Pool, PoolConfig, PoolSummary, Sink, Threads};
-use crate::retry::RetryPolicy;
-use crate::stop::Stop;
+use restb::api::{Client, ClientConfig, ClientKey};
+use restb::input::{self, Format, ReadOptions, Record};
+use restb::job::{jobs_from_records, CallOutput, Job, RestbWork};
+use restb::limiter::Rate;
+use restb::models;
+use restb::output::{open_for_resume, OutcomeLine, OutcomeWriter};
+use restb::pool::{Finished, Pool, PoolConfig, PoolSummary, Sink, Threads};
+use restb::retry::RetryPolicy;
+use restb::stop::Stop;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -147,7 +147,7 @@ pub(super) fn run(args: &RunArgs, quiet: bool, stop: &Stop) -> Result<Exit, Usag
     });
     crate::logging::set_progress(None);
     if let Some(rows) = &sink.summary {
-        eprint!("{}", crate::report::results_table(rows.iter()));
+        eprint!("{}", restb::report::results_table(rows.iter()));
     }
     eprintln!("{}", summary.report);
     eprintln!("[{}] worker threads at most", summary.peak_threads);

@@ -2,8 +2,8 @@
 
 use super::args::MockArgs;
 use super::{Exit, UsageError};
-use crate::mock::{HeaderStyle, MockConfig, MockServer};
-use crate::stop::Stop;
+use restb::mock::{HeaderStyle, MockConfig, MockServer};
+use restb::stop::Stop;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::num::NonZeroU32;
 use std::time::Duration;

@@ -1,4 +1,4 @@
 //! Aligned text tables for the subcommands: the library's
-//! [`crate::report`] builds them; re-exported here for the CLI modules.
+//! [`restb::report`] builds them; re-exported here for the CLI modules.
 
-pub(super) use crate::report::{render, results_table};
+pub(super) use restb::report::{render, results_table};
