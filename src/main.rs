@@ -3,12 +3,12 @@
 mod bench;
 mod cli;
 mod logging;
+mod signals;
 
 use clap::Parser;
-use cli::{execute, Cli, Exit};
+use cli::{execute, Cli};
 use restb::stop::Stop;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -23,22 +23,6 @@ fn main() -> ExitCode {
         );
     }));
     let stop = Stop::new();
-    let signals = AtomicU32::new(0);
-    let handler_stop = stop.clone();
-    // First SIGINT/SIGTERM: finish the requests in flight and exit 130.
-    // Second: exit at once (outcome lines are written whole, so the file stays resumable).
-    let installed = ctrlc::set_handler(move || {
-        if signals.fetch_add(1, Ordering::SeqCst) == 0 {
-            eprintln!(
-                "interrupted: finishing the requests in flight (interrupt again to quit at once)"
-            );
-            handler_stop.stop();
-        } else {
-            std::process::exit(i32::from(Exit::Interrupted.code()));
-        }
-    });
-    if let Err(error) = installed {
-        log::warn!("cannot install the signal handler: {error}");
-    }
+    signals::install(&stop);
     ExitCode::from(execute(cli, &stop).code())
 }

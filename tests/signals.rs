@@ -1,6 +1,8 @@
-//! Real signals sent to the real binary: SIGINT and SIGTERM stop the run
-//! cleanly (exit 130, whole lines, resumable); a second signal quits at once;
-//! `kill -9` leaves a file that `--resume` completes exactly once.
+//! Real signals sent to the real binary: SIGINT, SIGTERM and SIGHUP stop the
+//! run cleanly (exit 130, whole lines, resumable); a second signal quits at
+//! once; a SIGHUP or SIGINT the parent set to ignore (`nohup`, a background
+//! job of a non-interactive shell) stays ignored; `kill -9` leaves a file that
+//! `--resume` completes exactly once.
 
 use restb::mock::{MockConfig, MockServer};
 use serde_json::Value;
@@ -33,7 +35,29 @@ fn batch() -> Batch {
 }
 
 fn spawn_run(batch: &Batch, base: &str, extra: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_restb"))
+    // Default dispositions whatever this test process inherited, so that the
+    // runs that expect a signal to be heard do not depend on how the tests
+    // were started.
+    let mut command = Command::new("env");
+    command.args(["--default-signal=HUP,INT,TERM", env!("CARGO_BIN_EXE_restb")]);
+    spawn(command, batch, base, extra)
+}
+
+/// Like [`spawn_run`], through `sh -c 'trap "" SIGNALS; exec restb ...'`:
+/// the run inherits `signals` ignored, as under `nohup` or in a background job
+/// of a non-interactive shell.
+fn spawn_run_ignoring(batch: &Batch, base: &str, extra: &[&str], signals: &str) -> Child {
+    let mut command = Command::new("sh");
+    command.args([
+        "-c",
+        &format!("trap '' {signals}; exec \"$0\" \"$@\""),
+        env!("CARGO_BIN_EXE_restb"),
+    ]);
+    spawn(command, batch, base, extra)
+}
+
+fn spawn(mut command: Command, batch: &Batch, base: &str, extra: &[&str]) -> Child {
+    command
         .args([
             "run",
             batch.input.to_str().unwrap(),
@@ -146,6 +170,33 @@ fn sigint_stops_cleanly_and_resume_completes_exactly_once() {
 #[test]
 fn sigterm_stops_cleanly_and_resume_completes_exactly_once() {
     interrupt_then_resume("TERM");
+}
+
+#[test]
+fn sighup_stops_cleanly_and_resume_completes_exactly_once() {
+    interrupt_then_resume("HUP");
+}
+
+/// Regression: ctrlc's `termination` feature installed its handler over the
+/// ignore that `nohup` sets, so `nohup restb run ... &` died (exit 130) when
+/// its terminal closed.
+#[test]
+fn sighup_and_sigint_ignored_by_the_parent_stay_ignored() {
+    let server = MockServer::start(MockConfig {
+        latency: Duration::from_millis(200),
+        ..MockConfig::default()
+    })
+    .unwrap();
+    let batch = batch();
+    let child = spawn_run_ignoring(&batch, &server.base_url(), &["--rps", "30"], "HUP INT");
+    wait_for_lines(&batch.out, 3, Duration::from_secs(10));
+    signal(&child, "HUP");
+    signal(&child, "INT");
+    let (code, stderr) = wait_with_limit(child, Duration::from_secs(30));
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(!stderr.contains("interrupted"), "{stderr}");
+    assert_eq!(ids_exactly_once(&batch.out).len(), JOBS);
+    assert_eq!(server.counters().requests, JOBS as u64);
 }
 
 #[test]

@@ -162,8 +162,40 @@ impl Client {
     /// Asks for `models` on `image`: `/vision/v2/predict` for one model,
     /// `/vision/v2/multipredict` for several (one request of the allotment).
     /// Never fails: network errors and local file errors come back as a
-    /// [`Verdict`] too.
+    /// [`Verdict`] too. Nothing in the reply quotes the client key: a server
+    /// that echoes the request's URL in its answer gets it back as `***`.
     pub fn predict(&self, image: &ImageSource, models: &[String]) -> Reply {
+        let Reply {
+            http_status,
+            verdict,
+            hint,
+        } = self.send(image, models);
+        Reply {
+            http_status,
+            verdict: self.redact_verdict(verdict),
+            hint,
+        }
+    }
+
+    /// The texts of `verdict` with the key redacted. The body was already
+    /// redacted before it was parsed; this catches what came another way
+    /// (transport errors) or was encoded twice (a JSON escape inside a
+    /// percent-encoding).
+    fn redact_verdict(&self, verdict: Verdict) -> Verdict {
+        let redact = |text: String| match self.key.redact(&text) {
+            std::borrow::Cow::Borrowed(_) => text,
+            std::borrow::Cow::Owned(clean) => clean,
+        };
+        match verdict {
+            Verdict::Permanent(text) => Verdict::Permanent(redact(text)),
+            Verdict::Auth(text) => Verdict::Auth(redact(text)),
+            Verdict::Fatal(text) => Verdict::Fatal(redact(text)),
+            Verdict::Transient(text) => Verdict::Transient(redact(text)),
+            ok_or_rate_limited => ok_or_rate_limited,
+        }
+    }
+
+    fn send(&self, image: &ImageSource, models: &[String]) -> Reply {
         let endpoint = if models.len() == 1 {
             "predict"
         } else {
@@ -221,7 +253,9 @@ impl Client {
             .limit(MAX_BODY)
             .read_to_vec();
         let verdict = match body {
-            Ok(body) => classify(status, retry_after, &body),
+            // Redacted before anything parses it: error messages, the start of
+            // an HTML page and the solutions all come from these bytes.
+            Ok(body) => classify(status, retry_after, &self.key.redact_bytes(&body)),
             Err(error) => self.transport_failure(&error),
         };
         Reply {
@@ -232,7 +266,7 @@ impl Client {
     }
 
     fn transport_failure(&self, error: &ureq::Error) -> Verdict {
-        let message = self.key.redact(&error.to_string());
+        let message = self.key.redact(&error.to_string()).into_owned();
         match error {
             ureq::Error::BadUri(_) => Verdict::Permanent(message),
             _ if is_certificate_refusal(error) => Verdict::Fatal(format!(

@@ -1,5 +1,6 @@
 //! The client key: a secret that prints as `***` everywhere.
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// The account's `client_key`. `Debug` and `Display` show `***`; only the
@@ -19,30 +20,86 @@ impl ClientKey {
         &self.0
     }
 
-    /// `text` with every occurrence of the key (raw or percent-encoded)
-    /// replaced by `***`: for error texts that quote a URL.
-    pub fn redact(&self, text: &str) -> String {
-        let encoded: String = form_urlencoded_byte_serialize(&self.0);
-        let text = text.replace(&self.0, "***");
-        if encoded != self.0 {
-            text.replace(&encoded, "***")
-        } else {
-            text
+    /// `text` with every occurrence of the key replaced by `***`, however a
+    /// server or proxy wrote it back: raw, percent-encoded in full or in part
+    /// (ureq leaves `!*()~` as they are; hex digits in either case), form-encoded
+    /// (`+` for a space, or a space where a raw `+` was form-decoded), or
+    /// JSON-escaped (`\/`, `\"`, `\u002b`). Borrows when there is nothing to hide.
+    pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        match self.redact_bytes(text.as_bytes()) {
+            Cow::Borrowed(_) => Cow::Borrowed(text),
+            // Matches start and end on character boundaries of valid text;
+            // stay total all the same.
+            Cow::Owned(bytes) => Cow::Owned(
+                String::from_utf8(bytes)
+                    .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+            ),
         }
+    }
+
+    /// [`ClientKey::redact`] on bytes: a reply body before anything reads it.
+    pub(crate) fn redact_bytes<'a>(&self, text: &'a [u8]) -> Cow<'a, [u8]> {
+        let key = self.0.as_bytes();
+        let Some(first) = (0..text.len()).find(|&i| match_len(&text[i..], key).is_some()) else {
+            return Cow::Borrowed(text);
+        };
+        let mut out = Vec::with_capacity(text.len());
+        out.extend_from_slice(&text[..first]);
+        let mut i = first;
+        while i < text.len() {
+            match match_len(&text[i..], key) {
+                Some(len) => {
+                    out.extend_from_slice(b"***");
+                    i += len;
+                }
+                None => {
+                    out.push(text[i]);
+                    i += 1;
+                }
+            }
+        }
+        Cow::Owned(out)
     }
 }
 
-/// Percent-encodes like a query string does (unreserved characters kept).
-fn form_urlencoded_byte_serialize(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
+/// The length of the key's occurrence at the start of `text`, in any mix of
+/// the forms [`ClientKey::redact`] lists, or `None`. Backtracks where two forms
+/// fit (a `%` in the key against `%25` in the text).
+fn match_len(text: &[u8], key: &[u8]) -> Option<usize> {
+    let Some((&byte, rest)) = key.split_first() else {
+        return Some(0);
+    };
+    forms_at(text, byte)
+        .into_iter()
+        .flatten()
+        .find_map(|width| match_len(&text[width..], rest).map(|len| width + len))
+}
+
+/// The widths of the ways `byte` is written at the start of `text`.
+fn forms_at(text: &[u8], byte: u8) -> [Option<usize>; 3] {
+    let at = |i: usize| text.get(i).copied();
+    let raw = (at(0) == Some(byte)
+        || (byte == b'+' && at(0) == Some(b' '))
+        || (byte == b' ' && at(0) == Some(b'+')))
+    .then_some(1);
+    let escaped = match at(0) {
+        Some(b'%') => (hex(text.get(1..3)) == Some(u32::from(byte))).then_some(3),
+        Some(b'\\') if at(1) == Some(byte) && matches!(byte, b'/' | b'"' | b'\\') => Some(2),
+        Some(b'\\') if at(1) == Some(b'u') => {
+            (hex(text.get(2..6)) == Some(u32::from(byte))).then_some(6)
         }
-    }
-    out
+        _ => None,
+    };
+    // `\\` raw and `\\\\` escaped both start with a backslash: try both.
+    [raw, escaped, None]
+}
+
+/// The value of hex digits (either case), if all of `digits` are.
+fn hex(digits: Option<&[u8]>) -> Option<u32> {
+    let digits = std::str::from_utf8(digits?).ok()?;
+    u32::from_str_radix(digits, 16)
+        .ok()
+        .filter(|_| digits.bytes().all(|d| d.is_ascii_hexdigit()))
 }
 
 impl fmt::Debug for ClientKey {
@@ -66,10 +123,29 @@ mod tests {
         let key = ClientKey::new(" s3cr3t/key+x\n").unwrap();
         assert_eq!(format!("{key} {key:?}"), "*** ClientKey(***)");
         assert_eq!(key.expose(), "s3cr3t/key+x");
-        assert_eq!(
-            key.redact("GET /p?client_key=s3cr3t%2Fkey%2Bx and s3cr3t/key+x"),
-            "GET /p?client_key=*** and ***"
-        );
         assert!(ClientKey::new("  \n").is_none());
+    }
+
+    #[test]
+    fn every_form_of_the_key_is_redacted() {
+        let key = ClientKey::new("s3cr3t/key+x=%41!*").unwrap();
+        for form in [
+            "s3cr3t/key+x=%41!*",
+            "s3cr3t%2Fkey%2Bx%3D%2541!*",     // ureq's query encoding
+            "s3cr3t%2fkey%2bx%3d%2541%21%2a", // all encoded, lower case
+            "%73%33cr3t/key x=%2541!*",       // form-decoded, odd escapes
+            "s3cr3t\\/key\\u002bx=%41!*",     // JSON-escaped
+        ] {
+            let text = format!("bad request /v?client_key={form}&model_id=a");
+            assert_eq!(
+                key.redact(&text),
+                "bad request /v?client_key=***&model_id=a",
+                "{form}"
+            );
+        }
+        assert!(matches!(key.redact("nothing here %41"), Cow::Borrowed(_)));
+        assert_eq!(key.redact("s3cr3t/keys3cr3t/key+x=%41!*"), "s3cr3t/key***");
+        let body = b"{\"m\":\"s3cr3t%2Fkey%2Bx%3D%2541!*\"}";
+        assert_eq!(&*key.redact_bytes(body), b"{\"m\":\"***\"}");
     }
 }

@@ -11,7 +11,13 @@ const RUN_EXAMPLES: &str = "Examples:
   RESTB_CLIENT_KEY=... restb run photos.csv -o outcomes.jsonl --rps 4
   restb run urls.txt --models re_roomtype_global_v2,re_condition_r1r6_global --rps 20 -o out.jsonl
   restb run photos.jsonl --per-model --rps 4 --client-key-file ~/.restb-key -o out.jsonl
-  restb run photos.csv -o outcomes.jsonl --resume            # finish an interrupted batch";
+  restb run photos.csv -o outcomes.jsonl --resume            # finish an interrupted batch
+  nohup restb run photos.csv -o outcomes.jsonl &             # survives the terminal closing
+
+Signals: SIGINT (Ctrl-C), SIGTERM and SIGHUP stop the run gracefully: no new request starts,
+those in flight finish and their outcomes are written, exit status 130; the same command with
+--resume finishes the batch. A second signal quits at once (still resumable). A SIGHUP or
+SIGINT that the parent set to ignore (nohup, a background job of a script) stays ignored.";
 
 /// Send batches of images to the Restb.ai Vision API at the allotted rate.
 #[derive(Debug, Parser)]

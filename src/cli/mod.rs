@@ -27,7 +27,7 @@ pub enum Exit {
     Failure,
     /// Bad usage, input or configuration.
     Usage,
-    /// Interrupted by SIGINT or SIGTERM.
+    /// Interrupted by SIGINT, SIGTERM or SIGHUP.
     Interrupted,
 }
 

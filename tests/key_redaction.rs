@@ -1,0 +1,147 @@
+//! Regression: a gateway that echoes the request's URL in its answer
+//! (`{"error":"true","message":"bad request /vision/v2/predict?client_key=..."}`)
+//! put the client key into the outcome file and the log. Over a real loopback
+//! server that echoes the request line in every way a server might write it,
+//! the key appears in no output: outcome file, standard error at trace level,
+//! `--stats-json`, `--summary`.
+
+mod support;
+
+use serde_json::{json, Value};
+use std::process::Command;
+use support::{answer, percent_decode, TinyServer};
+
+/// A key with the characters that URL encoders treat differently: ureq
+/// encodes `+/=%` and leaves `!*` as they are.
+const KEY: &str = "tOpS3cr3t+/=%7E!*z";
+/// No output may hold even this much of the key (a snippet may cut it short).
+const KEY_START: &str = "tOpS3cr3t";
+
+/// Which image a request is for (`.../N.jpg` in its query).
+fn image_number(target: &str) -> u32 {
+    let decoded = percent_decode(target);
+    let end = decoded.find(".jpg").unwrap();
+    let start = decoded[..end].rfind('/').unwrap() + 1;
+    decoded[start..end].parse().unwrap()
+}
+
+/// The echoing gateway: image 1 succeeds with the URL in a label, 2 to 4 are
+/// refused with the URL in the message (as sent; percent-decoded; escaped
+/// the way PHP escapes slashes; fully re-encoded in lower case), 5 is a 502
+/// page quoting it, 6 is a 401 quoting it.
+fn echo_gateway() -> TinyServer {
+    TinyServer::start(|request, stream| {
+        let target = request.target.clone();
+        let lower: String = KEY.bytes().map(|b| format!("%{b:02x}")).collect();
+        let message = |text: String| json!({"error": "true", "message": text}).to_string();
+        match image_number(&target) {
+            1 => answer(
+                stream,
+                200,
+                "application/json",
+                &json!({"error": "false", "response": {"solutions": {"re_logo": {
+                    "detections": [{"label": format!("seen {target}")}]}}}})
+                .to_string(),
+            ),
+            2 => answer(
+                stream,
+                400,
+                "application/json",
+                &message(format!("bad request {target}")),
+            ),
+            3 => answer(
+                stream,
+                400,
+                "application/json",
+                &message(format!("bad request {}", percent_decode(&target))).replace('/', "\\/"),
+            ),
+            4 => answer(
+                stream,
+                400,
+                "application/json",
+                &message(format!("unknown client_key={lower}")),
+            ),
+            5 => answer(
+                stream,
+                502,
+                "text/html",
+                &format!("<html>bad gateway for GET {target}</html>"),
+            ),
+            _ => answer(
+                stream,
+                401,
+                "application/json",
+                &json!({"message": format!("invalid key in {}", request.line)}).to_string(),
+            ),
+        }
+    })
+}
+
+#[test]
+fn a_gateway_echoing_the_url_never_shows_the_key() {
+    let server = echo_gateway();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("urls.txt");
+    let urls: String = (1..=6)
+        .map(|n| format!("https://example.com/{n}.jpg\n"))
+        .collect();
+    std::fs::write(&input, urls).unwrap();
+    let out = dir.path().join("out.jsonl");
+    let stats = dir.path().join("stats.json");
+    let run = Command::new(env!("CARGO_BIN_EXE_restb"))
+        .args([
+            "run",
+            input.to_str().unwrap(),
+            "--base-url",
+            &server.base_url(),
+        ])
+        .args(["--models", "re_logo", "--threads", "1", "--rps", "200"])
+        .args(["--max-attempts", "1", "--summary"])
+        .args([
+            "-o",
+            out.to_str().unwrap(),
+            "--stats-json",
+            stats.to_str().unwrap(),
+        ])
+        .env("RESTB_CLIENT_KEY", KEY)
+        .env("RUST_LOG", "trace")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    let outcomes = std::fs::read_to_string(&out).unwrap();
+    let stats = std::fs::read_to_string(&stats).unwrap();
+    for (what, text) in [
+        ("outcome file", &*outcomes),
+        ("standard error", &*stderr),
+        ("standard output", &*stdout),
+        ("--stats-json", &*stats),
+    ] {
+        assert!(!text.contains(KEY_START), "the key in the {what}:\n{text}");
+    }
+    // The echoes did arrive, redacted.
+    let lines: Vec<Value> = outcomes
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let field = |id: &str, pointer: &str| {
+        let line = lines.iter().find(|l| l["id"] == id).unwrap();
+        line.pointer(pointer).unwrap().as_str().unwrap().to_string()
+    };
+    let label = field("1", "/solutions/re_logo/detections/0/label");
+    assert!(label.contains("client_key=***&"), "{label}");
+    for id in ["2", "3", "4"] {
+        assert!(
+            field(id, "/error").contains("client_key=***"),
+            "{id}: {}",
+            field(id, "/error")
+        );
+    }
+    assert!(
+        field("5", "/error").contains("client_key=***"),
+        "{}",
+        field("5", "/error")
+    );
+    assert!(stderr.contains("client_key=***"), "{stderr}");
+}
