@@ -15,7 +15,9 @@
 //! The engine is generic over the [`Work`] it runs, so a tool can run its own
 //! blocking jobs through it; the Restb.ai client is one such work.
 
-use crate::limiter::{GatewayHint, Limiter, Mode as LimiterMode, Now, Rate, Reservation};
+use crate::limiter::{
+    GatewayHint, Limiter, Mode as LimiterMode, Now, Rate, Reservation, SharedPacing,
+};
 use crate::retry::RetryPolicy;
 use crate::stats::{AttemptKind, Report, Stats};
 use crate::stop::Stop;
@@ -129,6 +131,10 @@ pub struct PoolConfig {
     /// With [`Threads::Auto`], a worker that found no job for this long
     /// leaves (one always stays). Defaults to 5 s.
     pub idle_exit: Duration,
+    /// A schedule shared with every process on the client key (e.g.
+    /// `restb::shared_limit::SharedSchedule`, feature `redis`): starts are
+    /// booked there instead of in this pool's own limiter. Defaults to none.
+    pub shared: Option<SharedPacing>,
 }
 
 impl Default for PoolConfig {
@@ -140,6 +146,7 @@ impl Default for PoolConfig {
             align_to_windows: false,
             seed: 0,
             idle_exit: Duration::from_secs(5),
+            shared: None,
         }
     }
 }
@@ -260,10 +267,10 @@ impl Pool {
         let shared = Shared {
             work,
             config: &self.config,
-            limiter: if self.config.align_to_windows {
-                Limiter::new(self.config.rate).aligned_to_windows()
-            } else {
-                Limiter::new(self.config.rate)
+            limiter: match (&self.config.shared, self.config.align_to_windows) {
+                (Some(shared), _) => Limiter::new(self.config.rate).shared(shared.clone()),
+                (None, true) => Limiter::new(self.config.rate).aligned_to_windows(),
+                (None, false) => Limiter::new(self.config.rate),
             },
             stats: &self.stats,
             stop: &self.stop,

@@ -4,6 +4,7 @@
 
 use restb::api::ClientKey;
 use restb::limiter::Rate;
+use restb::mock::{MockConfig, MockServer};
 use restb::shared_limit::{
     RedisUrl, ScheduleKey, SharedLimit, SharedLimitConfig, SharedLimitError, SharedSchedule,
 };
@@ -254,4 +255,183 @@ fn a_lost_redis_falls_back_to_a_local_share_and_comes_back() {
         std::thread::sleep(50 * MS);
     }
     drop(b);
+}
+
+// ---- The `restb` binary with --shared-limit ----
+
+const KEY: &str = "shared-test-key-5ecr3t";
+
+fn restb() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_restb"));
+    command
+        .env_remove("RUST_LOG")
+        .env_remove("RESTB_SHARED_LIMIT")
+        .env("RESTB_CLIENT_KEY", KEY);
+    command
+}
+
+fn url_list(dir: &std::path::Path, name: &str, count: usize) -> String {
+    let path = dir.join(format!("{name}.txt"));
+    let body: String = (1..=count)
+        .map(|n| format!("https://example.com/{name}/{n}.jpg\n"))
+        .collect();
+    std::fs::write(&path, body).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+/// Every image of the list has exactly one outcome line, and it is `ok`.
+fn assert_each_once(list: &str, outcomes: &std::path::Path) {
+    let wanted: std::collections::BTreeSet<String> = std::fs::read_to_string(list)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let lines = std::fs::read_to_string(outcomes).unwrap();
+    let mut seen = std::collections::BTreeMap::<String, u32>::new();
+    for line in lines.lines() {
+        let value: serde_json::Value = serde_json::from_str(line).expect("whole JSON lines");
+        assert_eq!(value["status"], "ok", "{line}");
+        *seen
+            .entry(value["image"].as_str().unwrap().to_string())
+            .or_default() += 1;
+    }
+    assert!(seen.values().all(|n| *n == 1), "duplicated outcomes");
+    assert_eq!(
+        seen.keys()
+            .cloned()
+            .collect::<std::collections::BTreeSet<_>>(),
+        wanted
+    );
+}
+
+#[test]
+fn an_unreachable_redis_at_start_exits_2_before_any_request() {
+    let gateway = MockServer::start(MockConfig::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let list = url_list(dir.path(), "a", 3);
+    let port = free_port();
+    let output = restb()
+        .args([
+            "run",
+            &list,
+            "--base-url",
+            &gateway.base_url(),
+            "--rps",
+            "10",
+        ])
+        .args([
+            "--shared-limit",
+            &format!("redis://:pa55word@127.0.0.1:{port}/1"),
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("redis://:***@127.0.0.1:{port}/1")),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("pa55word") && !stderr.contains(KEY),
+        "{stderr}"
+    );
+    assert_eq!(gateway.counters().requests, 0);
+    // The same through the environment variable, and a bad URL.
+    let output = restb()
+        .args(["run", &list, "--base-url", &gateway.base_url()])
+        .env("RESTB_SHARED_LIMIT", "http://127.0.0.1:1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--shared-limit") && stderr.contains("redis://"),
+        "{stderr}"
+    );
+    assert_eq!(gateway.counters().requests, 0);
+}
+
+#[test]
+fn redis_killed_mid_run_loses_and_duplicates_nothing() {
+    let mut redis = Redis::start();
+    let gateway = MockServer::start(MockConfig {
+        latency: Duration::from_millis(20),
+        ..MockConfig::default()
+    })
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let lists = [url_list(dir.path(), "a", 40), url_list(dir.path(), "b", 40)];
+    let children: Vec<(Child, std::path::PathBuf)> = lists
+        .iter()
+        .enumerate()
+        .map(|(n, list)| {
+            let out = dir.path().join(format!("out{n}.jsonl"));
+            let child = restb()
+                .args([
+                    "run",
+                    list,
+                    "--base-url",
+                    &gateway.base_url(),
+                    "--rps",
+                    "20",
+                ])
+                .args(["--shared-limit", &redis.url(), "-o"])
+                .arg(&out)
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            (child, out)
+        })
+        .collect();
+    // Two processes share 20/s: 80 requests take about 4 s; Redis goes at 1 s.
+    std::thread::sleep(Duration::from_secs(1));
+    let _ = redis.child.kill();
+    let _ = redis.child.wait();
+    let mut warned = 0;
+    for ((child, out), list) in children.into_iter().zip(&lists) {
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "{stderr}");
+        assert_each_once(list, &out);
+        warned += usize::from(stderr.contains("pacing locally"));
+        assert!(stderr.matches("pacing locally").count() <= 1, "{stderr}");
+    }
+    assert!(warned >= 1, "a process noticed the loss");
+    assert_eq!(gateway.counters().ok, 80);
+}
+
+#[test]
+fn the_faster_process_says_once_that_the_slowest_rate_holds() {
+    let redis = Redis::start();
+    let gateway = MockServer::start(MockConfig::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let fast_list = url_list(dir.path(), "fast", 30);
+    let slow_list = url_list(dir.path(), "slow", 10);
+    let run = |list: &str, rps: &str| {
+        restb()
+            .args(["run", list, "--base-url", &gateway.base_url(), "--rps", rps])
+            .args(["--shared-limit", &redis.url(), "-o"])
+            .arg(dir.path().join(format!("{rps}.jsonl")))
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let fast = run(&fast_list, "20");
+    std::thread::sleep(Duration::from_millis(300));
+    let slow = run(&slow_list, "10");
+    let fast = fast.wait_with_output().unwrap();
+    let slow = slow.wait_with_output().unwrap();
+    let fast_err = String::from_utf8_lossy(&fast.stderr);
+    assert_eq!(fast.status.code(), Some(0), "{fast_err}");
+    assert_eq!(slow.status.code(), Some(0));
+    assert_eq!(
+        fast_err
+            .matches("the shared schedule uses the smallest rate")
+            .count(),
+        1,
+        "{fast_err}"
+    );
+    assert!(fast_err.contains("10.00/s"), "{fast_err}");
+    assert!(!String::from_utf8_lossy(&slow.stderr).contains("smallest rate"));
+    assert!(String::from_utf8_lossy(&fast.stderr).contains("Redis round trip p50"));
 }

@@ -41,6 +41,8 @@ pub(super) fn run(args: &RunArgs, quiet: bool, stop: &Stop) -> Result<Exit, Usag
     let key = client_key(args)?;
     let default_models = default_models(args)?;
     let pool_config = pool_config(args);
+    #[cfg(feature = "redis")]
+    let key_for_shared = key.clone();
     let client_config = ClientConfig {
         base_url: args
             .base_url
@@ -123,6 +125,18 @@ pub(super) fn run(args: &RunArgs, quiet: bool, stop: &Stop) -> Result<Exit, Usag
             }
         );
     }
+    #[cfg(feature = "redis")]
+    let shared = super::shared::connect(
+        args,
+        &key_for_shared,
+        &client_config.base_url,
+        pool_config.rate,
+    )?;
+    #[cfg(feature = "redis")]
+    let pool_config = PoolConfig {
+        shared: shared.clone().map(|s| restb::limiter::SharedPacing::new(s)),
+        ..pool_config
+    };
     let allotted = pool_config.rate.map(|r| r.per_second_f64());
     let pool = Pool::new(pool_config, stop.clone());
     let job_count = jobs.len() as u64;
@@ -151,6 +165,10 @@ pub(super) fn run(args: &RunArgs, quiet: bool, stop: &Stop) -> Result<Exit, Usag
     }
     eprintln!("{}", summary.report);
     eprintln!("[{}] worker threads at most", summary.peak_threads);
+    #[cfg(feature = "redis")]
+    if let Some(shared) = &shared {
+        super::shared::report(shared);
+    }
     if let Some((file, path)) = stats_file {
         let stats = StatsFile::new(&summary, &sink, job_count, allotted, args.mode);
         serde_json::to_writer_pretty(file, &stats).map_err(|e| {

@@ -17,9 +17,11 @@
 
 mod hint;
 mod pacing;
+mod shared;
 mod window;
 
 pub use hint::{GatewayHint, WindowCount};
+pub use shared::{SharedPacing, SharedSlot, SharedSlots};
 
 use crate::stop::Stop;
 use pacing::Pacing;
@@ -198,6 +200,8 @@ struct State {
     /// Rejections in a row that no header explained.
     blind_rejections: u32,
     interrupted: bool,
+    /// A schedule shared with other processes, if any: it books the starts.
+    shared: Option<SharedPacing>,
 }
 
 /// Longest a caller sleeps in [`Limiter::acquire`] between looks at its
@@ -243,6 +247,7 @@ impl Limiter {
                 generation: 0,
                 blind_rejections: 0,
                 interrupted: false,
+                shared: None,
             }),
             wake: Condvar::new(),
             last_start: AtomicU64::new(0),
@@ -255,6 +260,18 @@ impl Limiter {
     /// holds a full budget.
     pub fn aligned_to_windows(self) -> Limiter {
         self.state.lock().align_start = self.rate.is_some();
+        self
+    }
+
+    /// Books starts on `shared`, a schedule every process on the client
+    /// key draws from, instead of on this limiter's own: even pacing only
+    /// (no window mode, no first start aligned to a second), pauses written
+    /// there for all, and pauses set by others honoured here.
+    pub fn shared(self, shared: SharedPacing) -> Limiter {
+        let mut state = self.state.lock();
+        state.shared = Some(shared);
+        state.align_start = false;
+        drop(state);
         self
     }
 
@@ -308,6 +325,9 @@ impl Limiter {
             let boundary = Duration::from_secs(wall.as_secs() + 1) + window::DEFAULT_GUARD;
             earliest = now.instant_of(boundary);
         }
+        if let Some(reservation) = self.book_shared(state, earliest) {
+            return reservation;
+        }
         let generation = state.generation;
         if let Some(windows) = state.windows.as_mut() {
             let slot = windows.book(now.since_epoch_at(earliest));
@@ -349,6 +369,28 @@ impl Limiter {
         }
     }
 
+    /// Books on the shared schedule, if there is one and we pace. A pause
+    /// some other process set voids the slots we booked before it.
+    fn book_shared(&self, state: &mut State, earliest: Instant) -> Option<Reservation> {
+        let increment = state.pacing.as_ref()?.effective_interval();
+        let slot = state.shared.as_ref()?.slots().reserve(earliest, increment);
+        if let Some(until) = slot.paused_until {
+            if state.paused_until.is_none_or(|known| until > known) {
+                state.paused_until = Some(until);
+                state.generation += 1;
+                self.wake.notify_all();
+            }
+        }
+        let bunches = self.rate.is_some_and(|r| r.burst.get() > 1);
+        Some(Reservation {
+            start: slot.start.max(earliest),
+            generation: state.generation,
+            slot: None,
+            min_gap: (!bunches).then_some(increment),
+            closes: None,
+        })
+    }
+
     /// Whether a pause has voided `reservation` since it was made.
     pub fn is_void(&self, reservation: &Reservation) -> bool {
         self.state.lock().generation != reservation.generation
@@ -378,6 +420,9 @@ impl Limiter {
             );
         }
         state.generation += 1;
+        if let Some(shared) = &state.shared {
+            shared.slots().pause(until, "a rate-limit reply");
+        }
         self.wake.notify_all();
     }
 
@@ -482,7 +527,10 @@ impl Limiter {
     /// Slots booked by even pacing that have not started yet are void, so
     /// their holders book again by window.
     fn enter_windows(&self, state: &mut State, limit: u32, now: Now) {
-        let Some(rate) = self.rate else { return };
+        let Some(rate) = self.rate.filter(|_| state.shared.is_none()) else {
+            // A shared schedule paces evenly for every process on the key.
+            return;
+        };
         let budget = rate.per_window().min(limit);
         if budget == 0 {
             return;

@@ -8,7 +8,7 @@
 //! only changes *when* a request starts, never whether it runs.
 
 use super::client::SharedLimit;
-use crate::limiter::Rate;
+use crate::limiter::{Rate, SharedSlot, SharedSlots};
 use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
@@ -82,5 +82,16 @@ impl SharedSchedule {
         *next = Some(next.map_or(until, |free| free.max(until)));
         drop(next);
         self.limit.pause(until, reason).ok()
+    }
+}
+
+impl SharedSlots for SharedSchedule {
+    fn reserve(&self, earliest: Instant, increment: Duration) -> SharedSlot {
+        let booking = self.book(earliest, increment);
+        SharedSlot::new(booking.start, booking.paused_until)
+    }
+
+    fn pause(&self, until: Instant, reason: &str) {
+        SharedSchedule::pause(self, until, reason);
     }
 }
