@@ -39,11 +39,9 @@ fn no_op_jobs(c: &mut Criterion) {
         let fixed = Threads::Fixed(NonZeroUsize::new(threads).expect("thread counts are not zero"));
         group.bench_with_input(BenchmarkId::from_parameter(threads), &fixed, |b, &fixed| {
             b.iter(|| {
-                let config = PoolConfig {
-                    threads: fixed,
-                    rate: None,
-                    ..PoolConfig::default()
-                };
+                let mut config = PoolConfig::default();
+                config.threads = fixed;
+                config.rate = None;
                 let summary = Pool::new(config, Stop::new()).run(&Noop, 0..JOBS, |_| Ok(()));
                 assert_eq!(summary.finished, u64::from(JOBS));
             });

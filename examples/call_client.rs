@@ -22,10 +22,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             Region::Us.base_url().to_string(),
         ),
     };
-    let config = ClientConfig {
-        base_url,
-        ..ClientConfig::default()
-    };
+    let mut config = ClientConfig::default();
+    config.base_url = base_url;
     let client = Client::new(ClientKey::new(&key).ok_or("empty key")?, &config)?;
     let image = ImageSource::Url("https://demo.restb.ai/images/demo/demo-1.jpg".into());
     let models = [

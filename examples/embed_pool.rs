@@ -31,10 +31,8 @@ impl Work for Upload {
 }
 
 fn main() {
-    let config = PoolConfig {
-        rate: Rate::per_second(20.0),
-        ..PoolConfig::default()
-    };
+    let mut config = PoolConfig::default();
+    config.rate = Rate::per_second(20.0);
     // Give `stop` to a signal handler to interrupt cleanly; unused here.
     let pool = Pool::new(config, Stop::new());
     let files: Vec<String> = (1..=40).map(|n| format!("photos/{n}.jpg")).collect();

@@ -30,7 +30,10 @@ cycles=0; signals=0; kills=0; status=130
 while [ "$status" -ne 0 ] && [ "$status" -ne 1 ]; do
   cycles=$((cycles + 1))
   if [ "$cycles" -gt 60 ]; then echo "FAIL: not done after 60 cycles"; exit 1; fi
-  "$restb" run "$dir/images.txt" --base-url "$base" --rps 300 --timeout 1 --max-attempts 8 \
+  # A background job of a script inherits SIGINT ignored, and restb keeps an
+  # inherited ignore (as under nohup): give it back the default so that the
+  # SIGINTs below reach the run.
+  env --default-signal=INT "$restb" run "$dir/images.txt" --base-url "$base" --rps 300 --timeout 1 --max-attempts 8 \
     --models re_logo -q -o "$dir/out.jsonl" --resume 2> "$dir/run.log" &
   run=$!
   # Let it run 1 to 4 seconds, then interrupt it (unless it finished first).

@@ -26,7 +26,8 @@ run_case() { # rate latency requests
   /usr/bin/time -f "client: peak RSS %M KB, CPU %U s user + %S s system, wall %e s" \
     "$restb" run "$dir/images.txt" --base-url "$(head -n1 "$dir/url")" --rps "$rate" \
       --models re_logo -q -o "$dir/out.jsonl" 2>&1 | grep -E '^\[|^sustained|client:'
-  kill -INT "$mock"; wait "$mock" 2>/dev/null || true
+  # SIGTERM: a background job of a script inherits SIGINT ignored, and restb keeps that.
+  kill -TERM "$mock"; wait "$mock" 2>/dev/null || true
   grep -E 'served' "$dir/mock.log" || true
   : > "$dir/url"
 }

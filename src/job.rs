@@ -4,7 +4,11 @@ use crate::api::{Client, ImageSource, Verdict};
 use crate::input::Record;
 use crate::limiter::GatewayHint;
 use crate::pool::{Attempt, Work};
+use parking_lot::Mutex;
 use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// One request's worth of work: an image and the models to ask about it.
@@ -91,12 +95,48 @@ impl CallOutput {
 #[derive(Debug, Clone)]
 pub struct RestbWork {
     client: Client,
+    /// Every reply by HTTP status (`None`: no reply), retried ones included;
+    /// shared by the clones.
+    replies: Arc<Mutex<BTreeMap<Option<u16>, u64>>>,
+    /// Whether a refusal that stops the run was logged: every request in
+    /// flight gets the same one, and one error line says it.
+    abort_logged: Arc<AtomicBool>,
 }
 
 impl RestbWork {
     /// Work that sends every job through `client`.
     pub fn new(client: Client) -> RestbWork {
-        RestbWork { client }
+        RestbWork {
+            client,
+            replies: Arc::default(),
+            abort_logged: Arc::default(),
+        }
+    }
+
+    /// Logs why the run stops, once; the same refusal of the other requests
+    /// in flight goes to the debug level.
+    fn log_abort(&self, message: &str) {
+        if self.abort_logged.swap(true, Ordering::SeqCst) {
+            log::debug!("{message}");
+        } else {
+            log::error!("{message}");
+        }
+    }
+
+    /// How many replies came with each HTTP status, every try counted (a 500
+    /// that was retried into a 200 counts once under each); `"none"` for the
+    /// tries that got no reply (network errors, timeouts).
+    pub fn replies_by_http_status(&self) -> BTreeMap<String, u64> {
+        self.replies
+            .lock()
+            .iter()
+            .map(|(status, n)| {
+                (
+                    status.map_or_else(|| "none".to_string(), |s| s.to_string()),
+                    *n,
+                )
+            })
+            .collect()
     }
 }
 
@@ -109,6 +149,7 @@ impl Work for RestbWork {
         let reply = self.client.predict(&job.image, &job.models);
         let status = reply.http_status;
         let hint = reply.hint;
+        *self.replies.lock().entry(status).or_default() += 1;
         log::info!(
             target: "restb::request",
             "[{}] thread [{}] processed request in [{}] ms",
@@ -129,7 +170,7 @@ impl Work for RestbWork {
             },
             Verdict::Permanent(error) => Attempt::Failure(CallOutput::failed(status, error, hint)),
             Verdict::Auth(error) => {
-                log::error!("the API refused the client key: {error}");
+                self.log_abort(&format!("the API refused the client key: {error}"));
                 Attempt::Abort(CallOutput::failed(
                     status,
                     format!("client key refused: {error}"),
@@ -137,7 +178,7 @@ impl Work for RestbWork {
                 ))
             }
             Verdict::Fatal(error) => {
-                log::error!("{error}");
+                self.log_abort(&error);
                 Attempt::Abort(CallOutput::failed(status, error, hint))
             }
             Verdict::Transient(error) => {

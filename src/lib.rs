@@ -22,7 +22,8 @@
 //! - [`job`]: Restb.ai jobs, and the [`Work`] that runs them through the client.
 //! - [`models`]: the model ids restb knows, and the default set.
 //! - [`input`]: batch readers (plain lines, CSV, JSONL) with line-numbered errors.
-//! - [`output`]: the JSONL outcome file, one line per job, and resuming from it.
+//! - [`outcome`]: the JSONL outcome file: its line, writer, one reader, and
+//!   the resume index.
 //! - [`report`]: reading an outcome file back into a summary, a table or CSV.
 //! - `mock` (feature `mock`, on by default): a stand-in gateway on
 //!   loopback, for tests and demos.
@@ -32,7 +33,7 @@
 //! # Features
 //!
 //! - `cli` (default): the `restb` binary and the crates only it needs (clap,
-//!   clap_complete, indicatif, env_logger, ctrlc).
+//!   clap_complete, indicatif, env_logger, and signal-hook or ctrlc).
 //! - `mock` (default): the stand-in gateway, module `restb::mock`.
 //! - `redis` (default): the shared limit, module `restb::shared_limit`
 //!   (the `redis` crate's blocking client; no async runtime).
@@ -105,7 +106,7 @@ pub mod limiter;
 #[cfg(feature = "mock")]
 pub mod mock;
 pub mod models;
-pub mod output;
+pub mod outcome;
 pub mod pool;
 pub mod report;
 pub mod retry;

@@ -39,6 +39,14 @@ pub fn known() -> impl Iterator<Item = &'static str> {
         .copied()
 }
 
+/// The first model id that appears twice in `list`, if one does.
+pub fn first_repeated<S: AsRef<str>>(list: &[S]) -> Option<&str> {
+    list.iter()
+        .enumerate()
+        .find(|(at, model)| list[..*at].iter().any(|m| m.as_ref() == model.as_ref()))
+        .map(|(_, model)| model.as_ref())
+}
+
 /// The default model ids as owned strings.
 pub fn default_models() -> Vec<String> {
     DEFAULT_MODELS.iter().map(|m| m.to_string()).collect()
@@ -54,5 +62,7 @@ mod tests {
         assert!(is_known("caption"));
         assert!(!is_known("re_logoo"));
         assert_eq!(known().count(), 15);
+        assert_eq!(first_repeated(&["a", "b", "a", "b"]), Some("a"));
+        assert_eq!(first_repeated(&["a", "b"]), None);
     }
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 /// Bounds and backoff for retries of one job.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct RetryPolicy {
     /// Attempts per job that may end in a transient failure (5xx, network
     /// errors, timeouts) before the job is recorded as failed. Defaults to 5.

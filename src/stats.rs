@@ -11,6 +11,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// How one attempt (one request) ended, as far as the statistics care.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum AttemptKind {
     /// A success: counts toward throughput and mean latency.
     Success,
@@ -124,7 +125,7 @@ impl Stats {
     }
 
     /// A snapshot of the figures so far.
-    pub fn report(&self) -> Report {
+    pub fn report(&self) -> StatsReport {
         let tally = self.inner.lock().clone();
         let span = match (tally.first_start, tally.last_end) {
             (Some(start), Some(end)) => end.saturating_duration_since(start),
@@ -143,15 +144,17 @@ impl Stats {
             }
         };
         let seconds = &tally.success_starts_per_second;
-        let sustained = if seconds.len() >= 3 {
-            let (first, last) = (seconds.keys().next(), seconds.keys().next_back());
-            let (first, last) = (*first.expect("3 keys"), *last.expect("3 keys"));
-            let inside: u64 = seconds.range(first + 1..last).map(|(_, n)| n).sum();
-            inside as f64 / (last - first - 1) as f64
-        } else {
-            0.0
+        // The whole seconds strictly between the first and the last with a
+        // successful start; a run that touches fewer than three wall-clock
+        // seconds has none, and no sustained rate.
+        let sustained = match (seconds.keys().next(), seconds.keys().next_back()) {
+            (Some(&first), Some(&last)) if last >= first + 2 => {
+                let inside: u64 = seconds.range(first + 1..last).map(|(_, n)| n).sum();
+                Some(inside as f64 / (last - first - 1) as f64)
+            }
+            _ => None,
         };
-        Report {
+        StatsReport {
             sustained,
             succeeded: tally.succeeded,
             failed: tally.failed_jobs,
@@ -171,7 +174,7 @@ impl Stats {
 
 /// The figures of a run.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Report {
+pub struct StatsReport {
     /// Successful requests.
     pub succeeded: u64,
     /// Jobs recorded as failed.
@@ -197,13 +200,14 @@ pub struct Report {
     /// Slowest success.
     pub max: Duration,
     /// Successful requests started per wall-clock second, averaged over the
-    /// whole seconds between the first and the last (0 for runs shorter
-    /// than 3 s): the rate the run kept up, without the ramp at either end
-    /// that the tutorial's throughput figure includes.
-    pub sustained: f64,
+    /// whole seconds between the first and the last: the rate the run kept
+    /// up, without the ramp at either end that the tutorial's throughput
+    /// figure includes. `None` when the successes started within fewer than
+    /// three wall-clock seconds (no whole second between the first and last).
+    pub sustained: Option<f64>,
 }
 
-impl Report {
+impl StatsReport {
     /// Successes per second over the span: the tutorial's "total throughput".
     pub fn throughput(&self) -> f64 {
         let seconds = self.span.as_secs_f64();
@@ -219,7 +223,7 @@ fn millis(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1000.0
 }
 
-impl fmt::Display for Report {
+impl fmt::Display for StatsReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
@@ -242,11 +246,16 @@ impl fmt::Display for Report {
             millis(self.p99),
             millis(self.max)
         )?;
-        write!(
-            f,
-            "\nsustained [{:.2}] successful requests started per second",
-            self.sustained
-        )
+        match self.sustained {
+            Some(rate) => write!(
+                f,
+                "\nsustained [{rate:.2}] successful requests started per second"
+            ),
+            None => write!(
+                f,
+                "\nsustained [n/a] successful requests started per second (too short a run: it needs a whole second between the first and the last start)"
+            ),
+        }
     }
 }
 
@@ -281,11 +290,8 @@ mod tests {
             .starts_with("[0] failed, [1] rate-limited (429), [0] transient errors, [0] retried"));
         assert!((report.p50.as_secs_f64() - 1.164).abs() < 0.002);
         // 36 starts spread over about 9 s of the past: 4 in every whole second.
-        assert!(
-            (report.sustained - 4.0).abs() < 1e-9,
-            "{}",
-            report.sustained
-        );
+        let sustained = report.sustained.unwrap();
+        assert!((sustained - 4.0).abs() < 1e-9, "{sustained}");
         assert!(text.lines().nth(2).unwrap().starts_with("sustained ["));
     }
 
@@ -301,5 +307,34 @@ mod tests {
         ));
         let empty = Stats::new().report();
         assert_eq!(empty.throughput(), 0.0);
+        assert_eq!(empty.sustained, None);
+    }
+
+    /// Regression: a run shorter than two seconds printed `sustained [0.00]`,
+    /// as if nothing had been sustained at all.
+    #[test]
+    fn a_short_run_has_no_sustained_rate() {
+        let stats = Stats::new();
+        let t0 = Instant::now();
+        for i in 0..10u64 {
+            let start = t0 + Duration::from_millis(10 * i);
+            stats.record(
+                AttemptKind::Success,
+                start,
+                start + Duration::from_millis(5),
+            );
+        }
+        let report = stats.report();
+        assert_eq!(report.sustained, None);
+        let text = report.to_string();
+        let first = text.lines().next().unwrap();
+        assert!(
+            first.starts_with("[10] requests processed in [0.1] seconds"),
+            "{first}"
+        );
+        assert!(
+            text.lines().nth(2).unwrap().starts_with("sustained [n/a] "),
+            "{text}"
+        );
     }
 }

@@ -6,17 +6,15 @@ use restb::input::Record;
 use restb::job::{jobs_from_records, CallOutput, Job, RestbWork};
 use restb::limiter::Rate;
 use restb::mock::{HeaderStyle, MockConfig, MockServer};
-use restb::pool::{Finished, Pool, PoolConfig, PoolSummary};
+use restb::pool::{AbortReason, Ending, Finished, Pool, PoolConfig, PoolSummary};
 use restb::stop::Stop;
 use std::collections::HashSet;
 use std::time::Duration;
 
 fn client_for(server: &MockServer, key: &str) -> Client {
-    let config = ClientConfig {
-        base_url: server.base_url(),
-        timeout: Duration::from_secs(5),
-        ..ClientConfig::default()
-    };
+    let mut config = ClientConfig::default();
+    config.base_url = server.base_url();
+    config.timeout = Duration::from_secs(5);
     Client::new(ClientKey::new(key).unwrap(), &config).unwrap()
 }
 
@@ -70,10 +68,8 @@ fn grouped_jobs_send_one_multipredict_request_per_image() {
         &models(&["re_logo", "re_roomtype_global_v2"]),
         false,
     );
-    let config = PoolConfig {
-        rate: Rate::per_second(200.0),
-        ..PoolConfig::default()
-    };
+    let mut config = PoolConfig::default();
+    config.rate = Rate::per_second(200.0);
     let (summary, outcomes) = run_jobs(client_for(&server, "k"), jobs.clone(), config);
     assert_exactly_once(&jobs, &outcomes);
     assert_eq!(summary.report.succeeded, 12);
@@ -98,10 +94,8 @@ fn per_model_jobs_send_one_predict_request_per_image_and_model() {
         true,
     );
     assert_eq!(jobs.len(), 15);
-    let config = PoolConfig {
-        rate: Rate::per_second(200.0),
-        ..PoolConfig::default()
-    };
+    let mut config = PoolConfig::default();
+    config.rate = Rate::per_second(200.0);
     let (summary, outcomes) = run_jobs(client_for(&server, "k"), jobs.clone(), config);
     assert_exactly_once(&jobs, &outcomes);
     assert_eq!(summary.report.succeeded, 15);
@@ -123,10 +117,8 @@ fn a_rate_limited_gateway_costs_at_most_one_429_and_loses_nothing() {
     })
     .unwrap();
     let jobs = jobs_from_records(records(30), &models(&["re_logo"]), true);
-    let config = PoolConfig {
-        rate: Rate::per_second(10.0),
-        ..PoolConfig::default()
-    };
+    let mut config = PoolConfig::default();
+    config.rate = Rate::per_second(10.0);
     let (summary, outcomes) = run_jobs(client_for(&server, "k"), jobs.clone(), config);
     assert_exactly_once(&jobs, &outcomes);
     assert_eq!(summary.report.succeeded, 30);
@@ -149,10 +141,8 @@ fn a_rate_above_the_gateways_limit_learns_its_window_from_the_headers() {
     })
     .unwrap();
     let jobs = jobs_from_records(records(15), &models(&["re_logo"]), true);
-    let config = PoolConfig {
-        rate: Rate::per_second(10.0),
-        ..PoolConfig::default()
-    };
+    let mut config = PoolConfig::default();
+    config.rate = Rate::per_second(10.0);
     let (summary, outcomes) = run_jobs(client_for(&server, "k"), jobs.clone(), config);
     assert_exactly_once(&jobs, &outcomes);
     assert_eq!(summary.report.succeeded, 15);
@@ -173,10 +163,8 @@ fn without_headers_429s_pause_the_pool_and_nothing_is_lost() {
     })
     .unwrap();
     let jobs = jobs_from_records(records(15), &models(&["re_logo"]), true);
-    let config = PoolConfig {
-        rate: Rate::per_second(10.0),
-        ..PoolConfig::default()
-    };
+    let mut config = PoolConfig::default();
+    config.rate = Rate::per_second(10.0);
     let (summary, outcomes) = run_jobs(client_for(&server, "k"), jobs.clone(), config);
     assert_exactly_once(&jobs, &outcomes);
     assert_eq!(summary.report.succeeded, 15);
@@ -195,21 +183,32 @@ fn a_refused_key_aborts_the_run() {
     })
     .unwrap();
     let jobs = jobs_from_records(records(20), &models(&["re_logo"]), true);
-    let config = PoolConfig {
-        rate: Rate::per_second(5.0),
-        ..PoolConfig::default()
-    };
+    let mut config = PoolConfig::default();
+    config.rate = Rate::per_second(5.0);
     let (summary, outcomes) = run_jobs(client_for(&server, "wrong"), jobs, config);
-    assert!(summary.aborted);
-    assert!(
-        outcomes.len() <= 2,
-        "{} requests went out after the 401",
-        outcomes.len()
+    assert_eq!(
+        summary.ending,
+        Ending::Aborted {
+            reason: AbortReason::Job
+        }
     );
-    assert!(server.counters().requests <= 2);
-    let error = outcomes[0].output.error.as_deref().unwrap();
-    assert!(error.starts_with("client key refused"), "{error}");
-    assert!(!error.contains("wrong"));
+    // The refused jobs were not processed: none has an outcome, so a resumed
+    // run with the right key sends every one.
+    assert!(outcomes.is_empty(), "{outcomes:?}");
+    assert_eq!(summary.unfinished, 20);
+    assert!(
+        server.counters().requests <= 2,
+        "{} requests went out after the 401",
+        server.counters().requests
+    );
+    let reply = client_for(&server, "wrong").predict(
+        &ImageSource::Url("https://example.com/1.jpg".into()),
+        &models(&["re_logo"]),
+    );
+    match reply.verdict {
+        Verdict::Auth(error) => assert!(!error.contains("wrong"), "{error}"),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]
@@ -277,11 +276,9 @@ fn a_hung_request_is_ended_by_the_timeout() {
         std::thread::sleep(Duration::from_secs(3));
         drop(socket);
     });
-    let config = ClientConfig {
-        base_url,
-        timeout: Duration::from_millis(300),
-        ..ClientConfig::default()
-    };
+    let mut config = ClientConfig::default();
+    config.base_url = base_url;
+    config.timeout = Duration::from_millis(300);
     let client = Client::new(ClientKey::new("k").unwrap(), &config).unwrap();
     let started = std::time::Instant::now();
     let reply = client.predict(

@@ -134,7 +134,10 @@ fn sigint_ends_the_sweep_writes_what_was_measured_and_exits_130() {
     use std::io::{BufRead, BufReader, Read};
     use std::process::Stdio;
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_restb"))
+    // With SIGINT at its default whatever this process inherited: restb keeps
+    // an inherited ignore (a background job of a script has one).
+    let mut child = Command::new("env")
+        .args(["--default-signal=INT", env!("CARGO_BIN_EXE_restb")])
         .args([
             "bench",
             "--threads",

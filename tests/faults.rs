@@ -28,17 +28,16 @@ fn jobs(count: usize) -> Vec<Job> {
 }
 
 fn patient_pool(max_attempts: u32) -> PoolConfig {
-    PoolConfig {
-        threads: Threads::Fixed(NonZeroUsize::new(6).unwrap()),
-        rate: Rate::per_second(2000.0),
-        retry: RetryPolicy {
-            max_attempts: NonZeroU32::new(max_attempts).unwrap(),
-            max_rate_limited: 30,
-            base_delay: Duration::from_millis(2),
-            max_delay: Duration::from_millis(20),
-        },
-        ..PoolConfig::default()
-    }
+    let mut retry = RetryPolicy::default();
+    retry.max_attempts = NonZeroU32::new(max_attempts).unwrap();
+    retry.max_rate_limited = 30;
+    retry.base_delay = Duration::from_millis(2);
+    retry.max_delay = Duration::from_millis(20);
+    let mut config = PoolConfig::default();
+    config.threads = Threads::Fixed(NonZeroUsize::new(6).unwrap());
+    config.rate = Rate::per_second(2000.0);
+    config.retry = retry;
+    config
 }
 
 fn run(
@@ -46,11 +45,9 @@ fn run(
     jobs: Vec<Job>,
     config: PoolConfig,
 ) -> (PoolSummary, Vec<Finished<Job, CallOutput>>) {
-    let client_config = ClientConfig {
-        base_url: server.base_url(),
-        timeout: Duration::from_millis(300),
-        ..ClientConfig::default()
-    };
+    let mut client_config = ClientConfig::default();
+    client_config.base_url = server.base_url();
+    client_config.timeout = Duration::from_millis(300);
     let client = Client::new(ClientKey::new("k").unwrap(), &client_config).unwrap();
     let pool = Pool::new(config, Stop::new());
     let mut outcomes = Vec::new();
@@ -149,11 +146,9 @@ fn concurrency_mode_respects_an_in_flight_limit() {
         ..MockConfig::default()
     })
     .unwrap();
-    let config = PoolConfig {
-        threads: Threads::Fixed(NonZeroUsize::new(3).unwrap()),
-        rate: None,
-        ..patient_pool(3)
-    };
+    let mut config = patient_pool(3);
+    config.threads = Threads::Fixed(NonZeroUsize::new(3).unwrap());
+    config.rate = None;
     let (summary, outcomes) = run(&server, jobs(30), config);
     assert_exactly_once(30, &outcomes);
     assert_eq!(summary.report.rate_limited, 0);

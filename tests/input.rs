@@ -261,10 +261,8 @@ fn unknown_models_are_refused_unless_allowed() {
     dir.error_at("m.jsonl", jsonl, 1, "unknown model id `re_logoo`");
 
     let path = dir.write("m2.csv", input);
-    let options = ReadOptions {
-        allow_unknown_models: true,
-        ..ReadOptions::new(Format::Csv)
-    };
+    let mut options = ReadOptions::new(Format::Csv);
+    options.allow_unknown_models = true;
     let records = read_path(&path, &options).unwrap();
     assert_eq!(
         records[1].models,
@@ -282,10 +280,8 @@ fn local_paths_must_be_regular_files_when_checked() {
 
     // Unchecked, a missing file passes: it fails later, at its own job.
     let path = dir.write("g.txt", format!("{}\n", dir.path("nope.jpg")));
-    let options = ReadOptions {
-        check_files: false,
-        ..ReadOptions::new(Format::Lines)
-    };
+    let mut options = ReadOptions::new(Format::Lines);
+    options.check_files = false;
     assert_eq!(read_path(&path, &options).unwrap().len(), 1);
 }
 
@@ -479,11 +475,9 @@ fn no_input_bytes_make_a_reader_panic() {
             }
         }
         for format in formats {
-            let options = ReadOptions {
-                format,
-                allow_unknown_models: rng.below(2) == 0,
-                check_files: rng.below(2) == 0,
-            };
+            let mut options = ReadOptions::new(format);
+            options.allow_unknown_models = rng.below(2) == 0;
+            options.check_files = rng.below(2) == 0;
             // Either answer is fine; a panic fails the test.
             let _ = read_records(&input[..], "fuzz", &options);
         }

@@ -6,10 +6,9 @@ use restb::api::ImageSource;
 use restb::input::{read_records, Format, ReadOptions};
 
 fn options(format: Format) -> ReadOptions {
-    ReadOptions {
-        check_files: false,
-        ..ReadOptions::new(format)
-    }
+    let mut options = ReadOptions::new(format);
+    options.check_files = false;
+    options
 }
 
 /// Bytes that look a little like each format, so the fuzzing gets past the

@@ -1,6 +1,6 @@
 //! The mock gateway over real sockets, with a tiny raw HTTP/1.1 client.
 
-use restb::mock::{HeaderStyle, MockConfig, MockServer};
+use restb::mock::{HeaderStyle, LimiterKind, MockConfig, MockServer};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -575,4 +575,307 @@ fn a_thousand_slow_requests_in_flight() {
     assert_eq!(ok, CLIENTS);
     assert!(counters.max_in_flight >= 900, "{counters:?}");
     assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
+}
+
+// ---- The other gateway kinds of RESTB_API.md ("Other gateways") ----
+
+/// Whether a reply carries any rate-limit header (Kong's or the draft standard's).
+fn has_rate_headers(r: &Reply) -> bool {
+    r.headers
+        .iter()
+        .any(|(n, _)| n.to_ascii_lowercase().contains("ratelimit"))
+}
+
+#[test]
+fn leaky_bucket_refuses_a_request_too_soon_after_the_last_accepted_with_retry_after_one() {
+    let server = start(MockConfig {
+        rps: Some(4),
+        limiter: LimiterKind::Leaky,
+        header_style: HeaderStyle::None,
+        ..MockConfig::default()
+    });
+    let mut c = Client::connect(server.addr());
+    let first = c.get(PREDICT);
+    thread::sleep(Duration::from_millis(10));
+    let second = c.get(PREDICT);
+    assert_eq!((first.status, second.status), (200, 429));
+    assert!(!has_rate_headers(&first), "{:?}", first.headers);
+    assert_eq!(second.header("Retry-After"), Some("1"));
+    assert_eq!(second.header("content-type"), Some("text/html"));
+    assert!(second.body.contains("429 Too Many Requests"));
+    assert!(!has_rate_headers(&second), "{:?}", second.headers);
+}
+
+#[test]
+fn leaky_bucket_measures_from_the_last_accepted_request_not_the_last_refused() {
+    let server = start(MockConfig {
+        rps: Some(2),
+        limiter: LimiterKind::Leaky,
+        ..MockConfig::default()
+    });
+    let mut c = Client::connect(server.addr());
+    assert_eq!(c.get(PREDICT).status, 200);
+    thread::sleep(Duration::from_millis(300));
+    assert_eq!(c.get(PREDICT).status, 429);
+    // 550 ms or more after the accepted one, 250 ms after the refused one: nginx
+    // lets it through (a refusal does not move the reference point).
+    thread::sleep(Duration::from_millis(250));
+    assert_eq!(c.get(PREDICT).status, 200);
+}
+
+#[test]
+fn leaky_bucket_with_kong_headers_says_remaining_zero_on_its_429s_only() {
+    let server = start(MockConfig {
+        rps: Some(4),
+        limiter: LimiterKind::Leaky,
+        ..MockConfig::default()
+    });
+    let mut c = Client::connect(server.addr());
+    let ok = c.get(PREDICT);
+    let limited = c.get(PREDICT);
+    assert_eq!((ok.status, limited.status), (200, 429));
+    assert!(!has_rate_headers(&ok));
+    assert_eq!(limited.header("X-RateLimit-Remaining-Second"), Some("0"));
+    assert_eq!(limited.header("Retry-After"), Some("1"));
+}
+
+/// Send `PREDICT` every `gap` for `span`; the statuses.
+fn keep_sending(c: &mut Client, gap: Duration, span: Duration) -> Vec<u16> {
+    let started = Instant::now();
+    let mut statuses = Vec::new();
+    while started.elapsed() < span && statuses.len() < 1000 {
+        statuses.push(c.get(PREDICT).status);
+        thread::sleep(gap);
+    }
+    statuses
+}
+
+#[test]
+fn sliding_window_keeps_a_client_that_retries_while_blocked_blocked() {
+    let blocked = |limiter| {
+        let server = start(MockConfig {
+            rps: Some(4),
+            limiter,
+            ..MockConfig::default()
+        });
+        let mut c = Client::connect(server.addr());
+        wait_for_second_boundary();
+        let burst: Vec<u16> = (0..4).map(|_| c.get(PREDICT).status).collect();
+        assert_eq!(burst, [200; 4], "{limiter}");
+        // Retry every 50 ms for 1.5 s: into the next wall-clock second and beyond.
+        let retries = keep_sending(
+            &mut c,
+            Duration::from_millis(50),
+            Duration::from_millis(1500),
+        );
+        assert!(retries.len() >= 10, "{limiter}: {retries:?}");
+        retries.iter().filter(|&&s| s == 200).count()
+    };
+    // The sliding window counts every retry, so the estimate never falls below the limit.
+    assert_eq!(blocked(LimiterKind::Sliding), 0);
+    // Kong's fixed window counts none: the next second lets the retries in.
+    assert!(blocked(LimiterKind::Fixed) >= 4);
+}
+
+#[test]
+fn sliding_window_passes_a_client_that_waits() {
+    let server = start(MockConfig {
+        rps: Some(4),
+        limiter: LimiterKind::Sliding,
+        ..MockConfig::default()
+    });
+    let mut c = Client::connect(server.addr());
+    wait_for_second_boundary();
+    let first = c.get(PREDICT);
+    assert_eq!(first.status, 200);
+    assert_eq!(first.header("X-RateLimit-Limit-Second"), Some("4"));
+    assert_eq!(first.header("X-RateLimit-Remaining-Second"), Some("3"));
+    let _ = (0..6).map(|_| c.get(PREDICT)).count();
+    // Two quiet seconds empty both windows.
+    thread::sleep(Duration::from_millis(2100));
+    assert_eq!(c.get(PREDICT).status, 200);
+}
+
+#[test]
+fn headers_from_another_layer_claim_room_while_the_limiter_in_front_rejects() {
+    let server = start(MockConfig {
+        rps: Some(2),
+        limiter: LimiterKind::Sliding,
+        headers_rps: Some(100),
+        ..MockConfig::default()
+    });
+    let mut c = Client::connect(server.addr());
+    wait_for_second_boundary();
+    let replies: Vec<Reply> = (0..5).map(|_| c.get(PREDICT)).collect();
+    let statuses: Vec<u16> = replies.iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [200, 200, 429, 429, 429]);
+    // The upstream's headers: a limit of 100 with plenty of room, on each accepted reply.
+    assert_eq!(replies[0].header("X-RateLimit-Limit-Second"), Some("100"));
+    assert_eq!(
+        replies[0].header("X-RateLimit-Remaining-Second"),
+        Some("99")
+    );
+    assert_eq!(
+        replies[1].header("X-RateLimit-Remaining-Second"),
+        Some("98")
+    );
+    for r in &replies[2..] {
+        assert!(!has_rate_headers(r), "{:?}", r.headers);
+        assert_eq!(r.body, r#"{"message":"API rate limit exceeded"}"#);
+    }
+}
+
+#[test]
+fn token_bucket_lets_a_burst_through_and_refuses_sustained_excess() {
+    let server = start(MockConfig {
+        rps: Some(1),
+        limiter: LimiterKind::Token,
+        burst: Some(3),
+        ..MockConfig::default()
+    });
+    let mut c = Client::connect(server.addr());
+    let started = Instant::now();
+    let burst: Vec<Reply> = (0..5).map(|_| c.get(PREDICT)).collect();
+    let statuses: Vec<u16> = burst.iter().map(|r| r.status).collect();
+    if started.elapsed() < Duration::from_millis(900) {
+        // Less than one refill: exactly the bucket.
+        assert_eq!(statuses, [200, 200, 200, 429, 429]);
+    }
+    assert!(burst.iter().all(|r| !has_rate_headers(r)));
+    assert_eq!(burst[4].body, r#"{"message":"Too Many Requests"}"#);
+    // 10 per second offered against 1 per second refilled.
+    let span = Instant::now();
+    let sustained = keep_sending(&mut c, Duration::from_millis(100), Duration::from_secs(2));
+    let accepted = sustained.iter().filter(|&&s| s == 200).count();
+    let allowed = span.elapsed().as_secs_f64().ceil() as usize + 1;
+    assert!(
+        accepted >= 1 && accepted <= allowed,
+        "{accepted} of {sustained:?}"
+    );
+    assert!(sustained.len() > 2 * allowed, "{sustained:?}");
+}
+
+#[test]
+fn the_request_log_has_one_line_per_request_with_its_status_and_no_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("requests.log");
+    let server = start(MockConfig {
+        rps: Some(1),
+        limiter: LimiterKind::Leaky,
+        valid_keys: Some(vec!["key1".into(), "key+2/=".into()]),
+        log: Some(path.clone()),
+        ..MockConfig::default()
+    });
+    let mut c = Client::connect(server.addr());
+    let other = PREDICT.replace("client_key=key1", "client_key=key%2B2%2F%3D");
+    let targets = [
+        PREDICT,
+        PREDICT,
+        other.as_str(),
+        "/vision/v2/predict?client_key=wrong&model_id=re_logo&image_url=x",
+        "/vision/v2/nowhere?client_key=key1",
+    ];
+    let statuses: Vec<u16> = targets.iter().map(|t| c.get(t).status).collect();
+    assert_eq!(statuses, [200, 429, 200, 401, 404]);
+    let arrivals = server.arrivals();
+    server.stop();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<Vec<&str>> = text.lines().map(|l| l.split(' ').collect()).collect();
+    assert_eq!(lines.len(), 5, "{text}");
+    for (i, fields) in lines.iter().enumerate() {
+        assert_eq!(fields.len(), 4, "{text}");
+        assert_eq!(fields[2], statuses[i].to_string(), "{text}");
+        let (secs, micros) = fields[0].split_once('.').expect("seconds.micros");
+        assert_eq!(micros.len(), 6);
+        let at = UNIX_EPOCH
+            + Duration::from_secs(secs.parse().unwrap())
+            + Duration::from_micros(micros.parse().unwrap());
+        let seen = arrivals[i].at.duration_since(UNIX_EPOCH).unwrap();
+        assert_eq!(
+            at,
+            UNIX_EPOCH + Duration::from_micros(seen.as_micros() as u64)
+        );
+    }
+    assert_eq!(lines[0][3], "/vision/v2/predict");
+    assert_eq!(lines[4][3], "/vision/v2/nowhere");
+    // One label per key, and the keys themselves nowhere.
+    assert_eq!(lines[0][1], lines[1][1]);
+    assert_ne!(lines[0][1], lines[2][1]);
+    assert_ne!(lines[3][1], lines[0][1]);
+    for secret in ["key1", "key+2", "key%2B2", "wrong"] {
+        assert!(!text.contains(secret), "{secret} in {text}");
+    }
+}
+
+// The two tests below run the `restb` binary, built with the `cli` feature only.
+#[cfg(feature = "cli")]
+#[test]
+fn restb_mock_refuses_unknown_values_and_contradictory_flags() {
+    let refused = |args: &[&str], needle: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_restb"))
+            .arg("mock")
+            .args(args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+    };
+    refused(&["--headers", "kong3"], "--headers");
+    refused(&["--limiter", "gcra"], "unknown limiter 'gcra'");
+    refused(
+        &["--limiter", "leaky", "--rps", "4", "--burst", "3"],
+        "--burst",
+    );
+    refused(&["--limiter", "sliding"], "--limiter");
+    refused(&["--headers-rps", "0"], "--headers-rps");
+}
+
+#[cfg(feature = "cli")]
+#[test]
+fn restb_mock_flushes_its_log_when_terminated() {
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("mock.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_restb"))
+        .args([
+            "mock",
+            "--limiter",
+            "token",
+            "--rps",
+            "1",
+            "--burst",
+            "2",
+            "--log",
+        ])
+        .arg(&log)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut url = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut url)
+        .unwrap();
+    let addr: SocketAddr = url.trim().trim_start_matches("http://").parse().unwrap();
+    let mut c = Client::connect(addr);
+    let statuses: Vec<u16> = (0..4).map(|_| c.get(PREDICT).status).collect();
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let waited = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        assert!(
+            waited.elapsed() < Duration::from_secs(10),
+            "restb mock ignored SIGTERM"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+    let text = std::fs::read_to_string(&log).unwrap();
+    let logged: Vec<&str> = text.lines().map(|l| l.split(' ').nth(2).unwrap()).collect();
+    let expected: Vec<String> = statuses.iter().map(u16::to_string).collect();
+    assert_eq!(logged, expected);
+    assert!(statuses.contains(&429) && !text.contains("key1"));
 }

@@ -4,7 +4,7 @@
 
 use parking_lot::Mutex;
 use restb::limiter::Rate;
-use restb::pool::{Attempt, Finished, Pool, PoolConfig, Threads, Work};
+use restb::pool::{AbortReason, Attempt, Ending, Finished, Pool, PoolConfig, Threads, Work};
 use restb::retry::RetryPolicy;
 use restb::stop::Stop;
 use std::collections::HashMap;
@@ -88,21 +88,20 @@ impl Work for Scripted {
 }
 
 fn fast_retries(max_attempts: u32) -> RetryPolicy {
-    RetryPolicy {
-        max_attempts: NonZeroU32::new(max_attempts).unwrap(),
-        max_rate_limited: 5,
-        base_delay: Duration::from_millis(2),
-        max_delay: Duration::from_millis(10),
-    }
+    let mut policy = RetryPolicy::default();
+    policy.max_attempts = NonZeroU32::new(max_attempts).unwrap();
+    policy.max_rate_limited = 5;
+    policy.base_delay = Duration::from_millis(2);
+    policy.max_delay = Duration::from_millis(10);
+    policy
 }
 
 fn unpaced(threads: usize, retry: RetryPolicy) -> PoolConfig {
-    PoolConfig {
-        threads: Threads::Fixed(NonZeroUsize::new(threads).unwrap()),
-        rate: None,
-        retry,
-        ..PoolConfig::default()
-    }
+    let mut config = PoolConfig::default();
+    config.threads = Threads::Fixed(NonZeroUsize::new(threads).unwrap());
+    config.rate = None;
+    config.retry = retry;
+    config
 }
 
 fn run(
@@ -153,7 +152,7 @@ fn every_job_gets_exactly_one_outcome_through_a_mix_of_replies() {
     assert_eq!(outcomes.len(), 300);
     assert_eq!(summary.finished, 300);
     assert_eq!(summary.unfinished, 0);
-    assert!(!summary.stopped && !summary.aborted);
+    assert_eq!(summary.ending, Ending::Completed);
     for (job, outcome) in &outcomes {
         match job % 7 {
             0 => assert!(outcome.success && outcome.attempts == 3, "{outcome:?}"),
@@ -203,10 +202,16 @@ fn a_refused_key_stops_the_run_and_leaves_the_rest_unfinished() {
     let scripts = HashMap::from([(0, vec![Reply::Refused])]);
     let work = Scripted::new(scripts);
     let (summary, outcomes) = run(unpaced(1, fast_retries(3)), &work, 50, Stop::new());
-    assert!(summary.aborted);
-    assert_eq!(outcomes.len(), 1);
-    assert_eq!(outcomes[0].output, "refused 0");
-    assert_eq!(summary.unfinished, 49);
+    assert_eq!(
+        summary.ending,
+        Ending::Aborted {
+            reason: AbortReason::Job
+        }
+    );
+    // The refused job was not processed either: no outcome, so a resumed
+    // run sends it with the rest.
+    assert_eq!(outcomes.len(), 0);
+    assert_eq!(summary.unfinished, 50);
 }
 
 #[test]
@@ -227,7 +232,7 @@ fn a_stop_lets_requests_in_flight_finish_and_runs_nothing_new() {
     let (summary, outcomes) = run(unpaced(4, fast_retries(3)), &work, 40, stop);
     stopper.join().unwrap();
     assert!(started.elapsed() < Duration::from_secs(2));
-    assert!(summary.stopped);
+    assert_eq!(summary.ending, Ending::Stopped);
     assert!(
         outcomes.iter().all(|o| o.success),
         "interrupted requests still finish"
@@ -244,11 +249,9 @@ fn a_stop_lets_requests_in_flight_finish_and_runs_nothing_new() {
 #[test]
 fn pacing_spaces_request_starts_whatever_the_thread_count() {
     let work = Scripted::new(HashMap::new());
-    let config = PoolConfig {
-        threads: Threads::Fixed(NonZeroUsize::new(16).unwrap()),
-        rate: Rate::per_second(50.0),
-        ..PoolConfig::default()
-    };
+    let mut config = PoolConfig::default();
+    config.threads = Threads::Fixed(NonZeroUsize::new(16).unwrap());
+    config.rate = Rate::per_second(50.0);
     let started = Instant::now();
     let (summary, outcomes) = run(config, &work, 26, Stop::new());
     let elapsed = started.elapsed();
@@ -267,13 +270,11 @@ fn auto_threads_grow_until_the_rate_is_the_bottleneck() {
         .map(|job| (job, vec![Reply::Slow(Duration::from_millis(1500))]))
         .collect();
     let work = Scripted::new(scripts);
-    let config = PoolConfig {
-        threads: Threads::Auto {
-            max: NonZeroUsize::new(64).unwrap(),
-        },
-        rate: Rate::per_second(10.0),
-        ..PoolConfig::default()
+    let mut config = PoolConfig::default();
+    config.threads = Threads::Auto {
+        max: NonZeroUsize::new(64).unwrap(),
     };
+    config.rate = Rate::per_second(10.0);
     let (summary, outcomes) = run(config, &work, 30, Stop::new());
     assert_eq!(outcomes.len(), 30);
     assert!(
@@ -293,20 +294,18 @@ fn an_auto_pool_shrinks_while_idle_and_grows_again() {
         .collect();
     scripts.insert(0, vec![Reply::Busy, Reply::Busy, Reply::Busy, Reply::Ok]);
     let work = Scripted::new(scripts);
-    let config = PoolConfig {
-        threads: Threads::Auto {
-            max: NonZeroUsize::new(64).unwrap(),
-        },
-        rate: Rate::per_second(100.0),
-        retry: RetryPolicy {
-            max_attempts: NonZeroU32::new(5).unwrap(),
-            max_rate_limited: 5,
-            base_delay: Duration::from_millis(400),
-            max_delay: Duration::from_millis(800),
-        },
-        idle_exit: Duration::from_millis(100),
-        ..PoolConfig::default()
+    let mut retry = RetryPolicy::default();
+    retry.max_attempts = NonZeroU32::new(5).unwrap();
+    retry.max_rate_limited = 5;
+    retry.base_delay = Duration::from_millis(400);
+    retry.max_delay = Duration::from_millis(800);
+    let mut config = PoolConfig::default();
+    config.threads = Threads::Auto {
+        max: NonZeroUsize::new(64).unwrap(),
     };
+    config.rate = Rate::per_second(100.0);
+    config.retry = retry;
+    config.idle_exit = Duration::from_millis(100);
     let (summary, outcomes) = run(config, &work, 31, Stop::new());
     assert_eq!(outcomes.len(), 31);
     assert!(summary.peak_threads >= 20, "peak {}", summary.peak_threads);
@@ -323,7 +322,7 @@ fn an_empty_batch_finishes_at_once() {
     let (summary, outcomes) = run(unpaced(4, fast_retries(3)), &work, 0, Stop::new());
     assert!(outcomes.is_empty());
     assert_eq!(summary.unfinished, 0);
-    assert!(!summary.stopped);
+    assert_eq!(summary.ending, Ending::Completed);
 }
 
 #[test]
@@ -340,10 +339,13 @@ fn a_sink_error_stops_the_run() {
         }
     });
     assert_eq!(
-        summary.sink_error.map(|e| e.to_string()).as_deref(),
-        Some("disk full")
+        summary.ending,
+        Ending::SinkFailed {
+            kind: std::io::ErrorKind::Other,
+            message: "disk full".into()
+        }
     );
-    assert!(summary.stopped);
+    assert!(summary.unfinished > 0);
 }
 
 /// What the pool must make of a job's script under `policy`: (success, attempts, 429s).
@@ -396,12 +398,11 @@ mod properties {
             threads in 1usize..12,
             max_attempts in 1u32..4,
         ) {
-            let policy = RetryPolicy {
-                max_attempts: NonZeroU32::new(max_attempts).unwrap(),
-                max_rate_limited: 3,
-                base_delay: Duration::from_millis(1),
-                max_delay: Duration::from_millis(4),
-            };
+            let mut policy = RetryPolicy::default();
+            policy.max_attempts = NonZeroU32::new(max_attempts).unwrap();
+            policy.max_rate_limited = 3;
+            policy.base_delay = Duration::from_millis(1);
+            policy.max_delay = Duration::from_millis(4);
             let jobs = scripts.len();
             let work = Scripted::new(scripts.iter().cloned().enumerate().collect());
             let (summary, outcomes) = run(unpaced(threads, policy.clone()), &work, jobs, Stop::new());

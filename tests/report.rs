@@ -1,8 +1,8 @@
 //! `restb report` and the `restb::report` library: summaries, CSV and the
 //! results table of hand-made outcome files.
 
-use restb::output::OutcomeLine;
-use restb::report::{read_outcomes, results_table, write_csv, ReportError, Summary, CSV_HEADER};
+use restb::outcome::{read_outcomes, OutcomeLine, ReadError};
+use restb::report::{results_table, write_csv, Summary, CSV_HEADER};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -303,17 +303,28 @@ fn a_job_redone_after_a_failure_shows_once_as_ok() {
     let mut only_room = lines.clone();
     for line in &mut only_room {
         line.models = vec![ROOM.to_string()];
+        line.image = "https://example.com/1.jpg".to_string();
     }
-    let table = results_table(only_room);
+    let table = results_table(only_room.clone());
     assert_eq!(table.lines().count(), 3, "{table}");
     assert!(table.contains("garage (0.90)"), "{table}");
+
+    // One id, two images: an input edited between a run and its --resume
+    // (ids default to line numbers). Both are results; neither hides the other.
+    only_room[0].image = "https://example.com/new.jpg".to_string();
+    let table = results_table(only_room);
+    assert_eq!(table.lines().count(), 4, "{table}");
+    assert!(
+        table.contains("new.jpg") && table.contains("garage (0.90)"),
+        "{table}"
+    );
 }
 
 #[test]
 fn a_bad_line_is_named_by_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
     let path = write_outcomes(dir.path(), &sample_lines()[..2], "{\"id\": \"3\"}\n");
-    let results: Vec<Result<OutcomeLine, ReportError>> = read_outcomes(&path).unwrap().collect();
+    let results: Vec<Result<OutcomeLine, ReadError>> = read_outcomes(&path).unwrap().collect();
     assert_eq!(results.len(), 3);
     let error = results[2].as_ref().unwrap_err().to_string();
     let expected = format!("{}:3: not an outcome line: missing field", path.display());
@@ -332,7 +343,7 @@ fn a_torn_last_line_is_skipped_and_noted() {
 #[test]
 fn a_missing_file_is_an_open_error_naming_it() {
     let error = read_outcomes(Path::new("/nonexistent/out.jsonl")).unwrap_err();
-    assert!(matches!(error, ReportError::Open { .. }));
+    assert!(matches!(error, ReadError::Open { .. }));
     assert!(
         error
             .to_string()

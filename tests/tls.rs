@@ -76,11 +76,9 @@ fn self_signed_server(dir: &std::path::Path) -> (Server, u16) {
 fn a_self_signed_certificate_is_refused_and_ends_the_run() {
     let dir = tempfile::tempdir().unwrap();
     let (_server, port) = self_signed_server(dir.path());
-    let config = ClientConfig {
-        base_url: format!("https://127.0.0.1:{port}"),
-        timeout: Duration::from_secs(5),
-        ..ClientConfig::default()
-    };
+    let mut config = ClientConfig::default();
+    config.base_url = format!("https://127.0.0.1:{port}");
+    config.timeout = Duration::from_secs(5);
     let client = Client::new(ClientKey::new("tls-test-key").unwrap(), &config).unwrap();
     let reply = client.predict(
         &ImageSource::Url("https://x/1.jpg".into()),
@@ -117,9 +115,12 @@ fn a_self_signed_certificate_is_refused_and_ends_the_run() {
         .unwrap();
     assert_eq!(output.status.code(), Some(1));
     let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(
         stdout.lines().count(),
-        1,
-        "one job recorded, the rest left: {stdout}"
+        0,
+        "no job recorded: each is left for a resume: {stdout}"
     );
+    assert!(stderr.contains("certificate"), "{stderr}");
+    assert!(stderr.contains("3 jobs have no outcome"), "{stderr}");
 }

@@ -4,6 +4,7 @@
 use super::headers::gateway_hint;
 use super::key::ClientKey;
 use super::reply::{classify, parse_retry_after, Verdict};
+use super::resolver::CallerThreadResolver;
 use super::ImageSource;
 use crate::limiter::GatewayHint;
 use base64::Engine as _;
@@ -12,9 +13,11 @@ use std::net::IpAddr;
 use std::str::FromStr;
 use std::time::{Duration, SystemTime};
 use ureq::http::{HeaderMap, Uri};
+use ureq::unversioned::transport::DefaultConnector;
 
 /// A Restb.ai region.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Region {
     /// `https://api-us.restb.ai`
     #[default]
@@ -34,23 +37,35 @@ impl Region {
 }
 
 impl FromStr for Region {
-    type Err = String;
-    fn from_str(text: &str) -> Result<Region, String> {
+    type Err = ParseRegionError;
+    fn from_str(text: &str) -> Result<Region, ParseRegionError> {
         match text.to_ascii_lowercase().as_str() {
             "us" => Ok(Region::Us),
             "eu" => Ok(Region::Eu),
-            _ => Err(format!("unknown region '{text}': use us or eu")),
+            _ => Err(ParseRegionError {
+                given: text.to_string(),
+            }),
         }
     }
 }
 
+/// The error of parsing a [`Region`] from a name that is not one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+#[error("unknown region '{given}': use us or eu")]
+pub struct ParseRegionError {
+    /// The text that was given.
+    pub given: String,
+}
+
 /// Settings of a [`Client`].
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct ClientConfig {
     /// Where the API is. Defaults to the US region.
     pub base_url: String,
-    /// Limit on each phase of a request (connect, send, wait for the answer,
-    /// read the body). Defaults to 30 s.
+    /// Deadline for each request as a whole, from the name lookup to the
+    /// last byte of the reply (each try of a job has its own). Defaults to 30 s.
     pub timeout: Duration,
     /// Idle connections kept for reuse; set it to the thread count.
     /// Defaults to 64.
@@ -73,6 +88,7 @@ impl Default for ClientConfig {
 
 /// A bad client setting, found before any request is sent.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// The base URL does not parse or lacks a scheme or host.
     #[error("invalid base URL '{0}': expected http(s)://HOST[:PORT]")]
@@ -100,6 +116,7 @@ pub struct Client {
     agent: ureq::Agent,
     base_url: String,
     key: ClientKey,
+    timeout: Duration,
 }
 
 impl fmt::Debug for Client {
@@ -126,16 +143,14 @@ impl Client {
     /// remote host without `allow_http`.
     pub fn new(key: ClientKey, config: &ClientConfig) -> Result<Client, ConfigError> {
         let base_url = validate_base_url(&config.base_url, config.allow_http)?;
-        let timeout = Some(config.timeout);
-        // Per-phase timeouts: ureq's global and per-call ones spawn a resolver
-        // thread per request.
-        let agent: ureq::Agent = ureq::Agent::config_builder()
+        // One deadline for the whole request (connect, send, headers, body),
+        // checked before every read and write, so a server that dribbles its
+        // answer cannot hold a request past it. ureq would cut the name lookup
+        // short with a thread per request; our resolver looks up on the
+        // calling thread instead (see `resolver`).
+        let agent_config = ureq::Agent::config_builder()
             .http_status_as_error(false)
-            .timeout_connect(timeout)
-            .timeout_send_request(timeout)
-            .timeout_send_body(timeout)
-            .timeout_recv_response(timeout)
-            .timeout_recv_body(timeout)
+            .timeout_global(Some(config.timeout))
             .max_idle_connections(config.max_idle_connections.max(1))
             .max_idle_connections_per_host(config.max_idle_connections.max(1))
             .user_agent(concat!("restb/", env!("CARGO_PKG_VERSION")))
@@ -145,12 +160,17 @@ impl Client {
             .input_buffer_size(IO_BUFFER)
             .output_buffer_size(IO_BUFFER)
             .max_response_header_size(MAX_HEADER)
-            .build()
-            .into();
+            .build();
+        let agent = ureq::Agent::with_parts(
+            agent_config,
+            DefaultConnector::default(),
+            CallerThreadResolver::default(),
+        );
         Ok(Client {
             agent,
             base_url,
             key,
+            timeout: config.timeout,
         })
     }
 
@@ -269,6 +289,10 @@ impl Client {
         let message = self.key.redact(&error.to_string()).into_owned();
         match error {
             ureq::Error::BadUri(_) => Verdict::Permanent(message),
+            ureq::Error::Timeout(_) => Verdict::Transient(format!(
+                "timed out: no whole reply within {:?} ({message})",
+                self.timeout
+            )),
             _ if is_certificate_refusal(error) => Verdict::Fatal(format!(
                 "TLS certificate of {} refused: {message}",
                 self.base_url

@@ -58,6 +58,7 @@ pub fn gateway_hint(headers: &HeaderMap, now: SystemTime) -> GatewayHint {
     GatewayHint {
         second,
         exhausted_for,
+        reset: reset.map(|wait| wait.min(LONGEST_WAIT)),
     }
 }
 

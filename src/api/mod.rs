@@ -5,8 +5,11 @@ mod headers;
 mod image;
 mod key;
 mod reply;
+mod resolver;
 
-pub use client::{validate_base_url, Client, ClientConfig, ConfigError, Region, Reply};
+pub use client::{
+    validate_base_url, Client, ClientConfig, ConfigError, ParseRegionError, Region, Reply,
+};
 pub use headers::gateway_hint;
 pub use image::{looks_like_image, ImageSource};
 pub use key::ClientKey;

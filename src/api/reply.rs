@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime};
 
 /// What a reply means for the job that got it.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Verdict {
     /// The models' answers: `response.solutions`, raw, keyed by model id.
     Ok(Value),

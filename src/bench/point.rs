@@ -1,6 +1,6 @@
 //! One measured point of a sweep, and the Little's-law figure it is held against.
 
-use restb::pool::PoolSummary;
+use restb::pool::{Ending, PoolSummary};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -89,8 +89,8 @@ impl Point {
             p95_ms: millis(report.p95),
             p99_ms: millis(report.p99),
             predicted_rps: latency.map(|l| round(littles_law(threads, l, rps), 4)),
-            complete: !summary.stopped,
-            aborted: summary.aborted,
+            complete: summary.unfinished == 0,
+            aborted: matches!(summary.ending, Ending::Aborted { .. }),
         }
     }
 }

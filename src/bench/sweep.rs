@@ -115,20 +115,17 @@ fn run_pool(
     allow_http: bool,
     stop: &Stop,
 ) -> Result<PoolSummary, BenchError> {
-    let client_config = ClientConfig {
-        base_url: base_url.to_string(),
-        timeout: config.timeout,
-        max_idle_connections: threads.get(),
-        allow_http,
-    };
+    let mut client_config = ClientConfig::default();
+    client_config.base_url = base_url.to_string();
+    client_config.timeout = config.timeout;
+    client_config.max_idle_connections = threads.get();
+    client_config.allow_http = allow_http;
     let client = Client::new(key, &client_config)?;
-    let pool_config = PoolConfig {
-        threads: Threads::Fixed(threads),
-        rate: match config.pacing {
-            Pacing::Rate => Rate::per_second(rps),
-            Pacing::Concurrency => None,
-        },
-        ..PoolConfig::default()
+    let mut pool_config = PoolConfig::default();
+    pool_config.threads = Threads::Fixed(threads);
+    pool_config.rate = match config.pacing {
+        Pacing::Rate => Rate::per_second(rps),
+        Pacing::Concurrency => None,
     };
     let pool = Pool::new(pool_config, stop.clone());
     let jobs = bench_jobs(config.requests.get());

@@ -3,6 +3,7 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use restb::api::Region;
 use restb::input::Format;
+use restb::mock::{HeaderStyle, LimiterKind};
 use std::num::{NonZeroU32, NonZeroUsize};
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -40,10 +41,7 @@ pub enum Command {
     /// Run the tutorial's workload against a built-in mock gateway: no key, no network.
     #[command(after_help = "Example:\n  restb demo")]
     Demo(DemoArgs),
-    /// Serve the stand-in gateway on loopback, for your own tests.
-    #[command(
-        after_help = "Example:\n  restb mock --port 8080 --rps 4 --latency 1.16\n  restb run urls.txt --base-url http://127.0.0.1:8080 --rps 4"
-    )]
+    /// Serve the stand-in gateway on loopback (Kong, sliding window, nginx or token bucket), for your own tests.
     Mock(MockArgs),
     /// Sweep thread counts (and rates) against the built-in mock or any gateway; print a table, write JSON and an SVG chart.
     Bench(super::bench::BenchArgs),
@@ -148,7 +146,7 @@ pub struct RunArgs {
     /// Tries per job for transient failures (5xx, network errors, timeouts).
     #[arg(long, default_value = "5")]
     pub max_attempts: NonZeroU32,
-    /// Timeout of each phase of a request, in seconds.
+    /// Deadline of each request as a whole (connect, send, reply head and body), in seconds.
     #[arg(long, default_value = "30", value_parser = positive_number)]
     pub timeout: f64,
     /// Write every figure of the final stats to FILE as JSON.
@@ -181,15 +179,56 @@ pub struct DemoArgs {
     pub grouped: bool,
 }
 
+/// `restb mock --help`: the limiter kinds and what their answers carry.
+const MOCK_HELP: &str = "Limiters (--limiter, each at --rps per client key):
+  fixed    Kong's fixed window: --rps per wall-clock second, rejections not counted;
+           headers as --headers says (Kong 2: Retry-After on 429). The default.
+  sliding  sliding window that counts rejected requests too: previous window x the
+           part of it the last second covers + current window < --rps, or 429.
+           A client that keeps retrying while blocked stays blocked.
+  leaky    nginx limit_req, no burst: a request less than 1/--rps after the key's
+           last accepted one gets nginx's 429 page with Retry-After: 1 and, unless
+           --headers none, X-RateLimit-Remaining-Second: 0. No headers on a 200.
+  token    token bucket (cloud API gateways): --burst tokens refilled at --rps;
+           429 {\"message\":\"Too Many Requests\"}, no rate-limit headers.
+--retry-after SECS replaces the Retry-After of the limiter's 429s (0: none).
+--headers-rps R sends the headers of another layer: an upstream Kong fixed window
+at R per second counts what the limiter let through, and only its headers go out,
+so replies claim room while the limiter in front rejects.
+--log FILE writes a line per request: arrival (Unix seconds.microseconds), key
+label (a hash, never the key), status (0: dropped), path; flushed on exit.
+
+Examples:
+  restb mock --port 8080 --rps 4 --latency 1.16
+  restb run urls.txt --base-url http://127.0.0.1:8080 --rps 4
+  restb mock --limiter leaky --rps 20 --headers none --log requests.log
+  restb mock --limiter sliding --rps 20 --headers-rps 1000
+  restb mock --limiter token --rps 20 --burst 5";
+
 /// `restb mock`.
 #[derive(Debug, Args)]
+#[command(after_help = MOCK_HELP)]
 pub struct MockArgs {
     /// Port on 127.0.0.1 (0 picks a free one).
     #[arg(long, default_value = "0")]
     pub port: u16,
-    /// Requests per second per key, in fixed one-second windows [default: unlimited].
+    /// Requests per second per key allowed by the limiter [default: unlimited].
     #[arg(long)]
     pub rps: Option<NonZeroU32>,
+    /// Which limiter enforces --rps: fixed, sliding, leaky or token (see below).
+    #[arg(long, default_value = "fixed", value_parser = |s: &str| s.parse::<LimiterKind>())]
+    pub limiter: LimiterKind,
+    /// Bucket size of --limiter token [default: 5].
+    #[arg(long)]
+    pub burst: Option<NonZeroU32>,
+    /// Retry-After on the limiter's 429s, in whole seconds; 0 sends none
+    /// [default: the limiter's own].
+    #[arg(long, value_name = "SECS")]
+    pub retry_after: Option<u64>,
+    /// Send the rate-limit headers of an upstream layer allowing R per second
+    /// instead of the limiter's own.
+    #[arg(long, value_name = "R")]
+    pub headers_rps: Option<NonZeroU32>,
     /// Latency of an accepted request, in seconds.
     #[arg(long, default_value = "0", value_parser = non_negative_number)]
     pub latency: f64,
@@ -197,8 +236,8 @@ pub struct MockArgs {
     #[arg(long, default_value = "0", value_parser = non_negative_number)]
     pub jitter: f64,
     /// Rate-limit headers: kong2, kong-legacy or none.
-    #[arg(long, default_value = "kong2", value_parser = ["kong2", "kong-legacy", "none"])]
-    pub headers: String,
+    #[arg(long, default_value = "kong2", value_parser = |s: &str| s.parse::<HeaderStyle>())]
+    pub headers: HeaderStyle,
     /// Seed for jitter and faults: the same seed and request order give the same faults.
     #[arg(long, default_value = "0")]
     pub seed: u64,
@@ -212,4 +251,7 @@ pub struct MockArgs {
     /// How long a request hit by the hang fault is held before the connection closes, in seconds.
     #[arg(long, default_value = "60", value_parser = non_negative_number)]
     pub hang: f64,
+    /// Write one line per request to FILE (see below).
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
 }

@@ -10,6 +10,7 @@ use crate::bench::{
 };
 use clap::Args;
 use restb::api::ClientKey;
+use restb::pool::{AbortReason, Ending};
 use restb::stop::Stop;
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -118,15 +119,20 @@ pub(super) fn bench(args: &BenchArgs, quiet: bool, stop: &Stop) -> Result<Exit, 
 }
 
 fn exit_status(points: &[Point], stop: &Stop) -> Exit {
-    if points.iter().any(|p| p.aborted) {
+    let ending = if points.iter().any(|p| p.aborted) {
         eprintln!("Error: the gateway refused the client key; the sweep stopped there");
-        return Exit::Failure;
-    }
-    if stop.is_stopped() {
+        Ending::Aborted {
+            reason: AbortReason::Job,
+        }
+    } else if stop.is_stopped() {
         eprintln!("interrupted: the table and files hold the points measured so far");
-        return Exit::Interrupted;
-    }
-    Exit::Success
+        Ending::Stopped
+    } else {
+        Ending::Completed
+    };
+    // A sweep measures: failed requests are figures in its table, not a
+    // failure of the command.
+    Exit::from_ending(&ending, 0)
 }
 
 fn sweep_config(args: &BenchArgs) -> Result<SweepConfig, UsageError> {

@@ -10,7 +10,7 @@ use restb::job::{jobs_from_records, RestbWork};
 use restb::limiter::Rate;
 use restb::mock::{MockConfig, MockServer};
 use restb::models;
-use restb::output::OutcomeLine;
+use restb::outcome::OutcomeLine;
 use restb::pool::{Pool, PoolConfig};
 use restb::stop::Stop;
 use std::time::Duration;
@@ -31,10 +31,8 @@ pub(super) fn demo(args: &DemoArgs, stop: &Stop) -> Result<Exit, UsageError> {
     let server = MockServer::start(mock_config)
         .map_err(|e| UsageError(format!("cannot start the mock gateway on loopback: {e}")))?;
     let key = ClientKey::new("demo-key").expect("a non-empty literal");
-    let client_config = ClientConfig {
-        base_url: server.base_url(),
-        ..ClientConfig::default()
-    };
+    let mut client_config = ClientConfig::default();
+    client_config.base_url = server.base_url();
     let client = Client::new(key, &client_config).map_err(|e| UsageError(e.to_string()))?;
     let records: Vec<Record> = demo_images()
         .into_iter()
@@ -54,11 +52,9 @@ pub(super) fn demo(args: &DemoArgs, stop: &Stop) -> Result<Exit, UsageError> {
         args.rps,
         args.latency
     );
-    let pool_config = PoolConfig {
-        rate: Rate::per_second(f64::from(args.rps.get())),
-        align_to_windows: true,
-        ..PoolConfig::default()
-    };
+    let mut pool_config = PoolConfig::default();
+    pool_config.rate = Rate::per_second(f64::from(args.rps.get()));
+    pool_config.align_to_windows = true;
     let pool = Pool::new(pool_config, stop.clone());
     let finished = Mutex::new(Vec::new());
     let summary = pool.run(&RestbWork::new(client), jobs, |done| {
@@ -72,11 +68,5 @@ pub(super) fn demo(args: &DemoArgs, stop: &Stop) -> Result<Exit, UsageError> {
         .map(OutcomeLine::from_finished);
     print!("{}", results_table(lines));
     eprintln!("{}", summary.report);
-    Ok(if summary.stopped {
-        Exit::Interrupted
-    } else if summary.report.failed > 0 {
-        Exit::Failure
-    } else {
-        Exit::Success
-    })
+    Ok(Exit::from_ending(&summary.ending, summary.report.failed))
 }

@@ -7,6 +7,7 @@ mod args;
 mod bench;
 mod completions;
 mod demo;
+mod plan;
 mod progress;
 mod report;
 mod run;
@@ -17,6 +18,7 @@ mod table;
 
 pub use args::{Cli, Command};
 
+use restb::pool::Ending;
 use restb::stop::Stop;
 use std::fmt;
 
@@ -41,6 +43,20 @@ impl Exit {
             Exit::Failure => 1,
             Exit::Usage => 2,
             Exit::Interrupted => 130,
+        }
+    }
+
+    /// The status of a pool run that ended with `ending` after `failed` jobs
+    /// got a failure as their outcome: the one mapping `run`, `demo` and
+    /// `bench` share. Each prints its own message for the ending.
+    pub fn from_ending(ending: &Ending, failed: u64) -> Exit {
+        match ending {
+            Ending::Completed if failed == 0 => Exit::Success,
+            Ending::Stopped => Exit::Interrupted,
+            // A failed job, a refused key, an engine error, outcomes that
+            // could not be written, or an ending the engine adds later:
+            // not a clean run.
+            _ => Exit::Failure,
         }
     }
 }
@@ -72,4 +88,27 @@ pub fn execute(cli: Cli, stop: &Stop) -> Exit {
         eprintln!("Error: {error}");
         Exit::Usage
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use restb::pool::AbortReason;
+
+    #[test]
+    fn one_mapping_from_a_runs_ending_to_the_exit_status() {
+        let refused = Ending::Aborted {
+            reason: AbortReason::Job,
+        };
+        let disk_full = Ending::SinkFailed {
+            kind: std::io::ErrorKind::Other,
+            message: "disk full".into(),
+        };
+        assert_eq!(Exit::from_ending(&Ending::Completed, 0), Exit::Success);
+        assert_eq!(Exit::from_ending(&Ending::Completed, 3), Exit::Failure);
+        assert_eq!(Exit::from_ending(&Ending::Stopped, 0), Exit::Interrupted);
+        assert_eq!(Exit::from_ending(&Ending::Stopped, 3), Exit::Interrupted);
+        assert_eq!(Exit::from_ending(&refused, 0), Exit::Failure);
+        assert_eq!(Exit::from_ending(&disk_full, 0), Exit::Failure);
+    }
 }

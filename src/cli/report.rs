@@ -2,7 +2,8 @@
 
 use super::{Exit, UsageError};
 use clap::Args;
-use restb::report::{read_outcomes, CsvWriter, Outcomes, ReportError, Summary};
+use restb::outcome::{read_outcomes, Outcomes, ReadError};
+use restb::report::{CsvWriter, ReportError, Summary};
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -153,7 +154,7 @@ fn refuse_same_file(outcomes: &Path, csv: &Path) -> Result<(), UsageError> {
     Ok(())
 }
 
-fn usage(error: ReportError) -> UsageError {
+fn usage(error: ReadError) -> UsageError {
     UsageError(error.to_string())
 }
 

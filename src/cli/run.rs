@@ -1,147 +1,59 @@
-//! `restb run`: check everything, then process the batch.
+//! `restb run`: plan (every check), execute, report.
 
-use super::args::{Mode, RunArgs, ThreadsArg};
+use super::args::{Mode, RunArgs};
+use super::plan::Plan;
 use super::progress;
 use super::{Exit, UsageError};
-use restb::api::{Client, ClientConfig, ClientKey};
-use restb::input::{self, Format, ReadOptions, Record};
-use restb::job::{jobs_from_records, CallOutput, Job, RestbWork};
-use restb::limiter::Rate;
-use restb::models;
-use restb::output::{open_for_resume, OutcomeLine, OutcomeWriter};
-use restb::pool::{Finished, Pool, PoolConfig, PoolSummary, Sink, Threads};
-use restb::retry::RetryPolicy;
+use restb::job::{CallOutput, Job, RestbWork};
+use restb::outcome::{OutcomeLine, OutcomeWriter};
+use restb::pool::{Ending, Finished, Pool, PoolSummary, Sink};
 use restb::stop::Stop;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Write};
-use std::num::NonZeroUsize;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-/// Most threads `--threads auto` starts: about 1000 in flight is the
-/// largest load we plan for, with room for latency spikes.
-const AUTO_MAX_THREADS: usize = 4096;
-
-/// Longest `--timeout`.
-const MAX_TIMEOUT: Duration = Duration::from_secs(86_400);
-
-/// Runs a batch; every check happens before the first request.
+/// Runs a batch: plan (every check, before the first request), execute,
+/// report.
 pub(super) fn run(args: &RunArgs, quiet: bool, stop: &Stop) -> Result<Exit, UsageError> {
-    if Rate::per_second(args.rps).is_none() {
-        return Err(UsageError(format!(
-            "--rps: '{}' is out of range ({} to {} requests per second)",
-            args.rps,
-            Rate::MIN_PER_SECOND,
-            Rate::MAX_PER_SECOND
-        )));
-    }
-    let key = client_key(args)?;
-    let default_models = default_models(args)?;
-    let pool_config = pool_config(args);
-    #[cfg(feature = "redis")]
-    let key_for_shared = key.clone();
-    let client_config = ClientConfig {
-        base_url: args
-            .base_url
-            .clone()
-            .unwrap_or_else(|| args.region.base_url().to_string()),
-        timeout: Duration::try_from_secs_f64(args.timeout)
-            .ok()
-            .filter(|t| *t <= MAX_TIMEOUT)
-            .ok_or_else(|| {
-                UsageError(format!(
-                    "--timeout: at most {} seconds",
-                    MAX_TIMEOUT.as_secs()
-                ))
-            })?,
-        max_idle_connections: match pool_config.threads {
-            Threads::Fixed(n) => n.get(),
-            Threads::Auto { .. } => 1024,
-        },
-        allow_http: args.allow_http,
-    };
-    let client =
-        Client::new(key, &client_config).map_err(|e| UsageError(format!("--base-url: {e}")))?;
-    let records = read_input(args)?;
-    let stats_file = match &args.stats_json {
-        Some(path) => Some((
-            File::create(path).map_err(|e| {
-                UsageError(format!(
-                    "--stats-json: cannot create {}: {e}",
-                    path.display()
-                ))
-            })?,
-            path,
-        )),
-        None => None,
-    };
-    let mut jobs = jobs_from_records(records, &default_models, args.per_model);
-    let mut earlier_failures = 0;
-    let out: Box<dyn Write + Send> =
-        match &args.output {
-            Some(path) if args.resume => {
-                let (file, done) = open_for_resume(path).map_err(|e| {
-                    UsageError(format!("--resume: cannot read {}: {e}", path.display()))
-                })?;
-                let before = jobs.len();
-                earlier_failures = jobs
-                    .iter()
-                    .filter(|job| done.failed(&job.key()) && !args.retry_failed)
-                    .count();
-                jobs.retain(|job| !done.covers(&job.key(), args.retry_failed));
-                if !quiet {
-                    log::info!(
-                        "resuming: {} of {before} jobs already done in {}",
-                        before - jobs.len(),
-                        path.display()
-                    );
-                }
-                Box::new(file)
-            }
-            Some(path) => Box::new(File::create(path).map_err(|e| {
-                UsageError(format!("--output: cannot create {}: {e}", path.display()))
-            })?),
-            None => Box::new(io::stdout()),
-        };
+    let plan = Plan::new(args, quiet)?;
     if !quiet {
-        log::info!(
-            "{} jobs, {} at {}, threads {}",
-            jobs.len(),
-            if args.per_model {
-                "one request per image and model"
-            } else {
-                "one request per image"
-            },
-            match args.mode {
-                Mode::Rate => format!("{} requests/s", args.rps),
-                Mode::Concurrency => "no pacing".to_string(),
-            },
-            match pool_config.threads {
-                Threads::Fixed(n) => n.to_string(),
-                Threads::Auto { .. } => "auto".to_string(),
-            }
-        );
+        plan.log();
     }
     #[cfg(feature = "redis")]
-    let shared = super::shared::connect(
-        args,
-        &key_for_shared,
-        &client_config.base_url,
-        pool_config.rate,
-    )?;
+    let shared = plan.shared.clone();
+    let run = execute(plan, quiet, stop);
+    let exit = report(args, run);
     #[cfg(feature = "redis")]
-    let pool_config = PoolConfig {
-        shared: shared.clone().map(|s| restb::limiter::SharedPacing::new(s)),
-        ..pool_config
-    };
-    let allotted = pool_config.rate.map(|r| r.per_second_f64());
-    let pool = Pool::new(pool_config, stop.clone());
-    let job_count = jobs.len() as u64;
-    let bar = progress::bar(job_count, quiet);
-    let mut sink = RunSink::new(OutcomeWriter::new(out), args.summary);
+    if let Some(shared) = &shared {
+        super::shared::report(shared);
+    }
+    exit
+}
+
+/// What a finished run leaves for the report.
+struct Finish<'a> {
+    summary: PoolSummary,
+    sink: RunSink,
+    /// Every reply by HTTP status, retried ones included.
+    replies: BTreeMap<String, u64>,
+    jobs: u64,
+    allotted: Option<f64>,
+    stats_file: Option<(File, &'a Path)>,
+    earlier_failures: u64,
+}
+
+/// Runs the plan's jobs on the pool, with the progress bar when there is one.
+fn execute<'a>(plan: Plan<'a>, quiet: bool, stop: &Stop) -> Finish<'a> {
+    let allotted = plan.pool_config.rate.map(|r| r.per_second_f64());
+    let pool = Pool::new(plan.pool_config, stop.clone());
+    let jobs = plan.jobs.len() as u64;
+    let bar = progress::bar(jobs, quiet);
+    let mut sink = RunSink::new(OutcomeWriter::new(plan.out), plan.args.summary);
+    let work = RestbWork::new(plan.client);
     let done = AtomicBool::new(false);
     /// Ends the progress thread however the run ends (a panic included).
     struct DoneOnDrop<'a>(&'a AtomicBool);
@@ -157,20 +69,38 @@ pub(super) fn run(args: &RunArgs, quiet: bool, stop: &Stop) -> Result<Exit, Usag
             let (stats, done) = (pool.stats(), &done);
             scope.spawn(move || progress::follow(bar, stats, allotted, done));
         }
-        pool.run_into(&RestbWork::new(client), jobs, &mut sink)
+        pool.run_into(&work, plan.jobs, &mut sink)
     });
     crate::logging::set_progress(None);
+    Finish {
+        summary,
+        sink,
+        replies: work.replies_by_http_status(),
+        jobs,
+        allotted,
+        stats_file: plan.stats_file,
+        earlier_failures: plan.earlier_failures,
+    }
+}
+
+/// Prints the summary, writes `--stats-json`, and says how the run ended.
+fn report(args: &RunArgs, run: Finish<'_>) -> Result<Exit, UsageError> {
+    let Finish {
+        summary,
+        sink,
+        replies,
+        jobs,
+        allotted,
+        stats_file,
+        earlier_failures,
+    } = run;
     if let Some(rows) = &sink.summary {
         eprint!("{}", restb::report::results_table(rows.iter()));
     }
     eprintln!("{}", summary.report);
     eprintln!("[{}] worker threads at most", summary.peak_threads);
-    #[cfg(feature = "redis")]
-    if let Some(shared) = &shared {
-        super::shared::report(shared);
-    }
     if let Some((file, path)) = stats_file {
-        let stats = StatsFile::new(&summary, &sink, job_count, allotted, args.mode);
+        let stats = StatsFile::new(&summary, &sink, &replies, jobs, allotted, args.mode);
         serde_json::to_writer_pretty(file, &stats).map_err(|e| {
             UsageError(format!(
                 "--stats-json: cannot write {}: {e}",
@@ -212,7 +142,7 @@ impl RunSink {
 impl Sink<Job, CallOutput> for &mut RunSink {
     fn record(&mut self, finished: Finished<Job, CallOutput>) -> io::Result<()> {
         let line = OutcomeLine::from_finished(finished);
-        *self.by_status.entry(line.status.clone()).or_default() += 1;
+        *self.by_status.entry(line.status.to_string()).or_default() += 1;
         let http = line
             .http_status
             .map_or_else(|| "none".to_string(), |s| s.to_string());
@@ -229,14 +159,19 @@ impl Sink<Job, CallOutput> for &mut RunSink {
     }
 }
 
-/// `--stats-json`: every figure of the final stats.
+/// `--stats-json`: every figure of the final stats. Times are rounded to the
+/// microsecond and rates to a thousandth, so no float noise
+/// (`51.486999999999995`) reaches a script.
 #[derive(Debug, Serialize)]
 struct StatsFile<'a> {
     jobs: u64,
     finished: u64,
     unfinished: u64,
     by_status: &'a BTreeMap<String, u64>,
+    /// The HTTP status of each job's final outcome (`none`: no reply).
     by_http_status: &'a BTreeMap<String, u64>,
+    /// Every reply, retried ones included: a 500 then a 200 counts once each.
+    replies_by_http_status: &'a BTreeMap<String, u64>,
     succeeded: u64,
     failed: u64,
     rate_limited: u64,
@@ -250,7 +185,8 @@ struct StatsFile<'a> {
     p99_ms: f64,
     max_ms: f64,
     throughput_rps: f64,
-    sustained_rps: f64,
+    /// `null` for a run too short to have one.
+    sustained_rps: Option<f64>,
     allotted_rps: Option<f64>,
     mode: &'static str,
     threads_peak: usize,
@@ -262,55 +198,64 @@ impl<'a> StatsFile<'a> {
     fn new(
         summary: &PoolSummary,
         sink: &'a RunSink,
+        replies: &'a BTreeMap<String, u64>,
         jobs: u64,
         allotted: Option<f64>,
         mode: Mode,
     ) -> StatsFile<'a> {
         let report = &summary.report;
-        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        let ms = |d: Duration| round(d.as_secs_f64() * 1000.0, 3);
+        let rate = |r: f64| round(r, 3);
         StatsFile {
             jobs,
             finished: summary.finished,
             unfinished: summary.unfinished,
             by_status: &sink.by_status,
             by_http_status: &sink.by_http_status,
+            replies_by_http_status: replies,
             succeeded: report.succeeded,
             failed: report.failed,
             rate_limited: report.rate_limited,
             transient_errors: report.transient,
             retried: report.retried,
-            span_s: report.span.as_secs_f64(),
+            span_s: round(report.span.as_secs_f64(), 6),
             mean_latency_ms: ms(report.mean_latency),
             p50_ms: ms(report.p50),
             p90_ms: ms(report.p90),
             p95_ms: ms(report.p95),
             p99_ms: ms(report.p99),
             max_ms: ms(report.max),
-            throughput_rps: report.throughput(),
-            sustained_rps: report.sustained,
-            allotted_rps: allotted,
+            throughput_rps: rate(report.throughput()),
+            sustained_rps: report.sustained.map(rate),
+            allotted_rps: allotted.map(rate),
             mode: match mode {
                 Mode::Rate => "rate",
                 Mode::Concurrency => "concurrency",
             },
             threads_peak: summary.peak_threads,
-            interrupted: summary.stopped && !summary.aborted,
-            aborted: summary.aborted,
+            interrupted: summary.unfinished > 0 && !aborted(&summary.ending),
+            aborted: aborted(&summary.ending),
         }
     }
 }
 
+/// `value` rounded to `decimals` places; the nearest double to that decimal
+/// prints as it (`51.487`, not `51.486999999999995`).
+fn round(value: f64, decimals: i32) -> f64 {
+    let scale = 10f64.powi(decimals);
+    (value * scale).round() / scale
+}
+
 fn exit_status(summary: &PoolSummary, output: Option<&Path>) -> Exit {
-    if let Some(error) = &summary.sink_error {
-        eprintln!("Error: writing outcomes failed: {error}");
+    if let Ending::SinkFailed { message, .. } = &summary.ending {
+        eprintln!("Error: writing outcomes failed: {message}");
     }
-    if summary.aborted {
+    if aborted(&summary.ending) {
         eprintln!(
-            "Error: stopped without sending the rest (see the error above: the API refused the client key, or its TLS certificate was refused)"
+            "Error: stopped without sending the rest (see the error above: the API refused the client key, or its TLS certificate was refused); {} jobs have no outcome: once that is fixed, run the same command with --resume to send them",
+            summary.unfinished
         );
-        return Exit::Failure;
-    }
-    if summary.stopped {
+    } else if summary.unfinished > 0 {
         match output {
             Some(path) => eprintln!(
                 "interrupted: {} jobs not done; run the same command with --resume to finish them (outcomes so far are in {})",
@@ -319,117 +264,10 @@ fn exit_status(summary: &PoolSummary, output: Option<&Path>) -> Exit {
             ),
             None => eprintln!("interrupted: {} jobs not done", summary.unfinished),
         }
-        return if summary.sink_error.is_some() {
-            Exit::Failure
-        } else {
-            Exit::Interrupted
-        };
     }
-    if summary.report.failed > 0 || summary.sink_error.is_some() {
-        Exit::Failure
-    } else {
-        Exit::Success
-    }
+    Exit::from_ending(&summary.ending, summary.report.failed)
 }
 
-fn client_key(args: &RunArgs) -> Result<ClientKey, UsageError> {
-    match &args.client_key_file {
-        Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                UsageError(format!(
-                    "--client-key-file: cannot read {}: {e}",
-                    path.display()
-                ))
-            })?;
-            ClientKey::new(&text).ok_or_else(|| {
-                UsageError(format!("--client-key-file: {} is empty", path.display()))
-            })
-        }
-        None => match std::env::var("RESTB_CLIENT_KEY") {
-            Ok(text) => ClientKey::new(&text)
-                .ok_or_else(|| UsageError("RESTB_CLIENT_KEY is empty".to_string())),
-            Err(_) => Err(UsageError(
-                "no client key: set RESTB_CLIENT_KEY or pass --client-key-file FILE".to_string(),
-            )),
-        },
-    }
-}
-
-fn default_models(args: &RunArgs) -> Result<Vec<String>, UsageError> {
-    let Some(list) = &args.models else {
-        return Ok(models::default_models());
-    };
-    let list: Vec<String> = list
-        .iter()
-        .map(|m| m.trim().to_string())
-        .filter(|m| !m.is_empty())
-        .collect();
-    if list.is_empty() {
-        return Err(UsageError("--models: the list is empty".to_string()));
-    }
-    if !args.allow_unknown_models {
-        if let Some(unknown) = list.iter().find(|m| !models::is_known(m)) {
-            return Err(UsageError(format!(
-                "--models: unknown model id '{unknown}' (known: {}); pass --allow-unknown-models to send it anyway",
-                models::known().collect::<Vec<_>>().join(", ")
-            )));
-        }
-    }
-    Ok(list)
-}
-
-fn read_input(args: &RunArgs) -> Result<Vec<Record>, UsageError> {
-    let stdin = args.input == "-";
-    let format = args.format.unwrap_or_else(|| {
-        if stdin {
-            Format::Lines
-        } else {
-            Format::from_path(Path::new(&args.input))
-        }
-    });
-    let options = ReadOptions {
-        format,
-        allow_unknown_models: args.allow_unknown_models,
-        check_files: true,
-    };
-    let records = if stdin {
-        input::read_records(io::stdin().lock(), "<stdin>", &options)
-    } else {
-        input::read_path(Path::new(&args.input), &options)
-    };
-    records.map_err(|e| UsageError(e.to_string()))
-}
-
-fn pool_config(args: &RunArgs) -> PoolConfig {
-    let auto_max = NonZeroUsize::new(AUTO_MAX_THREADS).expect("not zero");
-    let (rate, threads) = match args.mode {
-        Mode::Rate => {
-            let threads = match args.threads {
-                ThreadsArg::Auto => Threads::Auto { max: auto_max },
-                ThreadsArg::Fixed(n) => Threads::Fixed(n),
-            };
-            (Rate::per_second(args.rps), threads)
-        }
-        Mode::Concurrency => {
-            // The older plan: the allotment is a number of requests in flight.
-            let threads = match args.threads {
-                ThreadsArg::Auto => {
-                    NonZeroUsize::new((args.rps.ceil() as usize).min(AUTO_MAX_THREADS))
-                        .unwrap_or(NonZeroUsize::MIN)
-                }
-                ThreadsArg::Fixed(n) => n,
-            };
-            (None, Threads::Fixed(threads))
-        }
-    };
-    PoolConfig {
-        threads,
-        rate,
-        align_to_windows: rate.is_some(),
-        retry: RetryPolicy {
-            max_attempts: args.max_attempts,
-            ..RetryPolicy::default()
-        },
-        ..PoolConfig::default()
-    }
+fn aborted(ending: &Ending) -> bool {
+    matches!(ending, Ending::Aborted { .. })
 }

@@ -2,32 +2,23 @@
 
 use super::args::MockArgs;
 use super::{Exit, UsageError};
-use restb::mock::{HeaderStyle, MockConfig, MockServer};
+use restb::mock::{MockConfig, MockServer};
 use restb::stop::Stop;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::num::NonZeroU32;
 use std::time::Duration;
 
 pub(super) fn serve(args: &MockArgs, stop: &Stop) -> Result<Exit, UsageError> {
-    let header_style = match args.headers.as_str() {
-        "kong-legacy" => HeaderStyle::KongLegacy,
-        "none" => HeaderStyle::None,
-        _ => HeaderStyle::Kong2,
-    };
-    let config = MockConfig {
-        rps: args.rps.map(|r| r.get()),
-        latency: Duration::from_secs_f64(args.latency),
-        jitter: Duration::from_secs_f64(args.jitter),
-        seed: args.seed,
-        header_style,
-        faults: args.faults,
-        max_in_flight: args.max_in_flight.map(NonZeroU32::get),
-        hang: Duration::from_secs_f64(args.hang),
-        ..MockConfig::default()
-    };
+    let config = mock_config(args)?;
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, args.port));
-    let server = MockServer::start_on(addr, config)
-        .map_err(|e| UsageError(format!("--port: cannot listen on {addr}: {e}")))?;
+    let server = MockServer::start_on(addr, config).map_err(|e| {
+        // The configuration was validated above: what is left is the log or the port.
+        let message = e.to_string();
+        match message.strip_prefix("mock log ") {
+            Some(detail) => UsageError(format!("--log: cannot create {detail}")),
+            None => UsageError(format!("--port: cannot listen on {addr}: {message}")),
+        }
+    })?;
     // Scripts read the URL from the first line of standard output.
     println!("{}", server.base_url());
     eprintln!(
@@ -46,4 +37,30 @@ pub(super) fn serve(args: &MockArgs, stop: &Stop) -> Result<Exit, UsageError> {
         counters.faults
     );
     Ok(Exit::Success)
+}
+
+/// The mock's configuration from the flags, or an error naming the flag at fault.
+fn mock_config(args: &MockArgs) -> Result<MockConfig, UsageError> {
+    let config = MockConfig {
+        rps: args.rps.map(NonZeroU32::get),
+        limiter: args.limiter,
+        burst: args.burst.map(NonZeroU32::get),
+        retry_after: args.retry_after,
+        headers_rps: args.headers_rps.map(NonZeroU32::get),
+        latency: Duration::from_secs_f64(args.latency),
+        jitter: Duration::from_secs_f64(args.jitter),
+        seed: args.seed,
+        header_style: args.headers,
+        faults: args.faults,
+        max_in_flight: args.max_in_flight.map(NonZeroU32::get),
+        hang: Duration::from_secs_f64(args.hang),
+        log: args.log.clone(),
+        ..MockConfig::default()
+    };
+    // Each field of MockConfig is the flag of the same name.
+    config.validate().map_err(|e| {
+        let flag = e.field.replace('_', "-");
+        UsageError(format!("--{flag}: {}", e.message))
+    })?;
+    Ok(config)
 }

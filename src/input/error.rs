@@ -7,6 +7,7 @@ use std::fmt;
 /// Its `Display` is `FILE:LINE: reason`, or `FILE: reason` when the problem
 /// belongs to no one line (an empty input, a file that cannot be opened).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct InputError {
     /// The input's name: its path as given, or `<stdin>`.
     pub source_name: String,

@@ -6,6 +6,7 @@ use std::str::FromStr;
 
 /// The format of a batch input file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Format {
     /// Comma-separated values with a header row: a `url` or `path` column,
     /// optional `id` and `models` (`;`-separated) columns.
@@ -61,6 +62,7 @@ impl fmt::Display for Format {
 
 /// The error of parsing a [`Format`] from a name that is not one.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ParseFormatError {
     /// The text that was given.
     pub given: String,

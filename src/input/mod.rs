@@ -69,6 +69,7 @@ pub struct Record {
 
 /// How to read an input.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ReadOptions {
     /// The input's format.
     pub format: Format,

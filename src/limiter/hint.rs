@@ -19,13 +19,17 @@ pub struct GatewayHint {
     /// The one-second window, when reported.
     pub second: Option<WindowCount>,
     /// A longer window (minute, hour, ...) with nothing left: how long until
-    /// it resets, counted from when the reply arrived.
+    /// it resets by our own clock, counted from when the reply arrived (the
+    /// fallback when the gateway does not say).
     pub exhausted_for: Option<Duration>,
+    /// The gateway's own word on when its limiting window resets
+    /// (`RateLimit-Reset`, whole seconds from the reply).
+    pub reset: Option<Duration>,
 }
 
 impl GatewayHint {
     /// Whether the reply said anything about limits.
     pub fn is_empty(&self) -> bool {
-        self.second.is_none() && self.exhausted_for.is_none()
+        self.second.is_none() && self.exhausted_for.is_none() && self.reset.is_none()
     }
 }

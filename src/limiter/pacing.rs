@@ -7,6 +7,7 @@
 //! request narrows it again, so the margin settles just above what the
 //! jitter needs and is won back when rejections stop.
 
+use super::gcra::Gcra;
 use std::time::{Duration, Instant};
 
 /// The smallest margin: 1 ms of the interval (the jitter of a first
@@ -28,55 +29,97 @@ const DECAY: f64 = 1.0 / 512.0;
 /// no margin prevents), and widen the margin once.
 const EPISODE: u32 = 100;
 
-/// GCRA state: when the schedule is next free, and the learned margin.
+/// The first bookings of a run get a start-up allowance on their spacing:
+/// a tenth of the interval, at most 5 ms.
+const STARTUP_BOOKINGS: u32 = 8;
+const STARTUP_SHARE: u32 = 10;
+const STARTUP_ALLOWANCE: Duration = Duration::from_millis(5);
+
+/// Even pacing: the GCRA schedule, and the learned margin on its interval.
 #[derive(Debug, Clone)]
-pub(super) struct Pacing {
+pub(super) struct EvenPacing {
     interval: Duration,
-    /// Starts allowed at once beyond the first (GCRA's burst - 1).
-    extra_burst: u32,
     margin: f64,
     floor: f64,
-    next_free: Option<Instant>,
+    /// The share of the allotted rate in force (AIMD).
+    share: f64,
+    gcra: Gcra,
     accepted_since_widened: u32,
+    /// Bookings that still get the start-up allowance.
+    startup_left: u32,
 }
 
-impl Pacing {
-    pub(super) fn new(interval: Duration, burst: u32) -> Pacing {
+impl EvenPacing {
+    /// Pacing at one start per `interval`, `burst` at once after a quiet
+    /// spell. The burst tolerance is counted in whole allotted intervals
+    /// (not widened ones), so any span of k intervals holds at most
+    /// `k + burst - 1` starts whatever the margin does.
+    pub(super) fn new(interval: Duration, burst: u32) -> EvenPacing {
         let floor = (FLOOR_ABSOLUTE.as_secs_f64() / interval.as_secs_f64()).min(FLOOR_SHARE);
-        Pacing {
+        EvenPacing {
             interval,
-            extra_burst: burst.saturating_sub(1),
             margin: floor,
             floor,
-            next_free: None,
+            share: 1.0,
+            gcra: Gcra::new(interval.saturating_mul(burst.saturating_sub(1))),
             accepted_since_widened: EPISODE,
+            // A burst lets requests bunch anyway.
+            startup_left: if burst > 1 { 0 } else { STARTUP_BOOKINGS },
         }
     }
 
-    /// The interval with the margin applied.
+    /// The interval with the margin and the share in force applied.
     pub(super) fn effective_interval(&self) -> Duration {
-        self.interval.mul_f64(1.0 + self.margin)
+        self.interval.mul_f64((1.0 + self.margin) / self.share)
+    }
+
+    /// The spacing of the next booking: the effective interval, plus a
+    /// start-up allowance for the first few. The first requests of a run
+    /// each open a connection (and the first pays one-time costs while the
+    /// pool spawns its threads), so they reach the gateway later after
+    /// their start than the ones that reuse a connection: without room for
+    /// that, a leaky bucket sees the second or third come too soon.
+    fn next_increment(&mut self) -> Duration {
+        let mut increment = self.effective_interval();
+        if self.startup_left > 0 {
+            self.startup_left -= 1;
+            increment += (self.interval / STARTUP_SHARE).min(STARTUP_ALLOWANCE);
+        }
+        increment
+    }
+
+    /// Paces at `share` (0 < share <= 1) of the allotted rate.
+    pub(super) fn set_share(&mut self, share: f64) {
+        self.share = share.clamp(f64::MIN_POSITIVE, 1.0);
+    }
+
+    /// Moves the schedule `by` later.
+    pub(super) fn delay(&mut self, by: Duration) {
+        let tat = self.gcra.tat().map(|tat| tat + by);
+        self.gcra.set_tat(tat);
     }
 
     pub(super) fn margin(&self) -> f64 {
         self.margin
     }
 
-    /// Books the first slot at or after `earliest`.
-    pub(super) fn book(&mut self, earliest: Instant) -> Instant {
-        let tolerance = self.effective_interval() * self.extra_burst;
-        let start = match self.next_free {
-            Some(free) => earliest.max(free.checked_sub(tolerance).unwrap_or(free)),
-            None => earliest,
-        };
-        let base = self.next_free.map_or(start, |free| free.max(start));
-        self.next_free = Some(base + self.effective_interval());
-        start
+    /// Books the first slot at or after `earliest`; returns it, when the
+    /// schedule is next free after it, and the spacing it was booked with.
+    pub(super) fn book(&mut self, earliest: Instant) -> (Instant, Instant, Duration) {
+        let increment = self.next_increment();
+        let start = self.gcra.reserve(earliest, increment);
+        let free = self
+            .gcra
+            .tat()
+            .expect("a reservation always sets the arrival time");
+        (start, free, increment)
     }
 
-    /// Restarts the schedule at `at` (after a pause).
-    pub(super) fn restart_at(&mut self, at: Instant) {
-        self.next_free = Some(at);
+    /// After a pause: the schedule goes on from `free` (where the bookings
+    /// that still stand left it; `None` if none do), and not before `until`.
+    pub(super) fn restart(&mut self, free: Option<Instant>, until: Instant) {
+        self.gcra
+            .set_tat(Some(free.map_or(until, |free| free.max(until))));
     }
 
     pub(super) fn widen(&mut self) {
@@ -98,7 +141,7 @@ mod tests {
 
     #[test]
     fn rejections_widen_the_interval_and_acceptances_win_it_back() {
-        let mut pacing = Pacing::new(Duration::from_secs(10), 1);
+        let mut pacing = EvenPacing::new(Duration::from_secs(10), 1);
         assert!((pacing.margin() - 0.0001).abs() < 1e-9, "1 ms of 10 s");
         pacing.widen();
         assert!((pacing.margin() - 0.001125).abs() < 1e-9);
@@ -118,7 +161,7 @@ mod tests {
         }
         assert_eq!(pacing.margin(), 0.0001, "down to the floor");
         assert_eq!(
-            Pacing::new(Duration::from_millis(2), 1).margin(),
+            EvenPacing::new(Duration::from_millis(2), 1).margin(),
             FLOOR_SHARE
         );
         for _ in 0..100 {
@@ -130,20 +173,21 @@ mod tests {
 
     #[test]
     fn slots_follow_the_widened_interval() {
-        let mut pacing = Pacing::new(Duration::from_millis(100), 1);
+        let mut pacing = EvenPacing::new(Duration::from_millis(100), 1);
+        pacing.startup_left = 0;
         let t0 = Instant::now();
-        assert_eq!(pacing.book(t0), t0);
+        assert_eq!(pacing.book(t0).0, t0);
         for _ in 0..5 {
             pacing.accepted_since_widened = EPISODE;
             pacing.widen();
         }
-        let second = pacing.book(t0);
+        let (second, _, _) = pacing.book(t0);
         assert_eq!(
             second,
             t0 + Duration::from_micros(100_200),
             "the floor: 0.2 %"
         );
-        let third = pacing.book(t0);
+        let (third, _, _) = pacing.book(t0);
         assert!(third - second > Duration::from_micros(100_200));
     }
 }

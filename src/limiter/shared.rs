@@ -18,6 +18,9 @@ pub struct SharedSlot {
     /// The end of a pause that some holder of the schedule set, if one
     /// holds: the limiter voids its own slots booked before it.
     pub paused_until: Option<Instant>,
+    /// Not a slot: this process holds enough slots ahead already; ask
+    /// again at `start`.
+    pub turn: bool,
 }
 
 impl SharedSlot {
@@ -26,6 +29,16 @@ impl SharedSlot {
         SharedSlot {
             start,
             paused_until,
+            turn: false,
+        }
+    }
+
+    /// A turn: no slot was booked; ask again at `at`.
+    pub fn turn(at: Instant) -> SharedSlot {
+        SharedSlot {
+            start: at,
+            paused_until: None,
+            turn: true,
         }
     }
 }

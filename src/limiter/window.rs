@@ -17,14 +17,14 @@ const KEPT_OVERRIDES: usize = 8;
 /// be counted in the neighbouring window by a gateway whose clock is a
 /// little off from ours. Grows after a rejection in window mode.
 pub(super) const DEFAULT_GUARD: Duration = Duration::from_millis(20);
-const MAX_GUARD: Duration = Duration::from_millis(300);
+pub(super) const MAX_GUARD: Duration = Duration::from_millis(300);
 const GUARD_STEP: Duration = Duration::from_millis(20);
 /// Longest spacing between starts within a window.
 const MAX_SPACING: Duration = Duration::from_millis(5);
 
 /// A booked start in window mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Slot {
+pub(super) struct WindowSlot {
     /// When, as time since the epoch.
     pub(super) at: Duration,
     /// The window (whole seconds since the epoch).
@@ -91,7 +91,7 @@ impl Windows {
     }
 
     /// Books the first start at or after `earliest` that its window allows.
-    pub(super) fn book(&mut self, earliest: Duration) -> Slot {
+    pub(super) fn book(&mut self, earliest: Duration) -> WindowSlot {
         let earliest_window = earliest.as_secs();
         if earliest_window > self.cursor {
             self.cursor = earliest_window;
@@ -103,7 +103,7 @@ impl Windows {
             let at = earliest.max(opens + self.spacing() * self.used);
             if self.used < self.budget_of(self.cursor) && at < closes {
                 self.used += 1;
-                return Slot {
+                return WindowSlot {
                     at,
                     window: self.cursor,
                     index: self.used,
@@ -131,7 +131,7 @@ impl Windows {
     /// The gateway counted `limit - remaining` requests in `slot.window` by
     /// the time the slot's request arrived; more than our own `slot.index`
     /// means others share the key, and the window allows that many fewer.
-    pub(super) fn observe(&mut self, slot: Slot, limit: u32, remaining: u32) {
+    pub(super) fn observe(&mut self, slot: WindowSlot, limit: u32, remaining: u32) {
         let counted = limit.saturating_sub(remaining);
         if counted > slot.index {
             let others = counted - slot.index;
@@ -162,7 +162,7 @@ mod tests {
     #[test]
     fn each_window_gets_its_budget_early() {
         let mut windows = Windows::new(4);
-        let booked: Vec<Slot> = (0..10).map(|_| windows.book(secs(100.5))).collect();
+        let booked: Vec<WindowSlot> = (0..10).map(|_| windows.book(secs(100.5))).collect();
         let at: Vec<f64> = booked
             .iter()
             .map(|s| (s.at.as_secs_f64() * 1000.0).round() / 1000.0)
@@ -177,7 +177,7 @@ mod tests {
     #[test]
     fn a_large_budget_is_spread_over_half_the_window() {
         let mut windows = Windows::new(1000);
-        let slots: Vec<Slot> = (0..1000).map(|_| windows.book(secs(7.0))).collect();
+        let slots: Vec<WindowSlot> = (0..1000).map(|_| windows.book(secs(7.0))).collect();
         assert!(slots.iter().all(|s| s.window == 7));
         let last = slots[999].at.as_secs_f64();
         assert!((last - 7.5195).abs() < 1e-6, "{last}");

@@ -42,6 +42,16 @@ struct Conn {
     scanned: usize,
 }
 
+/// What to do with the connection after a request.
+enum After {
+    /// Read the next request.
+    KeepAlive,
+    /// Close gracefully (see [`Conn::close`]).
+    Close,
+    /// Drop the connection as it is.
+    Drop,
+}
+
 /// Serve one accepted connection until it ends.
 pub(crate) fn serve(stream: TcpStream, shared: &Shared) {
     if let Err(e) = configure(&stream) {
@@ -54,73 +64,24 @@ pub(crate) fn serve(stream: TcpStream, shared: &Shared) {
         scanned: 0,
     };
     loop {
-        let (head, body) = match conn.read_request(shared) {
-            Next::Request(head, body) => (head, body),
-            Next::Closed => return,
+        let after = match conn.read_request(shared) {
+            Next::Request(head, body) => conn.answer(shared, &head, &body),
+            Next::Closed => After::Drop,
             Next::Failed(err) => {
                 let arrived = SystemTime::now();
                 shared.begin();
                 let response = gateway::http_error(err);
-                shared.end(arrived, "", Some(response.status), Duration::ZERO, None);
-                if conn.write(&response, false).is_ok() {
-                    conn.close(shared);
+                shared.end(arrived, None, Some(response.status), Duration::ZERO, None);
+                match conn.write(&response, false) {
+                    Ok(()) => After::Close,
+                    Err(_) => After::Drop,
                 }
-                return;
             }
         };
-        let arrived = SystemTime::now();
-        let started = Instant::now();
-        shared.begin();
-        let Decision {
-            action,
-            fault,
-            slot,
-        } = shared.gateway.handle(&head, &body, arrived);
-        let (delay, response, truncated) = match action {
-            Action::Respond(response) => (None, response, false),
-            Action::Delayed(delay, response) => (Some(delay), response, false),
-            Action::Truncated(delay, response) => (Some(delay), response, true),
-            Action::Close(delay) => {
-                // A reset or a hang: no answer at all, whether or not the server stops.
-                let _ = shared.sleep(delay);
-                drop(slot);
-                shared.end(arrived, &head.path, None, started.elapsed(), fault);
-                let _ = conn.stream.shutdown(Shutdown::Both);
-                return;
-            }
-        };
-        if delay.is_some_and(|delay| !shared.sleep(delay)) {
-            // Stopping: the request is dropped unanswered.
-            shared.end(arrived, &head.path, None, started.elapsed(), fault);
-            return;
-        }
-        let keep_alive = head.keep_alive() && !shared.stopping();
-        // Counted (and the in-flight place freed) before the write, so a client that
-        // has its answer sees it counted and may send the next request at once.
-        drop(slot);
-        shared.end(
-            arrived,
-            &head.path,
-            Some(response.status),
-            started.elapsed(),
-            fault,
-        );
-        if truncated {
-            // Announce the whole body, send half, close: the client sees a short read.
-            if conn
-                .write_bytes(&response.to_truncated_bytes(!keep_alive))
-                .is_ok()
-            {
-                conn.close(shared);
-            }
-            return;
-        }
-        if conn.write(&response, keep_alive).is_err() {
-            return;
-        }
-        if !keep_alive {
-            conn.close(shared);
-            return;
+        match after {
+            After::KeepAlive => {}
+            After::Close => return conn.close(shared),
+            After::Drop => return,
         }
     }
 }
@@ -133,6 +94,53 @@ fn configure(stream: &TcpStream) -> io::Result<()> {
 }
 
 impl Conn {
+    /// Carry out the gateway's decision on one request and write the answer.
+    fn answer(&mut self, shared: &Shared, head: &Head, body: &[u8]) -> After {
+        let arrived = SystemTime::now();
+        let started = Instant::now();
+        shared.begin();
+        let Decision {
+            action,
+            fault,
+            slot,
+        } = shared.gateway.handle(head, body, arrived);
+        let (delay, response, truncated) = match action {
+            Action::Respond(response) => (None, response, false),
+            Action::Delayed(delay, response) => (Some(delay), response, false),
+            Action::Truncated(delay, response) => (Some(delay), response, true),
+            Action::Close(delay) => {
+                // A reset or a hang: no answer at all, whether or not the server stops.
+                let _ = shared.sleep(delay);
+                drop(slot);
+                shared.end(arrived, Some(head), None, started.elapsed(), fault);
+                let _ = self.stream.shutdown(Shutdown::Both);
+                return After::Drop;
+            }
+        };
+        if delay.is_some_and(|delay| !shared.sleep(delay)) {
+            // Stopping: the request is dropped unanswered.
+            shared.end(arrived, Some(head), None, started.elapsed(), fault);
+            return After::Drop;
+        }
+        let keep_alive = head.keep_alive() && !shared.stopping();
+        // Counted (and the in-flight place freed) before the write, so a client that
+        // has its answer sees it counted and may send the next request at once.
+        drop(slot);
+        let status = Some(response.status);
+        shared.end(arrived, Some(head), status, started.elapsed(), fault);
+        let written = if truncated {
+            // Announce the whole body, send half, close: the client sees a short read.
+            self.write_bytes(&response.to_truncated_bytes(!keep_alive))
+        } else {
+            self.write(&response, keep_alive)
+        };
+        match (written, keep_alive && !truncated) {
+            (Err(_), _) => After::Drop,
+            (Ok(()), true) => After::KeepAlive,
+            (Ok(()), false) => After::Close,
+        }
+    }
+
     /// Read the next request: head, then exactly Content-Length body bytes.
     fn read_request(&mut self, shared: &Shared) -> Next {
         let head_end = loop {

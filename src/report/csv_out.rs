@@ -3,7 +3,7 @@
 use super::error::ReportError;
 use super::reading::{describe, top_prediction};
 use super::results::{failure_reason, row_models};
-use crate::output::OutcomeLine;
+use crate::outcome::OutcomeLine;
 use std::borrow::Borrow;
 use std::io::Write;
 
@@ -80,7 +80,7 @@ impl<W: Write> CsvWriter<W> {
                 line.id.as_str(),
                 &line.image,
                 model,
-                &line.status,
+                line.status.as_str(),
                 &http_status,
                 &attempts,
                 &rate_limited,
@@ -120,7 +120,7 @@ impl<W: Write> CsvWriter<W> {
 /// # Examples
 ///
 /// ```
-/// use restb::output::OutcomeLine;
+/// use restb::outcome::OutcomeLine;
 /// use restb::report::write_csv;
 ///
 /// let line: OutcomeLine = serde_json::from_str(

@@ -1,14 +1,17 @@
 //! Reports of an outcome file: a [`Summary`] built one line at a time in
 //! bounded memory (counts, latency, readings per model, failures by reason),
 //! a per-image-and-model [`results_table`], and a CSV for spreadsheets
-//! ([`write_csv`]). `restb report` and `restb demo` are built on it.
+//! ([`write_csv`]). `restb report` and `restb demo` are built on it; the
+//! lines come from the outcome file's one reader,
+//! [`read_outcomes`](crate::outcome::read_outcomes).
 //!
 //! # Examples
 //!
 //! Summarise an outcome file and write it as CSV in one pass:
 //!
 //! ```no_run
-//! use restb::report::{read_outcomes, CsvWriter, Summary};
+//! use restb::outcome::read_outcomes;
+//! use restb::report::{CsvWriter, Summary};
 //! use std::fs::File;
 //!
 //! let mut summary = Summary::new();
@@ -23,18 +26,16 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod capped;
 mod csv_out;
 mod error;
-mod read;
 mod reading;
 mod results;
 mod summary;
-mod tally;
 
+pub use capped::CappedCounts;
 pub use csv_out::{write_csv, CsvWriter, CSV_HEADER};
 pub use error::ReportError;
-pub use read::{read_outcomes, Outcomes, MAX_LINE_BYTES};
 pub use reading::{describe, labels, render, top_prediction};
 pub use results::{results_rows, results_table, RESULTS_HEADER};
 pub use summary::{FailureReason, ModelSummary, Summary, DEFAULT_CAP, OTHER_MODELS};
-pub use tally::Tally;

@@ -1,7 +1,7 @@
 //! The per-image-and-model table of results.
 
 use super::reading::{describe, render};
-use crate::output::OutcomeLine;
+use crate::outcome::OutcomeLine;
 use serde_json::Value;
 use std::borrow::Borrow;
 use std::cmp::Ordering;
@@ -37,7 +37,7 @@ pub(crate) fn failure_reason(line: &OutcomeLine) -> String {
 /// # Examples
 ///
 /// ```
-/// use restb::output::OutcomeLine;
+/// use restb::outcome::OutcomeLine;
 /// use restb::report::results_rows;
 ///
 /// let line: OutcomeLine = serde_json::from_str(
@@ -78,9 +78,11 @@ fn compare_ids(a: &str, b: &str) -> Ordering {
 
 /// An aligned table with header `image  model  result` and the
 /// [`results_rows`] of every line: lines ordered by id (numerically when
-/// ids are whole numbers, else as strings), then by their models; the rows
-/// of one line in the order of its `models`. A job with several lines (redone
-/// with `--retry-failed`) shows once: its last ok line, else its last line.
+/// ids are whole numbers, else as strings), then by their models and image;
+/// the rows of one line in the order of its `models`. A job with several
+/// lines (the same id, image and models: redone with `--retry-failed`) shows
+/// once: its last ok line, else its last line. Lines of one id with different
+/// images (an input edited between a run and its `--resume`) all show.
 ///
 /// It holds every line, so it suits a run's own results rather than a file
 /// of millions (see [`Summary`](super::Summary) for those).
@@ -88,7 +90,7 @@ fn compare_ids(a: &str, b: &str) -> Ordering {
 /// # Examples
 ///
 /// ```
-/// use restb::output::OutcomeLine;
+/// use restb::outcome::OutcomeLine;
 /// use restb::report::results_table;
 ///
 /// let line = |id: &str| -> OutcomeLine {
@@ -115,9 +117,13 @@ where
     let owned: Vec<I::Item> = lines.into_iter().collect();
     let mut lines: Vec<&OutcomeLine> = owned.iter().map(Borrow::borrow).collect();
     // Stable: lines of one job keep the file's order.
-    lines.sort_by(|a, b| compare_ids(&a.id, &b.id).then_with(|| a.models.cmp(&b.models)));
+    lines.sort_by(|a, b| {
+        compare_ids(&a.id, &b.id)
+            .then_with(|| a.models.cmp(&b.models))
+            .then_with(|| a.image.cmp(&b.image))
+    });
     let mut rows: Vec<[String; 3]> = Vec::new();
-    for group in lines.chunk_by(|a, b| a.id == b.id && a.models == b.models) {
+    for group in lines.chunk_by(|a, b| a.id == b.id && a.models == b.models && a.image == b.image) {
         let chosen = group
             .iter()
             .rev()

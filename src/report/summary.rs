@@ -1,8 +1,8 @@
 //! A summary of an outcome file, built one line at a time in bounded memory.
 
+use super::capped::CappedCounts;
 use super::reading::{labels, render, truncate, MAX_KEY_CHARS};
-use super::tally::Tally;
-use crate::output::OutcomeLine;
+use crate::outcome::OutcomeLine;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -32,7 +32,7 @@ pub struct ModelSummary {
     ok: u64,
     failed: u64,
     no_answer: u64,
-    readings: Tally<String>,
+    readings: CappedCounts<String>,
 }
 
 impl ModelSummary {
@@ -41,7 +41,7 @@ impl ModelSummary {
             ok: 0,
             failed: 0,
             no_answer: 0,
-            readings: Tally::new(cap),
+            readings: CappedCounts::new(cap),
         }
     }
 
@@ -62,7 +62,7 @@ impl ModelSummary {
 
     /// The readings of the answers, as [`labels`](super::labels) gives them
     /// (a detector's answer counts each label it found once).
-    pub fn readings(&self) -> &Tally<String> {
+    pub fn readings(&self) -> &CappedCounts<String> {
         &self.readings
     }
 }
@@ -79,7 +79,7 @@ impl ModelSummary {
 /// # Examples
 ///
 /// ```
-/// use restb::output::OutcomeLine;
+/// use restb::outcome::OutcomeLine;
 /// use restb::report::Summary;
 /// use serde_json::json;
 ///
@@ -107,7 +107,7 @@ pub struct Summary {
     latency_count: u64,
     latency_max_ms: Option<f64>,
     models: BTreeMap<String, ModelSummary>,
-    failures: Tally<FailureReason>,
+    failures: CappedCounts<FailureReason>,
 }
 
 impl Default for Summary {
@@ -135,7 +135,7 @@ impl Summary {
             latency_count: 0,
             latency_max_ms: None,
             models: BTreeMap::new(),
-            failures: Tally::new(cap),
+            failures: CappedCounts::new(cap),
         }
     }
 
@@ -243,7 +243,7 @@ impl Summary {
     }
 
     /// Failed jobs counted by reason.
-    pub fn failures(&self) -> &Tally<FailureReason> {
+    pub fn failures(&self) -> &CappedCounts<FailureReason> {
         &self.failures
     }
 
@@ -362,6 +362,7 @@ fn indent(text: &str, prefix: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::outcome::Status;
     use serde_json::json;
 
     fn ok_line(id: usize, model: &str, label: &str) -> OutcomeLine {
@@ -369,7 +370,7 @@ mod tests {
             id: id.to_string(),
             image: format!("https://example.com/{id}.jpg"),
             models: vec![model.to_string()],
-            status: "ok".into(),
+            status: Status::Ok,
             http_status: Some(200),
             attempts: 1,
             rate_limited: 0,
@@ -383,7 +384,7 @@ mod tests {
 
     fn failed_line(id: usize, error: &str) -> OutcomeLine {
         OutcomeLine {
-            status: "failed".into(),
+            status: Status::Failed,
             http_status: Some(400),
             latency_ms: None,
             solutions: None,

@@ -1,6 +1,7 @@
 //! [`SharedLimit`]: one process's handle on a schedule held in Redis.
 
 use super::beat;
+use super::clock_map::ClockMap;
 use super::error::SharedLimitError;
 use super::key::ScheduleKey;
 use super::script::{Beat, Scripts};
@@ -97,6 +98,7 @@ pub(super) struct Inner {
     reserving: Mutex<Option<Connection>>,
     peers: Mutex<Peers>,
     round_trips: Mutex<Histogram<u64>>,
+    clock: Mutex<ClockMap>,
     /// Between a failed call and the reconnection: warned once per loss.
     pub(super) lost: AtomicBool,
     warned_slower: AtomicBool,
@@ -110,15 +112,6 @@ impl std::fmt::Debug for Inner {
             .field("connected", &self.reserving.lock().is_some())
             .field("peers", &*self.peers.lock())
             .finish_non_exhaustive()
-    }
-}
-
-fn offset(base: Instant, micros: i64) -> Instant {
-    let magnitude = Duration::from_micros(micros.unsigned_abs());
-    if micros >= 0 {
-        base.checked_add(magnitude).unwrap_or(base)
-    } else {
-        base.checked_sub(magnitude).unwrap_or(base)
     }
 }
 
@@ -146,6 +139,7 @@ impl SharedLimit {
                 Histogram::new_with_bounds(1, 60_000_000, 3)
                     .expect("bounds 1 us..60 s with 3 digits are valid for hdrhistogram"),
             ),
+            clock: Mutex::new(ClockMap::new()),
             lost: AtomicBool::new(false),
             warned_slower: AtomicBool::new(false),
         });
@@ -181,10 +175,10 @@ impl SharedLimit {
     /// one of any process (longer when a live process is slower; `margin`
     /// scales that one's interval as it scales ours: 1.002 for 0.2 %).
     ///
-    /// Redis answers with an offset from its own clock; that moment lies
-    /// between sending and receiving, so it is placed at the midpoint of
-    /// the round trip on our monotonic clock (off by at most half the
-    /// round trip, tens of microseconds on a LAN).
+    /// Redis answers in its own clock's time; the start is mapped onto our
+    /// monotonic clock through the tightest recent round trip (see
+    /// `clock_map.rs`): off by at most half of it, tens of microseconds on
+    /// a LAN, whatever this call's own round trip was.
     ///
     /// # Errors
     /// [`SharedLimitError::Disconnected`] while the connection is lost (the
@@ -209,11 +203,13 @@ impl SharedLimit {
                 let trip = received - sent;
                 let micros = u64::try_from(trip.as_micros()).unwrap_or(u64::MAX);
                 inner.round_trips.lock().saturating_record(micros.max(1));
-                let redis_now = sent + trip / 2;
+                let mut clock = inner.clock.lock();
+                clock.observe(sent, received, reply.now_us);
+                let paused = reply.pause_us > reply.now_us;
                 Ok(Grant {
-                    start: offset(redis_now, reply.start_us),
+                    start: clock.local(reply.start_us, received),
                     interval: Duration::from_micros(reply.interval_us.unsigned_abs()),
-                    paused_until: (reply.pause_us > 0).then(|| offset(redis_now, reply.pause_us)),
+                    paused_until: paused.then(|| clock.local(reply.pause_us, received)),
                 })
             }
             Err(error) => {
@@ -240,13 +236,15 @@ impl SharedLimit {
         let sent = Instant::now();
         let length = until.saturating_duration_since(sent);
         match inner.scripts.pause(con, &inner.config.key, length) {
-            Ok(end_us) => {
+            Ok((end_us, now_us)) => {
                 let received = Instant::now();
                 log::debug!(
                     "shared pause for {length:?} on {}: {reason}",
                     inner.config.key
                 );
-                Ok(offset(sent + (received - sent) / 2, end_us))
+                let mut clock = inner.clock.lock();
+                clock.observe(sent, received, now_us);
+                Ok(clock.local(end_us, received))
             }
             Err(error) => {
                 *reserving = None;

@@ -22,6 +22,7 @@
 
 mod beat;
 mod client;
+mod clock_map;
 mod error;
 mod key;
 mod schedule;
@@ -31,5 +32,5 @@ mod url;
 pub use client::{Grant, Peers, RoundTrips, SharedLimit, SharedLimitConfig};
 pub use error::SharedLimitError;
 pub use key::ScheduleKey;
-pub use schedule::{Booking, SharedSchedule};
+pub use schedule::{Booking, SharedSchedule, LOOKAHEAD};
 pub use url::RedisUrl;

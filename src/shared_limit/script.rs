@@ -1,10 +1,10 @@
 //! The Lua scripts that hold a schedule in Redis, and their typed calls.
 //!
-//! Each script reads Redis's own clock (`TIME`) and answers in microseconds
-//! *from that moment*, never as an absolute time: a caller adds the offset
-//! to its own monotonic clock, so the hosts' clocks (and their offsets from
-//! each other, or a `faketime`) never enter. Redis 7 replicates a script by
-//! its effects, so calling `TIME` before writing is allowed.
+//! Each script reads Redis's own clock (`TIME`) and answers in Redis's
+//! time, with the moment it ran: the caller maps that onto its monotonic
+//! clock (`clock_map.rs`), so the hosts' clocks (and their offsets from each
+//! other, or a `faketime`) never enter. Redis 7 replicates a script by its
+//! effects, so calling `TIME` before writing is allowed.
 //!
 //! Times are kept as microseconds since the epoch of Redis's clock; they fit
 //! a Lua number (a double) exactly, and are written with `%.0f` because Lua
@@ -17,8 +17,8 @@ use std::time::Duration;
 /// GCRA: the start is the latest of now, the shared pause's end and the
 /// theoretical arrival time (`tat`); `tat` moves one interval on. The
 /// interval is the caller's, or the slowest live process's scaled by the
-/// caller's margin, whichever is longer. Returns the start and the pause's
-/// end as offsets from now, and the interval used.
+/// caller's margin, whichever is longer. Returns the start, the interval
+/// used, the pause's end (0: none) and the time the script ran.
 const RESERVE: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -29,17 +29,18 @@ local pause = tonumber(redis.call('GET', KEYS[2]) or 0)
 local start = math.max(now, pause, tonumber(redis.call('GET', KEYS[1]) or 0))
 local tat = start + interval
 redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX', math.floor((tat - now) / 1000) + 1000)
-return {start - now, interval, pause - now}
+return {start, interval, pause, now}
 ";
 
 /// Holds every start of the schedule until now + ARGV[1] us (or a later
-/// pause already set); the key expires with the pause. Returns the end.
+/// pause already set); the key expires with the pause. Returns the end and
+/// the time the script ran.
 const PAUSE: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local stop = math.max(now + tonumber(ARGV[1]), tonumber(redis.call('GET', KEYS[1]) or 0))
 redis.call('SET', KEYS[1], string.format('%.0f', stop), 'PX', math.floor((stop - now) / 1000) + 1)
-return stop - now
+return {stop, now}
 ";
 
 /// A process's heartbeat: registers ARGV[1] with its interval ARGV[2] (an
@@ -77,13 +78,15 @@ end
 return {#live, slowest}
 ";
 
-/// A reservation as Redis answered it, in microseconds from Redis's now.
+/// A reservation as Redis answered it, in microseconds of Redis's clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Reply {
     pub(super) start_us: i64,
     pub(super) interval_us: i64,
-    /// Negative when no pause holds.
+    /// The end of the pause set last (in the past when none holds).
     pub(super) pause_us: i64,
+    /// When the script ran.
+    pub(super) now_us: i64,
 }
 
 /// What the heartbeats say about the processes on one schedule.
@@ -124,7 +127,7 @@ impl Scripts {
         interval: Duration,
         margin: f64,
     ) -> RedisResult<Reply> {
-        let (start_us, interval_us, pause_us): (i64, i64, i64) = self
+        let (start_us, interval_us, pause_us, now_us): (i64, i64, i64, i64) = self
             .reserve
             .key(key.part("tat"))
             .key(key.part("pause"))
@@ -136,17 +139,19 @@ impl Scripts {
             start_us,
             interval_us,
             pause_us,
+            now_us,
         })
     }
 
-    /// Pauses the schedule for `length`; returns the pause's end in
-    /// microseconds from now (later if a longer pause was already set).
+    /// Pauses the schedule for `length`; returns the pause's end (later if
+    /// a longer pause was already set) and when the script ran, both in
+    /// microseconds of Redis's clock.
     pub(super) fn pause(
         &self,
         con: &mut Connection,
         key: &ScheduleKey,
         length: Duration,
-    ) -> RedisResult<i64> {
+    ) -> RedisResult<(i64, i64)> {
         self.pause
             .key(key.part("pause"))
             .arg(micros(length))

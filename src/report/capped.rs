@@ -5,22 +5,22 @@ use std::collections::HashMap;
 use std::hash::Hash;
 
 /// Counts of distinct values, telling apart at most `cap` of them: once
-/// `cap` are known, a new value is counted in [`Tally::other`] instead.
+/// `cap` are known, a new value is counted in [`CappedCounts::other`] instead.
 /// Memory stays bounded however many values are added.
 ///
 /// The first `cap` distinct values seen are the ones kept, so a value that
 /// becomes common only late in a long file may end up in "other".
 #[derive(Debug, Clone)]
-pub struct Tally<K> {
+pub struct CappedCounts<K> {
     counts: HashMap<K, u64>,
     other: u64,
     cap: usize,
 }
 
-impl<K: Hash + Eq> Tally<K> {
+impl<K: Hash + Eq> CappedCounts<K> {
     /// An empty tally that tells apart at most `cap` values.
-    pub fn new(cap: usize) -> Tally<K> {
-        Tally {
+    pub fn new(cap: usize) -> CappedCounts<K> {
+        CappedCounts {
             counts: HashMap::new(),
             other: 0,
             cap,
@@ -72,7 +72,7 @@ impl<K: Hash + Eq> Tally<K> {
     }
 }
 
-impl<K: Hash + Eq + Ord> Tally<K> {
+impl<K: Hash + Eq + Ord> CappedCounts<K> {
     /// The `n` most frequent values with their counts, most frequent first,
     /// equal counts in the values' order ("other" is not among them).
     pub fn top(&self, n: usize) -> Vec<(&K, u64)> {
@@ -89,7 +89,7 @@ mod tests {
 
     #[test]
     fn values_past_the_cap_count_as_other() {
-        let mut tally: Tally<String> = Tally::new(2);
+        let mut tally: CappedCounts<String> = CappedCounts::new(2);
         for value in ["a", "b", "a", "c", "d", "b", "a", "c"] {
             tally.add(value);
         }
@@ -109,7 +109,7 @@ mod tests {
 
     #[test]
     fn ties_sort_by_value() {
-        let mut tally: Tally<String> = Tally::new(10);
+        let mut tally: CappedCounts<String> = CappedCounts::new(10);
         for value in ["z", "y", "x", "y", "z"] {
             tally.add(value);
         }
@@ -120,7 +120,7 @@ mod tests {
 
     #[test]
     fn a_zero_cap_counts_everything_as_other() {
-        let mut tally: Tally<String> = Tally::new(0);
+        let mut tally: CappedCounts<String> = CappedCounts::new(0);
         tally.add("a");
         assert_eq!((tally.distinct(), tally.other(), tally.total()), (0, 1, 1));
     }

@@ -3,33 +3,13 @@
 //!
 //! The clock is a parameter so tests need no sleeping.
 
+use super::{secs_until_next_window, since_epoch, Verdict};
 use std::collections::HashMap;
 use std::num::NonZeroU32;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 /// Keys kept before windows of past seconds are dropped (bounds memory when many keys come and go).
 const PRUNE_ABOVE: usize = 4096;
-
-/// The verdict on one request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Verdict {
-    /// Counted in the current window.
-    Accepted {
-        /// Requests allowed per window.
-        limit: u32,
-        /// Requests left in this window after this one.
-        remaining: u32,
-        /// Whole seconds until the next window (at least 1).
-        reset: u64,
-    },
-    /// Over the limit: not counted.
-    Limited {
-        /// Requests allowed per window.
-        limit: u32,
-        /// Whole seconds until the next window (at least 1).
-        retry_after: u64,
-    },
-}
 
 /// Per-key counters for one-second windows.
 #[derive(Debug)]
@@ -50,10 +30,9 @@ impl FixedWindow {
 
     /// Count a request for `key` arriving at `now`, or refuse it.
     pub(crate) fn check(&mut self, key: &str, now: SystemTime) -> Verdict {
-        // A clock before 1970 is treated as the epoch: the limiter still works.
-        let since_epoch = now.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
-        let window = since_epoch.as_secs();
-        let reset = secs_until_next_window(since_epoch);
+        let since = since_epoch(now);
+        let window = since.as_secs();
+        let reset = secs_until_next_window(since);
         let limit = self.limit.get();
 
         if self.counts.len() > PRUNE_ABOVE {
@@ -81,17 +60,10 @@ impl FixedWindow {
     }
 }
 
-/// Whole seconds, rounded up and at least 1, from `since_epoch` to the next second boundary.
-fn secs_until_next_window(since_epoch: Duration) -> u64 {
-    let next = Duration::from_secs(since_epoch.as_secs() + 1);
-    let left = next - since_epoch;
-    let whole = left.as_secs() + u64::from(left.subsec_nanos() > 0);
-    whole.max(1)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
 
     fn at(ms: u64) -> SystemTime {
         UNIX_EPOCH + Duration::from_millis(ms)
@@ -210,16 +182,6 @@ mod tests {
                 remaining: 0,
                 reset: 1
             }
-        );
-    }
-
-    #[test]
-    fn reset_is_whole_seconds_at_least_one() {
-        assert_eq!(secs_until_next_window(Duration::from_millis(1_000)), 1);
-        assert_eq!(secs_until_next_window(Duration::from_millis(1_999)), 1);
-        assert_eq!(
-            secs_until_next_window(Duration::from_nanos(1_999_999_999)),
-            1
         );
     }
 }

@@ -1,0 +1,296 @@
+//! The plan of `restb run`: every flag, the input and the files checked
+//! once, before the first request, into what the run needs.
+
+use super::args::{Mode, RunArgs, ThreadsArg};
+use super::UsageError;
+use restb::api::{Client, ClientConfig, ClientKey};
+use restb::input::{self, Format, ReadOptions, Record};
+use restb::job::{jobs_from_records, Job};
+use restb::limiter::Rate;
+use restb::models;
+use restb::outcome::open_for_resume;
+use restb::pool::{PoolConfig, Threads};
+use restb::retry::RetryPolicy;
+use std::fs::File;
+use std::io::{self, Write};
+use std::num::NonZeroUsize;
+use std::path::Path;
+use std::time::Duration;
+
+/// Most threads `--threads auto` starts: about 1000 in flight is the
+/// largest load we plan for, with room for latency spikes.
+const AUTO_MAX_THREADS: usize = 4096;
+
+/// Longest `--timeout`.
+const MAX_TIMEOUT: Duration = Duration::from_secs(86_400);
+
+/// Everything `restb run` needs, built once from the arguments; building it
+/// makes every check, so a bad flag or input sends nothing.
+pub(super) struct Plan<'a> {
+    pub(super) args: &'a RunArgs,
+    pub(super) client: Client,
+    pub(super) pool_config: PoolConfig,
+    pub(super) jobs: Vec<Job>,
+    /// Where outcome lines go: `--output`, or standard output.
+    pub(super) out: Box<dyn Write + Send>,
+    pub(super) stats_file: Option<(File, &'a Path)>,
+    /// Jobs a resumed outcome file records as failed and `--retry-failed` is off.
+    pub(super) earlier_failures: u64,
+    /// `--shared-limit`: the schedule in Redis, also in `pool_config`.
+    #[cfg(feature = "redis")]
+    pub(super) shared: Option<std::sync::Arc<restb::shared_limit::SharedSchedule>>,
+}
+
+impl<'a> Plan<'a> {
+    /// The checks run in this order, so the first complaint is about the
+    /// first bad flag in it: rate, key, models, timeout and URL, input,
+    /// `--shared-limit` (before any file is created), `--stats-json`, the
+    /// outcome file.
+    pub(super) fn new(args: &'a RunArgs, quiet: bool) -> Result<Plan<'a>, UsageError> {
+        let rate = rate(args)?;
+        let key = client_key(args)?;
+        let default_models = default_models(args)?;
+        #[cfg_attr(not(feature = "redis"), allow(unused_mut))]
+        let mut pool_config = pool_config(args, rate);
+        #[cfg(feature = "redis")]
+        let shared_key = key.clone();
+        let client = client(args, key, &pool_config)?;
+        let records = read_input(args)?;
+        #[cfg(feature = "redis")]
+        let shared =
+            super::shared::connect(args, &shared_key, client.base_url(), pool_config.rate)?;
+        #[cfg(feature = "redis")]
+        {
+            pool_config.shared = shared.clone().map(|s| restb::limiter::SharedPacing::new(s));
+        }
+        let stats_file = create_stats_file(args)?;
+        let mut jobs = jobs_from_records(records, &default_models, args.per_model);
+        let (out, earlier_failures) = open_output(args, &mut jobs, quiet)?;
+        Ok(Plan {
+            args,
+            client,
+            pool_config,
+            jobs,
+            out,
+            stats_file,
+            earlier_failures,
+            #[cfg(feature = "redis")]
+            shared,
+        })
+    }
+
+    /// The one line saying what is about to happen.
+    pub(super) fn log(&self) {
+        let args = self.args;
+        log::info!(
+            "{} jobs, {} at {}, threads {}",
+            self.jobs.len(),
+            if args.per_model {
+                "one request per image and model"
+            } else {
+                "one request per image"
+            },
+            match args.mode {
+                Mode::Rate => format!("{} requests/s", args.rps),
+                Mode::Concurrency => "no pacing".to_string(),
+            },
+            match self.pool_config.threads {
+                Threads::Fixed(n) => n.to_string(),
+                Threads::Auto { .. } => "auto".to_string(),
+            }
+        );
+    }
+}
+
+/// `--rps`, checked once: the pacing in rate mode, and the thread count
+/// `--threads auto` starts in concurrency mode.
+fn rate(args: &RunArgs) -> Result<Rate, UsageError> {
+    Rate::per_second(args.rps).ok_or_else(|| {
+        UsageError(format!(
+            "--rps: '{}' is out of range ({} to {} requests per second)",
+            args.rps,
+            Rate::MIN_PER_SECOND,
+            Rate::MAX_PER_SECOND
+        ))
+    })
+}
+
+/// The API client, with one idle connection kept per worker thread.
+fn client(args: &RunArgs, key: ClientKey, pool: &PoolConfig) -> Result<Client, UsageError> {
+    let mut config = ClientConfig::default();
+    config.base_url = args
+        .base_url
+        .clone()
+        .unwrap_or_else(|| args.region.base_url().to_string());
+    config.timeout = Duration::try_from_secs_f64(args.timeout)
+        .ok()
+        .filter(|t| *t <= MAX_TIMEOUT)
+        .ok_or_else(|| {
+            UsageError(format!(
+                "--timeout: at most {} seconds",
+                MAX_TIMEOUT.as_secs()
+            ))
+        })?;
+    config.max_idle_connections = match pool.threads {
+        Threads::Fixed(n) => n.get(),
+        Threads::Auto { .. } => 1024,
+    };
+    config.allow_http = args.allow_http;
+    Client::new(key, &config).map_err(|e| UsageError(format!("--base-url: {e}")))
+}
+
+/// `--stats-json`, created before the run so a bad path sends nothing.
+fn create_stats_file(args: &RunArgs) -> Result<Option<(File, &Path)>, UsageError> {
+    let Some(path) = &args.stats_json else {
+        return Ok(None);
+    };
+    let file = File::create(path).map_err(|e| {
+        UsageError(format!(
+            "--stats-json: cannot create {}: {e}",
+            path.display()
+        ))
+    })?;
+    Ok(Some((file, path)))
+}
+
+/// Where outcome lines go: `--output` (created, or with `--resume` opened
+/// for appending, dropping the jobs it already covers from `jobs`) or
+/// standard output. Also returns how many covered jobs failed before.
+fn open_output(
+    args: &RunArgs,
+    jobs: &mut Vec<Job>,
+    quiet: bool,
+) -> Result<(Box<dyn Write + Send>, u64), UsageError> {
+    match &args.output {
+        Some(path) if args.resume => {
+            let (file, index) =
+                open_for_resume(path).map_err(|e| UsageError(format!("--resume: {e}")))?;
+            let before = jobs.len();
+            let mut resume = index.filter(args.retry_failed);
+            jobs.retain(|job| resume.keep(job));
+            let earlier_failures = resume.earlier_failures();
+            if !quiet {
+                log::info!(
+                    "resuming: {} of {before} jobs already done in {} ({} of its outcomes match no job of this input)",
+                    resume.done(),
+                    path.display(),
+                    resume.unclaimed()
+                );
+            }
+            Ok((Box::new(file), earlier_failures))
+        }
+        Some(path) => {
+            let file = File::create(path).map_err(|e| {
+                UsageError(format!("--output: cannot create {}: {e}", path.display()))
+            })?;
+            Ok((Box::new(file), 0))
+        }
+        None => Ok((Box::new(io::stdout()), 0)),
+    }
+}
+
+fn client_key(args: &RunArgs) -> Result<ClientKey, UsageError> {
+    match &args.client_key_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                UsageError(format!(
+                    "--client-key-file: cannot read {}: {e}",
+                    path.display()
+                ))
+            })?;
+            ClientKey::new(&text).ok_or_else(|| {
+                UsageError(format!("--client-key-file: {} is empty", path.display()))
+            })
+        }
+        None => match std::env::var("RESTB_CLIENT_KEY") {
+            Ok(text) => ClientKey::new(&text)
+                .ok_or_else(|| UsageError("RESTB_CLIENT_KEY is empty".to_string())),
+            Err(_) => Err(UsageError(
+                "no client key: set RESTB_CLIENT_KEY or pass --client-key-file FILE".to_string(),
+            )),
+        },
+    }
+}
+
+fn default_models(args: &RunArgs) -> Result<Vec<String>, UsageError> {
+    let Some(list) = &args.models else {
+        return Ok(models::default_models());
+    };
+    let list: Vec<String> = list
+        .iter()
+        .map(|m| m.trim().to_string())
+        .filter(|m| !m.is_empty())
+        .collect();
+    if list.is_empty() {
+        return Err(UsageError("--models: the list is empty".to_string()));
+    }
+    if let Some(repeated) = models::first_repeated(&list) {
+        // Refused, not deduplicated: with --per-model it would send every
+        // image twice under one key, and a typo'd list deserves a look.
+        return Err(UsageError(format!(
+            "--models: '{repeated}' is listed twice; list each model once"
+        )));
+    }
+    if !args.allow_unknown_models {
+        if let Some(unknown) = list.iter().find(|m| !models::is_known(m)) {
+            return Err(UsageError(format!(
+                "--models: unknown model id '{unknown}' (known: {}); pass --allow-unknown-models to send it anyway",
+                models::known().collect::<Vec<_>>().join(", ")
+            )));
+        }
+    }
+    Ok(list)
+}
+
+fn read_input(args: &RunArgs) -> Result<Vec<Record>, UsageError> {
+    let stdin = args.input == "-";
+    let format = args.format.unwrap_or_else(|| {
+        if stdin {
+            Format::Lines
+        } else {
+            Format::from_path(Path::new(&args.input))
+        }
+    });
+    let mut options = ReadOptions::new(format);
+    options.allow_unknown_models = args.allow_unknown_models;
+    let records = if stdin {
+        input::read_records(io::stdin().lock(), "<stdin>", &options)
+    } else {
+        input::read_path(Path::new(&args.input), &options)
+    };
+    records.map_err(|e| UsageError(e.to_string()))
+}
+
+/// The pool for `--mode` and `--threads`: paced at `rate` in rate mode;
+/// in concurrency mode unpaced, `--rps` threads unless `--threads` says.
+fn pool_config(args: &RunArgs, rate: Rate) -> PoolConfig {
+    let auto_max = NonZeroUsize::new(AUTO_MAX_THREADS).expect("not zero");
+    let (rate, threads) = match args.mode {
+        Mode::Rate => {
+            let threads = match args.threads {
+                ThreadsArg::Auto => Threads::Auto { max: auto_max },
+                ThreadsArg::Fixed(n) => Threads::Fixed(n),
+            };
+            (Some(rate), threads)
+        }
+        Mode::Concurrency => {
+            // The older plan: the allotment is a number of requests in flight.
+            let threads = match args.threads {
+                ThreadsArg::Auto => {
+                    NonZeroUsize::new((args.rps.ceil() as usize).min(AUTO_MAX_THREADS))
+                        .unwrap_or(NonZeroUsize::MIN)
+                }
+                ThreadsArg::Fixed(n) => n,
+            };
+            (None, Threads::Fixed(threads))
+        }
+    };
+    let mut retry = RetryPolicy::default();
+    retry.max_attempts = args.max_attempts;
+    let mut config = PoolConfig::default();
+    config.threads = threads;
+    config.rate = rate;
+    config.align_to_windows = rate.is_some();
+    config.retry = retry;
+    config
+}

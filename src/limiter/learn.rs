@@ -1,0 +1,236 @@
+//! Learning from replies: the limiter's model of the gateway is a
+//! hypothesis, checked against every reply. Pure transitions of the
+//! [`Schedule`] and the [`Learner`]'s own books; the time comes in as a
+//! parameter, nothing sleeps or locks here.
+//!
+//! - Window headers on accepted replies (Kong) switch to window mode;
+//! - a lone 429 among accepted requests is a spacing error: only its job
+//!   waits (its `Retry-After`, less where pacing is even), the margin widens
+//!   a little and the schedule moves a hair later;
+//! - every start pauses only for a spent window: `Remaining` 0 with window
+//!   headers, a spent minute/hour/month, a `Retry-After` longer than a
+//!   window, or 429s that keep coming with nothing accepted between;
+//! - evidence against the model changes it for good (see `trust.rs`);
+//! - 429s that persist at the paced rate cut the rate (see `aimd.rs`).
+
+use super::aimd::Aimd;
+use super::backoff::{Backoff, PauseReason};
+use super::clock::{later, Now};
+use super::hint::GatewayHint;
+use super::pause_record::PauseRecord;
+use super::reservation::Reservation;
+use super::schedule::Schedule;
+use super::trust::Trust;
+use super::window;
+use std::time::{Duration, Instant};
+
+/// Longest pause for 429s in a row without any hint.
+const MAX_BLIND_PAUSE: Duration = Duration::from_secs(1);
+/// Blind pause without a rate to scale it by (concurrency mode).
+const UNPACED_BLIND_PAUSE: Duration = Duration::from_millis(50);
+/// Added to the gateway's own reset time of a spent quota: its whole
+/// seconds are rounded, and its clock may run a little behind ours.
+pub(super) const QUOTA_GUARD: Duration = Duration::from_millis(250);
+/// The longest a spent quota holds every start before the next try (a
+/// wrong header must not stop the run for good).
+pub(super) const LONGEST_QUOTA_WAIT: Duration = Duration::from_secs(3600);
+/// A `Retry-After` above this is longer than a one-second window.
+const ONE_WINDOW: Duration = Duration::from_secs(1);
+
+/// What the limiter has learned beyond the schedule itself.
+#[derive(Debug)]
+pub(super) struct Learner {
+    aimd: Option<Aimd>,
+    /// 429s in a row, with nothing accepted between.
+    in_a_row: u32,
+    trust: Trust,
+    pub(super) pauses: PauseRecord,
+}
+
+impl Learner {
+    pub(super) fn new(schedule: &Schedule) -> Learner {
+        Learner {
+            aimd: schedule.rate.map(|rate| Aimd::new(rate.per_second_f64())),
+            in_a_row: 0,
+            trust: Trust::default(),
+            pauses: PauseRecord::default(),
+        }
+    }
+
+    /// A reply the gateway let through (any status but a rate-limit one).
+    pub(super) fn accepted(
+        &mut self,
+        schedule: &mut Schedule,
+        reservation: &Reservation,
+        hint: Option<&GatewayHint>,
+        now: Now,
+    ) {
+        schedule.notice_time(now);
+        self.in_a_row = 0;
+        self.trust.accepted();
+        if let Some(pacing) = schedule.pacing.as_mut() {
+            pacing.narrow();
+        }
+        if let Some(aimd) = self.aimd.as_mut() {
+            let before = aimd.share();
+            aimd.accepted(reservation.start);
+            if aimd.share() != before {
+                schedule.set_share(aimd.share());
+            }
+        }
+        let hint = hint.copied().unwrap_or_default();
+        if let Some(count) = hint.second.filter(|_| self.trust.windows_believed()) {
+            schedule.enter_windows(count.limit, now);
+            if let (Some(windows), Some(slot)) = (schedule.windows.as_mut(), reservation.slot) {
+                windows.observe(slot, count.limit, count.remaining);
+            }
+        }
+        if let Some(until) = quota_reset(&hint, None, now) {
+            self.pause(schedule, until, PauseReason::QuotaSpent, now);
+        }
+    }
+
+    /// A rate-limit reply to the request booked as `reservation`: who waits,
+    /// and until when.
+    pub(super) fn rejected(
+        &mut self,
+        schedule: &mut Schedule,
+        reservation: &Reservation,
+        retry_after: Option<Duration>,
+        hint: Option<&GatewayHint>,
+        now: Now,
+    ) -> Backoff {
+        schedule.notice_time(now);
+        self.in_a_row += 1;
+        self.count_for_aimd(schedule, reservation, now);
+        let hint = hint.copied().unwrap_or_default();
+        if let Some(until) = quota_reset(&hint, retry_after, now) {
+            return self.pause(schedule, until, PauseReason::QuotaSpent, now);
+        }
+        if let Some(wait) = retry_after.filter(|wait| *wait > ONE_WINDOW) {
+            let until = later(now.instant, wait);
+            return self.pause(schedule, until, PauseReason::RetryAfter, now);
+        }
+        let spent = hint.second.is_some_and(|count| count.remaining == 0);
+        if spent && self.trust.spent_window(reservation.start, now.instant) {
+            return self.window_spent(schedule, hint, now);
+        }
+        if schedule.windows.is_some() {
+            // Window mode kept the budget the headers announced, yet a 429
+            // that does not say the window is spent: another layer rejects.
+            if self.trust.contradicted() {
+                log::info!(
+                    "429s while the rate-limit headers claim room: they describe another \
+                     layer; pacing evenly from now on"
+                );
+                schedule.leave_windows(now);
+            }
+            return Backoff::Job {
+                until: next_window(now, window::DEFAULT_GUARD),
+            };
+        }
+        self.lone(schedule, retry_after, now)
+    }
+
+    /// AIMD sees every 429; a cut changes the rate in force.
+    fn count_for_aimd(&mut self, schedule: &mut Schedule, reservation: &Reservation, now: Now) {
+        if let Some(aimd) = self.aimd.as_mut() {
+            if aimd.rejected(reservation.start, now.instant) {
+                schedule.set_share(aimd.share());
+                log::info!(
+                    "429s persist at the paced rate: pacing at {:.0} % of the allotment",
+                    aimd.share() * 100.0
+                );
+            }
+        }
+    }
+
+    /// `Remaining` 0 with window headers: every start waits for the next
+    /// window (with a wider guard if window mode already kept the budget).
+    fn window_spent(&mut self, schedule: &mut Schedule, hint: GatewayHint, now: Now) -> Backoff {
+        let limit = hint.second.map_or(u32::MAX, |count| count.limit);
+        let guard = match schedule.windows.as_mut() {
+            Some(windows) => {
+                windows.widen_guard();
+                windows.guard()
+            }
+            None => window::DEFAULT_GUARD,
+        };
+        if self.trust.windows_believed() && limit != u32::MAX {
+            // The window is real: pace by it (a no-op if already).
+            schedule.enter_windows(limit, now);
+        }
+        let until = next_window(now, guard);
+        self.pause(schedule, until, PauseReason::WindowSpent, now)
+    }
+
+    /// A 429 nothing explains: a spacing error unless they keep coming.
+    fn lone(
+        &mut self,
+        schedule: &mut Schedule,
+        retry_after: Option<Duration>,
+        now: Now,
+    ) -> Backoff {
+        let Some(pacing) = schedule.pacing.as_mut() else {
+            // Concurrency mode: no pacing to blame; the job waits what the
+            // gateway asked, or everyone backs off briefly.
+            if let Some(wait) = retry_after {
+                return Backoff::Job {
+                    until: later(now.instant, wait),
+                };
+            }
+            let pause = UNPACED_BLIND_PAUSE.saturating_mul(1 << (self.in_a_row - 1).min(16));
+            let until = later(now.instant, pause.min(MAX_BLIND_PAUSE));
+            return self.pause(schedule, until, PauseReason::Persistent, now);
+        };
+        pacing.widen();
+        let interval = pacing.effective_interval();
+        log::debug!(
+            "lone 429: pacing margin now {:.2} %",
+            pacing.margin() * 100.0
+        );
+        schedule.yield_phase();
+        if self.in_a_row > 1 {
+            let pause = interval.saturating_mul(1 << (self.in_a_row - 2).min(16));
+            let until = later(now.instant, pause.min(MAX_BLIND_PAUSE));
+            return self.pause(schedule, until, PauseReason::Persistent, now);
+        }
+        // Its own slot comes an interval later anyway; nothing says more.
+        let wait = retry_after.unwrap_or_default().min(interval);
+        Backoff::Job {
+            until: later(now.instant, wait),
+        }
+    }
+
+    /// Holds every start until `until`.
+    fn pause(
+        &mut self,
+        schedule: &mut Schedule,
+        until: Instant,
+        reason: PauseReason,
+        now: Now,
+    ) -> Backoff {
+        schedule.pause(until, now);
+        self.pauses.record(until, reason, now);
+        Backoff::Everyone { until, reason }
+    }
+}
+
+/// A spent minute, hour, month...: when to try again. The gateway's word
+/// first (`Retry-After`, then `RateLimit-Reset`), our clock's boundary as the
+/// fallback, plus a small guard; at most an hour.
+pub(super) fn quota_reset(
+    hint: &GatewayHint,
+    retry_after: Option<Duration>,
+    now: Now,
+) -> Option<Instant> {
+    let ours = hint.exhausted_for?;
+    let wait = retry_after.or(hint.reset).unwrap_or(ours) + QUOTA_GUARD;
+    Some(later(now.instant, wait.min(LONGEST_QUOTA_WAIT)))
+}
+
+/// The start of the next wall-clock second after `now`, plus `guard`.
+fn next_window(now: Now, guard: Duration) -> Instant {
+    let wall = now.since_epoch();
+    now.instant_of(Duration::from_secs(wall.as_secs() + 1) + guard)
+}

@@ -1,0 +1,101 @@
+//! The books of pauses: how long every start was held in all, why, and until
+//! when; a long pause is said aloud (a run that waits an hour must not look
+//! hung).
+
+use super::backoff::PauseReason;
+use super::clock::Now;
+use std::time::{Duration, Instant, SystemTime};
+
+/// A pause longer than this logs a warning with its reason and end.
+pub(super) const LOUD_PAUSE: Duration = Duration::from_secs(5);
+
+/// See the module docs.
+#[derive(Debug, Clone, Default)]
+pub(super) struct PauseRecord {
+    until: Option<Instant>,
+    until_wall: Option<SystemTime>,
+    reason: Option<PauseReason>,
+    total: Duration,
+}
+
+impl PauseRecord {
+    /// Books a pause decided at `now` until `until` (the time beyond what
+    /// earlier pauses already held counts once).
+    pub(super) fn record(&mut self, until: Instant, reason: PauseReason, now: Now) {
+        let held_from = self.until.map_or(now.instant, |u| u.max(now.instant));
+        if until <= held_from {
+            return;
+        }
+        self.total += until - held_from;
+        self.until = Some(until);
+        let wall = now.wall + (until - now.instant);
+        self.until_wall = Some(wall);
+        self.reason = Some(reason);
+        let length = until - now.instant;
+        if length > LOUD_PAUSE {
+            log::warn!(
+                "pausing every request for {:.0} s, until {} ({reason})",
+                length.as_secs_f64(),
+                clock_time(wall)
+            );
+        }
+    }
+
+    /// Seconds every start was held in all (pauses that overlap count once;
+    /// a pause still running counts to its end).
+    pub(super) fn total(&self) -> Duration {
+        self.total
+    }
+
+    /// The pause in force at `now`: why, and when it ends on the wall clock.
+    pub(super) fn current(&self, now: Instant) -> Option<(PauseReason, SystemTime)> {
+        match (self.until, self.reason, self.until_wall) {
+            (Some(until), Some(reason), Some(wall)) if until > now => Some((reason, wall)),
+            _ => None,
+        }
+    }
+}
+
+/// `HH:MM:SS UTC` of a wall-clock time.
+pub fn clock_time(wall: SystemTime) -> String {
+    let secs = wall
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
+        % 86_400;
+    format!(
+        "{:02}:{:02}:{:02} UTC",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::UNIX_EPOCH;
+
+    #[test]
+    fn overlapping_pauses_count_once() {
+        let now = Now {
+            instant: Instant::now(),
+            wall: UNIX_EPOCH + Duration::from_secs(13 * 3600 + 5 * 60),
+        };
+        let mut record = PauseRecord::default();
+        let s = Duration::from_secs;
+        record.record(now.instant + s(12), PauseReason::RetryAfter, now);
+        record.record(now.instant + s(3), PauseReason::WindowSpent, now);
+        assert_eq!(record.total(), s(12));
+        let later = Now {
+            instant: now.instant + s(10),
+            wall: now.wall + s(10),
+        };
+        record.record(later.instant + s(10), PauseReason::QuotaSpent, later);
+        assert_eq!(record.total(), s(20));
+        let (reason, until) = record.current(later.instant).unwrap();
+        assert_eq!(reason, PauseReason::QuotaSpent);
+        assert_eq!(clock_time(until), "13:05:20 UTC");
+        assert_eq!(record.current(later.instant + s(10)), None);
+    }
+}

@@ -1,0 +1,331 @@
+//! The limiter's pure state: which model of the gateway it paces by, the
+//! slots it booked, and pauses. No clock and no lock here: every method
+//! takes the time as a parameter ([`Now`]), so it is tested with made-up
+//! instants. (Learning from replies is in `learn.rs`, waiting in `wait.rs`.)
+
+use super::clock::Now;
+use super::pacing::EvenPacing;
+use super::rate::Rate;
+use super::reservation::{started_by, Pause, Reservation};
+use super::shared::SharedPacing;
+use super::wall_step::WallWatch;
+use super::window::{self, Windows};
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+/// How the limiter paces right now: its model of the gateway.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub enum PacingModel {
+    /// Not pacing: only pauses hold starts (concurrency mode).
+    Unpaced,
+    /// Even spacing, `margin` slower than the allotted rate (0.01 = 1 %).
+    Even {
+        /// Learned safety margin.
+        margin: f64,
+    },
+    /// Up to `budget` starts in each wall-clock second.
+    Windows {
+        /// Starts per window.
+        budget: u32,
+        /// Guard kept at both ends of each window.
+        guard: Duration,
+    },
+}
+
+/// A lone rejection moves the schedule by this fraction of an interval.
+const PHASE_STEP: u32 = 8;
+
+/// How far back booked starts are kept for a switch to window mode.
+const RECENT_PACED: Duration = Duration::from_secs(2);
+
+/// A start booked by even pacing, and where it left the schedule.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Booked {
+    pub(super) start: Instant,
+    free_after: Instant,
+}
+
+/// The booking state; see the module docs.
+#[derive(Debug)]
+pub(super) struct Schedule {
+    pub(super) rate: Option<Rate>,
+    pub(super) pacing: Option<EvenPacing>,
+    pub(super) windows: Option<Windows>,
+    /// Recent starts booked while pacing evenly: a pause goes on from the
+    /// last that stands, and window mode can take over mid-window knowing
+    /// how many the current window already had.
+    pub(super) recent_paced: VecDeque<Booked>,
+    align_start: bool,
+    paused_until: Option<Instant>,
+    generation: u64,
+    /// The share of the allotted rate in force (AIMD), 1.0 = all of it.
+    share: f64,
+    /// The window limit the gateway announced, in window mode.
+    limit: u32,
+    wall_watch: WallWatch,
+    /// A schedule shared with other processes: it books the even starts.
+    shared: Option<SharedPacing>,
+}
+
+impl Schedule {
+    pub(super) fn new(rate: Option<Rate>) -> Schedule {
+        Schedule {
+            rate,
+            pacing: rate.map(|r| EvenPacing::new(r.interval(), r.burst().get())),
+            windows: None,
+            recent_paced: VecDeque::new(),
+            align_start: false,
+            paused_until: None,
+            generation: 0,
+            share: 1.0,
+            limit: u32::MAX,
+            wall_watch: WallWatch::default(),
+            shared: None,
+        }
+    }
+
+    /// Books even starts on `shared` from now on; no window mode, no
+    /// first start aligned to a second (the schedule is everybody's).
+    pub(super) fn set_shared(&mut self, shared: SharedPacing) {
+        self.shared = Some(shared);
+        self.align_start = false;
+    }
+
+    /// The rate in force: the allotted one times the share AIMD left.
+    pub(super) fn rate_in_force(&self) -> Option<Rate> {
+        let rate = self.rate?;
+        Rate::per_second(rate.per_second_f64() * self.share).or(Some(rate))
+    }
+
+    /// Paces at `share` of the allotted rate from now on.
+    pub(super) fn set_share(&mut self, share: f64) {
+        self.share = share;
+        if let Some(pacing) = self.pacing.as_mut() {
+            pacing.set_share(share);
+        }
+        let budget = self.window_budget(self.limit);
+        if let Some(windows) = self.windows.as_mut() {
+            windows.set_budget(budget);
+        }
+    }
+
+    /// Starts per window for a gateway limit of `limit`: capped by the
+    /// rate in force; 0 below one per second.
+    pub(super) fn window_budget(&self, limit: u32) -> u32 {
+        let Some(rate) = self.rate else { return 0 };
+        let in_force = (rate.per_second_f64() * self.share + 1e-9).floor();
+        (in_force.min(f64::from(u32::MAX)) as u32).min(limit)
+    }
+
+    /// Looks at the clocks: after a step back of the wall clock, window
+    /// slots are booked again from the current window (the rest of it given
+    /// up). Returns whether the slots booked so far are void.
+    pub(super) fn notice_time(&mut self, now: Now) -> bool {
+        let Some(back) = self.wall_watch.stepped_back(now) else {
+            return false;
+        };
+        let Some(windows) = self.windows.as_mut() else {
+            return false;
+        };
+        log::warn!(
+            "the wall clock stepped back {:.1} s: window slots booked again",
+            back.as_secs_f64()
+        );
+        let window = now.since_epoch().as_secs();
+        windows.restart(window, window);
+        self.next_generation();
+        true
+    }
+
+    /// The first start waits for a wall-clock second (see
+    /// [`Limiter::aligned_to_windows`](super::Limiter::aligned_to_windows)).
+    pub(super) fn align_first_start(&mut self) {
+        self.align_start = self.rate.is_some();
+    }
+
+    pub(super) fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Starts a new generation: every slot booked before is void.
+    pub(super) fn next_generation(&mut self) {
+        self.generation += 1;
+    }
+
+    pub(super) fn model(&self) -> PacingModel {
+        match (&self.windows, &self.pacing) {
+            (Some(windows), _) => PacingModel::Windows {
+                budget: windows.budget(),
+                guard: windows.guard(),
+            },
+            (None, Some(pacing)) => PacingModel::Even {
+                margin: pacing.margin(),
+            },
+            (None, None) => PacingModel::Unpaced,
+        }
+    }
+
+    /// Books the earliest start slot at or after `now`.
+    pub(super) fn book(&mut self, now: Now) -> Reservation {
+        self.notice_time(now);
+        let mut earliest = now.instant;
+        if let Some(paused_until) = self.paused_until {
+            earliest = earliest.max(paused_until);
+        }
+        if std::mem::take(&mut self.align_start) {
+            let wall = now.since_epoch_at(earliest);
+            let boundary = Duration::from_secs(wall.as_secs() + 1) + window::DEFAULT_GUARD;
+            earliest = now.instant_of(boundary);
+        }
+        if let Some(reservation) = self.book_shared(earliest) {
+            return reservation;
+        }
+        let generation = self.generation;
+        if let Some(windows) = self.windows.as_mut() {
+            let slot = windows.book(now.since_epoch_at(earliest));
+            return Reservation {
+                start: now.instant_of(slot.at).max(earliest),
+                generation,
+                slot: Some(slot),
+                min_gap: None,
+                closes: Some(now.instant_of(windows.closes(slot.window))),
+                turn: false,
+            };
+        }
+        let Some(pacing) = self.pacing.as_mut() else {
+            return Reservation::unpaced(earliest, generation);
+        };
+        let (start, free_after, spacing) = pacing.book(earliest);
+        // The gap gate is for even pacing; a configured burst may bunch.
+        let bunches = self.rate.is_some_and(|r| r.burst().get() > 1);
+        let min_gap = (!bunches).then_some(spacing);
+        // Kept long enough to know where the schedule stood before a pause,
+        // and the starts of the current window when window mode takes over.
+        let keep = RECENT_PACED.max(pacing.effective_interval() * 2);
+        let horizon = now.instant.checked_sub(keep).unwrap_or(now.instant);
+        while self
+            .recent_paced
+            .front()
+            .is_some_and(|b| b.free_after < horizon)
+        {
+            self.recent_paced.pop_front();
+        }
+        self.recent_paced.push_back(Booked { start, free_after });
+        Reservation {
+            start,
+            generation,
+            slot: None,
+            min_gap,
+            closes: None,
+            turn: false,
+        }
+    }
+
+    /// Books on the shared schedule, if there is one and we pace. A pause
+    /// that another process set voids the slots we booked before it.
+    fn book_shared(&mut self, earliest: Instant) -> Option<Reservation> {
+        let increment = self.pacing.as_ref()?.effective_interval();
+        let slot = self.shared.as_ref()?.slots().reserve(earliest, increment);
+        if let Some(until) = slot.paused_until {
+            if self.paused_until.is_none_or(|known| until > known) {
+                self.paused_until = Some(until);
+                self.next_generation();
+            }
+        }
+        let bunches = self.rate.is_some_and(|r| r.burst().get() > 1);
+        Some(Reservation {
+            start: slot.start.max(earliest),
+            generation: self.generation,
+            slot: None,
+            min_gap: (!bunches && !slot.turn).then_some(increment),
+            closes: None,
+            turn: slot.turn,
+        })
+    }
+
+    /// Window mode, `budget` per window for a gateway that announced
+    /// `limit`. Slots booked by even pacing that have not started yet are
+    /// void (their holders book again by window); the starts already made
+    /// in the current window count against it.
+    pub(super) fn enter_windows(&mut self, limit: u32, now: Now) {
+        self.limit = limit;
+        let budget = self.window_budget(limit);
+        // A shared schedule paces evenly for every process on the key.
+        if budget == 0 || self.shared.is_some() {
+            return;
+        }
+        if let Some(windows) = self.windows.as_mut() {
+            windows.set_budget(budget);
+            return;
+        }
+        let window = now.since_epoch().as_secs();
+        let started_in_window = self
+            .recent_paced
+            .iter()
+            .filter(|booked| {
+                started_by(booked.start, now.instant)
+                    && now.since_epoch_at(booked.start).as_secs() == window
+            })
+            .count();
+        let mut windows = Windows::new(budget);
+        windows.count_booked(window, u32::try_from(started_in_window).unwrap_or(u32::MAX));
+        self.windows = Some(windows);
+        self.recent_paced.clear();
+        self.next_generation();
+        log::debug!("the gateway counts {limit} per wall-clock second: pacing {budget} per window");
+    }
+
+    /// Back to even pacing for good, from the next wall-clock second: the
+    /// current window may hold a whole budget already, so starts are held
+    /// until then (a hold no later pause can shorten).
+    pub(super) fn leave_windows(&mut self, now: Now) {
+        if self.windows.take().is_none() {
+            return;
+        }
+        let boundary = Duration::from_secs(now.since_epoch().as_secs() + 1);
+        let resume = now.instant_of(boundary + window::DEFAULT_GUARD);
+        self.recent_paced.clear();
+        self.pause(resume, now);
+    }
+
+    /// A lone rejection in even pacing: our slots sit too close behind
+    /// someone else's (another client on the key); move ours a little later.
+    pub(super) fn yield_phase(&mut self) {
+        if let Some(pacing) = self.pacing.as_mut() {
+            let step = pacing.effective_interval() / PHASE_STEP;
+            pacing.delay(step);
+            if let Some(last) = self.recent_paced.back_mut() {
+                last.free_after += step;
+            }
+        }
+    }
+
+    /// Holds back every start until `until` (a shorter pause never shortens
+    /// a longer one). Slots booked before that had not started by `now` are
+    /// void; the schedule goes on from where the slots that stand left it.
+    pub(super) fn pause(&mut self, until: Instant, now: Now) -> Pause {
+        let until = self.paused_until.map_or(until, |p| p.max(until));
+        self.paused_until = Some(until);
+        self.recent_paced
+            .retain(|booked| started_by(booked.start, now.instant));
+        let free = self.recent_paced.back().map(|booked| booked.free_after);
+        if let Some(pacing) = self.pacing.as_mut() {
+            pacing.restart(free, until);
+        }
+        if let Some(windows) = self.windows.as_mut() {
+            windows.restart(
+                now.since_epoch().as_secs(),
+                now.since_epoch_at(until).as_secs(),
+            );
+        }
+        self.next_generation();
+        if let Some(shared) = &self.shared {
+            shared.slots().pause(until, "a rate-limit reply");
+        }
+        Pause {
+            at: now.instant,
+            generation: self.generation,
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! Checking the model against the replies: evidence that the rate-limit
+//! headers do not describe the layer that rejects.
+//!
+//! - In window mode the limiter keeps the budget the headers announce; a 429
+//!   that does not say the window is spent contradicts them. A second one
+//!   means another layer (a proxy with a lower limit, a sliding window)
+//!   rejects: the headers are not believed any more, for the rest of the run.
+//! - A spent window (`Remaining` 0) pauses every start until the next one,
+//!   where a full budget waits. If the next spent window comes before even
+//!   two requests passed, the window was not what rejected (a leaky bucket
+//!   that adds `Remaining: 0` to its 429s, say): from then on such 429s are
+//!   spacing errors, and pause nobody.
+
+use std::time::Instant;
+
+/// Contradictions that make the window headers unbelievable.
+const CONTRADICTIONS: u32 = 2;
+/// Requests that must pass between two spent windows for them to be real.
+const PASSED_BETWEEN_SPENT: u32 = 2;
+
+/// See the module docs.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Trust {
+    contradictions: u32,
+    windows_disbelieved: bool,
+    spent_disbelieved: bool,
+    /// When the last spent window was believed, and requests passed since.
+    last_spent: Option<(Instant, u32)>,
+}
+
+impl Trust {
+    /// A request passed.
+    pub(super) fn accepted(&mut self) {
+        if let Some((_, passed)) = self.last_spent.as_mut() {
+            *passed = passed.saturating_add(1);
+        }
+    }
+
+    /// Whether window headers still describe the gateway that rejects.
+    pub(super) fn windows_believed(&self) -> bool {
+        !self.windows_disbelieved
+    }
+
+    /// A 429 in window mode that does not say the window is spent. Returns
+    /// `true` when this one makes the headers unbelievable.
+    pub(super) fn contradicted(&mut self) -> bool {
+        self.contradictions += 1;
+        if self.contradictions >= CONTRADICTIONS && !self.windows_disbelieved {
+            self.windows_disbelieved = true;
+            return true;
+        }
+        false
+    }
+
+    /// A 429 saying the window is spent, for a request that started at
+    /// `started`, seen at `now`: whether to believe it.
+    pub(super) fn spent_window(&mut self, started: Instant, now: Instant) -> bool {
+        if self.spent_disbelieved {
+            return false;
+        }
+        match self.last_spent {
+            // Sent before the last spent window was seen: the same episode.
+            Some((seen, _)) if started < seen => return true,
+            Some((_, passed)) if passed < PASSED_BETWEEN_SPENT => {
+                self.spent_disbelieved = true;
+                log::info!(
+                    "'window spent' 429s right after a fresh window: not a window \
+                     limit; they pause nobody from now on"
+                );
+                return false;
+            }
+            _ => {}
+        }
+        self.last_spent = Some((now, 0));
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn two_contradictions_and_the_headers_are_not_believed() {
+        let mut trust = Trust::default();
+        assert!(!trust.contradicted());
+        assert!(trust.windows_believed());
+        assert!(trust.contradicted());
+        assert!(!trust.windows_believed());
+        assert!(!trust.contradicted(), "said once");
+    }
+
+    #[test]
+    fn spent_windows_need_requests_passing_between_them() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut trust = Trust::default();
+        assert!(trust.spent_window(t0, t0 + ms(10)));
+        assert!(
+            trust.spent_window(t0 + ms(5), t0 + ms(12)),
+            "in flight before"
+        );
+        trust.accepted();
+        trust.accepted();
+        assert!(
+            trust.spent_window(t0 + ms(1100), t0 + ms(1150)),
+            "two passed"
+        );
+        trust.accepted();
+        assert!(!trust.spent_window(t0 + ms(2100), t0 + ms(2150)));
+        trust.accepted();
+        trust.accepted();
+        assert!(
+            !trust.spent_window(t0 + ms(3100), t0 + ms(3150)),
+            "for good"
+        );
+    }
+}

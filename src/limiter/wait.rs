@@ -1,0 +1,146 @@
+//! Waiting for a slot: [`Limiter::acquire`] books, sleeps until the slot,
+//! spins its last microseconds, keeps the gap since the previous actual
+//! start, and wakes early when a pause voids the slot or the run stops.
+//! All time is read from and spent on the limiter's [`Clock`].
+
+use super::clock::Clock;
+use super::reservation::Reservation;
+use super::{Limiter, Stopped};
+use crate::stop::Stop;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+/// Longest a caller sleeps in [`Limiter::acquire`] between looks at its
+/// stop signal (one the pool does not interrupt).
+pub const STOP_POLL: Duration = Duration::from_secs(1);
+/// The end of a wait is spun, not slept: a timed sleep wakes up to ~100 us
+/// late and unevenly, and a leaky-bucket gateway rejects a request that
+/// comes even slightly early after a late one.
+const SPIN: Duration = Duration::from_micros(80);
+
+/// What became of one booked slot.
+enum Waited {
+    /// The slot's time came: start now.
+    Start(Reservation),
+    /// The slot was voided (a pause, a switch of model, a missed window):
+    /// book again.
+    Rebook,
+}
+
+impl<C: Clock> Limiter<C> {
+    /// Blocks until the caller may start a request, or `stop` is given. A
+    /// caller whose slot a pause or a switch of mode voids wakes at once and
+    /// books again.
+    ///
+    /// # Errors
+    /// [`Stopped`] when the stop signal was given (noticed within
+    /// [`STOP_POLL`], at once after [`Limiter::interrupt`]).
+    pub fn acquire(&self, stop: &Stop) -> Result<Reservation, Stopped> {
+        loop {
+            if let Waited::Start(reservation) = self.wait_for_slot(stop)? {
+                return Ok(reservation);
+            }
+        }
+    }
+
+    /// Books one slot and waits for it.
+    fn wait_for_slot(&self, stop: &Stop) -> Result<Waited, Stopped> {
+        let mut state = self.state.lock();
+        if stop.is_stopped() || state.interrupted {
+            return Err(Stopped);
+        }
+        let before = state.schedule.generation();
+        let reservation = state.schedule.book(self.clock.now());
+        if reservation.generation != before {
+            // A pause learned from a shared schedule voided other slots.
+            self.wake.notify_all();
+        }
+        loop {
+            let now = self.clock.now().instant;
+            if reservation.start <= now + SPIN {
+                if reservation.turn {
+                    return Ok(Waited::Rebook);
+                }
+                if reservation.closes.is_some_and(|closes| now >= closes) {
+                    // Woken too late for its window (a busy machine): a
+                    // start now would count in the next one.
+                    return Ok(Waited::Rebook);
+                }
+                drop(state);
+                self.clock.spin_until(reservation.start);
+                if let Some(gap) = reservation.min_gap {
+                    if !self.keep_gap(gap, stop) {
+                        return Err(Stopped);
+                    }
+                }
+                let state = self.state.lock();
+                if state.interrupted {
+                    return Err(Stopped);
+                }
+                // Paused while keeping the gap: book again.
+                let current = state.schedule.generation() == reservation.generation;
+                return Ok(if current {
+                    Waited::Start(reservation)
+                } else {
+                    Waited::Rebook
+                });
+            }
+            let deadline = (reservation.start - SPIN).min(now + STOP_POLL);
+            self.clock.wait_until(&self.wake, &mut state, deadline);
+            if stop.is_stopped() || state.interrupted {
+                return Err(Stopped);
+            }
+            if state.schedule.notice_time(self.clock.now()) {
+                // The wall clock stepped back: every window slot is void.
+                self.wake.notify_all();
+            }
+            if state.schedule.generation() != reservation.generation {
+                return Ok(Waited::Rebook);
+            }
+        }
+    }
+
+    /// Waits until `gap` has passed since the previous paced start, and
+    /// records this one: scheduling delays on a busy machine would otherwise
+    /// put a late start and an on-time one less than an interval apart.
+    /// Returns `false` if `stop` was given while waiting.
+    fn keep_gap(&self, gap: Duration, stop: &Stop) -> bool {
+        let gap = nanos(gap);
+        loop {
+            let previous = self.last_start.load(Ordering::Acquire);
+            let now = nanos(
+                self.clock
+                    .now()
+                    .instant
+                    .saturating_duration_since(self.epoch),
+            );
+            let earliest = match previous {
+                0 => 0,
+                one_up => (one_up - 1).saturating_add(gap),
+            };
+            if now < earliest {
+                let at = |nanos: u64| self.epoch + Duration::from_nanos(nanos);
+                if earliest - now > nanos(SPIN)
+                    && !self.clock.sleep_until(stop, at(earliest - nanos(SPIN)))
+                {
+                    return false;
+                }
+                self.clock.spin_until(at(earliest));
+                continue;
+            }
+            // Stored one up: 0 means no start yet.
+            let started = now.saturating_add(1);
+            if self
+                .last_start
+                .compare_exchange(previous, started, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                return true;
+            }
+        }
+    }
+}
+
+fn nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
+}

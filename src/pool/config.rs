@@ -1,0 +1,68 @@
+//! The settings of a pool run: [`PoolConfig`] and its thread count, [`Threads`].
+
+use crate::limiter::{Rate, SharedPacing};
+use crate::retry::RetryPolicy;
+use std::num::NonZeroUsize;
+use std::time::Duration;
+
+/// How many worker threads to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Threads {
+    /// Exactly this many.
+    Fixed(NonZeroUsize),
+    /// Start small and add workers while every worker is busy and jobs wait,
+    /// up to `max`.
+    Auto {
+        /// The most workers ever started.
+        max: NonZeroUsize,
+    },
+}
+
+impl Default for Threads {
+    fn default() -> Threads {
+        Threads::Auto {
+            max: NonZeroUsize::new(4096).expect("4096 is not zero"),
+        }
+    }
+}
+
+/// Settings of a pool run.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct PoolConfig {
+    /// Worker threads. Defaults to [`Threads::Auto`] with at most 4096.
+    pub threads: Threads,
+    /// Pacing of request starts; `None` paces nothing (concurrency mode:
+    /// the thread count alone bounds the load). Defaults to 1 per second.
+    pub rate: Option<Rate>,
+    /// Retries. Defaults to [`RetryPolicy::default`].
+    pub retry: RetryPolicy,
+    /// Start the first request on a wall-clock second, where fixed-window
+    /// gateways start counting, so the first window holds a full budget.
+    /// Defaults to false (a library caller may not want the wait of up to 1 s).
+    pub align_to_windows: bool,
+    /// Seed for backoff jitter. Defaults to 0.
+    pub seed: u64,
+    /// With [`Threads::Auto`], a worker that found no job for this long
+    /// leaves (one always stays). Defaults to 5 s.
+    pub idle_exit: Duration,
+    /// A schedule shared with every process on the client key (e.g.
+    /// `restb::shared_limit::SharedSchedule`, feature `redis`): even starts
+    /// are booked there instead of in this pool's own limiter. Defaults to
+    /// none.
+    pub shared: Option<SharedPacing>,
+}
+
+impl Default for PoolConfig {
+    fn default() -> PoolConfig {
+        PoolConfig {
+            threads: Threads::default(),
+            rate: Rate::per_second(1.0),
+            retry: RetryPolicy::default(),
+            align_to_windows: false,
+            seed: 0,
+            idle_exit: Duration::from_secs(5),
+            shared: None,
+        }
+    }
+}

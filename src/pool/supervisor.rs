@@ -1,0 +1,147 @@
+//! The supervisor: starts the workers, feeds due retries from the delay heap
+//! back into the queue, resizes an auto-sized pool, and sends the shutdown
+//! pills once the books hold no unfinished job (or the run stops).
+
+use super::engine::{Engine, SinkSender};
+use super::sizing::{self, Demand, Load, SizePlan};
+use super::summary::AbortReason;
+use super::work::Work;
+use crate::limiter::PacingModel;
+use std::thread::{self, Scope};
+use std::time::{Duration, Instant};
+
+/// How often the supervisor looks at the queue, the retry heap and the stop signal.
+const SUPERVISOR_TICK: Duration = Duration::from_millis(10);
+
+/// How many workers a run had.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Headcount {
+    /// The most that ran at once.
+    pub(super) peak: usize,
+    /// Those running when the last job finished (or the run stopped).
+    pub(super) at_end: usize,
+}
+
+/// The supervisor of one run, on the thread that called
+/// [`Pool::run_into`](super::Pool::run_into).
+pub(super) struct Supervisor<'a, 'w, W: Work> {
+    engine: &'a Engine<'w, W>,
+    sink_tx: SinkSender<W>,
+    /// Workers started so far (numbers their threads and seeds).
+    spawned: usize,
+    peak: usize,
+}
+
+impl<'a, 'w, W: Work> Supervisor<'a, 'w, W> {
+    /// A supervisor whose workers send finished jobs down `sink_tx`.
+    pub(super) fn new(engine: &'a Engine<'w, W>, sink_tx: SinkSender<W>) -> Self {
+        Supervisor {
+            engine,
+            sink_tx,
+            spawned: 0,
+            peak: 0,
+        }
+    }
+
+    /// Runs the run's `total` jobs to the end; see the module docs. Drops
+    /// its sink sender when it returns; the workers drop theirs as they end.
+    pub(super) fn supervise<'scope>(
+        mut self,
+        scope: &'scope Scope<'scope, '_>,
+        total: usize,
+    ) -> Headcount
+    where
+        'a: 'scope,
+    {
+        let engine = self.engine;
+        let plan = SizePlan::new(engine.config.threads, engine.config.rate);
+        engine.sizing.set_wanted(plan.initial);
+        self.spawn(scope, plan.initial.min(total.max(1)));
+        if engine.sizing.live() == 0 {
+            log::error!("cannot start any worker thread; stopping");
+            engine.halt.abort(AbortReason::Internal(
+                "cannot start any worker thread".into(),
+            ));
+        }
+        while !engine.books.all_closed() && !engine.halt.is_stopped() {
+            let now = Instant::now();
+            let next_due = engine.release_due(now);
+            if plan.auto {
+                self.resize(scope, plan.max);
+            }
+            let wait = next_due.map_or(SUPERVISOR_TICK, |due| {
+                due.saturating_duration_since(now).min(SUPERVISOR_TICK)
+            });
+            engine.books.wait_for_last(wait);
+        }
+        engine.limiter.interrupt();
+        // Workers that left while idle took themselves off `live`; extra
+        // pills are harmless, missing ones would hang the join.
+        let live = engine.sizing.live();
+        engine.queue.shut_down(live);
+        Headcount {
+            peak: self.peak,
+            at_end: live,
+        }
+    }
+
+    /// Sets the workers wanted (see [`sizing::wanted`]) and starts those
+    /// the queue has jobs for.
+    fn resize<'scope>(&mut self, scope: &'scope Scope<'scope, '_>, max: usize)
+    where
+        'a: 'scope,
+    {
+        let engine = self.engine;
+        let load = Load {
+            live: engine.sizing.live(),
+            waiting: engine.sizing.waiting(),
+            queued: engine.queue.len(),
+        };
+        let demand = match (engine.limiter.rate(), engine.stats.latency_estimate()) {
+            (Some(rate), Some(latency)) => Some(Demand {
+                per_second: rate.per_second_f64(),
+                latency,
+                // A window's starts come within its first half second.
+                burst: match engine.limiter.pacing_model() {
+                    PacingModel::Windows { budget, .. } => budget as usize / 2,
+                    _ => 1,
+                },
+            }),
+            // No latency known yet (or no rate).
+            _ => None,
+        };
+        let wanted = sizing::wanted(load, engine.sizing.wanted(), demand, max);
+        engine.sizing.set_wanted(wanted);
+        let more = sizing::to_start(load, wanted);
+        if more > 0 {
+            self.spawn(scope, more);
+        }
+    }
+
+    /// Starts up to `count` workers; stops at the first the system refuses.
+    fn spawn<'scope>(&mut self, scope: &'scope Scope<'scope, '_>, count: usize)
+    where
+        'a: 'scope,
+    {
+        let engine = self.engine;
+        for _ in 0..count {
+            let index = self.spawned;
+            let sink = self.sink_tx.clone();
+            let rng = fastrand::Rng::with_seed(engine.config.seed.wrapping_add(index as u64));
+            engine.sizing.joined();
+            let spawned = thread::Builder::new()
+                .name(format!("worker-{index}"))
+                .spawn_scoped(scope, move || engine.worker_loop(sink, rng));
+            match spawned {
+                Ok(_) => self.spawned += 1,
+                Err(error) => {
+                    engine.sizing.not_started();
+                    log::warn!("cannot start worker {index}: {error}; going on with fewer");
+                    return;
+                }
+            }
+        }
+        self.peak = self.peak.max(engine.sizing.live());
+        log::debug!("{} workers", engine.sizing.live());
+    }
+}
