@@ -145,16 +145,18 @@ header() {
   printf '%-9s %-6s %5s %2s %7s %9s %8s %5s %7s %14s %11s\n' case gateway rps P "200s" "rate@gw" "% allot" 429s "% 429" "share of fair" "rtt p50/p99"
 }
 
-run_case() { # args: GATEWAY RATE P LABEL [faketime]
-  local gateway=$1 rate=$2 p=$3 label=$4 base per
+run_case() { # args: GATEWAY RATE P LABEL [faketime]; LABEL local: no --shared-limit
+  local gateway=$1 rate=$2 p=$3 label=$4 base per shared=$RESTB_SHARED_LIMIT
   per=$((rate * seconds / p))
   base=$(start_gateway "$gateway" "$rate")
   for n in $(seq 0 $((p - 1))); do images "$n" "$per"; rm -f "$dir/stats.$n.txt"; done
   export RESTB_CLIENT_KEY=shared-$gateway-$rate-$p-$label-$RANDOM
+  [ "$label" = local ] && unset RESTB_SHARED_LIMIT
   for n in $(seq 0 $((p - 1))); do
     if [ "${5:-}" = faketime ] && [ "$n" = 0 ]; then launch "$n" "$base" "$rate" faketime -f '+2s'
     else launch "$n" "$base" "$rate"; fi
   done
+  export RESTB_SHARED_LIMIT=$shared
   for n in $(seq 0 $((p - 1))); do wait "$(cat "$dir/pid.$n")" || true; done
   summarise "$gateway" "$rate" "$p" "$label"
   stop_gateway
@@ -164,6 +166,8 @@ echo "== P processes with --shared-limit on one key ($seconds s of work at each 
 header
 for gateway in $gateways; do
   for rate in $rates; do
+    # Each process on its own limiter, for comparison: one alone, then P without sharing.
+    run_case "$gateway" "$rate" 1 local
     for p in $procs; do run_case "$gateway" "$rate" "$p" shared; done
   done
 done
