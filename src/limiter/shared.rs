@@ -85,3 +85,116 @@ impl fmt::Debug for SharedPacing {
         f.debug_tuple("SharedPacing").field(&self.0).finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::limiter::{GatewayHint, Limiter, Now, Rate, WindowCount};
+    use crate::stop::Stop;
+    use parking_lot::Mutex;
+
+    /// A shared schedule in this process's memory: the seam's contract
+    /// (the Redis one is tested against a real redis-server in
+    /// tests/shared_limit.rs).
+    #[derive(Debug, Default)]
+    struct InMemory {
+        next: Mutex<Option<Instant>>,
+        pause: Mutex<Option<Instant>>,
+        paused: Mutex<Vec<Instant>>,
+        turns: Mutex<Vec<Instant>>,
+        calls: Mutex<u32>,
+    }
+
+    impl SharedSlots for InMemory {
+        fn reserve(&self, earliest: Instant, increment: Duration) -> SharedSlot {
+            *self.calls.lock() += 1;
+            if let Some(at) = self.turns.lock().pop() {
+                return SharedSlot::turn(at);
+            }
+            let mut next = self.next.lock();
+            let pause = *self.pause.lock();
+            let start = [Some(earliest), *next, pause].into_iter().flatten().max();
+            let start = start.expect("earliest is always there");
+            *next = Some(start + increment);
+            SharedSlot::new(start, pause)
+        }
+
+        fn pause(&self, until: Instant, _reason: &str) {
+            self.paused.lock().push(until);
+        }
+    }
+
+    fn limiter(shared: &Arc<InMemory>) -> Limiter {
+        let slots: Arc<dyn SharedSlots> = shared.clone();
+        Limiter::new(Rate::per_second(10.0)).shared(SharedPacing::new(slots))
+    }
+
+    #[test]
+    fn starts_come_from_the_shared_schedule_and_pauses_go_to_it() {
+        let shared = Arc::new(InMemory::default());
+        let limiter = limiter(&shared);
+        let now = Now::system();
+        let first = limiter.reserve_at(now);
+        let second = limiter.reserve_at(now);
+        assert_eq!(first.start, now.instant);
+        let gap = second.start - first.start;
+        assert!(gap >= Duration::from_millis(100) && gap < Duration::from_millis(101));
+        assert_eq!(*shared.next.lock(), Some(second.start + gap));
+        let until = now.instant + Duration::from_secs(2);
+        limiter.pause_until(until);
+        assert_eq!(
+            *shared.paused.lock(),
+            vec![until],
+            "a local pause is everybody's"
+        );
+    }
+
+    #[test]
+    fn a_pause_set_elsewhere_voids_the_slots_booked_before_it() {
+        let shared = Arc::new(InMemory::default());
+        let limiter = limiter(&shared);
+        let now = Now::system();
+        let before = limiter.reserve_at(now);
+        let until = now.instant + Duration::from_secs(1);
+        *shared.pause.lock() = Some(until);
+        let after = limiter.reserve_at(now);
+        assert!(limiter.is_void(&before));
+        assert!(!limiter.is_void(&after));
+        assert!(after.start >= until);
+    }
+
+    #[test]
+    fn window_headers_do_not_leave_even_pacing_on_a_shared_schedule() {
+        let shared = Arc::new(InMemory::default());
+        let limiter = limiter(&shared);
+        let now = Now::system();
+        let slot = limiter.reserve_at(now);
+        let hint = GatewayHint {
+            second: Some(WindowCount {
+                limit: 10,
+                remaining: 9,
+            }),
+            ..GatewayHint::default()
+        };
+        limiter.accepted(&slot, Some(&hint), now);
+        assert!(matches!(
+            limiter.pacing_model(),
+            crate::limiter::PacingModel::Even { .. }
+        ));
+    }
+
+    #[test]
+    fn a_turn_is_never_started_but_booked_again() {
+        let shared = Arc::new(InMemory::default());
+        let limiter = limiter(&shared);
+        let turn_at = Instant::now() + Duration::from_millis(30);
+        shared.turns.lock().push(turn_at);
+        let turn = limiter.reserve_at(Now::system());
+        assert!(turn.is_turn());
+        shared.turns.lock().push(turn_at);
+        let started = limiter.acquire(&Stop::new()).unwrap();
+        assert!(!started.is_turn());
+        assert!(Instant::now() >= turn_at, "waited for the turn");
+        assert_eq!(*shared.calls.lock(), 3, "the turn, then a slot");
+    }
+}
