@@ -166,8 +166,9 @@ echo "== P processes with --shared-limit on one key ($seconds s of work at each 
 header
 for gateway in $gateways; do
   for rate in $rates; do
-    # Each process on its own limiter, for comparison: one alone, then P without sharing.
+    # For comparison, processes on their own limiters: one alone, two on the key.
     run_case "$gateway" "$rate" 1 local
+    run_case "$gateway" "$rate" 2 local
     for p in $procs; do run_case "$gateway" "$rate" "$p" shared; done
   done
 done
@@ -175,9 +176,11 @@ done
 per_second() { # args: FROM TO (epoch seconds): accepted per second from the log
   python3 - "$dir/access.log" "$1" "$2" <<'PY'
 import sys, collections
-counts = collections.Counter(int(float(t)) for t, s in (l.split() for l in open(sys.argv[1])) if s == "200")
+log = [l.split() for l in open(sys.argv[1])]
 a, b = int(float(sys.argv[2])), int(float(sys.argv[3]))
-print("  200s per second around the event:", " ".join(f"{counts[s]}" for s in range(a, b + 1)))
+for status in ("200", "429"):
+    counts = collections.Counter(int(float(t)) for t, s in log if s == status)
+    print(f"  {status}s per second around the event:", " ".join(f"{counts[s]:3d}" for s in range(a, b + 1)))
 PY
 }
 

@@ -225,8 +225,9 @@ impl Schedule {
     /// Books on the shared schedule, if there is one and we pace. A pause
     /// that another process set voids the slots we booked before it.
     fn book_shared(&mut self, earliest: Instant) -> Option<Reservation> {
-        let increment = self.pacing.as_ref()?.effective_interval();
-        let slot = self.shared.as_ref()?.slots().reserve(earliest, increment);
+        let shared = self.shared.as_ref()?;
+        let increment = self.pacing.as_mut()?.next_increment();
+        let slot = shared.slots().reserve(earliest, increment);
         if let Some(until) = slot.paused_until {
             if self.paused_until.is_none_or(|known| until > known) {
                 self.paused_until = Some(until);

@@ -19,8 +19,10 @@ use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
 /// How far ahead of now (plus one interval) a process holds its last slot
-/// before it may book another: well above a Redis round trip.
-pub const LOOKAHEAD: Duration = Duration::from_millis(20);
+/// before it may book another: well above a Redis round trip, even the
+/// slow ones of a loaded machine (tens of ms: measured by
+/// scripts/shared_limit.sh), or the schedule runs dry between bookings.
+pub const LOOKAHEAD: Duration = Duration::from_millis(50);
 
 /// A booked start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
