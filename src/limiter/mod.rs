@@ -167,9 +167,11 @@ impl<C: Clock> Limiter<C> {
     /// let now = Now::system();
     /// let first = limiter.reserve_at(now).start;
     /// let second = limiter.reserve_at(now).start;
-    /// // A tenth of a second apart, plus the small safety margin.
+    /// // A tenth of a second apart, plus the safety margin: the first few
+    /// // bookings of a run get up to 5 ms more while the gateway's own
+    /// // spacing is unknown (a leaky bucket rejects any early start).
     /// assert!(second - first >= Duration::from_millis(100));
-    /// assert!(second - first < Duration::from_millis(101));
+    /// assert!(second - first <= Duration::from_millis(106));
     /// ```
     pub fn reserve_at(&self, now: Now) -> Reservation {
         self.state.lock().schedule.book(now)
