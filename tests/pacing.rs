@@ -55,12 +55,14 @@ fn assert_exactly_once_ok(jobs: &[Job], outcomes: &[Finished<Job, CallOutput>]) 
     assert_eq!(seen, jobs.iter().map(Job::key).collect::<HashSet<_>>());
 }
 
-fn mock(config: MockConfig) -> MockServer {
-    MockServer::start(MockConfig {
-        latency: Duration::from_millis(20),
-        ..config
-    })
-    .unwrap()
+/// The mock with `limiter` at `rps`, 20 ms of latency, and `adjust` applied.
+fn mock(rps: u32, limiter: LimiterKind, adjust: impl FnOnce(&mut MockConfig)) -> MockServer {
+    let mut config = MockConfig::default();
+    config.rps = Some(rps);
+    config.limiter = limiter;
+    config.latency = Duration::from_millis(20);
+    adjust(&mut config);
+    MockServer::start(config).unwrap()
 }
 
 #[test]
@@ -68,11 +70,8 @@ fn a_lone_429_from_a_leaky_bucket_pauses_nobody() {
     // nginx limit_req answering 429 + `Retry-After: 1` (+ `Remaining: 0`), and
     // a client told a slightly higher rate than the bucket allows: 429s come,
     // each is a spacing error of one job; the pool never stops for a second.
-    let server = mock(MockConfig {
-        rps: Some(20),
-        limiter: LimiterKind::Leaky,
-        retry_after: Some(1),
-        ..MockConfig::default()
+    let server = mock(20, LimiterKind::Leaky, |config| {
+        config.retry_after = Some(1)
     });
     let (summary, jobs, outcomes) = run(&server, 60, 21.0);
     assert_exactly_once_ok(&jobs, &outcomes);
@@ -92,12 +91,9 @@ fn a_retry_after_longer_than_a_window_pauses_every_worker() {
     // says `Retry-After: 2`, and a client told 10 per second: the first
     // window overflows, and everyone waits the two seconds (counted in the
     // report; a lone 429 with `Retry-After: 1` would pause nobody).
-    let server = mock(MockConfig {
-        rps: Some(5),
-        limiter: LimiterKind::Fixed,
-        retry_after: Some(2),
-        header_style: HeaderStyle::None,
-        ..MockConfig::default()
+    let server = mock(5, LimiterKind::Fixed, |config| {
+        config.retry_after = Some(2);
+        config.header_style = HeaderStyle::None;
     });
     let (summary, jobs, outcomes) = run(&server, 12, 10.0);
     assert_exactly_once_ok(&jobs, &outcomes);
@@ -116,11 +112,8 @@ fn headers_from_another_layer_give_way_to_even_pacing() {
     // headers of an upstream allowing 1000: the window bursts the headers
     // invite draw 429s, after which the limiter paces evenly, and the 429s
     // stop (before: about every other second, for the whole run).
-    let server = mock(MockConfig {
-        rps: Some(20),
-        limiter: LimiterKind::Sliding,
-        headers_rps: Some(1000),
-        ..MockConfig::default()
+    let server = mock(20, LimiterKind::Sliding, |config| {
+        config.headers_rps = Some(1000)
     });
     let (_, jobs, outcomes) = run(&server, 120, 20.0);
     assert_exactly_once_ok(&jobs, &outcomes);
