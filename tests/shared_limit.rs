@@ -354,11 +354,9 @@ fn an_unreachable_redis_at_start_exits_2_before_any_request() {
 #[test]
 fn redis_killed_mid_run_loses_and_duplicates_nothing() {
     let mut redis = Redis::start();
-    let gateway = MockServer::start(MockConfig {
-        latency: Duration::from_millis(20),
-        ..MockConfig::default()
-    })
-    .unwrap();
+    let mut config = MockConfig::default();
+    config.latency = Duration::from_millis(20);
+    let gateway = MockServer::start(config).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let lists = [url_list(dir.path(), "a", 40), url_list(dir.path(), "b", 40)];
     let children: Vec<(Child, std::path::PathBuf)> = lists

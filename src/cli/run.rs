@@ -44,10 +44,12 @@ struct Finish<'a> {
     allotted: Option<f64>,
     stats_file: Option<(File, &'a Path)>,
     earlier_failures: u64,
+    /// Why the input stopped early: it changed after it was checked.
+    input_error: Option<String>,
 }
 
 /// Runs the plan's jobs on the pool, with the progress bar when there is one.
-fn execute<'a>(plan: Plan<'a>, quiet: bool, stop: &Stop) -> Finish<'a> {
+fn execute<'a>(mut plan: Plan<'a>, quiet: bool, stop: &Stop) -> Finish<'a> {
     let allotted = plan.pool_config.rate.map(|r| r.per_second_f64());
     let pool = Pool::new(plan.pool_config, stop.clone());
     let jobs = plan.jobs.len() as u64;
@@ -69,7 +71,7 @@ fn execute<'a>(plan: Plan<'a>, quiet: bool, stop: &Stop) -> Finish<'a> {
             let (stats, done) = (pool.stats(), &done);
             scope.spawn(move || progress::follow(bar, stats, allotted, done));
         }
-        pool.run_into(&work, plan.jobs, &mut sink)
+        pool.run_into(&work, &mut plan.jobs, &mut sink)
     });
     crate::logging::set_progress(None);
     Finish {
@@ -80,6 +82,7 @@ fn execute<'a>(plan: Plan<'a>, quiet: bool, stop: &Stop) -> Finish<'a> {
         allotted,
         stats_file: plan.stats_file,
         earlier_failures: plan.earlier_failures,
+        input_error: plan.jobs.error(),
     }
 }
 
@@ -93,6 +96,7 @@ fn report(args: &RunArgs, run: Finish<'_>) -> Result<Exit, UsageError> {
         allotted,
         stats_file,
         earlier_failures,
+        input_error,
     } = run;
     if let Some(rows) = &sink.summary {
         eprint!("{}", restb::report::results_table(rows.iter()));
@@ -112,11 +116,16 @@ fn report(args: &RunArgs, run: Finish<'_>) -> Result<Exit, UsageError> {
         eprintln!("{earlier_failures} jobs failed in an earlier run; --retry-failed redoes them");
     }
     let exit = exit_status(&summary, args.output.as_deref());
-    Ok(if exit == Exit::Success && earlier_failures > 0 {
-        Exit::Failure
-    } else {
-        exit
-    })
+    if let Some(error) = &input_error {
+        eprintln!("Error: {error}; the jobs after it were not sent");
+    }
+    Ok(
+        if exit == Exit::Success && (earlier_failures > 0 || input_error.is_some()) {
+            Exit::Failure
+        } else {
+            exit
+        },
+    )
 }
 
 /// The outcome file's writer, counting outcomes by status on the way (and
@@ -188,6 +197,11 @@ struct StatsFile<'a> {
     /// `null` for a run too short to have one.
     sustained_rps: Option<f64>,
     allotted_rps: Option<f64>,
+    /// The limiter's rate in force at the end (below the allotted one when
+    /// persisting 429s cut it).
+    rate_in_force_rps: Option<f64>,
+    /// Seconds the limiter held every start.
+    paused_s: f64,
     mode: &'static str,
     threads_peak: usize,
     interrupted: bool,
@@ -228,6 +242,8 @@ impl<'a> StatsFile<'a> {
             throughput_rps: rate(report.throughput()),
             sustained_rps: report.sustained.map(rate),
             allotted_rps: allotted.map(rate),
+            rate_in_force_rps: report.rate_in_force.map(rate),
+            paused_s: round(report.paused.as_secs_f64(), 6),
             mode: match mode {
                 Mode::Rate => "rate",
                 Mode::Concurrency => "concurrency",

@@ -67,7 +67,8 @@ impl Learner {
     ) {
         schedule.notice_time(now);
         self.in_a_row = 0;
-        self.trust.accepted();
+        self.trust
+            .accepted(hint.is_some_and(|hint| hint.second.is_some()));
         if let Some(pacing) = schedule.pacing.as_mut() {
             pacing.narrow();
         }
@@ -161,6 +162,14 @@ impl Learner {
             schedule.enter_windows(limit, now);
         }
         let until = next_window(now, guard);
+        let window = now.since_epoch().as_secs();
+        if schedule.windows.is_some() && self.trust.burst_spent(window) {
+            log::info!(
+                "window bursts spent two windows in a row: the gateway punishes bursts; \
+                 pacing evenly from now on"
+            );
+            schedule.leave_windows(now);
+        }
         self.pause(schedule, until, PauseReason::WindowSpent, now)
     }
 

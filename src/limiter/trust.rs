@@ -5,11 +5,16 @@
 //!   that does not say the window is spent contradicts them. A second one
 //!   means another layer (a proxy with a lower limit, a sliding window)
 //!   rejects: the headers are not believed any more, for the rest of the run.
+//! - Window mode sends each window's budget early in the window. If that
+//!   burst spends two windows in a row, the gateway punishes bursts (a
+//!   sliding window counts the previous one too): even pacing from then on.
 //! - A spent window (`Remaining` 0) pauses every start until the next one,
-//!   where a full budget waits. If the next spent window comes before even
-//!   two requests passed, the window was not what rejected (a leaky bucket
-//!   that adds `Remaining: 0` to its 429s, say): from then on such 429s are
-//!   spacing errors, and pause nobody.
+//!   where a full budget waits; but only from a gateway whose successes
+//!   carry window counts too (Kong's do): a limiter that adds `Remaining: 0`
+//!   to its 429s alone (a leaky bucket, say) counts no windows. And if the
+//!   next spent window comes before even two requests passed, the window
+//!   was not what rejected: from then on such 429s are spacing errors, and
+//!   pause nobody.
 
 use std::time::Instant;
 
@@ -22,15 +27,20 @@ const PASSED_BETWEEN_SPENT: u32 = 2;
 #[derive(Debug, Clone, Default)]
 pub(super) struct Trust {
     contradictions: u32,
+    /// Whether a success ever carried window counts.
+    windows_seen: bool,
     windows_disbelieved: bool,
     spent_disbelieved: bool,
     /// When the last spent window was believed, and requests passed since.
     last_spent: Option<(Instant, u32)>,
+    /// The last window a burst of window mode found spent.
+    last_burst_spent: Option<u64>,
 }
 
 impl Trust {
-    /// A request passed.
-    pub(super) fn accepted(&mut self) {
+    /// A request passed; `with_window` when its reply carried window counts.
+    pub(super) fn accepted(&mut self, with_window: bool) {
+        self.windows_seen |= with_window;
         if let Some((_, passed)) = self.last_spent.as_mut() {
             *passed = passed.saturating_add(1);
         }
@@ -52,10 +62,25 @@ impl Trust {
         false
     }
 
+    /// Window mode's burst found `window` (whole seconds since the epoch)
+    /// spent. Returns `true` when this makes window mode unbelievable: the
+    /// window before was spent too.
+    pub(super) fn burst_spent(&mut self, window: u64) -> bool {
+        let in_a_row = self.last_burst_spent.is_some_and(|last| last + 1 == window);
+        if self.last_burst_spent.is_none_or(|last| last < window) {
+            self.last_burst_spent = Some(window);
+        }
+        if in_a_row && !self.windows_disbelieved {
+            self.windows_disbelieved = true;
+            return true;
+        }
+        false
+    }
+
     /// A 429 saying the window is spent, for a request that started at
     /// `started`, seen at `now`: whether to believe it.
     pub(super) fn spent_window(&mut self, started: Instant, now: Instant) -> bool {
-        if self.spent_disbelieved {
+        if self.spent_disbelieved || !self.windows_seen {
             return false;
         }
         match self.last_spent {
@@ -82,6 +107,17 @@ mod tests {
     use std::time::Duration;
 
     #[test]
+    fn bursts_that_spend_two_windows_in_a_row_end_window_mode() {
+        let mut trust = Trust::default();
+        assert!(!trust.burst_spent(100));
+        assert!(!trust.burst_spent(100), "the same window");
+        assert!(!trust.burst_spent(102), "not in a row");
+        assert!(trust.burst_spent(103));
+        assert!(!trust.windows_believed());
+        assert!(!trust.burst_spent(104), "said once");
+    }
+
+    #[test]
     fn two_contradictions_and_the_headers_are_not_believed() {
         let mut trust = Trust::default();
         assert!(!trust.contradicted());
@@ -96,21 +132,23 @@ mod tests {
         let t0 = Instant::now();
         let ms = Duration::from_millis;
         let mut trust = Trust::default();
+        assert!(!trust.spent_window(t0, t0), "no window counts seen yet");
+        trust.accepted(true);
         assert!(trust.spent_window(t0, t0 + ms(10)));
         assert!(
             trust.spent_window(t0 + ms(5), t0 + ms(12)),
             "in flight before"
         );
-        trust.accepted();
-        trust.accepted();
+        trust.accepted(false);
+        trust.accepted(false);
         assert!(
             trust.spent_window(t0 + ms(1100), t0 + ms(1150)),
             "two passed"
         );
-        trust.accepted();
+        trust.accepted(false);
         assert!(!trust.spent_window(t0 + ms(2100), t0 + ms(2150)));
-        trust.accepted();
-        trust.accepted();
+        trust.accepted(false);
+        trust.accepted(false);
         assert!(
             !trust.spent_window(t0 + ms(3100), t0 + ms(3150)),
             "for good"
