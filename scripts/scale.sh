@@ -60,7 +60,8 @@ big_case() { # lines cap-seconds rate
   /usr/bin/time -v -o "$dir/time.txt" timeout -s INT "$limit" "$restb" run "$dir/big.txt" \
     --base-url "$(head -n1 "$dir/url")" --rps "$rate" --models re_logo -o "$dir/big.jsonl" \
     2> "$dir/run.err" || true
-  kill -INT "$mock"; wait "$mock" 2>/dev/null || true
+  # TERM, not INT: a script's background job inherits SIGINT ignored.
+  kill -TERM "$mock"; wait "$mock" 2>/dev/null || true
   python3 - "$start" "$dir/run.err" "$dir/requests.log" "$dir/time.txt" "$dir/big.jsonl" <<'PY'
 import re, sys
 start, err, log, timing, out = sys.argv[1:6]
