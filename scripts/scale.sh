@@ -2,6 +2,8 @@
 # Threads and scale, against the mock gateway (Kong windows) on loopback:
 #  1. --threads auto at 200/s with 2 s latency: sustained rate (target >= 198/s)
 #     and how many threads the pool grew to (Little's law: about 400 in flight);
+#  1b. --threads auto at 1000/s with a 1 ms reply for 20 s: a handful of
+#     threads (target: at most a few dozen), not one per start of a second;
 #  2. 1000/s at 1 s latency for SECONDS (default 60): sustained rate, the
 #     client's peak resident memory (target < 200 MB), and whether the mock
 #     kept up (no transient errors);
@@ -32,9 +34,9 @@ trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$dir"' EXIT
 export RESTB_CLIENT_KEY=scale-key
 ulimit -n 65536 2>/dev/null || true
 
-run_case() { # rate latency requests
-  local rate=$1 latency=$2 requests=$3
-  "$restb" mock --rps "$rate" --latency "$latency" --jitter 0.05 > "$dir/url" 2> "$dir/mock.log" &
+run_case() { # rate latency requests [jitter]
+  local rate=$1 latency=$2 requests=$3 jitter=${4:-0.05}
+  "$restb" mock --rps "$rate" --latency "$latency" --jitter "$jitter" > "$dir/url" 2> "$dir/mock.log" &
   local mock=$!
   for _ in $(seq 100); do [ -s "$dir/url" ] && break; sleep 0.05; done
   seq "$requests" | sed 's|^|https://example.com/p/|; s|$|.jpg|' > "$dir/images.txt"
@@ -87,6 +89,7 @@ PY
 
 if [ "${SCALE_ONLY:-}" != big ]; then
   run_case 200 2 $((200 * 30))
+  run_case 1000 0.001 $((1000 * 20)) 0
   run_case 1000 1 $((1000 * seconds))
 fi
 if [ "${SCALE_ONLY:-}" != threads ]; then
