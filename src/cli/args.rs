@@ -4,7 +4,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use restb::api::Region;
 use restb::input::Format;
 use restb::mock::{HeaderStyle, LimiterKind};
-use std::num::{NonZeroU32, NonZeroUsize};
+use std::num::{NonZeroU32, NonZeroU64, NonZeroUsize};
 use std::path::PathBuf;
 use std::str::FromStr;
 
@@ -13,6 +13,8 @@ const RUN_EXAMPLES: &str = "Examples:
   restb run urls.txt --models re_roomtype_global_v2,re_condition_r1r6_global --rps 20 -o out.jsonl
   restb run photos.jsonl --per-model --rps 4 --client-key-file ~/.restb-key -o out.jsonl
   restb run photos.csv -o outcomes.jsonl --resume            # finish an interrupted batch
+  restb run photos.csv -o outcomes.jsonl --dry-run           # what it would send, and how long
+  restb run photos.csv -o outcomes.jsonl --max-requests 5000 # at most 5000 requests, exit 3 if more
   nohup restb run photos.csv -o outcomes.jsonl &             # survives the terminal closing
 
 Signals: SIGINT (Ctrl-C), SIGTERM and SIGHUP stop the run gracefully: no new request starts,
@@ -146,6 +148,10 @@ pub struct RunArgs {
     /// Tries per job for transient failures (5xx, network errors, timeouts).
     #[arg(long, default_value = "5")]
     pub max_attempts: NonZeroU32,
+    /// Send at most N requests in this run (retries and 429s count); then stop,
+    /// write the outcomes of those in flight, exit 3; --resume sends the rest.
+    #[arg(long, value_name = "N")]
+    pub max_requests: Option<NonZeroU64>,
     /// Deadline of each request as a whole (connect, send, reply head and body), in seconds.
     #[arg(long, default_value = "30", value_parser = positive_number)]
     pub timeout: f64,
@@ -155,6 +161,10 @@ pub struct RunArgs {
     /// Print a table per image and model (top label and confidence) at the end.
     #[arg(long)]
     pub summary: bool,
+    /// Check everything and print what the run would send (jobs, requests, model
+    /// readings, time at --rps), with --stats-json as JSON too; send nothing, need no key.
+    #[arg(long)]
+    pub dry_run: bool,
     /// Read the client key from FILE instead of RESTB_CLIENT_KEY.
     #[arg(long, value_name = "FILE")]
     pub client_key_file: Option<PathBuf>,

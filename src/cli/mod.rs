@@ -7,6 +7,7 @@ mod args;
 mod bench;
 mod completions;
 mod demo;
+mod dry_run;
 mod plan;
 mod progress;
 mod report;

@@ -8,7 +8,7 @@ use restb::input::{self, Format, ReadOptions, Record};
 use restb::job::{jobs_from_records, Job};
 use restb::limiter::Rate;
 use restb::models;
-use restb::outcome::open_for_resume;
+use restb::outcome::{open_for_resume, ResumeIndex};
 use restb::pool::{PoolConfig, Threads};
 use restb::retry::RetryPolicy;
 use std::fs::File;
@@ -88,7 +88,7 @@ impl<'a> Plan<'a> {
 
 /// `--rps`, checked once: the pacing in rate mode, and the thread count
 /// `--threads auto` starts in concurrency mode.
-fn rate(args: &RunArgs) -> Result<Rate, UsageError> {
+pub(super) fn rate(args: &RunArgs) -> Result<Rate, UsageError> {
     Rate::per_second(args.rps).ok_or_else(|| {
         UsageError(format!(
             "--rps: '{}' is out of range ({} to {} requests per second)",
@@ -100,7 +100,17 @@ fn rate(args: &RunArgs) -> Result<Rate, UsageError> {
 }
 
 /// The API client, with one idle connection kept per worker thread.
-fn client(args: &RunArgs, key: ClientKey, pool: &PoolConfig) -> Result<Client, UsageError> {
+pub(super) fn client(
+    args: &RunArgs,
+    key: ClientKey,
+    pool: &PoolConfig,
+) -> Result<Client, UsageError> {
+    let config = client_config(args, pool)?;
+    Client::new(key, &config).map_err(|e| UsageError(format!("--base-url: {e}")))
+}
+
+/// The client's settings: `--timeout` checked, the base URL not yet.
+pub(super) fn client_config(args: &RunArgs, pool: &PoolConfig) -> Result<ClientConfig, UsageError> {
     let mut config = ClientConfig::default();
     config.base_url = args
         .base_url
@@ -120,11 +130,11 @@ fn client(args: &RunArgs, key: ClientKey, pool: &PoolConfig) -> Result<Client, U
         Threads::Auto { .. } => 1024,
     };
     config.allow_http = args.allow_http;
-    Client::new(key, &config).map_err(|e| UsageError(format!("--base-url: {e}")))
+    Ok(config)
 }
 
 /// `--stats-json`, created before the run so a bad path sends nothing.
-fn create_stats_file(args: &RunArgs) -> Result<Option<(File, &Path)>, UsageError> {
+pub(super) fn create_stats_file(args: &RunArgs) -> Result<Option<(File, &Path)>, UsageError> {
     let Some(path) = &args.stats_json else {
         return Ok(None);
     };
@@ -149,18 +159,7 @@ fn open_output(
         Some(path) if args.resume => {
             let (file, index) =
                 open_for_resume(path).map_err(|e| UsageError(format!("--resume: {e}")))?;
-            let before = jobs.len();
-            let mut resume = index.filter(args.retry_failed);
-            jobs.retain(|job| resume.keep(job));
-            let earlier_failures = resume.earlier_failures();
-            if !quiet {
-                log::info!(
-                    "resuming: {} of {before} jobs already done in {} ({} of its outcomes match no job of this input)",
-                    resume.done(),
-                    path.display(),
-                    resume.unclaimed()
-                );
-            }
+            let earlier_failures = skip_done(args, index, jobs, path, quiet);
             Ok((Box::new(file), earlier_failures))
         }
         Some(path) => {
@@ -173,7 +172,30 @@ fn open_output(
     }
 }
 
-fn client_key(args: &RunArgs) -> Result<ClientKey, UsageError> {
+/// Drops from `jobs` those whose outcome `index` (read from `path`) already
+/// holds; returns how many of them failed (and are not redone).
+pub(super) fn skip_done(
+    args: &RunArgs,
+    index: ResumeIndex,
+    jobs: &mut Vec<Job>,
+    path: &Path,
+    quiet: bool,
+) -> u64 {
+    let before = jobs.len();
+    let mut resume = index.filter(args.retry_failed);
+    jobs.retain(|job| resume.keep(job));
+    if !quiet {
+        log::info!(
+            "resuming: {} of {before} jobs already done in {} ({} of its outcomes match no job of this input)",
+            resume.done(),
+            path.display(),
+            resume.unclaimed()
+        );
+    }
+    resume.earlier_failures()
+}
+
+pub(super) fn client_key(args: &RunArgs) -> Result<ClientKey, UsageError> {
     match &args.client_key_file {
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|e| {
@@ -196,7 +218,7 @@ fn client_key(args: &RunArgs) -> Result<ClientKey, UsageError> {
     }
 }
 
-fn default_models(args: &RunArgs) -> Result<Vec<String>, UsageError> {
+pub(super) fn default_models(args: &RunArgs) -> Result<Vec<String>, UsageError> {
     let Some(list) = &args.models else {
         return Ok(models::default_models());
     };
@@ -226,7 +248,7 @@ fn default_models(args: &RunArgs) -> Result<Vec<String>, UsageError> {
     Ok(list)
 }
 
-fn read_input(args: &RunArgs) -> Result<Vec<Record>, UsageError> {
+pub(super) fn read_input(args: &RunArgs) -> Result<Vec<Record>, UsageError> {
     let stdin = args.input == "-";
     let format = args.format.unwrap_or_else(|| {
         if stdin {
@@ -247,7 +269,7 @@ fn read_input(args: &RunArgs) -> Result<Vec<Record>, UsageError> {
 
 /// The pool for `--mode` and `--threads`: paced at `rate` in rate mode;
 /// in concurrency mode unpaced, `--rps` threads unless `--threads` says.
-fn pool_config(args: &RunArgs, rate: Rate) -> PoolConfig {
+pub(super) fn pool_config(args: &RunArgs, rate: Rate) -> PoolConfig {
     let auto_max = NonZeroUsize::new(AUTO_MAX_THREADS).expect("not zero");
     let (rate, threads) = match args.mode {
         Mode::Rate => {

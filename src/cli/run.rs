@@ -19,6 +19,9 @@ use std::time::Duration;
 /// Runs a batch: plan (every check, before the first request), execute,
 /// report.
 pub(super) fn run(args: &RunArgs, quiet: bool, stop: &Stop) -> Result<Exit, UsageError> {
+    if args.dry_run {
+        return super::dry_run::dry_run(args, quiet);
+    }
     let plan = Plan::new(args, quiet)?;
     if !quiet {
         plan.log();

@@ -1,0 +1,211 @@
+//! `restb run --dry-run`: every check of a real run except the key's, the
+//! resume read without touching the outcome file, and what the run would
+//! send: jobs, requests by endpoint, model readings, and the time at the
+//! allotted rate. Nothing is sent and no key is needed.
+
+use super::args::{Mode, RunArgs};
+use super::plan;
+use super::{Exit, UsageError};
+use restb::api::validate_base_url;
+use restb::job::{jobs_from_records, Job};
+use restb::outcome::read_for_resume;
+use serde::Serialize;
+use std::fmt;
+
+/// Runs the checks and prints the estimate (and writes it to
+/// `--stats-json`). Exit status 0, or the usage error a real run would give.
+pub(super) fn dry_run(args: &RunArgs, quiet: bool) -> Result<Exit, UsageError> {
+    let rate = plan::rate(args)?;
+    let default_models = plan::default_models(args)?;
+    let pool_config = plan::pool_config(args, rate);
+    // The client's own checks, in the order a real run makes them; only the
+    // key is not asked for.
+    let client_config = plan::client_config(args, &pool_config)?;
+    validate_base_url(&client_config.base_url, client_config.allow_http)
+        .map_err(|e| UsageError(format!("--base-url: {e}")))?;
+    let records = plan::read_input(args)?;
+    let images = records.len() as u64;
+    let stats_file = plan::create_stats_file(args)?;
+    let mut jobs = jobs_from_records(records, &default_models, args.per_model);
+    let input_jobs = jobs.len() as u64;
+    let earlier_failures = match &args.output {
+        Some(path) if args.resume => {
+            let index = read_for_resume(path).map_err(|e| UsageError(format!("--resume: {e}")))?;
+            plan::skip_done(args, index, &mut jobs, path, quiet)
+        }
+        _ => 0,
+    };
+    let estimate = Estimate::new(args, &jobs, images, input_jobs, earlier_failures);
+    print!("{estimate}");
+    if let Some((file, path)) = stats_file {
+        serde_json::to_writer_pretty(file, &estimate).map_err(|e| {
+            UsageError(format!(
+                "--stats-json: cannot write {}: {e}",
+                path.display()
+            ))
+        })?;
+    }
+    Ok(Exit::Success)
+}
+
+/// What a run would send, as printed and as `--stats-json` writes it.
+#[derive(Debug, Serialize)]
+struct Estimate {
+    dry_run: bool,
+    /// Records in the input (images, or rows naming one).
+    images: u64,
+    /// Jobs the input makes, before `--resume`.
+    input_jobs: u64,
+    /// Jobs `--resume` skips: their outcome is in `--output`.
+    already_done: u64,
+    /// Of those, the ones that failed (not redone without `--retry-failed`).
+    earlier_failures: u64,
+    /// Jobs this run would send.
+    jobs: u64,
+    /// Requests this run would send, one per job, before any retry.
+    requests: u64,
+    per_model: bool,
+    /// `/vision/v2/predict` requests (one model each).
+    predict_requests: u64,
+    /// `/vision/v2/multipredict` requests (several models each).
+    multipredict_requests: u64,
+    /// Answers asked for: the models of every request, summed.
+    model_readings: u64,
+    mode: &'static str,
+    allotted_rps: Option<f64>,
+    /// `--max-requests`, if given.
+    max_requests: Option<u64>,
+    /// Requests this run would send within `--max-requests`.
+    requests_within_budget: u64,
+    /// Jobs left for a later `--resume` once the budget is spent.
+    jobs_beyond_budget: u64,
+    /// Seconds the requests within the budget take at the allotted rate
+    /// (`null` in concurrency mode: no pacing, the latency decides).
+    seconds_at_allotted_rate: Option<f64>,
+}
+
+impl Estimate {
+    fn new(
+        args: &RunArgs,
+        jobs: &[Job],
+        images: u64,
+        input_jobs: u64,
+        earlier_failures: u64,
+    ) -> Estimate {
+        let requests = jobs.len() as u64;
+        let predict = jobs.iter().filter(|job| job.models.len() == 1).count() as u64;
+        let model_readings = jobs.iter().map(|job| job.models.len() as u64).sum();
+        let max_requests = args.max_requests.map(|n| n.get());
+        let within = max_requests.map_or(requests, |budget| budget.min(requests));
+        let allotted_rps = (args.mode == Mode::Rate).then_some(args.rps);
+        Estimate {
+            dry_run: true,
+            images,
+            input_jobs,
+            already_done: input_jobs - requests,
+            earlier_failures,
+            jobs: requests,
+            requests,
+            per_model: args.per_model,
+            predict_requests: predict,
+            multipredict_requests: requests - predict,
+            model_readings,
+            mode: match args.mode {
+                Mode::Rate => "rate",
+                Mode::Concurrency => "concurrency",
+            },
+            allotted_rps,
+            max_requests,
+            requests_within_budget: within,
+            jobs_beyond_budget: requests - within,
+            seconds_at_allotted_rate: allotted_rps
+                .map(|rps| (within as f64 / rps * 1000.0).round() / 1000.0),
+        }
+    }
+}
+
+impl fmt::Display for Estimate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "dry run: nothing was sent")?;
+        writeln!(
+            f,
+            "input: {} images, {} jobs ({})",
+            self.images,
+            self.input_jobs,
+            if self.per_model {
+                "one per image and model, --per-model"
+            } else {
+                "one per image with all its models"
+            }
+        )?;
+        if self.already_done > 0 {
+            writeln!(
+                f,
+                "resume: {} jobs already done ({} of them failed{}), {} to send",
+                self.already_done,
+                self.earlier_failures,
+                if self.earlier_failures > 0 {
+                    "; --retry-failed redoes them"
+                } else {
+                    ""
+                },
+                self.jobs
+            )?;
+        }
+        writeln!(
+            f,
+            "requests: {} ({} predict, {} multipredict), {} model readings; retries and 429s would add to them",
+            self.requests, self.predict_requests, self.multipredict_requests, self.model_readings
+        )?;
+        if let Some(budget) = self.max_requests {
+            writeln!(
+                f,
+                "budget: --max-requests {budget}: {} requests in this run, {} jobs left for --resume",
+                self.requests_within_budget, self.jobs_beyond_budget
+            )?;
+        }
+        match (self.allotted_rps, self.seconds_at_allotted_rate) {
+            (Some(rps), Some(seconds)) => writeln!(
+                f,
+                "time: {} requests at {rps} requests/s: about {}",
+                self.requests_within_budget,
+                human_duration(seconds)
+            ),
+            _ => writeln!(
+                f,
+                "time: no pacing (--mode concurrency): it depends on the latency, with --threads requests in flight"
+            ),
+        }
+    }
+}
+
+/// `seconds` as `9 s`, `2 min 05 s`, `3 h 12 min` or `2 d 04 h`.
+fn human_duration(seconds: f64) -> String {
+    let whole = seconds.ceil() as u64;
+    let (d, h, m, s) = (
+        whole / 86_400,
+        whole / 3600 % 24,
+        whole / 60 % 60,
+        whole % 60,
+    );
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s} s"),
+        (0, 0, _) => format!("{m} min {s:02} s"),
+        (0, _, _) => format!("{h} h {m:02} min"),
+        _ => format!("{d} d {h:02} h"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::human_duration;
+
+    #[test]
+    fn durations_read_as_a_person_would_say_them() {
+        assert_eq!(human_duration(0.0), "0 s");
+        assert_eq!(human_duration(8.2), "9 s");
+        assert_eq!(human_duration(125.0), "2 min 05 s");
+        assert_eq!(human_duration(3600.0 * 3.0 + 720.0), "3 h 12 min");
+        assert_eq!(human_duration(86_400.0 * 2.0 + 4.0 * 3600.0), "2 d 04 h");
+    }
+}

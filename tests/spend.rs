@@ -1,0 +1,225 @@
+//! Spend control through the `restb` binary, over real loopback sockets to
+//! the mock gateway: `--dry-run` counts what a run would send and sends
+//! nothing, `--max-requests` stops a run at its budget (exit 3) and a resume
+//! finishes the batch with every job exactly once, and the month quota the
+//! gateway reports is shown and warned about.
+
+use restb::mock::{MockConfig, MockServer};
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Command, Output};
+
+const KEY: &str = "spend-test-key";
+
+/// Runs the binary with `args`; the key is set only when `key` is given.
+fn restb(args: &[&str], key: Option<&str>) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_restb"));
+    command
+        .args(args)
+        .env_remove("RUST_LOG")
+        .env_remove("RESTB_CLIENT_KEY");
+    if let Some(key) = key {
+        command.env("RESTB_CLIENT_KEY", key);
+    }
+    command.output().expect("the binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A plain list of `count` image URLs, numbered from 1.
+fn url_list(dir: &Path, name: &str, count: usize) -> String {
+    let path = dir.join(name);
+    let body: String = (1..=count)
+        .map(|n| format!("https://example.com/photos/{n}.jpg\n"))
+        .collect();
+    std::fs::write(&path, body).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+fn json_file(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn outcome_lines(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("each line is whole JSON"))
+        .collect()
+}
+
+#[test]
+fn a_dry_run_counts_grouped_and_per_model_requests_and_sends_nothing() {
+    let server = MockServer::start(MockConfig::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let input = url_list(dir.path(), "urls.txt", 10);
+    let stats = dir.path().join("plan.json");
+    let base = server.base_url();
+    let models = "re_logo,re_condition_r1r6_global,re_features_v4";
+    let dry = |extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            &input,
+            "--base-url",
+            &base,
+            "--models",
+            models,
+            "--rps",
+            "4",
+            "--stats-json",
+            stats.to_str().unwrap(),
+            "--dry-run",
+        ];
+        args.extend_from_slice(extra);
+        // No key at all: a dry run needs none.
+        let output = restb(&args, None);
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+        (text(&output.stdout), json_file(&stats))
+    };
+
+    let (printed, grouped) = dry(&[]);
+    assert_eq!(grouped["images"], 10);
+    assert_eq!(grouped["jobs"], 10);
+    assert_eq!(grouped["requests"], 10);
+    assert_eq!(grouped["multipredict_requests"], 10);
+    assert_eq!(grouped["predict_requests"], 0);
+    assert_eq!(grouped["model_readings"], 30);
+    assert_eq!(grouped["seconds_at_allotted_rate"], 2.5);
+    assert!(printed.contains("requests: 10 (0 predict, 10 multipredict), 30 model readings"));
+    assert!(
+        printed.contains("10 requests at 4 requests/s: about 3 s"),
+        "{printed}"
+    );
+
+    let (printed, per_model) = dry(&["--per-model"]);
+    assert_eq!(per_model["images"], 10);
+    assert_eq!(per_model["jobs"], 30);
+    assert_eq!(per_model["requests"], 30);
+    assert_eq!(per_model["predict_requests"], 30);
+    assert_eq!(per_model["multipredict_requests"], 0);
+    assert_eq!(per_model["model_readings"], 30);
+    assert_eq!(per_model["seconds_at_allotted_rate"], 7.5);
+    assert!(
+        printed.contains("30 requests at 4 requests/s: about 8 s"),
+        "{printed}"
+    );
+
+    let (printed, budget) = dry(&["--per-model", "--max-requests", "12"]);
+    assert_eq!(budget["requests_within_budget"], 12);
+    assert_eq!(budget["jobs_beyond_budget"], 18);
+    assert!(printed.contains("--max-requests 12: 12 requests in this run, 18 jobs left"));
+
+    assert_eq!(server.counters().requests, 0, "a dry run sends nothing");
+}
+
+#[test]
+fn a_dry_run_of_a_resume_counts_what_is_left_and_leaves_the_outcome_file_alone() {
+    let server = MockServer::start(MockConfig::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let first_four = url_list(dir.path(), "first.txt", 4);
+    let all_ten = url_list(dir.path(), "all.txt", 10);
+    let out = dir.path().join("out.jsonl");
+    let stats = dir.path().join("plan.json");
+    let base = server.base_url();
+    let common = ["--base-url", &base, "--models", "re_logo", "--rps", "100"];
+    let mut first = vec!["run", first_four.as_str(), "-o", out.to_str().unwrap()];
+    first.extend_from_slice(&common);
+    let output = restb(&first, Some(KEY));
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_eq!(server.counters().requests, 4);
+    let before = std::fs::read(&out).unwrap();
+
+    let mut dry = vec![
+        "run",
+        all_ten.as_str(),
+        "-o",
+        out.to_str().unwrap(),
+        "--resume",
+        "--dry-run",
+        "--stats-json",
+        stats.to_str().unwrap(),
+    ];
+    dry.extend_from_slice(&common);
+    let output = restb(&dry, None);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let plan = json_file(&stats);
+    assert_eq!(plan["input_jobs"], 10);
+    assert_eq!(plan["already_done"], 4);
+    assert_eq!(plan["jobs"], 6);
+    assert_eq!(plan["requests"], 6);
+    assert!(
+        text(&output.stdout).contains("resume: 4 jobs already done (0 of them failed), 6 to send")
+    );
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        before,
+        "the outcome file is untouched"
+    );
+    assert_eq!(server.counters().requests, 4, "the dry run sent nothing");
+
+    // A resume against a file that does not exist yet creates nothing.
+    let missing = dir.path().join("missing.jsonl");
+    let mut dry = vec![
+        "run",
+        all_ten.as_str(),
+        "-o",
+        missing.to_str().unwrap(),
+        "--resume",
+        "--dry-run",
+    ];
+    dry.extend_from_slice(&common);
+    let output = restb(&dry, None);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert!(text(&output.stdout).contains("requests: 10 "));
+    assert!(!missing.exists(), "a dry run creates no outcome file");
+
+    // What the real resume then does matches the plan: 6 requests.
+    let mut resume = vec![
+        "run",
+        all_ten.as_str(),
+        "-o",
+        out.to_str().unwrap(),
+        "--resume",
+    ];
+    resume.extend_from_slice(&common);
+    let output = restb(&resume, Some(KEY));
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_eq!(server.counters().requests, 10);
+    assert_eq!(outcome_lines(&out).len(), 10);
+}
+
+#[test]
+fn a_dry_run_refuses_bad_input_as_a_real_run_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.txt");
+    std::fs::write(&bad, "https://x/1.jpg\nwww.example.com/2.jpg\n").unwrap();
+    let bad = bad.to_str().unwrap();
+    let real = restb(&["run", bad], Some(KEY));
+    let dry = restb(&["run", bad, "--dry-run"], None);
+    assert_eq!(real.status.code(), Some(2));
+    assert_eq!(dry.status.code(), Some(2));
+    assert_eq!(text(&dry.stderr), text(&real.stderr));
+    assert!(
+        text(&dry.stderr).contains("bad.txt:2"),
+        "{}",
+        text(&dry.stderr)
+    );
+    assert!(dry.stdout.is_empty());
+
+    let good = url_list(dir.path(), "urls.txt", 2);
+    for flags in [
+        vec!["--models", "re_logo,nope"],
+        vec!["--rps", "0"],
+        vec!["--base-url", "ftp://x"],
+    ] {
+        let mut args = vec!["run", good.as_str()];
+        args.extend_from_slice(&flags);
+        let real = restb(&args, Some(KEY));
+        args.push("--dry-run");
+        let dry = restb(&args, None);
+        assert_eq!(dry.status.code(), Some(2), "{flags:?}");
+        assert_eq!(text(&dry.stderr), text(&real.stderr), "{flags:?}");
+    }
+}
