@@ -3,6 +3,7 @@
 //! Workers record every attempt under one `parking_lot` mutex; the report's
 //! first line keeps the tutorial's exact form so existing scripts parse it.
 
+use crate::limiter::PacingStatus;
 use hdrhistogram::Histogram;
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
@@ -47,6 +48,8 @@ struct Tally {
     latency_us: Histogram<u64>,
     /// Moving average of recent reply latencies, for sizing the pool.
     recent_latency: Option<Duration>,
+    /// What the limiter was doing when the pool last looked.
+    pacing: PacingStatus,
 }
 
 impl Default for Stats {
@@ -74,6 +77,7 @@ impl Stats {
                 success_latency: Duration::ZERO,
                 latency_us,
                 recent_latency: None,
+                pacing: PacingStatus::default(),
             }),
         }
     }
@@ -112,6 +116,17 @@ impl Stats {
     /// failures), once there is one.
     pub fn latency_estimate(&self) -> Option<Duration> {
         self.inner.lock().recent_latency
+    }
+
+    /// Records what the limiter is doing (the pool copies it in while it runs).
+    pub fn set_pacing(&self, status: PacingStatus) {
+        self.inner.lock().pacing = status;
+    }
+
+    /// What the limiter was doing when the pool last looked: the rate in
+    /// force, the pause in force and the paused time.
+    pub fn pacing(&self) -> PacingStatus {
+        self.inner.lock().pacing
     }
 
     /// Counts a job that will be tried again after a transient failure.
@@ -156,6 +171,8 @@ impl Stats {
         };
         StatsReport {
             sustained,
+            paused: tally.pacing.paused_total,
+            rate_in_force: tally.pacing.rate_in_force.map(|r| r.per_second_f64()),
             succeeded: tally.succeeded,
             failed: tally.failed_jobs,
             transient: tally.transient,
@@ -205,6 +222,11 @@ pub struct StatsReport {
     /// figure includes. `None` when the successes started within fewer than
     /// three wall-clock seconds (no whole second between the first and last).
     pub sustained: Option<f64>,
+    /// How long the limiter held every start, in all.
+    pub paused: Duration,
+    /// The limiter's rate in force at the end (lower than the allotted one
+    /// when persisting 429s cut it); `None` when not pacing.
+    pub rate_in_force: Option<f64>,
 }
 
 impl StatsReport {
@@ -250,12 +272,20 @@ impl fmt::Display for StatsReport {
             Some(rate) => write!(
                 f,
                 "\nsustained [{rate:.2}] successful requests started per second"
-            ),
+            )?,
             None => write!(
                 f,
                 "\nsustained [n/a] successful requests started per second (too short a run: it needs a whole second between the first and the last start)"
-            ),
+            )?,
         }
+        if !self.paused.is_zero() {
+            write!(
+                f,
+                "\npaused [{:.1}] seconds (every worker)",
+                self.paused.as_secs_f64()
+            )?;
+        }
+        Ok(())
     }
 }
 

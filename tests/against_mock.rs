@@ -109,13 +109,11 @@ fn per_model_jobs_send_one_predict_request_per_image_and_model() {
 fn a_rate_limited_gateway_costs_at_most_one_429_and_loses_nothing() {
     // Pacing exactly at the gateway's limit: even spacing fills each
     // one-second window without overflowing it.
-    let server = MockServer::start(MockConfig {
-        rps: Some(10),
-        latency: Duration::from_millis(300),
-        header_style: HeaderStyle::KongLegacy,
-        ..MockConfig::default()
-    })
-    .unwrap();
+    let mut mock_config = MockConfig::default();
+    mock_config.rps = Some(10);
+    mock_config.latency = Duration::from_millis(300);
+    mock_config.header_style = HeaderStyle::KongLegacy;
+    let server = MockServer::start(mock_config).unwrap();
     let jobs = jobs_from_records(records(30), &models(&["re_logo"]), true);
     let mut config = PoolConfig::default();
     config.rate = Rate::per_second(10.0);
@@ -134,12 +132,10 @@ fn a_rate_limited_gateway_costs_at_most_one_429_and_loses_nothing() {
 fn a_rate_above_the_gateways_limit_learns_its_window_from_the_headers() {
     // Pacing at twice the gateway's limit: the window headers of the first
     // replies (or the first 429) switch the limiter to 5 per window.
-    let server = MockServer::start(MockConfig {
-        rps: Some(5),
-        header_style: HeaderStyle::Kong2,
-        ..MockConfig::default()
-    })
-    .unwrap();
+    let mut mock_config = MockConfig::default();
+    mock_config.rps = Some(5);
+    mock_config.header_style = HeaderStyle::Kong2;
+    let server = MockServer::start(mock_config).unwrap();
     let jobs = jobs_from_records(records(15), &models(&["re_logo"]), true);
     let mut config = PoolConfig::default();
     config.rate = Rate::per_second(10.0);
@@ -156,12 +152,10 @@ fn a_rate_above_the_gateways_limit_learns_its_window_from_the_headers() {
 fn without_headers_429s_pause_the_pool_and_nothing_is_lost() {
     // No rate-limit headers at all: each 429 widens the pacing and pauses
     // every worker, longer with each one in a row.
-    let server = MockServer::start(MockConfig {
-        rps: Some(5),
-        header_style: HeaderStyle::None,
-        ..MockConfig::default()
-    })
-    .unwrap();
+    let mut mock_config = MockConfig::default();
+    mock_config.rps = Some(5);
+    mock_config.header_style = HeaderStyle::None;
+    let server = MockServer::start(mock_config).unwrap();
     let jobs = jobs_from_records(records(15), &models(&["re_logo"]), true);
     let mut config = PoolConfig::default();
     config.rate = Rate::per_second(10.0);
@@ -177,11 +171,9 @@ fn without_headers_429s_pause_the_pool_and_nothing_is_lost() {
 
 #[test]
 fn a_refused_key_aborts_the_run() {
-    let server = MockServer::start(MockConfig {
-        valid_keys: Some(vec!["right".into()]),
-        ..MockConfig::default()
-    })
-    .unwrap();
+    let mut mock_config = MockConfig::default();
+    mock_config.valid_keys = Some(vec!["right".into()]);
+    let server = MockServer::start(mock_config).unwrap();
     let jobs = jobs_from_records(records(20), &models(&["re_logo"]), true);
     let mut config = PoolConfig::default();
     config.rate = Rate::per_second(5.0);

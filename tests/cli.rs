@@ -184,11 +184,9 @@ fn a_failed_job_is_recorded_and_exits_1() {
 
 #[test]
 fn a_refused_key_exits_1_without_showing_the_key() {
-    let server = MockServer::start(MockConfig {
-        valid_keys: Some(vec!["another".into()]),
-        ..MockConfig::default()
-    })
-    .unwrap();
+    let mut mock_config = MockConfig::default();
+    mock_config.valid_keys = Some(vec!["another".into()]);
+    let server = MockServer::start(mock_config).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let input = url_list(dir.path(), 30);
     let out = dir.path().join("out.jsonl");
@@ -389,11 +387,9 @@ fn bad_usage_exits_2_before_any_request() {
 
 #[test]
 fn the_key_can_come_from_a_file() {
-    let server = MockServer::start(MockConfig {
-        valid_keys: Some(vec![KEY.into()]),
-        ..MockConfig::default()
-    })
-    .unwrap();
+    let mut mock_config = MockConfig::default();
+    mock_config.valid_keys = Some(vec![KEY.into()]);
+    let server = MockServer::start(mock_config).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let input = url_list(dir.path(), 2);
     let key_file = dir.path().join("key");

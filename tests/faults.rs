@@ -65,13 +65,11 @@ fn assert_exactly_once(count: usize, outcomes: &[Finished<Job, CallOutput>]) {
 }
 
 fn faulty(mix: FaultMix, seed: u64) -> MockServer {
-    MockServer::start(MockConfig {
-        faults: mix,
-        seed,
-        hang: Duration::from_secs(2),
-        ..MockConfig::default()
-    })
-    .unwrap()
+    let mut mock_config = MockConfig::default();
+    mock_config.faults = mix;
+    mock_config.seed = seed;
+    mock_config.hang = Duration::from_secs(2);
+    MockServer::start(mock_config).unwrap()
 }
 
 #[test]
@@ -140,12 +138,10 @@ fn transient_faults_give_up_after_max_attempts() {
 
 #[test]
 fn concurrency_mode_respects_an_in_flight_limit() {
-    let server = MockServer::start(MockConfig {
-        max_in_flight: Some(3),
-        latency: Duration::from_millis(50),
-        ..MockConfig::default()
-    })
-    .unwrap();
+    let mut mock_config = MockConfig::default();
+    mock_config.max_in_flight = Some(3);
+    mock_config.latency = Duration::from_millis(50);
+    let server = MockServer::start(mock_config).unwrap();
     let mut config = patient_pool(3);
     config.threads = Threads::Fixed(NonZeroUsize::new(3).unwrap());
     config.rate = None;

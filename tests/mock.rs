@@ -190,10 +190,9 @@ fn post_multipredict_with_base64_form() {
 
 #[test]
 fn missing_and_invalid_keys_are_401() {
-    let server = start(MockConfig {
-        valid_keys: Some(vec!["good".into()]),
-        ..MockConfig::default()
-    });
+    let mut mock_config = MockConfig::default();
+    mock_config.valid_keys = Some(vec!["good".into()]);
+    let server = start(mock_config);
     let mut c = Client::connect(server.addr());
     let r = c.get("/vision/v2/predict?model_id=re_logo&image_url=x");
     assert_eq!(r.status, 401);
@@ -338,11 +337,10 @@ fn wait_for_second_boundary() {
 }
 
 fn rate_limit_burst(style: HeaderStyle) -> Vec<Reply> {
-    let server = start(MockConfig {
-        rps: Some(2),
-        header_style: style,
-        ..MockConfig::default()
-    });
+    let mut mock_config = MockConfig::default();
+    mock_config.rps = Some(2);
+    mock_config.header_style = style;
+    let server = start(mock_config);
     let mut c = Client::connect(server.addr());
     wait_for_second_boundary();
     let started = Instant::now();
@@ -395,11 +393,10 @@ fn rate_limit_kong_legacy_headers() {
 
 #[test]
 fn no_header_style_sends_no_rate_limit_headers() {
-    let server = start(MockConfig {
-        rps: Some(1),
-        header_style: HeaderStyle::None,
-        ..MockConfig::default()
-    });
+    let mut mock_config = MockConfig::default();
+    mock_config.rps = Some(1);
+    mock_config.header_style = HeaderStyle::None;
+    let server = start(mock_config);
     let mut c = Client::connect(server.addr());
     wait_for_second_boundary();
     let ok = c.get(PREDICT);
@@ -415,11 +412,10 @@ fn no_header_style_sends_no_rate_limit_headers() {
 
 #[test]
 fn latency_is_applied_after_the_rate_limit() {
-    let server = start(MockConfig {
-        rps: Some(1),
-        latency: Duration::from_millis(300),
-        ..MockConfig::default()
-    });
+    let mut mock_config = MockConfig::default();
+    mock_config.rps = Some(1);
+    mock_config.latency = Duration::from_millis(300);
+    let server = start(mock_config);
     let mut c = Client::connect(server.addr());
     wait_for_second_boundary();
     let t = Instant::now();
@@ -436,10 +432,9 @@ fn latency_is_applied_after_the_rate_limit() {
 #[test]
 fn hundreds_of_slow_requests_in_flight() {
     const CLIENTS: usize = 300;
-    let server = start(MockConfig {
-        latency: Duration::from_millis(300),
-        ..MockConfig::default()
-    });
+    let mut mock_config = MockConfig::default();
+    mock_config.latency = Duration::from_millis(300);
+    let server = start(mock_config);
     let addr = server.addr();
     let barrier = Arc::new(Barrier::new(CLIENTS));
     let started = Instant::now();
@@ -493,10 +488,9 @@ fn stop_is_quick_with_idle_keep_alive_clients() {
 
 #[test]
 fn stop_drops_requests_sleeping_their_latency() {
-    let server = start(MockConfig {
-        latency: Duration::from_secs(30),
-        ..MockConfig::default()
-    });
+    let mut mock_config = MockConfig::default();
+    mock_config.latency = Duration::from_secs(30);
+    let server = start(mock_config);
     let addr = server.addr();
     let clients: Vec<_> = (0..10)
         .map(|_| {
@@ -545,10 +539,9 @@ fn drop_stops_the_server() {
 #[ignore]
 fn a_thousand_slow_requests_in_flight() {
     const CLIENTS: usize = 1000;
-    let server = start(MockConfig {
-        latency: Duration::from_secs(1),
-        ..MockConfig::default()
-    });
+    let mut mock_config = MockConfig::default();
+    mock_config.latency = Duration::from_secs(1);
+    let server = start(mock_config);
     let addr = server.addr();
     let barrier = Arc::new(Barrier::new(CLIENTS));
     let started = Instant::now();
@@ -588,12 +581,11 @@ fn has_rate_headers(r: &Reply) -> bool {
 
 #[test]
 fn leaky_bucket_refuses_a_request_too_soon_after_the_last_accepted_with_retry_after_one() {
-    let server = start(MockConfig {
-        rps: Some(4),
-        limiter: LimiterKind::Leaky,
-        header_style: HeaderStyle::None,
-        ..MockConfig::default()
-    });
+    let mut mock_config = MockConfig::default();
+    mock_config.rps = Some(4);
+    mock_config.limiter = LimiterKind::Leaky;
+    mock_config.header_style = HeaderStyle::None;
+    let server = start(mock_config);
     let mut c = Client::connect(server.addr());
     let first = c.get(PREDICT);
     thread::sleep(Duration::from_millis(10));
@@ -608,11 +600,10 @@ fn leaky_bucket_refuses_a_request_too_soon_after_the_last_accepted_with_retry_af
 
 #[test]
 fn leaky_bucket_measures_from_the_last_accepted_request_not_the_last_refused() {
-    let server = start(MockConfig {
-        rps: Some(2),
-        limiter: LimiterKind::Leaky,
-        ..MockConfig::default()
-    });
+    let mut mock_config = MockConfig::default();
+    mock_config.rps = Some(2);
+    mock_config.limiter = LimiterKind::Leaky;
+    let server = start(mock_config);
     let mut c = Client::connect(server.addr());
     assert_eq!(c.get(PREDICT).status, 200);
     thread::sleep(Duration::from_millis(300));
@@ -625,11 +616,10 @@ fn leaky_bucket_measures_from_the_last_accepted_request_not_the_last_refused() {
 
 #[test]
 fn leaky_bucket_with_kong_headers_says_remaining_zero_on_its_429s_only() {
-    let server = start(MockConfig {
-        rps: Some(4),
-        limiter: LimiterKind::Leaky,
-        ..MockConfig::default()
-    });
+    let mut mock_config = MockConfig::default();
+    mock_config.rps = Some(4);
+    mock_config.limiter = LimiterKind::Leaky;
+    let server = start(mock_config);
     let mut c = Client::connect(server.addr());
     let ok = c.get(PREDICT);
     let limited = c.get(PREDICT);
@@ -653,11 +643,10 @@ fn keep_sending(c: &mut Client, gap: Duration, span: Duration) -> Vec<u16> {
 #[test]
 fn sliding_window_keeps_a_client_that_retries_while_blocked_blocked() {
     let blocked = |limiter| {
-        let server = start(MockConfig {
-            rps: Some(4),
-            limiter,
-            ..MockConfig::default()
-        });
+        let mut mock_config = MockConfig::default();
+        mock_config.rps = Some(4);
+        mock_config.limiter = limiter;
+        let server = start(mock_config);
         let mut c = Client::connect(server.addr());
         wait_for_second_boundary();
         let burst: Vec<u16> = (0..4).map(|_| c.get(PREDICT).status).collect();
@@ -679,11 +668,10 @@ fn sliding_window_keeps_a_client_that_retries_while_blocked_blocked() {
 
 #[test]
 fn sliding_window_passes_a_client_that_waits() {
-    let server = start(MockConfig {
-        rps: Some(4),
-        limiter: LimiterKind::Sliding,
-        ..MockConfig::default()
-    });
+    let mut mock_config = MockConfig::default();
+    mock_config.rps = Some(4);
+    mock_config.limiter = LimiterKind::Sliding;
+    let server = start(mock_config);
     let mut c = Client::connect(server.addr());
     wait_for_second_boundary();
     let first = c.get(PREDICT);
@@ -698,12 +686,11 @@ fn sliding_window_passes_a_client_that_waits() {
 
 #[test]
 fn headers_from_another_layer_claim_room_while_the_limiter_in_front_rejects() {
-    let server = start(MockConfig {
-        rps: Some(2),
-        limiter: LimiterKind::Sliding,
-        headers_rps: Some(100),
-        ..MockConfig::default()
-    });
+    let mut mock_config = MockConfig::default();
+    mock_config.rps = Some(2);
+    mock_config.limiter = LimiterKind::Sliding;
+    mock_config.headers_rps = Some(100);
+    let server = start(mock_config);
     let mut c = Client::connect(server.addr());
     wait_for_second_boundary();
     let replies: Vec<Reply> = (0..5).map(|_| c.get(PREDICT)).collect();
@@ -727,12 +714,11 @@ fn headers_from_another_layer_claim_room_while_the_limiter_in_front_rejects() {
 
 #[test]
 fn token_bucket_lets_a_burst_through_and_refuses_sustained_excess() {
-    let server = start(MockConfig {
-        rps: Some(1),
-        limiter: LimiterKind::Token,
-        burst: Some(3),
-        ..MockConfig::default()
-    });
+    let mut mock_config = MockConfig::default();
+    mock_config.rps = Some(1);
+    mock_config.limiter = LimiterKind::Token;
+    mock_config.burst = Some(3);
+    let server = start(mock_config);
     let mut c = Client::connect(server.addr());
     let started = Instant::now();
     let burst: Vec<Reply> = (0..5).map(|_| c.get(PREDICT)).collect();
@@ -759,13 +745,12 @@ fn token_bucket_lets_a_burst_through_and_refuses_sustained_excess() {
 fn the_request_log_has_one_line_per_request_with_its_status_and_no_key() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("requests.log");
-    let server = start(MockConfig {
-        rps: Some(1),
-        limiter: LimiterKind::Leaky,
-        valid_keys: Some(vec!["key1".into(), "key+2/=".into()]),
-        log: Some(path.clone()),
-        ..MockConfig::default()
-    });
+    let mut mock_config = MockConfig::default();
+    mock_config.rps = Some(1);
+    mock_config.limiter = LimiterKind::Leaky;
+    mock_config.valid_keys = Some(vec!["key1".into(), "key+2/=".into()]);
+    mock_config.log = Some(path.clone());
+    let server = start(mock_config);
     let mut c = Client::connect(server.addr());
     let other = PREDICT.replace("client_key=key1", "client_key=key%2B2%2F%3D");
     let targets = [

@@ -173,14 +173,13 @@ fn start(config: MockConfig) -> MockServer {
 
 /// A server that injects `fault` into every request, after 100 ms of latency.
 fn always(fault: Fault) -> MockServer {
-    start(MockConfig {
-        latency: Duration::from_millis(100),
-        rps: Some(50),
-        header_style: HeaderStyle::Kong2,
-        faults: FaultMix::none().with(fault, 1.0),
-        hang: Duration::from_secs(2),
-        ..MockConfig::default()
-    })
+    let mut mock_config = MockConfig::default();
+    mock_config.latency = Duration::from_millis(100);
+    mock_config.rps = Some(50);
+    mock_config.header_style = HeaderStyle::Kong2;
+    mock_config.faults = FaultMix::none().with(fault, 1.0);
+    mock_config.hang = Duration::from_secs(2);
+    start(mock_config)
 }
 
 const WAIT: Duration = Duration::from_secs(3);
@@ -318,11 +317,10 @@ fn truncated_sends_less_than_its_content_length_then_closes() {
 
 #[test]
 fn hang_answers_nothing_and_stop_still_returns_quickly() {
-    let server = start(MockConfig {
-        faults: FaultMix::none().with(Fault::Hang, 1.0),
-        hang: Duration::from_secs(2),
-        ..MockConfig::default()
-    });
+    let mut mock_config = MockConfig::default();
+    mock_config.faults = FaultMix::none().with(Fault::Hang, 1.0);
+    mock_config.hang = Duration::from_secs(2);
+    let server = start(mock_config);
     let mut c = Client::connect(server.addr());
     match c.get(PREDICT, Duration::from_millis(300)) {
         Outcome::TimedOut { got: 0 } => {}
@@ -344,12 +342,11 @@ fn hang_answers_nothing_and_stop_still_returns_quickly() {
 
 #[test]
 fn hang_closes_unanswered_once_its_time_is_up() {
-    let server = start(MockConfig {
-        latency: Duration::from_millis(50),
-        faults: FaultMix::none().with(Fault::Hang, 1.0),
-        hang: Duration::from_millis(250),
-        ..MockConfig::default()
-    });
+    let mut mock_config = MockConfig::default();
+    mock_config.latency = Duration::from_millis(50);
+    mock_config.faults = FaultMix::none().with(Fault::Hang, 1.0);
+    mock_config.hang = Duration::from_millis(250);
+    let server = start(mock_config);
     let mut c = Client::connect(server.addr());
     let t = Instant::now();
     match c.get(PREDICT, WAIT) {
@@ -378,11 +375,10 @@ fn wait_for_second_boundary() {
 
 #[test]
 fn faulty_answers_count_against_the_window() {
-    let server = start(MockConfig {
-        rps: Some(1),
-        faults: FaultMix::none().with(Fault::Status500, 1.0),
-        ..MockConfig::default()
-    });
+    let mut mock_config = MockConfig::default();
+    mock_config.rps = Some(1);
+    mock_config.faults = FaultMix::none().with(Fault::Status500, 1.0);
+    let server = start(mock_config);
     let mut c = Client::connect(server.addr());
     wait_for_second_boundary();
     assert_eq!(c.get(PREDICT, WAIT).reply().status, 500);
@@ -394,14 +390,13 @@ fn faulty_answers_count_against_the_window() {
 
 /// What each of `n` requests met, one connection each (resets and truncations end theirs).
 fn outcomes(seed: u64, n: usize) -> (Vec<String>, Vec<Option<Fault>>) {
-    let server = start(MockConfig {
-        seed,
-        faults:
-            "500=0.15,503=0.1,502=0.1,reset=0.1,truncated=0.1,notjson=0.1,error200=0.1,005=0.05"
-                .parse()
-                .unwrap(),
-        ..MockConfig::default()
-    });
+    let mut mock_config = MockConfig::default();
+    mock_config.seed = seed;
+    mock_config.faults =
+        "500=0.15,503=0.1,502=0.1,reset=0.1,truncated=0.1,notjson=0.1,error200=0.1,005=0.05"
+            .parse()
+            .unwrap();
+    let server = start(mock_config);
     let seen = (0..n)
         .map(
             |_| match Client::connect(server.addr()).get(PREDICT, WAIT) {
@@ -436,11 +431,10 @@ fn a_fault_mix_is_deterministic_under_a_seed() {
 #[test]
 fn max_in_flight_refuses_the_requests_over_it() {
     const CLIENTS: usize = 5;
-    let server = start(MockConfig {
-        latency: Duration::from_millis(600),
-        max_in_flight: Some(2),
-        ..MockConfig::default()
-    });
+    let mut mock_config = MockConfig::default();
+    mock_config.latency = Duration::from_millis(600);
+    mock_config.max_in_flight = Some(2);
+    let server = start(mock_config);
     let addr = server.addr();
     let barrier = Arc::new(Barrier::new(CLIENTS));
     let handles: Vec<_> = (0..CLIENTS)

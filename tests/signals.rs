@@ -128,11 +128,9 @@ fn ids_exactly_once(path: &Path) -> HashSet<String> {
 }
 
 fn interrupt_then_resume(signal_name: &str) {
-    let server = MockServer::start(MockConfig {
-        latency: Duration::from_millis(400),
-        ..MockConfig::default()
-    })
-    .unwrap();
+    let mut mock_config = MockConfig::default();
+    mock_config.latency = Duration::from_millis(400);
+    let server = MockServer::start(mock_config).unwrap();
     let base = server.base_url();
     let batch = batch();
     let child = spawn_run(&batch, &base, &["--rps", "20"]);
@@ -182,11 +180,9 @@ fn sighup_stops_cleanly_and_resume_completes_exactly_once() {
 /// its terminal closed.
 #[test]
 fn sighup_and_sigint_ignored_by_the_parent_stay_ignored() {
-    let server = MockServer::start(MockConfig {
-        latency: Duration::from_millis(200),
-        ..MockConfig::default()
-    })
-    .unwrap();
+    let mut mock_config = MockConfig::default();
+    mock_config.latency = Duration::from_millis(200);
+    let server = MockServer::start(mock_config).unwrap();
     let batch = batch();
     let child = spawn_run_ignoring(&batch, &server.base_url(), &["--rps", "30"], "HUP INT");
     wait_for_lines(&batch.out, 3, Duration::from_secs(10));
@@ -201,11 +197,9 @@ fn sighup_and_sigint_ignored_by_the_parent_stay_ignored() {
 
 #[test]
 fn a_second_signal_quits_at_once() {
-    let server = MockServer::start(MockConfig {
-        latency: Duration::from_secs(20),
-        ..MockConfig::default()
-    })
-    .unwrap();
+    let mut mock_config = MockConfig::default();
+    mock_config.latency = Duration::from_secs(20);
+    let server = MockServer::start(mock_config).unwrap();
     let batch = batch();
     let child = spawn_run(&batch, &server.base_url(), &["--rps", "50"]);
     let start = Instant::now();
@@ -225,11 +219,9 @@ fn a_second_signal_quits_at_once() {
 
 #[test]
 fn after_kill_9_resume_completes_exactly_once() {
-    let server = MockServer::start(MockConfig {
-        latency: Duration::from_millis(100),
-        ..MockConfig::default()
-    })
-    .unwrap();
+    let mut mock_config = MockConfig::default();
+    mock_config.latency = Duration::from_millis(100);
+    let server = MockServer::start(mock_config).unwrap();
     let base = server.base_url();
     let batch = batch();
     let mut child = spawn_run(&batch, &base, &["--rps", "40"]);

@@ -62,14 +62,13 @@ fn measure(
     let requests = config.requests.get();
     match target {
         Target::Mock { latency, jitter } => {
-            let server = MockServer::start(MockConfig {
-                // `validate` checked the rate is whole and at most 10^6.
-                rps: Some(rps as u32),
-                latency: *latency,
-                jitter: *jitter,
-                header_style: HeaderStyle::Kong2,
-                ..MockConfig::default()
-            })?;
+            let mut mock_config = MockConfig::default();
+            // `validate` checked the rate is whole and at most 10^6.
+            mock_config.rps = Some(rps as u32);
+            mock_config.latency = *latency;
+            mock_config.jitter = *jitter;
+            mock_config.header_style = HeaderStyle::Kong2;
+            let server = MockServer::start(mock_config)?;
             let key = ClientKey::new("bench-key").expect("a non-empty literal");
             let summary = run_pool(config, threads, rps, &server.base_url(), key, false, stop)?;
             server.stop();

@@ -136,7 +136,7 @@ pub struct RunArgs {
     /// Write JSONL outcomes to FILE [default: standard output].
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// Skip the work whose outcome is already in --output; append the rest.
+    /// Skip the jobs whose outcome (same image and models) is already in --output; append the rest.
     #[arg(long, requires = "output")]
     pub resume: bool,
     /// With --resume, also redo the jobs whose outcome was a failure.

@@ -23,11 +23,9 @@ pub fn demo_images() -> Vec<String> {
 }
 
 pub(super) fn demo(args: &DemoArgs, stop: &Stop) -> Result<Exit, UsageError> {
-    let mock_config = MockConfig {
-        rps: Some(args.rps.get()),
-        latency: Duration::from_secs_f64(args.latency),
-        ..MockConfig::tutorial()
-    };
+    let mut mock_config = MockConfig::tutorial();
+    mock_config.rps = Some(args.rps.get());
+    mock_config.latency = Duration::from_secs_f64(args.latency);
     let server = MockServer::start(mock_config)
         .map_err(|e| UsageError(format!("cannot start the mock gateway on loopback: {e}")))?;
     let key = ClientKey::new("demo-key").expect("a non-empty literal");

@@ -2,6 +2,7 @@
 //! against the allotted one, 429s, retries, failures, ETA.
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use restb::limiter::{clock_time, PacingStatus};
 use restb::stats::Stats;
 use std::collections::VecDeque;
 use std::io::IsTerminal;
@@ -43,13 +44,30 @@ pub(super) fn follow(bar: &ProgressBar, stats: &Stats, allotted: Option<f64>, do
             }
             _ => 0.0,
         };
-        let allotted = allotted.map_or_else(String::new, |a| format!(" of {a}"));
+        let of_allotted = allotted.map_or_else(String::new, |a| format!(" of {a}"));
         bar.set_position(report.succeeded + report.failed);
         bar.set_message(format!(
-            "{rate:.1}{allotted}/s  429s {}  retries {}  failed {}",
-            report.rate_limited, report.retried, report.failed
+            "{rate:.1}{of_allotted}/s{}  429s {}  retries {}  failed {}",
+            pacing_note(&stats.pacing(), allotted),
+            report.rate_limited,
+            report.retried,
+            report.failed
         ));
         std::thread::sleep(REFRESH);
     }
     bar.finish_and_clear();
+}
+
+/// The limiter's state when it matters: a pause in force, or a rate in
+/// force cut below the allotted one.
+fn pacing_note(status: &PacingStatus, allotted: Option<f64>) -> String {
+    if let Some((reason, until)) = status.pause {
+        return format!("  paused until {} ({reason})", clock_time(until));
+    }
+    match (status.rate_in_force, allotted) {
+        (Some(rate), Some(allotted)) if rate.per_second_f64() < allotted * 0.99 => {
+            format!("  pacing at {rate} (429s persisted)")
+        }
+        _ => String::new(),
+    }
 }

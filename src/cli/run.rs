@@ -184,6 +184,11 @@ struct StatsFile<'a> {
     /// `null` for a run too short to have one.
     sustained_rps: Option<f64>,
     allotted_rps: Option<f64>,
+    /// The limiter's rate in force at the end (below the allotted one when
+    /// persisting 429s cut it).
+    rate_in_force_rps: Option<f64>,
+    /// Seconds the limiter held every start.
+    paused_s: f64,
     mode: &'static str,
     threads_peak: usize,
     interrupted: bool,
@@ -224,6 +229,8 @@ impl<'a> StatsFile<'a> {
             throughput_rps: rate(report.throughput()),
             sustained_rps: report.sustained.map(rate),
             allotted_rps: allotted.map(rate),
+            rate_in_force_rps: report.rate_in_force.map(rate),
+            paused_s: round(report.paused.as_secs_f64(), 6),
             mode: match mode {
                 Mode::Rate => "rate",
                 Mode::Concurrency => "concurrency",

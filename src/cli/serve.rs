@@ -41,22 +41,20 @@ pub(super) fn serve(args: &MockArgs, stop: &Stop) -> Result<Exit, UsageError> {
 
 /// The mock's configuration from the flags, or an error naming the flag at fault.
 fn mock_config(args: &MockArgs) -> Result<MockConfig, UsageError> {
-    let config = MockConfig {
-        rps: args.rps.map(NonZeroU32::get),
-        limiter: args.limiter,
-        burst: args.burst.map(NonZeroU32::get),
-        retry_after: args.retry_after,
-        headers_rps: args.headers_rps.map(NonZeroU32::get),
-        latency: Duration::from_secs_f64(args.latency),
-        jitter: Duration::from_secs_f64(args.jitter),
-        seed: args.seed,
-        header_style: args.headers,
-        faults: args.faults,
-        max_in_flight: args.max_in_flight.map(NonZeroU32::get),
-        hang: Duration::from_secs_f64(args.hang),
-        log: args.log.clone(),
-        ..MockConfig::default()
-    };
+    let mut config = MockConfig::default();
+    config.rps = args.rps.map(NonZeroU32::get);
+    config.limiter = args.limiter;
+    config.burst = args.burst.map(NonZeroU32::get);
+    config.retry_after = args.retry_after;
+    config.headers_rps = args.headers_rps.map(NonZeroU32::get);
+    config.latency = Duration::from_secs_f64(args.latency);
+    config.jitter = Duration::from_secs_f64(args.jitter);
+    config.seed = args.seed;
+    config.header_style = args.headers;
+    config.faults = args.faults;
+    config.max_in_flight = args.max_in_flight.map(NonZeroU32::get);
+    config.hang = Duration::from_secs_f64(args.hang);
+    config.log = args.log.clone();
     // Each field of MockConfig is the flag of the same name.
     config.validate().map_err(|e| {
         let flag = e.field.replace('_', "-");

@@ -67,7 +67,8 @@ impl Learner {
     ) {
         schedule.notice_time(now);
         self.in_a_row = 0;
-        self.trust.accepted();
+        self.trust
+            .accepted(hint.is_some_and(|hint| hint.second.is_some()));
         if let Some(pacing) = schedule.pacing.as_mut() {
             pacing.narrow();
         }

@@ -6,10 +6,12 @@
 //!   means another layer (a proxy with a lower limit, a sliding window)
 //!   rejects: the headers are not believed any more, for the rest of the run.
 //! - A spent window (`Remaining` 0) pauses every start until the next one,
-//!   where a full budget waits. If the next spent window comes before even
-//!   two requests passed, the window was not what rejected (a leaky bucket
-//!   that adds `Remaining: 0` to its 429s, say): from then on such 429s are
-//!   spacing errors, and pause nobody.
+//!   where a full budget waits; but only from a gateway whose successes
+//!   carry window counts too (Kong's do): a limiter that adds `Remaining: 0`
+//!   to its 429s alone (a leaky bucket, say) counts no windows. And if the
+//!   next spent window comes before even two requests passed, the window
+//!   was not what rejected: from then on such 429s are spacing errors, and
+//!   pause nobody.
 
 use std::time::Instant;
 
@@ -22,6 +24,8 @@ const PASSED_BETWEEN_SPENT: u32 = 2;
 #[derive(Debug, Clone, Default)]
 pub(super) struct Trust {
     contradictions: u32,
+    /// Whether a success ever carried window counts.
+    windows_seen: bool,
     windows_disbelieved: bool,
     spent_disbelieved: bool,
     /// When the last spent window was believed, and requests passed since.
@@ -29,8 +33,9 @@ pub(super) struct Trust {
 }
 
 impl Trust {
-    /// A request passed.
-    pub(super) fn accepted(&mut self) {
+    /// A request passed; `with_window` when its reply carried window counts.
+    pub(super) fn accepted(&mut self, with_window: bool) {
+        self.windows_seen |= with_window;
         if let Some((_, passed)) = self.last_spent.as_mut() {
             *passed = passed.saturating_add(1);
         }
@@ -55,7 +60,7 @@ impl Trust {
     /// A 429 saying the window is spent, for a request that started at
     /// `started`, seen at `now`: whether to believe it.
     pub(super) fn spent_window(&mut self, started: Instant, now: Instant) -> bool {
-        if self.spent_disbelieved {
+        if self.spent_disbelieved || !self.windows_seen {
             return false;
         }
         match self.last_spent {
@@ -96,21 +101,23 @@ mod tests {
         let t0 = Instant::now();
         let ms = Duration::from_millis;
         let mut trust = Trust::default();
+        assert!(!trust.spent_window(t0, t0), "no window counts seen yet");
+        trust.accepted(true);
         assert!(trust.spent_window(t0, t0 + ms(10)));
         assert!(
             trust.spent_window(t0 + ms(5), t0 + ms(12)),
             "in flight before"
         );
-        trust.accepted();
-        trust.accepted();
+        trust.accepted(false);
+        trust.accepted(false);
         assert!(
             trust.spent_window(t0 + ms(1100), t0 + ms(1150)),
             "two passed"
         );
-        trust.accepted();
+        trust.accepted(false);
         assert!(!trust.spent_window(t0 + ms(2100), t0 + ms(2150)));
-        trust.accepted();
-        trust.accepted();
+        trust.accepted(false);
+        trust.accepted(false);
         assert!(
             !trust.spent_window(t0 + ms(3100), t0 + ms(3150)),
             "for good"

@@ -15,6 +15,7 @@ pub const DEFAULT_BURST: u32 = 5;
 
 /// Which rate-limit headers the gateway sends (RESTB_API.md, "The gateway's rate limiting").
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum HeaderStyle {
     /// Kong before 2.0: `X-RateLimit-Limit-second`, `X-RateLimit-Remaining-second`;
     /// a 429 has no `Retry-After`.
@@ -126,9 +127,11 @@ impl FromStr for LimiterKind {
     }
 }
 
-/// How the mock behaves. Build it with `..MockConfig::default()` so fields added
-/// later keep the code compiling.
+/// How the mock behaves. Start from [`MockConfig::default`] (or
+/// [`MockConfig::tutorial`]) and set fields: it is `#[non_exhaustive]`, so
+/// fields added later keep the code compiling.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct MockConfig {
     /// Requests allowed per client key per second by the [`limiter`](Self::limiter);
     /// `None` is unlimited. `Some(0)` is refused by [`MockServer::start`](super::MockServer::start).
@@ -248,6 +251,7 @@ impl MockConfig {
 
 /// A [`MockConfig`] that cannot be served.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ConfigError {
     /// The field at fault (`rps`, `burst`, `headers_rps`...).
     pub field: &'static str,

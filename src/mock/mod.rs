@@ -25,11 +25,10 @@
 //! use restb::mock::{MockConfig, MockServer};
 //! use std::time::Duration;
 //!
-//! let server = MockServer::start(MockConfig {
-//!     rps: Some(4),
-//!     latency: Duration::from_millis(1160),
-//!     ..MockConfig::default()
-//! })?;
+//! let mut config = MockConfig::default();
+//! config.rps = Some(4);
+//! config.latency = Duration::from_millis(1160);
+//! let server = MockServer::start(config)?;
 //! let url = format!("{}/vision/v2/predict?client_key=k&model_id=re_logo&image_url=x", server.base_url());
 //! # let _ = url;
 //! println!("{:?}", server.counters());

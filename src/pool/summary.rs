@@ -48,7 +48,7 @@ pub struct PoolSummary {
 #[non_exhaustive]
 pub enum Ending {
     /// Every job reached a terminal outcome and the sink recorded it (some
-    /// outcomes may be failures: see [`Report::failed`]).
+    /// outcomes may be failures: see [`StatsReport::failed`]).
     Completed,
     /// The [`Stop`](crate::stop::Stop) was given before every job finished:
     /// requests in flight finished, the rest are unfinished.

@@ -73,7 +73,9 @@ impl<'a, 'w, W: Work> Supervisor<'a, 'w, W> {
                 due.saturating_duration_since(now).min(SUPERVISOR_TICK)
             });
             engine.books.wait_for_last(wait);
+            engine.stats.set_pacing(engine.limiter.status());
         }
+        engine.stats.set_pacing(engine.limiter.status());
         engine.limiter.interrupt();
         // Workers that left while idle took themselves off `live`; extra
         // pills are harmless, missing ones would hang the join.

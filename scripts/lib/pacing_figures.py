@@ -1,0 +1,147 @@
+#!/usr/bin/env python3
+"""Pacing figures as the gateway sees them, beside the client's own (issue 14).
+
+The gateway's figures come from its own log, one line per request:
+  mock  (restb mock --log FILE):  ARRIVAL KEY_LABEL STATUS PATH
+        ARRIVAL in Unix seconds with microseconds
+  nginx (log_format '$msec $request_time $status'):  END REQUEST_TIME STATUS
+        arrival = END - REQUEST_TIME (millisecond resolution)
+
+Definitions, used for every gateway and every run:
+  accepted   requests answered 200
+  sustained  (accepted - 1) / (last accepted arrival - first accepted arrival):
+             accepted requests per second over the span from the first to the last
+             accepted request (N requests bound N - 1 gaps, so an exact rate R
+             gives R whatever the run length)
+  per second accepted requests per wall-clock second, averaged over the whole
+             seconds strictly inside the run (restb's own "sustained" rule, here
+             from the gateway's clock); unlike `sustained` it does not count a
+             window-aligned burst's span short (bursts of R at each second start
+             span N/R - 1 seconds, so `sustained` reads above R on short runs)
+  429 %      answers 429 / all requests in the log
+
+Usage:
+  pacing_figures.py gateway LOG mock|nginx [RATE]      figures of one log, as JSON
+  pacing_figures.py header                             the table header
+  pacing_figures.py row KIND RATE WALL LOG FORMAT STATS.json...
+                                                       one table row (and, with
+                                                       several STATS files, one
+                                                       line per process)
+"""
+import json
+import sys
+
+
+def arrivals(path, fmt):
+    """(arrival seconds, status) of every request in the log, by arrival."""
+    out = []
+    with open(path) as f:
+        for number, line in enumerate(f, 1):
+            fields = line.split()
+            if not fields:
+                continue
+            try:
+                if fmt == "mock":
+                    out.append((float(fields[0]), int(fields[2])))
+                elif fmt == "nginx":
+                    out.append((float(fields[0]) - float(fields[1]), int(fields[2])))
+                else:
+                    sys.exit(f"pacing_figures: unknown log format {fmt!r} (mock or nginx)")
+            except (IndexError, ValueError):
+                sys.exit(f"pacing_figures: {path}:{number}: not a {fmt} log line: {line!r}")
+    out.sort()
+    return out
+
+
+def gateway_figures(path, fmt):
+    """The gateway's figures of one log (see the module doc)."""
+    seen = arrivals(path, fmt)
+    accepted = [t for t, status in seen if status == 200]
+    limited = sum(1 for _, status in seen if status == 429)
+    span = accepted[-1] - accepted[0] if len(accepted) >= 2 else 0.0
+    sustained = (len(accepted) - 1) / span if span > 0 else 0.0
+    seconds = [int(t) for t in accepted]
+    inside = [s for s in seconds if seconds[0] < s < seconds[-1]] if seconds else []
+    whole = seconds[-1] - seconds[0] - 1 if seconds else 0
+    per_second = len(inside) / whole if whole > 0 else 0.0
+    return {
+        "requests": len(seen),
+        "accepted": len(accepted),
+        "rate_limited": limited,
+        "rate_limited_pct": 100.0 * limited / len(seen) if seen else 0.0,
+        "span_s": span,
+        "sustained_rps": sustained,
+        "per_second_rps": per_second,
+    }
+
+
+def client_figures(paths):
+    """restb's --stats-json of each process."""
+    stats = []
+    for path in paths:
+        try:
+            with open(path) as f:
+                stats.append(json.load(f))
+        except (OSError, ValueError) as e:
+            stats.append({"error": str(e)})
+    return stats
+
+
+HEADER = (
+    f"{'gateway':<9} {'rps':>4} {'P':>2} {'requests':>8} {'wall s':>7} | "
+    f"{'client sust':>11} {'429s':>5} | "
+    f"{'gw sust':>8} {'% of rps':>8} {'per s':>7} {'429s':>5} {'% 429':>6}"
+)
+
+
+def row(kind, rate, wall, log, fmt, stats_paths):
+    gw = gateway_figures(log, fmt)
+    clients = client_figures(stats_paths)
+    rate = float(rate)
+    ok = [c for c in clients if "error" not in c]
+    client_429 = sum(c.get("rate_limited", 0) for c in ok)
+    # restb's own sustained rate; several processes have one each (lines below).
+    client_sust = f"{ok[0].get('sustained_rps', 0.0):11.2f}" if len(clients) == 1 and ok else f"{'-':>11}"
+    lines = [
+        f"{kind:<9} {rate:4g} {len(clients):2d} {gw['requests']:8d} {float(wall):7.1f} | "
+        f"{client_sust} {client_429:5d} | "
+        f"{gw['sustained_rps']:8.2f} {100 * gw['sustained_rps'] / rate:7.1f}% "
+        f"{gw['per_second_rps']:7.2f} "
+        f"{gw['rate_limited']:5d} {gw['rate_limited_pct']:5.2f}%"
+    ]
+    if len(clients) > 1:
+        fair = rate / len(clients)
+        total_ok = sum(c.get("succeeded", 0) for c in ok) or 1
+        for i, c in enumerate(clients, 1):
+            if "error" in c:
+                lines.append(f"    process {i}: no stats ({c['error']})")
+                continue
+            # Each process has the same work: one that got more than its share
+            # finishes sooner, so ok / span compares its rate with the fair share.
+            succeeded, span = c.get("succeeded", 0), c.get("span_s", 0.0)
+            own = succeeded / span if span > 0 else 0.0
+            lines.append(
+                f"    process {i}: {succeeded} ok in {span:.1f} s = {own:.2f}/s, "
+                f"{100 * own / fair:.0f}% of a fair share ({fair:g}/s); "
+                f"{100 * succeeded / total_ok:.0f}% of all successes; "
+                f"{c.get('rate_limited', 0)} 429s; restb's sustained {c.get('sustained_rps', 0.0):.2f}"
+            )
+    return "\n".join(lines)
+
+
+def main(argv):
+    if len(argv) >= 3 and argv[0] == "gateway":
+        figures = gateway_figures(argv[1], argv[2])
+        if len(argv) >= 4:
+            figures["pct_of_rps"] = 100 * figures["sustained_rps"] / float(argv[3])
+        print(json.dumps(figures))
+    elif argv[:1] == ["header"]:
+        print(HEADER)
+    elif len(argv) >= 7 and argv[0] == "row":
+        print(row(argv[1], argv[2], argv[3], argv[4], argv[5], argv[6:]))
+    else:
+        sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
