@@ -5,9 +5,16 @@
 //! gateway reports is shown and warned about.
 
 use restb::mock::{MockConfig, MockServer};
+use restb::pool::{Attempt, Ending, Pool, PoolConfig, Threads, Work};
+use restb::stop::Stop;
 use serde_json::Value;
+use std::collections::HashSet;
+use std::num::NonZeroUsize;
 use std::path::Path;
 use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 const KEY: &str = "spend-test-key";
 
@@ -222,4 +229,155 @@ fn a_dry_run_refuses_bad_input_as_a_real_run_does() {
         assert_eq!(dry.status.code(), Some(2), "{flags:?}");
         assert_eq!(text(&dry.stderr), text(&real.stderr), "{flags:?}");
     }
+}
+
+/// A work whose job `n` is a transient failure on its first try when `n`
+/// is odd, and a success otherwise; it counts every try.
+struct FlakyOdd {
+    tries: std::sync::atomic::AtomicU64,
+}
+
+impl Work for FlakyOdd {
+    type Job = (u64, Arc<AtomicU64>);
+    type Output = u64;
+    fn attempt(&self, (n, tries_of_job): &Self::Job) -> Attempt<u64> {
+        self.tries.fetch_add(1, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(5));
+        if n % 2 == 1 && tries_of_job.fetch_add(1, Ordering::SeqCst) == 0 {
+            Attempt::Transient(*n)
+        } else {
+            Attempt::Success(*n)
+        }
+    }
+    fn panicked(&self, (n, _): &Self::Job, _: &str) -> u64 {
+        *n
+    }
+}
+
+#[test]
+fn a_pool_budget_counts_retries_and_leaves_the_job_it_cannot_start_without_outcome() {
+    let work = FlakyOdd {
+        tries: AtomicU64::new(0),
+    };
+    let mut config = PoolConfig::default();
+    config.rate = None;
+    config.threads = Threads::Fixed(NonZeroUsize::new(4).unwrap());
+    config.retry.base_delay = Duration::from_millis(1);
+    config.budget = Some(25);
+    let jobs: Vec<_> = (0..40u64)
+        .map(|n| (n, Arc::new(AtomicU64::new(0))))
+        .collect();
+    let mut done = Vec::new();
+    let summary = Pool::new(config, Stop::new()).run(&work, jobs, |finished| {
+        done.push(finished.output);
+        Ok(())
+    });
+    assert_eq!(summary.ending, Ending::BudgetSpent);
+    assert_eq!(work.tries.load(Ordering::SeqCst), 25, "exactly the budget");
+    let unique: HashSet<u64> = done.iter().copied().collect();
+    assert_eq!(unique.len(), done.len(), "no job finished twice");
+    assert_eq!(summary.finished, done.len() as u64);
+    assert_eq!(summary.finished + summary.unfinished, 40);
+    // Odd jobs took two tries: fewer than 25 jobs can have finished.
+    assert!(done.len() < 25, "{}", done.len());
+
+    // A budget that covers every try ends the run as completed.
+    let work = FlakyOdd {
+        tries: AtomicU64::new(0),
+    };
+    let mut config = PoolConfig::default();
+    config.rate = None;
+    config.retry.base_delay = Duration::from_millis(1);
+    config.budget = Some(60);
+    let jobs: Vec<_> = (0..40u64)
+        .map(|n| (n, Arc::new(AtomicU64::new(0))))
+        .collect();
+    let summary = Pool::new(config, Stop::new()).run(&work, jobs, |_| Ok(()));
+    assert_eq!(summary.ending, Ending::Completed);
+    assert_eq!(work.tries.load(Ordering::SeqCst), 60);
+}
+
+/// The command the budget line says resumes the run.
+fn resume_command(stderr: &str) -> String {
+    let line = stderr
+        .lines()
+        .find(|line| line.starts_with("budget spent"))
+        .unwrap_or_else(|| panic!("no budget line in: {stderr}"));
+    line.split_once("to send them, run: ")
+        .unwrap_or_else(|| panic!("no command in: {line}"))
+        .1
+        .to_string()
+}
+
+#[test]
+fn a_budget_ends_the_run_with_exit_3_and_its_resume_command_finishes_every_job_once() {
+    const JOBS: usize = 30;
+    const BUDGET: u64 = 10;
+    let mut config = MockConfig::default();
+    config.rps = Some(40);
+    config.latency = Duration::from_millis(50);
+    config.faults = "500=0.2".parse().unwrap();
+    config.seed = 7;
+    let server = MockServer::start(config).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let input = url_list(dir.path(), "my photos.txt", JOBS);
+    let out = dir.path().join("out.jsonl");
+    let stats = dir.path().join("stats.json");
+    let base = server.base_url();
+    let budget = BUDGET.to_string();
+    let args = [
+        "run",
+        &input,
+        "--base-url",
+        &base,
+        "--models",
+        "re_logo",
+        "--rps",
+        "40",
+        "--max-attempts",
+        "30",
+        "--max-requests",
+        &budget,
+        "--stats-json",
+        stats.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ];
+    let output = restb(&args, Some(KEY));
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert_eq!(server.counters().requests, BUDGET, "retries count too");
+    let first = outcome_lines(&out);
+    assert!(first.len() < JOBS, "{}", first.len());
+    assert!(stderr.contains(&format!("{} jobs have no outcome yet", JOBS - first.len())));
+    let figures = json_file(&stats);
+    assert_eq!(figures["budget_spent"], true);
+    assert_eq!(figures["interrupted"], false);
+
+    // Run the printed command (a shell reads it) until the batch is done.
+    let command = resume_command(&stderr);
+    assert!(command.ends_with("--resume"), "{command}");
+    let mut sent = BUDGET;
+    for round in 0.. {
+        assert!(round < 10, "the batch never finished");
+        let output = Command::new("sh")
+            .args(["-c", &command])
+            .env("RESTB_CLIENT_KEY", KEY)
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap();
+        let now = server.counters().requests;
+        assert!(now - sent <= BUDGET, "a resume keeps its budget");
+        sent = now;
+        match output.status.code() {
+            Some(3) => continue,
+            Some(0) => break,
+            other => panic!("{other:?}: {}", text(&output.stderr)),
+        }
+    }
+    let lines = outcome_lines(&out);
+    let ids: HashSet<&str> = lines.iter().map(|l| l["id"].as_str().unwrap()).collect();
+    assert_eq!(lines.len(), JOBS, "one outcome per job");
+    assert_eq!(ids.len(), JOBS, "every job exactly once");
+    assert!(lines.iter().all(|l| l["status"] == "ok"));
 }

@@ -298,5 +298,6 @@ pub(super) fn pool_config(args: &RunArgs, rate: Rate) -> PoolConfig {
     config.rate = rate;
     config.align_to_windows = rate.is_some();
     config.retry = retry;
+    config.budget = args.max_requests.map(|n| n.get());
     config
 }

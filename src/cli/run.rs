@@ -193,6 +193,7 @@ struct StatsFile<'a> {
     threads_peak: usize,
     interrupted: bool,
     aborted: bool,
+    budget_spent: bool,
 }
 
 impl<'a> StatsFile<'a> {
@@ -236,8 +237,11 @@ impl<'a> StatsFile<'a> {
                 Mode::Concurrency => "concurrency",
             },
             threads_peak: summary.peak_threads,
-            interrupted: summary.unfinished > 0 && !aborted(&summary.ending),
+            interrupted: summary.unfinished > 0
+                && !aborted(&summary.ending)
+                && summary.ending != Ending::BudgetSpent,
             aborted: aborted(&summary.ending),
+            budget_spent: summary.ending == Ending::BudgetSpent,
         }
     }
 }
@@ -253,7 +257,9 @@ fn exit_status(summary: &PoolSummary, output: Option<&Path>) -> Exit {
     if let Ending::SinkFailed { message, .. } = &summary.ending {
         eprintln!("Error: writing outcomes failed: {message}");
     }
-    if aborted(&summary.ending) {
+    if summary.ending == Ending::BudgetSpent {
+        eprintln!("{}", super::budget::spent_message(summary, output));
+    } else if aborted(&summary.ending) {
         eprintln!(
             "Error: stopped without sending the rest (see the error above: the API refused the client key, or its TLS certificate was refused); {} jobs have no outcome: once that is fixed, run the same command with --resume to send them",
             summary.unfinished

@@ -46,6 +46,13 @@ pub struct PoolConfig {
     /// With [`Threads::Auto`], a worker that found no job for this long
     /// leaves (one always stays). Defaults to 5 s.
     pub idle_exit: Duration,
+    /// Most tries started in the run, retries and rate-limited tries
+    /// included. When the next start would exceed it, no more start, the
+    /// tries in flight finish, and the run ends with
+    /// [`Ending::BudgetSpent`](super::Ending::BudgetSpent); the job that
+    /// could not start, like every job left, has no outcome. Defaults to
+    /// `None`: no budget.
+    pub budget: Option<u64>,
 }
 
 impl Default for PoolConfig {
@@ -57,6 +64,7 @@ impl Default for PoolConfig {
             align_to_windows: false,
             seed: 0,
             idle_exit: Duration::from_secs(5),
+            budget: None,
         }
     }
 }

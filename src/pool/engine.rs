@@ -4,6 +4,7 @@
 //! [`Pool::run_into`](super::Pool::run_into).
 
 use super::books::Books;
+use super::budget::Budget;
 use super::config::PoolConfig;
 use super::delay::DelayHeap;
 use super::halt::Halt;
@@ -39,6 +40,8 @@ pub(super) struct Engine<'a, W: Work> {
     pub(super) books: Books,
     /// Workers running, wanted and waiting.
     pub(super) sizing: Sizing,
+    /// Starts left.
+    pub(super) budget: Budget,
 }
 
 impl<'a, W: Work> Engine<'a, W> {
@@ -66,6 +69,7 @@ impl<'a, W: Work> Engine<'a, W> {
             delays: DelayHeap::new(),
             books: Books::open(total),
             sizing: Sizing::new(config.threads),
+            budget: Budget::new(config.budget),
         }
     }
 

@@ -44,11 +44,18 @@ impl<W: Work> Engine<'_, W> {
                 self.limiter.acquire(self.halt.stop()).ok()
             };
             self.sizing.end_wait();
-            if let Some(reservation) = cleared {
-                self.run_guarded(tracked, &reservation, &sink, &mut rng);
+            // The budget is taken at the start the limiter cleared, so the
+            // starts it allows are the first ones in time; a worker cleared
+            // later finds it spent and ends the run.
+            match cleared {
+                Some(reservation) if self.budget.take() => {
+                    self.run_guarded(tracked, &reservation, &sink, &mut rng);
+                }
+                Some(_) => self.halt.spend_out(),
+                None => {}
             }
-            // Otherwise the run is stopping: the job stays unfinished, and a
-            // resumed run does it.
+            // Unless it ran, the run is stopping: the job stays unfinished,
+            // and a resumed run does it.
         }
     }
 
