@@ -381,3 +381,129 @@ fn a_budget_ends_the_run_with_exit_3_and_its_resume_command_finishes_every_job_o
     assert_eq!(ids.len(), JOBS, "every job exactly once");
     assert!(lines.iter().all(|l| l["status"] == "ok"));
 }
+
+/// A mock with a month quota of `month`, no rate limit, 150 ms latency.
+fn quota_gateway(month: u32) -> MockServer {
+    let mut config = MockConfig::default();
+    config.quota_month = Some(month);
+    config.quota_day = Some(month * 10);
+    config.latency = Duration::from_millis(150);
+    MockServer::start(config).unwrap()
+}
+
+fn warnings(stderr: &str) -> Vec<&str> {
+    stderr
+        .lines()
+        .filter(|line| line.contains("the month's quota is short"))
+        .collect()
+}
+
+#[test]
+fn a_run_longer_than_the_month_warns_once_after_the_first_reply_before_the_rest() {
+    const JOBS: usize = 30;
+    let server = quota_gateway(25);
+    let dir = tempfile::tempdir().unwrap();
+    let input = url_list(dir.path(), "urls.txt", JOBS);
+    let out = dir.path().join("out.jsonl");
+    let stats = dir.path().join("stats.json");
+    let base = server.base_url();
+    let args = [
+        "run",
+        &input,
+        "--base-url",
+        &base,
+        "--models",
+        "re_logo",
+        "--rps",
+        "50",
+        "--max-requests",
+        "6",
+        "--stats-json",
+        stats.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ];
+    let output = restb(&args, Some(KEY));
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    let warned = warnings(&stderr);
+    assert_eq!(warned.len(), 1, "{stderr}");
+    // After the first reply: 29 jobs to go, 24 requests left of 25.
+    assert!(
+        warned[0].contains("29 jobs still to send, 24 requests left this month"),
+        "{stderr}"
+    );
+    // The second request waited for the first reply (150 ms).
+    let arrivals = server.arrivals();
+    assert_eq!(arrivals.len(), 6);
+    let gap = arrivals[1].at.duration_since(arrivals[0].at).unwrap();
+    assert!(gap >= Duration::from_millis(140), "{gap:?}");
+    // The stats show what is left.
+    assert!(
+        stderr.contains("quota: month 19 of 25 left, day 244 of 250 left"),
+        "{stderr}"
+    );
+    let figures = json_file(&stats);
+    assert_eq!(figures["quota"]["month"]["remaining"], 19);
+    assert_eq!(figures["quota"]["month"]["limit"], 25);
+    assert_eq!(figures["quota"]["day"]["remaining"], 244);
+
+    // A resume counts the jobs it has left: 24, then 23 after its first reply.
+    let output = restb(&[&args[..], &["--resume"]].concat(), Some(KEY));
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    let warned = warnings(&stderr);
+    assert_eq!(warned.len(), 1, "{stderr}");
+    assert!(warned[0].contains("23 jobs still to send, 18 requests left this month"));
+
+    // Enough left for the rest: no warning.
+    let ample = quota_gateway(1000);
+    let base = ample.base_url();
+    let mut roomy = args.to_vec();
+    roomy[3] = &base;
+    let output = restb(&roomy, Some(KEY));
+    let stderr = text(&output.stderr);
+    assert!(warnings(&stderr).is_empty(), "{stderr}");
+    assert!(stderr.contains("quota: month 994 of 1000 left"), "{stderr}");
+}
+
+#[test]
+fn a_dry_run_checks_the_quota_with_one_request_only_when_asked() {
+    let server = quota_gateway(25);
+    let dir = tempfile::tempdir().unwrap();
+    let input = url_list(dir.path(), "urls.txt", 30);
+    let stats = dir.path().join("plan.json");
+    let base = server.base_url();
+    let args = [
+        "run",
+        &input,
+        "--base-url",
+        &base,
+        "--dry-run",
+        "--check-quota",
+        "--stats-json",
+        stats.to_str().unwrap(),
+    ];
+    let without_key = restb(&args, None);
+    assert_eq!(without_key.status.code(), Some(2));
+    assert!(text(&without_key.stderr).contains("no client key"));
+    assert_eq!(server.counters().requests, 0);
+
+    let output = restb(&args, Some(KEY));
+    let stdout = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_eq!(server.counters().requests, 1, "one request");
+    let arrivals = server.arrivals();
+    assert_eq!(arrivals[0].path, "/vision/v2/predict", "the cheapest call");
+    assert!(stdout.contains("quota: month 24 of 25 left"), "{stdout}");
+    assert!(
+        stdout.contains("warning: this run would send 30 requests, 24 are left this month"),
+        "{stdout}"
+    );
+    assert_eq!(json_file(&stats)["quota"]["month"]["remaining"], 24);
+
+    // Without --check-quota a dry run asks nothing.
+    let output = restb(&args[..args.len() - 3], Some(KEY));
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(server.counters().requests, 1);
+}

@@ -165,6 +165,12 @@ pub struct RunArgs {
     /// readings, time at --rps), with --stats-json as JSON too; send nothing, need no key.
     #[arg(long)]
     pub dry_run: bool,
+    /// With --dry-run, send one request to read the quota the gateway reports
+    /// (hour, day, month): a /vision/v2/predict of the first image with its first
+    /// model, the cheapest call there is (one request of the allotment, one model).
+    /// Needs the key.
+    #[arg(long, requires = "dry_run")]
+    pub check_quota: bool,
     /// Read the client key from FILE instead of RESTB_CLIENT_KEY.
     #[arg(long, value_name = "FILE")]
     pub client_key_file: Option<PathBuf>,
@@ -200,6 +206,9 @@ const MOCK_HELP: &str = "Limiters (--limiter, each at --rps per client key):
 --headers-rps R sends the headers of another layer: an upstream Kong fixed window
 at R per second counts what the limiter let through, and only its headers go out,
 so replies claim room while the limiter in front rejects.
+--quota-day N / --quota-month N count accepted requests per key per calendar day /
+month (UTC) and report what is left on every reply (X-RateLimit-Remaining-Day,
+-Month); a spent window answers 429 until it ends.
 --log FILE writes a line per request: arrival (Unix seconds.microseconds), key
 label (a hash, never the key), status (0: dropped), path; flushed on exit.
 
@@ -208,7 +217,8 @@ Examples:
   restb run urls.txt --base-url http://127.0.0.1:8080 --rps 4
   restb mock --limiter leaky --rps 20 --headers none --log requests.log
   restb mock --limiter sliding --rps 20 --headers-rps 1000
-  restb mock --limiter token --rps 20 --burst 5";
+  restb mock --limiter token --rps 20 --burst 5
+  restb mock --rps 4 --quota-month 500      # restb run shows the month's quota";
 
 /// `restb mock`.
 #[derive(Debug, Args)]
@@ -259,4 +269,10 @@ pub struct MockArgs {
     /// Write one line per request to FILE (see below).
     #[arg(long, value_name = "FILE")]
     pub log: Option<PathBuf>,
+    /// Requests per key per calendar day (UTC), reported on every reply; over it, a 429.
+    #[arg(long, value_name = "N")]
+    pub quota_day: Option<NonZeroU32>,
+    /// Requests per key per calendar month (UTC), reported on every reply; over it, a 429.
+    #[arg(long, value_name = "N")]
+    pub quota_month: Option<NonZeroU32>,
 }

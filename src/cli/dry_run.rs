@@ -6,9 +6,10 @@
 use super::args::{Mode, RunArgs};
 use super::plan;
 use super::{Exit, UsageError};
-use restb::api::validate_base_url;
+use restb::api::{validate_base_url, Quota, Verdict};
 use restb::job::{jobs_from_records, Job};
 use restb::outcome::read_for_resume;
+use restb::pool::PoolConfig;
 use serde::Serialize;
 use std::fmt;
 
@@ -35,7 +36,17 @@ pub(super) fn dry_run(args: &RunArgs, quiet: bool) -> Result<Exit, UsageError> {
         }
         _ => 0,
     };
-    let estimate = Estimate::new(args, &jobs, images, input_jobs, earlier_failures);
+    let mut estimate = Estimate::new(args, &jobs, images, input_jobs, earlier_failures);
+    if args.check_quota {
+        match check_quota(args, &pool_config, jobs.first())? {
+            Ok(quota) => estimate.quota = Some(quota),
+            Err(why) => {
+                print!("{estimate}");
+                eprintln!("Error: the quota check failed: {why}");
+                return Ok(Exit::Failure);
+            }
+        }
+    }
     print!("{estimate}");
     if let Some((file, path)) = stats_file {
         serde_json::to_writer_pretty(file, &estimate).map_err(|e| {
@@ -82,6 +93,9 @@ struct Estimate {
     /// Seconds the requests within the budget take at the allotted rate
     /// (`null` in concurrency mode: no pacing, the latency decides).
     seconds_at_allotted_rate: Option<f64>,
+    /// What the gateway said of the hour, day and month when asked with
+    /// `--check-quota` (after that one request); `null` when not asked.
+    quota: Option<Quota>,
 }
 
 impl Estimate {
@@ -120,6 +134,7 @@ impl Estimate {
             jobs_beyond_budget: requests - within,
             seconds_at_allotted_rate: allotted_rps
                 .map(|rps| (within as f64 / rps * 1000.0).round() / 1000.0),
+            quota: None,
         }
     }
 }
@@ -164,6 +179,9 @@ impl fmt::Display for Estimate {
                 self.requests_within_budget, self.jobs_beyond_budget
             )?;
         }
+        if let Some(quota) = &self.quota {
+            self.fmt_quota(f, quota)?;
+        }
         match (self.allotted_rps, self.seconds_at_allotted_rate) {
             (Some(rps), Some(seconds)) => writeln!(
                 f,
@@ -177,6 +195,61 @@ impl fmt::Display for Estimate {
             ),
         }
     }
+}
+
+impl Estimate {
+    /// The quota line, and the warning when the month is short.
+    fn fmt_quota(&self, f: &mut fmt::Formatter<'_>, quota: &Quota) -> fmt::Result {
+        if quota.is_empty() {
+            return writeln!(
+                f,
+                "quota: the gateway reported no hour, day or month window"
+            );
+        }
+        writeln!(
+            f,
+            "quota: {quota} (after the one request --check-quota sent)"
+        )?;
+        match quota.month {
+            Some(month) if self.requests_within_budget > month.remaining => writeln!(
+                f,
+                "warning: this run would send {} requests, {} are left this month",
+                self.requests_within_budget, month.remaining
+            ),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Sends the one request of `--check-quota` (the first model of the first
+/// job still to send) and returns what the reply said of the quota, or why
+/// it failed. A missing key, or a bad one in its file, is a usage error as
+/// in a real run.
+fn check_quota(
+    args: &RunArgs,
+    pool_config: &PoolConfig,
+    first: Option<&Job>,
+) -> Result<Result<Quota, String>, UsageError> {
+    let key = plan::client_key(args)?;
+    let client = plan::client(args, key, pool_config)?;
+    let Some(job) = first else {
+        return Ok(Err("no job left to send: nothing to ask with".to_string()));
+    };
+    let reply = client.predict(&job.image, &job.models[..job.models.len().min(1)]);
+    let status = reply
+        .http_status
+        .map_or_else(|| "no reply".to_string(), |s| format!("HTTP {s}"));
+    Ok(match reply.verdict {
+        Verdict::Ok(_) => Ok(reply.quota),
+        // A refusal for the rate still carries the windows.
+        Verdict::RateLimited { .. } if !reply.quota.is_empty() => Ok(reply.quota),
+        Verdict::RateLimited { .. } => Err(format!("{status}: rate limited")),
+        Verdict::Permanent(why)
+        | Verdict::Auth(why)
+        | Verdict::Fatal(why)
+        | Verdict::Transient(why) => Err(format!("{status}: {why}")),
+        _ => Err(format!("{status}: an answer this tool does not know")),
+    })
 }
 
 /// `seconds` as `9 s`, `2 min 05 s`, `3 h 12 min` or `2 d 04 h`.

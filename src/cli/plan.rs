@@ -21,6 +21,10 @@ use std::time::Duration;
 /// largest load we plan for, with room for latency spikes.
 const AUTO_MAX_THREADS: usize = 4096;
 
+/// How long the other requests wait for the first reply (and the quota
+/// it may report) at most: about twice the API's usual latency.
+const FIRST_REPLY_WAIT: Duration = Duration::from_secs(2);
+
 /// Longest `--timeout`.
 const MAX_TIMEOUT: Duration = Duration::from_secs(86_400);
 
@@ -299,5 +303,8 @@ pub(super) fn pool_config(args: &RunArgs, rate: Rate) -> PoolConfig {
     config.align_to_windows = rate.is_some();
     config.retry = retry;
     config.budget = args.max_requests.map(|n| n.get());
+    // The first reply shows the quota before the rest go out, unless it
+    // takes longer than a reply of the API usually does.
+    config.first_try_alone = Some(FIRST_REPLY_WAIT);
     config
 }

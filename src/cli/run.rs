@@ -4,6 +4,7 @@ use super::args::{Mode, RunArgs};
 use super::plan::Plan;
 use super::progress;
 use super::{Exit, UsageError};
+use restb::api::Quota;
 use restb::job::{CallOutput, Job, RestbWork};
 use restb::outcome::{OutcomeLine, OutcomeWriter};
 use restb::pool::{Ending, Finished, Pool, PoolSummary, Sink};
@@ -40,6 +41,8 @@ struct Finish<'a> {
     allotted: Option<f64>,
     stats_file: Option<(File, &'a Path)>,
     earlier_failures: u64,
+    /// The hour, day and month windows the replies reported last.
+    quota: Quota,
 }
 
 /// Runs the plan's jobs on the pool, with the progress bar when there is one.
@@ -49,7 +52,7 @@ fn execute<'a>(plan: Plan<'a>, quiet: bool, stop: &Stop) -> Finish<'a> {
     let jobs = plan.jobs.len() as u64;
     let bar = progress::bar(jobs, quiet);
     let mut sink = RunSink::new(OutcomeWriter::new(plan.out), plan.args.summary);
-    let work = RestbWork::new(plan.client);
+    let work = RestbWork::new(plan.client).warn_when_quota_below(jobs);
     let done = AtomicBool::new(false);
     /// Ends the progress thread however the run ends (a panic included).
     struct DoneOnDrop<'a>(&'a AtomicBool);
@@ -62,8 +65,8 @@ fn execute<'a>(plan: Plan<'a>, quiet: bool, stop: &Stop) -> Finish<'a> {
         let _done_on_drop = DoneOnDrop(&done);
         if let Some(bar) = &bar {
             crate::logging::set_progress(Some(bar.clone()));
-            let (stats, done) = (pool.stats(), &done);
-            scope.spawn(move || progress::follow(bar, stats, allotted, done));
+            let (stats, work, done) = (pool.stats(), &work, &done);
+            scope.spawn(move || progress::follow(bar, (stats, work), allotted, done));
         }
         pool.run_into(&work, plan.jobs, &mut sink)
     });
@@ -72,6 +75,7 @@ fn execute<'a>(plan: Plan<'a>, quiet: bool, stop: &Stop) -> Finish<'a> {
         summary,
         sink,
         replies: work.replies_by_http_status(),
+        quota: work.quota(),
         jobs,
         allotted,
         stats_file: plan.stats_file,
@@ -89,14 +93,19 @@ fn report(args: &RunArgs, run: Finish<'_>) -> Result<Exit, UsageError> {
         allotted,
         stats_file,
         earlier_failures,
+        quota,
     } = run;
     if let Some(rows) = &sink.summary {
         eprint!("{}", restb::report::results_table(rows.iter()));
     }
     eprintln!("{}", summary.report);
     eprintln!("[{}] worker threads at most", summary.peak_threads);
+    if !quota.is_empty() {
+        eprintln!("quota: {quota} (the gateway's last word)");
+    }
     if let Some((file, path)) = stats_file {
-        let stats = StatsFile::new(&summary, &sink, &replies, jobs, allotted, args.mode);
+        let mut stats = StatsFile::new(&summary, &sink, &replies, jobs, allotted, args.mode);
+        stats.quota = Some(quota).filter(|q| !q.is_empty());
         serde_json::to_writer_pretty(file, &stats).map_err(|e| {
             UsageError(format!(
                 "--stats-json: cannot write {}: {e}",
@@ -194,6 +203,8 @@ struct StatsFile<'a> {
     interrupted: bool,
     aborted: bool,
     budget_spent: bool,
+    /// The quota windows the replies reported last; `null` when none did.
+    quota: Option<Quota>,
 }
 
 impl<'a> StatsFile<'a> {
@@ -242,6 +253,7 @@ impl<'a> StatsFile<'a> {
                 && summary.ending != Ending::BudgetSpent,
             aborted: aborted(&summary.ending),
             budget_spent: summary.ending == Ending::BudgetSpent,
+            quota: None,
         }
     }
 }

@@ -53,6 +53,12 @@ pub struct PoolConfig {
     /// could not start, like every job left, has no outcome. Defaults to
     /// `None`: no budget.
     pub budget: Option<u64>,
+    /// The first try runs alone: no other starts until it has ended, or
+    /// for this long at most (a slow first reply does not hold the run), so
+    /// what its reply teaches (the gateway's windows, a quota the work
+    /// checks) is known before the rest go out. Costs up to one latency at
+    /// the start. Defaults to `None`: the first try does not wait.
+    pub first_try_alone: Option<Duration>,
 }
 
 impl Default for PoolConfig {
@@ -65,6 +71,7 @@ impl Default for PoolConfig {
             seed: 0,
             idle_exit: Duration::from_secs(5),
             budget: None,
+            first_try_alone: None,
         }
     }
 }

@@ -7,6 +7,7 @@ use super::books::Books;
 use super::budget::Budget;
 use super::config::PoolConfig;
 use super::delay::DelayHeap;
+use super::first_try::FirstTry;
 use super::halt::Halt;
 use super::queue::{Queue, Tracked};
 use super::sizing::Sizing;
@@ -42,6 +43,8 @@ pub(super) struct Engine<'a, W: Work> {
     pub(super) sizing: Sizing,
     /// Starts left.
     pub(super) budget: Budget,
+    /// Holds the other starts while the first try runs, if asked to.
+    pub(super) first_try: FirstTry,
 }
 
 impl<'a, W: Work> Engine<'a, W> {
@@ -70,6 +73,7 @@ impl<'a, W: Work> Engine<'a, W> {
             books: Books::open(total),
             sizing: Sizing::new(config.threads),
             budget: Budget::new(config.budget),
+            first_try: FirstTry::new(config.first_try_alone),
         }
     }
 

@@ -26,6 +26,7 @@ mod budget;
 mod config;
 mod delay;
 mod engine;
+mod first_try;
 mod halt;
 mod queue;
 mod sink;

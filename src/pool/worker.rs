@@ -6,6 +6,7 @@
 //! the books wait for forever.
 
 use super::engine::{Engine, SinkSender};
+use super::first_try::Turn;
 use super::queue::{Message, Tracked};
 use super::summary::AbortReason;
 use super::work::{Attempt, Finished, Work};
@@ -38,7 +39,8 @@ impl<W: Work> Engine<'_, W> {
             };
             // Waiting for the limiter counts as waiting: the worker is free
             // for a job, so the thread count is not the bottleneck.
-            let cleared = if self.halt.is_stopped() {
+            let turn = self.first_try.turn(self.halt.stop());
+            let cleared = if self.halt.is_stopped() || turn.is_none() {
                 None
             } else {
                 self.limiter.acquire(self.halt.stop()).ok()
@@ -53,6 +55,9 @@ impl<W: Work> Engine<'_, W> {
                 }
                 Some(_) => self.halt.spend_out(),
                 None => {}
+            }
+            if turn == Some(Turn::First) {
+                self.first_try.end();
             }
             // Unless it ran, the run is stopping: the job stays unfinished,
             // and a resumed run does it.
