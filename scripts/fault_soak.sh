@@ -3,13 +3,17 @@
 # mix, interrupted again and again (SIGINT, SIGTERM and now and then kill -9)
 # and resumed, then checked: every job has exactly one outcome line, every
 # line is whole JSON, and failures are only the permanent fault or retries
-# that ran out. Not part of `cargo test` (it takes a few minutes).
+# that ran out (a line with --max-attempts tries, or more 429s than a job
+# may take). Not part of `cargo test` (it takes a few minutes).
 #
 # Usage: scripts/fault_soak.sh [JOBS] [SEED]     (defaults: 3000, 1)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=${1:-3000}
 seed=${2:-1}
+max_attempts=8
+# RetryPolicy's default max_rate_limited: the 429s a job may take.
+max_rate_limited=30
 faults="500=0.04,503=0.04,502=0.03,reset=0.03,truncated=0.03,notjson=0.03,hang=0.005,error200=0.02,005=0.03,noheaders=0.05"
 
 cargo build --release --quiet
@@ -33,7 +37,7 @@ while [ "$status" -ne 0 ] && [ "$status" -ne 1 ]; do
   # A background job of a script inherits SIGINT ignored, and restb keeps an
   # inherited ignore (as under nohup): give it back the default so that the
   # SIGINTs below reach the run.
-  env --default-signal=INT "$restb" run "$dir/images.txt" --base-url "$base" --rps 300 --timeout 1 --max-attempts 8 \
+  env --default-signal=INT "$restb" run "$dir/images.txt" --base-url "$base" --rps 300 --timeout 1 --max-attempts "$max_attempts" \
     --models re_logo -q -o "$dir/out.jsonl" --resume 2> "$dir/run.log" &
   run=$!
   # Let it run 1 to 4 seconds, then interrupt it (unless it finished first).
@@ -54,9 +58,11 @@ while [ "$status" -ne 0 ] && [ "$status" -ne 1 ]; do
 done
 grep -E '^\[' "$dir/run.log" || true
 
-python3 - "$dir/out.jsonl" "$jobs" <<'PY'
+python3 - "$dir/out.jsonl" "$jobs" "$max_attempts" "$max_rate_limited" <<'PY'
 import collections, json, sys
 path, jobs = sys.argv[1], int(sys.argv[2])
+max_attempts, max_rate_limited = int(sys.argv[3]), int(sys.argv[4])
+PERMANENT = "image could not be processed"
 seen = collections.Counter()
 status = collections.Counter()
 errors = collections.Counter()
@@ -67,17 +73,26 @@ with open(path, "rb") as f:
         seen[line["id"]] += 1
         status[line["status"]] += 1
         if line["status"] != "ok":
-            errors[line["error"][:60]] += 1
+            error = line["error"]
+            if error == PERMANENT:
+                kind = "permanent fault"
+            elif line["attempts"] >= max_attempts:
+                kind = "retries ran out"
+            elif line["rate_limited"] > max_rate_limited:
+                kind = "429s ran out"
+            else:
+                kind = "UNEXPECTED"
+            errors[(kind, error[:60])] += 1
 twice = [i for i, n in seen.items() if n > 1]
 missing = set(str(i) for i in range(1, jobs + 1)) - set(seen)
 print(f"outcome lines: {sum(seen.values())}, distinct jobs: {len(seen)} of {jobs}")
 print(f"status: {dict(status)}")
-for error, n in errors.most_common():
-    print(f"  failed {n}: {error}")
+for (kind, error), n in errors.most_common():
+    print(f"  failed {n} ({kind}): {error}")
 assert not twice, f"jobs written twice: {twice[:10]}"
 assert not missing, f"jobs missing: {sorted(missing)[:10]}"
-unexpected = [e for e in errors if e != "image could not be processed"]
-assert not unexpected, f"failures other than the permanent fault: {unexpected}"
+unexpected = [e for (kind, e) in errors if kind == "UNEXPECTED"]
+assert not unexpected, f"failures that are neither the permanent fault nor retries that ran out: {unexpected}"
 print("exactly once: OK")
 PY
 echo "cycles: $cycles, SIGINT/SIGTERM: $signals, kill -9: $kills"

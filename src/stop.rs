@@ -71,6 +71,7 @@ impl Stop {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::mpsc;
     use std::thread;
 
     #[test]
@@ -81,16 +82,50 @@ mod tests {
         assert!(start.elapsed() >= Duration::from_millis(20));
     }
 
+    /// Whether the thread `tid` of this process is blocked (state `S`).
+    fn is_blocked(tid: &str) -> bool {
+        std::fs::read_to_string(format!("/proc/self/task/{tid}/stat"))
+            .ok()
+            .and_then(|stat| {
+                // The state follows the name, which is in parentheses.
+                let after_name = &stat[stat.rfind(')')? + 1..];
+                after_name.split_whitespace().next().map(|s| s == "S")
+            })
+            .unwrap_or(false)
+    }
+
     #[test]
     fn the_signal_wakes_a_long_sleeper() {
         let stop = Stop::new();
+        let (tid_tx, tid_rx) = mpsc::channel();
+        let (done_tx, done_rx) = mpsc::channel();
         let sleeper = {
             let stop = stop.clone();
-            thread::spawn(move || stop.sleep(Duration::from_secs(600)))
+            thread::spawn(move || {
+                let me = std::fs::read_link("/proc/thread-self").expect("Linux /proc");
+                let tid = me.file_name().unwrap().to_string_lossy().into_owned();
+                tid_tx.send(tid).unwrap();
+                done_tx.send(stop.sleep(Duration::from_secs(600))).unwrap();
+            })
         };
-        thread::sleep(Duration::from_millis(20));
+        let tid = tid_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        // Give the signal only once the sleeper is blocked in its wait
+        // (nobody else takes the lock, so a blocked sleeper is waiting on
+        // the condition variable): then only the wake-up can end its sleep.
+        let start = Instant::now();
+        while !is_blocked(&tid) {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "the sleeper never blocked"
+            );
+            thread::yield_now();
+        }
         stop.stop();
-        assert!(!sleeper.join().unwrap());
+        let slept = done_rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the signal wakes the sleeper (not after 10 s)");
+        assert!(!slept, "a sleep ended by the signal returns false");
+        sleeper.join().unwrap();
         assert!(stop.is_stopped());
         assert!(!stop.sleep(Duration::from_secs(600)));
     }

@@ -1,6 +1,11 @@
 //! The Restb.ai client and the pool together, over real sockets, against the
 //! mock gateway on port 0.
 
+mod common;
+
+use base64::Engine as _;
+use common::tiny_server::{answer, percent_decode, TinyServer};
+use common::{assert_jobs_once, start_mock};
 use restb::api::{Client, ClientConfig, ClientKey, ImageSource, Verdict};
 use restb::input::Record;
 use restb::job::{jobs_from_records, CallOutput, Job, RestbWork};
@@ -8,14 +13,12 @@ use restb::limiter::Rate;
 use restb::mock::{HeaderStyle, MockConfig, MockServer};
 use restb::pool::{AbortReason, Ending, Finished, Pool, PoolConfig, PoolSummary};
 use restb::stop::Stop;
-use std::collections::HashSet;
+use serde_json::json;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 fn client_for(server: &MockServer, key: &str) -> Client {
-    let mut config = ClientConfig::default();
-    config.base_url = server.base_url();
-    config.timeout = Duration::from_secs(5);
-    Client::new(ClientKey::new(key).unwrap(), &config).unwrap()
+    common::client(&server.base_url(), key, Duration::from_secs(5))
 }
 
 fn records(count: usize) -> Vec<Record> {
@@ -47,19 +50,6 @@ fn run_jobs(
     (summary, outcomes)
 }
 
-fn assert_exactly_once(jobs: &[Job], outcomes: &[Finished<Job, CallOutput>]) {
-    let mut seen = HashSet::new();
-    for outcome in outcomes {
-        assert!(
-            seen.insert(outcome.job.key()),
-            "{:?} twice",
-            outcome.job.key()
-        );
-    }
-    let wanted: HashSet<_> = jobs.iter().map(Job::key).collect();
-    assert_eq!(seen, wanted);
-}
-
 #[test]
 fn grouped_jobs_send_one_multipredict_request_per_image() {
     let server = MockServer::start(MockConfig::default()).unwrap();
@@ -71,7 +61,7 @@ fn grouped_jobs_send_one_multipredict_request_per_image() {
     let mut config = PoolConfig::default();
     config.rate = Rate::per_second(200.0);
     let (summary, outcomes) = run_jobs(client_for(&server, "k"), jobs.clone(), config);
-    assert_exactly_once(&jobs, &outcomes);
+    assert_jobs_once(&jobs, &outcomes);
     assert_eq!(summary.report.succeeded, 12);
     for outcome in &outcomes {
         let solutions = outcome.output.solutions.as_ref().unwrap();
@@ -97,7 +87,7 @@ fn per_model_jobs_send_one_predict_request_per_image_and_model() {
     let mut config = PoolConfig::default();
     config.rate = Rate::per_second(200.0);
     let (summary, outcomes) = run_jobs(client_for(&server, "k"), jobs.clone(), config);
-    assert_exactly_once(&jobs, &outcomes);
+    assert_jobs_once(&jobs, &outcomes);
     assert_eq!(summary.report.succeeded, 15);
     assert!(server
         .arrivals()
@@ -118,7 +108,7 @@ fn a_rate_limited_gateway_costs_at_most_one_429_and_loses_nothing() {
     let mut config = PoolConfig::default();
     config.rate = Rate::per_second(10.0);
     let (summary, outcomes) = run_jobs(client_for(&server, "k"), jobs.clone(), config);
-    assert_exactly_once(&jobs, &outcomes);
+    assert_jobs_once(&jobs, &outcomes);
     assert_eq!(summary.report.succeeded, 30);
     assert!(
         summary.report.rate_limited <= 1,
@@ -140,7 +130,7 @@ fn a_rate_above_the_gateways_limit_learns_its_window_from_the_headers() {
     let mut config = PoolConfig::default();
     config.rate = Rate::per_second(10.0);
     let (summary, outcomes) = run_jobs(client_for(&server, "k"), jobs.clone(), config);
-    assert_exactly_once(&jobs, &outcomes);
+    assert_jobs_once(&jobs, &outcomes);
     assert_eq!(summary.report.succeeded, 15);
     let limited = summary.report.rate_limited;
     assert!(limited <= 5, "{limited} 429s for 15 requests");
@@ -160,7 +150,7 @@ fn without_headers_429s_pause_the_pool_and_nothing_is_lost() {
     let mut config = PoolConfig::default();
     config.rate = Rate::per_second(10.0);
     let (summary, outcomes) = run_jobs(client_for(&server, "k"), jobs.clone(), config);
-    assert_exactly_once(&jobs, &outcomes);
+    assert_jobs_once(&jobs, &outcomes);
     assert_eq!(summary.report.succeeded, 15);
     let limited = summary.report.rate_limited;
     assert!(
@@ -204,12 +194,31 @@ fn a_refused_key_aborts_the_run() {
 }
 
 #[test]
-fn a_local_file_is_uploaded_as_base64() {
-    let server = MockServer::start(MockConfig::default()).unwrap();
+fn a_local_file_arrives_byte_for_byte_as_url_safe_base64() {
+    // A gateway that keeps each request's body, and answers like the API.
+    let bodies = Arc::new(Mutex::new(Vec::new()));
+    let server = {
+        let bodies = bodies.clone();
+        TinyServer::start(move |request, stream| {
+            bodies
+                .lock()
+                .unwrap()
+                .push((request.line.clone(), request.body.clone()));
+            let reply = json!({"error": "false", "response": {"solutions": {
+                "re_roomtype_global_v2": {"top_prediction": {"label": "kitchen"}},
+                "re_logo": {"detections": []}}}});
+            answer(stream, 200, "application/json", &reply.to_string())
+        })
+    };
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("kitchen.jpg");
-    std::fs::write(&path, [0xff, 0xd8, 0xff, 0xe0, 1, 2, 3, 4, 0xff, 0xd9]).unwrap();
-    let client = client_for(&server, "k");
+    // Every byte value, in an order that gives base64's `-` and `_` (the
+    // URL-safe digits) and a padded end.
+    let picture: Vec<u8> = (0..70_001u32)
+        .map(|n| (n.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(&path, &picture).unwrap();
+    let client = common::client(&server.base_url(), "k", Duration::from_secs(5));
     let reply = client.predict(
         &ImageSource::File(path),
         &models(&["re_roomtype_global_v2", "re_logo"]),
@@ -220,11 +229,41 @@ fn a_local_file_is_uploaded_as_base64() {
         "{:?}",
         reply.verdict
     );
+    let bodies = bodies.lock().unwrap();
+    assert_eq!(bodies.len(), 1);
+    let (line, body) = &bodies[0];
+    assert!(line.starts_with("POST /vision/v2/multipredict?"), "{line}");
+    let form = String::from_utf8(body.clone()).expect("a form is ASCII");
+    let field = |name: &str| {
+        form.split('&')
+            .find_map(|pair| pair.strip_prefix(&format!("{name}=")))
+            .map(percent_decode)
+            .unwrap_or_else(|| panic!("no {name} in the form"))
+    };
+    assert_eq!(field("model_id"), "re_roomtype_global_v2,re_logo");
+    let encoded = field("image_base64");
+    assert!(encoded.contains('-') && encoded.contains('_') && encoded.ends_with('='));
+    let received = base64::engine::general_purpose::URL_SAFE
+        .decode(&encoded)
+        .expect("URL-safe base64");
+    assert_eq!(received.len(), picture.len());
+    assert!(
+        received == picture,
+        "the bytes received differ from the file"
+    );
+}
+
+#[test]
+fn a_local_file_that_cannot_be_read_is_a_permanent_failure() {
+    let server = start_mock(MockConfig::default());
+    let dir = tempfile::tempdir().unwrap();
+    let client = client_for(&server, "k");
     let missing = client.predict(
         &ImageSource::File(dir.path().join("gone.jpg")),
         &models(&["re_logo"]),
     );
     assert!(matches!(missing.verdict, Verdict::Permanent(ref m) if m.starts_with("cannot read")));
+    assert_eq!(server.counters().requests, 0);
 }
 
 #[test]

@@ -1,6 +1,8 @@
 //! `restb bench` end to end: the table, both files, bad flags and SIGINT.
 //! The sweep itself is tested inside the binary (`src/bench/tests.rs`).
 
+mod common;
+
 use serde_json::Value;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -33,14 +35,17 @@ fn assert_well_formed(svg: &str) {
 
 const JSON_OUT: &str = "bench-out.json";
 
+/// `restb ARGS` run in `dir`, without a client key.
 fn restb(args: &[&str], dir: &std::path::Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_restb"))
+    command(None)
         .args(args)
         .current_dir(dir)
-        .env_remove("RUST_LOG")
-        .env_remove("RESTB_CLIENT_KEY")
         .output()
         .expect("the binary runs")
+}
+
+fn command(key: Option<&str>) -> Command {
+    common::restb(key)
 }
 
 #[test]
@@ -104,7 +109,7 @@ fn bad_flags_exit_2_and_name_the_flag() {
         assert_eq!(out.status.code(), Some(2), "{flags:?}: {stderr}");
         assert!(stderr.contains(expected), "{flags:?}: {stderr}");
     }
-    let out = Command::new(env!("CARGO_BIN_EXE_restb"))
+    let out = command(Some("k-5ecr3t"))
         .args([
             "bench",
             "--base-url",
@@ -113,7 +118,6 @@ fn bad_flags_exit_2_and_name_the_flag() {
             "1",
         ])
         .current_dir(dir.path())
-        .env("RESTB_CLIENT_KEY", "k-5ecr3t")
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -136,7 +140,8 @@ fn sigint_ends_the_sweep_writes_what_was_measured_and_exits_130() {
     let dir = tempfile::tempdir().unwrap();
     // With SIGINT at its default whatever this process inherited: restb keeps
     // an inherited ignore (a background job of a script has one).
-    let mut child = Command::new("env")
+    let mut env = Command::new("env");
+    let mut child = common::clean_env(&mut env, None)
         .args(["--default-signal=INT", env!("CARGO_BIN_EXE_restb")])
         .args([
             "bench",
@@ -152,7 +157,6 @@ fn sigint_ends_the_sweep_writes_what_was_measured_and_exits_130() {
             JSON_OUT,
         ])
         .current_dir(dir.path())
-        .env_remove("RUST_LOG")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

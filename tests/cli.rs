@@ -1,44 +1,21 @@
 //! The `restb` binary end to end: real processes, real files, the mock
 //! gateway on port 0.
 
-use restb::mock::{MockConfig, MockServer};
-use serde_json::Value;
+mod common;
+
+use common::{outcome_lines, restb, run, start_mock, text, url_list, KEY};
+use restb::mock::{Fault, FaultMix, MockConfig};
+use serde_json::{json, Value};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
+use std::time::Duration;
 
-const KEY: &str = "test-key-5ecr3t";
-
-fn restb(args: &[&str], key: Option<&str>) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_restb"));
-    command
-        .args(args)
-        .env_remove("RUST_LOG")
-        .env_remove("RESTB_CLIENT_KEY");
-    if let Some(key) = key {
-        command.env("RESTB_CLIENT_KEY", key);
-    }
-    command.output().expect("the binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn outcome_lines(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|line| serde_json::from_str(line).expect("each line is whole JSON"))
-        .collect()
-}
-
-fn url_list(dir: &Path, count: usize) -> String {
-    let path = dir.join("urls.txt");
-    let body: String = (1..=count)
-        .map(|n| format!("https://example.com/photos/{n}.jpg\n"))
-        .collect();
-    std::fs::write(&path, format!("# listing photos\n{body}")).unwrap();
-    path.to_string_lossy().into_owned()
+/// The `n`th `[...]` of a stats line (from 0).
+fn bracketed(line: &str, n: usize) -> &str {
+    line.split('[')
+        .nth(n + 1)
+        .and_then(|part| part.split(']').next())
+        .unwrap_or_else(|| panic!("no [{n}] in {line}"))
 }
 
 fn assert_no_key(output: &Output, files: &[&Path]) {
@@ -53,12 +30,14 @@ fn assert_no_key(output: &Output, files: &[&Path]) {
 
 #[test]
 fn a_batch_runs_end_to_end_with_one_outcome_per_image() {
-    let server = MockServer::start(MockConfig::default()).unwrap();
+    let mut config = MockConfig::default();
+    config.latency = Duration::from_millis(30);
+    let server = start_mock(config);
     let dir = tempfile::tempdir().unwrap();
     let input = url_list(dir.path(), 8);
     let out = dir.path().join("out.jsonl");
     let base = server.base_url();
-    let output = restb(
+    let output = run(
         &[
             "run",
             &input,
@@ -92,7 +71,9 @@ fn a_batch_runs_end_to_end_with_one_outcome_per_image() {
             serde_json::json!(["re_logo", "re_condition_r1r6_global"])
         );
         assert!(line["solutions"]["re_condition_r1r6_global"].is_object());
-        assert!(line["latency_ms"].as_f64().unwrap() >= 0.0);
+        // The mock answers after 30 ms: a request cannot take less.
+        let latency = line["latency_ms"].as_f64().unwrap();
+        assert!((30.0..10_000.0).contains(&latency), "{line}");
     }
     let stats = stderr
         .lines()
@@ -102,17 +83,26 @@ fn a_batch_runs_end_to_end_with_one_outcome_per_image() {
         stats.contains("] seconds with average time [") && stats.ends_with("] rps"),
         "{stats}"
     );
+    // The average on the stats line is the mean of the outcomes' latencies
+    // (each rounded to 0.1 ms).
+    let average: f64 = bracketed(stats, 2).parse().unwrap();
+    let mean = lines
+        .iter()
+        .map(|l| l["latency_ms"].as_f64().unwrap())
+        .sum::<f64>()
+        / 8.0;
+    assert!((average - mean).abs() <= 0.2, "{stats}: mean {mean}");
     assert_eq!(server.counters().requests, 8);
     assert_no_key(&output, &[&out]);
 }
 
 #[test]
 fn per_model_sends_one_request_per_image_and_model_to_stdout() {
-    let server = MockServer::start(MockConfig::default()).unwrap();
+    let server = start_mock(MockConfig::default());
     let dir = tempfile::tempdir().unwrap();
     let input = url_list(dir.path(), 3);
     let base = server.base_url();
-    let output = restb(
+    let output = run(
         &[
             "run",
             &input,
@@ -144,7 +134,7 @@ fn per_model_sends_one_request_per_image_and_model_to_stdout() {
 
 #[test]
 fn a_failed_job_is_recorded_and_exits_1() {
-    let server = MockServer::start(MockConfig::default()).unwrap();
+    let server = start_mock(MockConfig::default());
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("batch.jsonl");
     std::fs::write(
@@ -167,7 +157,7 @@ fn a_failed_job_is_recorded_and_exits_1() {
         "-o",
         out.to_str().unwrap(),
     ];
-    let output = restb(&args, Some(KEY));
+    let output = run(&args, Some(KEY));
     assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
     let lines = outcome_lines(&out);
     let failed = lines.iter().find(|l| l["id"] == "7").unwrap();
@@ -186,12 +176,12 @@ fn a_failed_job_is_recorded_and_exits_1() {
 fn a_refused_key_exits_1_without_showing_the_key() {
     let mut mock_config = MockConfig::default();
     mock_config.valid_keys = Some(vec!["another".into()]);
-    let server = MockServer::start(mock_config).unwrap();
+    let server = start_mock(mock_config);
     let dir = tempfile::tempdir().unwrap();
     let input = url_list(dir.path(), 30);
     let out = dir.path().join("out.jsonl");
     let base = server.base_url();
-    let output = restb(
+    let output = run(
         &[
             "run",
             &input,
@@ -216,7 +206,7 @@ fn a_refused_key_exits_1_without_showing_the_key() {
 
 #[test]
 fn resume_sends_only_what_is_not_done() {
-    let server = MockServer::start(MockConfig::default()).unwrap();
+    let server = start_mock(MockConfig::default());
     let dir = tempfile::tempdir().unwrap();
     let input = url_list(dir.path(), 6);
     let out = dir.path().join("out.jsonl");
@@ -239,7 +229,7 @@ fn resume_sends_only_what_is_not_done() {
         out.to_str().unwrap(),
         "--resume",
     ];
-    let output = restb(&args, Some(KEY));
+    let output = run(&args, Some(KEY));
     assert_eq!(
         output.status.code(),
         Some(1),
@@ -251,17 +241,17 @@ fn resume_sends_only_what_is_not_done() {
     assert_eq!(lines.len(), 6);
     let mut retry = args.to_vec();
     retry.push("--retry-failed");
-    let output = restb(&retry, Some(KEY));
+    let output = run(&retry, Some(KEY));
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     assert_eq!(server.counters().requests, 5);
-    let output = restb(&retry, Some(KEY));
+    let output = run(&retry, Some(KEY));
     assert_eq!(output.status.code(), Some(0));
     assert_eq!(server.counters().requests, 5, "nothing left to do");
 }
 
 #[test]
 fn bad_usage_exits_2_before_any_request() {
-    let server = MockServer::start(MockConfig::default()).unwrap();
+    let server = start_mock(MockConfig::default());
     let dir = tempfile::tempdir().unwrap();
     let input = url_list(dir.path(), 2);
     let base = server.base_url();
@@ -375,7 +365,7 @@ fn bad_usage_exits_2_before_any_request() {
         ),
     ];
     for (args, key, needle) in cases {
-        let output = restb(&args, key);
+        let output = run(&args, key);
         let stderr = text(&output.stderr);
         assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains(needle), "{args:?}: {stderr}");
@@ -389,13 +379,13 @@ fn bad_usage_exits_2_before_any_request() {
 fn the_key_can_come_from_a_file() {
     let mut mock_config = MockConfig::default();
     mock_config.valid_keys = Some(vec![KEY.into()]);
-    let server = MockServer::start(mock_config).unwrap();
+    let server = start_mock(mock_config);
     let dir = tempfile::tempdir().unwrap();
     let input = url_list(dir.path(), 2);
     let key_file = dir.path().join("key");
     std::fs::write(&key_file, format!("{KEY}\n")).unwrap();
     let base = server.base_url();
-    let output = restb(
+    let output = run(
         &[
             "run",
             &input,
@@ -415,7 +405,7 @@ fn the_key_can_come_from_a_file() {
 #[test]
 fn the_demo_runs_without_key_or_network() {
     // The tutorial's workload with a short latency, to keep the test quick.
-    let output = restb(&["demo", "--latency", "0.05", "--rps", "20"], None);
+    let output = run(&["demo", "--latency", "0.05", "--rps", "20"], None);
     let stdout = text(&output.stdout);
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{stderr}");
@@ -432,12 +422,12 @@ fn the_demo_runs_without_key_or_network() {
 
 #[test]
 fn the_key_stays_hidden_at_trace_level_ureq_logs_included() {
-    let server = MockServer::start(MockConfig::default()).unwrap();
+    let server = start_mock(MockConfig::default());
     let dir = tempfile::tempdir().unwrap();
     let input = url_list(dir.path(), 3);
     let out = dir.path().join("out.jsonl");
     let base = server.base_url();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_restb"));
+    let mut command = restb(Some(KEY));
     command
         .args([
             "run",
@@ -449,7 +439,6 @@ fn the_key_stays_hidden_at_trace_level_ureq_logs_included() {
             "-o",
             out.to_str().unwrap(),
         ])
-        .env("RESTB_CLIENT_KEY", KEY)
         .env("RUST_LOG", "trace");
     let output = command.output().unwrap();
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
@@ -468,18 +457,26 @@ fn the_key_stays_hidden_at_trace_level_ureq_logs_included() {
 }
 
 #[test]
-fn stats_json_has_every_figure_and_summary_prints_a_table() {
-    let server = MockServer::start(MockConfig::default()).unwrap();
+fn stats_json_agrees_with_the_outcome_file_and_summary_prints_a_table() {
+    // Nine images: one with a model the gateway refuses (400), and 503s on
+    // about a third of the requests, retried (seeded, one thread: the same
+    // run every time).
+    let mut config = MockConfig::default();
+    config.latency = Duration::from_millis(20);
+    config.faults = FaultMix::none().with(Fault::Status503, 0.3);
+    config.seed = 5;
+    let server = start_mock(config);
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("batch.jsonl");
-    std::fs::write(
-        &input,
-        "{\"id\":\"a\",\"url\":\"https://x/a.jpg\"}\n{\"id\":\"b\",\"url\":\"https://x/b.jpg\",\"models\":[\"re_nope\"]}\n",
-    )
-    .unwrap();
+    let mut batch: String = (1..=8)
+        .map(|n| format!("{{\"id\":\"{n}\",\"url\":\"https://x/{n}.jpg\"}}\n"))
+        .collect();
+    batch.push_str("{\"id\":\"9\",\"url\":\"https://x/9.jpg\",\"models\":[\"re_nope\"]}\n");
+    std::fs::write(&input, batch).unwrap();
     let stats = dir.path().join("stats.json");
+    let out = dir.path().join("out.jsonl");
     let base = server.base_url();
-    let output = restb(
+    let output = run(
         &[
             "run",
             input.to_str().unwrap(),
@@ -487,51 +484,78 @@ fn stats_json_has_every_figure_and_summary_prints_a_table() {
             &base,
             "--rps",
             "50",
+            "--threads",
+            "1",
+            "--max-attempts",
+            "20",
             "--allow-unknown-models",
             "--models",
             "re_roomtype_global_v2",
             "--stats-json",
             stats.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
             "--summary",
         ],
         Some(KEY),
     );
     assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
     let json: Value = serde_json::from_str(&std::fs::read_to_string(&stats).unwrap()).unwrap();
-    for field in [
-        "jobs",
-        "finished",
-        "unfinished",
-        "by_status",
-        "by_http_status",
-        "succeeded",
-        "failed",
-        "rate_limited",
-        "transient_errors",
-        "retried",
-        "span_s",
-        "mean_latency_ms",
-        "p50_ms",
-        "p90_ms",
-        "p95_ms",
-        "p99_ms",
-        "max_ms",
-        "throughput_rps",
-        "sustained_rps",
-        "allotted_rps",
-        "mode",
-        "threads_peak",
-        "interrupted",
-    ] {
-        assert!(json.get(field).is_some(), "missing {field}: {json}");
+    let lines = outcome_lines(&out);
+    let count = |status: &str| lines.iter().filter(|l| l["status"] == status).count();
+    let sum = |field: &str| -> u64 { lines.iter().map(|l| l[field].as_u64().unwrap()).sum() };
+    assert_eq!(lines.len(), 9);
+    assert_eq!(json["jobs"], 9);
+    assert_eq!(json["finished"], 9);
+    assert_eq!(json["unfinished"], 0);
+    assert_eq!(json["succeeded"], count("ok"));
+    assert_eq!(json["failed"], count("failed"));
+    assert_eq!((count("ok"), count("failed")), (8, 1));
+    assert_eq!(json["by_status"], json!({"ok": 8, "failed": 1}));
+    let mut by_http = serde_json::Map::new();
+    for line in &lines {
+        let status = line["http_status"].to_string();
+        let seen = by_http.get(&status).and_then(Value::as_u64).unwrap_or(0);
+        by_http.insert(status, json!(seen + 1));
     }
-    assert_eq!(json["jobs"], 2);
-    assert_eq!(json["succeeded"], 1);
-    assert_eq!(json["failed"], 1);
-    assert_eq!(json["by_status"]["ok"], 1);
-    assert_eq!(json["by_http_status"]["400"], 1);
+    assert_eq!(json["by_http_status"], Value::Object(by_http));
+    // Every try beyond a job's first was a retry after a 503, and every
+    // request the gateway saw is a try some line counts.
+    let tries = sum("attempts");
+    assert_eq!(server.counters().requests, tries);
+    assert!(tries > 9, "the seed gives some 503s");
+    assert_eq!(json["retried"], tries - 9);
+    assert_eq!(json["transient_errors"], tries - 9);
+    assert_eq!(json["rate_limited"], sum("rate_limited"));
+    // Latencies: the mean and the maximum of the successes' latency_ms
+    // (rounded to 0.1 ms in the file, to 3 digits in the histogram).
+    let latencies: Vec<f64> = lines
+        .iter()
+        .filter(|l| l["status"] == "ok")
+        .map(|l| l["latency_ms"].as_f64().unwrap())
+        .collect();
+    let mean = latencies.iter().sum::<f64>() / latencies.len() as f64;
+    let max = latencies.iter().copied().fold(0.0, f64::max);
+    let figure = |name: &str| json[name].as_f64().unwrap();
+    assert!((figure("mean_latency_ms") - mean).abs() <= 0.1, "{json}");
+    assert!(
+        (figure("max_ms") - max).abs() <= max * 0.002 + 0.1,
+        "{json}"
+    );
+    let percentiles = ["p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms"].map(figure);
+    assert!(percentiles[0] >= 20.0, "{json}");
+    assert!(percentiles.windows(2).all(|w| w[0] <= w[1]), "{json}");
+    // The span holds every success; the throughput is successes over it.
+    let span = figure("span_s");
+    assert!(
+        span * 1000.0 >= latencies.iter().sum::<f64>() - 1.0,
+        "one thread: {json}"
+    );
+    assert!((figure("throughput_rps") - 8.0 / span).abs() < 1e-6 * figure("throughput_rps"));
     assert_eq!(json["allotted_rps"], 50.0);
     assert_eq!(json["mode"], "rate");
+    assert_eq!(json["threads_peak"], 1);
+    assert_eq!(json["interrupted"], false);
     let stderr = text(&output.stderr);
     assert!(stderr.contains("re_roomtype_global_v2"), "{stderr}");
     assert!(stderr.contains("FAILED"), "{stderr}");
@@ -544,7 +568,7 @@ fn completions_are_printed_for_each_shell() {
         ("zsh", "#compdef restb"),
         ("fish", "complete -c restb"),
     ] {
-        let output = restb(&["completions", shell], None);
+        let output = run(&["completions", shell], None);
         assert_eq!(output.status.code(), Some(0));
         let script = text(&output.stdout);
         assert!(
@@ -555,7 +579,7 @@ fn completions_are_printed_for_each_shell() {
         assert!(script.contains("--rps"));
     }
     assert_eq!(
-        restb(&["completions", "powershell-9"], None).status.code(),
+        run(&["completions", "powershell-9"], None).status.code(),
         Some(2)
     );
 }
@@ -563,7 +587,7 @@ fn completions_are_printed_for_each_shell() {
 #[test]
 fn help_shows_examples_for_each_subcommand() {
     for sub in ["run", "demo", "mock", "bench", "report", "completions"] {
-        let output = restb(&[sub, "--help"], None);
+        let output = run(&[sub, "--help"], None);
         assert_eq!(output.status.code(), Some(0), "{sub}");
         let help = text(&output.stdout);
         assert!(
@@ -571,4 +595,121 @@ fn help_shows_examples_for_each_subcommand() {
             "{sub} --help has no example:\n{help}"
         );
     }
+}
+
+#[test]
+fn resume_with_no_outcome_file_yet_starts_from_nothing() {
+    let server = start_mock(MockConfig::default());
+    let dir = tempfile::tempdir().unwrap();
+    let input = url_list(dir.path(), 5);
+    let out = dir.path().join("not-yet.jsonl");
+    assert!(!out.exists());
+    let base = server.base_url();
+    let output = run(
+        &[
+            "run",
+            &input,
+            "--base-url",
+            &base,
+            "--rps",
+            "100",
+            "--models",
+            "re_logo",
+            "-o",
+            out.to_str().unwrap(),
+            "--resume",
+        ],
+        Some(KEY),
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    common::assert_exactly_once(&out, 5);
+    assert_eq!(server.counters().requests, 5);
+}
+
+#[test]
+fn auto_threads_keep_enough_requests_in_flight_for_the_rate() {
+    // 10/s with 1.6 s answers: Little's law wants 16 requests in flight.
+    // The first guess of an auto pool is one second of starts (11): what
+    // the gateway sees in flight, and the threads the run reports, must
+    // grow past it to what the rate needs, and stay under the cap.
+    let mut config = MockConfig::default();
+    config.latency = Duration::from_millis(1600);
+    let server = start_mock(config);
+    let dir = tempfile::tempdir().unwrap();
+    let input = url_list(dir.path(), 30);
+    let stats = dir.path().join("stats.json");
+    let base = server.base_url();
+    let output = run(
+        &[
+            "run",
+            &input,
+            "--base-url",
+            &base,
+            "--rps",
+            "10",
+            "--models",
+            "re_logo",
+            "-o",
+            "/dev/null",
+            "--stats-json",
+            stats.to_str().unwrap(),
+        ],
+        Some(KEY),
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(&stats).unwrap()).unwrap();
+    let peak = json["threads_peak"].as_u64().unwrap();
+    let in_flight = server.counters().max_in_flight;
+    assert!(
+        in_flight >= 14,
+        "the gateway saw at most {in_flight} in flight"
+    );
+    assert!(
+        peak >= in_flight,
+        "{peak} threads for {in_flight} in flight"
+    );
+    assert!(peak <= 4096, "{peak} threads");
+    // Paced by the rate, not by the threads: 30 starts at 10/s.
+    let span = json["span_s"].as_f64().unwrap();
+    assert!(span >= 2.9 + 1.6, "{span} s");
+}
+
+#[test]
+fn per_model_outcomes_resume_by_image_and_model() {
+    // A first run did one model per image; the resume with three models
+    // sends exactly the (image, model) pairs without an outcome.
+    let server = start_mock(MockConfig::default());
+    let dir = tempfile::tempdir().unwrap();
+    let input = url_list(dir.path(), 2);
+    let out = dir.path().join("out.jsonl");
+    let base = server.base_url();
+    let args = |models: &'static str| {
+        run(
+            &[
+                "run",
+                &input,
+                "--base-url",
+                &base,
+                "--rps",
+                "100",
+                "--per-model",
+                "--models",
+                models,
+                "-o",
+                out.to_str().unwrap(),
+                "--resume",
+            ],
+            Some(KEY),
+        )
+    };
+    let first = args("caption");
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first.stderr));
+    assert_eq!(outcome_lines(&out).len(), 2);
+    let rest = args("re_logo,caption,re_condition_r1r6_global");
+    assert_eq!(rest.status.code(), Some(0), "{}", text(&rest.stderr));
+    assert_eq!(server.counters().requests, 6, "each pair sent once");
+    let keys: std::collections::HashSet<String> =
+        outcome_lines(&out).iter().map(common::job_key).collect();
+    assert_eq!(keys.len(), 6, "{keys:?}");
+    common::assert_exactly_once(&out, 2);
 }

@@ -2,8 +2,11 @@
 //! transient faults are retried to success, permanent ones are recorded once
 //! with a reason, and whatever the mix, every job ends with exactly one outcome.
 
+mod common;
+
+use common::assert_jobs_once;
 use proptest::prelude::*;
-use restb::api::{Client, ClientConfig, ClientKey, ImageSource};
+use restb::api::ImageSource;
 use restb::input::Record;
 use restb::job::{jobs_from_records, CallOutput, Job, RestbWork};
 use restb::limiter::Rate;
@@ -11,7 +14,6 @@ use restb::mock::{Fault, FaultMix, MockConfig, MockServer};
 use restb::pool::{Finished, Pool, PoolConfig, PoolSummary, Threads};
 use restb::retry::RetryPolicy;
 use restb::stop::Stop;
-use std::collections::HashSet;
 use std::num::{NonZeroU32, NonZeroUsize};
 use std::time::Duration;
 
@@ -45,10 +47,7 @@ fn run(
     jobs: Vec<Job>,
     config: PoolConfig,
 ) -> (PoolSummary, Vec<Finished<Job, CallOutput>>) {
-    let mut client_config = ClientConfig::default();
-    client_config.base_url = server.base_url();
-    client_config.timeout = Duration::from_millis(300);
-    let client = Client::new(ClientKey::new("k").unwrap(), &client_config).unwrap();
+    let client = common::client(&server.base_url(), "k", Duration::from_millis(300));
     let pool = Pool::new(config, Stop::new());
     let mut outcomes = Vec::new();
     let summary = pool.run(&RestbWork::new(client), jobs, |finished| {
@@ -56,12 +55,6 @@ fn run(
         Ok(())
     });
     (summary, outcomes)
-}
-
-fn assert_exactly_once(count: usize, outcomes: &[Finished<Job, CallOutput>]) {
-    let ids: HashSet<&str> = outcomes.iter().map(|o| o.job.id.as_str()).collect();
-    assert_eq!(ids.len(), outcomes.len(), "a job finished twice");
-    assert_eq!(outcomes.len(), count);
 }
 
 fn faulty(mix: FaultMix, seed: u64) -> MockServer {
@@ -88,7 +81,7 @@ fn each_transient_fault_is_retried_to_success() {
     for fault in transient {
         let server = faulty(FaultMix::none().with(fault, 0.4), 7);
         let (summary, outcomes) = run(&server, jobs(20), patient_pool(12));
-        assert_exactly_once(20, &outcomes);
+        assert_jobs_once(&jobs(20), &outcomes);
         assert!(
             outcomes.iter().all(|o| o.success),
             "{fault:?}: {:?}",
@@ -111,7 +104,7 @@ fn each_transient_fault_is_retried_to_success() {
 fn an_error_with_http_200_is_recorded_once_with_its_reason() {
     let server = faulty(FaultMix::none().with(Fault::Error200, 1.0), 1);
     let (summary, outcomes) = run(&server, jobs(10), patient_pool(5));
-    assert_exactly_once(10, &outcomes);
+    assert_jobs_once(&jobs(10), &outcomes);
     for outcome in &outcomes {
         assert!(!outcome.success);
         assert_eq!(outcome.attempts, 1);
@@ -129,7 +122,7 @@ fn an_error_with_http_200_is_recorded_once_with_its_reason() {
 fn transient_faults_give_up_after_max_attempts() {
     let server = faulty(FaultMix::none().with(Fault::Status503, 1.0), 1);
     let (summary, outcomes) = run(&server, jobs(4), patient_pool(3));
-    assert_exactly_once(4, &outcomes);
+    assert_jobs_once(&jobs(4), &outcomes);
     assert!(outcomes.iter().all(|o| !o.success && o.attempts == 3));
     assert_eq!(outcomes[0].output.http_status, Some(503));
     assert_eq!(server.counters().requests, 12);
@@ -146,7 +139,7 @@ fn concurrency_mode_respects_an_in_flight_limit() {
     config.threads = Threads::Fixed(NonZeroUsize::new(3).unwrap());
     config.rate = None;
     let (summary, outcomes) = run(&server, jobs(30), config);
-    assert_exactly_once(30, &outcomes);
+    assert_jobs_once(&jobs(30), &outcomes);
     assert_eq!(summary.report.rate_limited, 0);
     assert_eq!(server.counters().max_in_flight, 3);
 }
@@ -172,9 +165,7 @@ proptest! {
     fn random_fault_mixes_keep_exactly_once(mix in mix(), seed in any::<u64>(), count in 1usize..40) {
         let server = faulty(mix, seed);
         let (summary, outcomes) = run(&server, jobs(count), patient_pool(4));
-        let ids: HashSet<&str> = outcomes.iter().map(|o| o.job.id.as_str()).collect();
-        prop_assert_eq!(ids.len(), outcomes.len());
-        prop_assert_eq!(outcomes.len(), count);
+        assert_jobs_once(&jobs(count), &outcomes);
         prop_assert_eq!(summary.unfinished, 0);
         for outcome in outcomes.iter().filter(|o| !o.success) {
             let error = outcome.output.error.clone().unwrap_or_default();

@@ -4,13 +4,12 @@
 //! Against a real loopback server that answers 500 to each image's first
 //! request and 200 to the retry.
 
-mod support;
+mod common;
 
+use common::tiny_server::{answer, TinyServer};
 use serde_json::{json, Value};
 use std::collections::HashSet;
-use std::process::Command;
 use std::sync::Mutex;
-use support::{answer, TinyServer};
 
 fn five_hundred_then_ok() -> TinyServer {
     let seen = Mutex::new(HashSet::new());
@@ -51,7 +50,7 @@ fn a_short_run_reports_honest_figures() {
         .collect();
     std::fs::write(&input, urls).unwrap();
     let stats = dir.path().join("stats.json");
-    let run = Command::new(env!("CARGO_BIN_EXE_restb"))
+    let run = common::restb(Some("k"))
         .args([
             "run",
             input.to_str().unwrap(),
@@ -60,7 +59,6 @@ fn a_short_run_reports_honest_figures() {
         ])
         .args(["--models", "re_logo", "--rps", "100", "-o", "/dev/null"])
         .args(["--stats-json", stats.to_str().unwrap()])
-        .env("RESTB_CLIENT_KEY", "k")
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&run.stderr);

@@ -5,11 +5,10 @@
 //! the key appears in no output: outcome file, standard error at trace level,
 //! `--stats-json`, `--summary`.
 
-mod support;
+mod common;
 
+use common::tiny_server::{answer, percent_decode, TinyServer};
 use serde_json::{json, Value};
-use std::process::Command;
-use support::{answer, percent_decode, TinyServer};
 
 /// A key with the characters that URL encoders treat differently: ureq
 /// encodes `+/=%` and leaves `!*` as they are.
@@ -88,7 +87,7 @@ fn a_gateway_echoing_the_url_never_shows_the_key() {
     std::fs::write(&input, urls).unwrap();
     let out = dir.path().join("out.jsonl");
     let stats = dir.path().join("stats.json");
-    let run = Command::new(env!("CARGO_BIN_EXE_restb"))
+    let run = common::restb(Some(KEY))
         .args([
             "run",
             input.to_str().unwrap(),
@@ -103,7 +102,6 @@ fn a_gateway_echoing_the_url_never_shows_the_key() {
             "--stats-json",
             stats.to_str().unwrap(),
         ])
-        .env("RESTB_CLIENT_KEY", KEY)
         .env("RUST_LOG", "trace")
         .output()
         .unwrap();
@@ -144,4 +142,57 @@ fn a_gateway_echoing_the_url_never_shows_the_key() {
         field("5", "/error")
     );
     assert!(stderr.contains("client_key=***"), "{stderr}");
+}
+
+#[test]
+fn restb_bench_against_an_echoing_url_never_shows_the_key() {
+    // Every other request is refused with the URL in the message; the rest
+    // succeed with it in a label.
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let server = TinyServer::start(move |request, stream| {
+        let n = {
+            let mut log = log.lock().unwrap();
+            log.push(percent_decode(&request.target));
+            log.len() - 1
+        };
+        let target = &request.target;
+        if n % 2 == 0 {
+            let body = json!({"error": "true", "message": format!("bad request {target}")});
+            answer(stream, 400, "application/json", &body.to_string())
+        } else {
+            let body = json!({"error": "false", "response": {"solutions": {"re_logo": {
+                "detections": [{"label": format!("seen {} {target}", percent_decode(target))}]}}}});
+            answer(stream, 200, "application/json", &body.to_string())
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let run = common::restb(Some(KEY))
+        .args(["bench", "--base-url", &server.base_url()])
+        .args(["--threads", "1,2", "--rps", "50", "--requests", "4"])
+        .args(["--json", "b.json", "--svg", "b.svg"])
+        .current_dir(dir.path())
+        .env("RUST_LOG", "trace")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.code().is_some(), "{stderr}");
+    assert!(stdout.contains("threads"), "the table: {stdout}\n{stderr}");
+    let json = std::fs::read_to_string(dir.path().join("b.json")).unwrap();
+    let svg = std::fs::read_to_string(dir.path().join("b.svg")).unwrap();
+    for (what, text) in [
+        ("standard error", &*stderr),
+        ("standard output", &*stdout),
+        ("the JSON", &*json),
+        ("the chart", &*svg),
+    ] {
+        assert!(!text.contains(KEY_START), "the key in {what}:\n{text}");
+    }
+    // The requests did carry it, and the echoes came back.
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 8, "two points of four requests");
+    assert!(seen
+        .iter()
+        .all(|t| t.contains(&format!("client_key={KEY}"))));
 }

@@ -5,15 +5,15 @@
 //! flight: the run stops (exit 1) with no outcome for the refused jobs, and
 //! the resume with a good key does every job exactly once, all ok.
 
-mod support;
+mod common;
 
+use common::tiny_server::{answer, TinyServer};
 use serde_json::{json, Value};
 use std::collections::HashSet;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use support::{answer, TinyServer};
 
 const JOBS: usize = 60;
 /// Requests with the first key that are answered before it is revoked.
@@ -51,7 +51,7 @@ fn revoking_gateway(counts: Arc<Counts>) -> TinyServer {
 }
 
 fn run(dir: &std::path::Path, base: &str, key: &str, extra: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_restb"))
+    common::restb(Some(key))
         .args([
             "run",
             dir.join("urls.txt").to_str().unwrap(),
@@ -61,7 +61,6 @@ fn run(dir: &std::path::Path, base: &str, key: &str, extra: &[&str]) -> Output {
         .args(["--models", "re_logo", "--rps", "100", "--threads", "16"])
         .args(["-o", dir.join("out.jsonl").to_str().unwrap()])
         .args(extra)
-        .env("RESTB_CLIENT_KEY", key)
         .output()
         .unwrap()
 }

@@ -214,106 +214,142 @@ fn a_refused_key_stops_the_run_and_leaves_the_rest_unfinished() {
     assert_eq!(summary.unfinished, 50);
 }
 
+/// Gives `stop` when the `at`th try starts; each try takes 50 ms.
+struct StopAt {
+    stop: Stop,
+    at: usize,
+    started: AtomicUsize,
+}
+
+impl Work for StopAt {
+    type Job = usize;
+    type Output = ();
+
+    fn attempt(&self, _job: &usize) -> Attempt<()> {
+        if self.started.fetch_add(1, Ordering::SeqCst) + 1 == self.at {
+            self.stop.stop();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        Attempt::Success(())
+    }
+
+    fn panicked(&self, _job: &usize, _message: &str) {}
+}
+
 #[test]
 fn a_stop_lets_requests_in_flight_finish_and_runs_nothing_new() {
-    let scripts: HashMap<usize, Vec<Reply>> = (0..40)
-        .map(|job| (job, vec![Reply::Slow(Duration::from_millis(100))]))
-        .collect();
-    let work = Scripted::new(scripts);
+    // The stop comes from inside the 6th try, so no clock decides what is
+    // in flight then: with 4 threads, at most 3 others, and at most one
+    // more per thread that had already taken its job past the stop check.
     let stop = Stop::new();
-    let stopper = {
-        let stop = stop.clone();
-        std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(150));
-            stop.stop();
-        })
+    let work = StopAt {
+        stop: stop.clone(),
+        at: 6,
+        started: AtomicUsize::new(0),
     };
-    let started = Instant::now();
-    let (summary, outcomes) = run(unpaced(4, fast_retries(3)), &work, 40, stop);
-    stopper.join().unwrap();
-    assert!(started.elapsed() < Duration::from_secs(2));
+    let pool = Pool::new(unpaced(4, fast_retries(3)), stop);
+    let mut outcomes = Vec::new();
+    let summary = pool.run(&work, 0..40, |finished| {
+        outcomes.push(finished);
+        Ok(())
+    });
+    let started = work.started.load(Ordering::SeqCst);
     assert_eq!(summary.ending, Ending::Stopped);
     assert!(
         outcomes.iter().all(|o| o.success),
         "interrupted requests still finish"
     );
-    assert_eq!(outcomes.len() as u64 + summary.unfinished, 40);
-    assert!(
-        (4..=12).contains(&outcomes.len()),
-        "{} finished",
-        outcomes.len()
-    );
-    by_job(&outcomes);
+    assert_eq!(outcomes.len(), started, "every try started has its outcome");
+    assert!((6..=9).contains(&started), "{started} tries started");
+    assert_eq!(summary.unfinished, 40 - started as u64);
+    let mut jobs: Vec<usize> = outcomes.iter().map(|o| o.job).collect();
+    jobs.sort_unstable();
+    jobs.dedup();
+    assert_eq!(jobs.len(), started, "no job twice");
+}
+
+/// Records the instant each try starts, and succeeds at once.
+#[derive(Default)]
+struct Starts(Mutex<Vec<Instant>>);
+
+impl Work for Starts {
+    type Job = usize;
+    type Output = ();
+
+    fn attempt(&self, _job: &usize) -> Attempt<()> {
+        self.0.lock().push(Instant::now());
+        Attempt::Success(())
+    }
+
+    fn panicked(&self, _job: &usize, _message: &str) {}
 }
 
 #[test]
 fn pacing_spaces_request_starts_whatever_the_thread_count() {
-    let work = Scripted::new(HashMap::new());
-    let mut config = PoolConfig::default();
-    config.threads = Threads::Fixed(NonZeroUsize::new(16).unwrap());
-    config.rate = Rate::per_second(50.0);
-    let started = Instant::now();
-    let (summary, outcomes) = run(config, &work, 26, Stop::new());
-    let elapsed = started.elapsed();
-    assert_eq!(outcomes.len(), 26);
-    // 26 starts at 50/s: the last one 0.5 s after the first.
-    assert!(elapsed >= Duration::from_millis(490), "{elapsed:?}");
-    assert!(summary.report.span >= Duration::from_millis(490));
+    // 20/s: one start every 50 ms, from one thread or from 32 racing ones.
+    // Each gap is measured where the work starts, a few microseconds after
+    // the limiter let it go; a descheduled thread can shorten one gap by its
+    // delay, hence the tolerance of half an interval. A limiter that lets
+    // starts bunch gives gaps of microseconds; one that paces nothing gives
+    // 21 starts at once.
+    let interval = Duration::from_millis(50);
+    for threads in [1, 4, 32] {
+        let work = Starts::default();
+        let mut config = PoolConfig::default();
+        config.threads = Threads::Fixed(NonZeroUsize::new(threads).unwrap());
+        config.rate = Rate::per_second(20.0);
+        let pool = Pool::new(config, Stop::new());
+        let summary = pool.run(&work, 0..21, |_| Ok(()));
+        assert_eq!(summary.finished, 21, "{threads} threads");
+        let mut starts = work.0.into_inner();
+        starts.sort();
+        let gaps: Vec<Duration> = starts.windows(2).map(|w| w[1] - w[0]).collect();
+        let shortest = *gaps.iter().min().unwrap();
+        assert!(
+            shortest >= interval / 2,
+            "{threads} threads: a gap of {shortest:?}; gaps {gaps:?}"
+        );
+        let mut sorted = gaps.clone();
+        sorted.sort();
+        let median = sorted[sorted.len() / 2];
+        assert!(
+            median >= interval.mul_f64(0.98),
+            "{threads} threads: median gap {median:?}"
+        );
+        // No gap is owed to anything but the schedule: 20 gaps of one
+        // interval each (the first start waits for nothing).
+        assert!(
+            starts[20] - starts[0] >= interval * 20 - interval / 2,
+            "{threads} threads: {:?}",
+            starts[20] - starts[0]
+        );
+    }
 }
 
 #[test]
 fn auto_threads_grow_until_the_rate_is_the_bottleneck() {
     // 40/s with 500 ms latency needs about 20 in flight; a fixed first guess
     // of 41 workers for one second would hide the growth, so start from a
-    // rate whose first guess is small: 10/s, 1.5 s latency -> 15 needed.
+    // rate whose first guess is small: 10/s, 1.5 s latency -> 15 needed
+    // (20 with the sizing's headroom), capped at 16.
     let scripts: HashMap<usize, Vec<Reply>> = (0..30)
         .map(|job| (job, vec![Reply::Slow(Duration::from_millis(1500))]))
         .collect();
     let work = Scripted::new(scripts);
     let mut config = PoolConfig::default();
     config.threads = Threads::Auto {
-        max: NonZeroUsize::new(64).unwrap(),
+        max: NonZeroUsize::new(16).unwrap(),
     };
     config.rate = Rate::per_second(10.0);
     let (summary, outcomes) = run(config, &work, 30, Stop::new());
     assert_eq!(outcomes.len(), 30);
     assert!(
-        summary.peak_threads > 11,
-        "peak {} threads",
+        (12..=16).contains(&summary.peak_threads),
+        "peak {} threads: grown past the first guess of 11, within the cap",
         summary.peak_threads
     );
-    assert!(work.max_in_flight.load(Ordering::SeqCst) >= 14);
-}
-
-#[test]
-fn an_auto_pool_shrinks_while_idle_and_grows_again() {
-    // Thirty slow jobs grow the pool; then one job waits out long backoffs
-    // with nothing else queued, and the idle workers leave.
-    let mut scripts: HashMap<usize, Vec<Reply>> = (1..31)
-        .map(|job| (job, vec![Reply::Slow(Duration::from_millis(300))]))
-        .collect();
-    scripts.insert(0, vec![Reply::Busy, Reply::Busy, Reply::Busy, Reply::Ok]);
-    let work = Scripted::new(scripts);
-    let mut retry = RetryPolicy::default();
-    retry.max_attempts = NonZeroU32::new(5).unwrap();
-    retry.max_rate_limited = 5;
-    retry.base_delay = Duration::from_millis(400);
-    retry.max_delay = Duration::from_millis(800);
-    let mut config = PoolConfig::default();
-    config.threads = Threads::Auto {
-        max: NonZeroUsize::new(64).unwrap(),
-    };
-    config.rate = Rate::per_second(100.0);
-    config.retry = retry;
-    config.idle_exit = Duration::from_millis(100);
-    let (summary, outcomes) = run(config, &work, 31, Stop::new());
-    assert_eq!(outcomes.len(), 31);
-    assert!(summary.peak_threads >= 20, "peak {}", summary.peak_threads);
-    assert!(
-        summary.threads_at_end <= 3,
-        "{} threads at the end",
-        summary.threads_at_end
-    );
+    let in_flight = work.max_in_flight.load(Ordering::SeqCst);
+    assert!((14..=16).contains(&in_flight), "{in_flight} in flight");
 }
 
 #[test]

@@ -4,34 +4,19 @@
 //! job of a non-interactive shell) stays ignored; `kill -9` leaves a file that
 //! `--resume` completes exactly once.
 
-use restb::mock::{MockConfig, MockServer};
-use serde_json::Value;
-use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::{
+    clean_env, ids_exactly_once, signal, start_mock, wait_for_lines, wait_with_limit, Batch,
+};
+use restb::mock::MockConfig;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const JOBS: usize = 60;
 
-struct Batch {
-    _dir: tempfile::TempDir,
-    input: PathBuf,
-    out: PathBuf,
-}
-
 fn batch() -> Batch {
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("urls.txt");
-    let body: String = (1..=JOBS)
-        .map(|n| format!("https://example.com/{n}.jpg\n"))
-        .collect();
-    std::fs::write(&input, body).unwrap();
-    let out = dir.path().join("out.jsonl");
-    Batch {
-        _dir: dir,
-        input,
-        out,
-    }
+    Batch::of(JOBS)
 }
 
 fn spawn_run(batch: &Batch, base: &str, extra: &[&str]) -> Child {
@@ -57,7 +42,7 @@ fn spawn_run_ignoring(batch: &Batch, base: &str, extra: &[&str], signals: &str) 
 }
 
 fn spawn(mut command: Command, batch: &Batch, base: &str, extra: &[&str]) -> Child {
-    command
+    clean_env(&mut command, Some("k"))
         .args([
             "run",
             batch.input.to_str().unwrap(),
@@ -68,79 +53,31 @@ fn spawn(mut command: Command, batch: &Batch, base: &str, extra: &[&str]) -> Chi
         ])
         .args(["-o", batch.out.to_str().unwrap()])
         .args(extra)
-        .env("RESTB_CLIENT_KEY", "k")
-        .env_remove("RUST_LOG")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap()
 }
 
-fn signal(child: &Child, name: &str) {
-    let status = Command::new("kill")
-        .args([&format!("-{name}"), &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
-
-fn wait_for_lines(path: &Path, count: usize, limit: Duration) {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        let lines = std::fs::read_to_string(path)
-            .map(|t| t.lines().count())
-            .unwrap_or(0);
-        if lines >= count {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("fewer than {count} outcome lines after {limit:?}");
-}
-
-fn wait_with_limit(mut child: Child, limit: Duration) -> (Option<i32>, String) {
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            let mut stderr = String::new();
-            std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
-            return (status.code(), stderr);
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            panic!("still running after {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-/// Every line whole JSON, no job twice; returns the ids.
-fn ids_exactly_once(path: &Path) -> HashSet<String> {
-    let text = std::fs::read_to_string(path).unwrap();
-    let mut ids = HashSet::new();
-    for line in text.lines() {
-        let value: Value =
-            serde_json::from_str(line).unwrap_or_else(|e| panic!("torn line {line:?}: {e}"));
-        let id = value["id"].as_str().unwrap().to_string();
-        assert!(ids.insert(id.clone()), "job {id} written twice");
-    }
-    ids
-}
-
 fn interrupt_then_resume(signal_name: &str) {
     let mut mock_config = MockConfig::default();
     mock_config.latency = Duration::from_millis(400);
-    let server = MockServer::start(mock_config).unwrap();
+    let server = start_mock(mock_config);
     let base = server.base_url();
     let batch = batch();
     let child = spawn_run(&batch, &base, &["--rps", "20"]);
     wait_for_lines(&batch.out, 3, Duration::from_secs(10));
-    let sent_at = Instant::now();
+    let requests_at_signal = server.counters().requests;
     signal(&child, signal_name);
     let (code, stderr) = wait_with_limit(child, Duration::from_secs(10));
     assert_eq!(code, Some(130), "{stderr}");
-    // In-flight requests (400 ms) finish; nothing new starts.
-    assert!(sent_at.elapsed() < Duration::from_secs(3));
+    // In-flight requests (400 ms) finish; nothing new starts (at 20/s, at
+    // most a start or two that raced the signal's delivery).
+    let started_after = server.counters().requests - requests_at_signal;
+    assert!(
+        started_after <= 3,
+        "{started_after} requests after the signal"
+    );
     assert!(stderr.contains("--resume"), "{stderr}");
     assert!(stderr.contains("requests processed in ["), "{stderr}");
     let first = ids_exactly_once(&batch.out);
@@ -182,7 +119,7 @@ fn sighup_stops_cleanly_and_resume_completes_exactly_once() {
 fn sighup_and_sigint_ignored_by_the_parent_stay_ignored() {
     let mut mock_config = MockConfig::default();
     mock_config.latency = Duration::from_millis(200);
-    let server = MockServer::start(mock_config).unwrap();
+    let server = start_mock(mock_config);
     let batch = batch();
     let child = spawn_run_ignoring(&batch, &server.base_url(), &["--rps", "30"], "HUP INT");
     wait_for_lines(&batch.out, 3, Duration::from_secs(10));
@@ -199,7 +136,7 @@ fn sighup_and_sigint_ignored_by_the_parent_stay_ignored() {
 fn a_second_signal_quits_at_once() {
     let mut mock_config = MockConfig::default();
     mock_config.latency = Duration::from_secs(20);
-    let server = MockServer::start(mock_config).unwrap();
+    let server = start_mock(mock_config);
     let batch = batch();
     let child = spawn_run(&batch, &server.base_url(), &["--rps", "50"]);
     let start = Instant::now();
@@ -221,7 +158,7 @@ fn a_second_signal_quits_at_once() {
 fn after_kill_9_resume_completes_exactly_once() {
     let mut mock_config = MockConfig::default();
     mock_config.latency = Duration::from_millis(100);
-    let server = MockServer::start(mock_config).unwrap();
+    let server = start_mock(mock_config);
     let base = server.base_url();
     let batch = batch();
     let mut child = spawn_run(&batch, &base, &["--rps", "40"]);
@@ -232,4 +169,79 @@ fn after_kill_9_resume_completes_exactly_once() {
     let (code, stderr) = wait_with_limit(resumed, Duration::from_secs(20));
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(ids_exactly_once(&batch.out).len(), JOBS);
+}
+
+/// SIGINT the moment `ready` sees something in the mock's counters, then
+/// check the stop and that `--resume` completes the batch exactly once.
+/// Returns the requests the gateway saw before the resume, and the sum of
+/// the attempts the first run's lines record.
+fn interrupt_when(
+    mock_config: MockConfig,
+    extra: &[&str],
+    ready: impl Fn(&restb::mock::MockCounters) -> bool,
+) -> (u64, u64) {
+    let server = start_mock(mock_config);
+    let base = server.base_url();
+    let batch = batch();
+    let child = spawn_run(&batch, &base, extra);
+    let start = Instant::now();
+    while !ready(&server.counters()) {
+        assert!(start.elapsed() < Duration::from_secs(20), "never ready");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    signal(&child, "INT");
+    let (code, stderr) = wait_with_limit(child, Duration::from_secs(20));
+    assert_eq!(code, Some(130), "{stderr}");
+    let first = ids_exactly_once(&batch.out);
+    assert!(first.len() < JOBS, "the run was interrupted");
+    let attempts: u64 = common::outcome_lines(&batch.out)
+        .iter()
+        .map(|l| l["attempts"].as_u64().unwrap())
+        .sum();
+    let requests = server.counters().requests;
+
+    // The rest against a gateway without faults or limits: each job once.
+    let clean = start_mock(MockConfig::default());
+    let resumed = spawn_run(&batch, &clean.base_url(), &["--rps", "200", "--resume"]);
+    let (code, stderr) = wait_with_limit(resumed, Duration::from_secs(30));
+    assert_eq!(code, Some(0), "{stderr}");
+    common::assert_exactly_once(&batch.out, JOBS);
+    (requests, attempts)
+}
+
+#[test]
+fn sigint_while_jobs_wait_out_a_backoff_then_resume_is_exactly_once() {
+    // A third of the requests draw a 503 (seeded); a job that drew one
+    // waits at least 250 ms in the delay heap. The signal goes the moment the
+    // gateway has answered a 503 after three successes.
+    let mut mock_config = MockConfig::default();
+    mock_config.latency = Duration::from_millis(20);
+    mock_config.faults = restb::mock::FaultMix::none().with(restb::mock::Fault::Status503, 0.3);
+    mock_config.seed = 3;
+    let (requests, attempts) = interrupt_when(
+        mock_config,
+        &["--rps", "40", "--max-attempts", "50"],
+        |counters| counters.ok >= 3 && counters.faults >= 1,
+    );
+    assert!(
+        requests > attempts,
+        "a job tried before the stop has no line ({requests} requests, {attempts} attempts in lines)"
+    );
+}
+
+#[test]
+fn sigint_after_429s_requeued_jobs_then_resume_is_exactly_once() {
+    // The gateway allows 5 per second without saying so (no rate-limit
+    // headers); asked for 20/s, the run meets 429s and re-queues those jobs. The signal
+    // goes the moment the gateway has refused one.
+    let mut mock_config = MockConfig::default();
+    mock_config.rps = Some(5);
+    mock_config.header_style = restb::mock::HeaderStyle::None;
+    mock_config.latency = Duration::from_millis(20);
+    let (requests, attempts) = interrupt_when(
+        mock_config,
+        &["--rps", "20", "--threads", "8"],
+        |counters| counters.rate_limited >= 1,
+    );
+    assert!(requests >= attempts);
 }

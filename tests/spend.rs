@@ -4,6 +4,9 @@
 //! finishes the batch with every job exactly once, and the month quota the
 //! gateway reports is shown and warned about.
 
+mod common;
+
+use common::{assert_exactly_once, clean_env, outcome_lines, run, start_mock, text, KEY};
 use restb::mock::{MockConfig, MockServer};
 use restb::pool::{Attempt, Ending, Pool, PoolConfig, Threads, Work};
 use restb::stop::Stop;
@@ -11,29 +14,10 @@ use serde_json::Value;
 use std::collections::HashSet;
 use std::num::NonZeroUsize;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-
-const KEY: &str = "spend-test-key";
-
-/// Runs the binary with `args`; the key is set only when `key` is given.
-fn restb(args: &[&str], key: Option<&str>) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_restb"));
-    command
-        .args(args)
-        .env_remove("RUST_LOG")
-        .env_remove("RESTB_CLIENT_KEY");
-    if let Some(key) = key {
-        command.env("RESTB_CLIENT_KEY", key);
-    }
-    command.output().expect("the binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 /// A plain list of `count` image URLs, numbered from 1.
 fn url_list(dir: &Path, name: &str, count: usize) -> String {
@@ -49,17 +33,9 @@ fn json_file(path: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
-fn outcome_lines(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|line| serde_json::from_str(line).expect("each line is whole JSON"))
-        .collect()
-}
-
 #[test]
 fn a_dry_run_counts_grouped_and_per_model_requests_and_sends_nothing() {
-    let server = MockServer::start(MockConfig::default()).unwrap();
+    let server = start_mock(MockConfig::default());
     let dir = tempfile::tempdir().unwrap();
     let input = url_list(dir.path(), "urls.txt", 10);
     let stats = dir.path().join("plan.json");
@@ -81,7 +57,7 @@ fn a_dry_run_counts_grouped_and_per_model_requests_and_sends_nothing() {
         ];
         args.extend_from_slice(extra);
         // No key at all: a dry run needs none.
-        let output = restb(&args, None);
+        let output = run(&args, None);
         assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
         (text(&output.stdout), json_file(&stats))
     };
@@ -123,7 +99,7 @@ fn a_dry_run_counts_grouped_and_per_model_requests_and_sends_nothing() {
 
 #[test]
 fn a_dry_run_of_a_resume_counts_what_is_left_and_leaves_the_outcome_file_alone() {
-    let server = MockServer::start(MockConfig::default()).unwrap();
+    let server = start_mock(MockConfig::default());
     let dir = tempfile::tempdir().unwrap();
     let first_four = url_list(dir.path(), "first.txt", 4);
     let all_ten = url_list(dir.path(), "all.txt", 10);
@@ -133,7 +109,7 @@ fn a_dry_run_of_a_resume_counts_what_is_left_and_leaves_the_outcome_file_alone()
     let common = ["--base-url", &base, "--models", "re_logo", "--rps", "100"];
     let mut first = vec!["run", first_four.as_str(), "-o", out.to_str().unwrap()];
     first.extend_from_slice(&common);
-    let output = restb(&first, Some(KEY));
+    let output = run(&first, Some(KEY));
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     assert_eq!(server.counters().requests, 4);
     let before = std::fs::read(&out).unwrap();
@@ -149,7 +125,7 @@ fn a_dry_run_of_a_resume_counts_what_is_left_and_leaves_the_outcome_file_alone()
         stats.to_str().unwrap(),
     ];
     dry.extend_from_slice(&common);
-    let output = restb(&dry, None);
+    let output = run(&dry, None);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     let plan = json_file(&stats);
     assert_eq!(plan["input_jobs"], 10);
@@ -177,7 +153,7 @@ fn a_dry_run_of_a_resume_counts_what_is_left_and_leaves_the_outcome_file_alone()
         "--dry-run",
     ];
     dry.extend_from_slice(&common);
-    let output = restb(&dry, None);
+    let output = run(&dry, None);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     assert!(text(&output.stdout).contains("requests: 10 "));
     assert!(!missing.exists(), "a dry run creates no outcome file");
@@ -191,7 +167,7 @@ fn a_dry_run_of_a_resume_counts_what_is_left_and_leaves_the_outcome_file_alone()
         "--resume",
     ];
     resume.extend_from_slice(&common);
-    let output = restb(&resume, Some(KEY));
+    let output = run(&resume, Some(KEY));
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     assert_eq!(server.counters().requests, 10);
     assert_eq!(outcome_lines(&out).len(), 10);
@@ -203,8 +179,8 @@ fn a_dry_run_refuses_bad_input_as_a_real_run_does() {
     let bad = dir.path().join("bad.txt");
     std::fs::write(&bad, "https://x/1.jpg\nwww.example.com/2.jpg\n").unwrap();
     let bad = bad.to_str().unwrap();
-    let real = restb(&["run", bad], Some(KEY));
-    let dry = restb(&["run", bad, "--dry-run"], None);
+    let real = run(&["run", bad], Some(KEY));
+    let dry = run(&["run", bad, "--dry-run"], None);
     assert_eq!(real.status.code(), Some(2));
     assert_eq!(dry.status.code(), Some(2));
     assert_eq!(text(&dry.stderr), text(&real.stderr));
@@ -223,9 +199,9 @@ fn a_dry_run_refuses_bad_input_as_a_real_run_does() {
     ] {
         let mut args = vec!["run", good.as_str()];
         args.extend_from_slice(&flags);
-        let real = restb(&args, Some(KEY));
+        let real = run(&args, Some(KEY));
         args.push("--dry-run");
-        let dry = restb(&args, None);
+        let dry = run(&args, None);
         assert_eq!(dry.status.code(), Some(2), "{flags:?}");
         assert_eq!(text(&dry.stderr), text(&real.stderr), "{flags:?}");
     }
@@ -318,7 +294,7 @@ fn a_budget_ends_the_run_with_exit_3_and_its_resume_command_finishes_every_job_o
     config.latency = Duration::from_millis(50);
     config.faults = "500=0.2".parse().unwrap();
     config.seed = 7;
-    let server = MockServer::start(config).unwrap();
+    let server = start_mock(config);
     let dir = tempfile::tempdir().unwrap();
     let input = url_list(dir.path(), "my photos.txt", JOBS);
     let out = dir.path().join("out.jsonl");
@@ -343,7 +319,7 @@ fn a_budget_ends_the_run_with_exit_3_and_its_resume_command_finishes_every_job_o
         "-o",
         out.to_str().unwrap(),
     ];
-    let output = restb(&args, Some(KEY));
+    let output = run(&args, Some(KEY));
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(3), "{stderr}");
     assert_eq!(server.counters().requests, BUDGET, "retries count too");
@@ -360,10 +336,7 @@ fn a_budget_ends_the_run_with_exit_3_and_its_resume_command_finishes_every_job_o
     let mut sent = BUDGET;
     for round in 0.. {
         assert!(round < 10, "the batch never finished");
-        let output = Command::new("sh")
-            .args(["-c", &command])
-            .env("RESTB_CLIENT_KEY", KEY)
-            .env_remove("RUST_LOG")
+        let output = clean_env(Command::new("sh").args(["-c", &command]), Some(KEY))
             .output()
             .unwrap();
         let now = server.counters().requests;
@@ -375,11 +348,8 @@ fn a_budget_ends_the_run_with_exit_3_and_its_resume_command_finishes_every_job_o
             other => panic!("{other:?}: {}", text(&output.stderr)),
         }
     }
-    let lines = outcome_lines(&out);
-    let ids: HashSet<&str> = lines.iter().map(|l| l["id"].as_str().unwrap()).collect();
-    assert_eq!(lines.len(), JOBS, "one outcome per job");
-    assert_eq!(ids.len(), JOBS, "every job exactly once");
-    assert!(lines.iter().all(|l| l["status"] == "ok"));
+    assert_exactly_once(&out, JOBS);
+    assert!(outcome_lines(&out).iter().all(|l| l["status"] == "ok"));
 }
 
 /// A mock with a month quota of `month`, no rate limit, 150 ms latency.
@@ -388,7 +358,7 @@ fn quota_gateway(month: u32) -> MockServer {
     config.quota_month = Some(month);
     config.quota_day = Some(month * 10);
     config.latency = Duration::from_millis(150);
-    MockServer::start(config).unwrap()
+    start_mock(config)
 }
 
 fn warnings(stderr: &str) -> Vec<&str> {
@@ -423,7 +393,7 @@ fn a_run_longer_than_the_month_warns_once_after_the_first_reply_before_the_rest(
         "-o",
         out.to_str().unwrap(),
     ];
-    let output = restb(&args, Some(KEY));
+    let output = run(&args, Some(KEY));
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(3), "{stderr}");
     let warned = warnings(&stderr);
@@ -449,7 +419,7 @@ fn a_run_longer_than_the_month_warns_once_after_the_first_reply_before_the_rest(
     assert_eq!(figures["quota"]["day"]["remaining"], 244);
 
     // A resume counts the jobs it has left: 24, then 23 after its first reply.
-    let output = restb(&[&args[..], &["--resume"]].concat(), Some(KEY));
+    let output = run(&[&args[..], &["--resume"]].concat(), Some(KEY));
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(3), "{stderr}");
     let warned = warnings(&stderr);
@@ -461,7 +431,7 @@ fn a_run_longer_than_the_month_warns_once_after_the_first_reply_before_the_rest(
     let base = ample.base_url();
     let mut roomy = args.to_vec();
     roomy[3] = &base;
-    let output = restb(&roomy, Some(KEY));
+    let output = run(&roomy, Some(KEY));
     let stderr = text(&output.stderr);
     assert!(warnings(&stderr).is_empty(), "{stderr}");
     assert!(stderr.contains("quota: month 994 of 1000 left"), "{stderr}");
@@ -484,12 +454,12 @@ fn a_dry_run_checks_the_quota_with_one_request_only_when_asked() {
         "--stats-json",
         stats.to_str().unwrap(),
     ];
-    let without_key = restb(&args, None);
+    let without_key = run(&args, None);
     assert_eq!(without_key.status.code(), Some(2));
     assert!(text(&without_key.stderr).contains("no client key"));
     assert_eq!(server.counters().requests, 0);
 
-    let output = restb(&args, Some(KEY));
+    let output = run(&args, Some(KEY));
     let stdout = text(&output.stdout);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     assert_eq!(server.counters().requests, 1, "one request");
@@ -503,7 +473,7 @@ fn a_dry_run_checks_the_quota_with_one_request_only_when_asked() {
     assert_eq!(json_file(&stats)["quota"]["month"]["remaining"], 24);
 
     // Without --check-quota a dry run asks nothing.
-    let output = restb(&args[..args.len() - 3], Some(KEY));
+    let output = run(&args[..args.len() - 3], Some(KEY));
     assert_eq!(output.status.code(), Some(0));
     assert_eq!(server.counters().requests, 1);
 }

@@ -5,13 +5,12 @@
 //! within the timeout, the whole well past it), the request ends at the
 //! timeout as a transient failure.
 
-mod support;
+mod common;
 
+use common::tiny_server::TinyServer;
 use serde_json::Value;
 use std::io::Write;
-use std::process::Command;
 use std::time::{Duration, Instant};
-use support::TinyServer;
 
 /// Pieces each part of the answer is sent in, and the pause before each.
 const PIECES: usize = 8;
@@ -55,7 +54,7 @@ fn timeout_is_a_deadline_for_the_whole_request() {
     let out = dir.path().join("out.jsonl");
     let stats = dir.path().join("stats.json");
     let start = Instant::now();
-    let run = Command::new(env!("CARGO_BIN_EXE_restb"))
+    let run = common::restb(Some("k"))
         .args([
             "run",
             input.to_str().unwrap(),
@@ -76,7 +75,6 @@ fn timeout_is_a_deadline_for_the_whole_request() {
             "--stats-json",
             stats.to_str().unwrap(),
         ])
-        .env("RESTB_CLIENT_KEY", "k")
         .output()
         .unwrap();
     let elapsed = start.elapsed();

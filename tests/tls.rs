@@ -2,6 +2,8 @@
 //! loopback (openssl s_server) is refused, and the run stops at once instead
 //! of retrying every job against it.
 
+mod common;
+
 use restb::api::{Client, ClientConfig, ClientKey, ImageSource, Verdict};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -99,7 +101,7 @@ fn a_self_signed_certificate_is_refused_and_ends_the_run() {
         "https://x/1.jpg\nhttps://x/2.jpg\nhttps://x/3.jpg\n",
     )
     .unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_restb"))
+    let output = common::restb(Some("tls-test-key"))
         .args([
             "run",
             input.to_str().unwrap(),
@@ -110,7 +112,6 @@ fn a_self_signed_certificate_is_refused_and_ends_the_run() {
             "--threads",
             "1",
         ])
-        .env("RESTB_CLIENT_KEY", "tls-test-key")
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(1));

@@ -36,7 +36,7 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 /// from the headers, and `body`.
 pub fn classify(status: u16, retry_after: Option<Duration>, body: &[u8]) -> Verdict {
     let json: Option<Value> = serde_json::from_slice(body).ok().filter(Value::is_object);
-    let Some(json) = json else {
+    let Some(mut json) = json else {
         return classify_opaque(status, retry_after, body);
     };
     let error_id = json.get("error_id").map(text_of);
@@ -50,13 +50,12 @@ pub fn classify(status: u16, retry_after: Option<Duration>, body: &[u8]) -> Verd
             if json.get("error").is_some_and(is_true) {
                 return Verdict::Permanent(message());
             }
-            match json.get("response") {
-                Some(response) => Verdict::Ok(
-                    response
-                        .get("solutions")
-                        .cloned()
-                        .unwrap_or_else(|| response.clone()),
-                ),
+            // Parsed once; the answers are moved out, not copied.
+            match json.get_mut("response").map(Value::take) {
+                Some(mut response) => Verdict::Ok(match response.get_mut("solutions") {
+                    Some(solutions) => solutions.take(),
+                    None => response,
+                }),
                 None => Verdict::Transient(format!("HTTP {status} without a response")),
             }
         }

@@ -4,10 +4,11 @@
 //! allotted rate. Nothing is sent and no key is needed.
 
 use super::args::{Mode, RunArgs};
+use super::batch::Batch;
 use super::plan;
 use super::{Exit, UsageError};
 use restb::api::{validate_base_url, Quota, Verdict};
-use restb::job::{jobs_from_records, Job};
+use restb::job::Job;
 use restb::outcome::read_for_resume;
 use restb::pool::PoolConfig;
 use serde::Serialize;
@@ -24,21 +25,26 @@ pub(super) fn dry_run(args: &RunArgs, quiet: bool) -> Result<Exit, UsageError> {
     let client_config = plan::client_config(args, &pool_config)?;
     validate_base_url(&client_config.base_url, client_config.allow_http)
         .map_err(|e| UsageError(format!("--base-url: {e}")))?;
-    let records = plan::read_input(args)?;
-    let images = records.len() as u64;
+    let mut batch = Batch::check(args, &default_models)?;
     let stats_file = plan::create_stats_file(args)?;
-    let mut jobs = jobs_from_records(records, &default_models, args.per_model);
-    let input_jobs = jobs.len() as u64;
     let earlier_failures = match &args.output {
         Some(path) if args.resume => {
             let index = read_for_resume(path).map_err(|e| UsageError(format!("--resume: {e}")))?;
-            plan::skip_done(args, index, &mut jobs, path, quiet)
+            plan::skip_done(args, index, &mut batch, path, quiet)?
         }
         _ => 0,
     };
-    let mut estimate = Estimate::new(args, &jobs, images, input_jobs, earlier_failures);
+    let (images, input_jobs) = (batch.records_total(), batch.total());
+    let mut jobs = batch.jobs()?;
+    let mut tally = Tally::default();
+    let first = jobs.next().inspect(|job| tally.add(job));
+    jobs.by_ref().for_each(|job| tally.add(&job));
+    if let Some(error) = jobs.error() {
+        return Err(UsageError(error));
+    }
+    let mut estimate = Estimate::new(args, &tally, images, input_jobs, earlier_failures);
     if args.check_quota {
-        match check_quota(args, &pool_config, jobs.first())? {
+        match check_quota(args, &pool_config, first.as_ref())? {
             Ok(quota) => estimate.quota = Some(quota),
             Err(why) => {
                 print!("{estimate}");
@@ -98,17 +104,35 @@ struct Estimate {
     quota: Option<Quota>,
 }
 
+/// What the jobs to send ask for, counted as they stream past.
+#[derive(Debug, Default)]
+struct Tally {
+    requests: u64,
+    predict: u64,
+    model_readings: u64,
+}
+
+impl Tally {
+    fn add(&mut self, job: &Job) {
+        self.requests += 1;
+        self.predict += u64::from(job.models.len() == 1);
+        self.model_readings += job.models.len() as u64;
+    }
+}
+
 impl Estimate {
     fn new(
         args: &RunArgs,
-        jobs: &[Job],
+        tally: &Tally,
         images: u64,
         input_jobs: u64,
         earlier_failures: u64,
     ) -> Estimate {
-        let requests = jobs.len() as u64;
-        let predict = jobs.iter().filter(|job| job.models.len() == 1).count() as u64;
-        let model_readings = jobs.iter().map(|job| job.models.len() as u64).sum();
+        let Tally {
+            requests,
+            predict,
+            model_readings,
+        } = *tally;
         let max_requests = args.max_requests.map(|n| n.get());
         let within = max_requests.map_or(requests, |budget| budget.min(requests));
         let allotted_rps = (args.mode == Mode::Rate).then_some(args.rps);

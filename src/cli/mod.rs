@@ -4,6 +4,7 @@
 //! process status; everything else is here so tests can call it.
 
 mod args;
+mod batch;
 mod bench;
 mod budget;
 mod completions;

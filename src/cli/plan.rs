@@ -2,10 +2,9 @@
 //! once, before the first request, into what the run needs.
 
 use super::args::{Mode, RunArgs, ThreadsArg};
+use super::batch::{Batch, Jobs};
 use super::UsageError;
 use restb::api::{Client, ClientConfig, ClientKey};
-use restb::input::{self, Format, ReadOptions, Record};
-use restb::job::{jobs_from_records, Job};
 use restb::limiter::Rate;
 use restb::models;
 use restb::outcome::{open_for_resume, ResumeIndex};
@@ -34,7 +33,8 @@ pub(super) struct Plan<'a> {
     pub(super) args: &'a RunArgs,
     pub(super) client: Client,
     pub(super) pool_config: PoolConfig,
-    pub(super) jobs: Vec<Job>,
+    /// The jobs to send, streamed from the checked input.
+    pub(super) jobs: Jobs,
     /// Where outcome lines go: `--output`, or standard output.
     pub(super) out: Box<dyn Write + Send>,
     pub(super) stats_file: Option<(File, &'a Path)>,
@@ -52,15 +52,14 @@ impl<'a> Plan<'a> {
         let default_models = default_models(args)?;
         let pool_config = pool_config(args, rate);
         let client = client(args, key, &pool_config)?;
-        let records = read_input(args)?;
+        let mut batch = Batch::check(args, &default_models)?;
         let stats_file = create_stats_file(args)?;
-        let mut jobs = jobs_from_records(records, &default_models, args.per_model);
-        let (out, earlier_failures) = open_output(args, &mut jobs, quiet)?;
+        let (out, earlier_failures) = open_output(args, &mut batch, quiet)?;
         Ok(Plan {
             args,
             client,
             pool_config,
-            jobs,
+            jobs: batch.jobs()?,
             out,
             stats_file,
             earlier_failures,
@@ -152,18 +151,18 @@ pub(super) fn create_stats_file(args: &RunArgs) -> Result<Option<(File, &Path)>,
 }
 
 /// Where outcome lines go: `--output` (created, or with `--resume` opened
-/// for appending, dropping the jobs it already covers from `jobs`) or
+/// for appending, marking the jobs it already covers in `batch`) or
 /// standard output. Also returns how many covered jobs failed before.
 fn open_output(
     args: &RunArgs,
-    jobs: &mut Vec<Job>,
+    batch: &mut Batch,
     quiet: bool,
 ) -> Result<(Box<dyn Write + Send>, u64), UsageError> {
     match &args.output {
         Some(path) if args.resume => {
             let (file, index) =
                 open_for_resume(path).map_err(|e| UsageError(format!("--resume: {e}")))?;
-            let earlier_failures = skip_done(args, index, jobs, path, quiet);
+            let earlier_failures = skip_done(args, index, batch, path, quiet)?;
             Ok((Box::new(file), earlier_failures))
         }
         Some(path) => {
@@ -176,18 +175,18 @@ fn open_output(
     }
 }
 
-/// Drops from `jobs` those whose outcome `index` (read from `path`) already
-/// holds; returns how many of them failed (and are not redone).
+/// Marks in `batch` the jobs whose outcome `index` (read from `path`)
+/// already holds; returns how many of them failed (and are not redone).
 pub(super) fn skip_done(
     args: &RunArgs,
     index: ResumeIndex,
-    jobs: &mut Vec<Job>,
+    batch: &mut Batch,
     path: &Path,
     quiet: bool,
-) -> u64 {
-    let before = jobs.len();
+) -> Result<u64, UsageError> {
+    let before = batch.total();
     let mut resume = index.filter(args.retry_failed);
-    jobs.retain(|job| resume.keep(job));
+    batch.resume(&mut resume)?;
     if !quiet {
         log::info!(
             "resuming: {} of {before} jobs already done in {} ({} of its outcomes match no job of this input)",
@@ -196,7 +195,7 @@ pub(super) fn skip_done(
             resume.unclaimed()
         );
     }
-    resume.earlier_failures()
+    Ok(resume.earlier_failures())
 }
 
 pub(super) fn client_key(args: &RunArgs) -> Result<ClientKey, UsageError> {
@@ -250,25 +249,6 @@ pub(super) fn default_models(args: &RunArgs) -> Result<Vec<String>, UsageError> 
         }
     }
     Ok(list)
-}
-
-pub(super) fn read_input(args: &RunArgs) -> Result<Vec<Record>, UsageError> {
-    let stdin = args.input == "-";
-    let format = args.format.unwrap_or_else(|| {
-        if stdin {
-            Format::Lines
-        } else {
-            Format::from_path(Path::new(&args.input))
-        }
-    });
-    let mut options = ReadOptions::new(format);
-    options.allow_unknown_models = args.allow_unknown_models;
-    let records = if stdin {
-        input::read_records(io::stdin().lock(), "<stdin>", &options)
-    } else {
-        input::read_path(Path::new(&args.input), &options)
-    };
-    records.map_err(|e| UsageError(e.to_string()))
 }
 
 /// The pool for `--mode` and `--threads`: paced at `rate` in rate mode;

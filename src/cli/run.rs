@@ -43,10 +43,12 @@ struct Finish<'a> {
     earlier_failures: u64,
     /// The hour, day and month windows the replies reported last.
     quota: Quota,
+    /// Why the input stopped early: it changed after it was checked.
+    input_error: Option<String>,
 }
 
 /// Runs the plan's jobs on the pool, with the progress bar when there is one.
-fn execute<'a>(plan: Plan<'a>, quiet: bool, stop: &Stop) -> Finish<'a> {
+fn execute<'a>(mut plan: Plan<'a>, quiet: bool, stop: &Stop) -> Finish<'a> {
     let allotted = plan.pool_config.rate.map(|r| r.per_second_f64());
     let pool = Pool::new(plan.pool_config, stop.clone());
     let jobs = plan.jobs.len() as u64;
@@ -68,7 +70,7 @@ fn execute<'a>(plan: Plan<'a>, quiet: bool, stop: &Stop) -> Finish<'a> {
             let (stats, work, done) = (pool.stats(), &work, &done);
             scope.spawn(move || progress::follow(bar, (stats, work), allotted, done));
         }
-        pool.run_into(&work, plan.jobs, &mut sink)
+        pool.run_into(&work, &mut plan.jobs, &mut sink)
     });
     crate::logging::set_progress(None);
     Finish {
@@ -80,6 +82,7 @@ fn execute<'a>(plan: Plan<'a>, quiet: bool, stop: &Stop) -> Finish<'a> {
         allotted,
         stats_file: plan.stats_file,
         earlier_failures: plan.earlier_failures,
+        input_error: plan.jobs.error(),
     }
 }
 
@@ -94,6 +97,7 @@ fn report(args: &RunArgs, run: Finish<'_>) -> Result<Exit, UsageError> {
         stats_file,
         earlier_failures,
         quota,
+        input_error,
     } = run;
     if let Some(rows) = &sink.summary {
         eprint!("{}", restb::report::results_table(rows.iter()));
@@ -117,11 +121,16 @@ fn report(args: &RunArgs, run: Finish<'_>) -> Result<Exit, UsageError> {
         eprintln!("{earlier_failures} jobs failed in an earlier run; --retry-failed redoes them");
     }
     let exit = exit_status(&summary, args.output.as_deref());
-    Ok(if exit == Exit::Success && earlier_failures > 0 {
-        Exit::Failure
-    } else {
-        exit
-    })
+    if let Some(error) = &input_error {
+        eprintln!("Error: {error}; the jobs after it were not sent");
+    }
+    Ok(
+        if exit == Exit::Success && (earlier_failures > 0 || input_error.is_some()) {
+            Exit::Failure
+        } else {
+            exit
+        },
+    )
 }
 
 /// The outcome file's writer, counting outcomes by status on the way (and

@@ -16,74 +16,72 @@ pub(super) struct Fields<'a> {
     pub models: Option<Vec<String>>,
 }
 
-/// Checks records one by one and keeps them in input order.
+/// Checks records one by one and numbers them; keeps none of them.
 #[derive(Debug)]
-pub(super) struct Collector<'a> {
-    source_name: &'a str,
-    options: &'a ReadOptions,
-    records: Vec<Record>,
+pub(super) struct Checker {
+    source_name: String,
+    options: ReadOptions,
+    /// Records checked so far.
+    count: u64,
 }
 
-impl<'a> Collector<'a> {
-    pub(super) fn new(source_name: &'a str, options: &'a ReadOptions) -> Self {
-        Collector {
-            source_name,
-            options,
-            records: Vec::new(),
+impl Checker {
+    pub(super) fn new(source_name: &str, options: &ReadOptions) -> Self {
+        Checker {
+            source_name: source_name.to_string(),
+            options: options.clone(),
+            count: 0,
         }
     }
 
-    /// Checks and keeps the record that starts at `line`.
+    /// Checks the record that starts at `line` and returns it.
     ///
     /// # Errors
     ///
     /// A bad image URL or path, or an unknown model id, at `line`.
-    pub(super) fn push(&mut self, line: usize, fields: Fields<'_>) -> Result<(), InputError> {
-        let at = |reason: String| InputError::at(self.source_name, line, reason);
-        let image = validate::image(fields.field, fields.image, self.options).map_err(at)?;
+    pub(super) fn record(&mut self, line: usize, fields: Fields<'_>) -> Result<Record, InputError> {
+        let at = |reason: String| InputError::at(&self.source_name, line, reason);
+        let image = validate::image(fields.field, fields.image, &self.options).map_err(at)?;
         if let Some(models) = &fields.models {
-            validate::check_models(models, self.options).map_err(at)?;
+            validate::check_models(models, &self.options).map_err(at)?;
         }
-        let id = fields
-            .id
-            .unwrap_or_else(|| (self.records.len() + 1).to_string());
-        self.records.push(Record {
+        self.count += 1;
+        let id = fields.id.unwrap_or_else(|| self.count.to_string());
+        Ok(Record {
             id,
             image,
             models: fields.models,
             line,
-        });
-        Ok(())
+        })
     }
 
-    /// The records, once the input has ended.
-    ///
-    /// # Errors
-    ///
-    /// An input without records, or two records with the same id (at the
-    /// line of the second, naming the first).
-    pub(super) fn finish(self) -> Result<Vec<Record>, InputError> {
-        if self.records.is_empty() {
-            return Err(InputError::whole(self.source_name, "no images in input"));
-        }
-        if let Some((first, second)) = first_duplicate(&self.records) {
-            let (first, second) = (&self.records[first], &self.records[second]);
-            return Err(InputError::at(
-                self.source_name,
-                second.line,
-                format!(
-                    "duplicate id {:?}: already used on line {}",
-                    second.id, first.line
-                ),
-            ));
-        }
-        Ok(self.records)
+    /// Records checked so far.
+    pub(super) fn count(&self) -> u64 {
+        self.count
     }
+
+    /// The input's name, for errors.
+    pub(super) fn source_name(&self) -> &str {
+        &self.source_name
+    }
+}
+
+/// The error of a repeated id: at the line of the second record, naming
+/// the first's.
+pub(super) fn duplicate_error(source_name: &str, first: &Record, second: &Record) -> InputError {
+    InputError::at(
+        source_name,
+        second.line,
+        format!(
+            "duplicate id {:?}: already used on line {}",
+            second.id, first.line
+        ),
+    )
 }
 
 /// The indices of the first repeated id in input order: the pair whose second
 /// record comes earliest. Sorting indices keeps memory to one word a record.
-fn first_duplicate(records: &[Record]) -> Option<(usize, usize)> {
+pub(super) fn first_duplicate(records: &[Record]) -> Option<(usize, usize)> {
     let mut order: Vec<usize> = (0..records.len()).collect();
     order.sort_unstable_by(|&a, &b| records[a].id.cmp(&records[b].id).then(a.cmp(&b)));
     order

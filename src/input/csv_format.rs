@@ -8,45 +8,78 @@
 use std::collections::VecDeque;
 use std::io::{self, BufRead, Read};
 
-use super::collect::{Collector, Fields};
+use super::collect::Fields;
 use super::line_reader::{LineReader, MAX_LINE_BYTES};
 use super::validate::{self, Field};
 use super::InputError;
 
-/// Reads the header row, then every data row as one record.
-///
-/// # Errors
-///
-/// The first bad line, as [`super::read_records`] describes.
-pub(super) fn read<R: BufRead>(
-    lines: LineReader<'_, R>,
-    collector: &mut Collector<'_>,
-) -> Result<(), InputError> {
-    let source_name = lines.source_name();
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(false)
-        .from_reader(CsvSource::new(lines));
-    let mut record = csv::StringRecord::new();
-    if !next_record(&mut reader, &mut record)? {
-        return Ok(());
+/// Reads the header row, then one data row at a time.
+#[derive(Debug)]
+pub(super) struct CsvParser<R> {
+    reader: csv::Reader<CsvSource<R>>,
+    record: csv::StringRecord,
+    /// `None` for an input without even a header (it has no records).
+    columns: Option<Columns>,
+}
+
+impl<R: BufRead> CsvParser<R> {
+    /// Reads the header row.
+    ///
+    /// # Errors
+    ///
+    /// A bad header line, as [`super::read_records`] describes.
+    pub(super) fn new(lines: LineReader<R>) -> Result<Self, InputError> {
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(false)
+            .from_reader(CsvSource::new(lines));
+        let mut record = csv::StringRecord::new();
+        let columns = if next_record(&mut reader, &mut record)? {
+            let source = reader.get_mut();
+            let header_line = source.record_start();
+            let columns = Columns::from_header(&record).map_err(|reason| {
+                InputError::at(source.lines.source_name(), header_line, reason)
+            })?;
+            Some(columns)
+        } else {
+            None
+        };
+        Ok(CsvParser {
+            reader,
+            record,
+            columns,
+        })
     }
-    let header_line = reader.get_mut().record_start();
-    let columns = Columns::from_header(&record)
-        .map_err(|reason| InputError::at(source_name, header_line, reason))?;
-    while next_record(&mut reader, &mut record)? {
-        let line = reader.get_mut().record_start();
+
+    /// Whether rows may name their own ids (the header has an `id` column).
+    pub(super) fn names_ids(&self) -> bool {
+        self.columns.as_ref().is_some_and(|c| c.id.is_some())
+    }
+
+    /// The next data row and the line it starts on; `Ok(None)` at the end.
+    ///
+    /// # Errors
+    ///
+    /// The first bad line, as [`super::read_records`] describes.
+    pub(super) fn next(&mut self) -> Result<Option<(usize, Fields<'_>)>, InputError> {
+        let Some(columns) = &self.columns else {
+            return Ok(None);
+        };
+        if !next_record(&mut self.reader, &mut self.record)? {
+            return Ok(None);
+        }
+        let source = self.reader.get_mut();
+        let line = source.record_start();
         let fields = columns
-            .fields(&record)
-            .map_err(|reason| InputError::at(source_name, line, reason))?;
-        collector.push(line, fields)?;
+            .fields(&self.record)
+            .map_err(|reason| InputError::at(source.lines.source_name(), line, reason))?;
+        Ok(Some((line, fields)))
     }
-    Ok(())
 }
 
 /// Reads the next record; `Ok(false)` at the end.
 fn next_record<R: BufRead>(
-    reader: &mut csv::Reader<CsvSource<'_, R>>,
+    reader: &mut csv::Reader<CsvSource<R>>,
     record: &mut csv::StringRecord,
 ) -> Result<bool, InputError> {
     reader.read_record(record).map_err(|error| {
@@ -159,8 +192,8 @@ impl Columns {
 /// The bytes the `csv` crate reads: checked lines from a [`LineReader`], one
 /// at a time, with quoting checked as they pass.
 #[derive(Debug)]
-struct CsvSource<'s, R> {
-    lines: LineReader<'s, R>,
+struct CsvSource<R> {
+    lines: LineReader<R>,
     /// How much of the current line the crate has taken.
     taken: usize,
     /// The error that stopped the input; the crate only sees an `io::Error`.
@@ -169,8 +202,8 @@ struct CsvSource<'s, R> {
     done: bool,
 }
 
-impl<'s, R: BufRead> CsvSource<'s, R> {
-    fn new(lines: LineReader<'s, R>) -> Self {
+impl<R: BufRead> CsvSource<R> {
+    fn new(lines: LineReader<R>) -> Self {
         CsvSource {
             lines,
             taken: 0,
@@ -207,7 +240,7 @@ impl<'s, R: BufRead> CsvSource<'s, R> {
     }
 }
 
-impl<R: BufRead> Read for CsvSource<'_, R> {
+impl<R: BufRead> Read for CsvSource<R> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         if self.error.is_some() {
             return Err(io::Error::other("input error"));

@@ -7,7 +7,7 @@ use std::io::BufRead;
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
-use super::collect::{Collector, Fields};
+use super::collect::Fields;
 use super::line_reader::LineReader;
 use super::validate::{self, Field};
 use super::InputError;
@@ -63,28 +63,45 @@ fn id<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::E
 }
 
 /// Reads every non-blank line as one JSON object.
-///
-/// # Errors
-///
-/// The first bad line, as [`super::read_records`] describes.
-pub(super) fn read<R: BufRead>(
-    lines: &mut LineReader<'_, R>,
-    collector: &mut Collector<'_>,
-) -> Result<(), InputError> {
-    while let Some(line) = lines.next_line()? {
-        let text = lines.text();
-        if text.trim().is_empty() {
-            continue;
+#[derive(Debug)]
+pub(super) struct JsonlParser<R> {
+    lines: LineReader<R>,
+    /// The current line's fields (the record borrows its image from here).
+    parsed: Option<Line>,
+}
+
+impl<R: BufRead> JsonlParser<R> {
+    pub(super) fn new(lines: LineReader<R>) -> Self {
+        JsonlParser {
+            lines,
+            parsed: None,
         }
+    }
+
+    /// The next record and its line; `Ok(None)` at the end.
+    ///
+    /// # Errors
+    ///
+    /// The first bad line, as [`super::read_records`] describes.
+    pub(super) fn next(&mut self) -> Result<Option<(usize, Fields<'_>)>, InputError> {
+        let lines = &mut self.lines;
+        let line = loop {
+            let Some(line) = lines.next_line()? else {
+                return Ok(None);
+            };
+            if !lines.text().trim().is_empty() {
+                break line;
+            }
+        };
+        let text = lines.text();
         if !text.trim_start().starts_with('{') {
             return Err(lines.error(not_an_object(text)));
         }
-        let mut parsed: Line =
-            serde_json::from_str(text).map_err(|e| lines.error(json_reason(&e)))?;
-        let fields = fields(&mut parsed).map_err(|reason| lines.error(reason))?;
-        collector.push(line, fields)?;
+        let parsed: Line = serde_json::from_str(text).map_err(|e| lines.error(json_reason(&e)))?;
+        let parsed = self.parsed.insert(parsed);
+        let fields = fields(parsed).map_err(|reason| self.lines.error(reason))?;
+        Ok(Some((line, fields)))
     }
-    Ok(())
 }
 
 /// Picks the image and cleans the id and models of a parsed line.

@@ -14,9 +14,9 @@ const BOM: &[u8] = b"\xEF\xBB\xBF";
 ///
 /// A UTF-8 byte-order mark at the very start is dropped.
 #[derive(Debug)]
-pub(super) struct LineReader<'s, R> {
+pub(super) struct LineReader<R> {
     inner: R,
-    source_name: &'s str,
+    source_name: String,
     /// The number of the line in `buf`; 0 before the first.
     number: usize,
     /// The current line, with its line ending.
@@ -25,11 +25,11 @@ pub(super) struct LineReader<'s, R> {
     text_len: usize,
 }
 
-impl<'s, R: BufRead> LineReader<'s, R> {
-    pub(super) fn new(inner: R, source_name: &'s str) -> Self {
+impl<R: BufRead> LineReader<R> {
+    pub(super) fn new(inner: R, source_name: &str) -> Self {
         LineReader {
             inner,
-            source_name,
+            source_name: source_name.to_string(),
             number: 0,
             buf: Vec::new(),
             text_len: 0,
@@ -51,7 +51,7 @@ impl<'s, R: BufRead> LineReader<'s, R> {
         let read = (&mut self.inner)
             .take(limit)
             .read_until(b'\n', &mut self.buf)
-            .map_err(|e| InputError::at(self.source_name, number, format!("read error: {e}")))?;
+            .map_err(|e| InputError::at(&self.source_name, number, format!("read error: {e}")))?;
         if read == 0 {
             return Ok(None);
         }
@@ -95,13 +95,13 @@ impl<'s, R: BufRead> LineReader<'s, R> {
     }
 
     /// The input's name, for error messages.
-    pub(super) fn source_name(&self) -> &'s str {
-        self.source_name
+    pub(super) fn source_name(&self) -> &str {
+        &self.source_name
     }
 
     /// An error at the current line.
     pub(super) fn error(&self, reason: impl Into<String>) -> InputError {
-        InputError::at(self.source_name, self.number, reason)
+        InputError::at(&self.source_name, self.number, reason)
     }
 }
 

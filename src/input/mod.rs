@@ -1,6 +1,10 @@
 //! Batch input readers: CSV, JSON Lines and plain lists of images, checked
 //! whole before anything is sent.
 //!
+//! [`Input`] checks an input of any size in one pass that keeps only counts
+//! and id hashes, then streams its records in a second; [`read_records`]
+//! holds them all, for small inputs.
+//!
 //! Every problem is an [`InputError`] whose message reads `FILE:LINE: reason`,
 //! so a user can fix the input before one request is spent.
 //!
@@ -34,9 +38,12 @@ mod collect;
 mod csv_format;
 mod error;
 mod format;
+mod ids;
 mod jsonl;
 mod line_reader;
+mod parser;
 mod plain;
+mod stream;
 mod validate;
 
 use std::fs::File;
@@ -48,9 +55,10 @@ use crate::api::ImageSource;
 pub use error::InputError;
 pub use format::{Format, ParseFormatError};
 pub use line_reader::MAX_LINE_BYTES;
+pub use stream::{Checked, Input, Records};
 
-use collect::Collector;
-use line_reader::LineReader;
+use collect::{duplicate_error, first_duplicate, Checker};
+use parser::Parser;
 
 /// One image of the batch, as the input gave it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,7 +99,8 @@ impl ReadOptions {
     }
 }
 
-/// Reads and checks every record of an input.
+/// Reads and checks every record of an input, and keeps them all; for an
+/// input of any size, [`Input`] streams them instead.
 ///
 /// `source_name` names the input in errors: its path, or `<stdin>`. The
 /// input is read line by line; no line may exceed [`MAX_LINE_BYTES`].
@@ -119,14 +128,23 @@ pub fn read_records(
     source_name: &str,
     options: &ReadOptions,
 ) -> Result<Vec<Record>, InputError> {
-    let mut lines = LineReader::new(BufReader::new(reader), source_name);
-    let mut collector = Collector::new(source_name, options);
-    match options.format {
-        Format::Csv => csv_format::read(lines, &mut collector)?,
-        Format::Jsonl => jsonl::read(&mut lines, &mut collector)?,
-        Format::Lines => plain::read(&mut lines, &mut collector)?,
+    let mut parser = Parser::new(BufReader::new(reader), source_name, options.format)?;
+    let mut checker = Checker::new(source_name, options);
+    let mut records = Vec::new();
+    while let Some(record) = stream::next_record(&mut parser, &mut checker)? {
+        records.push(record);
     }
-    collector.finish()
+    if records.is_empty() {
+        return Err(InputError::whole(source_name, "no images in input"));
+    }
+    if let Some((first, second)) = first_duplicate(&records) {
+        return Err(duplicate_error(
+            source_name,
+            &records[first],
+            &records[second],
+        ));
+    }
+    Ok(records)
 }
 
 /// Opens the file at `path` and reads it with [`read_records`], naming it by

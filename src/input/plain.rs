@@ -2,32 +2,45 @@
 
 use std::io::BufRead;
 
-use super::collect::{Collector, Fields};
+use super::collect::Fields;
 use super::line_reader::LineReader;
 use super::validate::Field;
 use super::InputError;
 
 /// Reads every non-blank line that does not start with `#` as one record.
-///
-/// # Errors
-///
-/// The first bad line, as [`super::read_records`] describes.
-pub(super) fn read<R: BufRead>(
-    lines: &mut LineReader<'_, R>,
-    collector: &mut Collector<'_>,
-) -> Result<(), InputError> {
-    while let Some(line) = lines.next_line()? {
-        let text = lines.text().trim();
-        if text.is_empty() || text.starts_with('#') {
-            continue;
-        }
-        let fields = Fields {
-            id: None,
-            field: Field::Any,
-            image: text,
-            models: None,
-        };
-        collector.push(line, fields)?;
+#[derive(Debug)]
+pub(super) struct PlainParser<R> {
+    lines: LineReader<R>,
+}
+
+impl<R: BufRead> PlainParser<R> {
+    pub(super) fn new(lines: LineReader<R>) -> Self {
+        PlainParser { lines }
     }
-    Ok(())
+
+    /// The next record and its line; `Ok(None)` at the end.
+    ///
+    /// # Errors
+    ///
+    /// The first bad line, as [`super::read_records`] describes.
+    pub(super) fn next(&mut self) -> Result<Option<(usize, Fields<'_>)>, InputError> {
+        loop {
+            let Some(line) = self.lines.next_line()? else {
+                return Ok(None);
+            };
+            let text = self.lines.text().trim();
+            if text.is_empty() || text.starts_with('#') {
+                continue;
+            }
+            // Re-borrowed here so the loop above may read on.
+            let text = self.lines.text().trim();
+            let fields = Fields {
+                id: None,
+                field: Field::Any,
+                image: text,
+                models: None,
+            };
+            return Ok(Some((line, fields)));
+        }
+    }
 }

@@ -20,10 +20,10 @@ const MIN_SHARE: f64 = 0.05;
 const INCREASE_PER_SECOND: f64 = 0.02;
 /// Rejections among the recent replies that make a persistence: at least
 /// this many, and at least this share of them.
-const MIN_REJECTIONS: usize = 3;
-const MIN_REJECTED_SHARE: f64 = 0.1;
+const MIN_REJECTIONS: usize = 5;
+const MIN_REJECTED_SHARE: f64 = 0.2;
 /// The fewest recent replies looked at.
-const MIN_WINDOW: usize = 20;
+const MIN_WINDOW: usize = 50;
 
 /// AIMD state; see the module docs.
 #[derive(Debug, Clone)]
@@ -52,9 +52,9 @@ impl Aimd {
         self.share
     }
 
-    /// Replies remembered: about one second's worth.
+    /// Replies remembered: about two seconds' worth.
     fn window(&self) -> usize {
-        (self.allotted.ceil() as usize).max(MIN_WINDOW)
+        ((2.0 * self.allotted).ceil() as usize).max(MIN_WINDOW)
     }
 
     fn remember(&mut self, rejected: bool) {
@@ -122,9 +122,13 @@ mod tests {
         let t0 = Instant::now();
         let mut aimd = Aimd::new(20.0);
         let later = t0 + Duration::from_millis(1);
-        assert!(!aimd.rejected(t0, later));
-        assert!(!aimd.rejected(t0, later));
-        assert!(aimd.rejected(t0, later), "three among the recent replies");
+        for _ in 0..40 {
+            aimd.accepted(t0);
+        }
+        for _ in 0..9 {
+            assert!(!aimd.rejected(t0, later));
+        }
+        assert!(aimd.rejected(t0, later), "a fifth of the last fifty");
         assert!((aimd.share() - 0.8).abs() < 1e-9);
         for _ in 0..5 {
             assert!(!aimd.rejected(t0, later), "sent before the cut");

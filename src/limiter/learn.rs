@@ -162,6 +162,14 @@ impl Learner {
             schedule.enter_windows(limit, now);
         }
         let until = next_window(now, guard);
+        let window = now.since_epoch().as_secs();
+        if schedule.windows.is_some() && self.trust.burst_spent(window) {
+            log::info!(
+                "window bursts spent two windows in a row: the gateway punishes bursts; \
+                 pacing evenly from now on"
+            );
+            schedule.leave_windows(now);
+        }
         self.pause(schedule, until, PauseReason::WindowSpent, now)
     }
 

@@ -5,6 +5,9 @@
 //!   that does not say the window is spent contradicts them. A second one
 //!   means another layer (a proxy with a lower limit, a sliding window)
 //!   rejects: the headers are not believed any more, for the rest of the run.
+//! - Window mode sends each window's budget early in the window. If that
+//!   burst spends two windows in a row, the gateway punishes bursts (a
+//!   sliding window counts the previous one too): even pacing from then on.
 //! - A spent window (`Remaining` 0) pauses every start until the next one,
 //!   where a full budget waits; but only from a gateway whose successes
 //!   carry window counts too (Kong's do): a limiter that adds `Remaining: 0`
@@ -30,6 +33,8 @@ pub(super) struct Trust {
     spent_disbelieved: bool,
     /// When the last spent window was believed, and requests passed since.
     last_spent: Option<(Instant, u32)>,
+    /// The last window a burst of window mode found spent.
+    last_burst_spent: Option<u64>,
 }
 
 impl Trust {
@@ -51,6 +56,21 @@ impl Trust {
     pub(super) fn contradicted(&mut self) -> bool {
         self.contradictions += 1;
         if self.contradictions >= CONTRADICTIONS && !self.windows_disbelieved {
+            self.windows_disbelieved = true;
+            return true;
+        }
+        false
+    }
+
+    /// Window mode's burst found `window` (whole seconds since the epoch)
+    /// spent. Returns `true` when this makes window mode unbelievable: the
+    /// window before was spent too.
+    pub(super) fn burst_spent(&mut self, window: u64) -> bool {
+        let in_a_row = self.last_burst_spent.is_some_and(|last| last + 1 == window);
+        if self.last_burst_spent.is_none_or(|last| last < window) {
+            self.last_burst_spent = Some(window);
+        }
+        if in_a_row && !self.windows_disbelieved {
             self.windows_disbelieved = true;
             return true;
         }
@@ -85,6 +105,17 @@ impl Trust {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn bursts_that_spend_two_windows_in_a_row_end_window_mode() {
+        let mut trust = Trust::default();
+        assert!(!trust.burst_spent(100));
+        assert!(!trust.burst_spent(100), "the same window");
+        assert!(!trust.burst_spent(102), "not in a row");
+        assert!(trust.burst_spent(103));
+        assert!(!trust.windows_believed());
+        assert!(!trust.burst_spent(104), "said once");
+    }
 
     #[test]
     fn two_contradictions_and_the_headers_are_not_believed() {

@@ -3,7 +3,7 @@
 //! A job leaves the books only when it is handed to the sink, so a job back
 //! in the queue or waiting in the delay heap still counts; the shutdown pills
 //! go out when this count reaches zero, never when the queue merely looks
-//! empty.
+//! empty, and never while the feed still holds jobs.
 
 use crossbeam_channel::{Receiver, Sender};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -29,6 +29,17 @@ impl Books {
         }
     }
 
+    /// One more job is open (the feed moved it into the queue).
+    pub(super) fn open_one(&self) {
+        self.unfinished.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Rings the bell without closing a job: the queue runs low and the
+    /// supervisor should feed it.
+    pub(super) fn ring(&self) {
+        let _ = self.bell_tx.try_send(());
+    }
+
     /// One job got its terminal outcome; rings the bell if it was the last.
     pub(super) fn close_one(&self) {
         if self.unfinished.fetch_sub(1, Ordering::SeqCst) == 1 {
@@ -41,7 +52,8 @@ impl Books {
         self.unfinished.load(Ordering::SeqCst) == 0
     }
 
-    /// Waits up to `timeout`, or until the last job closes.
+    /// Waits up to `timeout`, or until the last open job closes or the bell
+    /// is rung.
     pub(super) fn wait_for_last(&self, timeout: Duration) {
         let _ = self.bell_rx.recv_timeout(timeout);
     }

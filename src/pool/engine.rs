@@ -48,14 +48,14 @@ pub(super) struct Engine<'a, W: Work> {
 }
 
 impl<'a, W: Work> Engine<'a, W> {
-    /// The engine of a run of `work` over the `total` jobs in `queue`.
+    /// The engine of a run of `work`; the feed fills `queue` and opens the
+    /// books one job at a time.
     pub(super) fn new(
         work: &'a W,
         config: &'a PoolConfig,
         stats: &'a Stats,
         stop: &'a Stop,
         queue: Queue<W::Job>,
-        total: usize,
     ) -> Engine<'a, W> {
         let limiter = if config.align_to_windows {
             Limiter::new(config.rate).aligned_to_windows()
@@ -70,7 +70,7 @@ impl<'a, W: Work> Engine<'a, W> {
             halt: Halt::new(stop),
             queue,
             delays: DelayHeap::new(),
-            books: Books::open(total),
+            books: Books::open(0),
             sizing: Sizing::new(config.threads),
             budget: Budget::new(config.budget),
             first_try: FirstTry::new(config.first_try_alone),

@@ -10,14 +10,16 @@
 //! - transient failures wait out a backoff in a delay heap, not in a thread;
 //! - with [`Threads::Auto`], a supervisor adds workers whenever every worker
 //!   is busy while jobs wait, so threads >= rate x latency (Little's law);
-//! - a panic inside a job is that job's failure, not a dead worker.
+//! - a panic inside a job is that job's failure, not a dead worker;
+//! - jobs are pulled from the caller's iterator as the queue drains (a
+//!   bounded backlog), so a batch of any size runs in flat memory.
 //!
 //! The engine is generic over the [`Work`] it runs, so a tool can run its own
 //! blocking jobs through it; the Restb.ai client is one such work. A run ends
 //! with a [`PoolSummary`] whose [`Ending`] says why it ended.
 //!
 //! Inside, one room per concept: the public types ([`Work`], [`PoolConfig`],
-//! [`PoolSummary`], [`Sink`]); the queue and the delay heap; the books of
+//! [`PoolSummary`], [`Sink`]); the feed, the queue and the delay heap; the books of
 //! unfinished jobs; the stop and abort state; the sizing counters and rules;
 //! the worker loop; the supervisor; the sink thread.
 
@@ -26,6 +28,7 @@ mod budget;
 mod config;
 mod delay;
 mod engine;
+mod feed;
 mod first_try;
 mod halt;
 mod queue;
@@ -44,6 +47,7 @@ pub use work::{Attempt, Finished, Work};
 use crate::stats::Stats;
 use crate::stop::Stop;
 use engine::Engine;
+use feed::Feed;
 use queue::Queue;
 use std::thread;
 use supervisor::Supervisor;
@@ -74,6 +78,12 @@ impl Pool {
 
     /// Runs every job to a terminal outcome (or until stopped), handing each
     /// finished job to `sink` on one dedicated thread, in completion order.
+    ///
+    /// `jobs` is pulled lazily, on the calling thread, as the queue drains:
+    /// the run holds a bounded backlog (about a thousand jobs), so a batch of
+    /// any size runs in flat memory. When a run stops early, the jobs never
+    /// pulled count as unfinished: from the iterator's size hint if it is
+    /// exact (as a `Vec`'s is), else by draining the rest.
     ///
     /// # Examples
     ///
@@ -121,20 +131,21 @@ impl Pool {
         I: IntoIterator<Item = W::Job>,
         S: Sink<W::Job, W::Output> + Send,
     {
-        let (queue, total) = Queue::filled(jobs);
-        let engine = Engine::new(work, &self.config, &self.stats, &self.stop, queue, total);
+        let mut feed = Feed::new(jobs.into_iter());
+        let engine = Engine::new(work, &self.config, &self.stats, &self.stop, Queue::new());
         let (sink_tx, sink_rx) = crossbeam_channel::unbounded();
         let (headcount, drained) = thread::scope(|scope| {
             let sink_thread = thread::Builder::new()
                 .name("restb-sink".into())
                 .spawn_scoped(scope, || sink::drain(sink_rx, sink, &self.stop))
                 .expect("spawning the sink thread");
-            let headcount = Supervisor::new(&engine, sink_tx).supervise(scope, total);
+            let headcount = Supervisor::new(&engine, sink_tx).supervise(scope, &mut feed);
             let drained = sink_thread.join().expect("the sink thread does not panic");
             (headcount, drained)
         });
         let budget_spent = engine.halt.budget_spent();
         // A job the sink could not record counts as unfinished too.
+        let total = feed.fed() + feed.left();
         let unfinished = total as u64 - drained.written;
         PoolSummary {
             report: self.stats.report(),

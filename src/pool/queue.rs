@@ -2,6 +2,7 @@
 //! the shutdown pills that end the workers.
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// What a worker takes off the queue.
@@ -23,29 +24,48 @@ pub(super) struct Tracked<J> {
     pub(super) rate_limited: u32,
 }
 
+impl<J> Tracked<J> {
+    /// A job not tried yet.
+    pub(super) fn new(job: J) -> Tracked<J> {
+        Tracked {
+            job,
+            attempts: 0,
+            transient: 0,
+            rate_limited: 0,
+        }
+    }
+}
+
 /// The queue. It holds both ends of its channel, so a send never fails and a
 /// receive never sees it disconnected while the queue lives.
 pub(super) struct Queue<J> {
     tx: Sender<Message<J>>,
     rx: Receiver<Message<J>>,
+    /// At or below this many messages the feed wants more; 0 once it has
+    /// fed everything.
+    low_water: AtomicUsize,
 }
 
 impl<J> Queue<J> {
-    /// A queue holding every job of `jobs`, untried, and how many there are.
-    pub(super) fn filled(jobs: impl IntoIterator<Item = J>) -> (Queue<J>, usize) {
+    /// An empty queue.
+    pub(super) fn new() -> Queue<J> {
         let (tx, rx) = crossbeam_channel::unbounded();
-        let queue = Queue { tx, rx };
-        let mut total = 0usize;
-        for job in jobs {
-            total += 1;
-            queue.push(Tracked {
-                job,
-                attempts: 0,
-                transient: 0,
-                rate_limited: 0,
-            });
+        Queue {
+            tx,
+            rx,
+            low_water: AtomicUsize::new(0),
         }
-        (queue, total)
+    }
+
+    /// Sets the mark at or below which [`Queue::running_low`] says so.
+    pub(super) fn set_low_water(&self, messages: usize) {
+        self.low_water.store(messages, Ordering::Relaxed);
+    }
+
+    /// Whether the feed should top the queue up now.
+    pub(super) fn running_low(&self) -> bool {
+        let low = self.low_water.load(Ordering::Relaxed);
+        low > 0 && self.rx.len() <= low
     }
 
     /// Puts a job (back) at the end of the queue.

@@ -3,6 +3,7 @@
 //! pills once the books hold no unfinished job (or the run stops).
 
 use super::engine::{Engine, SinkSender};
+use super::feed::Feed;
 use super::sizing::{self, Demand, Load, SizePlan};
 use super::summary::AbortReason;
 use super::work::Work;
@@ -43,29 +44,33 @@ impl<'a, 'w, W: Work> Supervisor<'a, 'w, W> {
         }
     }
 
-    /// Runs the run's `total` jobs to the end; see the module docs. Drops
-    /// its sink sender when it returns; the workers drop theirs as they end.
-    pub(super) fn supervise<'scope>(
+    /// Runs the jobs of `feed` to the end; see the module docs. Drops its
+    /// sink sender when it returns; the workers drop theirs as they end.
+    pub(super) fn supervise<'scope, I>(
         mut self,
         scope: &'scope Scope<'scope, '_>,
-        total: usize,
+        feed: &mut Feed<I>,
     ) -> Headcount
     where
         'a: 'scope,
+        I: Iterator<Item = W::Job>,
     {
         let engine = self.engine;
         let plan = SizePlan::new(engine.config.threads, engine.config.rate);
         engine.sizing.set_wanted(plan.initial);
-        self.spawn(scope, plan.initial.min(total.max(1)));
+        feed.top_up(&engine.queue, &engine.books);
+        self.spawn(scope, plan.initial.min(engine.queue.len().max(1)));
         if engine.sizing.live() == 0 {
             log::error!("cannot start any worker thread; stopping");
             engine.halt.abort(AbortReason::Internal(
                 "cannot start any worker thread".into(),
             ));
         }
-        while !engine.books.all_closed() && !engine.halt.is_stopped() {
+        // Every job fed and none unfinished, or the run stops.
+        while !(engine.halt.is_stopped() || feed.done() && engine.books.all_closed()) {
             let now = Instant::now();
             let next_due = engine.release_due(now);
+            feed.top_up(&engine.queue, &engine.books);
             if plan.auto {
                 self.resize(scope, plan.max);
             }
@@ -103,10 +108,9 @@ impl<'a, 'w, W: Work> Supervisor<'a, 'w, W> {
             (Some(rate), Some(latency)) => Some(Demand {
                 per_second: rate.per_second_f64(),
                 latency,
-                // A window's starts come within its first half second.
-                burst: match engine.limiter.pacing_model() {
-                    PacingModel::Windows { budget, .. } => budget as usize / 2,
-                    _ => 1,
+                window_budget: match engine.limiter.pacing_model() {
+                    PacingModel::Windows { budget, .. } => Some(budget),
+                    _ => None,
                 },
             }),
             // No latency known yet (or no rate).

@@ -24,7 +24,12 @@ impl<W: Work> Engine<'_, W> {
         loop {
             self.sizing.begin_wait();
             let tracked = match self.queue.recv_timeout(self.config.idle_exit) {
-                Ok(Message::Job(tracked)) => tracked,
+                Ok(Message::Job(tracked)) => {
+                    if self.queue.running_low() {
+                        self.books.ring();
+                    }
+                    tracked
+                }
                 Ok(Message::Shutdown) | Err(RecvTimeoutError::Disconnected) => {
                     self.sizing.end_wait();
                     return;

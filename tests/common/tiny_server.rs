@@ -1,16 +1,16 @@
 //! A tiny HTTP/1.1 server on a loopback port (port 0), for tests that need
-//! answers the mock gateway does not give: a proxy that echoes the request
-//! line, a server that dribbles its answer. Each request's head goes to a
-//! handler that writes whatever bytes it likes to the connection.
-
-#![allow(dead_code)]
+//! answers the mock gateway does not give, or to see exactly what arrived: a
+//! gateway that echoes the request line, one that answers 429 with
+//! `Retry-After` on cue, one that keeps each request's body. Each request
+//! (head, body and arrival instant) goes to a handler that writes whatever
+//! bytes it likes to the connection.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Largest request head read.
 const MAX_HEAD: usize = 64 * 1024;
@@ -22,6 +22,10 @@ pub struct Request {
     pub line: String,
     /// The request target as sent: `/vision/v2/predict?client_key=...`
     pub target: String,
+    /// The body, whole (by `Content-Length`).
+    pub body: Vec<u8>,
+    /// When its head had arrived.
+    pub arrived: Instant,
 }
 
 /// Writes the answer to `request`; returns whether the connection may serve
@@ -90,22 +94,27 @@ fn serve(mut stream: TcpStream, handler: &Handler) {
         let Some(end) = read_head(&mut stream, &mut buffer) else {
             return;
         };
+        let arrived = Instant::now();
         let head = String::from_utf8_lossy(&buffer[..end]).into_owned();
-        let mut body_left = content_length(&head);
+        let length = content_length(&head);
         buffer.drain(..end + 4);
-        let already = body_left.min(buffer.len());
-        buffer.drain(..already);
-        body_left -= already;
-        let mut sink = vec![0u8; 8192];
-        while body_left > 0 {
-            match stream.read(&mut sink[..body_left.min(8192)]) {
+        let mut chunk = vec![0u8; 8192];
+        while buffer.len() < length {
+            match stream.read(&mut chunk) {
                 Ok(0) | Err(_) => return,
-                Ok(n) => body_left -= n,
+                Ok(n) => buffer.extend_from_slice(&chunk[..n]),
             }
         }
+        let body: Vec<u8> = buffer.drain(..length).collect();
         let line = head.lines().next().unwrap_or("").to_string();
         let target = line.split(' ').nth(1).unwrap_or("").to_string();
-        if !handler(&Request { line, target }, &mut stream) {
+        let request = Request {
+            line,
+            target,
+            body,
+            arrived,
+        };
+        if !handler(&request, &mut stream) {
             return;
         }
     }
@@ -139,8 +148,23 @@ fn content_length(head: &str) -> usize {
 /// Writes a whole answer with `status`, `content_type` and `body`; keeps the
 /// connection open.
 pub fn answer(stream: &mut TcpStream, status: u16, content_type: &str, body: &str) -> bool {
+    answer_with(stream, status, content_type, &[], body)
+}
+
+/// [`answer`] with extra header lines (`("Retry-After", "2")`).
+pub fn answer_with(
+    stream: &mut TcpStream,
+    status: u16,
+    content_type: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> bool {
+    let extra: String = headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect();
     let head = format!(
-        "HTTP/1.1 {status} X\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+        "HTTP/1.1 {status} X\r\nContent-Type: {content_type}\r\n{extra}Content-Length: {}\r\n\r\n",
         body.len()
     );
     stream.write_all(head.as_bytes()).is_ok() && stream.write_all(body.as_bytes()).is_ok()
