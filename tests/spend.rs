@@ -140,6 +140,18 @@ fn a_dry_run_of_a_resume_counts_what_is_left_and_leaves_the_outcome_file_alone()
         before,
         "the outcome file is untouched"
     );
+    // Without --resume, the dry run warns that a real run would replace it.
+    let mut fresh = vec![
+        "run",
+        all_ten.as_str(),
+        "-o",
+        out.to_str().unwrap(),
+        "--dry-run",
+    ];
+    fresh.extend_from_slice(&common);
+    let output = run(&fresh, None);
+    assert!(text(&output.stdout).contains("a real run would replace it"));
+    assert_eq!(std::fs::read(&out).unwrap(), before);
     assert_eq!(server.counters().requests, 4, "the dry run sent nothing");
 
     // A resume against a file that does not exist yet creates nothing.

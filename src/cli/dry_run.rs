@@ -13,6 +13,7 @@ use restb::outcome::read_for_resume;
 use restb::pool::PoolConfig;
 use serde::Serialize;
 use std::fmt;
+use std::path::Path;
 
 /// Runs the checks and prints the estimate (and writes it to
 /// `--stats-json`). Exit status 0, or the usage error a real run would give.
@@ -43,6 +44,9 @@ pub(super) fn dry_run(args: &RunArgs, quiet: bool) -> Result<Exit, UsageError> {
         return Err(UsageError(error));
     }
     let mut estimate = Estimate::new(args, &tally, images, input_jobs, earlier_failures);
+    // Without --resume a real run starts the outcome file afresh: say so
+    // before results that were paid for are lost.
+    estimate.replaces_output = !args.resume && args.output.as_deref().is_some_and(Path::exists);
     if args.check_quota {
         match check_quota(args, &pool_config, first.as_ref())? {
             Ok(quota) => estimate.quota = Some(quota),
@@ -99,6 +103,9 @@ struct Estimate {
     /// Seconds the requests within the budget take at the allotted rate
     /// (`null` in concurrency mode: no pacing, the latency decides).
     seconds_at_allotted_rate: Option<f64>,
+    /// Whether `--output` exists and a real run (without `--resume`) would
+    /// replace it.
+    replaces_output: bool,
     /// What the gateway said of the hour, day and month when asked with
     /// `--check-quota` (after that one request); `null` when not asked.
     quota: Option<Quota>,
@@ -158,6 +165,7 @@ impl Estimate {
             jobs_beyond_budget: requests - within,
             seconds_at_allotted_rate: allotted_rps
                 .map(|rps| (within as f64 / rps * 1000.0).round() / 1000.0),
+            replaces_output: false,
             quota: None,
         }
     }
@@ -205,6 +213,12 @@ impl fmt::Display for Estimate {
         }
         if let Some(quota) = &self.quota {
             self.fmt_quota(f, quota)?;
+        }
+        if self.replaces_output {
+            writeln!(
+                f,
+                "warning: --output exists and a real run would replace it; add --resume to keep its outcomes"
+            )?;
         }
         match (self.allotted_rps, self.seconds_at_allotted_rate) {
             (Some(rps), Some(seconds)) => writeln!(
