@@ -1,6 +1,6 @@
 //! The settings of a pool run: [`PoolConfig`] and its thread count, [`Threads`].
 
-use crate::limiter::Rate;
+use crate::limiter::{Rate, SharedPacing};
 use crate::retry::RetryPolicy;
 use std::num::NonZeroUsize;
 use std::time::Duration;
@@ -59,6 +59,11 @@ pub struct PoolConfig {
     /// checks) is known before the rest go out. Costs up to one latency at
     /// the start. Defaults to `None`: the first try does not wait.
     pub first_try_alone: Option<Duration>,
+    /// A schedule shared with every process on the client key (e.g.
+    /// `restb::shared_limit::SharedSchedule`, feature `redis`): even starts
+    /// are booked there instead of in this pool's own limiter. Defaults to
+    /// none.
+    pub shared: Option<SharedPacing>,
 }
 
 impl Default for PoolConfig {
@@ -72,6 +77,7 @@ impl Default for PoolConfig {
             idle_exit: Duration::from_secs(5),
             budget: None,
             first_try_alone: None,
+            shared: None,
         }
     }
 }
