@@ -311,3 +311,110 @@ fn a_model_listed_twice_is_refused_naming_the_flag() {
     }
     assert_eq!(server.counters().requests, 0);
 }
+
+/// `{"id":ID,"url":...}` lines: two listings may share a photo.
+fn write_listings(dir: &Path, listings: &[(&str, &str)]) -> String {
+    let path = dir.join("listings.jsonl");
+    let body: String = listings
+        .iter()
+        .map(|(id, image)| {
+            format!("{{\"id\":\"{id}\",\"url\":\"https://example.com/photos/{image}.jpg\"}}\n")
+        })
+        .collect();
+    std::fs::write(&path, body).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+fn failed_line(id: &str, image: &str) -> String {
+    format!(
+        "{{\"id\":\"{id}\",\"image\":\"https://example.com/photos/{image}.jpg\",\"models\":[\"re_logo\"],\"status\":\"failed\",\"http_status\":400,\"attempts\":1,\"rate_limited\":0,\"error\":\"bad\"}}"
+    )
+}
+
+/// The ids of the outcome lines, in file order, with their status.
+fn ids_and_status(path: &Path) -> Vec<(String, String)> {
+    outcome_lines(path)
+        .iter()
+        .map(|line| {
+            let field = |name: &str| line[name].as_str().unwrap().to_string();
+            (field("id"), field("status"))
+        })
+        .collect()
+}
+
+/// Regression: jobs `a` and `b` share an image; the file has `a failed`,
+/// `b ok`. `--resume --retry-failed` paired lines by image and models only,
+/// so b's ok line cancelled a's failure: b was sent again and a never was.
+#[test]
+fn resume_retry_failed_redoes_the_failed_job_not_its_twin_sharing_the_image() {
+    let server = MockServer::start(MockConfig::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.jsonl");
+    let input = write_listings(dir.path(), &[("a", "shared"), ("b", "shared")]);
+    let base = server.base_url();
+    let before = format!(
+        "{}\n{}\n",
+        failed_line("a", "shared"),
+        ok_line("b", "shared")
+    );
+    std::fs::write(&out, &before).unwrap();
+    for _ in 0..2 {
+        let run = resume(&input, &out, &base, &["--retry-failed"]);
+        assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+    }
+    assert_eq!(server.counters().requests, 1, "a once, b never");
+    let ids = ids_and_status(&out);
+    assert_eq!(ids.len(), 3, "{ids:?}");
+    assert_eq!(ids[2], ("a".to_string(), "ok".to_string()), "{ids:?}");
+}
+
+/// Regression: the same two jobs without `--retry-failed`: whichever line
+/// came first, the failed job was sent again, duplicating its outcome.
+#[test]
+fn resume_without_retry_failed_sends_neither_twin_sharing_an_image() {
+    let server = MockServer::start(MockConfig::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.jsonl");
+    let input = write_listings(dir.path(), &[("a", "shared"), ("b", "shared")]);
+    let base = server.base_url();
+    let (a, b) = (failed_line("a", "shared"), ok_line("b", "shared"));
+    for before in [format!("{a}\n{b}\n"), format!("{b}\n{a}\n")] {
+        std::fs::write(&out, &before).unwrap();
+        let run = resume(&input, &out, &base, &[]);
+        let stderr = text(&run.stderr);
+        assert_eq!(run.status.code(), Some(1), "a failed earlier: {stderr}");
+        assert!(
+            stderr.contains("resuming: 2 of 2 jobs already done"),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains("(0 of its outcomes match no job"),
+            "{stderr}"
+        );
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), before);
+    }
+    assert_eq!(server.counters().requests, 0);
+}
+
+/// Regression: `c` failed, was redone and failed again; `d`, sharing its
+/// image, has no outcome. c's second failed line covered d, which was never
+/// sent.
+#[test]
+fn a_repeated_failure_of_a_job_does_not_cover_its_twin_sharing_the_image() {
+    let server = MockServer::start(MockConfig::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.jsonl");
+    let input = write_listings(dir.path(), &[("c", "shared"), ("d", "shared")]);
+    let base = server.base_url();
+    let c = failed_line("c", "shared");
+    std::fs::write(&out, format!("{c}\n{c}\n")).unwrap();
+    let run = resume(&input, &out, &base, &[]);
+    let stderr = text(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "c failed earlier: {stderr}");
+    assert!(
+        stderr.contains("resuming: 1 of 2 jobs already done"),
+        "{stderr}"
+    );
+    assert_eq!(server.counters().requests, 1, "d only");
+    assert_eq!(ids_and_status(&out)[2], ("d".to_string(), "ok".to_string()));
+}
