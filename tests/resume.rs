@@ -418,3 +418,36 @@ fn a_repeated_failure_of_a_job_does_not_cover_its_twin_sharing_the_image() {
     assert_eq!(server.counters().requests, 1, "d only");
     assert_eq!(ids_and_status(&out)[2], ("d".to_string(), "ok".to_string()));
 }
+
+/// Regression: "N of its outcomes match no job" counted a job's repeated
+/// failed lines (a failure redone with `--retry-failed` that failed again)
+/// as outcomes of no job.
+#[test]
+fn repeated_failed_lines_of_a_job_are_not_counted_as_matching_no_job() {
+    let server = MockServer::start(MockConfig::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.jsonl");
+    let input = write_listings(dir.path(), &[("c", "kept"), ("e", "redone")]);
+    let lines = [
+        failed_line("c", "kept"),
+        failed_line("c", "kept"),
+        failed_line("c", "kept"),
+        // e failed with id 1, then (input edited) was redone as e.
+        failed_line("1", "redone"),
+        ok_line("e", "redone"),
+        ok_line("g", "gone"),
+        failed_line("h", "gone-too"),
+    ];
+    std::fs::write(&out, lines.join("\n") + "\n").unwrap();
+    let run = resume(&input, &out, &server.base_url(), &[]);
+    let stderr = text(&run.stderr);
+    assert!(
+        stderr.contains("resuming: 2 of 2 jobs already done"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("(2 of its outcomes match no job of this input)"),
+        "only gone and gone-too: {stderr}"
+    );
+    assert_eq!(server.counters().requests, 0);
+}

@@ -157,7 +157,7 @@ fn open_output(
                     "resuming: {} of {before} jobs already done in {} ({} of its outcomes match no job of this input)",
                     resume.done(),
                     path.display(),
-                    resume.unclaimed()
+                    resume.unmatched()
                 );
             }
             Ok((Box::new(file), earlier_failures))

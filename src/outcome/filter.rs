@@ -113,8 +113,8 @@ impl ResumeFilter {
         self.earlier_failures
     }
 
-    /// Outcome lines no job has claimed so far (see [`ResumeIndex::unclaimed`]).
-    pub fn unclaimed(&self) -> usize {
-        self.index.unclaimed()
+    /// Outcome lines that match no job so far (see [`ResumeIndex::unmatched`]).
+    pub fn unmatched(&self) -> usize {
+        self.index.unmatched()
     }
 }

@@ -179,10 +179,28 @@ impl ResumeIndex {
         }
     }
 
-    /// Outcome lines no job of this run has claimed.
-    pub fn unclaimed(&self) -> usize {
-        let claimed: u32 = self.claimed.0.iter().map(|word| word.count_ones()).sum();
-        self.len() - claimed as usize
+    /// Outcome lines that match no job of this run: ok lines no job took
+    /// (each was a job of its own, gone from the input), and failed lines
+    /// of an image and models no job took a line of. A failed line no job
+    /// took, of an image and models that some job did take, is an earlier
+    /// try of a job, not a job gone.
+    pub fn unmatched(&self) -> usize {
+        let entries = &self.entries;
+        let mut unmatched = 0;
+        let mut start = 0;
+        while start < entries.len() {
+            let key = entries[start].key;
+            let end = start + entries[start..].partition_point(|e| e.key == key);
+            let left = (start..end).filter(|&at| !self.claimed.get(at));
+            unmatched += if left.clone().count() == end - start {
+                end - start
+            } else {
+                left.filter(|&at| entries[at].status() == Status::Ok)
+                    .count()
+            };
+            start = end;
+        }
+        unmatched
     }
 
     /// A filter of jobs for the resumed run.
@@ -230,7 +248,7 @@ mod tests {
         .map(|job| resume.keep(job))
         .collect();
         assert_eq!(kept, [true, false, false]);
-        assert_eq!((resume.done(), resume.unclaimed()), (2, 0));
+        assert_eq!((resume.done(), resume.unmatched()), (2, 0));
     }
 
     #[test]
@@ -245,7 +263,7 @@ mod tests {
             index.claim(&job("1", "a.jpg", &["n", "m"])),
             Some(Status::Ok)
         );
-        assert_eq!(index.unclaimed(), 0);
+        assert_eq!(index.unmatched(), 0);
     }
 
     /// Both passes of a resumed run over `jobs`: which are sent.
@@ -339,6 +357,28 @@ mod tests {
         ])
         .filter(false);
         assert!(!resume.keep(&job("1", "b.jpg", &["m"])));
-        assert_eq!(resume.unclaimed(), 1);
+        assert_eq!(resume.unmatched(), 1);
+    }
+
+    #[test]
+    fn earlier_tries_of_a_job_match_it_and_lines_of_jobs_gone_do_not() {
+        let mut resume = index(&[
+            ("1", "a.jpg", &["m"], "failed"),
+            ("1", "a.jpg", &["m"], "failed"),
+            ("2", "b.jpg", &["m"], "failed"),
+            ("3", "b.jpg", &["m"], "ok"),
+            ("4", "c.jpg", &["m"], "ok"),
+            ("5", "c.jpg", &["m"], "ok"),
+            ("6", "d.jpg", &["m"], "failed"),
+        ])
+        .filter(true);
+        let jobs = [
+            job("1", "a.jpg", &["m"]),
+            job("3", "b.jpg", &["m"]),
+            job("4", "c.jpg", &["m"]),
+        ];
+        assert_eq!(kept(&mut resume, &jobs), [true, false, false]);
+        // The second c.jpg listing and d.jpg left the input.
+        assert_eq!(resume.unmatched(), 2);
     }
 }
