@@ -451,3 +451,55 @@ fn repeated_failed_lines_of_a_job_are_not_counted_as_matching_no_job() {
     );
     assert_eq!(server.counters().requests, 0);
 }
+
+/// Regression: a last line without its newline that is whole JSON but not
+/// an outcome (`{"note":"x"}`) was taken as torn: `--resume` deleted it
+/// and `restb report` skipped it. Both now refuse it, naming FILE:LINE.
+#[test]
+fn a_whole_json_last_line_that_is_not_an_outcome_is_refused_not_deleted() {
+    let server = MockServer::start(MockConfig::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_input(dir.path(), "in.txt", &["a", "b"]);
+    let out = dir.path().join("out.jsonl");
+    let body = format!("{}\n{{\"note\":\"x\"}}", ok_line("1", "a"));
+    std::fs::write(&out, &body).unwrap();
+    let expected = format!("{}:2: not an outcome line", out.display());
+
+    let report = restb(&["report", out.to_str().unwrap()]);
+    assert_eq!(report.status.code(), Some(2), "{}", text(&report.stdout));
+    assert!(
+        text(&report.stderr).contains(&expected),
+        "{}",
+        text(&report.stderr)
+    );
+
+    let run = resume(&input, &out, &server.base_url(), &[]);
+    assert_eq!(run.status.code(), Some(2), "{}", text(&run.stderr));
+    assert!(
+        text(&run.stderr).contains(&expected),
+        "{}",
+        text(&run.stderr)
+    );
+    assert_eq!(server.counters().requests, 0);
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), body, "kept");
+}
+
+/// A crash can leave zeros where the last line was going: still torn.
+#[test]
+fn a_last_line_of_zero_padding_is_torn() {
+    let server = MockServer::start(MockConfig::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_input(dir.path(), "in.txt", &["a", "b"]);
+    let out = dir.path().join("out.jsonl");
+    let padded = format!("{}\n{{\"id\":\"2\",\"ima\0\0\0\0", ok_line("1", "a"));
+    for body in [format!("{}\n\0\0\0\0", ok_line("1", "a")), padded] {
+        std::fs::write(&out, &body).unwrap();
+        let report = restb(&["report", out.to_str().unwrap()]);
+        assert_eq!(report.status.code(), Some(0), "{}", text(&report.stderr));
+        assert_eq!(jobs_in_report(&report), 1);
+    }
+    let run = resume(&input, &out, &server.base_url(), &[]);
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+    assert_eq!(server.counters().requests, 1, "b only");
+    assert_eq!(outcome_lines(&out).len(), 2);
+}
