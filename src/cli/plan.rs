@@ -208,7 +208,7 @@ pub(super) fn skip_done(
             "resuming: {} of {before} jobs already done in {} ({} of its outcomes match no job of this input)",
             resume.done(),
             path.display(),
-            resume.unclaimed()
+            resume.unmatched()
         );
     }
     Ok(resume.earlier_failures())
