@@ -49,8 +49,10 @@ mod platform {
                     if seen > 1 {
                         std::process::exit(i32::from(Exit::Interrupted.code()));
                     }
-                    eprintln!("interrupted by {}: {FIRST_SIGNAL}", name(signal));
+                    // Stop first: the message may not get out (a hung-up
+                    // terminal), and the run must stop either way.
                     stop.stop();
+                    eprintln!("interrupted by {}: {FIRST_SIGNAL}", name(signal));
                 }
             })?;
         Ok(())
@@ -119,8 +121,8 @@ mod platform {
             if seen.fetch_add(1, Ordering::SeqCst) > 0 {
                 std::process::exit(i32::from(Exit::Interrupted.code()));
             }
-            eprintln!("interrupted: {FIRST_SIGNAL}");
             stop.stop();
+            eprintln!("interrupted: {FIRST_SIGNAL}");
         })
     }
 }
