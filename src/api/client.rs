@@ -160,6 +160,10 @@ impl Client {
         // calling thread instead (see `resolver`).
         let agent_config = ureq::Agent::config_builder()
             .http_status_as_error(false)
+            // The API does not redirect, and a followed redirect would carry
+            // `?client_key=` wherever it points, plain `http://` included,
+            // past the check of the base URL: a 3xx comes back as it is.
+            .max_redirects(0)
             .timeout_global(Some(config.timeout))
             .max_idle_connections(config.max_idle_connections.max(1))
             .max_idle_connections_per_host(config.max_idle_connections.max(1))
@@ -299,6 +303,9 @@ impl Client {
             .limit(MAX_BODY)
             .read_to_vec();
         let verdict = match body {
+            Ok(_) if (300..400).contains(&status) => Verdict::Permanent(format!(
+                "HTTP {status}: the API answered with a redirect, which restb does not follow (it would carry the client key); check --base-url"
+            )),
             // Redacted before anything parses it: error messages, the start of
             // an HTML page and the solutions all come from these bytes.
             Ok(body) => classify(status, retry_after, &self.key.redact_bytes(&body)),
