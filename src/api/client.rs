@@ -92,8 +92,10 @@ impl Default for ClientConfig {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
-    /// The base URL does not parse or lacks a scheme or host.
-    #[error("invalid base URL '{0}': expected http(s)://HOST[:PORT]")]
+    /// The base URL does not parse, lacks a scheme or host, or has a query
+    /// or user info. It is quoted as `scheme://host[:port]/path` only: the
+    /// query or user info left out may hold the client key.
+    #[error("invalid base URL '{0}': expected http(s)://HOST[:PORT] with no query or user info")]
     BadBaseUrl(String),
     /// Plain HTTP to a host that is not loopback, without `allow_http`.
     #[error("refusing plain http:// to {0}: the client key would travel in clear (pass --allow-http to permit it)")]
@@ -152,7 +154,8 @@ impl Client {
     /// [`ConfigError`] when the base URL is malformed, or plain HTTP to a
     /// remote host without `allow_http`.
     pub fn new(key: ClientKey, config: &ClientConfig) -> Result<Client, ConfigError> {
-        let base_url = validate_base_url(&config.base_url, config.allow_http)?;
+        let base_url = validate_base_url(&config.base_url, config.allow_http)
+            .map_err(|error| redact_config_error(&key, error))?;
         // One deadline for the whole request (connect, send, headers, body),
         // checked before every read and write, so a server that dribbles its
         // answer cannot hold a request past it. ureq would cut the name lookup
@@ -364,10 +367,11 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 /// all, in its error), and returns it without a trailing slash.
 pub fn validate_base_url(text: &str, allow_http: bool) -> Result<String, ConfigError> {
     let trimmed = text.trim().trim_end_matches('/');
-    let bad = || ConfigError::BadBaseUrl(text.to_string());
+    let bad = || ConfigError::BadBaseUrl(quotable(trimmed));
     let uri = Uri::from_str(trimmed).map_err(|_| bad())?;
     let host = uri.host().filter(|h| !h.is_empty()).ok_or_else(bad)?;
-    if uri.query().is_some() {
+    let has_user_info = uri.authority().is_some_and(|a| a.as_str().contains('@'));
+    if uri.query().is_some() || has_user_info || trimmed.contains('#') {
         return Err(bad());
     }
     match uri.scheme_str().map(str::to_ascii_lowercase).as_deref() {
@@ -377,6 +381,35 @@ pub fn validate_base_url(text: &str, allow_http: bool) -> Result<String, ConfigE
         _ => return Err(bad()),
     }
     Ok(trimmed.to_string())
+}
+
+/// `error` with the key, wherever in the text it was, shown as `***`.
+fn redact_config_error(key: &ClientKey, error: ConfigError) -> ConfigError {
+    let redact = |text: String| key.redact(&text).into_owned();
+    match error {
+        ConfigError::BadBaseUrl(text) => ConfigError::BadBaseUrl(redact(text)),
+        ConfigError::PlainHttp(host) => ConfigError::PlainHttp(redact(host)),
+    }
+}
+
+/// `text` as an error may quote it: `scheme://host[:port]/path`, without
+/// the query, fragment or user info, where a client key may have been put.
+fn quotable(text: &str) -> String {
+    let end = text.find(['?', '#']).unwrap_or(text.len());
+    let text = &text[..end];
+    let (scheme, rest) = match text.split_once("://") {
+        Some((scheme, rest)) => (Some(scheme), rest),
+        None => (None, text),
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let rest = match rest[..authority_end].rfind('@') {
+        Some(at) => &rest[at + 1..],
+        None => rest,
+    };
+    match scheme {
+        Some(scheme) => format!("{scheme}://{rest}"),
+        None => rest.to_string(),
+    }
 }
 
 fn is_loopback(host: &str) -> bool {
@@ -412,6 +445,36 @@ mod tests {
         ] {
             assert!(validate_base_url(bad, false).is_err(), "{bad}");
         }
+    }
+
+    /// Regression: a bad base URL was quoted whole in the error, client key
+    /// (in its query or user info) included.
+    #[test]
+    fn bad_base_url_error_quotes_no_query_or_user_info() {
+        for (bad, quoted) in [
+            (
+                "https://api-us.restb.ai/vision/v2/predict?client_key=SECRETKEY123",
+                "https://api-us.restb.ai/vision/v2/predict",
+            ),
+            (
+                "https://SECRETKEY123@api-us.restb.ai",
+                "https://api-us.restb.ai",
+            ),
+            ("https://u:SECRETKEY123@h/p#SECRETKEY123", "https://h/p"),
+            ("ftp://x?client_key=SECRETKEY123", "ftp://x"),
+            ("nonsense?SECRETKEY123", "nonsense"),
+        ] {
+            let error = validate_base_url(bad, false).unwrap_err();
+            assert_eq!(error, ConfigError::BadBaseUrl(quoted.into()), "{bad}");
+        }
+        let config = ClientConfig {
+            base_url: "https://h/SECRETKEY123?client_key=SECRETKEY123".into(),
+            ..ClientConfig::default()
+        };
+        let key = ClientKey::new("SECRETKEY123").unwrap();
+        let error = Client::new(key, &config).unwrap_err().to_string();
+        assert!(!error.contains("SECRETKEY123"), "{error}");
+        assert!(error.contains("https://h/"), "{error}");
     }
 
     #[test]
