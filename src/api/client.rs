@@ -66,8 +66,13 @@ pub struct ParseRegionError {
 pub struct ClientConfig {
     /// Where the API is. Defaults to the US region.
     pub base_url: String,
-    /// Deadline for each request as a whole, from the name lookup to the
-    /// last byte of the reply (each try of a job has its own). Defaults to 30 s.
+    /// Deadline for each request (each try of a job has its own), from its
+    /// start to the last byte of the reply: connecting, sending and reading
+    /// the reply are cut short by it. The host name lookup is not (see
+    /// `resolver`): it is bounded by the system resolver's own timeouts, its
+    /// time counts against the deadline, and one that outlasts the deadline
+    /// makes the request overrun it (ureq still gives the connection attempt
+    /// at least a second). An IP address needs no lookup. Defaults to 30 s.
     pub timeout: Duration,
     /// Idle connections kept for reuse; set it to the thread count.
     /// Defaults to 64.
@@ -156,11 +161,11 @@ impl Client {
     pub fn new(key: ClientKey, config: &ClientConfig) -> Result<Client, ConfigError> {
         let base_url = validate_base_url(&config.base_url, config.allow_http)
             .map_err(|error| redact_config_error(&key, error))?;
-        // One deadline for the whole request (connect, send, headers, body),
+        // One deadline for the request (connect, send, headers, body),
         // checked before every read and write, so a server that dribbles its
         // answer cannot hold a request past it. ureq would cut the name lookup
         // short with a thread per request; our resolver looks up on the
-        // calling thread instead (see `resolver`).
+        // calling thread instead, unbounded by the deadline (see `resolver`).
         let agent_config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             // The API does not redirect, and a followed redirect would carry
