@@ -158,6 +158,11 @@ pub struct RunArgs {
     /// Read the client key from FILE instead of RESTB_CLIENT_KEY.
     #[arg(long, value_name = "FILE")]
     pub client_key_file: Option<PathBuf>,
+    /// Share one schedule with every process on this key through Redis:
+    /// redis://[:PASSWORD@]HOST[:PORT][/DB] [default: RESTB_SHARED_LIMIT].
+    #[cfg(feature = "redis")]
+    #[arg(long, value_name = "URL")]
+    pub shared_limit: Option<String>,
 }
 
 /// `restb demo`.

@@ -13,6 +13,8 @@ mod progress;
 mod report;
 mod run;
 mod serve;
+#[cfg(feature = "redis")]
+mod shared;
 mod table;
 
 pub use args::{Cli, Command};

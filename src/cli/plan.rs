@@ -36,19 +36,33 @@ pub(super) struct Plan<'a> {
     pub(super) stats_file: Option<(File, &'a Path)>,
     /// Jobs a resumed outcome file records as failed and `--retry-failed` is off.
     pub(super) earlier_failures: u64,
+    /// `--shared-limit`: the schedule in Redis, also in `pool_config`.
+    #[cfg(feature = "redis")]
+    pub(super) shared: Option<std::sync::Arc<restb::shared_limit::SharedSchedule>>,
 }
 
 impl<'a> Plan<'a> {
     /// The checks run in this order, so the first complaint is about the
     /// first bad flag in it: rate, key, models, timeout and URL, input,
-    /// `--stats-json`, the outcome file.
+    /// `--shared-limit` (before any file is created), `--stats-json`, the
+    /// outcome file.
     pub(super) fn new(args: &'a RunArgs, quiet: bool) -> Result<Plan<'a>, UsageError> {
         let rate = rate(args)?;
         let key = client_key(args)?;
         let default_models = default_models(args)?;
-        let pool_config = pool_config(args, rate);
+        #[cfg_attr(not(feature = "redis"), allow(unused_mut))]
+        let mut pool_config = pool_config(args, rate);
+        #[cfg(feature = "redis")]
+        let shared_key = key.clone();
         let client = client(args, key, &pool_config)?;
         let mut batch = Batch::check(args, &default_models)?;
+        #[cfg(feature = "redis")]
+        let shared =
+            super::shared::connect(args, &shared_key, client.base_url(), pool_config.rate)?;
+        #[cfg(feature = "redis")]
+        {
+            pool_config.shared = shared.clone().map(|s| restb::limiter::SharedPacing::new(s));
+        }
         let stats_file = create_stats_file(args)?;
         let (out, earlier_failures) = open_output(args, &mut batch, quiet)?;
         Ok(Plan {
@@ -59,6 +73,8 @@ impl<'a> Plan<'a> {
             out,
             stats_file,
             earlier_failures,
+            #[cfg(feature = "redis")]
+            shared,
         })
     }
 

@@ -23,8 +23,15 @@ pub(super) fn run(args: &RunArgs, quiet: bool, stop: &Stop) -> Result<Exit, Usag
     if !quiet {
         plan.log();
     }
+    #[cfg(feature = "redis")]
+    let shared = plan.shared.clone();
     let run = execute(plan, quiet, stop);
-    report(args, run)
+    let exit = report(args, run);
+    #[cfg(feature = "redis")]
+    if let Some(shared) = &shared {
+        super::shared::report(shared);
+    }
+    exit
 }
 
 /// What a finished run leaves for the report.

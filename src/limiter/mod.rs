@@ -17,7 +17,9 @@
 //! - `learn`: replies (accepted / rejected) as pure transitions of that state;
 //! - `wait`: [`Limiter::acquire`], the only part that blocks;
 //! - `clock`: the injectable [`Clock`], with a [`FakeClock`] for tests that
-//!   never sleep.
+//!   never sleep;
+//! - `shared`: the seam to a schedule shared with other processes
+//!   ([`SharedSlots`], e.g. in Redis: `restb::shared_limit`).
 
 mod aimd;
 mod backoff;
@@ -30,6 +32,7 @@ mod pause_record;
 mod rate;
 mod reservation;
 mod schedule;
+mod shared;
 mod status;
 mod trust;
 mod wait;
@@ -43,6 +46,7 @@ pub use pause_record::clock_time;
 pub use rate::Rate;
 pub use reservation::{Pause, Reservation};
 pub use schedule::PacingModel;
+pub use shared::{SharedPacing, SharedSlot, SharedSlots};
 pub use status::PacingStatus;
 pub use wait::STOP_POLL;
 
@@ -108,6 +112,15 @@ impl<C: Clock> Limiter<C> {
     /// holds a full budget.
     pub fn aligned_to_windows(self) -> Limiter<C> {
         self.state.lock().schedule.align_first_start();
+        self
+    }
+
+    /// Books even starts on `shared`, the schedule every process on the
+    /// client key draws from, instead of on this limiter's own: pauses are
+    /// written there for all and those set by others are honoured here;
+    /// no window mode and no first start aligned to a second.
+    pub fn shared(self, shared: SharedPacing) -> Limiter<C> {
+        self.state.lock().schedule.set_shared(shared);
         self
     }
 

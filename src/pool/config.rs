@@ -1,6 +1,6 @@
 //! The settings of a pool run: [`PoolConfig`] and its thread count, [`Threads`].
 
-use crate::limiter::Rate;
+use crate::limiter::{Rate, SharedPacing};
 use crate::retry::RetryPolicy;
 use std::num::NonZeroUsize;
 use std::time::Duration;
@@ -46,6 +46,11 @@ pub struct PoolConfig {
     /// With [`Threads::Auto`], a worker that found no job for this long
     /// leaves (one always stays). Defaults to 5 s.
     pub idle_exit: Duration,
+    /// A schedule shared with every process on the client key (e.g.
+    /// `restb::shared_limit::SharedSchedule`, feature `redis`): even starts
+    /// are booked there instead of in this pool's own limiter. Defaults to
+    /// none.
+    pub shared: Option<SharedPacing>,
 }
 
 impl Default for PoolConfig {
@@ -57,6 +62,7 @@ impl Default for PoolConfig {
             align_to_windows: false,
             seed: 0,
             idle_exit: Duration::from_secs(5),
+            shared: None,
         }
     }
 }

@@ -51,10 +51,10 @@ impl<'a, W: Work> Engine<'a, W> {
         stop: &'a Stop,
         queue: Queue<W::Job>,
     ) -> Engine<'a, W> {
-        let limiter = if config.align_to_windows {
-            Limiter::new(config.rate).aligned_to_windows()
-        } else {
-            Limiter::new(config.rate)
+        let limiter = match (&config.shared, config.align_to_windows) {
+            (Some(shared), _) => Limiter::new(config.rate).shared(shared.clone()),
+            (None, true) => Limiter::new(config.rate).aligned_to_windows(),
+            (None, false) => Limiter::new(config.rate),
         };
         Engine {
             work,
