@@ -57,6 +57,8 @@ struct Finish<'a> {
 /// Runs the plan's jobs on the pool, with the progress bar when there is one.
 fn execute<'a>(mut plan: Plan<'a>, quiet: bool, stop: &Stop) -> Finish<'a> {
     let allotted = plan.pool_config.rate.map(|r| r.per_second_f64());
+    // Every check passed: from here a signal lets the requests in flight finish.
+    crate::signals::stop_gracefully_from_now();
     let pool = Pool::new(plan.pool_config, stop.clone());
     let jobs = plan.jobs.len() as u64;
     let bar = progress::bar(jobs, quiet);
