@@ -503,3 +503,39 @@ fn a_last_line_of_zero_padding_is_torn() {
     assert_eq!(server.counters().requests, 1, "b only");
     assert_eq!(outcome_lines(&out).len(), 2);
 }
+
+/// Regression: `--stats-json` was created (emptied) before the `--resume`
+/// checks, so a resume refused for a bad outcome file wiped the stats of the
+/// run before it.
+#[test]
+fn refused_resume_keeps_the_previous_stats_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_input(dir.path(), "urls.txt", &["a", "b"]);
+    let out = dir.path().join("out.jsonl");
+    std::fs::write(
+        &out,
+        format!(
+            "{}\nnot an outcome\n{}\n",
+            ok_line("1", "a"),
+            ok_line("2", "b")
+        ),
+    )
+    .unwrap();
+    let stats = dir.path().join("stats.json");
+    let previous = "{\"jobs\": 2}\n";
+    std::fs::write(&stats, previous).unwrap();
+    // No request is sent: the base URL is never reached.
+    let output = resume(
+        &input,
+        &out,
+        "http://127.0.0.1:9",
+        &["--stats-json", stats.to_str().unwrap()],
+    );
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("--resume"),
+        "{}",
+        text(&output.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(&stats).unwrap(), previous);
+}
