@@ -35,5 +35,5 @@ mod writer;
 pub use index::{ResumeFilter, ResumeIndex};
 pub use line::{OutcomeLine, Status};
 pub use read::{read_outcomes, Outcomes, ReadError, MAX_LINE_BYTES};
-pub use resume::{open_for_resume, ResumeError};
+pub use resume::{open_for_resume, read_for_resume, ResumeError};
 pub use writer::OutcomeWriter;
