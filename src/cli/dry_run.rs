@@ -58,6 +58,7 @@ pub(super) fn dry_run(args: &RunArgs, quiet: bool) -> Result<Exit, UsageError> {
         }
     }
     print!("{estimate}");
+    plan::empty_stats_file(&stats_file)?;
     if let Some((file, path)) = stats_file {
         serde_json::to_writer_pretty(file, &estimate).map_err(|e| {
             UsageError(format!(
