@@ -66,6 +66,8 @@ impl<'a> Plan<'a> {
         #[cfg(feature = "redis")]
         {
             pool_config.shared = shared.clone().map(|s| restb::limiter::SharedPacing::new(s));
+            pool_config.shared_budget =
+                super::budget::connect_shared(args, &shared_key, client.base_url())?;
         }
         let stats_file = create_stats_file(args)?;
         let (out, earlier_failures) = open_output(args, &mut batch, quiet)?;

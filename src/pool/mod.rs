@@ -39,6 +39,7 @@ mod supervisor;
 mod work;
 mod worker;
 
+pub use budget::{BudgetCounter, SharedBudget};
 pub use config::{PoolConfig, Threads};
 pub use sink::Sink;
 pub use summary::{AbortReason, Ending, PoolSummary};
