@@ -1,6 +1,6 @@
 //! A Restb.ai job (one request's worth of work) and the [`Work`] that runs it.
 
-use crate::api::{Client, ImageSource, Verdict};
+use crate::api::{Client, ImageSource, Quota, QuotaWatch, Verdict};
 use crate::input::Record;
 use crate::limiter::GatewayHint;
 use crate::pool::{Attempt, Work};
@@ -99,6 +99,8 @@ pub struct RestbWork {
     /// Whether a refusal that stops the run was logged: every request in
     /// flight gets the same one, and one error line says it.
     abort_logged: Arc<AtomicBool>,
+    /// The hour, day and month windows the replies report; shared by the clones.
+    quota: Arc<QuotaWatch>,
 }
 
 impl RestbWork {
@@ -108,7 +110,20 @@ impl RestbWork {
             client,
             replies: Arc::default(),
             abort_logged: Arc::default(),
+            quota: Arc::default(),
         }
+    }
+
+    /// Warn (once, in the log) when the first month figure a reply reports
+    /// is below the `jobs` still unanswered; see [`QuotaWatch`].
+    pub fn warn_when_quota_below(mut self, jobs: u64) -> RestbWork {
+        self.quota = Arc::new(QuotaWatch::warning_below(jobs));
+        self
+    }
+
+    /// The latest figure of each quota window the replies reported.
+    pub fn quota(&self) -> Quota {
+        self.quota.latest()
     }
 
     /// Logs why the run stops, once; the same refusal of the other requests
@@ -148,6 +163,9 @@ impl Work for RestbWork {
         let status = reply.http_status;
         let hint = reply.hint;
         *self.replies.lock().entry(status).or_default() += 1;
+        if status.is_some() {
+            self.quota.observe(&reply.quota);
+        }
         log::info!(
             target: "restb::request",
             "[{}] thread [{}] processed request in [{}] ms",

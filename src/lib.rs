@@ -27,12 +27,16 @@
 //! - [`report`]: reading an outcome file back into a summary, a table or CSV.
 //! - `mock` (feature `mock`, on by default): a stand-in gateway on
 //!   loopback, for tests and demos.
+//! - `shared_limit` (feature `redis`, on by default): one schedule for
+//!   every process on a client key, held in Redis.
 //!
 //! # Features
 //!
 //! - `cli` (default): the `restb` binary and the crates only it needs (clap,
 //!   clap_complete, indicatif, env_logger, and signal-hook or ctrlc).
 //! - `mock` (default): the stand-in gateway, module `restb::mock`.
+//! - `redis` (default): the shared limit, module `restb::shared_limit`
+//!   (the `redis` crate's blocking client; no async runtime).
 //!
 //! An embedder that needs neither writes
 //! `restb = { version = "0.1", default-features = false }`.
@@ -106,6 +110,8 @@ pub mod outcome;
 pub mod pool;
 pub mod report;
 pub mod retry;
+#[cfg(feature = "redis")]
+pub mod shared_limit;
 pub mod stats;
 pub mod stop;
 

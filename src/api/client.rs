@@ -3,6 +3,7 @@
 
 use super::headers::gateway_hint;
 use super::key::ClientKey;
+use super::quota::Quota;
 use super::reply::{classify, parse_retry_after, Verdict};
 use super::resolver::CallerThreadResolver;
 use super::ImageSource;
@@ -109,6 +110,8 @@ pub struct Reply {
     pub verdict: Verdict,
     /// What its rate-limit headers said (empty without a reply).
     pub hint: GatewayHint,
+    /// What they said of the hour, day and month (empty without a reply).
+    pub quota: Quota,
 }
 
 /// A Restb.ai Vision API client. Cheap to clone: clones share one set of
@@ -209,15 +212,10 @@ impl Client {
     /// [`Verdict`] too. Nothing in the reply quotes the client key: a server
     /// that echoes the request's URL in its answer gets it back as `***`.
     pub fn predict(&self, image: &ImageSource, models: &[String]) -> Reply {
-        let Reply {
-            http_status,
-            verdict,
-            hint,
-        } = self.send(image, models);
+        let reply = self.send(image, models);
         Reply {
-            http_status,
-            verdict: self.redact_verdict(verdict),
-            hint,
+            verdict: self.redact_verdict(reply.verdict),
+            ..reply
         }
     }
 
@@ -266,6 +264,7 @@ impl Client {
                                 path.display()
                             )),
                             hint: GatewayHint::default(),
+                            quota: Quota::default(),
                         }
                     }
                 };
@@ -282,6 +281,7 @@ impl Client {
                 http_status: None,
                 verdict: self.transport_failure(&error),
                 hint: GatewayHint::default(),
+                quota: Quota::default(),
             },
         }
     }
@@ -291,6 +291,7 @@ impl Client {
         let status = response.status().as_u16();
         let retry_after = retry_after(response.headers());
         let hint = gateway_hint(response.headers(), SystemTime::now());
+        let quota = Quota::from_headers(response.headers());
         // Read every body to the end, errors included, or the connection is
         // not reused.
         let body = response
@@ -308,6 +309,7 @@ impl Client {
             http_status: Some(status),
             verdict,
             hint,
+            quota,
         }
     }
 

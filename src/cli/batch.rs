@@ -24,6 +24,8 @@ pub(super) struct Batch {
     input: Input,
     default_models: Vec<String>,
     per_model: bool,
+    /// Records in the input.
+    records: u64,
     /// Jobs the input makes.
     jobs: u64,
     /// With `--resume`: one bit per job of the input, set when it is done.
@@ -70,6 +72,7 @@ impl Batch {
             input,
             default_models: default_models.to_vec(),
             per_model: args.per_model,
+            records: checked.records,
             jobs,
             skip: None,
             skipped: 0,
@@ -112,6 +115,11 @@ impl Batch {
             Some(error) => Err(UsageError(error.to_string())),
             None => Ok(()),
         }
+    }
+
+    /// Records in the input.
+    pub(super) fn records_total(&self) -> u64 {
+        self.records
     }
 
     /// Jobs the input makes, before any resume.

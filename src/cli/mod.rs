@@ -6,13 +6,17 @@
 mod args;
 mod batch;
 mod bench;
+mod budget;
 mod completions;
 mod demo;
+mod dry_run;
 mod plan;
 mod progress;
 mod report;
 mod run;
 mod serve;
+#[cfg(feature = "redis")]
+mod shared;
 mod table;
 
 pub use args::{Cli, Command};
@@ -30,6 +34,9 @@ pub enum Exit {
     Failure,
     /// Bad usage, input or configuration.
     Usage,
+    /// The `--max-requests` budget was spent before every job finished
+    /// (resumable).
+    BudgetSpent,
     /// Interrupted by SIGINT, SIGTERM or SIGHUP.
     Interrupted,
 }
@@ -41,6 +48,7 @@ impl Exit {
             Exit::Success => 0,
             Exit::Failure => 1,
             Exit::Usage => 2,
+            Exit::BudgetSpent => 3,
             Exit::Interrupted => 130,
         }
     }
@@ -52,6 +60,8 @@ impl Exit {
         match ending {
             Ending::Completed if failed == 0 => Exit::Success,
             Ending::Stopped => Exit::Interrupted,
+            // Resumable whatever failed so far: the next step is --resume.
+            Ending::BudgetSpent => Exit::BudgetSpent,
             // A failed job, a refused key, an engine error, outcomes that
             // could not be written, or an ending the engine adds later:
             // not a clean run.
@@ -107,6 +117,11 @@ mod tests {
         assert_eq!(Exit::from_ending(&Ending::Completed, 3), Exit::Failure);
         assert_eq!(Exit::from_ending(&Ending::Stopped, 0), Exit::Interrupted);
         assert_eq!(Exit::from_ending(&Ending::Stopped, 3), Exit::Interrupted);
+        assert_eq!(
+            Exit::from_ending(&Ending::BudgetSpent, 2),
+            Exit::BudgetSpent
+        );
+        assert_eq!(Exit::BudgetSpent.code(), 3);
         assert_eq!(Exit::from_ending(&refused, 0), Exit::Failure);
         assert_eq!(Exit::from_ending(&disk_full, 0), Exit::Failure);
     }

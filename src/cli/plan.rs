@@ -7,7 +7,7 @@ use super::UsageError;
 use restb::api::{Client, ClientConfig, ClientKey};
 use restb::limiter::Rate;
 use restb::models;
-use restb::outcome::open_for_resume;
+use restb::outcome::{open_for_resume, ResumeIndex};
 use restb::pool::{PoolConfig, Threads};
 use restb::retry::RetryPolicy;
 use std::fs::File;
@@ -19,6 +19,10 @@ use std::time::Duration;
 /// Most threads `--threads auto` starts: about 1000 in flight is the
 /// largest load we plan for, with room for latency spikes.
 const AUTO_MAX_THREADS: usize = 4096;
+
+/// How long the other requests wait for the first reply (and the quota
+/// it may report) at most: about twice the API's usual latency.
+const FIRST_REPLY_WAIT: Duration = Duration::from_secs(2);
 
 /// Longest `--timeout`.
 const MAX_TIMEOUT: Duration = Duration::from_secs(86_400);
@@ -36,19 +40,33 @@ pub(super) struct Plan<'a> {
     pub(super) stats_file: Option<(File, &'a Path)>,
     /// Jobs a resumed outcome file records as failed and `--retry-failed` is off.
     pub(super) earlier_failures: u64,
+    /// `--shared-limit`: the schedule in Redis, also in `pool_config`.
+    #[cfg(feature = "redis")]
+    pub(super) shared: Option<std::sync::Arc<restb::shared_limit::SharedSchedule>>,
 }
 
 impl<'a> Plan<'a> {
     /// The checks run in this order, so the first complaint is about the
     /// first bad flag in it: rate, key, models, timeout and URL, input,
-    /// `--stats-json`, the outcome file.
+    /// `--shared-limit` (before any file is created), `--stats-json`, the
+    /// outcome file.
     pub(super) fn new(args: &'a RunArgs, quiet: bool) -> Result<Plan<'a>, UsageError> {
         let rate = rate(args)?;
         let key = client_key(args)?;
         let default_models = default_models(args)?;
-        let pool_config = pool_config(args, rate);
+        #[cfg_attr(not(feature = "redis"), allow(unused_mut))]
+        let mut pool_config = pool_config(args, rate);
+        #[cfg(feature = "redis")]
+        let shared_key = key.clone();
         let client = client(args, key, &pool_config)?;
         let mut batch = Batch::check(args, &default_models)?;
+        #[cfg(feature = "redis")]
+        let shared =
+            super::shared::connect(args, &shared_key, client.base_url(), pool_config.rate)?;
+        #[cfg(feature = "redis")]
+        {
+            pool_config.shared = shared.clone().map(|s| restb::limiter::SharedPacing::new(s));
+        }
         let stats_file = create_stats_file(args)?;
         let (out, earlier_failures) = open_output(args, &mut batch, quiet)?;
         Ok(Plan {
@@ -59,6 +77,8 @@ impl<'a> Plan<'a> {
             out,
             stats_file,
             earlier_failures,
+            #[cfg(feature = "redis")]
+            shared,
         })
     }
 
@@ -87,7 +107,7 @@ impl<'a> Plan<'a> {
 
 /// `--rps`, checked once: the pacing in rate mode, and the thread count
 /// `--threads auto` starts in concurrency mode.
-fn rate(args: &RunArgs) -> Result<Rate, UsageError> {
+pub(super) fn rate(args: &RunArgs) -> Result<Rate, UsageError> {
     Rate::per_second(args.rps).ok_or_else(|| {
         UsageError(format!(
             "--rps: '{}' is out of range ({} to {} requests per second)",
@@ -99,7 +119,17 @@ fn rate(args: &RunArgs) -> Result<Rate, UsageError> {
 }
 
 /// The API client, with one idle connection kept per worker thread.
-fn client(args: &RunArgs, key: ClientKey, pool: &PoolConfig) -> Result<Client, UsageError> {
+pub(super) fn client(
+    args: &RunArgs,
+    key: ClientKey,
+    pool: &PoolConfig,
+) -> Result<Client, UsageError> {
+    let config = client_config(args, pool)?;
+    Client::new(key, &config).map_err(|e| UsageError(format!("--base-url: {e}")))
+}
+
+/// The client's settings: `--timeout` checked, the base URL not yet.
+pub(super) fn client_config(args: &RunArgs, pool: &PoolConfig) -> Result<ClientConfig, UsageError> {
     let mut config = ClientConfig::default();
     config.base_url = args
         .base_url
@@ -119,11 +149,11 @@ fn client(args: &RunArgs, key: ClientKey, pool: &PoolConfig) -> Result<Client, U
         Threads::Auto { .. } => 1024,
     };
     config.allow_http = args.allow_http;
-    Client::new(key, &config).map_err(|e| UsageError(format!("--base-url: {e}")))
+    Ok(config)
 }
 
 /// `--stats-json`, created before the run so a bad path sends nothing.
-fn create_stats_file(args: &RunArgs) -> Result<Option<(File, &Path)>, UsageError> {
+pub(super) fn create_stats_file(args: &RunArgs) -> Result<Option<(File, &Path)>, UsageError> {
     let Some(path) = &args.stats_json else {
         return Ok(None);
     };
@@ -148,18 +178,7 @@ fn open_output(
         Some(path) if args.resume => {
             let (file, index) =
                 open_for_resume(path).map_err(|e| UsageError(format!("--resume: {e}")))?;
-            let before = batch.total();
-            let mut resume = index.filter(args.retry_failed);
-            batch.resume(&mut resume)?;
-            let earlier_failures = resume.earlier_failures();
-            if !quiet {
-                log::info!(
-                    "resuming: {} of {before} jobs already done in {} ({} of its outcomes match no job of this input)",
-                    resume.done(),
-                    path.display(),
-                    resume.unmatched()
-                );
-            }
+            let earlier_failures = skip_done(args, index, batch, path, quiet)?;
             Ok((Box::new(file), earlier_failures))
         }
         Some(path) => {
@@ -172,7 +191,30 @@ fn open_output(
     }
 }
 
-fn client_key(args: &RunArgs) -> Result<ClientKey, UsageError> {
+/// Marks in `batch` the jobs whose outcome `index` (read from `path`)
+/// already holds; returns how many of them failed (and are not redone).
+pub(super) fn skip_done(
+    args: &RunArgs,
+    index: ResumeIndex,
+    batch: &mut Batch,
+    path: &Path,
+    quiet: bool,
+) -> Result<u64, UsageError> {
+    let before = batch.total();
+    let mut resume = index.filter(args.retry_failed);
+    batch.resume(&mut resume)?;
+    if !quiet {
+        log::info!(
+            "resuming: {} of {before} jobs already done in {} ({} of its outcomes match no job of this input)",
+            resume.done(),
+            path.display(),
+            resume.unmatched()
+        );
+    }
+    Ok(resume.earlier_failures())
+}
+
+pub(super) fn client_key(args: &RunArgs) -> Result<ClientKey, UsageError> {
     match &args.client_key_file {
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|e| {
@@ -195,7 +237,7 @@ fn client_key(args: &RunArgs) -> Result<ClientKey, UsageError> {
     }
 }
 
-fn default_models(args: &RunArgs) -> Result<Vec<String>, UsageError> {
+pub(super) fn default_models(args: &RunArgs) -> Result<Vec<String>, UsageError> {
     let Some(list) = &args.models else {
         return Ok(models::default_models());
     };
@@ -227,7 +269,7 @@ fn default_models(args: &RunArgs) -> Result<Vec<String>, UsageError> {
 
 /// The pool for `--mode` and `--threads`: paced at `rate` in rate mode;
 /// in concurrency mode unpaced, `--rps` threads unless `--threads` says.
-fn pool_config(args: &RunArgs, rate: Rate) -> PoolConfig {
+pub(super) fn pool_config(args: &RunArgs, rate: Rate) -> PoolConfig {
     let auto_max = NonZeroUsize::new(AUTO_MAX_THREADS).expect("not zero");
     let (rate, threads) = match args.mode {
         Mode::Rate => {
@@ -256,5 +298,9 @@ fn pool_config(args: &RunArgs, rate: Rate) -> PoolConfig {
     config.rate = rate;
     config.align_to_windows = rate.is_some();
     config.retry = retry;
+    config.budget = args.max_requests.map(|n| n.get());
+    // The first reply shows the quota before the rest go out, unless it
+    // takes longer than a reply of the API usually does.
+    config.first_try_alone = Some(FIRST_REPLY_WAIT);
     config
 }

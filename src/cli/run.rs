@@ -4,6 +4,7 @@ use super::args::{Mode, RunArgs};
 use super::plan::Plan;
 use super::progress;
 use super::{Exit, UsageError};
+use restb::api::Quota;
 use restb::job::{CallOutput, Job, RestbWork};
 use restb::outcome::{OutcomeLine, OutcomeWriter};
 use restb::pool::{Ending, Finished, Pool, PoolSummary, Sink};
@@ -19,12 +20,22 @@ use std::time::Duration;
 /// Runs a batch: plan (every check, before the first request), execute,
 /// report.
 pub(super) fn run(args: &RunArgs, quiet: bool, stop: &Stop) -> Result<Exit, UsageError> {
+    if args.dry_run {
+        return super::dry_run::dry_run(args, quiet);
+    }
     let plan = Plan::new(args, quiet)?;
     if !quiet {
         plan.log();
     }
+    #[cfg(feature = "redis")]
+    let shared = plan.shared.clone();
     let run = execute(plan, quiet, stop);
-    report(args, run)
+    let exit = report(args, run);
+    #[cfg(feature = "redis")]
+    if let Some(shared) = &shared {
+        super::shared::report(shared);
+    }
+    exit
 }
 
 /// What a finished run leaves for the report.
@@ -37,6 +48,8 @@ struct Finish<'a> {
     allotted: Option<f64>,
     stats_file: Option<(File, &'a Path)>,
     earlier_failures: u64,
+    /// The hour, day and month windows the replies reported last.
+    quota: Quota,
     /// Why the input stopped early: it changed after it was checked.
     input_error: Option<String>,
 }
@@ -48,7 +61,7 @@ fn execute<'a>(mut plan: Plan<'a>, quiet: bool, stop: &Stop) -> Finish<'a> {
     let jobs = plan.jobs.len() as u64;
     let bar = progress::bar(jobs, quiet);
     let mut sink = RunSink::new(OutcomeWriter::new(plan.out), plan.args.summary);
-    let work = RestbWork::new(plan.client);
+    let work = RestbWork::new(plan.client).warn_when_quota_below(jobs);
     let done = AtomicBool::new(false);
     /// Ends the progress thread however the run ends (a panic included).
     struct DoneOnDrop<'a>(&'a AtomicBool);
@@ -61,8 +74,8 @@ fn execute<'a>(mut plan: Plan<'a>, quiet: bool, stop: &Stop) -> Finish<'a> {
         let _done_on_drop = DoneOnDrop(&done);
         if let Some(bar) = &bar {
             crate::logging::set_progress(Some(bar.clone()));
-            let (stats, done) = (pool.stats(), &done);
-            scope.spawn(move || progress::follow(bar, stats, allotted, done));
+            let (stats, work, done) = (pool.stats(), &work, &done);
+            scope.spawn(move || progress::follow(bar, (stats, work), allotted, done));
         }
         pool.run_into(&work, &mut plan.jobs, &mut sink)
     });
@@ -71,6 +84,7 @@ fn execute<'a>(mut plan: Plan<'a>, quiet: bool, stop: &Stop) -> Finish<'a> {
         summary,
         sink,
         replies: work.replies_by_http_status(),
+        quota: work.quota(),
         jobs,
         allotted,
         stats_file: plan.stats_file,
@@ -89,6 +103,7 @@ fn report(args: &RunArgs, run: Finish<'_>) -> Result<Exit, UsageError> {
         allotted,
         stats_file,
         earlier_failures,
+        quota,
         input_error,
     } = run;
     if let Some(rows) = &sink.summary {
@@ -96,8 +111,12 @@ fn report(args: &RunArgs, run: Finish<'_>) -> Result<Exit, UsageError> {
     }
     eprintln!("{}", summary.report);
     eprintln!("[{}] worker threads at most", summary.peak_threads);
+    if !quota.is_empty() {
+        eprintln!("quota: {quota} (the gateway's last word)");
+    }
     if let Some((file, path)) = stats_file {
-        let stats = StatsFile::new(&summary, &sink, &replies, jobs, allotted, args.mode);
+        let mut stats = StatsFile::new(&summary, &sink, &replies, jobs, allotted, args.mode);
+        stats.quota = Some(quota).filter(|q| !q.is_empty());
         serde_json::to_writer_pretty(file, &stats).map_err(|e| {
             UsageError(format!(
                 "--stats-json: cannot write {}: {e}",
@@ -199,6 +218,9 @@ struct StatsFile<'a> {
     threads_peak: usize,
     interrupted: bool,
     aborted: bool,
+    budget_spent: bool,
+    /// The quota windows the replies reported last; `null` when none did.
+    quota: Option<Quota>,
 }
 
 impl<'a> StatsFile<'a> {
@@ -242,8 +264,12 @@ impl<'a> StatsFile<'a> {
                 Mode::Concurrency => "concurrency",
             },
             threads_peak: summary.peak_threads,
-            interrupted: summary.unfinished > 0 && !aborted(&summary.ending),
+            interrupted: summary.unfinished > 0
+                && !aborted(&summary.ending)
+                && summary.ending != Ending::BudgetSpent,
             aborted: aborted(&summary.ending),
+            budget_spent: summary.ending == Ending::BudgetSpent,
+            quota: None,
         }
     }
 }
@@ -259,7 +285,9 @@ fn exit_status(summary: &PoolSummary, output: Option<&Path>) -> Exit {
     if let Ending::SinkFailed { message, .. } = &summary.ending {
         eprintln!("Error: writing outcomes failed: {message}");
     }
-    if aborted(&summary.ending) {
+    if summary.ending == Ending::BudgetSpent {
+        eprintln!("{}", super::budget::spent_message(summary, output));
+    } else if aborted(&summary.ending) {
         eprintln!(
             "Error: stopped without sending the rest (see the error above: the API refused the client key, or its TLS certificate was refused); {} jobs have no outcome: once that is fixed, run the same command with --resume to send them",
             summary.unfinished

@@ -79,7 +79,7 @@ impl EvenPacing {
     /// pool spawns its threads), so they reach the gateway later after
     /// their start than the ones that reuse a connection: without room for
     /// that, a leaky bucket sees the second or third come too soon.
-    fn next_increment(&mut self) -> Duration {
+    pub(super) fn next_increment(&mut self) -> Duration {
         let mut increment = self.effective_interval();
         if self.startup_left > 0 {
             self.startup_left -= 1;

@@ -17,6 +17,9 @@ pub struct Reservation {
     pub(super) min_gap: Option<Duration>,
     /// In window mode: when the slot's window stops taking starts.
     pub(super) closes: Option<Instant>,
+    /// Not a slot but a turn: on a shared schedule, book again at `start`
+    /// (so a process holds few slots ahead; see [`Reservation::is_turn`]).
+    pub(super) turn: bool,
 }
 
 impl Reservation {
@@ -28,7 +31,17 @@ impl Reservation {
             slot: None,
             min_gap: None,
             closes: None,
+            turn: false,
         }
+    }
+
+    /// Whether this is a turn rather than a slot: with a shared schedule
+    /// the limiter books a start only when this process's previous one is
+    /// near, so it never holds many slots that others could have used (a
+    /// pause or an exit would waste them). A turn says "book again at
+    /// `start`"; [`Limiter::acquire`](super::Limiter::acquire) does that.
+    pub fn is_turn(&self) -> bool {
+        self.turn
     }
 }
 

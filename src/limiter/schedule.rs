@@ -7,6 +7,7 @@ use super::clock::Now;
 use super::pacing::EvenPacing;
 use super::rate::Rate;
 use super::reservation::{started_by, Pause, Reservation};
+use super::shared::SharedPacing;
 use super::wall_step::WallWatch;
 use super::window::{self, Windows};
 use std::collections::VecDeque;
@@ -63,6 +64,8 @@ pub(super) struct Schedule {
     /// The window limit the gateway announced, in window mode.
     limit: u32,
     wall_watch: WallWatch,
+    /// A schedule shared with other processes: it books the even starts.
+    shared: Option<SharedPacing>,
 }
 
 impl Schedule {
@@ -78,7 +81,15 @@ impl Schedule {
             share: 1.0,
             limit: u32::MAX,
             wall_watch: WallWatch::default(),
+            shared: None,
         }
+    }
+
+    /// Books even starts on `shared` from now on; no window mode, no
+    /// first start aligned to a second (the schedule is everybody's).
+    pub(super) fn set_shared(&mut self, shared: SharedPacing) {
+        self.shared = Some(shared);
+        self.align_start = false;
     }
 
     /// The rate in force: the allotted one times the share AIMD left.
@@ -167,6 +178,9 @@ impl Schedule {
             let boundary = Duration::from_secs(wall.as_secs() + 1) + window::DEFAULT_GUARD;
             earliest = now.instant_of(boundary);
         }
+        if let Some(reservation) = self.book_shared(earliest) {
+            return reservation;
+        }
         let generation = self.generation;
         if let Some(windows) = self.windows.as_mut() {
             let slot = windows.book(now.since_epoch_at(earliest));
@@ -176,6 +190,7 @@ impl Schedule {
                 slot: Some(slot),
                 min_gap: None,
                 closes: Some(now.instant_of(windows.closes(slot.window))),
+                turn: false,
             };
         }
         let Some(pacing) = self.pacing.as_mut() else {
@@ -203,7 +218,31 @@ impl Schedule {
             slot: None,
             min_gap,
             closes: None,
+            turn: false,
         }
+    }
+
+    /// Books on the shared schedule, if there is one and we pace. A pause
+    /// that another process set voids the slots we booked before it.
+    fn book_shared(&mut self, earliest: Instant) -> Option<Reservation> {
+        let shared = self.shared.as_ref()?;
+        let increment = self.pacing.as_mut()?.next_increment();
+        let slot = shared.slots().reserve(earliest, increment);
+        if let Some(until) = slot.paused_until {
+            if self.paused_until.is_none_or(|known| until > known) {
+                self.paused_until = Some(until);
+                self.next_generation();
+            }
+        }
+        let bunches = self.rate.is_some_and(|r| r.burst().get() > 1);
+        Some(Reservation {
+            start: slot.start.max(earliest),
+            generation: self.generation,
+            slot: None,
+            min_gap: (!bunches && !slot.turn).then_some(increment),
+            closes: None,
+            turn: slot.turn,
+        })
     }
 
     /// Window mode, `budget` per window for a gateway that announced
@@ -213,7 +252,8 @@ impl Schedule {
     pub(super) fn enter_windows(&mut self, limit: u32, now: Now) {
         self.limit = limit;
         let budget = self.window_budget(limit);
-        if budget == 0 {
+        // A shared schedule paces evenly for every process on the key.
+        if budget == 0 || self.shared.is_some() {
             return;
         }
         if let Some(windows) = self.windows.as_mut() {
@@ -281,6 +321,9 @@ impl Schedule {
             );
         }
         self.next_generation();
+        if let Some(shared) = &self.shared {
+            shared.slots().pause(until, "a rate-limit reply");
+        }
         Pause {
             at: now.instant,
             generation: self.generation,

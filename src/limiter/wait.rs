@@ -49,10 +49,18 @@ impl<C: Clock> Limiter<C> {
         if stop.is_stopped() || state.interrupted {
             return Err(Stopped);
         }
+        let before = state.schedule.generation();
         let reservation = state.schedule.book(self.clock.now());
+        if reservation.generation != before {
+            // A pause learned from a shared schedule voided other slots.
+            self.wake.notify_all();
+        }
         loop {
             let now = self.clock.now().instant;
             if reservation.start <= now + SPIN {
+                if reservation.turn {
+                    return Ok(Waited::Rebook);
+                }
                 if reservation.closes.is_some_and(|closes| now >= closes) {
                     // Woken too late for its window (a busy machine): a
                     // start now would count in the next one.

@@ -37,5 +37,5 @@ pub use filter::ResumeFilter;
 pub use index::ResumeIndex;
 pub use line::{OutcomeLine, Status};
 pub use read::{read_outcomes, Outcomes, ReadError, MAX_LINE_BYTES};
-pub use resume::{open_for_resume, ResumeError};
+pub use resume::{open_for_resume, read_for_resume, ResumeError};
 pub use writer::OutcomeWriter;

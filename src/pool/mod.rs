@@ -24,10 +24,12 @@
 //! the worker loop; the supervisor; the sink thread.
 
 mod books;
+mod budget;
 mod config;
 mod delay;
 mod engine;
 mod feed;
+mod first_try;
 mod halt;
 mod queue;
 mod sink;
@@ -141,6 +143,7 @@ impl Pool {
             let drained = sink_thread.join().expect("the sink thread does not panic");
             (headcount, drained)
         });
+        let budget_spent = engine.halt.budget_spent();
         // A job the sink could not record counts as unfinished too.
         let total = feed.fed() + feed.left();
         let unfinished = total as u64 - drained.written;
@@ -148,7 +151,12 @@ impl Pool {
             report: self.stats.report(),
             finished: drained.written,
             unfinished,
-            ending: Ending::of(engine.halt.into_abort(), drained.error.as_ref(), unfinished),
+            ending: Ending::of(
+                engine.halt.into_abort(),
+                drained.error.as_ref(),
+                budget_spent,
+                unfinished,
+            ),
             peak_threads: headcount.peak,
             threads_at_end: headcount.at_end,
         }

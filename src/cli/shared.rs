@@ -1,0 +1,59 @@
+//! `--shared-limit URL` (or `RESTB_SHARED_LIMIT`): join the schedule that
+//! every process on this client key shares in Redis, before any request is
+//! sent, and say at the end what its round trips cost.
+
+use super::args::RunArgs;
+use super::UsageError;
+use restb::api::ClientKey;
+use restb::limiter::Rate;
+use restb::shared_limit::{RedisUrl, ScheduleKey, SharedLimit, SharedLimitConfig, SharedSchedule};
+use std::sync::Arc;
+
+/// The environment variable read when the flag is not given.
+const ENV: &str = "RESTB_SHARED_LIMIT";
+
+/// Connects to the shared schedule if one was asked for. `rate` is `None`
+/// in concurrency mode, which paces nothing and so cannot share a pace.
+///
+/// # Errors
+/// A bad URL, a Redis that cannot be reached or refuses the password, or
+/// concurrency mode: all before any request, the URL's password hidden.
+pub(super) fn connect(
+    args: &RunArgs,
+    key: &ClientKey,
+    base_url: &str,
+    rate: Option<Rate>,
+) -> Result<Option<Arc<SharedSchedule>>, UsageError> {
+    let text = match &args.shared_limit {
+        Some(text) => text.clone(),
+        None => match std::env::var(ENV) {
+            Ok(text) if !text.trim().is_empty() => text,
+            _ => return Ok(None),
+        },
+    };
+    let url = RedisUrl::parse(&text).map_err(|e| UsageError(format!("--shared-limit {e}")))?;
+    let Some(rate) = rate else {
+        return Err(UsageError(format!(
+            "--shared-limit {url}: needs --mode rate (a shared schedule paces request starts)"
+        )));
+    };
+    let config = SharedLimitConfig::new(url, ScheduleKey::new(key, base_url), rate);
+    let limit = SharedLimit::connect(config).map_err(|e| UsageError(e.to_string()))?;
+    let peers = limit.peers();
+    log::info!(
+        "shared limit at {}: {} process(es) on this key",
+        limit.url(),
+        peers.live
+    );
+    Ok(Some(Arc::new(SharedSchedule::new(limit))))
+}
+
+/// The stats line of the shared limit: reservations and their Redis round
+/// trips (written even with `--quiet`, like the rest of the stats).
+pub(super) fn report(schedule: &SharedSchedule) {
+    let trips = schedule.limit().round_trips();
+    eprintln!(
+        "shared limit: [{}] reservations, Redis round trip p50 [{}] us, p99 [{}] us",
+        trips.count, trips.p50_us, trips.p99_us
+    );
+}

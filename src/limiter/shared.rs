@@ -1,0 +1,202 @@
+//! The seam between the limiter and a schedule of starts held outside this
+//! process: GCRA's one arrival time kept where every process on a client
+//! key sees it (Redis, in `restb::shared_limit`), instead of in this
+//! limiter. The limiter still decides *how* it paces (its learned margin,
+//! its local pauses, the gap between its own starts); the shared schedule
+//! decides *when* the next start of anyone on the key may be.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A start booked on a shared schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SharedSlot {
+    /// When the request may start, on this process's clock.
+    pub start: Instant,
+    /// The end of a pause that some holder of the schedule set, if one
+    /// holds: the limiter voids its own slots booked before it.
+    pub paused_until: Option<Instant>,
+    /// Not a slot: this process holds enough slots ahead already; ask
+    /// again at `start`.
+    pub turn: bool,
+}
+
+impl SharedSlot {
+    /// A slot at `start`, with the end of a pause in force if any.
+    pub fn new(start: Instant, paused_until: Option<Instant>) -> SharedSlot {
+        SharedSlot {
+            start,
+            paused_until,
+            turn: false,
+        }
+    }
+
+    /// A turn: no slot was booked; ask again at `at`.
+    pub fn turn(at: Instant) -> SharedSlot {
+        SharedSlot {
+            start: at,
+            paused_until: None,
+            turn: true,
+        }
+    }
+}
+
+/// A schedule of starts shared with other processes. Implementations must
+/// not fail: when the shared store is out of reach they pace locally at a
+/// safe share of the rate (see `restb::shared_limit::SharedSchedule`).
+pub trait SharedSlots: Send + Sync + fmt::Debug {
+    /// Books the first start at or after `earliest`, at least `increment`
+    /// after the previous start booked by anyone on the schedule.
+    fn reserve(&self, earliest: Instant, increment: Duration) -> SharedSlot;
+
+    /// Holds every holder's starts until `until`; `reason` is for logs.
+    fn pause(&self, until: Instant, reason: &str);
+}
+
+/// A cheap handle on a [`SharedSlots`], for [`Limiter::shared`] and
+/// `PoolConfig::shared`. Two handles are equal when they are the same
+/// schedule.
+///
+/// [`Limiter::shared`]: super::Limiter::shared
+#[derive(Clone)]
+pub struct SharedPacing(Arc<dyn SharedSlots>);
+
+impl SharedPacing {
+    /// Wraps a shared schedule.
+    pub fn new(slots: Arc<dyn SharedSlots>) -> SharedPacing {
+        SharedPacing(slots)
+    }
+
+    pub(super) fn slots(&self) -> &dyn SharedSlots {
+        self.0.as_ref()
+    }
+}
+
+impl PartialEq for SharedPacing {
+    fn eq(&self, other: &SharedPacing) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl fmt::Debug for SharedPacing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("SharedPacing").field(&self.0).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::limiter::{GatewayHint, Limiter, Now, Rate, WindowCount};
+    use crate::stop::Stop;
+    use parking_lot::Mutex;
+
+    /// A shared schedule in this process's memory: the seam's contract
+    /// (the Redis one is tested against a real redis-server in
+    /// tests/shared_limit.rs).
+    #[derive(Debug, Default)]
+    struct InMemory {
+        next: Mutex<Option<Instant>>,
+        pause: Mutex<Option<Instant>>,
+        paused: Mutex<Vec<Instant>>,
+        turns: Mutex<Vec<Instant>>,
+        calls: Mutex<u32>,
+    }
+
+    impl SharedSlots for InMemory {
+        fn reserve(&self, earliest: Instant, increment: Duration) -> SharedSlot {
+            *self.calls.lock() += 1;
+            if let Some(at) = self.turns.lock().pop() {
+                return SharedSlot::turn(at);
+            }
+            let mut next = self.next.lock();
+            let pause = *self.pause.lock();
+            let start = [Some(earliest), *next, pause].into_iter().flatten().max();
+            let start = start.expect("earliest is always there");
+            *next = Some(start + increment);
+            SharedSlot::new(start, pause)
+        }
+
+        fn pause(&self, until: Instant, _reason: &str) {
+            self.paused.lock().push(until);
+        }
+    }
+
+    fn limiter(shared: &Arc<InMemory>) -> Limiter {
+        let slots: Arc<dyn SharedSlots> = shared.clone();
+        Limiter::new(Rate::per_second(10.0)).shared(SharedPacing::new(slots))
+    }
+
+    #[test]
+    fn starts_come_from_the_shared_schedule_and_pauses_go_to_it() {
+        let shared = Arc::new(InMemory::default());
+        let limiter = limiter(&shared);
+        let now = Now::system();
+        let first = limiter.reserve_at(now);
+        let second = limiter.reserve_at(now);
+        assert_eq!(first.start, now.instant);
+        let gap = second.start - first.start;
+        // One interval, the margin, and the start-up allowance of a first
+        // booking (5 ms: its request opens a connection).
+        assert!(gap >= Duration::from_millis(105) && gap < Duration::from_millis(106));
+        assert_eq!(*shared.next.lock(), Some(second.start + gap));
+        let until = now.instant + Duration::from_secs(2);
+        limiter.pause_until(until);
+        assert_eq!(
+            *shared.paused.lock(),
+            vec![until],
+            "a local pause is everybody's"
+        );
+    }
+
+    #[test]
+    fn a_pause_set_elsewhere_voids_the_slots_booked_before_it() {
+        let shared = Arc::new(InMemory::default());
+        let limiter = limiter(&shared);
+        let now = Now::system();
+        let before = limiter.reserve_at(now);
+        let until = now.instant + Duration::from_secs(1);
+        *shared.pause.lock() = Some(until);
+        let after = limiter.reserve_at(now);
+        assert!(limiter.is_void(&before));
+        assert!(!limiter.is_void(&after));
+        assert!(after.start >= until);
+    }
+
+    #[test]
+    fn window_headers_do_not_leave_even_pacing_on_a_shared_schedule() {
+        let shared = Arc::new(InMemory::default());
+        let limiter = limiter(&shared);
+        let now = Now::system();
+        let slot = limiter.reserve_at(now);
+        let hint = GatewayHint {
+            second: Some(WindowCount {
+                limit: 10,
+                remaining: 9,
+            }),
+            ..GatewayHint::default()
+        };
+        limiter.accepted(&slot, Some(&hint), now);
+        assert!(matches!(
+            limiter.pacing_model(),
+            crate::limiter::PacingModel::Even { .. }
+        ));
+    }
+
+    #[test]
+    fn a_turn_is_never_started_but_booked_again() {
+        let shared = Arc::new(InMemory::default());
+        let limiter = limiter(&shared);
+        let turn_at = Instant::now() + Duration::from_millis(30);
+        shared.turns.lock().push(turn_at);
+        let turn = limiter.reserve_at(Now::system());
+        assert!(turn.is_turn());
+        shared.turns.lock().push(turn_at);
+        let started = limiter.acquire(&Stop::new()).unwrap();
+        assert!(!started.is_turn());
+        assert!(Instant::now() >= turn_at, "waited for the turn");
+        assert_eq!(*shared.calls.lock(), 3, "the turn, then a slot");
+    }
+}

@@ -1,0 +1,351 @@
+//! [`SharedLimit`]: one process's handle on a schedule held in Redis.
+
+use super::beat;
+use super::clock_map::ClockMap;
+use super::error::SharedLimitError;
+use super::key::ScheduleKey;
+use super::script::{Beat, Scripts};
+use super::url::RedisUrl;
+use crate::limiter::Rate;
+use crossbeam_channel::Sender;
+use hdrhistogram::Histogram;
+use parking_lot::Mutex;
+use redis::Connection;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Where the schedule is, whose it is, and this process's allotted rate.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SharedLimitConfig {
+    /// The Redis holding the schedule.
+    pub url: RedisUrl,
+    /// The schedule's name (from the client key and API address).
+    pub key: ScheduleKey,
+    /// This process's allotted rate (`--rps`); the schedule uses the
+    /// smallest of all live processes'.
+    pub rate: Rate,
+    /// Heartbeat period; a process is forgotten three periods after its
+    /// last one. Defaults to 1 s.
+    pub heartbeat: Duration,
+    /// Connect, read and write timeout of each Redis call. Defaults to 1 s.
+    pub timeout: Duration,
+}
+
+impl SharedLimitConfig {
+    /// The defaults for `url`, `key` and `rate`.
+    pub fn new(url: RedisUrl, key: ScheduleKey, rate: Rate) -> SharedLimitConfig {
+        SharedLimitConfig {
+            url,
+            key,
+            rate,
+            heartbeat: Duration::from_secs(1),
+            timeout: Duration::from_secs(1),
+        }
+    }
+}
+
+/// A start slot from the shared schedule, on this process's clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Grant {
+    /// When the request may start.
+    pub start: Instant,
+    /// The interval the schedule moved on by (the slowest process's, if
+    /// slower than ours).
+    pub interval: Duration,
+    /// The end of a pause some process set, if one holds.
+    pub paused_until: Option<Instant>,
+}
+
+/// What the heartbeats said last.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Peers {
+    /// Processes on the schedule, this one included.
+    pub live: u32,
+    /// The slowest interval among them.
+    pub slowest: Duration,
+}
+
+/// Redis round trips of reservations, in microseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RoundTrips {
+    /// Reservations answered.
+    pub count: u64,
+    /// Median.
+    pub p50_us: u64,
+    /// 99th percentile.
+    pub p99_us: u64,
+}
+
+/// One process's handle on a schedule in Redis: reserves start slots,
+/// writes pauses, and keeps a heartbeat (a thread) that registers the
+/// process and its rate and reconnects after a loss. Dropping it removes
+/// the process from the schedule.
+#[derive(Debug)]
+pub struct SharedLimit {
+    inner: Arc<Inner>,
+    beat: Option<(Sender<()>, JoinHandle<()>)>,
+}
+
+pub(super) struct Inner {
+    pub(super) config: SharedLimitConfig,
+    client: redis::Client,
+    pub(super) id: String,
+    pub(super) scripts: Scripts,
+    /// The connection reservations and pauses use; `None` while lost.
+    reserving: Mutex<Option<Connection>>,
+    peers: Mutex<Peers>,
+    round_trips: Mutex<Histogram<u64>>,
+    clock: Mutex<ClockMap>,
+    /// Between a failed call and the reconnection: warned once per loss.
+    pub(super) lost: AtomicBool,
+    warned_slower: AtomicBool,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inner")
+            .field("config", &self.config)
+            .field("id", &self.id)
+            .field("connected", &self.reserving.lock().is_some())
+            .field("peers", &*self.peers.lock())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SharedLimit {
+    /// Connects, registers this process, and starts the heartbeat.
+    ///
+    /// # Errors
+    /// [`SharedLimitError::Redis`] when Redis cannot be reached, refuses
+    /// the password, or fails the first heartbeat.
+    pub fn connect(config: SharedLimitConfig) -> Result<SharedLimit, SharedLimitError> {
+        let url = config.url.clone();
+        let client =
+            redis::Client::open(url.expose()).map_err(|e| SharedLimitError::redis(&url, &e))?;
+        let inner = Arc::new(Inner {
+            id: format!("{}-{:016x}", std::process::id(), fastrand::u64(..)),
+            config,
+            client,
+            scripts: Scripts::new(),
+            reserving: Mutex::new(None),
+            peers: Mutex::new(Peers {
+                live: 1,
+                slowest: Duration::ZERO,
+            }),
+            round_trips: Mutex::new(
+                Histogram::new_with_bounds(1, 60_000_000, 3)
+                    .expect("bounds 1 us..60 s with 3 digits are valid for hdrhistogram"),
+            ),
+            clock: Mutex::new(ClockMap::new()),
+            lost: AtomicBool::new(false),
+            warned_slower: AtomicBool::new(false),
+        });
+        let mut beating = inner
+            .open()
+            .map_err(|e| SharedLimitError::redis(&url, &e))?;
+        let first = inner
+            .beat(&mut beating)
+            .map_err(|e| SharedLimitError::redis(&url, &e))?;
+        inner.learn(first);
+        let reserving = inner
+            .open()
+            .map_err(|e| SharedLimitError::redis(&url, &e))?;
+        *inner.reserving.lock() = Some(reserving);
+        let beat = beat::spawn(Arc::clone(&inner), beating);
+        Ok(SharedLimit {
+            inner,
+            beat: Some(beat),
+        })
+    }
+
+    /// The Redis URL (password hidden when printed).
+    pub fn url(&self) -> &RedisUrl {
+        &self.inner.config.url
+    }
+
+    /// This process's allotted rate.
+    pub fn rate(&self) -> Rate {
+        self.inner.config.rate
+    }
+
+    /// Books the next start slot: at least `interval` after the previous
+    /// one of any process (longer when a live process is slower; `margin`
+    /// scales that one's interval as it scales ours: 1.002 for 0.2 %).
+    ///
+    /// Redis answers in its own clock's time; the start is mapped onto our
+    /// monotonic clock through the tightest recent round trip (see
+    /// `clock_map.rs`): off by at most half of it, tens of microseconds on
+    /// a LAN, whatever this call's own round trip was.
+    ///
+    /// # Errors
+    /// [`SharedLimitError::Disconnected`] while the connection is lost (the
+    /// heartbeat reconnects), [`SharedLimitError::Redis`] when this call
+    /// lost it.
+    pub fn reserve(&self, interval: Duration, margin: f64) -> Result<Grant, SharedLimitError> {
+        let inner = &self.inner;
+        let mut reserving = inner.reserving.lock();
+        let Some(con) = reserving.as_mut() else {
+            return Err(SharedLimitError::Disconnected {
+                url: inner.config.url.to_string(),
+            });
+        };
+        let sent = Instant::now();
+        let result = inner
+            .scripts
+            .reserve(con, &inner.config.key, interval, margin);
+        let received = Instant::now();
+        match result {
+            Ok(reply) => {
+                drop(reserving);
+                let trip = received - sent;
+                let micros = u64::try_from(trip.as_micros()).unwrap_or(u64::MAX);
+                inner.round_trips.lock().saturating_record(micros.max(1));
+                let mut clock = inner.clock.lock();
+                clock.observe(sent, received, reply.now_us);
+                let paused = reply.pause_us > reply.now_us;
+                Ok(Grant {
+                    start: clock.local(reply.start_us, received),
+                    interval: Duration::from_micros(reply.interval_us.unsigned_abs()),
+                    paused_until: paused.then(|| clock.local(reply.pause_us, received)),
+                })
+            }
+            Err(error) => {
+                // The reply may still come: this connection is out of step.
+                *reserving = None;
+                Err(SharedLimitError::redis(&inner.config.url, &error))
+            }
+        }
+    }
+
+    /// Holds every process's starts until `until` (a longer pause already
+    /// set stands). Returns the pause's end on our clock.
+    ///
+    /// # Errors
+    /// As [`SharedLimit::reserve`].
+    pub fn pause(&self, until: Instant, reason: &str) -> Result<Instant, SharedLimitError> {
+        let inner = &self.inner;
+        let mut reserving = inner.reserving.lock();
+        let Some(con) = reserving.as_mut() else {
+            return Err(SharedLimitError::Disconnected {
+                url: inner.config.url.to_string(),
+            });
+        };
+        let sent = Instant::now();
+        let length = until.saturating_duration_since(sent);
+        match inner.scripts.pause(con, &inner.config.key, length) {
+            Ok((end_us, now_us)) => {
+                let received = Instant::now();
+                log::debug!(
+                    "shared pause for {length:?} on {}: {reason}",
+                    inner.config.key
+                );
+                let mut clock = inner.clock.lock();
+                clock.observe(sent, received, now_us);
+                Ok(clock.local(end_us, received))
+            }
+            Err(error) => {
+                *reserving = None;
+                Err(SharedLimitError::redis(&inner.config.url, &error))
+            }
+        }
+    }
+
+    /// What the heartbeats said last: live processes and the slowest rate.
+    pub fn peers(&self) -> Peers {
+        *self.inner.peers.lock()
+    }
+
+    /// Whether reservations go to Redis now (not lost).
+    pub fn is_connected(&self) -> bool {
+        self.inner.reserving.lock().is_some()
+    }
+
+    /// Round trips of the reservations so far.
+    pub fn round_trips(&self) -> RoundTrips {
+        let histogram = self.inner.round_trips.lock();
+        RoundTrips {
+            count: histogram.len(),
+            p50_us: histogram.value_at_quantile(0.5),
+            p99_us: histogram.value_at_quantile(0.99),
+        }
+    }
+
+    /// Records a failed call: warns the first time in a loss.
+    pub(crate) fn note_lost(&self, error: &SharedLimitError, local_share: Rate) {
+        if !self.inner.lost.swap(true, Ordering::AcqRel) {
+            log::warn!(
+                "{error}; pacing locally at {local_share} (the rate shared by {} live processes) until Redis is back",
+                self.peers().live
+            );
+        }
+    }
+}
+
+impl Inner {
+    /// A new connection with the configured timeouts.
+    pub(super) fn open(&self) -> redis::RedisResult<Connection> {
+        let timeout = self.config.timeout;
+        let con = self.client.get_connection_with_timeout(timeout)?;
+        con.set_read_timeout(Some(timeout))?;
+        con.set_write_timeout(Some(timeout))?;
+        Ok(con)
+    }
+
+    pub(super) fn beat(&self, con: &mut Connection) -> redis::RedisResult<Beat> {
+        let ttl = self.config.heartbeat.saturating_mul(3);
+        let interval = Some(self.config.rate.interval());
+        self.scripts
+            .beat(con, &self.config.key, &self.id, interval, ttl)
+    }
+
+    /// Takes in a heartbeat's answer; says once if another process is slower.
+    pub(super) fn learn(&self, beat: Beat) {
+        let slowest = Duration::from_micros(beat.slowest_us.unsigned_abs());
+        *self.peers.lock() = Peers {
+            live: beat.live.max(1),
+            slowest,
+        };
+        let own = self.config.rate.interval();
+        // Whole microseconds in Redis: allow for the rounding.
+        if slowest > own + Duration::from_micros(1)
+            && !self.warned_slower.swap(true, Ordering::AcqRel)
+        {
+            let rate = 1.0 / slowest.as_secs_f64();
+            log::warn!(
+                "another process on this client key runs at {rate:.2}/s, below our {}: the shared schedule uses the smallest rate",
+                self.config.rate
+            );
+        }
+    }
+
+    /// Puts a fresh reservation connection in place of a lost one.
+    pub(super) fn restore(&self, con: Connection) {
+        let mut reserving = self.reserving.lock();
+        if reserving.is_none() {
+            *reserving = Some(con);
+        }
+        drop(reserving);
+        if self.lost.swap(false, Ordering::AcqRel) {
+            log::warn!(
+                "shared limit at {}: reconnected, back on the shared schedule",
+                self.config.url
+            );
+        }
+    }
+
+    pub(super) fn needs_restore(&self) -> bool {
+        self.reserving.lock().is_none()
+    }
+}
+
+impl Drop for SharedLimit {
+    fn drop(&mut self) {
+        if let Some((stop, thread)) = self.beat.take() {
+            drop(stop);
+            let _ = thread.join();
+        }
+    }
+}

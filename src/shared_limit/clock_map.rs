@@ -1,0 +1,126 @@
+//! Redis's clock on ours: an estimate of the offset between Redis's `TIME`
+//! and this process's monotonic clock, NTP-style.
+//!
+//! Each reply carries Redis's time when the script ran, a moment between
+//! our send and our receive; taking the midpoint is off by at most half
+//! that round trip. On a loaded machine a single round trip can take
+//! milliseconds (a thread descheduled mid-call), which would move a start
+//! by as much; so slots are not mapped through their own round trip but
+//! through the best recent one: the sample whose error bound — half its
+//! round trip, plus the drift two clocks may gather since (100 ppm) — is
+//! smallest. The hosts' wall clocks never enter, so a host whose clock is
+//! off (or runs under `faketime`) gets the same mapping.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+/// Samples kept (the most recent).
+const KEPT: usize = 64;
+/// How fast two clocks may drift apart: 100 us per second.
+const DRIFT: f64 = 100e-6;
+
+#[derive(Debug, Clone, Copy)]
+struct Sample {
+    received: Instant,
+    half_trip: Duration,
+    /// Redis's time minus ours at the midpoint, in microseconds.
+    offset_us: i64,
+}
+
+/// See the module docs.
+#[derive(Debug)]
+pub(super) struct ClockMap {
+    epoch: Instant,
+    samples: VecDeque<Sample>,
+}
+
+impl ClockMap {
+    pub(super) fn new() -> ClockMap {
+        ClockMap {
+            epoch: Instant::now(),
+            samples: VecDeque::with_capacity(KEPT),
+        }
+    }
+
+    fn local_us(&self, at: Instant) -> i64 {
+        i64::try_from(at.saturating_duration_since(self.epoch).as_micros()).unwrap_or(i64::MAX)
+    }
+
+    /// A reply sent at `sent`, received at `received`, ran at `redis_us`.
+    pub(super) fn observe(&mut self, sent: Instant, received: Instant, redis_us: i64) {
+        let half_trip = received.saturating_duration_since(sent) / 2;
+        let midpoint = self.local_us(sent + half_trip);
+        if self.samples.len() == KEPT {
+            self.samples.pop_front();
+        }
+        self.samples.push_back(Sample {
+            received,
+            half_trip,
+            offset_us: redis_us.saturating_sub(midpoint),
+        });
+    }
+
+    /// The offset of the sample with the smallest error bound at `now`.
+    fn offset_us(&self, now: Instant) -> Option<i64> {
+        let bound = |s: &Sample| {
+            s.half_trip.as_secs_f64()
+                + now.saturating_duration_since(s.received).as_secs_f64() * DRIFT
+        };
+        self.samples
+            .iter()
+            .min_by(|a, b| bound(a).total_cmp(&bound(b)))
+            .map(|s| s.offset_us)
+    }
+
+    /// The moment of ours at which Redis's clock shows `redis_us`.
+    pub(super) fn local(&self, redis_us: i64, now: Instant) -> Instant {
+        let Some(offset) = self.offset_us(now) else {
+            return now;
+        };
+        let local = redis_us.saturating_sub(offset);
+        match u64::try_from(local) {
+            Ok(micros) => self
+                .epoch
+                .checked_add(Duration::from_micros(micros))
+                .unwrap_or(now),
+            Err(_) => self.epoch,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tightest_recent_round_trip_sets_the_mapping() {
+        let mut map = ClockMap::new();
+        let t0 = map.epoch + Duration::from_secs(1);
+        let us = Duration::from_micros;
+        // Redis's clock reads 5_000_000 us more than ours.
+        let redis = |local: Instant| 5_000_000 + map_us(t0, local) + 1_000_000;
+        fn map_us(t0: Instant, at: Instant) -> i64 {
+            i64::try_from((at - t0).as_micros()).unwrap()
+        }
+        // A slow call: sent at t0, received 20 ms later, Redis ran it just
+        // before replying.
+        let slow_sent = t0;
+        let slow_received = t0 + us(20_000);
+        map.observe(slow_sent, slow_received, redis(slow_received - us(10)));
+        // A fast one: 100 us.
+        let fast_sent = t0 + us(30_000);
+        map.observe(fast_sent, fast_sent + us(100), redis(fast_sent + us(50)));
+        let later = t0 + us(40_000);
+        let target = redis(t0 + us(100_000));
+        let mapped = map.local(target, later);
+        let error = mapped.max(t0 + us(100_000)) - mapped.min(t0 + us(100_000));
+        assert!(error <= us(1), "{error:?}");
+    }
+
+    #[test]
+    fn without_samples_the_mapping_is_now() {
+        let map = ClockMap::new();
+        let now = Instant::now();
+        assert_eq!(map.local(123, now), now);
+    }
+}

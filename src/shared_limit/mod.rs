@@ -1,0 +1,36 @@
+//! A shared limit: one schedule of request starts for every process (and
+//! every embedding tool) on one client key, held in Redis (feature `redis`).
+//!
+//! The gateway counts every request of a key together, wherever it comes
+//! from. Processes that pace themselves collide; one GCRA in Redis, updated
+//! by one atomic Lua script per reservation, makes the sharing exact (the
+//! design of redis-cell and go-redis's redis_rate):
+//! - [`SharedLimit::reserve`] books the next start and answers "start in
+//!   t", measured on Redis's clock (`TIME`) and mapped onto ours through
+//!   the round trip, so the hosts' clocks do not matter. Callers sleep
+//!   until their start; nobody polls.
+//! - [`SharedLimit::pause`] writes a pause (a spent window, a
+//!   `Retry-After`) with its expiry; every later reservation of every
+//!   process starts after it.
+//! - A heartbeat thread registers the process and its `--rps`: the schedule
+//!   runs at the smallest live rate (and the process says so once), and
+//!   the number of live processes sets the safe local share
+//!   ([`SharedSchedule`]) while Redis is lost.
+//!
+//! The Redis keys are named by a hash of the client key ([`ScheduleKey`]);
+//! the key never reaches Redis, and the URL's password prints as `***`.
+
+mod beat;
+mod client;
+mod clock_map;
+mod error;
+mod key;
+mod schedule;
+mod script;
+mod url;
+
+pub use client::{Grant, Peers, RoundTrips, SharedLimit, SharedLimitConfig};
+pub use error::SharedLimitError;
+pub use key::ScheduleKey;
+pub use schedule::{Booking, SharedSchedule, LOOKAHEAD};
+pub use url::RedisUrl;

@@ -1,0 +1,137 @@
+//! [`SharedSchedule`]: start slots from Redis, or a safe local share of the
+//! rate while Redis is out of reach.
+//!
+//! While Redis is lost each process paces itself at the rate divided by the
+//! number of live processes its heartbeats saw last, so together they stay
+//! within the allotment; the heartbeat thread reconnects and the next
+//! reservation is shared again. Nothing here touches jobs: a lost Redis
+//! only changes *when* a request starts, never whether it runs.
+//!
+//! A process books a slot only when its previous one is near (within
+//! [`LOOKAHEAD`] plus an interval); until then a caller gets a *turn*: ask
+//! again then. Without that, each waiting thread would hold a slot, a
+//! process with many threads would hold seconds of the schedule ahead, and
+//! a pause or a killed process would waste all of it.
+
+use super::client::SharedLimit;
+use crate::limiter::{Rate, SharedSlot, SharedSlots};
+use parking_lot::Mutex;
+use std::time::{Duration, Instant};
+
+/// How far ahead of now (plus one interval) a process holds its last slot
+/// before it may book another: well above a Redis round trip, even the
+/// slow ones of a loaded machine (tens of ms: measured by
+/// scripts/shared_limit.sh), or the schedule runs dry between bookings.
+pub const LOOKAHEAD: Duration = Duration::from_millis(50);
+
+/// A booked start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Booking {
+    /// When the request may start.
+    pub start: Instant,
+    /// The end of a pause another process (or this one) set in Redis.
+    pub paused_until: Option<Instant>,
+    /// Whether the slot came from Redis (`false`: the local fallback).
+    pub shared: bool,
+    /// Not a slot but a turn: book again at `start`.
+    pub turn: bool,
+}
+
+/// Slots from a [`SharedLimit`], with the local fallback.
+#[derive(Debug)]
+pub struct SharedSchedule {
+    limit: SharedLimit,
+    /// The fallback's next free slot (GCRA without burst).
+    local_next: Mutex<Option<Instant>>,
+    /// The latest start this process booked in Redis.
+    last_shared: Mutex<Option<Instant>>,
+}
+
+impl SharedSchedule {
+    /// Schedules through `limit`.
+    pub fn new(limit: SharedLimit) -> SharedSchedule {
+        SharedSchedule {
+            limit,
+            local_next: Mutex::new(None),
+            last_shared: Mutex::new(None),
+        }
+    }
+
+    /// The Redis handle (round trips, peers, URL).
+    pub fn limit(&self) -> &SharedLimit {
+        &self.limit
+    }
+
+    /// Books the first slot at or after `earliest`, `interval` (this
+    /// process's, margin included) after the previous one of any process.
+    pub fn book(&self, earliest: Instant, interval: Duration) -> Booking {
+        let horizon = Instant::now() + LOOKAHEAD + interval;
+        let mut last_shared = self.last_shared.lock();
+        if let Some(last) = last_shared.filter(|last| *last > horizon) {
+            return Booking {
+                start: last - LOOKAHEAD - interval,
+                paused_until: None,
+                shared: true,
+                turn: true,
+            };
+        }
+        let allotted = self.limit.rate().interval();
+        let margin = (interval.as_secs_f64() / allotted.as_secs_f64()).max(1.0);
+        match self.limit.reserve(interval, margin) {
+            Ok(grant) => {
+                *last_shared = Some(last_shared.map_or(grant.start, |l| l.max(grant.start)));
+                Booking {
+                    start: grant.start.max(earliest),
+                    paused_until: grant.paused_until,
+                    shared: true,
+                    turn: false,
+                }
+            }
+            Err(error) => {
+                *last_shared = None;
+                drop(last_shared);
+                let live = self.limit.peers().live.max(1);
+                let share = interval.saturating_mul(live);
+                let local_rate = Rate::per_second(1.0 / share.as_secs_f64());
+                if let Some(rate) = local_rate {
+                    self.limit.note_lost(&error, rate);
+                }
+                let mut next = self.local_next.lock();
+                let start = next.map_or(earliest, |free| free.max(earliest));
+                *next = Some(start + share);
+                Booking {
+                    start,
+                    paused_until: None,
+                    shared: false,
+                    turn: false,
+                }
+            }
+        }
+    }
+
+    /// Tells every process to hold its starts until `until`. While Redis is
+    /// lost only this process pauses (its caller does that anyway).
+    pub fn pause(&self, until: Instant, reason: &str) -> Option<Instant> {
+        // Our slots are void now (the limiter books again): no turn waits
+        // for them.
+        *self.last_shared.lock() = None;
+        let mut next = self.local_next.lock();
+        *next = Some(next.map_or(until, |free| free.max(until)));
+        drop(next);
+        self.limit.pause(until, reason).ok()
+    }
+}
+
+impl SharedSlots for SharedSchedule {
+    fn reserve(&self, earliest: Instant, increment: Duration) -> SharedSlot {
+        let booking = self.book(earliest, increment);
+        if booking.turn {
+            return SharedSlot::turn(booking.start);
+        }
+        SharedSlot::new(booking.start, booking.paused_until)
+    }
+
+    fn pause(&self, until: Instant, reason: &str) {
+        SharedSchedule::pause(self, until, reason);
+    }
+}

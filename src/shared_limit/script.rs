@@ -1,0 +1,183 @@
+//! The Lua scripts that hold a schedule in Redis, and their typed calls.
+//!
+//! Each script reads Redis's own clock (`TIME`) and answers in Redis's
+//! time, with the moment it ran: the caller maps that onto its monotonic
+//! clock (`clock_map.rs`), so the hosts' clocks (and their offsets from each
+//! other, or a `faketime`) never enter. Redis 7 replicates a script by its
+//! effects, so calling `TIME` before writing is allowed.
+//!
+//! Times are kept as microseconds since the epoch of Redis's clock; they fit
+//! a Lua number (a double) exactly, and are written with `%.0f` because Lua
+//! would print them in exponent form.
+
+use super::key::ScheduleKey;
+use redis::{Connection, RedisResult, Script};
+use std::time::Duration;
+
+/// GCRA: the start is the latest of now, the shared pause's end and the
+/// theoretical arrival time (`tat`); `tat` moves one interval on. The
+/// interval is the caller's, or the slowest live process's scaled by the
+/// caller's margin, whichever is longer. Returns the start, the interval
+/// used, the pause's end (0: none) and the time the script ran.
+const RESERVE: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval = tonumber(ARGV[1])
+local slowest = tonumber(redis.call('GET', KEYS[3]) or 0) * tonumber(ARGV[2])
+if slowest > interval then interval = math.floor(slowest) end
+local pause = tonumber(redis.call('GET', KEYS[2]) or 0)
+local start = math.max(now, pause, tonumber(redis.call('GET', KEYS[1]) or 0))
+local tat = start + interval
+redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX', math.floor((tat - now) / 1000) + 1000)
+return {start, interval, pause, now}
+";
+
+/// Holds every start of the schedule until now + ARGV[1] us (or a later
+/// pause already set); the key expires with the pause. Returns the end and
+/// the time the script ran.
+const PAUSE: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local stop = math.max(now + tonumber(ARGV[1]), tonumber(redis.call('GET', KEYS[1]) or 0))
+redis.call('SET', KEYS[1], string.format('%.0f', stop), 'PX', math.floor((stop - now) / 1000) + 1)
+return {stop, now}
+";
+
+/// A process's heartbeat: registers ARGV[1] with its interval ARGV[2] (an
+/// empty interval leaves) for ARGV[3] ms, forgets processes whose heartbeat
+/// lapsed, and stores the slowest live interval for RESERVE. Returns the
+/// number of live processes and the slowest interval.
+const BEAT: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local ttl = tonumber(ARGV[3])
+if ARGV[2] == '' then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+  redis.call('HDEL', KEYS[2], ARGV[1])
+else
+  redis.call('ZADD', KEYS[1], string.format('%.0f', now + ttl * 1000), ARGV[1])
+  redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+end
+local horizon = string.format('%.0f', now)
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', horizon)) do
+  redis.call('HDEL', KEYS[2], id)
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', horizon)
+local live = redis.call('ZRANGE', KEYS[1], 0, -1)
+local slowest = 0
+for _, id in ipairs(live) do
+  slowest = math.max(slowest, tonumber(redis.call('HGET', KEYS[2], id) or 0))
+end
+if #live > 0 then
+  redis.call('SET', KEYS[3], string.format('%.0f', slowest), 'PX', ttl)
+  redis.call('PEXPIRE', KEYS[1], ttl)
+  redis.call('PEXPIRE', KEYS[2], ttl)
+else
+  redis.call('DEL', KEYS[3])
+end
+return {#live, slowest}
+";
+
+/// A reservation as Redis answered it, in microseconds of Redis's clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Reply {
+    pub(super) start_us: i64,
+    pub(super) interval_us: i64,
+    /// The end of the pause set last (in the past when none holds).
+    pub(super) pause_us: i64,
+    /// When the script ran.
+    pub(super) now_us: i64,
+}
+
+/// What the heartbeats say about the processes on one schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Beat {
+    pub(super) live: u32,
+    pub(super) slowest_us: i64,
+}
+
+/// The three scripts, each sent by EVALSHA (EVAL when Redis lost them,
+/// e.g. after a restart).
+#[derive(Debug)]
+pub(super) struct Scripts {
+    reserve: Script,
+    pause: Script,
+    beat: Script,
+}
+
+fn micros(duration: Duration) -> i64 {
+    i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
+}
+
+impl Scripts {
+    pub(super) fn new() -> Scripts {
+        Scripts {
+            reserve: Script::new(RESERVE),
+            pause: Script::new(PAUSE),
+            beat: Script::new(BEAT),
+        }
+    }
+
+    /// Books the next start; `margin` scales the slowest process's interval
+    /// as the caller's own margin scales its interval (1.002 = 0.2 %).
+    pub(super) fn reserve(
+        &self,
+        con: &mut Connection,
+        key: &ScheduleKey,
+        interval: Duration,
+        margin: f64,
+    ) -> RedisResult<Reply> {
+        let (start_us, interval_us, pause_us, now_us): (i64, i64, i64, i64) = self
+            .reserve
+            .key(key.part("tat"))
+            .key(key.part("pause"))
+            .key(key.part("slowest"))
+            .arg(micros(interval).max(1))
+            .arg(format!("{margin:.6}"))
+            .invoke(con)?;
+        Ok(Reply {
+            start_us,
+            interval_us,
+            pause_us,
+            now_us,
+        })
+    }
+
+    /// Pauses the schedule for `length`; returns the pause's end (later if
+    /// a longer pause was already set) and when the script ran, both in
+    /// microseconds of Redis's clock.
+    pub(super) fn pause(
+        &self,
+        con: &mut Connection,
+        key: &ScheduleKey,
+        length: Duration,
+    ) -> RedisResult<(i64, i64)> {
+        self.pause
+            .key(key.part("pause"))
+            .arg(micros(length))
+            .invoke(con)
+    }
+
+    /// Registers (or with `interval: None`, removes) process `id`.
+    pub(super) fn beat(
+        &self,
+        con: &mut Connection,
+        key: &ScheduleKey,
+        id: &str,
+        interval: Option<Duration>,
+        ttl: Duration,
+    ) -> RedisResult<Beat> {
+        let interval = interval.map_or(String::new(), |i| micros(i).max(1).to_string());
+        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        let (live, slowest_us): (u32, i64) = self
+            .beat
+            .key(key.part("procs"))
+            .key(key.part("rates"))
+            .key(key.part("slowest"))
+            .arg(id)
+            .arg(interval)
+            .arg(ttl_ms)
+            .invoke(con)?;
+        Ok(Beat { live, slowest_us })
+    }
+}

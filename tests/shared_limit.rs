@@ -1,0 +1,435 @@
+//! The shared limit against a real `redis-server` that each test starts on
+//! a free loopback port (and kills when it ends). No mock of Redis.
+#![cfg(feature = "redis")]
+
+use restb::api::ClientKey;
+use restb::limiter::Rate;
+use restb::mock::{MockConfig, MockServer};
+use restb::shared_limit::{
+    RedisUrl, ScheduleKey, SharedLimit, SharedLimitConfig, SharedLimitError, SharedSchedule,
+};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A redis-server of our own; killed on drop.
+struct Redis {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+fn ping(port: u16, password: Option<&str>) -> bool {
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+    let command = match password {
+        Some(p) => format!("AUTH {p}\r\nPING\r\n"),
+        None => "PING\r\n".to_string(),
+    };
+    let mut reply = [0u8; 64];
+    let mut got = String::new();
+    if stream.write_all(command.as_bytes()).is_err() {
+        return false;
+    }
+    for _ in 0..4 {
+        match stream.read(&mut reply) {
+            Ok(n) if n > 0 => got.push_str(&String::from_utf8_lossy(&reply[..n])),
+            _ => break,
+        }
+        if got.contains("PONG") {
+            return true;
+        }
+    }
+    false
+}
+
+impl Redis {
+    fn start() -> Redis {
+        Redis::start_with(None, None)
+    }
+
+    /// On `port` (a free one if `None`), requiring `password` if given.
+    fn start_with(port: Option<u16>, password: Option<&str>) -> Redis {
+        for _ in 0..5 {
+            let port = port.unwrap_or_else(free_port);
+            let dir = tempfile::tempdir().unwrap();
+            let mut command = Command::new("redis-server");
+            command
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--save", "", "--appendonly", "no", "--dir"])
+                .arg(dir.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            if let Some(password) = password {
+                command.args(["--requirepass", password]);
+            }
+            let mut child = command.spawn().expect("redis-server is installed");
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                if ping(port, password) {
+                    return Redis {
+                        child,
+                        port,
+                        _dir: dir,
+                    };
+                }
+                if child.try_wait().unwrap().is_some() {
+                    break; // the port was taken meanwhile: try another
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("redis-server did not start");
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn schedule_key(name: &str) -> ScheduleKey {
+    ScheduleKey::new(&ClientKey::new(name).unwrap(), "http://127.0.0.1:1")
+}
+
+fn connect(url: &str, key: &str, rps: f64) -> Result<SharedLimit, SharedLimitError> {
+    let url = RedisUrl::parse(url).unwrap();
+    let config = SharedLimitConfig::new(url, schedule_key(key), Rate::per_second(rps).unwrap());
+    SharedLimit::connect(config)
+}
+
+const MS: Duration = Duration::from_millis(1);
+
+#[test]
+fn slots_are_one_interval_apart_across_two_processes() {
+    let redis = Redis::start();
+    let a = connect(&redis.url(), "key-1", 10.0).unwrap();
+    let b = connect(&redis.url(), "key-1", 10.0).unwrap();
+    let interval = Duration::from_millis(100);
+    // (start, round trip measured around the call)
+    let slots: Vec<(Instant, Duration)> = (0..10)
+        .map(|n| {
+            let limit = if n % 2 == 0 { &a } else { &b };
+            let sent = Instant::now();
+            let start = limit.reserve(interval, 1.0).unwrap().start;
+            (start, sent.elapsed())
+        })
+        .collect();
+    // Each start is placed on our clock within half its round trip of
+    // where Redis put it, so a gap is off by at most half of both trips.
+    for pair in slots.windows(2) {
+        let [(first, trip_1), (second, trip_2)] = [pair[0], pair[1]];
+        let gap = second.saturating_duration_since(first);
+        let slack = (trip_1 + trip_2) / 2 + Duration::from_micros(100);
+        let off = gap.abs_diff(interval);
+        assert!(off <= slack, "gap {gap:?}, slack {slack:?}");
+    }
+    assert_eq!(a.peers().live.max(b.peers().live), 2);
+    assert_eq!(a.round_trips().count + b.round_trips().count, 10);
+}
+
+#[test]
+fn different_keys_have_independent_schedules() {
+    let redis = Redis::start();
+    let a = connect(&redis.url(), "key-a", 1.0).unwrap();
+    let b = connect(&redis.url(), "key-b", 1.0).unwrap();
+    let second = Duration::from_secs(1);
+    let now = Instant::now();
+    a.reserve(second, 1.0).unwrap();
+    let a2 = a.reserve(second, 1.0).unwrap().start;
+    let b1 = b.reserve(second, 1.0).unwrap().start;
+    assert!(a2 >= now + second - 5 * MS, "key-a's second slot waits");
+    assert!(b1 < now + 100 * MS, "key-b's first slot does not");
+}
+
+#[test]
+fn a_pause_written_by_one_process_holds_the_other() {
+    let redis = Redis::start();
+    let a = connect(&redis.url(), "key-p", 100.0).unwrap();
+    let b = connect(&redis.url(), "key-p", 100.0).unwrap();
+    let until = Instant::now() + Duration::from_millis(800);
+    let end = a.pause(until, "Retry-After: 0.8").unwrap();
+    assert!(end > until - 20 * MS && end < until + 20 * MS);
+    let grant = b.reserve(Duration::from_millis(10), 1.0).unwrap();
+    assert!(grant.start >= until - 20 * MS, "{:?}", until - grant.start);
+    let paused = grant.paused_until.expect("the reply names the pause");
+    assert!(paused > until - 20 * MS && paused < until + 20 * MS);
+    // A shorter pause does not cut a longer one short.
+    let shorter = b.pause(Instant::now() + 100 * MS, "short").unwrap();
+    assert!(shorter > until - 20 * MS);
+}
+
+#[test]
+fn processes_that_disagree_on_the_rate_share_the_smallest() {
+    let redis = Redis::start();
+    let fast = connect(&redis.url(), "key-r", 10.0).unwrap();
+    let slow = connect(&redis.url(), "key-r", 4.0).unwrap();
+    let own = Duration::from_millis(100);
+    let sent = Instant::now();
+    let grant = fast.reserve(own, 1.0).unwrap();
+    let next = fast.reserve(own, 1.0).unwrap();
+    let slack = sent.elapsed() + Duration::from_micros(100);
+    assert_eq!(grant.interval, 250 * MS, "the slowest rate");
+    let gap = next.start - grant.start;
+    assert!(gap.abs_diff(250 * MS) <= slack, "{gap:?}");
+    // The slow process leaves: within a heartbeat or two, ours again.
+    drop(slow);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while fast.reserve(own, 1.0).unwrap().interval != own {
+        assert!(
+            Instant::now() < deadline,
+            "the slowest rate outlived its process"
+        );
+        std::thread::sleep(50 * MS);
+    }
+    assert_eq!(fast.peers().live, 1);
+}
+
+#[test]
+fn the_password_is_hidden_in_every_error() {
+    let redis = Redis::start_with(None, Some("right-pw"));
+    let wrong = format!("redis://:wr0ng-pw@127.0.0.1:{}", redis.port);
+    let error = connect(&wrong, "key-x", 1.0).unwrap_err().to_string();
+    assert!(error.contains("redis://:***@127.0.0.1"), "{error}");
+    assert!(!error.contains("wr0ng-pw"), "{error}");
+    let right = format!("redis://:right-pw@127.0.0.1:{}/2", redis.port);
+    let limit = connect(&right, "key-x", 1.0).unwrap();
+    assert_eq!(
+        limit.url().to_string(),
+        format!("redis://:***@127.0.0.1:{}/2", redis.port)
+    );
+    assert!(!format!("{limit:?}").contains("right-pw"));
+    let nobody = format!("redis://:s3cret@127.0.0.1:{}", free_port());
+    let error = connect(&nobody, "key-x", 1.0).unwrap_err().to_string();
+    assert!(
+        error.contains("***") && !error.contains("s3cret"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_lost_redis_falls_back_to_a_local_share_and_comes_back() {
+    let mut redis = Redis::start();
+    let port = redis.port;
+    let a = connect(&redis.url(), "key-f", 10.0).unwrap();
+    let b = connect(&redis.url(), "key-f", 10.0).unwrap();
+    let schedule = SharedSchedule::new(a);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while schedule.limit().peers().live != 2 {
+        assert!(Instant::now() < deadline, "the heartbeat never counted two");
+        std::thread::sleep(50 * MS);
+    }
+    let interval = Duration::from_millis(100);
+    assert!(schedule.book(Instant::now(), interval).shared);
+    let _ = redis.child.kill();
+    let _ = redis.child.wait();
+    let now = Instant::now();
+    let first = schedule.book(now, interval);
+    let second = schedule.book(now, interval);
+    assert!(!first.shared && !second.shared);
+    assert_eq!(
+        second.start - first.start,
+        2 * interval,
+        "half the rate: two live"
+    );
+    let _revived = Redis::start_with(Some(port), None);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !schedule.book(Instant::now(), interval).shared {
+        assert!(Instant::now() < deadline, "never reconnected");
+        std::thread::sleep(50 * MS);
+    }
+    drop(b);
+}
+
+// ---- The `restb` binary with --shared-limit ----
+
+const KEY: &str = "shared-test-key-5ecr3t";
+
+fn restb() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_restb"));
+    command
+        .env_remove("RUST_LOG")
+        .env_remove("RESTB_SHARED_LIMIT")
+        .env("RESTB_CLIENT_KEY", KEY);
+    command
+}
+
+fn url_list(dir: &std::path::Path, name: &str, count: usize) -> String {
+    let path = dir.join(format!("{name}.txt"));
+    let body: String = (1..=count)
+        .map(|n| format!("https://example.com/{name}/{n}.jpg\n"))
+        .collect();
+    std::fs::write(&path, body).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+/// Every image of the list has exactly one outcome line, and it is `ok`.
+fn assert_each_once(list: &str, outcomes: &std::path::Path) {
+    let wanted: std::collections::BTreeSet<String> = std::fs::read_to_string(list)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let lines = std::fs::read_to_string(outcomes).unwrap();
+    let mut seen = std::collections::BTreeMap::<String, u32>::new();
+    for line in lines.lines() {
+        let value: serde_json::Value = serde_json::from_str(line).expect("whole JSON lines");
+        assert_eq!(value["status"], "ok", "{line}");
+        *seen
+            .entry(value["image"].as_str().unwrap().to_string())
+            .or_default() += 1;
+    }
+    assert!(seen.values().all(|n| *n == 1), "duplicated outcomes");
+    assert_eq!(
+        seen.keys()
+            .cloned()
+            .collect::<std::collections::BTreeSet<_>>(),
+        wanted
+    );
+}
+
+#[test]
+fn an_unreachable_redis_at_start_exits_2_before_any_request() {
+    let gateway = MockServer::start(MockConfig::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let list = url_list(dir.path(), "a", 3);
+    let port = free_port();
+    let output = restb()
+        .args([
+            "run",
+            &list,
+            "--base-url",
+            &gateway.base_url(),
+            "--rps",
+            "10",
+        ])
+        .args([
+            "--shared-limit",
+            &format!("redis://:pa55word@127.0.0.1:{port}/1"),
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("redis://:***@127.0.0.1:{port}/1")),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("pa55word") && !stderr.contains(KEY),
+        "{stderr}"
+    );
+    assert_eq!(gateway.counters().requests, 0);
+    // The same through the environment variable, and a bad URL.
+    let output = restb()
+        .args(["run", &list, "--base-url", &gateway.base_url()])
+        .env("RESTB_SHARED_LIMIT", "http://127.0.0.1:1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--shared-limit") && stderr.contains("redis://"),
+        "{stderr}"
+    );
+    assert_eq!(gateway.counters().requests, 0);
+}
+
+#[test]
+fn redis_killed_mid_run_loses_and_duplicates_nothing() {
+    let mut redis = Redis::start();
+    let mut config = MockConfig::default();
+    config.latency = Duration::from_millis(20);
+    let gateway = MockServer::start(config).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let lists = [url_list(dir.path(), "a", 40), url_list(dir.path(), "b", 40)];
+    let children: Vec<(Child, std::path::PathBuf)> = lists
+        .iter()
+        .enumerate()
+        .map(|(n, list)| {
+            let out = dir.path().join(format!("out{n}.jsonl"));
+            let child = restb()
+                .args([
+                    "run",
+                    list,
+                    "--base-url",
+                    &gateway.base_url(),
+                    "--rps",
+                    "20",
+                ])
+                .args(["--shared-limit", &redis.url(), "-o"])
+                .arg(&out)
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            (child, out)
+        })
+        .collect();
+    // Two processes share 20/s: 80 requests take about 4 s; Redis goes at 1 s.
+    std::thread::sleep(Duration::from_secs(1));
+    let _ = redis.child.kill();
+    let _ = redis.child.wait();
+    let mut warned = 0;
+    for ((child, out), list) in children.into_iter().zip(&lists) {
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "{stderr}");
+        assert_each_once(list, &out);
+        warned += usize::from(stderr.contains("pacing locally"));
+        assert!(stderr.matches("pacing locally").count() <= 1, "{stderr}");
+    }
+    assert!(warned >= 1, "a process noticed the loss");
+    assert_eq!(gateway.counters().ok, 80);
+}
+
+#[test]
+fn the_faster_process_says_once_that_the_slowest_rate_holds() {
+    let redis = Redis::start();
+    let gateway = MockServer::start(MockConfig::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let fast_list = url_list(dir.path(), "fast", 30);
+    let slow_list = url_list(dir.path(), "slow", 10);
+    let run = |list: &str, rps: &str| {
+        restb()
+            .args(["run", list, "--base-url", &gateway.base_url(), "--rps", rps])
+            .args(["--shared-limit", &redis.url(), "-o"])
+            .arg(dir.path().join(format!("{rps}.jsonl")))
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let fast = run(&fast_list, "20");
+    std::thread::sleep(Duration::from_millis(300));
+    let slow = run(&slow_list, "10");
+    let fast = fast.wait_with_output().unwrap();
+    let slow = slow.wait_with_output().unwrap();
+    let fast_err = String::from_utf8_lossy(&fast.stderr);
+    assert_eq!(fast.status.code(), Some(0), "{fast_err}");
+    assert_eq!(slow.status.code(), Some(0));
+    assert_eq!(
+        fast_err
+            .matches("the shared schedule uses the smallest rate")
+            .count(),
+        1,
+        "{fast_err}"
+    );
+    assert!(fast_err.contains("10.00/s"), "{fast_err}");
+    assert!(!String::from_utf8_lossy(&slow.stderr).contains("smallest rate"));
+    assert!(String::from_utf8_lossy(&fast.stderr).contains("Redis round trip p50"));
+}
