@@ -382,7 +382,8 @@ fn warnings(stderr: &str) -> Vec<&str> {
 
 #[test]
 fn a_run_longer_than_the_month_warns_once_after_the_first_reply_before_the_rest() {
-    const JOBS: usize = 30;
+    // At least 100 jobs: a smaller batch does not hold its first reply.
+    const JOBS: usize = 120;
     let server = quota_gateway(25);
     let dir = tempfile::tempdir().unwrap();
     let input = url_list(dir.path(), "urls.txt", JOBS);
@@ -410,9 +411,9 @@ fn a_run_longer_than_the_month_warns_once_after_the_first_reply_before_the_rest(
     assert_eq!(output.status.code(), Some(3), "{stderr}");
     let warned = warnings(&stderr);
     assert_eq!(warned.len(), 1, "{stderr}");
-    // After the first reply: 29 jobs to go, 24 requests left of 25.
+    // After the first reply: 119 jobs to go, 24 requests left of 25.
     assert!(
-        warned[0].contains("29 jobs still to send, 24 requests left this month"),
+        warned[0].contains("119 jobs still to send, 24 requests left this month"),
         "{stderr}"
     );
     // The second request waited for the first reply (150 ms).
@@ -430,13 +431,13 @@ fn a_run_longer_than_the_month_warns_once_after_the_first_reply_before_the_rest(
     assert_eq!(figures["quota"]["month"]["limit"], 25);
     assert_eq!(figures["quota"]["day"]["remaining"], 244);
 
-    // A resume counts the jobs it has left: 24, then 23 after its first reply.
+    // A resume counts the jobs it has left: 114, then 113 after its first reply.
     let output = run(&[&args[..], &["--resume"]].concat(), Some(KEY));
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(3), "{stderr}");
     let warned = warnings(&stderr);
     assert_eq!(warned.len(), 1, "{stderr}");
-    assert!(warned[0].contains("23 jobs still to send, 18 requests left this month"));
+    assert!(warned[0].contains("113 jobs still to send, 18 requests left this month"));
 
     // Enough left for the rest: no warning.
     let ample = quota_gateway(1000);
