@@ -489,3 +489,118 @@ fn a_dry_run_checks_the_quota_with_one_request_only_when_asked() {
     assert_eq!(output.status.code(), Some(0));
     assert_eq!(server.counters().requests, 1);
 }
+
+/// A redis-server of this test's own on a free loopback port; killed on drop.
+#[cfg(feature = "redis")]
+struct Redis {
+    child: std::process::Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+#[cfg(feature = "redis")]
+impl Redis {
+    fn start() -> Redis {
+        for _ in 0..5 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let dir = tempfile::tempdir().unwrap();
+            let mut child = Command::new("redis-server")
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--save", "", "--appendonly", "no", "--dir"])
+                .arg(dir.path())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("redis-server is installed");
+            for _ in 0..250 {
+                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return Redis {
+                        child,
+                        port,
+                        _dir: dir,
+                    };
+                }
+                if child.try_wait().unwrap().is_some() {
+                    break; // the port was taken meanwhile: try another
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("redis-server did not start");
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
+#[cfg(feature = "redis")]
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[cfg(feature = "redis")]
+#[test]
+fn a_shared_budget_holds_across_processes_and_refusals_do_not_spend_it() {
+    let redis = Redis::start();
+    let server = start_mock(MockConfig::default());
+    let dir = tempfile::tempdir().unwrap();
+    let first = url_list(dir.path(), "first.txt", 5);
+    let second = url_list(dir.path(), "second.txt", 5);
+    let (out_a, out_b) = (dir.path().join("a.jsonl"), dir.path().join("b.jsonl"));
+    let (base, url) = (server.base_url(), redis.url());
+    let batch = |input: &str, out: &Path, budget: &str, extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            input,
+            "-o",
+            out.to_str().unwrap(),
+            "--base-url",
+            &base,
+            "--models",
+            "re_logo",
+            "--rps",
+            "50",
+            "--shared-limit",
+            &url,
+            "--shared-budget",
+            budget,
+        ];
+        args.extend_from_slice(extra);
+        run(&args, Some(KEY))
+    };
+    let a = batch(&first, &out_a, "7", &[]);
+    assert_eq!(a.status.code(), Some(0), "{}", text(&a.stderr));
+    assert_eq!(server.counters().requests, 5);
+    // Another process on the key: 2 of the month's 7 are left.
+    let b = batch(&second, &out_b, "7", &[]);
+    let stderr = text(&b.stderr);
+    assert_eq!(b.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("budget spent"), "{stderr}");
+    assert_eq!(
+        server.counters().requests,
+        7,
+        "the month's budget across processes"
+    );
+    assert_eq!(outcome_lines(&out_b).len(), 2);
+    // A larger budget later: the refused start was not counted, 2 are left.
+    let c = batch(&second, &out_b, "9", &["--resume"]);
+    assert_eq!(c.status.code(), Some(3), "{}", text(&c.stderr));
+    assert_eq!(server.counters().requests, 9);
+    assert_eq!(outcome_lines(&out_b).len(), 4);
+    // Without a shared limit to count it in, it is refused up front.
+    let lone = ["run", &first, "--base-url", &base, "--shared-budget", "3"];
+    let refused = run(&lone, Some(KEY));
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(text(&refused.stderr).contains("--shared-budget: needs --shared-limit"));
+    assert_eq!(server.counters().requests, 9);
+}

@@ -179,6 +179,11 @@ pub struct RunArgs {
     #[cfg(feature = "redis")]
     #[arg(long, value_name = "URL")]
     pub shared_limit: Option<String>,
+    /// A budget of N requests per calendar month (UTC) for every process on this
+    /// key, counted in the --shared-limit Redis; spent: exit 3, as --max-requests.
+    #[cfg(feature = "redis")]
+    #[arg(long, value_name = "N")]
+    pub shared_budget: Option<NonZeroU64>,
 }
 
 /// `restb demo`.

@@ -58,6 +58,7 @@ pub(super) fn dry_run(args: &RunArgs, quiet: bool) -> Result<Exit, UsageError> {
         }
     }
     print!("{estimate}");
+    plan::empty_stats_file(&stats_file)?;
     if let Some((file, path)) = stats_file {
         serde_json::to_writer_pretty(file, &estimate).map_err(|e| {
             UsageError(format!(
@@ -220,6 +221,13 @@ impl fmt::Display for Estimate {
                 "warning: --output exists and a real run would replace it; add --resume to keep its outcomes"
             )?;
         }
+        self.fmt_time(f)
+    }
+}
+
+impl Estimate {
+    /// The time line: the requests at the allotted rate.
+    fn fmt_time(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (self.allotted_rps, self.seconds_at_allotted_rate) {
             (Some(rps), Some(seconds)) => writeln!(
                 f,
@@ -233,9 +241,7 @@ impl fmt::Display for Estimate {
             ),
         }
     }
-}
 
-impl Estimate {
     /// The quota line, and the warning when the month is short.
     fn fmt_quota(&self, f: &mut fmt::Formatter<'_>, quota: &Quota) -> fmt::Result {
         if quota.is_empty() {

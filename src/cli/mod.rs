@@ -85,6 +85,15 @@ impl std::error::Error for UsageError {}
 
 /// Runs a parsed command line. `stop` is given by the signal handler.
 pub fn execute(cli: Cli, stop: &Stop) -> Exit {
+    // A signal quits at once until the work starts: `run` says when (after
+    // its checks), these stop their work gracefully from the start, and
+    // `report` and `completions` have nothing to finish.
+    if matches!(
+        cli.command,
+        Command::Demo(_) | Command::Mock(_) | Command::Bench(_)
+    ) {
+        crate::signals::stop_gracefully_from_now();
+    }
     let result = match cli.command {
         Command::Run(args) => run::run(&args, cli.quiet, stop),
         Command::Demo(args) => demo::demo(&args, stop),

@@ -10,7 +10,7 @@ use restb::models;
 use restb::outcome::{open_for_resume, ResumeIndex};
 use restb::pool::{PoolConfig, Threads};
 use restb::retry::RetryPolicy;
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::num::NonZeroUsize;
 use std::path::Path;
@@ -66,14 +66,18 @@ impl<'a> Plan<'a> {
         #[cfg(feature = "redis")]
         {
             pool_config.shared = shared.clone().map(|s| restb::limiter::SharedPacing::new(s));
+            pool_config.shared_budget =
+                super::budget::connect_shared(args, &shared_key, client.base_url())?;
         }
         let stats_file = create_stats_file(args)?;
         let (out, earlier_failures) = open_output(args, &mut batch, quiet)?;
+        let jobs = batch.jobs()?;
+        empty_stats_file(&stats_file)?;
         Ok(Plan {
             args,
             client,
             pool_config,
-            jobs: batch.jobs()?,
+            jobs,
             out,
             stats_file,
             earlier_failures,
@@ -152,18 +156,40 @@ pub(super) fn client_config(args: &RunArgs, pool: &PoolConfig) -> Result<ClientC
     Ok(config)
 }
 
-/// `--stats-json`, created before the run so a bad path sends nothing.
+/// `--stats-json`, opened before the run so a bad path sends nothing, but
+/// not emptied: a check after it that fails (a refused `--resume`) leaves
+/// the stats of the run before as they were. [`empty_stats_file`] empties it
+/// once every check has passed.
 pub(super) fn create_stats_file(args: &RunArgs) -> Result<Option<(File, &Path)>, UsageError> {
     let Some(path) = &args.stats_json else {
         return Ok(None);
     };
-    let file = File::create(path).map_err(|e| {
-        UsageError(format!(
-            "--stats-json: cannot create {}: {e}",
-            path.display()
-        ))
-    })?;
+    let file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| {
+            UsageError(format!(
+                "--stats-json: cannot create {}: {e}",
+                path.display()
+            ))
+        })?;
     Ok(Some((file, path)))
+}
+
+/// Empties the `--stats-json` file of [`create_stats_file`], after the
+/// last check: the run's figures replace the previous ones.
+pub(super) fn empty_stats_file(stats: &Option<(File, &Path)>) -> Result<(), UsageError> {
+    match stats {
+        Some((file, path)) => file.set_len(0).map_err(|e| {
+            UsageError(format!(
+                "--stats-json: cannot empty {}: {e}",
+                path.display()
+            ))
+        }),
+        None => Ok(()),
+    }
 }
 
 /// Where outcome lines go: `--output` (created, or with `--resume` opened
@@ -208,7 +234,7 @@ pub(super) fn skip_done(
             "resuming: {} of {before} jobs already done in {} ({} of its outcomes match no job of this input)",
             resume.done(),
             path.display(),
-            resume.unclaimed()
+            resume.unmatched()
         );
     }
     Ok(resume.earlier_failures())

@@ -7,7 +7,7 @@ use super::{Exit, UsageError};
 use restb::api::Quota;
 use restb::job::{CallOutput, Job, RestbWork};
 use restb::outcome::{OutcomeLine, OutcomeWriter};
-use restb::pool::{Ending, Finished, Pool, PoolSummary, Sink};
+use restb::pool::{AbortReason, Ending, Finished, Pool, PoolSummary, Sink};
 use restb::stop::Stop;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -57,6 +57,8 @@ struct Finish<'a> {
 /// Runs the plan's jobs on the pool, with the progress bar when there is one.
 fn execute<'a>(mut plan: Plan<'a>, quiet: bool, stop: &Stop) -> Finish<'a> {
     let allotted = plan.pool_config.rate.map(|r| r.per_second_f64());
+    // Every check passed: from here a signal lets the requests in flight finish.
+    crate::signals::stop_gracefully_from_now();
     let pool = Pool::new(plan.pool_config, stop.clone());
     let jobs = plan.jobs.len() as u64;
     let bar = progress::bar(jobs, quiet);
@@ -264,9 +266,8 @@ impl<'a> StatsFile<'a> {
                 Mode::Concurrency => "concurrency",
             },
             threads_peak: summary.peak_threads,
-            interrupted: summary.unfinished > 0
-                && !aborted(&summary.ending)
-                && summary.ending != Ending::BudgetSpent,
+            // A stop from outside only: not an abort, not a failed writer.
+            interrupted: matches!(summary.ending, Ending::Stopped),
             aborted: aborted(&summary.ending),
             budget_spent: summary.ending == Ending::BudgetSpent,
             quota: None,
@@ -282,29 +283,83 @@ fn round(value: f64, decimals: i32) -> f64 {
 }
 
 fn exit_status(summary: &PoolSummary, output: Option<&Path>) -> Exit {
-    if let Ending::SinkFailed { message, .. } = &summary.ending {
-        eprintln!("Error: writing outcomes failed: {message}");
-    }
-    if summary.ending == Ending::BudgetSpent {
-        eprintln!("{}", super::budget::spent_message(summary, output));
-    } else if aborted(&summary.ending) {
-        eprintln!(
-            "Error: stopped without sending the rest (see the error above: the API refused the client key, or its TLS certificate was refused); {} jobs have no outcome: once that is fixed, run the same command with --resume to send them",
-            summary.unfinished
-        );
-    } else if summary.unfinished > 0 {
-        match output {
-            Some(path) => eprintln!(
-                "interrupted: {} jobs not done; run the same command with --resume to finish them (outcomes so far are in {})",
-                summary.unfinished,
-                path.display()
-            ),
-            None => eprintln!("interrupted: {} jobs not done", summary.unfinished),
-        }
+    let message = if summary.ending == Ending::BudgetSpent {
+        Some(super::budget::spent_message(summary, output))
+    } else {
+        ending_message(&summary.ending, summary.unfinished, output)
+    };
+    if let Some(message) = message {
+        eprintln!("{message}");
     }
     Exit::from_ending(&summary.ending, summary.report.failed)
 }
 
+/// What to say about how a run ended, if anything: the cause it had, and
+/// `--resume` only when the outcomes went to a file (it needs `--output`).
+fn ending_message(ending: &Ending, unfinished: u64, output: Option<&Path>) -> Option<String> {
+    let resume = |then: &str| match output {
+        Some(path) => format!(
+            "; {then}run the same command with --resume to send them (outcomes so far are in {})",
+            path.display()
+        ),
+        None => String::new(),
+    };
+    let once_fixed = resume("once that is fixed, ");
+    let left = format!("{unfinished} jobs have no outcome");
+    Some(match ending {
+        Ending::Completed => return None,
+        Ending::Stopped => format!("interrupted: {unfinished} jobs not done{}", resume("")),
+        Ending::Aborted {
+            reason: AbortReason::Job,
+        } => format!(
+            "Error: stopped without sending the rest (see the error above: the API refused the client key, or its TLS certificate was refused); {left}{once_fixed}"
+        ),
+        Ending::Aborted {
+            reason: AbortReason::Internal(message),
+        } => format!("Error: stopped after an internal error ({message}); {left}{}", resume("")),
+        Ending::SinkFailed { message, .. } => {
+            format!("Error: writing outcomes failed: {message}; {left}{once_fixed}")
+        }
+        // An ending added later: say no more than that it was not clean.
+        _ => format!("Error: the run ended early ({ending}); {left}{}", resume("")),
+    })
+}
+
 fn aborted(ending: &Ending) -> bool {
     matches!(ending, Ending::Aborted { .. })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: every abort blamed the key or TLS, an internal error
+    /// included, and advised `--resume` when outcomes went to standard
+    /// output, where `--resume` is refused.
+    #[test]
+    fn end_message_names_the_cause_and_advises_resume_only_with_output() {
+        let internal = Ending::Aborted {
+            reason: AbortReason::Internal("no worker thread could start".into()),
+        };
+        let refused = Ending::Aborted {
+            reason: AbortReason::Job,
+        };
+        let file = Some(Path::new("out.jsonl"));
+        let said = ending_message(&internal, 7, file).unwrap();
+        assert!(said.contains("no worker thread could start"), "{said}");
+        assert!(!said.contains("key") && !said.contains("TLS"), "{said}");
+        assert!(
+            said.contains("--resume") && said.contains("out.jsonl"),
+            "{said}"
+        );
+        for ending in [&internal, &refused, &Ending::Stopped] {
+            let said = ending_message(ending, 7, None).unwrap();
+            assert!(!said.contains("--resume"), "{said}");
+            assert!(said.contains('7'), "{said}");
+        }
+        assert!(ending_message(&refused, 7, file)
+            .unwrap()
+            .contains("--resume"));
+        assert_eq!(ending_message(&Ending::Completed, 0, None), None);
+    }
 }

@@ -17,8 +17,7 @@ use std::path::Path;
 /// is skimmed rather than copied.
 #[derive(Debug, Deserialize)]
 pub(super) struct ResumeFields {
-    #[allow(dead_code)] // not part of what a job is: see `identity`
-    id: String,
+    pub(super) id: String,
     pub(super) image: String,
     pub(super) models: Vec<String>,
     pub(super) status: Status,

@@ -1,5 +1,6 @@
 //! The settings of a pool run: [`PoolConfig`] and its thread count, [`Threads`].
 
+use super::budget::SharedBudget;
 use crate::limiter::{Rate, SharedPacing};
 use crate::retry::RetryPolicy;
 use std::num::NonZeroUsize;
@@ -53,6 +54,11 @@ pub struct PoolConfig {
     /// could not start, like every job left, has no outcome. Defaults to
     /// `None`: no budget.
     pub budget: Option<u64>,
+    /// A budget shared with other processes (e.g.
+    /// `restb::shared_limit::RedisBudget`, feature `redis`), asked at each
+    /// start within [`budget`](Self::budget); when it is spent, or cannot
+    /// be asked, the run ends as with `budget`. Defaults to none.
+    pub shared_budget: Option<SharedBudget>,
     /// The first try runs alone: no other starts until it has ended, or
     /// for this long at most (a slow first reply does not hold the run), so
     /// what its reply teaches (the gateway's windows, a quota the work
@@ -76,6 +82,7 @@ impl Default for PoolConfig {
             seed: 0,
             idle_exit: Duration::from_secs(5),
             budget: None,
+            shared_budget: None,
             first_try_alone: None,
             shared: None,
         }

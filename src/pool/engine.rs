@@ -72,7 +72,7 @@ impl<'a, W: Work> Engine<'a, W> {
             delays: DelayHeap::new(),
             books: Books::open(0),
             sizing: Sizing::new(config.threads),
-            budget: Budget::new(config.budget),
+            budget: Budget::new(config.budget, config.shared_budget.clone()),
             first_try: FirstTry::new(config.first_try_alone),
         }
     }

@@ -5,7 +5,9 @@ use crate::stop::Stop;
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// The run's stop signal, with the reason of the first abort.
+/// The run's stop signal, with the reason of the first abort. The signal is
+/// the run's own (a [`Stop::child`] of the caller's): an abort gives it and
+/// leaves the caller's as it was.
 pub(super) struct Halt<'a> {
     stop: &'a Stop,
     abort: Mutex<Option<AbortReason>>,

@@ -8,13 +8,12 @@
 //! The clock is a parameter so tests need no sleeping.
 
 use super::since_epoch;
+use crate::calendar::{next_month_start, year_month, DAY};
 use crate::mock::config::HeaderStyle;
 use crate::mock::http::Response;
 use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::time::SystemTime;
-
-const DAY: u64 = 86_400;
 
 /// The quota windows of the gateway, and what each key spent of them.
 #[derive(Debug)]
@@ -151,46 +150,10 @@ fn windows_at(now: SystemTime) -> (u64, u64) {
     (days, (year - 1970) * 12 + month - 1)
 }
 
-/// The year and month (1-12) of the day `days` after 1970-01-01
-/// (Howard Hinnant's `civil_from_days`).
-fn year_month(days: u64) -> (u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    (year, month)
-}
-
-/// Seconds since the epoch at which the month after the one of `secs` starts.
-fn next_month_start(secs: u64) -> u64 {
-    let (year, month) = year_month(secs / DAY);
-    let (year, month) = if month == 12 {
-        (year + 1, 1)
-    } else {
-        (year, month + 1)
-    };
-    days_from_civil(year, month) * DAY
-}
-
-/// Days from 1970-01-01 to the first of `month` (1-12) of `year` (Hinnant's
-/// `days_from_civil`, for years from 1970).
-fn days_from_civil(year: u64, month: u64) -> u64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y / 400;
-    let yoe = y - era * 400;
-    let mp = if month > 2 { month - 3 } else { month + 9 };
-    let doy = (153 * mp + 2) / 5;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::calendar::days_from_civil;
     use std::time::{Duration, UNIX_EPOCH};
 
     fn at(secs: u64) -> SystemTime {
@@ -199,26 +162,6 @@ mod tests {
 
     fn names(r: &Response) -> Vec<String> {
         r.headers.iter().map(|(n, v)| format!("{n}={v}")).collect()
-    }
-
-    #[test]
-    fn calendar_months_and_their_ends() {
-        // 2026-11-28 12:00 UTC is 20_785 days and 12 h after the epoch.
-        let nov_28 = 20_785 * DAY + 12 * 3600;
-        assert_eq!(year_month(nov_28 / DAY), (2026, 11));
-        assert_eq!(next_month_start(nov_28), days_from_civil(2026, 12) * DAY);
-        assert_eq!(days_from_civil(2026, 12) - 20_785, 3);
-        assert_eq!(
-            year_month(days_from_civil(2024, 2) + 28),
-            (2024, 2),
-            "leap day"
-        );
-        assert_eq!(year_month(days_from_civil(2024, 3)), (2024, 3));
-        assert_eq!(
-            next_month_start(days_from_civil(2026, 12) * DAY + 5),
-            days_from_civil(2027, 1) * DAY
-        );
-        assert_eq!(days_from_civil(1970, 1), 0);
     }
 
     #[test]
