@@ -220,6 +220,7 @@ for extra in $extras; do
     echo "== 4 processes at 20/s (leaky), Redis stopped after 5 s and restarted 3 s later"
     base=$(start_gateway leaky 20)
     export RESTB_CLIENT_KEY=shared-restart-$RANDOM
+    rm -f "$dir"/stats.*.txt
     for n in 0 1 2 3; do images "$n" $((20 * 20 / 4)); launch "$n" "$base" 20; done
     sleep 5; stopped_at=$(date +%s.%N); stop_redis; sleep 3; start_redis
     for n in 0 1 2 3; do wait "$(cat "$dir/pid.$n")" || echo "  process $n exited $?"; done
@@ -233,8 +234,8 @@ for n in range(4):
     want = sum(1 for _ in open(f"{d}/images.{n}.txt"))
     print(f"  process {n}: {len(set(images))} of {want} images have an outcome, {len(dup)} duplicated")
 PY
-    grep -h "shared limit at" "$dir"/stats.*.txt | cut -c1-160 | sed 's/^/  log: /'
-    grep -h "Redis round trip" "$dir"/stats.*.txt | sed 's/^/  /'
+    grep -h "shared limit at" "$dir"/stats.[0-3].txt | cut -c1-160 | sed 's/^/  log: /'
+    grep -h "Redis round trip" "$dir"/stats.[0-3].txt | sed 's/^/  /'
     stop_gateway
     ;;
   esac

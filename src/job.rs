@@ -1,6 +1,6 @@
 //! A Restb.ai job (one request's worth of work) and the [`Work`] that runs it.
 
-use crate::api::{Client, ImageSource, Verdict};
+use crate::api::{Client, ImageSource, Quota, QuotaWatch, Verdict};
 use crate::input::Record;
 use crate::limiter::GatewayHint;
 use crate::pool::{Attempt, Work};
@@ -12,6 +12,19 @@ use std::sync::Arc;
 use std::time::Instant;
 
 /// One request's worth of work: an image and the models to ask about it.
+///
+/// A job has no key of its own across runs: which outcome line of an
+/// earlier run is a job's is decided by the
+/// [resume index](crate::outcome::ResumeIndex), by its image, models and
+/// endpoint, then its id.
+///
+/// ```compile_fail
+/// // Regression: `Job::key` (id and models) stayed public, documented as
+/// // the `--resume` identity, after it no longer was.
+/// fn stale(job: &restb::job::Job) {
+///     let _ = job.key();
+/// }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Job {
     /// The record's id from the input.
@@ -20,21 +33,6 @@ pub struct Job {
     pub image: ImageSource,
     /// The models of this request: one with `--per-model`, else all of the record's.
     pub models: Vec<String>,
-}
-
-impl Job {
-    /// What identifies the job across runs (for `--resume`): its id and models.
-    pub fn key(&self) -> JobKey {
-        job_key(&self.id, &self.models)
-    }
-}
-
-/// Identity of a job in an outcome file.
-pub type JobKey = (String, String);
-
-/// The key of the job with `id` and `models`.
-pub fn job_key(id: &str, models: &[String]) -> JobKey {
-    (id.to_string(), models.join(","))
 }
 
 /// Turns input records into jobs: one per record asking for all its models
@@ -101,6 +99,8 @@ pub struct RestbWork {
     /// Whether a refusal that stops the run was logged: every request in
     /// flight gets the same one, and one error line says it.
     abort_logged: Arc<AtomicBool>,
+    /// The hour, day and month windows the replies report; shared by the clones.
+    quota: Arc<QuotaWatch>,
 }
 
 impl RestbWork {
@@ -110,7 +110,20 @@ impl RestbWork {
             client,
             replies: Arc::default(),
             abort_logged: Arc::default(),
+            quota: Arc::default(),
         }
+    }
+
+    /// Warn (once, in the log) when the first month figure a reply reports
+    /// is below the `jobs` still unanswered; see [`QuotaWatch`].
+    pub fn warn_when_quota_below(mut self, jobs: u64) -> RestbWork {
+        self.quota = Arc::new(QuotaWatch::warning_below(jobs));
+        self
+    }
+
+    /// The latest figure of each quota window the replies reported.
+    pub fn quota(&self) -> Quota {
+        self.quota.latest()
     }
 
     /// Logs why the run stops, once; the same refusal of the other requests
@@ -150,6 +163,9 @@ impl Work for RestbWork {
         let status = reply.http_status;
         let hint = reply.hint;
         *self.replies.lock().entry(status).or_default() += 1;
+        if status.is_some() {
+            self.quota.observe(&reply.quota);
+        }
         log::info!(
             target: "restb::request",
             "[{}] thread [{}] processed request in [{}] ms",
@@ -223,13 +239,16 @@ mod tests {
         assert_eq!(grouped[0].models, defaults);
         assert_eq!(grouped[1].models, vec!["caption".to_string()]);
         let split = jobs_from_records(records, &defaults, true);
-        let keys: Vec<JobKey> = split.iter().map(Job::key).collect();
+        let split: Vec<(&str, Vec<&str>)> = split
+            .iter()
+            .map(|job| (&job.id[..], job.models.iter().map(|m| &m[..]).collect()))
+            .collect();
         assert_eq!(
-            keys,
-            vec![
-                ("1".into(), "re_logo".into()),
-                ("1".into(), "re_condition".into()),
-                ("2".into(), "caption".into())
+            split,
+            [
+                ("1", vec!["re_logo"]),
+                ("1", vec!["re_condition"]),
+                ("2", vec!["caption"])
             ]
         );
     }

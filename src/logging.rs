@@ -49,7 +49,12 @@ impl Log for KeySafeLogger {
 /// lines of restb (not one per request), or warnings only when `quiet`.
 pub fn init(quiet: bool) {
     let mut builder = env_logger::Builder::new();
-    builder.format_timestamp_millis();
+    // Standard error through env_logger's own writer, which drops a failed
+    // write (a hung-up terminal, a closed pipe) instead of panicking; never
+    // its test target, which prints with a panicking `eprint!`.
+    builder
+        .format_timestamp_millis()
+        .target(env_logger::Target::Stderr);
     match std::env::var("RUST_LOG") {
         Ok(filters) if !quiet => {
             builder.parse_filters(&filters);

@@ -1,5 +1,26 @@
 //! The `restb` binary: parse, install the signal handler, run, exit.
 
+/// std's `eprintln!` panics when standard error is gone (EIO once the
+/// terminal hangs up, EPIPE once a pipe's reader exits), and a panic whose
+/// hook writes to stderr again aborts the process (SIGABRT) mid-run. A
+/// message nobody can read is not worth the run: this one drops the write
+/// error. Defined before the modules so that it shadows std's macro in every
+/// one of them, including lines added later.
+macro_rules! eprintln {
+    ($($arg:tt)*) => {{
+        use ::std::io::Write as _;
+        let _ = ::std::writeln!(::std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// `eprint!` that ignores a failed write; see [`eprintln!`].
+macro_rules! eprint {
+    ($($arg:tt)*) => {{
+        use ::std::io::Write as _;
+        let _ = ::std::write!(::std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod bench;
 mod cli;
 mod logging;
@@ -14,7 +35,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init(cli.quiet);
     // A panic inside a job is caught and recorded as that job's failure; say
-    // so in one line instead of the default hook's stack-trace hint.
+    // so in one line instead of the default hook's stack-trace hint. The
+    // write must not fail loudly: a panic inside the hook aborts.
     std::panic::set_hook(Box::new(|info| {
         let thread = std::thread::current();
         eprintln!(

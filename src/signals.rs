@@ -1,6 +1,9 @@
 //! The binary's signal handling: SIGINT, SIGTERM and SIGHUP stop the run
 //! gracefully (requests in flight finish, their outcomes are written, exit
-//! 130, resumable); a second signal quits at once.
+//! 130, resumable); a second signal quits at once. Before the work starts
+//! ([`stop_gracefully_from_now`]: checking a plan, reading standard input,
+//! `restb report`) nothing is in flight and a graceful stop would have nothing
+//! to stop: the first signal quits at once.
 //!
 //! A signal the parent process set to be ignored stays ignored: `nohup restb
 //! run ... &` must survive the terminal closing (SIGHUP), and a background job
@@ -10,6 +13,30 @@
 
 use crate::cli::Exit;
 use restb::stop::Stop;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Whether the first signal stops gracefully (the work has started) or
+/// quits at once (it has not).
+static GRACEFUL: AtomicBool = AtomicBool::new(false);
+
+/// From now on the first signal gives the stop and lets the requests in
+/// flight finish; call it just before the work that the stop ends starts.
+pub fn stop_gracefully_from_now() {
+    GRACEFUL.store(true, Ordering::SeqCst);
+}
+
+/// Whether the first signal should stop gracefully; otherwise, or for any
+/// later signal (`seen` counts this one), the process quits at once.
+fn graceful(seen: u32) -> bool {
+    seen == 1 && GRACEFUL.load(Ordering::SeqCst)
+}
+
+/// What a signal that quits at once says first, unless it is a second one.
+fn say_quitting(seen: u32, signal: &str) {
+    if seen == 1 {
+        eprintln!("interrupted by {signal}: nothing in flight yet, quitting");
+    }
+}
 
 /// What the first signal prints; the second one exits at once.
 const FIRST_SIGNAL: &str =
@@ -25,7 +52,7 @@ pub fn install(stop: &Stop) {
 
 #[cfg(unix)]
 mod platform {
-    use super::{Exit, Stop, FIRST_SIGNAL};
+    use super::{graceful, say_quitting, Exit, Stop, FIRST_SIGNAL};
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     use signal_hook::iterator::Signals;
     use std::os::raw::c_int;
@@ -46,11 +73,14 @@ mod platform {
                 let mut seen = 0u32;
                 for signal in signals.forever() {
                     seen += 1;
-                    if seen > 1 {
+                    if !graceful(seen) {
+                        say_quitting(seen, name(signal));
                         std::process::exit(i32::from(Exit::Interrupted.code()));
                     }
-                    eprintln!("interrupted by {}: {FIRST_SIGNAL}", name(signal));
+                    // Stop first: the message may not get out (a hung-up
+                    // terminal), and the run must stop either way.
                     stop.stop();
+                    eprintln!("interrupted by {}: {FIRST_SIGNAL}", name(signal));
                 }
             })?;
         Ok(())
@@ -109,18 +139,20 @@ mod platform {
 
 #[cfg(not(unix))]
 mod platform {
-    use super::{Exit, Stop, FIRST_SIGNAL};
+    use super::{graceful, say_quitting, Exit, Stop, FIRST_SIGNAL};
     use std::sync::atomic::{AtomicU32, Ordering};
 
     /// Ctrl-C and console close: there is no inherited ignore to respect.
     pub(super) fn install(stop: Stop) -> Result<(), ctrlc::Error> {
         let seen = AtomicU32::new(0);
         ctrlc::set_handler(move || {
-            if seen.fetch_add(1, Ordering::SeqCst) > 0 {
+            let seen = seen.fetch_add(1, Ordering::SeqCst) + 1;
+            if !graceful(seen) {
+                say_quitting(seen, "Ctrl-C");
                 std::process::exit(i32::from(Exit::Interrupted.code()));
             }
-            eprintln!("interrupted: {FIRST_SIGNAL}");
             stop.stop();
+            eprintln!("interrupted: {FIRST_SIGNAL}");
         })
     }
 }

@@ -2,9 +2,13 @@
 //!
 //! Workers sleep in the limiter and between retries; on Ctrl-C or an auth
 //! failure they must all wake now, not when their sleep would have ended.
+//!
+//! A [`Stop::child`] hears its parent but does not speak to it: a run stops
+//! its own child when it aborts, and the caller's stop (the one the signal
+//! handler holds, reused for the next run) stays as it was.
 
 use parking_lot::{Condvar, Mutex};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 /// Cheap to clone; every clone sees the same signal.
@@ -17,6 +21,22 @@ pub struct Stop {
 struct Inner {
     stopped: Mutex<bool>,
     wake: Condvar,
+    /// The children to stop with this one; weak, so that a finished run's
+    /// child is freed (and pruned here when the next one is added).
+    children: Mutex<Vec<Weak<Inner>>>,
+}
+
+impl Inner {
+    /// Gives the signal here and in every live child. Locks go parent before
+    /// child only, so two stops cannot deadlock.
+    fn stop(&self) {
+        *self.stopped.lock() = true;
+        self.wake.notify_all();
+        let children = std::mem::take(&mut *self.children.lock());
+        for child in children.iter().filter_map(Weak::upgrade) {
+            child.stop();
+        }
+    }
 }
 
 impl Stop {
@@ -25,10 +45,26 @@ impl Stop {
         Stop::default()
     }
 
-    /// Gives the signal and wakes every sleeper. Idempotent.
+    /// A new signal that is given when this one is (now, if it already
+    /// was), and can be given on its own without giving this one.
+    pub fn child(&self) -> Stop {
+        let child = Stop::new();
+        let mut children = self.inner.children.lock();
+        // `stop` sets the flag before it takes the children: either this
+        // child is in the list it takes, or the flag is already seen here.
+        if self.is_stopped() {
+            *child.inner.stopped.lock() = true;
+        } else {
+            children.retain(|weak| weak.strong_count() > 0);
+            children.push(Arc::downgrade(&child.inner));
+        }
+        child
+    }
+
+    /// Gives the signal and wakes every sleeper, this stop's children's
+    /// too. Idempotent.
     pub fn stop(&self) {
-        *self.inner.stopped.lock() = true;
-        self.inner.wake.notify_all();
+        self.inner.stop();
     }
 
     /// Whether the signal has been given.
@@ -128,5 +164,35 @@ mod tests {
         sleeper.join().unwrap();
         assert!(stop.is_stopped());
         assert!(!stop.sleep(Duration::from_secs(600)));
+    }
+
+    #[test]
+    fn a_child_hears_its_parent_but_does_not_stop_it() {
+        let parent = Stop::new();
+        let own = parent.child();
+        own.stop();
+        assert!(own.is_stopped());
+        assert!(!parent.is_stopped());
+        let child = parent.child();
+        let grandchild = child.child();
+        let sleeper = {
+            let grandchild = grandchild.clone();
+            thread::spawn(move || grandchild.sleep(Duration::from_secs(600)))
+        };
+        thread::sleep(Duration::from_millis(20));
+        parent.stop();
+        assert!(!sleeper.join().unwrap(), "the grandchild woke");
+        assert!(child.is_stopped() && grandchild.is_stopped());
+        assert!(parent.child().is_stopped(), "born stopped");
+    }
+
+    #[test]
+    fn finished_children_are_not_kept() {
+        let parent = Stop::new();
+        for _ in 0..100 {
+            drop(parent.child());
+        }
+        let _live = parent.child();
+        assert_eq!(parent.inner.children.lock().len(), 1);
     }
 }

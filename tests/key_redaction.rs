@@ -196,3 +196,21 @@ fn restb_bench_against_an_echoing_url_never_shows_the_key() {
         .iter()
         .all(|t| t.contains(&format!("client_key={KEY}"))));
 }
+
+/// Regression: a `--base-url` with the key in its query was refused with the
+/// whole text quoted, key included.
+#[test]
+fn bad_base_url_error_does_not_print_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = common::url_list(dir.path(), 1);
+    let base = format!("https://api-us.restb.ai/vision/v2/predict?client_key={KEY}");
+    let output = common::run(&["run", &input, "--base-url", &base], Some(KEY));
+    let stderr = common::text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--base-url"), "{stderr}");
+    assert!(
+        stderr.contains("https://api-us.restb.ai/vision/v2/predict'"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(KEY_START), "{stderr}");
+}

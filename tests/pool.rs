@@ -455,3 +455,30 @@ mod properties {
         }
     }
 }
+
+/// Regression: an abort stopped the `Stop` the caller passed in, the one the
+/// signal handler and an embedder hold, so the next run with it stopped at
+/// once (`restb bench` stopped every sweep after an aborted one).
+#[test]
+fn abort_does_not_stop_the_callers_stop() {
+    let stop = Stop::new();
+    let refusing = Scripted::new(HashMap::from([(0, vec![Reply::Refused])]));
+    let (summary, _) = run(unpaced(1, fast_retries(3)), &refusing, 5, stop.clone());
+    assert!(matches!(summary.ending, Ending::Aborted { .. }));
+    assert!(!stop.is_stopped(), "the caller's stop was given");
+    let work = Scripted::new(HashMap::new());
+    let (summary, outcomes) = run(unpaced(2, fast_retries(3)), &work, 5, stop.clone());
+    assert_eq!(summary.ending, Ending::Completed);
+    assert_eq!(outcomes.len(), 5);
+}
+
+/// A failed sink stops its own run only, not the caller's stop either.
+#[test]
+fn sink_failure_does_not_stop_the_callers_stop() {
+    let stop = Stop::new();
+    let work = Scripted::new(HashMap::new());
+    let summary = Pool::new(unpaced(1, fast_retries(3)), stop.clone())
+        .run(&work, 0..5, |_| Err(std::io::Error::other("disk full")));
+    assert!(matches!(summary.ending, Ending::SinkFailed { .. }));
+    assert!(!stop.is_stopped(), "the caller's stop was given");
+}

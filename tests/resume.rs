@@ -311,3 +311,231 @@ fn a_model_listed_twice_is_refused_naming_the_flag() {
     }
     assert_eq!(server.counters().requests, 0);
 }
+
+/// `{"id":ID,"url":...}` lines: two listings may share a photo.
+fn write_listings(dir: &Path, listings: &[(&str, &str)]) -> String {
+    let path = dir.join("listings.jsonl");
+    let body: String = listings
+        .iter()
+        .map(|(id, image)| {
+            format!("{{\"id\":\"{id}\",\"url\":\"https://example.com/photos/{image}.jpg\"}}\n")
+        })
+        .collect();
+    std::fs::write(&path, body).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+fn failed_line(id: &str, image: &str) -> String {
+    format!(
+        "{{\"id\":\"{id}\",\"image\":\"https://example.com/photos/{image}.jpg\",\"models\":[\"re_logo\"],\"status\":\"failed\",\"http_status\":400,\"attempts\":1,\"rate_limited\":0,\"error\":\"bad\"}}"
+    )
+}
+
+/// The ids of the outcome lines, in file order, with their status.
+fn ids_and_status(path: &Path) -> Vec<(String, String)> {
+    outcome_lines(path)
+        .iter()
+        .map(|line| {
+            let field = |name: &str| line[name].as_str().unwrap().to_string();
+            (field("id"), field("status"))
+        })
+        .collect()
+}
+
+/// Regression: jobs `a` and `b` share an image; the file has `a failed`,
+/// `b ok`. `--resume --retry-failed` paired lines by image and models only,
+/// so b's ok line cancelled a's failure: b was sent again and a never was.
+#[test]
+fn resume_retry_failed_redoes_the_failed_job_not_its_twin_sharing_the_image() {
+    let server = MockServer::start(MockConfig::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.jsonl");
+    let input = write_listings(dir.path(), &[("a", "shared"), ("b", "shared")]);
+    let base = server.base_url();
+    let before = format!(
+        "{}\n{}\n",
+        failed_line("a", "shared"),
+        ok_line("b", "shared")
+    );
+    std::fs::write(&out, &before).unwrap();
+    for _ in 0..2 {
+        let run = resume(&input, &out, &base, &["--retry-failed"]);
+        assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+    }
+    assert_eq!(server.counters().requests, 1, "a once, b never");
+    let ids = ids_and_status(&out);
+    assert_eq!(ids.len(), 3, "{ids:?}");
+    assert_eq!(ids[2], ("a".to_string(), "ok".to_string()), "{ids:?}");
+}
+
+/// Regression: the same two jobs without `--retry-failed`: whichever line
+/// came first, the failed job was sent again, duplicating its outcome.
+#[test]
+fn resume_without_retry_failed_sends_neither_twin_sharing_an_image() {
+    let server = MockServer::start(MockConfig::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.jsonl");
+    let input = write_listings(dir.path(), &[("a", "shared"), ("b", "shared")]);
+    let base = server.base_url();
+    let (a, b) = (failed_line("a", "shared"), ok_line("b", "shared"));
+    for before in [format!("{a}\n{b}\n"), format!("{b}\n{a}\n")] {
+        std::fs::write(&out, &before).unwrap();
+        let run = resume(&input, &out, &base, &[]);
+        let stderr = text(&run.stderr);
+        assert_eq!(run.status.code(), Some(1), "a failed earlier: {stderr}");
+        assert!(
+            stderr.contains("resuming: 2 of 2 jobs already done"),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains("(0 of its outcomes match no job"),
+            "{stderr}"
+        );
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), before);
+    }
+    assert_eq!(server.counters().requests, 0);
+}
+
+/// Regression: `c` failed, was redone and failed again; `d`, sharing its
+/// image, has no outcome. c's second failed line covered d, which was never
+/// sent.
+#[test]
+fn a_repeated_failure_of_a_job_does_not_cover_its_twin_sharing_the_image() {
+    let server = MockServer::start(MockConfig::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.jsonl");
+    let input = write_listings(dir.path(), &[("c", "shared"), ("d", "shared")]);
+    let base = server.base_url();
+    let c = failed_line("c", "shared");
+    std::fs::write(&out, format!("{c}\n{c}\n")).unwrap();
+    let run = resume(&input, &out, &base, &[]);
+    let stderr = text(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "c failed earlier: {stderr}");
+    assert!(
+        stderr.contains("resuming: 1 of 2 jobs already done"),
+        "{stderr}"
+    );
+    assert_eq!(server.counters().requests, 1, "d only");
+    assert_eq!(ids_and_status(&out)[2], ("d".to_string(), "ok".to_string()));
+}
+
+/// Regression: "N of its outcomes match no job" counted a job's repeated
+/// failed lines (a failure redone with `--retry-failed` that failed again)
+/// as outcomes of no job.
+#[test]
+fn repeated_failed_lines_of_a_job_are_not_counted_as_matching_no_job() {
+    let server = MockServer::start(MockConfig::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.jsonl");
+    let input = write_listings(dir.path(), &[("c", "kept"), ("e", "redone")]);
+    let lines = [
+        failed_line("c", "kept"),
+        failed_line("c", "kept"),
+        failed_line("c", "kept"),
+        // e failed with id 1, then (input edited) was redone as e.
+        failed_line("1", "redone"),
+        ok_line("e", "redone"),
+        ok_line("g", "gone"),
+        failed_line("h", "gone-too"),
+    ];
+    std::fs::write(&out, lines.join("\n") + "\n").unwrap();
+    let run = resume(&input, &out, &server.base_url(), &[]);
+    let stderr = text(&run.stderr);
+    assert!(
+        stderr.contains("resuming: 2 of 2 jobs already done"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("(2 of its outcomes match no job of this input)"),
+        "only gone and gone-too: {stderr}"
+    );
+    assert_eq!(server.counters().requests, 0);
+}
+
+/// Regression: a last line without its newline that is whole JSON but not
+/// an outcome (`{"note":"x"}`) was taken as torn: `--resume` deleted it
+/// and `restb report` skipped it. Both now refuse it, naming FILE:LINE.
+#[test]
+fn a_whole_json_last_line_that_is_not_an_outcome_is_refused_not_deleted() {
+    let server = MockServer::start(MockConfig::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_input(dir.path(), "in.txt", &["a", "b"]);
+    let out = dir.path().join("out.jsonl");
+    let body = format!("{}\n{{\"note\":\"x\"}}", ok_line("1", "a"));
+    std::fs::write(&out, &body).unwrap();
+    let expected = format!("{}:2: not an outcome line", out.display());
+
+    let report = restb(&["report", out.to_str().unwrap()]);
+    assert_eq!(report.status.code(), Some(2), "{}", text(&report.stdout));
+    assert!(
+        text(&report.stderr).contains(&expected),
+        "{}",
+        text(&report.stderr)
+    );
+
+    let run = resume(&input, &out, &server.base_url(), &[]);
+    assert_eq!(run.status.code(), Some(2), "{}", text(&run.stderr));
+    assert!(
+        text(&run.stderr).contains(&expected),
+        "{}",
+        text(&run.stderr)
+    );
+    assert_eq!(server.counters().requests, 0);
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), body, "kept");
+}
+
+/// A crash can leave zeros where the last line was going: still torn.
+#[test]
+fn a_last_line_of_zero_padding_is_torn() {
+    let server = MockServer::start(MockConfig::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_input(dir.path(), "in.txt", &["a", "b"]);
+    let out = dir.path().join("out.jsonl");
+    let padded = format!("{}\n{{\"id\":\"2\",\"ima\0\0\0\0", ok_line("1", "a"));
+    for body in [format!("{}\n\0\0\0\0", ok_line("1", "a")), padded] {
+        std::fs::write(&out, &body).unwrap();
+        let report = restb(&["report", out.to_str().unwrap()]);
+        assert_eq!(report.status.code(), Some(0), "{}", text(&report.stderr));
+        assert_eq!(jobs_in_report(&report), 1);
+    }
+    let run = resume(&input, &out, &server.base_url(), &[]);
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+    assert_eq!(server.counters().requests, 1, "b only");
+    assert_eq!(outcome_lines(&out).len(), 2);
+}
+
+/// Regression: `--stats-json` was created (emptied) before the `--resume`
+/// checks, so a resume refused for a bad outcome file wiped the stats of the
+/// run before it.
+#[test]
+fn refused_resume_keeps_the_previous_stats_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_input(dir.path(), "urls.txt", &["a", "b"]);
+    let out = dir.path().join("out.jsonl");
+    std::fs::write(
+        &out,
+        format!(
+            "{}\nnot an outcome\n{}\n",
+            ok_line("1", "a"),
+            ok_line("2", "b")
+        ),
+    )
+    .unwrap();
+    let stats = dir.path().join("stats.json");
+    let previous = "{\"jobs\": 2}\n";
+    std::fs::write(&stats, previous).unwrap();
+    // No request is sent: the base URL is never reached.
+    let output = resume(
+        &input,
+        &out,
+        "http://127.0.0.1:9",
+        &["--stats-json", stats.to_str().unwrap()],
+    );
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("--resume"),
+        "{}",
+        text(&output.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(&stats).unwrap(), previous);
+}

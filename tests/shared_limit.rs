@@ -433,3 +433,36 @@ fn the_faster_process_says_once_that_the_slowest_rate_holds() {
     assert!(!String::from_utf8_lossy(&slow.stderr).contains("smallest rate"));
     assert!(String::from_utf8_lossy(&fast.stderr).contains("Redis round trip p50"));
 }
+
+#[test]
+fn the_client_key_never_reaches_redis() {
+    let redis = Redis::start();
+    // MONITOR streams every command Redis receives, arguments included.
+    let mut monitor = TcpStream::connect(("127.0.0.1", redis.port)).unwrap();
+    monitor.write_all(b"MONITOR\r\n").unwrap();
+    monitor
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let secret = "s3cret-client-key";
+    let url = RedisUrl::parse(&redis.url()).unwrap();
+    let key = ScheduleKey::new(&ClientKey::new(secret).unwrap(), "http://127.0.0.1:1");
+    let config = SharedLimitConfig::new(url, key.clone(), Rate::per_second(50.0).unwrap());
+    let limit = SharedLimit::connect(config).unwrap();
+    for _ in 0..3 {
+        limit.reserve(Duration::from_millis(20), 1.0).unwrap();
+    }
+    limit.pause(Instant::now() + 50 * MS, "test").unwrap();
+    drop(limit);
+    let mut seen = Vec::new();
+    let mut buffer = [0u8; 4096];
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < deadline {
+        match monitor.read(&mut buffer) {
+            Ok(n) if n > 0 => seen.extend_from_slice(&buffer[..n]),
+            _ => break,
+        }
+    }
+    let seen = String::from_utf8_lossy(&seen);
+    assert!(seen.contains(&format!("{key}:tat")), "{seen}");
+    assert!(!seen.contains(secret), "{seen}");
+}

@@ -245,3 +245,64 @@ fn sigint_after_429s_requeued_jobs_then_resume_is_exactly_once() {
     );
     assert!(requests >= attempts);
 }
+
+/// Waits until `child` catches SIGINT (its handler is installed), from
+/// `/proc/PID/status`: a signal sent earlier would kill it the default way.
+fn wait_for_sigint_handler(child: &Child) {
+    let status = format!("/proc/{}/status", child.id());
+    common::wait_until(Duration::from_secs(10), "the SIGINT handler", || {
+        std::fs::read_to_string(&status)
+            .ok()
+            .and_then(|text| {
+                let mask = text.lines().find_map(|l| l.strip_prefix("SigCgt:"))?;
+                u64::from_str_radix(mask.trim(), 16).ok()
+            })
+            .is_some_and(|mask| mask & (1 << (2 - 1)) != 0)
+    });
+}
+
+/// `restb ARGS` with default signal dispositions, stdin and stderr piped.
+fn spawn_restb(args: &[&str]) -> Child {
+    let mut command = Command::new("env");
+    command.args(["--default-signal=HUP,INT,TERM", env!("CARGO_BIN_EXE_restb")]);
+    clean_env(&mut command, Some("k"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Regression: a SIGINT while `restb run -` read its standard input said
+/// "finishing the requests in flight" and did nothing: nothing was in flight
+/// and the read went on. Before the first request, it quits at once.
+#[test]
+fn first_signal_while_reading_stdin_quits_at_once() {
+    let mut child = spawn_restb(&["run", "-", "--base-url", "http://127.0.0.1:9"]);
+    // Standard input stays open with nothing more to come.
+    let stdin = child.stdin.take();
+    std::io::Write::write_all(&mut stdin.as_ref().unwrap(), b"https://example.com/a.jpg\n")
+        .unwrap();
+    wait_for_sigint_handler(&child);
+    signal(&child, "INT");
+    let (code, stderr) = wait_with_limit(child, Duration::from_secs(5));
+    drop(stdin);
+    assert_eq!(code, Some(130), "{stderr}");
+    assert!(stderr.contains("nothing in flight"), "{stderr}");
+}
+
+/// Regression: the same during `restb report`, here blocked opening a FIFO
+/// that nobody writes to.
+#[test]
+fn first_signal_during_report_quits_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("out.jsonl");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success(), "mkfifo");
+    let child = spawn_restb(&["report", fifo.to_str().unwrap()]);
+    wait_for_sigint_handler(&child);
+    signal(&child, "INT");
+    let (code, stderr) = wait_with_limit(child, Duration::from_secs(5));
+    assert_eq!(code, Some(130), "{stderr}");
+}

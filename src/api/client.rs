@@ -3,6 +3,7 @@
 
 use super::headers::gateway_hint;
 use super::key::ClientKey;
+use super::quota::Quota;
 use super::reply::{classify, parse_retry_after, Verdict};
 use super::resolver::CallerThreadResolver;
 use super::ImageSource;
@@ -66,8 +67,13 @@ pub struct ParseRegionError {
 pub struct ClientConfig {
     /// Where the API is. Defaults to the US region.
     pub base_url: String,
-    /// Deadline for each request as a whole, from the name lookup to the
-    /// last byte of the reply (each try of a job has its own). Defaults to 30 s.
+    /// Deadline for each request (each try of a job has its own), from its
+    /// start to the last byte of the reply: connecting, sending and reading
+    /// the reply are cut short by it. The host name lookup is not (see
+    /// `resolver`): it is bounded by the system resolver's own timeouts, its
+    /// time counts against the deadline, and one that outlasts the deadline
+    /// makes the request overrun it (ureq still gives the connection attempt
+    /// at least a second). An IP address needs no lookup. Defaults to 30 s.
     pub timeout: Duration,
     /// Idle connections kept for reuse; set it to the thread count.
     /// Defaults to 64.
@@ -92,8 +98,10 @@ impl Default for ClientConfig {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
-    /// The base URL does not parse or lacks a scheme or host.
-    #[error("invalid base URL '{0}': expected http(s)://HOST[:PORT]")]
+    /// The base URL does not parse, lacks a scheme or host, or has a query
+    /// or user info. It is quoted as `scheme://host[:port]/path` only: the
+    /// query or user info left out may hold the client key.
+    #[error("invalid base URL '{0}': expected http(s)://HOST[:PORT] with no query or user info")]
     BadBaseUrl(String),
     /// Plain HTTP to a host that is not loopback, without `allow_http`.
     #[error("refusing plain http:// to {0}: the client key would travel in clear (pass --allow-http to permit it)")]
@@ -109,6 +117,8 @@ pub struct Reply {
     pub verdict: Verdict,
     /// What its rate-limit headers said (empty without a reply).
     pub hint: GatewayHint,
+    /// What they said of the hour, day and month (empty without a reply).
+    pub quota: Quota,
 }
 
 /// A Restb.ai Vision API client. Cheap to clone: clones share one set of
@@ -152,14 +162,19 @@ impl Client {
     /// [`ConfigError`] when the base URL is malformed, or plain HTTP to a
     /// remote host without `allow_http`.
     pub fn new(key: ClientKey, config: &ClientConfig) -> Result<Client, ConfigError> {
-        let base_url = validate_base_url(&config.base_url, config.allow_http)?;
-        // One deadline for the whole request (connect, send, headers, body),
+        let base_url = validate_base_url(&config.base_url, config.allow_http)
+            .map_err(|error| redact_config_error(&key, error))?;
+        // One deadline for the request (connect, send, headers, body),
         // checked before every read and write, so a server that dribbles its
         // answer cannot hold a request past it. ureq would cut the name lookup
         // short with a thread per request; our resolver looks up on the
-        // calling thread instead (see `resolver`).
+        // calling thread instead, unbounded by the deadline (see `resolver`).
         let agent_config = ureq::Agent::config_builder()
             .http_status_as_error(false)
+            // The API does not redirect, and a followed redirect would carry
+            // `?client_key=` wherever it points, plain `http://` included,
+            // past the check of the base URL: a 3xx comes back as it is.
+            .max_redirects(0)
             .timeout_global(Some(config.timeout))
             .max_idle_connections(config.max_idle_connections.max(1))
             .max_idle_connections_per_host(config.max_idle_connections.max(1))
@@ -209,15 +224,10 @@ impl Client {
     /// [`Verdict`] too. Nothing in the reply quotes the client key: a server
     /// that echoes the request's URL in its answer gets it back as `***`.
     pub fn predict(&self, image: &ImageSource, models: &[String]) -> Reply {
-        let Reply {
-            http_status,
-            verdict,
-            hint,
-        } = self.send(image, models);
+        let reply = self.send(image, models);
         Reply {
-            http_status,
-            verdict: self.redact_verdict(verdict),
-            hint,
+            verdict: self.redact_verdict(reply.verdict),
+            ..reply
         }
     }
 
@@ -266,6 +276,7 @@ impl Client {
                                 path.display()
                             )),
                             hint: GatewayHint::default(),
+                            quota: Quota::default(),
                         }
                     }
                 };
@@ -282,6 +293,7 @@ impl Client {
                 http_status: None,
                 verdict: self.transport_failure(&error),
                 hint: GatewayHint::default(),
+                quota: Quota::default(),
             },
         }
     }
@@ -291,6 +303,7 @@ impl Client {
         let status = response.status().as_u16();
         let retry_after = retry_after(response.headers());
         let hint = gateway_hint(response.headers(), SystemTime::now());
+        let quota = Quota::from_headers(response.headers());
         // Read every body to the end, errors included, or the connection is
         // not reused.
         let body = response
@@ -299,6 +312,9 @@ impl Client {
             .limit(MAX_BODY)
             .read_to_vec();
         let verdict = match body {
+            Ok(_) if (300..400).contains(&status) => Verdict::Permanent(format!(
+                "HTTP {status}: the API answered with a redirect, which restb does not follow (it would carry the client key); check --base-url"
+            )),
             // Redacted before anything parses it: error messages, the start of
             // an HTML page and the solutions all come from these bytes.
             Ok(body) => classify(status, retry_after, &self.key.redact_bytes(&body)),
@@ -308,6 +324,7 @@ impl Client {
             http_status: Some(status),
             verdict,
             hint,
+            quota,
         }
     }
 
@@ -357,10 +374,11 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 /// all, in its error), and returns it without a trailing slash.
 pub fn validate_base_url(text: &str, allow_http: bool) -> Result<String, ConfigError> {
     let trimmed = text.trim().trim_end_matches('/');
-    let bad = || ConfigError::BadBaseUrl(text.to_string());
+    let bad = || ConfigError::BadBaseUrl(quotable(trimmed));
     let uri = Uri::from_str(trimmed).map_err(|_| bad())?;
     let host = uri.host().filter(|h| !h.is_empty()).ok_or_else(bad)?;
-    if uri.query().is_some() {
+    let has_user_info = uri.authority().is_some_and(|a| a.as_str().contains('@'));
+    if uri.query().is_some() || has_user_info || trimmed.contains('#') {
         return Err(bad());
     }
     match uri.scheme_str().map(str::to_ascii_lowercase).as_deref() {
@@ -370,6 +388,35 @@ pub fn validate_base_url(text: &str, allow_http: bool) -> Result<String, ConfigE
         _ => return Err(bad()),
     }
     Ok(trimmed.to_string())
+}
+
+/// `error` with the key, wherever in the text it was, shown as `***`.
+fn redact_config_error(key: &ClientKey, error: ConfigError) -> ConfigError {
+    let redact = |text: String| key.redact(&text).into_owned();
+    match error {
+        ConfigError::BadBaseUrl(text) => ConfigError::BadBaseUrl(redact(text)),
+        ConfigError::PlainHttp(host) => ConfigError::PlainHttp(redact(host)),
+    }
+}
+
+/// `text` as an error may quote it: `scheme://host[:port]/path`, without
+/// the query, fragment or user info, where a client key may have been put.
+fn quotable(text: &str) -> String {
+    let end = text.find(['?', '#']).unwrap_or(text.len());
+    let text = &text[..end];
+    let (scheme, rest) = match text.split_once("://") {
+        Some((scheme, rest)) => (Some(scheme), rest),
+        None => (None, text),
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let rest = match rest[..authority_end].rfind('@') {
+        Some(at) => &rest[at + 1..],
+        None => rest,
+    };
+    match scheme {
+        Some(scheme) => format!("{scheme}://{rest}"),
+        None => rest.to_string(),
+    }
 }
 
 fn is_loopback(host: &str) -> bool {
@@ -405,6 +452,36 @@ mod tests {
         ] {
             assert!(validate_base_url(bad, false).is_err(), "{bad}");
         }
+    }
+
+    /// Regression: a bad base URL was quoted whole in the error, client key
+    /// (in its query or user info) included.
+    #[test]
+    fn bad_base_url_error_quotes_no_query_or_user_info() {
+        for (bad, quoted) in [
+            (
+                "https://api-us.restb.ai/vision/v2/predict?client_key=SECRETKEY123",
+                "https://api-us.restb.ai/vision/v2/predict",
+            ),
+            (
+                "https://SECRETKEY123@api-us.restb.ai",
+                "https://api-us.restb.ai",
+            ),
+            ("https://u:SECRETKEY123@h/p#SECRETKEY123", "https://h/p"),
+            ("ftp://x?client_key=SECRETKEY123", "ftp://x"),
+            ("nonsense?SECRETKEY123", "nonsense"),
+        ] {
+            let error = validate_base_url(bad, false).unwrap_err();
+            assert_eq!(error, ConfigError::BadBaseUrl(quoted.into()), "{bad}");
+        }
+        let config = ClientConfig {
+            base_url: "https://h/SECRETKEY123?client_key=SECRETKEY123".into(),
+            ..ClientConfig::default()
+        };
+        let key = ClientKey::new("SECRETKEY123").unwrap();
+        let error = Client::new(key, &config).unwrap_err().to_string();
+        assert!(!error.contains("SECRETKEY123"), "{error}");
+        assert!(error.contains("https://h/"), "{error}");
     }
 
     #[test]

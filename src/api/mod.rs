@@ -4,6 +4,7 @@ mod client;
 mod headers;
 mod image;
 mod key;
+mod quota;
 mod reply;
 mod resolver;
 
@@ -13,4 +14,5 @@ pub use client::{
 pub use headers::gateway_hint;
 pub use image::{looks_like_image, ImageSource};
 pub use key::ClientKey;
+pub use quota::{Quota, QuotaWatch, QuotaWindow};
 pub use reply::{classify, parse_retry_after, Verdict};

@@ -4,7 +4,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use restb::api::Region;
 use restb::input::Format;
 use restb::mock::{HeaderStyle, LimiterKind};
-use std::num::{NonZeroU32, NonZeroUsize};
+use std::num::{NonZeroU32, NonZeroU64, NonZeroUsize};
 use std::path::PathBuf;
 use std::str::FromStr;
 
@@ -13,6 +13,8 @@ const RUN_EXAMPLES: &str = "Examples:
   restb run urls.txt --models re_roomtype_global_v2,re_condition_r1r6_global --rps 20 -o out.jsonl
   restb run photos.jsonl --per-model --rps 4 --client-key-file ~/.restb-key -o out.jsonl
   restb run photos.csv -o outcomes.jsonl --resume            # finish an interrupted batch
+  restb run photos.csv -o outcomes.jsonl --dry-run           # what it would send, and how long
+  restb run photos.csv -o outcomes.jsonl --max-requests 5000 # at most 5000 requests, exit 3 if more
   nohup restb run photos.csv -o outcomes.jsonl &             # survives the terminal closing
 
 Signals: SIGINT (Ctrl-C), SIGTERM and SIGHUP stop the run gracefully: no new request starts,
@@ -146,6 +148,10 @@ pub struct RunArgs {
     /// Tries per job for transient failures (5xx, network errors, timeouts).
     #[arg(long, default_value = "5")]
     pub max_attempts: NonZeroU32,
+    /// Send at most N requests in this run (retries and 429s count); then stop,
+    /// write the outcomes of those in flight, exit 3; --resume sends the rest.
+    #[arg(long, value_name = "N")]
+    pub max_requests: Option<NonZeroU64>,
     /// Deadline of each request as a whole (connect, send, reply head and body), in seconds.
     #[arg(long, default_value = "30", value_parser = positive_number)]
     pub timeout: f64,
@@ -155,6 +161,16 @@ pub struct RunArgs {
     /// Print a table per image and model (top label and confidence) at the end.
     #[arg(long)]
     pub summary: bool,
+    /// Check everything and print what the run would send (jobs, requests, model
+    /// readings, time at --rps), with --stats-json as JSON too; send nothing, need no key.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// With --dry-run, send one request to read the quota the gateway reports
+    /// (hour, day, month): a /vision/v2/predict of the first image with its first
+    /// model, the cheapest call there is (one request of the allotment, one model).
+    /// Needs the key.
+    #[arg(long, requires = "dry_run")]
+    pub check_quota: bool,
     /// Read the client key from FILE instead of RESTB_CLIENT_KEY.
     #[arg(long, value_name = "FILE")]
     pub client_key_file: Option<PathBuf>,
@@ -163,6 +179,11 @@ pub struct RunArgs {
     #[cfg(feature = "redis")]
     #[arg(long, value_name = "URL")]
     pub shared_limit: Option<String>,
+    /// A budget of N requests per calendar month (UTC) for every process on this
+    /// key, counted in the --shared-limit Redis; spent: exit 3, as --max-requests.
+    #[cfg(feature = "redis")]
+    #[arg(long, value_name = "N")]
+    pub shared_budget: Option<NonZeroU64>,
 }
 
 /// `restb demo`.
@@ -195,6 +216,9 @@ const MOCK_HELP: &str = "Limiters (--limiter, each at --rps per client key):
 --headers-rps R sends the headers of another layer: an upstream Kong fixed window
 at R per second counts what the limiter let through, and only its headers go out,
 so replies claim room while the limiter in front rejects.
+--quota-day N / --quota-month N count accepted requests per key per calendar day /
+month (UTC) and report what is left on every reply (X-RateLimit-Remaining-Day,
+-Month); a spent window answers 429 until it ends.
 --log FILE writes a line per request: arrival (Unix seconds.microseconds), key
 label (a hash, never the key), status (0: dropped), path; flushed on exit.
 
@@ -203,7 +227,8 @@ Examples:
   restb run urls.txt --base-url http://127.0.0.1:8080 --rps 4
   restb mock --limiter leaky --rps 20 --headers none --log requests.log
   restb mock --limiter sliding --rps 20 --headers-rps 1000
-  restb mock --limiter token --rps 20 --burst 5";
+  restb mock --limiter token --rps 20 --burst 5
+  restb mock --rps 4 --quota-month 500      # restb run shows the month's quota";
 
 /// `restb mock`.
 #[derive(Debug, Args)]
@@ -254,4 +279,10 @@ pub struct MockArgs {
     /// Write one line per request to FILE (see below).
     #[arg(long, value_name = "FILE")]
     pub log: Option<PathBuf>,
+    /// Requests per key per calendar day (UTC), reported on every reply; over it, a 429.
+    #[arg(long, value_name = "N")]
+    pub quota_day: Option<NonZeroU32>,
+    /// Requests per key per calendar month (UTC), reported on every reply; over it, a 429.
+    #[arg(long, value_name = "N")]
+    pub quota_month: Option<NonZeroU32>,
 }

@@ -3,9 +3,10 @@
 //! record at a time as the pool pulls them, so memory stays flat whatever
 //! the input's size.
 //!
-//! A resumed run decides which jobs its outcome file already covers in one
-//! more pass before the first request (a bit per job), so its counts are
-//! known up front and each job is claimed from the resume index once.
+//! A resumed run decides which jobs its outcome file already covers in two
+//! more passes before the first request (see [`Batch::resume`]; a bit per
+//! job), so its counts are known up front and each job is claimed from the
+//! resume index once.
 
 use super::args::RunArgs;
 use super::UsageError;
@@ -23,6 +24,8 @@ pub(super) struct Batch {
     input: Input,
     default_models: Vec<String>,
     per_model: bool,
+    /// Records in the input.
+    records: u64,
     /// Jobs the input makes.
     jobs: u64,
     /// With `--resume`: one bit per job of the input, set when it is done.
@@ -69,37 +72,54 @@ impl Batch {
             input,
             default_models: default_models.to_vec(),
             per_model: args.per_model,
+            records: checked.records,
             jobs,
             skip: None,
             skipped: 0,
         })
     }
 
-    /// Marks the jobs `filter` says are done (claiming each once).
+    /// Marks the jobs `filter` says are done (claiming each once), in two
+    /// passes: every job first takes an outcome with its own id, and only
+    /// then may a job whose id changed take an outcome of its image.
     ///
     /// # Errors
     ///
     /// The input cannot be read again.
     pub(super) fn resume(&mut self, filter: &mut ResumeFilter) -> Result<(), UsageError> {
+        self.each_job(|_, job| filter.claim_own(job))?;
         let mut skip = vec![0u64; self.jobs.div_ceil(64) as usize];
-        let mut index = 0usize;
         let mut skipped = 0;
-        let mut records = self.records()?;
-        for record in records.by_ref() {
-            for job in jobs_from_records(vec![record], &self.default_models, self.per_model) {
-                if !filter.keep(&job) {
-                    skip[index / 64] |= 1 << (index % 64);
-                    skipped += 1;
-                }
-                index += 1;
+        self.each_job(|index, job| {
+            if !filter.keep(job) {
+                skip[index / 64] |= 1 << (index % 64);
+                skipped += 1;
             }
-        }
-        if let Some(error) = records.error() {
-            return Err(UsageError(error.to_string()));
-        }
+        })?;
         self.skip = Some(skip);
         self.skipped = skipped;
         Ok(())
+    }
+
+    /// Records in the input.
+    pub(super) fn records_total(&self) -> u64 {
+        self.records
+    }
+
+    /// Calls `visit` with each job of the input and its number.
+    fn each_job(&self, mut visit: impl FnMut(usize, &Job)) -> Result<(), UsageError> {
+        let mut index = 0usize;
+        let mut records = self.records()?;
+        for record in records.by_ref() {
+            for job in jobs_from_records(vec![record], &self.default_models, self.per_model) {
+                visit(index, &job);
+                index += 1;
+            }
+        }
+        match records.error() {
+            Some(error) => Err(UsageError(error.to_string())),
+            None => Ok(()),
+        }
     }
 
     /// Jobs the input makes, before any resume.

@@ -6,8 +6,10 @@
 mod args;
 mod batch;
 mod bench;
+mod budget;
 mod completions;
 mod demo;
+mod dry_run;
 mod plan;
 mod progress;
 mod report;
@@ -32,6 +34,9 @@ pub enum Exit {
     Failure,
     /// Bad usage, input or configuration.
     Usage,
+    /// The `--max-requests` budget was spent before every job finished
+    /// (resumable).
+    BudgetSpent,
     /// Interrupted by SIGINT, SIGTERM or SIGHUP.
     Interrupted,
 }
@@ -43,6 +48,7 @@ impl Exit {
             Exit::Success => 0,
             Exit::Failure => 1,
             Exit::Usage => 2,
+            Exit::BudgetSpent => 3,
             Exit::Interrupted => 130,
         }
     }
@@ -54,6 +60,8 @@ impl Exit {
         match ending {
             Ending::Completed if failed == 0 => Exit::Success,
             Ending::Stopped => Exit::Interrupted,
+            // Resumable whatever failed so far: the next step is --resume.
+            Ending::BudgetSpent => Exit::BudgetSpent,
             // A failed job, a refused key, an engine error, outcomes that
             // could not be written, or an ending the engine adds later:
             // not a clean run.
@@ -77,6 +85,15 @@ impl std::error::Error for UsageError {}
 
 /// Runs a parsed command line. `stop` is given by the signal handler.
 pub fn execute(cli: Cli, stop: &Stop) -> Exit {
+    // A signal quits at once until the work starts: `run` says when (after
+    // its checks), these stop their work gracefully from the start, and
+    // `report` and `completions` have nothing to finish.
+    if matches!(
+        cli.command,
+        Command::Demo(_) | Command::Mock(_) | Command::Bench(_)
+    ) {
+        crate::signals::stop_gracefully_from_now();
+    }
     let result = match cli.command {
         Command::Run(args) => run::run(&args, cli.quiet, stop),
         Command::Demo(args) => demo::demo(&args, stop),
@@ -109,6 +126,11 @@ mod tests {
         assert_eq!(Exit::from_ending(&Ending::Completed, 3), Exit::Failure);
         assert_eq!(Exit::from_ending(&Ending::Stopped, 0), Exit::Interrupted);
         assert_eq!(Exit::from_ending(&Ending::Stopped, 3), Exit::Interrupted);
+        assert_eq!(
+            Exit::from_ending(&Ending::BudgetSpent, 2),
+            Exit::BudgetSpent
+        );
+        assert_eq!(Exit::BudgetSpent.code(), 3);
         assert_eq!(Exit::from_ending(&refused, 0), Exit::Failure);
         assert_eq!(Exit::from_ending(&disk_full, 0), Exit::Failure);
     }

@@ -7,10 +7,10 @@ use super::UsageError;
 use restb::api::{Client, ClientConfig, ClientKey};
 use restb::limiter::Rate;
 use restb::models;
-use restb::outcome::open_for_resume;
+use restb::outcome::{open_for_resume, ResumeIndex};
 use restb::pool::{PoolConfig, Threads};
 use restb::retry::RetryPolicy;
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::num::NonZeroUsize;
 use std::path::Path;
@@ -19,6 +19,16 @@ use std::time::Duration;
 /// Most threads `--threads auto` starts: about 1000 in flight is the
 /// largest load we plan for, with room for latency spikes.
 const AUTO_MAX_THREADS: usize = 4096;
+
+/// How long the other requests wait for the first reply (and the quota
+/// it may report) at most: about twice the API's usual latency.
+const FIRST_REPLY_WAIT: Duration = Duration::from_secs(2);
+
+/// The smallest batch whose first request goes out alone, so the quota its
+/// reply reports is known before the rest leave. A smaller batch cannot
+/// overspend a quota by much, and the wait (one latency) would be a large
+/// part of its run: 36 requests at 4/s lose a tenth of their throughput.
+const QUOTA_FIRST_MIN_JOBS: usize = 100;
 
 /// Longest `--timeout`.
 const MAX_TIMEOUT: Duration = Duration::from_secs(86_400);
@@ -50,7 +60,6 @@ impl<'a> Plan<'a> {
         let rate = rate(args)?;
         let key = client_key(args)?;
         let default_models = default_models(args)?;
-        #[cfg_attr(not(feature = "redis"), allow(unused_mut))]
         let mut pool_config = pool_config(args, rate);
         #[cfg(feature = "redis")]
         let shared_key = key.clone();
@@ -62,14 +71,21 @@ impl<'a> Plan<'a> {
         #[cfg(feature = "redis")]
         {
             pool_config.shared = shared.clone().map(|s| restb::limiter::SharedPacing::new(s));
+            pool_config.shared_budget =
+                super::budget::connect_shared(args, &shared_key, client.base_url())?;
         }
         let stats_file = create_stats_file(args)?;
         let (out, earlier_failures) = open_output(args, &mut batch, quiet)?;
+        let jobs = batch.jobs()?;
+        if jobs.len() >= QUOTA_FIRST_MIN_JOBS {
+            pool_config.first_try_alone = Some(FIRST_REPLY_WAIT);
+        }
+        empty_stats_file(&stats_file)?;
         Ok(Plan {
             args,
             client,
             pool_config,
-            jobs: batch.jobs()?,
+            jobs,
             out,
             stats_file,
             earlier_failures,
@@ -103,7 +119,7 @@ impl<'a> Plan<'a> {
 
 /// `--rps`, checked once: the pacing in rate mode, and the thread count
 /// `--threads auto` starts in concurrency mode.
-fn rate(args: &RunArgs) -> Result<Rate, UsageError> {
+pub(super) fn rate(args: &RunArgs) -> Result<Rate, UsageError> {
     Rate::per_second(args.rps).ok_or_else(|| {
         UsageError(format!(
             "--rps: '{}' is out of range ({} to {} requests per second)",
@@ -115,7 +131,17 @@ fn rate(args: &RunArgs) -> Result<Rate, UsageError> {
 }
 
 /// The API client, with one idle connection kept per worker thread.
-fn client(args: &RunArgs, key: ClientKey, pool: &PoolConfig) -> Result<Client, UsageError> {
+pub(super) fn client(
+    args: &RunArgs,
+    key: ClientKey,
+    pool: &PoolConfig,
+) -> Result<Client, UsageError> {
+    let config = client_config(args, pool)?;
+    Client::new(key, &config).map_err(|e| UsageError(format!("--base-url: {e}")))
+}
+
+/// The client's settings: `--timeout` checked, the base URL not yet.
+pub(super) fn client_config(args: &RunArgs, pool: &PoolConfig) -> Result<ClientConfig, UsageError> {
     let mut config = ClientConfig::default();
     config.base_url = args
         .base_url
@@ -135,21 +161,43 @@ fn client(args: &RunArgs, key: ClientKey, pool: &PoolConfig) -> Result<Client, U
         Threads::Auto { .. } => 1024,
     };
     config.allow_http = args.allow_http;
-    Client::new(key, &config).map_err(|e| UsageError(format!("--base-url: {e}")))
+    Ok(config)
 }
 
-/// `--stats-json`, created before the run so a bad path sends nothing.
-fn create_stats_file(args: &RunArgs) -> Result<Option<(File, &Path)>, UsageError> {
+/// `--stats-json`, opened before the run so a bad path sends nothing, but
+/// not emptied: a check after it that fails (a refused `--resume`) leaves
+/// the stats of the run before as they were. [`empty_stats_file`] empties it
+/// once every check has passed.
+pub(super) fn create_stats_file(args: &RunArgs) -> Result<Option<(File, &Path)>, UsageError> {
     let Some(path) = &args.stats_json else {
         return Ok(None);
     };
-    let file = File::create(path).map_err(|e| {
-        UsageError(format!(
-            "--stats-json: cannot create {}: {e}",
-            path.display()
-        ))
-    })?;
+    let file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| {
+            UsageError(format!(
+                "--stats-json: cannot create {}: {e}",
+                path.display()
+            ))
+        })?;
     Ok(Some((file, path)))
+}
+
+/// Empties the `--stats-json` file of [`create_stats_file`], after the
+/// last check: the run's figures replace the previous ones.
+pub(super) fn empty_stats_file(stats: &Option<(File, &Path)>) -> Result<(), UsageError> {
+    match stats {
+        Some((file, path)) => file.set_len(0).map_err(|e| {
+            UsageError(format!(
+                "--stats-json: cannot empty {}: {e}",
+                path.display()
+            ))
+        }),
+        None => Ok(()),
+    }
 }
 
 /// Where outcome lines go: `--output` (created, or with `--resume` opened
@@ -164,18 +212,7 @@ fn open_output(
         Some(path) if args.resume => {
             let (file, index) =
                 open_for_resume(path).map_err(|e| UsageError(format!("--resume: {e}")))?;
-            let before = batch.total();
-            let mut resume = index.filter(args.retry_failed);
-            batch.resume(&mut resume)?;
-            let earlier_failures = resume.earlier_failures();
-            if !quiet {
-                log::info!(
-                    "resuming: {} of {before} jobs already done in {} ({} of its outcomes match no job of this input)",
-                    resume.done(),
-                    path.display(),
-                    resume.unclaimed()
-                );
-            }
+            let earlier_failures = skip_done(args, index, batch, path, quiet)?;
             Ok((Box::new(file), earlier_failures))
         }
         Some(path) => {
@@ -188,7 +225,30 @@ fn open_output(
     }
 }
 
-fn client_key(args: &RunArgs) -> Result<ClientKey, UsageError> {
+/// Marks in `batch` the jobs whose outcome `index` (read from `path`)
+/// already holds; returns how many of them failed (and are not redone).
+pub(super) fn skip_done(
+    args: &RunArgs,
+    index: ResumeIndex,
+    batch: &mut Batch,
+    path: &Path,
+    quiet: bool,
+) -> Result<u64, UsageError> {
+    let before = batch.total();
+    let mut resume = index.filter(args.retry_failed);
+    batch.resume(&mut resume)?;
+    if !quiet {
+        log::info!(
+            "resuming: {} of {before} jobs already done in {} ({} of its outcomes match no job of this input)",
+            resume.done(),
+            path.display(),
+            resume.unmatched()
+        );
+    }
+    Ok(resume.earlier_failures())
+}
+
+pub(super) fn client_key(args: &RunArgs) -> Result<ClientKey, UsageError> {
     match &args.client_key_file {
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|e| {
@@ -211,7 +271,7 @@ fn client_key(args: &RunArgs) -> Result<ClientKey, UsageError> {
     }
 }
 
-fn default_models(args: &RunArgs) -> Result<Vec<String>, UsageError> {
+pub(super) fn default_models(args: &RunArgs) -> Result<Vec<String>, UsageError> {
     let Some(list) = &args.models else {
         return Ok(models::default_models());
     };
@@ -243,7 +303,7 @@ fn default_models(args: &RunArgs) -> Result<Vec<String>, UsageError> {
 
 /// The pool for `--mode` and `--threads`: paced at `rate` in rate mode;
 /// in concurrency mode unpaced, `--rps` threads unless `--threads` says.
-fn pool_config(args: &RunArgs, rate: Rate) -> PoolConfig {
+pub(super) fn pool_config(args: &RunArgs, rate: Rate) -> PoolConfig {
     let auto_max = NonZeroUsize::new(AUTO_MAX_THREADS).expect("not zero");
     let (rate, threads) = match args.mode {
         Mode::Rate => {
@@ -272,5 +332,6 @@ fn pool_config(args: &RunArgs, rate: Rate) -> PoolConfig {
     config.rate = rate;
     config.align_to_windows = rate.is_some();
     config.retry = retry;
+    config.budget = args.max_requests.map(|n| n.get());
     config
 }

@@ -2,6 +2,7 @@
 //! against the allotted one, 429s, retries, failures, ETA.
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use restb::job::RestbWork;
 use restb::limiter::{clock_time, PacingStatus};
 use restb::stats::Stats;
 use std::collections::VecDeque;
@@ -27,9 +28,14 @@ pub(super) fn bar(total: u64, quiet: bool) -> Option<ProgressBar> {
     Some(bar)
 }
 
-/// Refreshes `bar` from `stats` until `done` is set; log lines go above it
-/// (see [`crate::logging::set_progress`]).
-pub(super) fn follow(bar: &ProgressBar, stats: &Stats, allotted: Option<f64>, done: &AtomicBool) {
+/// Refreshes `bar` from `stats` (and the quota `work` saw) until `done` is
+/// set; log lines go above it (see [`crate::logging::set_progress`]).
+pub(super) fn follow(
+    bar: &ProgressBar,
+    (stats, work): (&Stats, &RestbWork),
+    allotted: Option<f64>,
+    done: &AtomicBool,
+) {
     let mut recent: VecDeque<(Instant, u64)> = VecDeque::new();
     while !done.load(Ordering::Acquire) {
         let report = stats.report();
@@ -46,8 +52,14 @@ pub(super) fn follow(bar: &ProgressBar, stats: &Stats, allotted: Option<f64>, do
         };
         let of_allotted = allotted.map_or_else(String::new, |a| format!(" of {a}"));
         bar.set_position(report.succeeded + report.failed);
+        let quota = work.quota();
+        let quota = if quota.is_empty() {
+            String::new()
+        } else {
+            format!("  quota: {quota}")
+        };
         bar.set_message(format!(
-            "{rate:.1}{of_allotted}/s{}  429s {}  retries {}  failed {}",
+            "{rate:.1}{of_allotted}/s{}  429s {}  retries {}  failed {}{quota}",
             pacing_note(&stats.pacing(), allotted),
             report.rate_limited,
             report.retried,

@@ -4,9 +4,10 @@ use super::args::{Mode, RunArgs};
 use super::plan::Plan;
 use super::progress;
 use super::{Exit, UsageError};
+use restb::api::Quota;
 use restb::job::{CallOutput, Job, RestbWork};
 use restb::outcome::{OutcomeLine, OutcomeWriter};
-use restb::pool::{Ending, Finished, Pool, PoolSummary, Sink};
+use restb::pool::{AbortReason, Ending, Finished, Pool, PoolSummary, Sink};
 use restb::stop::Stop;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -19,6 +20,9 @@ use std::time::Duration;
 /// Runs a batch: plan (every check, before the first request), execute,
 /// report.
 pub(super) fn run(args: &RunArgs, quiet: bool, stop: &Stop) -> Result<Exit, UsageError> {
+    if args.dry_run {
+        return super::dry_run::dry_run(args, quiet);
+    }
     let plan = Plan::new(args, quiet)?;
     if !quiet {
         plan.log();
@@ -44,6 +48,8 @@ struct Finish<'a> {
     allotted: Option<f64>,
     stats_file: Option<(File, &'a Path)>,
     earlier_failures: u64,
+    /// The hour, day and month windows the replies reported last.
+    quota: Quota,
     /// Why the input stopped early: it changed after it was checked.
     input_error: Option<String>,
 }
@@ -51,11 +57,13 @@ struct Finish<'a> {
 /// Runs the plan's jobs on the pool, with the progress bar when there is one.
 fn execute<'a>(mut plan: Plan<'a>, quiet: bool, stop: &Stop) -> Finish<'a> {
     let allotted = plan.pool_config.rate.map(|r| r.per_second_f64());
+    // Every check passed: from here a signal lets the requests in flight finish.
+    crate::signals::stop_gracefully_from_now();
     let pool = Pool::new(plan.pool_config, stop.clone());
     let jobs = plan.jobs.len() as u64;
     let bar = progress::bar(jobs, quiet);
     let mut sink = RunSink::new(OutcomeWriter::new(plan.out), plan.args.summary);
-    let work = RestbWork::new(plan.client);
+    let work = RestbWork::new(plan.client).warn_when_quota_below(jobs);
     let done = AtomicBool::new(false);
     /// Ends the progress thread however the run ends (a panic included).
     struct DoneOnDrop<'a>(&'a AtomicBool);
@@ -68,8 +76,8 @@ fn execute<'a>(mut plan: Plan<'a>, quiet: bool, stop: &Stop) -> Finish<'a> {
         let _done_on_drop = DoneOnDrop(&done);
         if let Some(bar) = &bar {
             crate::logging::set_progress(Some(bar.clone()));
-            let (stats, done) = (pool.stats(), &done);
-            scope.spawn(move || progress::follow(bar, stats, allotted, done));
+            let (stats, work, done) = (pool.stats(), &work, &done);
+            scope.spawn(move || progress::follow(bar, (stats, work), allotted, done));
         }
         pool.run_into(&work, &mut plan.jobs, &mut sink)
     });
@@ -78,6 +86,7 @@ fn execute<'a>(mut plan: Plan<'a>, quiet: bool, stop: &Stop) -> Finish<'a> {
         summary,
         sink,
         replies: work.replies_by_http_status(),
+        quota: work.quota(),
         jobs,
         allotted,
         stats_file: plan.stats_file,
@@ -96,6 +105,7 @@ fn report(args: &RunArgs, run: Finish<'_>) -> Result<Exit, UsageError> {
         allotted,
         stats_file,
         earlier_failures,
+        quota,
         input_error,
     } = run;
     if let Some(rows) = &sink.summary {
@@ -103,8 +113,12 @@ fn report(args: &RunArgs, run: Finish<'_>) -> Result<Exit, UsageError> {
     }
     eprintln!("{}", summary.report);
     eprintln!("[{}] worker threads at most", summary.peak_threads);
+    if !quota.is_empty() {
+        eprintln!("quota: {quota} (the gateway's last word)");
+    }
     if let Some((file, path)) = stats_file {
-        let stats = StatsFile::new(&summary, &sink, &replies, jobs, allotted, args.mode);
+        let mut stats = StatsFile::new(&summary, &sink, &replies, jobs, allotted, args.mode);
+        stats.quota = Some(quota).filter(|q| !q.is_empty());
         serde_json::to_writer_pretty(file, &stats).map_err(|e| {
             UsageError(format!(
                 "--stats-json: cannot write {}: {e}",
@@ -206,6 +220,9 @@ struct StatsFile<'a> {
     threads_peak: usize,
     interrupted: bool,
     aborted: bool,
+    budget_spent: bool,
+    /// The quota windows the replies reported last; `null` when none did.
+    quota: Option<Quota>,
 }
 
 impl<'a> StatsFile<'a> {
@@ -249,8 +266,11 @@ impl<'a> StatsFile<'a> {
                 Mode::Concurrency => "concurrency",
             },
             threads_peak: summary.peak_threads,
-            interrupted: summary.unfinished > 0 && !aborted(&summary.ending),
+            // A stop from outside only: not an abort, not a failed writer.
+            interrupted: matches!(summary.ending, Ending::Stopped),
             aborted: aborted(&summary.ending),
+            budget_spent: summary.ending == Ending::BudgetSpent,
+            quota: None,
         }
     }
 }
@@ -263,27 +283,83 @@ fn round(value: f64, decimals: i32) -> f64 {
 }
 
 fn exit_status(summary: &PoolSummary, output: Option<&Path>) -> Exit {
-    if let Ending::SinkFailed { message, .. } = &summary.ending {
-        eprintln!("Error: writing outcomes failed: {message}");
-    }
-    if aborted(&summary.ending) {
-        eprintln!(
-            "Error: stopped without sending the rest (see the error above: the API refused the client key, or its TLS certificate was refused); {} jobs have no outcome: once that is fixed, run the same command with --resume to send them",
-            summary.unfinished
-        );
-    } else if summary.unfinished > 0 {
-        match output {
-            Some(path) => eprintln!(
-                "interrupted: {} jobs not done; run the same command with --resume to finish them (outcomes so far are in {})",
-                summary.unfinished,
-                path.display()
-            ),
-            None => eprintln!("interrupted: {} jobs not done", summary.unfinished),
-        }
+    let message = if summary.ending == Ending::BudgetSpent {
+        Some(super::budget::spent_message(summary, output))
+    } else {
+        ending_message(&summary.ending, summary.unfinished, output)
+    };
+    if let Some(message) = message {
+        eprintln!("{message}");
     }
     Exit::from_ending(&summary.ending, summary.report.failed)
 }
 
+/// What to say about how a run ended, if anything: the cause it had, and
+/// `--resume` only when the outcomes went to a file (it needs `--output`).
+fn ending_message(ending: &Ending, unfinished: u64, output: Option<&Path>) -> Option<String> {
+    let resume = |then: &str| match output {
+        Some(path) => format!(
+            "; {then}run the same command with --resume to send them (outcomes so far are in {})",
+            path.display()
+        ),
+        None => String::new(),
+    };
+    let once_fixed = resume("once that is fixed, ");
+    let left = format!("{unfinished} jobs have no outcome");
+    Some(match ending {
+        Ending::Completed => return None,
+        Ending::Stopped => format!("interrupted: {unfinished} jobs not done{}", resume("")),
+        Ending::Aborted {
+            reason: AbortReason::Job,
+        } => format!(
+            "Error: stopped without sending the rest (see the error above: the API refused the client key, or its TLS certificate was refused); {left}{once_fixed}"
+        ),
+        Ending::Aborted {
+            reason: AbortReason::Internal(message),
+        } => format!("Error: stopped after an internal error ({message}); {left}{}", resume("")),
+        Ending::SinkFailed { message, .. } => {
+            format!("Error: writing outcomes failed: {message}; {left}{once_fixed}")
+        }
+        // An ending added later: say no more than that it was not clean.
+        _ => format!("Error: the run ended early ({ending}); {left}{}", resume("")),
+    })
+}
+
 fn aborted(ending: &Ending) -> bool {
     matches!(ending, Ending::Aborted { .. })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: every abort blamed the key or TLS, an internal error
+    /// included, and advised `--resume` when outcomes went to standard
+    /// output, where `--resume` is refused.
+    #[test]
+    fn end_message_names_the_cause_and_advises_resume_only_with_output() {
+        let internal = Ending::Aborted {
+            reason: AbortReason::Internal("no worker thread could start".into()),
+        };
+        let refused = Ending::Aborted {
+            reason: AbortReason::Job,
+        };
+        let file = Some(Path::new("out.jsonl"));
+        let said = ending_message(&internal, 7, file).unwrap();
+        assert!(said.contains("no worker thread could start"), "{said}");
+        assert!(!said.contains("key") && !said.contains("TLS"), "{said}");
+        assert!(
+            said.contains("--resume") && said.contains("out.jsonl"),
+            "{said}"
+        );
+        for ending in [&internal, &refused, &Ending::Stopped] {
+            let said = ending_message(ending, 7, None).unwrap();
+            assert!(!said.contains("--resume"), "{said}");
+            assert!(said.contains('7'), "{said}");
+        }
+        assert!(ending_message(&refused, 7, file)
+            .unwrap()
+            .contains("--resume"));
+        assert_eq!(ending_message(&Ending::Completed, 0, None), None);
+    }
 }

@@ -55,6 +55,8 @@ fn mock_config(args: &MockArgs) -> Result<MockConfig, UsageError> {
     config.max_in_flight = args.max_in_flight.map(NonZeroU32::get);
     config.hang = Duration::from_secs_f64(args.hang);
     config.log = args.log.clone();
+    config.quota_day = args.quota_day.map(NonZeroU32::get);
+    config.quota_month = args.quota_month.map(NonZeroU32::get);
     // Each field of MockConfig is the flag of the same name.
     config.validate().map_err(|e| {
         let flag = e.field.replace('_', "-");

@@ -2,22 +2,31 @@
 //!
 //! It starts as even pacing (GCRA) at the allotted rate, handing out start
 //! *reservations*: each caller gets its own slot, so N waiting threads start
-//! one interval apart instead of waking together and racing. Then it learns
-//! from the gateway's replies (window mode from Kong headers, a margin for
-//! header-less rejections, pauses for `Retry-After` and spent windows). A
-//! pause voids the slots booked before it, and their holders book again.
+//! one interval apart instead of waking together and racing. Its model of
+//! the gateway is a hypothesis checked against every reply: window mode
+//! from Kong headers on successes, given up when window bursts draw 429s;
+//! a lone 429 is a spacing error that only its job waits for
+//! ([`Backoff::Job`]); every start pauses ([`Backoff::Everyone`]) only for a
+//! spent window, a spent quota, a long `Retry-After` or 429s in a row; 429s
+//! that persist cut the rate in force (AIMD). A pause voids the slots booked
+//! before it, and their holders book again.
 //!
 //! The rooms:
 //! - `rate`: the allotted [`Rate`];
-//! - `gcra`: the slot-reservation core (one theoretical arrival time), and
-//!   `pacing`: even pacing on it with a margin learned from rejections;
+//! - `gcra`: the slot-reservation core (one theoretical arrival time: the
+//!   piece a shared store such as Redis can hold instead), and `pacing`:
+//!   even pacing on it with a margin learned from rejections;
 //! - `window`: fixed one-second windows as Kong counts them;
 //! - `schedule`: the pure booking state and the [`PacingModel`] in force;
 //!   `reservation`: a booked slot and the rule by which a [`Pause`] voids it;
-//! - `learn`: replies (accepted / rejected) as pure transitions of that state;
+//! - `learn`: replies (accepted / rejected) as pure transitions of that
+//!   state, deciding a [`Backoff`]; `trust`: the evidence against the model;
+//!   `aimd`: the share of the rate in force; `pause_record`: the books of
+//!   pauses (and the warning for long ones); `wall_step`: noticing the wall
+//!   clock step back;
 //! - `wait`: [`Limiter::acquire`], the only part that blocks;
 //! - `clock`: the injectable [`Clock`], with a [`FakeClock`] for tests that
-//!   never sleep;
+//!   never sleep; `status`: the [`PacingStatus`] reports read;
 //! - `shared`: the seam to a schedule shared with other processes
 //!   ([`SharedSlots`], e.g. in Redis: `restb::shared_limit`).
 

@@ -182,6 +182,14 @@ pub struct MockConfig {
     /// (a hash, never the key), status (0 when dropped unanswered), path. Buffered;
     /// flushed when the server stops. Defaults to `None`.
     pub log: Option<PathBuf>,
+    /// Requests per key per calendar day (UTC), counted when accepted and
+    /// reported on every reply (`X-RateLimit-Limit-Day`,
+    /// `X-RateLimit-Remaining-Day`, in `header_style`); over it, a 429 until
+    /// midnight. `None` (the default): no daily quota; `Some(0)` is refused.
+    pub quota_day: Option<u32>,
+    /// The same per calendar month (UTC), as `X-RateLimit-*-Month`. `None`
+    /// (the default): no monthly quota; `Some(0)` is refused.
+    pub quota_month: Option<u32>,
 }
 
 impl Default for MockConfig {
@@ -201,6 +209,8 @@ impl Default for MockConfig {
             max_in_flight: None,
             hang: DEFAULT_HANG,
             log: None,
+            quota_day: None,
+            quota_month: None,
         }
     }
 }
@@ -233,6 +243,8 @@ impl MockConfig {
         zero("headers_rps", self.headers_rps)?;
         zero("burst", self.burst)?;
         zero("max_in_flight", self.max_in_flight)?;
+        zero("quota_day", self.quota_day)?;
+        zero("quota_month", self.quota_month)?;
         if self.burst.is_some() && self.limiter != LimiterKind::Token {
             return Err(ConfigError::new(
                 "burst",

@@ -1,6 +1,9 @@
 //! What a job is, for `--resume`: its image, its models and the endpoint
-//! they go to, hashed into a 96-bit key. Not its id, which defaults to the
-//! line number and so changes when lines are added to an input.
+//! they go to, hashed into a 96-bit key; and, apart from the key, a 31-bit
+//! hash of its id. The id alone cannot match a job to its outcome: it
+//! defaults to the line number and so changes when lines are added to an
+//! input. But two jobs of one input may share an image (two listings
+//! sharing a photo), and then only the id tells whose outcome a line is.
 //!
 //! # Why 96 bits are enough
 //!
@@ -12,6 +15,11 @@
 //! jobs that is 6e-16 per run; a user would need about 10^15 such runs to
 //! expect one. 64 bits would give 3e-6 per run, too close for "never skips
 //! an image"; 128 bits would cost a third more memory for nothing visible.
+//!
+//! The id hash only tells apart jobs with the same key (the same image and
+//! models): two such jobs' ids collide with chance `2^-31`, and then their
+//! lines are paired as if the input were edited, which still never skips
+//! an image that has no outcome.
 
 use std::hash::{BuildHasher, Hash, Hasher, RandomState};
 
@@ -37,7 +45,7 @@ impl Endpoint {
     }
 }
 
-/// A job's identity, hashed: 12 bytes per done job in the index.
+/// What a job is, hashed: 12 of the 16 bytes of an outcome line in the index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(super) struct Key([u32; 3]);
 
@@ -47,6 +55,7 @@ pub(super) struct Key([u32; 3]);
 pub(super) struct KeyHasher {
     high: RandomState,
     low: RandomState,
+    id: RandomState,
 }
 
 impl KeyHasher {
@@ -62,6 +71,11 @@ impl KeyHasher {
         feed(&mut low, image, &sorted);
         let (high, low) = (high.finish(), low.finish());
         Key([(high >> 32) as u32, high as u32, low as u32])
+    }
+
+    /// The 31-bit hash of a job's id (below `2^31`).
+    pub(super) fn id(&self, id: &str) -> u32 {
+        (self.id.hash_one(id) >> 33) as u32
     }
 }
 
@@ -89,6 +103,15 @@ mod tests {
         // Fields cannot slide into each other.
         assert_ne!(key("a", &["bc"]), key("ab", &["c"]));
         assert_ne!(key("a", &["b", "c"]), key("a", &["bc"]));
+    }
+
+    #[test]
+    fn the_id_hash_has_31_bits_and_tells_ids_apart() {
+        let hasher = KeyHasher::default();
+        let ids: Vec<u32> = (0..1000).map(|n| hasher.id(&n.to_string())).collect();
+        assert!(ids.iter().all(|id| *id < 1 << 31));
+        let distinct: std::collections::BTreeSet<_> = ids.iter().collect();
+        assert_eq!(distinct.len(), ids.len());
     }
 
     #[test]

@@ -1,93 +1,105 @@
-//! The resume index: which jobs an earlier run finished, and how, keyed by
-//! what each job is (see [`identity`](super::identity)), in 12 bytes per
-//! outcome line.
+//! The resume index: the outcome lines of an earlier run, each as what its
+//! job is (see [`identity`](super::identity)), a hash of the job's id and
+//! its status, in 16 bytes per line.
 //!
 //! It is a multiset: an input may hold the same image with the same models
 //! twice (two listings sharing a photo), and each outcome line covers one
-//! such job, claimed in input order.
+//! such job. Lines with the same key and id are one job's history (a
+//! failure, then its redo with `--retry-failed`): the job takes its ok line
+//! first, and the others are spent with it. A job finds its lines by its
+//! id first ([`ResumeIndex::claim_own`]), and only then, when its id
+//! changed (an edited input), by its image and models alone
+//! ([`ResumeIndex::claim_any`]).
 
+use super::filter::ResumeFilter;
 use super::identity::{Key, KeyHasher};
 use super::line::Status;
 use super::resume::ResumeFields;
 use crate::job::Job;
+use std::ops::Range;
 
-/// What an earlier run already finished, from its outcome file: a sorted
-/// list of the keys of its ok lines and one of its failed lines, and a bit
-/// per entry for the jobs of this run that claimed it.
+/// The low bit of a tag: set for a failed line. Ok lines have it clear, so
+/// they sort before the failed lines of the same job.
+const FAILED: u32 = 1;
+
+/// One outcome line: its job's key, and a tag holding the job's 31-bit id
+/// hash above the [`FAILED`] bit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Entry {
+    key: Key,
+    tag: u32,
+}
+
+// The figure the README gives for `--resume`.
+const _: () = assert!(std::mem::size_of::<Entry>() == 16);
+
+impl Entry {
+    fn status(self) -> Status {
+        if self.tag & FAILED == 0 {
+            Status::Ok
+        } else {
+            Status::Failed
+        }
+    }
+
+    /// Whether `other` is a line of the same job: the same key and id.
+    fn same_job(self, other: Entry) -> bool {
+        self.key == other.key && self.tag >> 1 == other.tag >> 1
+    }
+}
+
+/// A bit per entry.
+#[derive(Debug, Default, Clone)]
+struct Bits(Vec<u64>);
+
+impl Bits {
+    fn new(len: usize) -> Bits {
+        Bits(vec![0; len.div_ceil(64)])
+    }
+
+    fn get(&self, at: usize) -> bool {
+        self.0[at / 64] & (1 << (at % 64)) != 0
+    }
+
+    fn set(&mut self, at: usize) {
+        self.0[at / 64] |= 1 << (at % 64);
+    }
+}
+
+/// What an earlier run already finished, from its outcome file: the sorted
+/// entries of its lines, and which of them jobs of this run have taken.
 #[derive(Debug, Default, Clone)]
 pub struct ResumeIndex {
     hasher: KeyHasher,
-    ok: Claims,
-    failed: Claims,
-}
-
-/// Sorted keys, and which of them a job has claimed.
-#[derive(Debug, Default, Clone)]
-struct Claims {
-    keys: Vec<Key>,
-    claimed: Vec<u64>,
-}
-
-impl Claims {
-    /// Claims one unclaimed entry equal to `key`, if there is one.
-    fn claim(&mut self, key: Key) -> bool {
-        let start = self.keys.partition_point(|k| *k < key);
-        let end = start + self.keys[start..].partition_point(|k| *k == key);
-        for at in start..end {
-            let (word, bit) = (at / 64, 1u64 << (at % 64));
-            if self.claimed[word] & bit == 0 {
-                self.claimed[word] |= bit;
-                return true;
-            }
-        }
-        false
-    }
-
-    fn seal(&mut self) {
-        self.keys.sort_unstable();
-        self.keys.shrink_to_fit();
-        self.claimed = vec![0; self.keys.len().div_ceil(64)];
-    }
-
-    fn unclaimed(&self) -> usize {
-        let claimed: u32 = self.claimed.iter().map(|word| word.count_ones()).sum();
-        self.keys.len() - claimed as usize
-    }
+    entries: Vec<Entry>,
+    /// Entries a job of this run has claimed.
+    claimed: Bits,
+    /// Entries of the jobs that claimed a line by their own id: closed to
+    /// the jobs that look by image and models alone (see [`Self::close_own`]).
+    closed: Bits,
 }
 
 impl ResumeIndex {
     /// Records one outcome line.
     pub(super) fn insert(&mut self, line: &ResumeFields) {
-        let key = self.hasher.key(&line.image, &line.models);
-        match line.status {
-            Status::Ok => self.ok.keys.push(key),
-            Status::Failed => self.failed.keys.push(key),
-        }
-    }
-
-    /// Sorts the keys for look-ups. A job that failed and was then redone
-    /// with `--retry-failed` has a failed line and an ok line: for each key,
-    /// as many failed lines as there are ok lines are dropped, so ok wins.
-    pub(super) fn seal(&mut self) {
-        self.ok.seal();
-        self.failed.keys.sort_unstable();
-        let ok = &self.ok.keys;
-        let mut next_ok = 0;
-        self.failed.keys.retain(|key| {
-            // Both lists are sorted: walk the ok list along the failed one.
-            while next_ok < ok.len() && ok[next_ok] < *key {
-                next_ok += 1;
-            }
-            let redone = next_ok < ok.len() && ok[next_ok] == *key;
-            next_ok += usize::from(redone);
-            !redone
+        let failed = u32::from(line.status == Status::Failed);
+        self.entries.push(Entry {
+            key: self.hasher.key(&line.image, &line.models),
+            tag: self.hasher.id(&line.id) << 1 | failed,
         });
-        self.failed.seal();
     }
 
-    /// Outcome lines indexed (a failure later redone not counted).
+    /// Sorts the entries for look-ups.
+    pub(super) fn seal(&mut self) {
+        self.entries.sort_unstable();
+        self.entries.shrink_to_fit();
+        self.claimed = Bits::new(self.entries.len());
+        self.closed = Bits::new(self.entries.len());
+    }
+
+    /// Outcome lines indexed.
     pub fn len(&self) -> usize {
-        self.ok.keys.len() + self.failed.keys.len()
+        self.entries.len()
     }
 
     /// Whether no outcome was indexed.
@@ -95,79 +107,105 @@ impl ResumeIndex {
         self.len() == 0
     }
 
-    /// Takes the earlier outcome of `job`, if there is one not yet taken by
-    /// another job of this run with the same image and models: an ok one
-    /// first.
+    fn key(&self, job: &Job) -> Key {
+        self.hasher.key(&job.image.to_string(), &job.models)
+    }
+
+    /// The entries from `from` to `to`, both included.
+    fn range(&self, from: Entry, to: Entry) -> Range<usize> {
+        let start = self.entries.partition_point(|e| *e < from);
+        start..start + self.entries[start..].partition_point(|e| *e <= to)
+    }
+
+    /// Claims the first entry in `range` with `status` (any if `None`) that
+    /// is neither claimed nor closed.
+    fn claim_first(&mut self, range: Range<usize>, status: Option<Status>) -> Option<Status> {
+        let at = range.into_iter().find(|&at| {
+            !self.claimed.get(at)
+                && !self.closed.get(at)
+                && status.is_none_or(|s| self.entries[at].status() == s)
+        })?;
+        self.claimed.set(at);
+        Some(self.entries[at].status())
+    }
+
+    /// Takes an earlier outcome of `job` with its image, models and id, if
+    /// there is one not yet taken by another job of this run: an ok one
+    /// first, so a failure redone counts as ok.
+    pub fn claim_own(&mut self, job: &Job) -> Option<Status> {
+        let key = self.key(job);
+        let tag = self.hasher.id(&job.id) << 1;
+        let own = self.range(
+            Entry { key, tag },
+            Entry {
+                key,
+                tag: tag | FAILED,
+            },
+        );
+        self.claim_first(own, None)
+    }
+
+    /// Takes an earlier outcome of a job with the image and models of
+    /// `job`, whatever its id (ids shift when lines are added to an input):
+    /// an ok one first. Lines of jobs that claimed one by their own id
+    /// before [`Self::close_own`] are not taken: they are that job's.
+    pub fn claim_any(&mut self, job: &Job) -> Option<Status> {
+        let key = self.key(job);
+        let all = self.range(Entry { key, tag: 0 }, Entry { key, tag: u32::MAX });
+        self.claim_first(all.clone(), Some(Status::Ok))
+            .or_else(|| self.claim_first(all, Some(Status::Failed)))
+    }
+
+    /// [`Self::claim_own`], else [`Self::claim_any`]: for a job looked up
+    /// alone, not in the two passes of a [`ResumeFilter`](super::ResumeFilter).
     pub fn claim(&mut self, job: &Job) -> Option<Status> {
-        let key = self.hasher.key(&job.image.to_string(), &job.models);
-        if self.ok.claim(key) {
-            Some(Status::Ok)
-        } else if self.failed.claim(key) {
-            Some(Status::Failed)
-        } else {
-            None
+        self.claim_own(job).or_else(|| self.claim_any(job))
+    }
+
+    /// Ends the pass of [`Self::claim_own`]: every line of a job that
+    /// claimed one by its own id is closed to [`Self::claim_any`] (a
+    /// failure it redid, a failure it repeated).
+    pub fn close_own(&mut self) {
+        let entries = &self.entries;
+        let mut start = 0;
+        for end in 1..=entries.len() {
+            if end < entries.len() && entries[end].same_job(entries[start]) {
+                continue;
+            }
+            if (start..end).any(|at| self.claimed.get(at)) {
+                (start..end).for_each(|at| self.closed.set(at));
+            }
+            start = end;
         }
     }
 
-    /// Outcome lines no job of this run has claimed: outcomes of images or
-    /// models no longer in the input.
-    pub fn unclaimed(&self) -> usize {
-        self.ok.unclaimed() + self.failed.unclaimed()
+    /// Outcome lines that match no job of this run: ok lines no job took
+    /// (each was a job of its own, gone from the input), and failed lines
+    /// of an image and models no job took a line of. A failed line no job
+    /// took, of an image and models that some job did take, is an earlier
+    /// try of a job, not a job gone.
+    pub fn unmatched(&self) -> usize {
+        let entries = &self.entries;
+        let mut unmatched = 0;
+        let mut start = 0;
+        while start < entries.len() {
+            let key = entries[start].key;
+            let end = start + entries[start..].partition_point(|e| e.key == key);
+            let left = (start..end).filter(|&at| !self.claimed.get(at));
+            unmatched += if left.clone().count() == end - start {
+                end - start
+            } else {
+                left.filter(|&at| entries[at].status() == Status::Ok)
+                    .count()
+            };
+            start = end;
+        }
+        unmatched
     }
 
     /// A filter of jobs for the resumed run.
     pub fn filter(self, retry_failed: bool) -> ResumeFilter {
-        ResumeFilter {
-            index: self,
-            retry_failed,
-            done: 0,
-            earlier_failures: 0,
-        }
-    }
-}
-
-/// Picks the jobs a resumed run still has to send, counting the others.
-#[derive(Debug)]
-pub struct ResumeFilter {
-    index: ResumeIndex,
-    retry_failed: bool,
-    done: u64,
-    earlier_failures: u64,
-}
-
-impl ResumeFilter {
-    /// Whether `job` is to be sent: it has no outcome, or its outcome is a
-    /// failure and failures are to be redone.
-    pub fn keep(&mut self, job: &Job) -> bool {
-        match self.index.claim(job) {
-            None => true,
-            Some(Status::Ok) => {
-                self.done += 1;
-                false
-            }
-            Some(Status::Failed) if self.retry_failed => true,
-            Some(Status::Failed) => {
-                self.done += 1;
-                self.earlier_failures += 1;
-                false
-            }
-        }
-    }
-
-    /// Jobs skipped so far: their outcome is already in the file.
-    pub fn done(&self) -> u64 {
-        self.done
-    }
-
-    /// Jobs skipped so far whose earlier outcome is a failure (not redone
-    /// without `--retry-failed`).
-    pub fn earlier_failures(&self) -> u64 {
-        self.earlier_failures
-    }
-
-    /// Outcome lines no job has claimed so far (see [`ResumeIndex::unclaimed`]).
-    pub fn unclaimed(&self) -> usize {
-        self.index.unclaimed()
+        ResumeFilter::new(self, retry_failed)
     }
 }
 
@@ -210,7 +248,7 @@ mod tests {
         .map(|job| resume.keep(job))
         .collect();
         assert_eq!(kept, [true, false, false]);
-        assert_eq!((resume.done(), resume.unclaimed()), (2, 0));
+        assert_eq!((resume.done(), resume.unmatched()), (2, 0));
     }
 
     #[test]
@@ -225,29 +263,79 @@ mod tests {
             index.claim(&job("1", "a.jpg", &["n", "m"])),
             Some(Status::Ok)
         );
-        assert_eq!(index.unclaimed(), 0);
+        assert_eq!(index.unmatched(), 0);
+    }
+
+    /// Both passes of a resumed run over `jobs`: which are sent.
+    fn kept(resume: &mut ResumeFilter, jobs: &[Job]) -> Vec<bool> {
+        jobs.iter().for_each(|job| resume.claim_own(job));
+        jobs.iter().map(|job| resume.keep(job)).collect()
     }
 
     #[test]
     fn a_failure_redone_counts_as_ok_and_each_line_covers_one_job() {
-        let mut index = index(&[
+        let mut resume = index(&[
             ("1", "a.jpg", &["m"], "failed"),
             ("2", "b.jpg", &["m"], "failed"),
             ("1", "a.jpg", &["m"], "ok"),
             ("3", "c.jpg", &["m"], "ok"),
             ("4", "c.jpg", &["m"], "ok"),
-        ]);
-        assert_eq!(index.len(), 4, "the failure of a.jpg was redone");
-        assert_eq!(index.claim(&job("1", "a.jpg", &["m"])), Some(Status::Ok));
-        assert_eq!(index.claim(&job("9", "a.jpg", &["m"])), None);
+        ])
+        .filter(false);
+        let jobs = [
+            job("1", "a.jpg", &["m"]),
+            job("9", "a.jpg", &["m"]),
+            job("2", "b.jpg", &["m"]),
+            // Two listings sharing a photo: two outcomes, two jobs covered, a third sent.
+            job("3", "c.jpg", &["m"]),
+            job("4", "c.jpg", &["m"]),
+            job("5", "c.jpg", &["m"]),
+        ];
         assert_eq!(
-            index.claim(&job("2", "b.jpg", &["m"])),
-            Some(Status::Failed)
+            kept(&mut resume, &jobs),
+            [false, true, false, false, false, true]
         );
-        // Two listings sharing a photo: two outcomes, two jobs covered, a third sent.
-        assert_eq!(index.claim(&job("3", "c.jpg", &["m"])), Some(Status::Ok));
-        assert_eq!(index.claim(&job("4", "c.jpg", &["m"])), Some(Status::Ok));
-        assert_eq!(index.claim(&job("5", "c.jpg", &["m"])), None);
+        assert_eq!((resume.done(), resume.earlier_failures()), (4, 1));
+    }
+
+    #[test]
+    fn a_job_takes_its_own_outcome_before_a_twin_whose_id_changed_looks() {
+        // a and b share an image; a failed, b is done. The input was edited:
+        // x comes first, with no outcome of its own.
+        let lines: &[(&str, &str, &[&str], &str)] = &[
+            ("a", "s.jpg", &["m"], "failed"),
+            ("b", "s.jpg", &["m"], "ok"),
+        ];
+        let jobs = [
+            job("x", "s.jpg", &["m"]),
+            job("a", "s.jpg", &["m"]),
+            job("b", "s.jpg", &["m"]),
+        ];
+        let mut resume = index(lines).filter(true);
+        assert_eq!(kept(&mut resume, &jobs), [true, true, false]);
+        // Ids shifted: each line is taken by image and models, ok first.
+        let shifted = [job("y", "s.jpg", &["m"]), job("z", "s.jpg", &["m"])];
+        let mut resume = index(lines).filter(true);
+        assert_eq!(kept(&mut resume, &shifted), [false, true]);
+    }
+
+    #[test]
+    fn the_lines_of_a_job_that_took_its_own_are_not_taken_by_its_twin() {
+        let mut resume = index(&[
+            ("c", "s.jpg", &["m"], "failed"),
+            ("c", "s.jpg", &["m"], "failed"),
+            ("e", "t.jpg", &["m"], "failed"),
+            ("e", "t.jpg", &["m"], "ok"),
+        ])
+        .filter(false);
+        let jobs = [
+            job("d", "s.jpg", &["m"]),
+            job("c", "s.jpg", &["m"]),
+            job("f", "t.jpg", &["m"]),
+            job("e", "t.jpg", &["m"]),
+        ];
+        assert_eq!(kept(&mut resume, &jobs), [true, false, true, false]);
+        assert_eq!((resume.done(), resume.earlier_failures()), (2, 1));
     }
 
     #[test]
@@ -269,6 +357,28 @@ mod tests {
         ])
         .filter(false);
         assert!(!resume.keep(&job("1", "b.jpg", &["m"])));
-        assert_eq!(resume.unclaimed(), 1);
+        assert_eq!(resume.unmatched(), 1);
+    }
+
+    #[test]
+    fn earlier_tries_of_a_job_match_it_and_lines_of_jobs_gone_do_not() {
+        let mut resume = index(&[
+            ("1", "a.jpg", &["m"], "failed"),
+            ("1", "a.jpg", &["m"], "failed"),
+            ("2", "b.jpg", &["m"], "failed"),
+            ("3", "b.jpg", &["m"], "ok"),
+            ("4", "c.jpg", &["m"], "ok"),
+            ("5", "c.jpg", &["m"], "ok"),
+            ("6", "d.jpg", &["m"], "failed"),
+        ])
+        .filter(true);
+        let jobs = [
+            job("1", "a.jpg", &["m"]),
+            job("3", "b.jpg", &["m"]),
+            job("4", "c.jpg", &["m"]),
+        ];
+        assert_eq!(kept(&mut resume, &jobs), [true, false, false]);
+        // The second c.jpg listing and d.jpg left the input.
+        assert_eq!(resume.unmatched(), 2);
     }
 }

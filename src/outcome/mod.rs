@@ -25,6 +25,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod filter;
 mod identity;
 mod index;
 mod line;
@@ -32,8 +33,9 @@ mod read;
 mod resume;
 mod writer;
 
-pub use index::{ResumeFilter, ResumeIndex};
+pub use filter::ResumeFilter;
+pub use index::ResumeIndex;
 pub use line::{OutcomeLine, Status};
 pub use read::{read_outcomes, Outcomes, ReadError, MAX_LINE_BYTES};
-pub use resume::{open_for_resume, ResumeError};
+pub use resume::{open_for_resume, read_for_resume, ResumeError};
 pub use writer::OutcomeWriter;

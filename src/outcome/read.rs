@@ -1,14 +1,15 @@
 //! The one reader of outcome files, for `restb report` and `--resume` alike.
 //!
-//! A run killed while writing leaves a last line without its newline: that
-//! line is dropped and reported (a warning naming `FILE:LINE`, and
+//! A run killed while writing leaves a last line without its newline and
+//! whose JSON is cut short (or zeros, after a crash): that line is dropped
+//! and reported (a warning naming `FILE:LINE`, and
 //! [`Outcomes::torn_line`]), never taken as an error, because the job it
 //! would record simply has no outcome yet. Any other line that is not an
 //! outcome line is an error naming `FILE:LINE`: a file damaged in the middle
 //! is not something to skip past silently.
 
 use super::line::OutcomeLine;
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, IgnoredAny};
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::marker::PhantomData;
@@ -60,10 +61,11 @@ pub enum ReadError {
 /// or a smaller type for a reader that needs only a few fields (every line
 /// is still checked as JSON to its end).
 ///
-/// Blank lines are skipped. A last line without a newline that does not
-/// parse is a torn line (a run killed while writing it): it is skipped with
-/// a warning and noted in [`Outcomes::torn_line`]. A last line without a
-/// newline that does parse is a whole outcome and is read.
+/// Blank lines are skipped. A last line without a newline whose JSON is cut
+/// short (or holds zeros) is a torn line (a run killed while writing it): it
+/// is skipped with a warning and noted in [`Outcomes::torn_line`]. A last
+/// line without a newline that is whole JSON is read: an outcome, or an
+/// error like any other line that is not one.
 #[derive(Debug)]
 pub struct Outcomes<R, T = OutcomeLine> {
     reader: R,
@@ -190,7 +192,7 @@ impl<R: BufRead, T: DeserializeOwned> Outcomes<R, T> {
                     self.keep(whole);
                     Some(Ok(outcome))
                 }
-                Err(_) if !whole => {
+                Err(_) if !whole && is_torn(&self.buffer) => {
                     log::warn!(
                         "{}:{}: ignoring a torn last line (a run was killed while writing it)",
                         self.name,
@@ -217,6 +219,15 @@ impl<R: BufRead, T: DeserializeOwned> Outcomes<R, T> {
             reason,
         }
     }
+}
+
+/// Whether a last line without its newline is a write cut short: it is not
+/// whole JSON (every cut of an outcome line fails to parse, most at their
+/// end, a number cut after its `.` or `e` with "invalid number"; the zeros a
+/// crash can leave are no JSON either). A last line that is whole JSON is
+/// no torn write, outcome or not.
+fn is_torn(line: &[u8]) -> bool {
+    serde_json::from_slice::<IgnoredAny>(line).is_err()
 }
 
 impl<R: BufRead, T: DeserializeOwned> Iterator for Outcomes<R, T> {
@@ -277,6 +288,40 @@ mod tests {
             error.starts_with("out.jsonl:2: not an outcome line: "),
             "{error}"
         );
+    }
+
+    #[test]
+    fn every_cut_of_an_outcome_line_is_torn() {
+        let line = r#"{"id":"é7","image":"https://x/caf\u00e9/ö.jpg","models":["re_logo","m"],"status":"failed","http_status":503,"attempts":12,"rate_limited":0,"latency_ms":1164.25,"solutions":{"m":[true,false,null,-1.5e3]},"error":"x"}"#;
+        assert!(serde_json::from_str::<OutcomeLine>(line).is_ok());
+        for cut in 1..line.len() {
+            let cut = &line.as_bytes()[..cut];
+            assert!(is_torn(cut), "{}", String::from_utf8_lossy(cut));
+        }
+        assert!(!is_torn(line.as_bytes()));
+    }
+
+    #[test]
+    fn a_whole_json_last_line_that_is_no_outcome_is_an_error_not_a_torn_one() {
+        for tail in [r#"{"note":"x"}"#, "[1,2]", "7", " {} "] {
+            let text = format!("{OK}\n{tail}");
+            let (lines, outcomes) = read(&text);
+            assert_eq!(lines.len(), 2, "{tail}");
+            let error = lines[1].as_ref().unwrap_err().to_string();
+            assert!(error.starts_with("out.jsonl:2: not an outcome"), "{error}");
+            assert_eq!(outcomes.torn_line(), None);
+        }
+    }
+
+    #[test]
+    fn zeros_left_by_a_crash_are_a_torn_line() {
+        for tail in ["\0\0\0", "{\"id\":\"3\",\"im\0\0", "{\"note\":\"x\"}\0"] {
+            let text = format!("{OK}\n{tail}");
+            let (lines, outcomes) = read(&text);
+            assert_eq!(lines.len(), 1, "{tail:?}");
+            assert!(lines[0].is_ok());
+            assert_eq!(outcomes.torn_line(), Some(2));
+        }
     }
 
     #[test]

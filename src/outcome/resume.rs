@@ -17,8 +17,7 @@ use std::path::Path;
 /// is skimmed rather than copied.
 #[derive(Debug, Deserialize)]
 pub(super) struct ResumeFields {
-    #[allow(dead_code)] // not part of what a job is: see `identity`
-    id: String,
+    pub(super) id: String,
     pub(super) image: String,
     pub(super) models: Vec<String>,
     pub(super) status: Status,
@@ -78,15 +77,7 @@ pub fn open_for_resume(path: &Path) -> Result<(File, ResumeIndex), ResumeError> 
             path: path.to_path_buf(),
             source,
         })?;
-    let mut index = ResumeIndex::default();
-    let mut lines: Outcomes<_, ResumeFields> = Outcomes::new(
-        BufReader::with_capacity(64 * 1024, &file),
-        path.display().to_string(),
-    );
-    for line in lines.by_ref() {
-        index.insert(&line?);
-    }
-    let (good_len, unterminated) = (lines.good_len(), lines.unterminated());
+    let (index, good_len, unterminated) = index_of(&file, path)?;
     let repair = |source| ResumeError::Repair {
         path: path.to_path_buf(),
         source,
@@ -96,8 +87,47 @@ pub fn open_for_resume(path: &Path) -> Result<(File, ResumeIndex), ResumeError> 
     if unterminated {
         file.write_all(b"\n").map_err(repair)?;
     }
-    index.seal();
     Ok((file, index))
+}
+
+/// What [`open_for_resume`] would find in `path`, read without changing
+/// it (for a dry run): a missing file is an empty index, a torn last line
+/// is skipped with the same warning, and nothing is created or repaired.
+///
+/// # Errors
+/// [`ResumeError::Read`] as [`open_for_resume`] gives it.
+pub fn read_for_resume(path: &Path) -> Result<ResumeIndex, ResumeError> {
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => {
+            let mut index = ResumeIndex::default();
+            index.seal();
+            return Ok(index);
+        }
+        Err(source) => {
+            return Err(ReadError::Open {
+                path: path.to_path_buf(),
+                source,
+            }
+            .into())
+        }
+    };
+    Ok(index_of(&file, path)?.0)
+}
+
+/// The sealed index of the outcome lines in `file`, with the length of its
+/// whole lines and whether the last of them lacks its newline.
+fn index_of(file: &File, path: &Path) -> Result<(ResumeIndex, u64, bool), ResumeError> {
+    let mut index = ResumeIndex::default();
+    let mut lines: Outcomes<_, ResumeFields> = Outcomes::new(
+        BufReader::with_capacity(64 * 1024, file),
+        path.display().to_string(),
+    );
+    for line in lines.by_ref() {
+        index.insert(&line?);
+    }
+    index.seal();
+    Ok((index, lines.good_len(), lines.unterminated()))
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! The settings of a pool run: [`PoolConfig`] and its thread count, [`Threads`].
 
+use super::budget::SharedBudget;
 use crate::limiter::{Rate, SharedPacing};
 use crate::retry::RetryPolicy;
 use std::num::NonZeroUsize;
@@ -46,6 +47,24 @@ pub struct PoolConfig {
     /// With [`Threads::Auto`], a worker that found no job for this long
     /// leaves (one always stays). Defaults to 5 s.
     pub idle_exit: Duration,
+    /// Most tries started in the run, retries and rate-limited tries
+    /// included. When the next start would exceed it, no more start, the
+    /// tries in flight finish, and the run ends with
+    /// [`Ending::BudgetSpent`](super::Ending::BudgetSpent); the job that
+    /// could not start, like every job left, has no outcome. Defaults to
+    /// `None`: no budget.
+    pub budget: Option<u64>,
+    /// A budget shared with other processes (e.g.
+    /// `restb::shared_limit::RedisBudget`, feature `redis`), asked at each
+    /// start within [`budget`](Self::budget); when it is spent, or cannot
+    /// be asked, the run ends as with `budget`. Defaults to none.
+    pub shared_budget: Option<SharedBudget>,
+    /// The first try runs alone: no other starts until it has ended, or
+    /// for this long at most (a slow first reply does not hold the run), so
+    /// what its reply teaches (the gateway's windows, a quota the work
+    /// checks) is known before the rest go out. Costs up to one latency at
+    /// the start. Defaults to `None`: the first try does not wait.
+    pub first_try_alone: Option<Duration>,
     /// A schedule shared with every process on the client key (e.g.
     /// `restb::shared_limit::SharedSchedule`, feature `redis`): even starts
     /// are booked there instead of in this pool's own limiter. Defaults to
@@ -62,6 +81,9 @@ impl Default for PoolConfig {
             align_to_windows: false,
             seed: 0,
             idle_exit: Duration::from_secs(5),
+            budget: None,
+            shared_budget: None,
+            first_try_alone: None,
             shared: None,
         }
     }

@@ -4,8 +4,10 @@
 //! [`Pool::run_into`](super::Pool::run_into).
 
 use super::books::Books;
+use super::budget::Budget;
 use super::config::PoolConfig;
 use super::delay::DelayHeap;
+use super::first_try::FirstTry;
 use super::halt::Halt;
 use super::queue::{Queue, Tracked};
 use super::sizing::Sizing;
@@ -39,6 +41,10 @@ pub(super) struct Engine<'a, W: Work> {
     pub(super) books: Books,
     /// Workers running, wanted and waiting.
     pub(super) sizing: Sizing,
+    /// Starts left.
+    pub(super) budget: Budget,
+    /// Holds the other starts while the first try runs, if asked to.
+    pub(super) first_try: FirstTry,
 }
 
 impl<'a, W: Work> Engine<'a, W> {
@@ -66,6 +72,8 @@ impl<'a, W: Work> Engine<'a, W> {
             delays: DelayHeap::new(),
             books: Books::open(0),
             sizing: Sizing::new(config.threads),
+            budget: Budget::new(config.budget, config.shared_budget.clone()),
+            first_try: FirstTry::new(config.first_try_alone),
         }
     }
 

@@ -3,11 +3,16 @@
 use super::summary::AbortReason;
 use crate::stop::Stop;
 use parking_lot::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-/// The run's stop signal, with the reason of the first abort.
+/// The run's stop signal, with the reason of the first abort. The signal is
+/// the run's own (a [`Stop::child`] of the caller's): an abort gives it and
+/// leaves the caller's as it was.
 pub(super) struct Halt<'a> {
     stop: &'a Stop,
     abort: Mutex<Option<AbortReason>>,
+    /// Whether a start was refused for want of budget.
+    budget_spent: AtomicBool,
 }
 
 impl<'a> Halt<'a> {
@@ -16,12 +21,24 @@ impl<'a> Halt<'a> {
         Halt {
             stop,
             abort: Mutex::new(None),
+            budget_spent: AtomicBool::new(false),
         }
     }
 
     /// Stops the run for `reason`; the first reason given is the one kept.
     pub(super) fn abort(&self, reason: AbortReason) {
         self.abort.lock().get_or_insert(reason);
+        self.stop.stop();
+    }
+
+    /// Whether a start was refused because the budget was spent.
+    pub(super) fn budget_spent(&self) -> bool {
+        self.budget_spent.load(Ordering::SeqCst)
+    }
+
+    /// Stops the run: the budget of starts is spent.
+    pub(super) fn spend_out(&self) {
+        self.budget_spent.store(true, Ordering::SeqCst);
         self.stop.stop();
     }
 

@@ -24,10 +24,12 @@
 //! the worker loop; the supervisor; the sink thread.
 
 mod books;
+mod budget;
 mod config;
 mod delay;
 mod engine;
 mod feed;
+mod first_try;
 mod halt;
 mod queue;
 mod sink;
@@ -37,6 +39,7 @@ mod supervisor;
 mod work;
 mod worker;
 
+pub use budget::{BudgetCounter, SharedBudget};
 pub use config::{PoolConfig, Threads};
 pub use sink::Sink;
 pub use summary::{AbortReason, Ending, PoolSummary};
@@ -130,17 +133,21 @@ impl Pool {
         S: Sink<W::Job, W::Output> + Send,
     {
         let mut feed = Feed::new(jobs.into_iter());
-        let engine = Engine::new(work, &self.config, &self.stats, &self.stop, Queue::new());
+        // The run's own stop: an abort or a failed sink ends this run
+        // without giving the caller's stop, which the next run may reuse.
+        let stop = self.stop.child();
+        let engine = Engine::new(work, &self.config, &self.stats, &stop, Queue::new());
         let (sink_tx, sink_rx) = crossbeam_channel::unbounded();
         let (headcount, drained) = thread::scope(|scope| {
             let sink_thread = thread::Builder::new()
                 .name("restb-sink".into())
-                .spawn_scoped(scope, || sink::drain(sink_rx, sink, &self.stop))
+                .spawn_scoped(scope, || sink::drain(sink_rx, sink, &stop))
                 .expect("spawning the sink thread");
             let headcount = Supervisor::new(&engine, sink_tx).supervise(scope, &mut feed);
             let drained = sink_thread.join().expect("the sink thread does not panic");
             (headcount, drained)
         });
+        let budget_spent = engine.halt.budget_spent();
         // A job the sink could not record counts as unfinished too.
         let total = feed.fed() + feed.left();
         let unfinished = total as u64 - drained.written;
@@ -148,7 +155,12 @@ impl Pool {
             report: self.stats.report(),
             finished: drained.written,
             unfinished,
-            ending: Ending::of(engine.halt.into_abort(), drained.error.as_ref(), unfinished),
+            ending: Ending::of(
+                engine.halt.into_abort(),
+                drained.error.as_ref(),
+                budget_spent,
+                unfinished,
+            ),
             peak_threads: headcount.peak,
             threads_at_end: headcount.at_end,
         }

@@ -24,7 +24,8 @@ pub struct PoolSummary {
 
 /// Why a pool run ended. When several causes meet (a refused key while the
 /// outcome file fills up), the first of this list wins: [`Ending::Aborted`],
-/// then [`Ending::SinkFailed`], then [`Ending::Stopped`].
+/// then [`Ending::SinkFailed`], then [`Ending::BudgetSpent`], then
+/// [`Ending::Stopped`].
 ///
 /// # Examples
 ///
@@ -53,6 +54,10 @@ pub enum Ending {
     /// The [`Stop`](crate::stop::Stop) was given before every job finished:
     /// requests in flight finished, the rest are unfinished.
     Stopped,
+    /// The budget of starts ([`PoolConfig::budget`](super::PoolConfig::budget))
+    /// was spent before every job finished: the tries in flight finished,
+    /// the jobs left (the one that could not start included) are unfinished.
+    BudgetSpent,
     /// The run stopped itself: no further job could succeed.
     Aborted {
         /// What made it stop.
@@ -81,10 +86,12 @@ pub enum AbortReason {
 
 impl Ending {
     /// The ending of a run that was aborted for `abort` (if it was), whose
-    /// sink failed with `sink_error` (if it did), and left `unfinished` jobs.
+    /// sink failed with `sink_error` (if it did), stopped at its budget (if
+    /// `budget_spent`), and left `unfinished` jobs.
     pub(super) fn of(
         abort: Option<AbortReason>,
         sink_error: Option<&io::Error>,
+        budget_spent: bool,
         unfinished: u64,
     ) -> Ending {
         match (abort, sink_error) {
@@ -93,6 +100,7 @@ impl Ending {
                 kind: error.kind(),
                 message: error.to_string(),
             },
+            (None, None) if unfinished > 0 && budget_spent => Ending::BudgetSpent,
             (None, None) if unfinished > 0 => Ending::Stopped,
             (None, None) => Ending::Completed,
         }
@@ -104,6 +112,7 @@ impl fmt::Display for Ending {
         match self {
             Ending::Completed => f.write_str("completed"),
             Ending::Stopped => f.write_str("stopped before every job finished"),
+            Ending::BudgetSpent => f.write_str("the budget of requests was spent"),
             Ending::Aborted {
                 reason: AbortReason::Job,
             } => f.write_str("aborted: a job said no other can succeed"),
@@ -123,27 +132,28 @@ mod tests {
     fn an_abort_outranks_a_sink_error_which_outranks_a_stop() {
         let disk_full = io::Error::other("disk full");
         assert_eq!(
-            Ending::of(Some(AbortReason::Job), Some(&disk_full), 3),
+            Ending::of(Some(AbortReason::Job), Some(&disk_full), true, 3),
             Ending::Aborted {
                 reason: AbortReason::Job
             }
         );
         assert_eq!(
-            Ending::of(None, Some(&disk_full), 3),
+            Ending::of(None, Some(&disk_full), true, 3),
             Ending::SinkFailed {
                 kind: io::ErrorKind::Other,
                 message: "disk full".into()
             }
         );
-        assert_eq!(Ending::of(None, None, 3), Ending::Stopped);
-        assert_eq!(Ending::of(None, None, 0), Ending::Completed);
+        assert_eq!(Ending::of(None, None, true, 3), Ending::BudgetSpent);
+        assert_eq!(Ending::of(None, None, false, 3), Ending::Stopped);
+        assert_eq!(Ending::of(None, None, false, 0), Ending::Completed);
     }
 
     #[test]
     fn a_sink_error_on_the_last_flush_is_not_hidden_by_a_full_count() {
         let error = io::Error::new(io::ErrorKind::WriteZero, "short write");
         assert!(matches!(
-            Ending::of(None, Some(&error), 0),
+            Ending::of(None, Some(&error), false, 0),
             Ending::SinkFailed {
                 kind: io::ErrorKind::WriteZero,
                 ..
@@ -155,7 +165,7 @@ mod tests {
     fn an_abort_by_the_last_job_is_still_an_abort() {
         let reason = AbortReason::Internal("no worker thread".into());
         assert_eq!(
-            Ending::of(Some(reason.clone()), None, 0),
+            Ending::of(Some(reason.clone()), None, false, 0),
             Ending::Aborted { reason }
         );
     }

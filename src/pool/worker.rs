@@ -6,6 +6,7 @@
 //! the books wait for forever.
 
 use super::engine::{Engine, SinkSender};
+use super::first_try::Turn;
 use super::queue::{Message, Tracked};
 use super::summary::AbortReason;
 use super::work::{Attempt, Finished, Work};
@@ -43,17 +44,28 @@ impl<W: Work> Engine<'_, W> {
             };
             // Waiting for the limiter counts as waiting: the worker is free
             // for a job, so the thread count is not the bottleneck.
-            let cleared = if self.halt.is_stopped() {
+            let turn = self.first_try.turn(self.halt.stop());
+            let cleared = if self.halt.is_stopped() || turn.is_none() {
                 None
             } else {
                 self.limiter.acquire(self.halt.stop()).ok()
             };
             self.sizing.end_wait();
-            if let Some(reservation) = cleared {
-                self.run_guarded(tracked, &reservation, &sink, &mut rng);
+            // The budget is taken at the start the limiter cleared, so the
+            // starts it allows are the first ones in time; a worker cleared
+            // later finds it spent and ends the run.
+            match cleared {
+                Some(reservation) if self.budget.take() => {
+                    self.run_guarded(tracked, &reservation, &sink, &mut rng);
+                }
+                Some(_) => self.halt.spend_out(),
+                None => {}
             }
-            // Otherwise the run is stopping: the job stays unfinished, and a
-            // resumed run does it.
+            if turn == Some(Turn::First) {
+                self.first_try.end();
+            }
+            // Unless it ran, the run is stopping: the job stays unfinished,
+            // and a resumed run does it.
         }
     }
 

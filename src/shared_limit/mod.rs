@@ -17,10 +17,14 @@
 //!   the number of live processes sets the safe local share
 //!   ([`SharedSchedule`]) while Redis is lost.
 //!
+//! - [`RedisBudget`] counts the requests of every process on the key per
+//!   calendar month against one budget (`--shared-budget`).
+//!
 //! The Redis keys are named by a hash of the client key ([`ScheduleKey`]);
 //! the key never reaches Redis, and the URL's password prints as `***`.
 
 mod beat;
+mod budget;
 mod client;
 mod clock_map;
 mod error;
@@ -29,6 +33,7 @@ mod schedule;
 mod script;
 mod url;
 
+pub use budget::RedisBudget;
 pub use client::{Grant, Peers, RoundTrips, SharedLimit, SharedLimitConfig};
 pub use error::SharedLimitError;
 pub use key::ScheduleKey;

@@ -219,12 +219,15 @@ pub fn client(base_url: &str, key: &str, timeout: Duration) -> Client {
 /// The exactly-once check over a library run: no job finished twice, and
 /// the jobs finished are exactly `jobs`.
 pub fn assert_jobs_once(jobs: &[Job], outcomes: &[Finished<Job, CallOutput>]) {
+    // The jobs of these runs have distinct ids; `--per-model` ones share
+    // an id and differ by model.
+    let id_and_models = |job: &Job| (job.id.clone(), job.models.clone());
     let mut seen = HashSet::new();
     for outcome in outcomes {
-        let key = outcome.job.key();
+        let key = id_and_models(&outcome.job);
         assert!(seen.insert(key.clone()), "{key:?} finished twice");
     }
-    let wanted: HashSet<_> = jobs.iter().map(Job::key).collect();
+    let wanted: HashSet<_> = jobs.iter().map(id_and_models).collect();
     assert_eq!(seen.len(), wanted.len(), "jobs finished");
     assert_eq!(seen, wanted);
 }

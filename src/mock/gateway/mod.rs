@@ -15,7 +15,7 @@ mod request;
 use super::answers;
 use super::faults::{Fault, FaultMix};
 use super::http::{self, Head, Response};
-use super::limit::reply::RateHeaders;
+use super::limit::LimitHeaders;
 use super::limit::RateLimit;
 use super::MockConfig;
 use parking_lot::Mutex;
@@ -199,7 +199,7 @@ impl Gateway {
     fn fault_action(
         &self,
         fault: Option<Fault>,
-        rate: Option<RateHeaders>,
+        rate: Option<LimitHeaders>,
         rng: &mut fastrand::Rng,
     ) -> Option<Action> {
         // Faults that replace the upstream's answer: it never got to look at the request.
@@ -264,7 +264,7 @@ impl Gateway {
         &self,
         key: &str,
         now: SystemTime,
-    ) -> Result<(Option<RateHeaders>, Option<Slot<'_>>), Response> {
+    ) -> Result<(Option<LimitHeaders>, Option<Slot<'_>>), Response> {
         let Some(max) = self.max_in_flight else {
             return Ok((self.rate.check(key, now)?, None));
         };
@@ -296,7 +296,7 @@ impl Gateway {
     }
 
     /// Add the rate-limit headers of an accepted request, if any.
-    fn with_rate(rate: Option<RateHeaders>, response: Response) -> Response {
+    fn with_rate(rate: Option<LimitHeaders>, response: Response) -> Response {
         match rate {
             Some(headers) => headers.apply(response),
             None => response,

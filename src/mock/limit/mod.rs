@@ -1,13 +1,14 @@
 //! The gateway's rate limiting: the limiter that judges each request (one kind per
 //! file: Kong's fixed window, a sliding window, nginx's leaky bucket, a token
 //! bucket), the optional upstream layer whose headers the replies carry instead,
-//! and what a refusal looks like ([`reply`]).
+//! the day and month quota ([`quota`]), and what a refusal looks like ([`reply`]).
 //!
 //! Every limiter takes the arrival time as a parameter, so tests need no sleeping.
 
 mod fixed;
 mod keys;
 mod leaky;
+mod quota;
 pub(crate) mod reply;
 mod sliding;
 mod token;
@@ -17,6 +18,7 @@ use super::http::Response;
 use fixed::FixedWindow;
 use leaky::LeakyBucket;
 use parking_lot::Mutex;
+use quota::{Quota, QuotaHeaders};
 use reply::RateHeaders;
 use sliding::SlidingWindow;
 use std::num::NonZeroU32;
@@ -84,6 +86,35 @@ pub(crate) struct RateLimit {
     reply: reply::Dialect,
     /// The upstream layer whose headers the replies carry, if any.
     upstream: Option<Mutex<FixedWindow>>,
+    /// The day and month quota, if any.
+    quota: Option<Mutex<Quota>>,
+}
+
+/// The limit headers of an accepted request: its rate window's (or the
+/// upstream layer's), and the quota's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LimitHeaders {
+    rate: Option<RateHeaders>,
+    quota: Option<QuotaHeaders>,
+}
+
+impl LimitHeaders {
+    /// Both, or `None` when there are none.
+    fn of(rate: Option<RateHeaders>, quota: Option<QuotaHeaders>) -> Option<Self> {
+        (rate.is_some() || quota.is_some()).then_some(LimitHeaders { rate, quota })
+    }
+
+    /// Add these headers to `response`.
+    pub(crate) fn apply(self, response: Response) -> Response {
+        let response = match self.rate {
+            Some(rate) => rate.apply(response),
+            None => response,
+        };
+        match self.quota {
+            Some(quota) => quota.apply(response),
+            None => response,
+        }
+    }
 }
 
 impl RateLimit {
@@ -108,17 +139,34 @@ impl RateLimit {
                 layered: upstream.is_some(),
             },
             upstream,
+            quota: Quota::new(config.quota_day, config.quota_month).map(Mutex::new),
         }
     }
 
-    /// Count a request of `key` arriving at `now`: the headers for its answer
-    /// (`None`: no rate-limit headers), or its 429. The upstream layer only sees
-    /// what the front limiter let through.
+    /// Count a request of `key` arriving at `now` against the quota and the
+    /// rate: the headers for its answer (`None`: no limit headers), or its
+    /// 429. A request either refuses is counted by neither (Kong counts
+    /// accepted requests only); the quota's lock is held throughout, so two
+    /// requests cannot both take its last place.
     pub(crate) fn check(
         &self,
         key: &str,
         now: SystemTime,
-    ) -> Result<Option<RateHeaders>, Response> {
+    ) -> Result<Option<LimitHeaders>, Response> {
+        let style = self.reply.style;
+        let mut quota = self.quota.as_ref().map(|quota| quota.lock());
+        if let Some(quota) = quota.as_mut() {
+            quota.check(key, now, style)?;
+        }
+        let rate = self.check_rate(key, now)?;
+        let quota = quota.map(|mut quota| quota.count(key, now, style));
+        Ok(LimitHeaders::of(rate, quota))
+    }
+
+    /// Count a request of `key` arriving at `now` against the rate: the
+    /// headers for its answer (`None`: no rate-limit headers), or its 429. The
+    /// upstream layer only sees what the front limiter let through.
+    fn check_rate(&self, key: &str, now: SystemTime) -> Result<Option<RateHeaders>, Response> {
         let mut headers = None;
         if let Some(front) = &self.front {
             let verdict = front.lock().check(key, now);

@@ -1,0 +1,116 @@
+//! The budgets of `restb run`: the month's `--shared-budget` in Redis, and
+//! the end of a run whose budget was spent (`--max-requests` or the shared
+//! one): how many jobs are left, and the command line that resumes them.
+
+use restb::pool::PoolSummary;
+use std::path::Path;
+#[cfg(feature = "redis")]
+use {
+    super::{args::RunArgs, UsageError},
+    restb::api::ClientKey,
+    restb::pool::SharedBudget,
+    restb::shared_limit::{RedisBudget, RedisUrl, ScheduleKey},
+    std::sync::Arc,
+    std::time::Duration,
+};
+
+/// The line `restb run` prints when its budget ran out (exit status 3).
+pub(super) fn spent_message(summary: &PoolSummary, output: Option<&Path>) -> String {
+    let left = summary.unfinished;
+    match output {
+        Some(_) => format!(
+            "budget spent (--max-requests or --shared-budget): {left} jobs have no outcome yet; to send them, run: {}",
+            resume_command(std::env::args())
+        ),
+        // Outcomes went to standard output: only a file can be resumed.
+        None => format!(
+            "budget spent (--max-requests or --shared-budget): {left} jobs have no outcome yet; save the outcomes printed so far to a file and run the same command with -o FILE --resume to send them"
+        ),
+    }
+}
+
+/// `--shared-budget N`: the month's budget in the Redis of `--shared-limit`
+/// (or `RESTB_SHARED_LIMIT`), for the schedule of `key` at `base_url`.
+///
+/// # Errors
+/// No shared limit to count it in, or a Redis that cannot be reached: all
+/// before any request.
+#[cfg(feature = "redis")]
+pub(super) fn connect_shared(
+    args: &RunArgs,
+    key: &ClientKey,
+    base_url: &str,
+) -> Result<Option<SharedBudget>, UsageError> {
+    let Some(limit) = args.shared_budget else {
+        return Ok(None);
+    };
+    let text = args
+        .shared_limit
+        .clone()
+        .or_else(|| std::env::var("RESTB_SHARED_LIMIT").ok())
+        .filter(|text| !text.trim().is_empty())
+        .ok_or_else(|| {
+            UsageError(
+                "--shared-budget: needs --shared-limit URL (or RESTB_SHARED_LIMIT): the budget is counted in that Redis".to_string(),
+            )
+        })?;
+    let url = RedisUrl::parse(&text).map_err(|e| UsageError(format!("--shared-limit {e}")))?;
+    let schedule = ScheduleKey::new(key, base_url);
+    let budget = RedisBudget::connect(url, schedule, limit.get(), Duration::from_secs(1))
+        .map_err(|e| UsageError(format!("--shared-budget: {e}")))?;
+    let left = budget
+        .remaining()
+        .map_err(|e| UsageError(format!("--shared-budget: {e}")))?;
+    log::info!(
+        "shared budget: {left} of {} requests left this month for every process on this key",
+        budget.limit()
+    );
+    Ok(Some(SharedBudget::new(Arc::new(budget))))
+}
+
+/// The command line that was run, `--resume` added unless it is there,
+/// quoted for a POSIX shell.
+fn resume_command(args: impl IntoIterator<Item = String>) -> String {
+    let mut words: Vec<String> = args.into_iter().collect();
+    if !words.iter().any(|word| word == "--resume") {
+        words.push("--resume".to_string());
+    }
+    words
+        .iter()
+        .map(|word| shell_quote(word))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `word` as a POSIX shell reads it back: bare when it has only safe
+/// characters, else in single quotes.
+fn shell_quote(word: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c);
+    if !word.is_empty() && word.chars().all(safe) {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(text: &[&str]) -> Vec<String> {
+        text.iter().map(|w| w.to_string()).collect()
+    }
+
+    #[test]
+    fn the_resume_command_is_the_command_with_resume_quoted_for_a_shell() {
+        let run = words(&["restb", "run", "my photos.csv", "-o", "out.jsonl"]);
+        assert_eq!(
+            resume_command(run),
+            "restb run 'my photos.csv' -o out.jsonl --resume"
+        );
+        let again = words(&["restb", "run", "a.csv", "-o", "o.jsonl", "--resume"]);
+        assert_eq!(resume_command(again), "restb run a.csv -o o.jsonl --resume");
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(shell_quote(""), "''");
+    }
+}

@@ -1,0 +1,607 @@
+//! Spend control through the `restb` binary, over real loopback sockets to
+//! the mock gateway: `--dry-run` counts what a run would send and sends
+//! nothing, `--max-requests` stops a run at its budget (exit 3) and a resume
+//! finishes the batch with every job exactly once, and the month quota the
+//! gateway reports is shown and warned about.
+
+mod common;
+
+use common::{assert_exactly_once, clean_env, outcome_lines, run, start_mock, text, KEY};
+use restb::mock::{MockConfig, MockServer};
+use restb::pool::{Attempt, Ending, Pool, PoolConfig, Threads, Work};
+use restb::stop::Stop;
+use serde_json::Value;
+use std::collections::HashSet;
+use std::num::NonZeroUsize;
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A plain list of `count` image URLs, numbered from 1.
+fn url_list(dir: &Path, name: &str, count: usize) -> String {
+    let path = dir.join(name);
+    let body: String = (1..=count)
+        .map(|n| format!("https://example.com/photos/{n}.jpg\n"))
+        .collect();
+    std::fs::write(&path, body).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+fn json_file(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn a_dry_run_counts_grouped_and_per_model_requests_and_sends_nothing() {
+    let server = start_mock(MockConfig::default());
+    let dir = tempfile::tempdir().unwrap();
+    let input = url_list(dir.path(), "urls.txt", 10);
+    let stats = dir.path().join("plan.json");
+    let base = server.base_url();
+    let models = "re_logo,re_condition_r1r6_global,re_features_v4";
+    let dry = |extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            &input,
+            "--base-url",
+            &base,
+            "--models",
+            models,
+            "--rps",
+            "4",
+            "--stats-json",
+            stats.to_str().unwrap(),
+            "--dry-run",
+        ];
+        args.extend_from_slice(extra);
+        // No key at all: a dry run needs none.
+        let output = run(&args, None);
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+        (text(&output.stdout), json_file(&stats))
+    };
+
+    let (printed, grouped) = dry(&[]);
+    assert_eq!(grouped["images"], 10);
+    assert_eq!(grouped["jobs"], 10);
+    assert_eq!(grouped["requests"], 10);
+    assert_eq!(grouped["multipredict_requests"], 10);
+    assert_eq!(grouped["predict_requests"], 0);
+    assert_eq!(grouped["model_readings"], 30);
+    assert_eq!(grouped["seconds_at_allotted_rate"], 2.5);
+    assert!(printed.contains("requests: 10 (0 predict, 10 multipredict), 30 model readings"));
+    assert!(
+        printed.contains("10 requests at 4 requests/s: about 3 s"),
+        "{printed}"
+    );
+
+    let (printed, per_model) = dry(&["--per-model"]);
+    assert_eq!(per_model["images"], 10);
+    assert_eq!(per_model["jobs"], 30);
+    assert_eq!(per_model["requests"], 30);
+    assert_eq!(per_model["predict_requests"], 30);
+    assert_eq!(per_model["multipredict_requests"], 0);
+    assert_eq!(per_model["model_readings"], 30);
+    assert_eq!(per_model["seconds_at_allotted_rate"], 7.5);
+    assert!(
+        printed.contains("30 requests at 4 requests/s: about 8 s"),
+        "{printed}"
+    );
+
+    let (printed, budget) = dry(&["--per-model", "--max-requests", "12"]);
+    assert_eq!(budget["requests_within_budget"], 12);
+    assert_eq!(budget["jobs_beyond_budget"], 18);
+    assert!(printed.contains("--max-requests 12: 12 requests in this run, 18 jobs left"));
+
+    assert_eq!(server.counters().requests, 0, "a dry run sends nothing");
+}
+
+#[test]
+fn a_dry_run_of_a_resume_counts_what_is_left_and_leaves_the_outcome_file_alone() {
+    let server = start_mock(MockConfig::default());
+    let dir = tempfile::tempdir().unwrap();
+    let first_four = url_list(dir.path(), "first.txt", 4);
+    let all_ten = url_list(dir.path(), "all.txt", 10);
+    let out = dir.path().join("out.jsonl");
+    let stats = dir.path().join("plan.json");
+    let base = server.base_url();
+    let common = ["--base-url", &base, "--models", "re_logo", "--rps", "100"];
+    let mut first = vec!["run", first_four.as_str(), "-o", out.to_str().unwrap()];
+    first.extend_from_slice(&common);
+    let output = run(&first, Some(KEY));
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_eq!(server.counters().requests, 4);
+    let before = std::fs::read(&out).unwrap();
+
+    let mut dry = vec![
+        "run",
+        all_ten.as_str(),
+        "-o",
+        out.to_str().unwrap(),
+        "--resume",
+        "--dry-run",
+        "--stats-json",
+        stats.to_str().unwrap(),
+    ];
+    dry.extend_from_slice(&common);
+    let output = run(&dry, None);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let plan = json_file(&stats);
+    assert_eq!(plan["input_jobs"], 10);
+    assert_eq!(plan["already_done"], 4);
+    assert_eq!(plan["jobs"], 6);
+    assert_eq!(plan["requests"], 6);
+    assert!(
+        text(&output.stdout).contains("resume: 4 jobs already done (0 of them failed), 6 to send")
+    );
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        before,
+        "the outcome file is untouched"
+    );
+    // Without --resume, the dry run warns that a real run would replace it.
+    let mut fresh = vec![
+        "run",
+        all_ten.as_str(),
+        "-o",
+        out.to_str().unwrap(),
+        "--dry-run",
+    ];
+    fresh.extend_from_slice(&common);
+    let output = run(&fresh, None);
+    assert!(text(&output.stdout).contains("a real run would replace it"));
+    assert_eq!(std::fs::read(&out).unwrap(), before);
+    assert_eq!(server.counters().requests, 4, "the dry run sent nothing");
+
+    // A resume against a file that does not exist yet creates nothing.
+    let missing = dir.path().join("missing.jsonl");
+    let mut dry = vec![
+        "run",
+        all_ten.as_str(),
+        "-o",
+        missing.to_str().unwrap(),
+        "--resume",
+        "--dry-run",
+    ];
+    dry.extend_from_slice(&common);
+    let output = run(&dry, None);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert!(text(&output.stdout).contains("requests: 10 "));
+    assert!(!missing.exists(), "a dry run creates no outcome file");
+
+    // What the real resume then does matches the plan: 6 requests.
+    let mut resume = vec![
+        "run",
+        all_ten.as_str(),
+        "-o",
+        out.to_str().unwrap(),
+        "--resume",
+    ];
+    resume.extend_from_slice(&common);
+    let output = run(&resume, Some(KEY));
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_eq!(server.counters().requests, 10);
+    assert_eq!(outcome_lines(&out).len(), 10);
+}
+
+#[test]
+fn a_dry_run_refuses_bad_input_as_a_real_run_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.txt");
+    std::fs::write(&bad, "https://x/1.jpg\nwww.example.com/2.jpg\n").unwrap();
+    let bad = bad.to_str().unwrap();
+    let real = run(&["run", bad], Some(KEY));
+    let dry = run(&["run", bad, "--dry-run"], None);
+    assert_eq!(real.status.code(), Some(2));
+    assert_eq!(dry.status.code(), Some(2));
+    assert_eq!(text(&dry.stderr), text(&real.stderr));
+    assert!(
+        text(&dry.stderr).contains("bad.txt:2"),
+        "{}",
+        text(&dry.stderr)
+    );
+    assert!(dry.stdout.is_empty());
+
+    let good = url_list(dir.path(), "urls.txt", 2);
+    for flags in [
+        vec!["--models", "re_logo,nope"],
+        vec!["--rps", "0"],
+        vec!["--base-url", "ftp://x"],
+    ] {
+        let mut args = vec!["run", good.as_str()];
+        args.extend_from_slice(&flags);
+        let real = run(&args, Some(KEY));
+        args.push("--dry-run");
+        let dry = run(&args, None);
+        assert_eq!(dry.status.code(), Some(2), "{flags:?}");
+        assert_eq!(text(&dry.stderr), text(&real.stderr), "{flags:?}");
+    }
+}
+
+/// A work whose job `n` is a transient failure on its first try when `n`
+/// is odd, and a success otherwise; it counts every try.
+struct FlakyOdd {
+    tries: std::sync::atomic::AtomicU64,
+}
+
+impl Work for FlakyOdd {
+    type Job = (u64, Arc<AtomicU64>);
+    type Output = u64;
+    fn attempt(&self, (n, tries_of_job): &Self::Job) -> Attempt<u64> {
+        self.tries.fetch_add(1, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(5));
+        if n % 2 == 1 && tries_of_job.fetch_add(1, Ordering::SeqCst) == 0 {
+            Attempt::Transient(*n)
+        } else {
+            Attempt::Success(*n)
+        }
+    }
+    fn panicked(&self, (n, _): &Self::Job, _: &str) -> u64 {
+        *n
+    }
+}
+
+#[test]
+fn a_pool_budget_counts_retries_and_leaves_the_job_it_cannot_start_without_outcome() {
+    let work = FlakyOdd {
+        tries: AtomicU64::new(0),
+    };
+    let mut config = PoolConfig::default();
+    config.rate = None;
+    config.threads = Threads::Fixed(NonZeroUsize::new(4).unwrap());
+    config.retry.base_delay = Duration::from_millis(1);
+    config.budget = Some(25);
+    let jobs: Vec<_> = (0..40u64)
+        .map(|n| (n, Arc::new(AtomicU64::new(0))))
+        .collect();
+    let mut done = Vec::new();
+    let summary = Pool::new(config, Stop::new()).run(&work, jobs, |finished| {
+        done.push(finished.output);
+        Ok(())
+    });
+    assert_eq!(summary.ending, Ending::BudgetSpent);
+    assert_eq!(work.tries.load(Ordering::SeqCst), 25, "exactly the budget");
+    let unique: HashSet<u64> = done.iter().copied().collect();
+    assert_eq!(unique.len(), done.len(), "no job finished twice");
+    assert_eq!(summary.finished, done.len() as u64);
+    assert_eq!(summary.finished + summary.unfinished, 40);
+    // Odd jobs took two tries: fewer than 25 jobs can have finished.
+    assert!(done.len() < 25, "{}", done.len());
+
+    // A budget that covers every try ends the run as completed.
+    let work = FlakyOdd {
+        tries: AtomicU64::new(0),
+    };
+    let mut config = PoolConfig::default();
+    config.rate = None;
+    config.retry.base_delay = Duration::from_millis(1);
+    config.budget = Some(60);
+    let jobs: Vec<_> = (0..40u64)
+        .map(|n| (n, Arc::new(AtomicU64::new(0))))
+        .collect();
+    let summary = Pool::new(config, Stop::new()).run(&work, jobs, |_| Ok(()));
+    assert_eq!(summary.ending, Ending::Completed);
+    assert_eq!(work.tries.load(Ordering::SeqCst), 60);
+}
+
+/// The command the budget line says resumes the run.
+fn resume_command(stderr: &str) -> String {
+    let line = stderr
+        .lines()
+        .find(|line| line.starts_with("budget spent"))
+        .unwrap_or_else(|| panic!("no budget line in: {stderr}"));
+    line.split_once("to send them, run: ")
+        .unwrap_or_else(|| panic!("no command in: {line}"))
+        .1
+        .to_string()
+}
+
+#[test]
+fn a_budget_ends_the_run_with_exit_3_and_its_resume_command_finishes_every_job_once() {
+    const JOBS: usize = 30;
+    const BUDGET: u64 = 10;
+    let mut config = MockConfig::default();
+    config.rps = Some(40);
+    config.latency = Duration::from_millis(50);
+    config.faults = "500=0.2".parse().unwrap();
+    config.seed = 7;
+    let server = start_mock(config);
+    let dir = tempfile::tempdir().unwrap();
+    let input = url_list(dir.path(), "my photos.txt", JOBS);
+    let out = dir.path().join("out.jsonl");
+    let stats = dir.path().join("stats.json");
+    let base = server.base_url();
+    let budget = BUDGET.to_string();
+    let args = [
+        "run",
+        &input,
+        "--base-url",
+        &base,
+        "--models",
+        "re_logo",
+        "--rps",
+        "40",
+        "--max-attempts",
+        "30",
+        "--max-requests",
+        &budget,
+        "--stats-json",
+        stats.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ];
+    let output = run(&args, Some(KEY));
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert_eq!(server.counters().requests, BUDGET, "retries count too");
+    let first = outcome_lines(&out);
+    assert!(first.len() < JOBS, "{}", first.len());
+    assert!(stderr.contains(&format!("{} jobs have no outcome yet", JOBS - first.len())));
+    let figures = json_file(&stats);
+    assert_eq!(figures["budget_spent"], true);
+    assert_eq!(figures["interrupted"], false);
+
+    // Run the printed command (a shell reads it) until the batch is done.
+    let command = resume_command(&stderr);
+    assert!(command.ends_with("--resume"), "{command}");
+    let mut sent = BUDGET;
+    for round in 0.. {
+        assert!(round < 10, "the batch never finished");
+        let output = clean_env(Command::new("sh").args(["-c", &command]), Some(KEY))
+            .output()
+            .unwrap();
+        let now = server.counters().requests;
+        assert!(now - sent <= BUDGET, "a resume keeps its budget");
+        sent = now;
+        match output.status.code() {
+            Some(3) => continue,
+            Some(0) => break,
+            other => panic!("{other:?}: {}", text(&output.stderr)),
+        }
+    }
+    assert_exactly_once(&out, JOBS);
+    assert!(outcome_lines(&out).iter().all(|l| l["status"] == "ok"));
+}
+
+/// A mock with a month quota of `month`, no rate limit, 150 ms latency.
+fn quota_gateway(month: u32) -> MockServer {
+    let mut config = MockConfig::default();
+    config.quota_month = Some(month);
+    config.quota_day = Some(month * 10);
+    config.latency = Duration::from_millis(150);
+    start_mock(config)
+}
+
+fn warnings(stderr: &str) -> Vec<&str> {
+    stderr
+        .lines()
+        .filter(|line| line.contains("the month's quota is short"))
+        .collect()
+}
+
+#[test]
+fn a_run_longer_than_the_month_warns_once_after_the_first_reply_before_the_rest() {
+    // At least 100 jobs: a smaller batch does not hold its first reply.
+    const JOBS: usize = 120;
+    let server = quota_gateway(25);
+    let dir = tempfile::tempdir().unwrap();
+    let input = url_list(dir.path(), "urls.txt", JOBS);
+    let out = dir.path().join("out.jsonl");
+    let stats = dir.path().join("stats.json");
+    let base = server.base_url();
+    let args = [
+        "run",
+        &input,
+        "--base-url",
+        &base,
+        "--models",
+        "re_logo",
+        "--rps",
+        "50",
+        "--max-requests",
+        "6",
+        "--stats-json",
+        stats.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ];
+    let output = run(&args, Some(KEY));
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    let warned = warnings(&stderr);
+    assert_eq!(warned.len(), 1, "{stderr}");
+    // After the first reply: 119 jobs to go, 24 requests left of 25.
+    assert!(
+        warned[0].contains("119 jobs still to send, 24 requests left this month"),
+        "{stderr}"
+    );
+    // The second request waited for the first reply (150 ms).
+    let arrivals = server.arrivals();
+    assert_eq!(arrivals.len(), 6);
+    let gap = arrivals[1].at.duration_since(arrivals[0].at).unwrap();
+    assert!(gap >= Duration::from_millis(140), "{gap:?}");
+    // The stats show what is left.
+    assert!(
+        stderr.contains("quota: month 19 of 25 left, day 244 of 250 left"),
+        "{stderr}"
+    );
+    let figures = json_file(&stats);
+    assert_eq!(figures["quota"]["month"]["remaining"], 19);
+    assert_eq!(figures["quota"]["month"]["limit"], 25);
+    assert_eq!(figures["quota"]["day"]["remaining"], 244);
+
+    // A resume counts the jobs it has left: 114, then 113 after its first reply.
+    let output = run(&[&args[..], &["--resume"]].concat(), Some(KEY));
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    let warned = warnings(&stderr);
+    assert_eq!(warned.len(), 1, "{stderr}");
+    assert!(warned[0].contains("113 jobs still to send, 18 requests left this month"));
+
+    // Enough left for the rest: no warning.
+    let ample = quota_gateway(1000);
+    let base = ample.base_url();
+    let mut roomy = args.to_vec();
+    roomy[3] = &base;
+    let output = run(&roomy, Some(KEY));
+    let stderr = text(&output.stderr);
+    assert!(warnings(&stderr).is_empty(), "{stderr}");
+    assert!(stderr.contains("quota: month 994 of 1000 left"), "{stderr}");
+}
+
+#[test]
+fn a_dry_run_checks_the_quota_with_one_request_only_when_asked() {
+    let server = quota_gateway(25);
+    let dir = tempfile::tempdir().unwrap();
+    let input = url_list(dir.path(), "urls.txt", 30);
+    let stats = dir.path().join("plan.json");
+    let base = server.base_url();
+    let args = [
+        "run",
+        &input,
+        "--base-url",
+        &base,
+        "--dry-run",
+        "--check-quota",
+        "--stats-json",
+        stats.to_str().unwrap(),
+    ];
+    let without_key = run(&args, None);
+    assert_eq!(without_key.status.code(), Some(2));
+    assert!(text(&without_key.stderr).contains("no client key"));
+    assert_eq!(server.counters().requests, 0);
+
+    let output = run(&args, Some(KEY));
+    let stdout = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_eq!(server.counters().requests, 1, "one request");
+    let arrivals = server.arrivals();
+    assert_eq!(arrivals[0].path, "/vision/v2/predict", "the cheapest call");
+    assert!(stdout.contains("quota: month 24 of 25 left"), "{stdout}");
+    assert!(
+        stdout.contains("warning: this run would send 30 requests, 24 are left this month"),
+        "{stdout}"
+    );
+    assert_eq!(json_file(&stats)["quota"]["month"]["remaining"], 24);
+
+    // Without --check-quota a dry run asks nothing.
+    let output = run(&args[..args.len() - 3], Some(KEY));
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(server.counters().requests, 1);
+}
+
+/// A redis-server of this test's own on a free loopback port; killed on drop.
+#[cfg(feature = "redis")]
+struct Redis {
+    child: std::process::Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+#[cfg(feature = "redis")]
+impl Redis {
+    fn start() -> Redis {
+        for _ in 0..5 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let dir = tempfile::tempdir().unwrap();
+            let mut child = Command::new("redis-server")
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--save", "", "--appendonly", "no", "--dir"])
+                .arg(dir.path())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("redis-server is installed");
+            for _ in 0..250 {
+                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return Redis {
+                        child,
+                        port,
+                        _dir: dir,
+                    };
+                }
+                if child.try_wait().unwrap().is_some() {
+                    break; // the port was taken meanwhile: try another
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("redis-server did not start");
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
+#[cfg(feature = "redis")]
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[cfg(feature = "redis")]
+#[test]
+fn a_shared_budget_holds_across_processes_and_refusals_do_not_spend_it() {
+    let redis = Redis::start();
+    let server = start_mock(MockConfig::default());
+    let dir = tempfile::tempdir().unwrap();
+    let first = url_list(dir.path(), "first.txt", 5);
+    let second = url_list(dir.path(), "second.txt", 5);
+    let (out_a, out_b) = (dir.path().join("a.jsonl"), dir.path().join("b.jsonl"));
+    let (base, url) = (server.base_url(), redis.url());
+    let batch = |input: &str, out: &Path, budget: &str, extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            input,
+            "-o",
+            out.to_str().unwrap(),
+            "--base-url",
+            &base,
+            "--models",
+            "re_logo",
+            "--rps",
+            "50",
+            "--shared-limit",
+            &url,
+            "--shared-budget",
+            budget,
+        ];
+        args.extend_from_slice(extra);
+        run(&args, Some(KEY))
+    };
+    let a = batch(&first, &out_a, "7", &[]);
+    assert_eq!(a.status.code(), Some(0), "{}", text(&a.stderr));
+    assert_eq!(server.counters().requests, 5);
+    // Another process on the key: 2 of the month's 7 are left.
+    let b = batch(&second, &out_b, "7", &[]);
+    let stderr = text(&b.stderr);
+    assert_eq!(b.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("budget spent"), "{stderr}");
+    assert_eq!(
+        server.counters().requests,
+        7,
+        "the month's budget across processes"
+    );
+    assert_eq!(outcome_lines(&out_b).len(), 2);
+    // A larger budget later: the refused start was not counted, 2 are left.
+    let c = batch(&second, &out_b, "9", &["--resume"]);
+    assert_eq!(c.status.code(), Some(3), "{}", text(&c.stderr));
+    assert_eq!(server.counters().requests, 9);
+    assert_eq!(outcome_lines(&out_b).len(), 4);
+    // Without a shared limit to count it in, it is refused up front.
+    let lone = ["run", &first, "--base-url", &base, "--shared-budget", "3"];
+    let refused = run(&lone, Some(KEY));
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(text(&refused.stderr).contains("--shared-budget: needs --shared-limit"));
+    assert_eq!(server.counters().requests, 9);
+}
