@@ -167,6 +167,11 @@ fn parse(buf: &[u8]) -> Option<(Reply, usize, usize)> {
     Some((reply, announced, body_end))
 }
 
+/// How long `stop` may take. Connection threads see the stop within 100 ms (their
+/// poll); a stop that had to wait for them instead gives up after its 1 s grace,
+/// so anything under that shows they ended, with room for a loaded machine.
+const STOP_BOUND: Duration = Duration::from_millis(900);
+
 fn start(config: MockConfig) -> MockServer {
     MockServer::start(config).expect("start the mock")
 }
@@ -329,11 +334,7 @@ fn hang_answers_nothing_and_stop_still_returns_quickly() {
     assert_eq!(server.counters().in_flight, 1);
     let t = Instant::now();
     server.stop();
-    assert!(
-        t.elapsed() < Duration::from_millis(500),
-        "{:?}",
-        t.elapsed()
-    );
+    assert!(t.elapsed() < STOP_BOUND, "{:?}", t.elapsed());
     match c.read(Duration::from_secs(1)) {
         Outcome::Closed => {}
         other => panic!("expected a close without an answer, got {other:?}"),
