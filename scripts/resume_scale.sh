@@ -3,7 +3,7 @@
 # over an outcome file of LINES lines (default 5,000,000; target <= 100 MB),
 # against the mock gateway on loopback.
 #  1. a small input (1,000 images: 990 done, 10 new): the cost of reading the
-#     outcome file and holding the resume index (12 bytes per line);
+#     outcome file and holding the resume index (16 bytes per line);
 #  2. the whole input (every done image again, and 10 new): the run as a
 #     user resumes it, the input reader included.
 # Each case checks that exactly the 10 new images were sent.
