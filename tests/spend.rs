@@ -6,6 +6,8 @@
 
 mod common;
 
+#[cfg(feature = "redis")]
+use common::redis_server::Redis;
 use common::{assert_exactly_once, clean_env, outcome_lines, run, start_mock, text, KEY};
 use restb::mock::{MockConfig, MockServer};
 use restb::pool::{Attempt, Ending, Pool, PoolConfig, Threads, Work};
@@ -492,63 +494,6 @@ fn a_dry_run_checks_the_quota_with_one_request_only_when_asked() {
 }
 
 /// A redis-server of this test's own on a free loopback port; killed on drop.
-#[cfg(feature = "redis")]
-struct Redis {
-    child: std::process::Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-#[cfg(feature = "redis")]
-impl Redis {
-    fn start() -> Redis {
-        for _ in 0..5 {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
-            let dir = tempfile::tempdir().unwrap();
-            let mut child = Command::new("redis-server")
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                .args(["--save", "", "--appendonly", "no", "--dir"])
-                .arg(dir.path())
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .expect("redis-server is installed");
-            for _ in 0..250 {
-                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return Redis {
-                        child,
-                        port,
-                        _dir: dir,
-                    };
-                }
-                if child.try_wait().unwrap().is_some() {
-                    break; // the port was taken meanwhile: try another
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        panic!("redis-server did not start");
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-}
-
-#[cfg(feature = "redis")]
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[cfg(feature = "redis")]
 #[test]
 fn a_shared_budget_holds_across_processes_and_refusals_do_not_spend_it() {

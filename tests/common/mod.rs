@@ -9,6 +9,7 @@
 
 #![allow(dead_code)]
 
+pub mod redis_server;
 pub mod tiny_server;
 
 use restb::api::{Client, ClientConfig, ClientKey};
