@@ -92,6 +92,11 @@ impl Schedule {
         self.align_start = false;
     }
 
+    /// The schedule shared with other processes, if any.
+    pub(super) fn shared(&self) -> Option<&SharedPacing> {
+        self.shared.as_ref()
+    }
+
     /// The rate in force: the allotted one times the share AIMD left.
     pub(super) fn rate_in_force(&self) -> Option<Rate> {
         let rate = self.rate?;
