@@ -7,7 +7,7 @@ use super::clock::Now;
 use super::pacing::EvenPacing;
 use super::rate::Rate;
 use super::reservation::{started_by, Pause, Reservation};
-use super::shared::SharedPacing;
+use super::shared::{SharedPacing, SharedSlot};
 use super::wall_step::WallWatch;
 use super::window::{self, Windows};
 use std::collections::VecDeque;
@@ -38,6 +38,21 @@ const PHASE_STEP: u32 = 8;
 
 /// How far back booked starts are kept for a switch to window mode.
 const RECENT_PACED: Duration = Duration::from_secs(2);
+
+/// A slot to ask the shared schedule for (see [`Schedule::ask_shared_at`]).
+pub(super) struct SharedAsk {
+    pub(super) shared: SharedPacing,
+    earliest: Instant,
+    pub(super) increment: Duration,
+    generation: u64,
+}
+
+impl SharedAsk {
+    /// Books the slot on the shared schedule (a Redis round trip, maybe).
+    pub(super) fn reserve(&self) -> SharedSlot {
+        self.shared.slots().reserve(self.earliest, self.increment)
+    }
+}
 
 /// A start booked by even pacing, and where it left the schedule.
 #[derive(Debug, Clone, Copy)]
@@ -230,9 +245,41 @@ impl Schedule {
     /// Books on the shared schedule, if there is one and we pace. A pause
     /// that another process set voids the slots we booked before it.
     fn book_shared(&mut self, earliest: Instant) -> Option<Reservation> {
-        let shared = self.shared.as_ref()?;
+        let ask = self.shared_ask(earliest)?;
+        let slot = ask.shared.slots().reserve(ask.earliest, ask.increment);
+        Some(self.take_shared(&ask, slot))
+    }
+
+    /// What to ask the shared schedule for a slot at or after `now`, so that
+    /// the caller can ask it without holding the limiter's lock (a Redis
+    /// round trip); `None` when there is no shared schedule or the start is
+    /// to be aligned (then [`Schedule::book`]).
+    pub(super) fn ask_shared_at(&mut self, now: Now) -> Option<SharedAsk> {
+        if self.shared.is_none() || self.align_start || self.pacing.is_none() {
+            return None;
+        }
+        self.notice_time(now);
+        let earliest = self
+            .paused_until
+            .map_or(now.instant, |until| now.instant.max(until));
+        self.shared_ask(earliest)
+    }
+
+    fn shared_ask(&mut self, earliest: Instant) -> Option<SharedAsk> {
+        let shared = self.shared.clone()?;
         let increment = self.pacing.as_mut()?.next_increment();
-        let slot = shared.slots().reserve(earliest, increment);
+        Some(SharedAsk {
+            shared,
+            earliest,
+            increment,
+            generation: self.generation,
+        })
+    }
+
+    /// The reservation for the shared `slot` that `ask` got. A pause set
+    /// here while the slot was asked for (the lock released) voids it.
+    pub(super) fn take_shared(&mut self, ask: &SharedAsk, slot: SharedSlot) -> Reservation {
+        let stale = self.generation != ask.generation;
         if let Some(until) = slot.paused_until {
             if self.paused_until.is_none_or(|known| until > known) {
                 self.paused_until = Some(until);
@@ -240,14 +287,18 @@ impl Schedule {
             }
         }
         let bunches = self.rate.is_some_and(|r| r.burst().get() > 1);
-        Some(Reservation {
-            start: slot.start.max(earliest),
-            generation: self.generation,
+        Reservation {
+            start: slot.start.max(ask.earliest),
+            generation: if stale {
+                ask.generation
+            } else {
+                self.generation
+            },
             slot: None,
-            min_gap: (!bunches && !slot.turn).then_some(increment),
+            min_gap: (!bunches && !slot.turn).then_some(ask.increment),
             closes: None,
             turn: slot.turn,
-        })
+        }
     }
 
     /// Window mode, `budget` per window for a gateway that announced

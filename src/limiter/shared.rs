@@ -220,6 +220,63 @@ mod tests {
         assert_eq!(limiter(&none).share_of_rate(), 1.0, "never more than all");
     }
 
+    /// A schedule whose answer takes as long as the test says (a Redis
+    /// round trip on a loaded machine).
+    #[derive(Debug)]
+    struct Held {
+        asked: crossbeam_channel::Sender<()>,
+        answer: crossbeam_channel::Receiver<()>,
+        inner: InMemory,
+    }
+
+    impl SharedSlots for Held {
+        fn reserve(&self, earliest: Instant, increment: Duration) -> SharedSlot {
+            let _ = self.asked.send(());
+            let _ = self.answer.recv_timeout(Duration::from_secs(10));
+            self.inner.reserve(earliest, increment)
+        }
+
+        fn pause(&self, until: Instant, reason: &str) {
+            self.inner.pause(until, reason);
+        }
+    }
+
+    /// Every thread of a process waited for the limiter's lock while one
+    /// of them waited for Redis: starts bunched behind the round trip.
+    #[test]
+    fn a_slow_shared_answer_holds_no_other_thread_and_a_pause_meanwhile_voids_it() {
+        let (asked_tx, asked) = crossbeam_channel::unbounded();
+        let (answer, answer_rx) = crossbeam_channel::unbounded();
+        let held = Arc::new(Held {
+            asked: asked_tx,
+            answer: answer_rx,
+            inner: InMemory::default(),
+        });
+        let slots: Arc<dyn SharedSlots> = held.clone();
+        let limiter = Limiter::new(Rate::per_second(10.0)).shared(SharedPacing::new(slots));
+        let stop = Stop::new();
+        std::thread::scope(|scope| {
+            let booking = scope.spawn(|| limiter.acquire(&stop));
+            asked.recv_timeout(Duration::from_secs(10)).unwrap();
+            // The limiter's lock is free while the answer is awaited.
+            let (done_tx, done) = crossbeam_channel::bounded(1);
+            let limiter = &limiter;
+            scope.spawn(move || done_tx.send(limiter.status()).unwrap());
+            let status = done.recv_timeout(Duration::from_secs(5));
+            let until = Instant::now() + Duration::from_millis(200);
+            limiter.pause_until(until);
+            answer.send(()).unwrap();
+            answer.send(()).unwrap();
+            assert!(status.is_ok(), "the lock was held during the round trip");
+            let started = booking.join().unwrap().unwrap();
+            assert!(
+                started.start >= until,
+                "the slot asked before the pause was void"
+            );
+        });
+        assert_eq!(*held.inner.calls.lock(), 2, "booked again after the pause");
+    }
+
     #[test]
     fn a_turn_is_never_started_but_booked_again() {
         let shared = Arc::new(InMemory::default());
