@@ -1,6 +1,6 @@
 //! Thread-count sweeps: throughput against threads, with a table, JSON and an SVG chart.
 //!
-//! [`sweep`] runs the engine ([`restb::pool`]) with a fixed thread count at
+//! [`sweep()`] runs the engine ([`restb::pool`]) with a fixed thread count at
 //! every point of a grid of thread counts x allotted rates, each request one
 //! `/vision/v2/predict` call on [`sweep::BENCH_MODEL`], against the built-in mock
 //! gateway ([`Target::Mock`], a fresh one per point playing the account's
