@@ -16,18 +16,16 @@ const FLOOR_ABSOLUTE: Duration = Duration::from_millis(1);
 const FLOOR_SHARE: f64 = 0.002;
 /// The largest margin: 25 % slower than the allotted rate.
 const MAX_MARGIN: f64 = 0.25;
-/// Each unexplained rejection episode: margin x 1.25 + 0.1 %.
-const GROWTH: f64 = 1.25;
+/// Each unexplained rejection round: margin x 1.5 + 0.1 %. From the floor,
+/// three rounds reach 1 %, six reach 4 %: the jitter of a loaded machine.
+const GROWTH: f64 = 1.5;
 const STEP: f64 = 0.001;
-/// Each accepted request gives back 1/512 of the margin. Measured against
-/// nginx on a loaded 2-core machine, most rejections come from the gateway
-/// stalling (two requests read in one event-loop turn), which no margin
-/// prevents; a margin that lingers only costs rate (scripts/pacing.sh).
-const DECAY: f64 = 1.0 / 512.0;
-/// Rejections closer together than this many accepted requests are one
-/// episode (a gateway that stalled and then saw requests bunched up, which
-/// no margin prevents), and widen the margin once.
-const EPISODE: u32 = 100;
+/// Each accepted request gives back 1/1000 of the margin. A margin that
+/// grows by `ln GROWTH` per rejection round and shrinks by `DECAY` per
+/// acceptance settles where rejection rounds are `DECAY / ln GROWTH` of
+/// the replies: about one in 400, so the margin stays just wide enough
+/// for the jitter that the machine and the gateway show.
+const DECAY: f64 = 1.0 / 1000.0;
 
 /// The first bookings of a run get a start-up allowance on their spacing:
 /// a tenth of the interval, at most 5 ms.
@@ -44,7 +42,10 @@ pub(super) struct EvenPacing {
     /// The share of the allotted rate in force (AIMD).
     share: f64,
     gcra: Gcra,
-    accepted_since_widened: u32,
+    /// When the margin last widened: a rejected request that started
+    /// before then was spaced by the narrower margin, and is the same
+    /// round of rejections.
+    widened_at: Option<Instant>,
     /// Bookings that still get the start-up allowance.
     startup_left: u32,
 }
@@ -62,7 +63,7 @@ impl EvenPacing {
             floor,
             share: 1.0,
             gcra: Gcra::new(interval.saturating_mul(burst.saturating_sub(1))),
-            accepted_since_widened: EPISODE,
+            widened_at: None,
             // A burst lets requests bunch anyway.
             startup_left: if burst > 1 { 0 } else { STARTUP_BOOKINGS },
         }
@@ -122,15 +123,17 @@ impl EvenPacing {
             .set_tat(Some(free.map_or(until, |free| free.max(until))));
     }
 
-    pub(super) fn widen(&mut self) {
-        if self.accepted_since_widened >= EPISODE {
-            self.margin = (self.margin * GROWTH + STEP).min(MAX_MARGIN);
-            self.accepted_since_widened = 0;
+    /// A request that started at `started` was rejected for its spacing
+    /// (seen at `now`): widen the margin, once per round of rejections.
+    pub(super) fn widen(&mut self, started: Instant, now: Instant) {
+        if self.widened_at.is_some_and(|widened| started <= widened) {
+            return;
         }
+        self.margin = (self.margin * GROWTH + STEP).min(MAX_MARGIN);
+        self.widened_at = Some(now);
     }
 
     pub(super) fn narrow(&mut self) {
-        self.accepted_since_widened = self.accepted_since_widened.saturating_add(1);
         self.margin = (self.margin * (1.0 - DECAY)).max(self.floor);
     }
 }
@@ -139,55 +142,78 @@ impl EvenPacing {
 mod tests {
     use super::*;
 
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
     #[test]
-    fn rejections_widen_the_interval_and_acceptances_win_it_back() {
+    fn a_round_of_rejections_widens_once_and_acceptances_win_it_back() {
+        let t0 = Instant::now();
         let mut pacing = EvenPacing::new(Duration::from_secs(10), 1);
-        assert!((pacing.margin() - 0.0001).abs() < 1e-9, "1 ms of 10 s");
-        pacing.widen();
-        assert!((pacing.margin() - 0.001125).abs() < 1e-9);
-        pacing.widen();
+        assert!((pacing.margin() - 0.0001).abs() < 1e-12, "1 ms of 10 s");
+        pacing.widen(t0, t0 + ms(100));
+        let once = 0.0001 * GROWTH + STEP;
+        assert!((pacing.margin() - once).abs() < 1e-12);
+        pacing.widen(t0 + ms(50), t0 + ms(150));
         assert!(
-            (pacing.margin() - 0.001125).abs() < 1e-9,
-            "one episode widens once"
+            (pacing.margin() - once).abs() < 1e-12,
+            "started before the widening: the same round"
         );
-        for _ in 0..EPISODE {
+        pacing.widen(t0 + ms(101), t0 + ms(200));
+        let twice = once * GROWTH + STEP;
+        assert!((pacing.margin() - twice).abs() < 1e-12, "a new round");
+        for _ in 0..1000 {
             pacing.narrow();
         }
-        pacing.widen();
-        let expected = 0.001125 * (1.0 - DECAY).powi(EPISODE as i32) * GROWTH + STEP;
-        assert!((pacing.margin() - expected).abs() < 1e-9);
-        for _ in 0..10_000 {
+        let expected = twice * (1.0 - DECAY).powi(1000);
+        assert!((pacing.margin() - expected).abs() < 1e-12);
+        for _ in 0..100_000 {
             pacing.narrow();
         }
         assert_eq!(pacing.margin(), 0.0001, "down to the floor");
-        assert_eq!(
-            EvenPacing::new(Duration::from_millis(2), 1).margin(),
-            FLOOR_SHARE
-        );
-        for _ in 0..100 {
-            pacing.accepted_since_widened = EPISODE;
-            pacing.widen();
+        assert_eq!(EvenPacing::new(ms(2), 1).margin(), FLOOR_SHARE);
+        for i in 0..100 {
+            pacing.widen(t0 + ms(1000 * i), t0 + ms(1000 * i + 1));
         }
         assert_eq!(pacing.margin(), MAX_MARGIN);
     }
 
+    /// At a steady rejection rate `p` per reply, the margin grows while
+    /// `p` is above `DECAY / ln GROWTH` and shrinks below it.
+    #[test]
+    fn the_margin_settles_where_rejections_are_rare() {
+        let settle = |every: u32| {
+            let t0 = Instant::now();
+            let mut pacing = EvenPacing::new(ms(50), 1);
+            for i in 0..20_000u32 {
+                let at = t0 + ms(50) * i;
+                if i % every == 0 {
+                    pacing.widen(at, at + ms(50));
+                } else {
+                    pacing.narrow();
+                }
+            }
+            pacing.margin()
+        };
+        assert_eq!(settle(2_000), FLOOR_SHARE, "one in 2000: the floor");
+        assert!(settle(100) > 0.05, "one in 100 keeps widening");
+    }
+
     #[test]
     fn slots_follow_the_widened_interval() {
-        let mut pacing = EvenPacing::new(Duration::from_millis(100), 1);
+        let mut pacing = EvenPacing::new(ms(100), 1);
         pacing.startup_left = 0;
         let t0 = Instant::now();
         assert_eq!(pacing.book(t0).0, t0);
-        for _ in 0..5 {
-            pacing.accepted_since_widened = EPISODE;
-            pacing.widen();
-        }
         let (second, _, _) = pacing.book(t0);
-        assert_eq!(
-            second,
-            t0 + Duration::from_micros(100_200),
-            "the floor: 0.2 %"
-        );
+        assert_eq!(second, t0 + Duration::from_micros(100_200), "the floor: 0.2 %");
+        pacing.widen(t0, t0);
+        // The third was booked when the second was: the widened spacing
+        // counts from the fourth.
         let (third, _, _) = pacing.book(t0);
-        assert!(third - second > Duration::from_micros(100_200));
+        let (fourth, _, _) = pacing.book(t0);
+        assert_eq!(third - second, Duration::from_micros(100_200));
+        let widened = 100_000.0 * (1.0 + FLOOR_SHARE * GROWTH + STEP);
+        assert_eq!(fourth - third, Duration::from_micros(widened.round() as u64));
     }
 }
