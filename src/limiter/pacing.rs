@@ -206,7 +206,11 @@ mod tests {
         let t0 = Instant::now();
         assert_eq!(pacing.book(t0).0, t0);
         let (second, _, _) = pacing.book(t0);
-        assert_eq!(second, t0 + Duration::from_micros(100_200), "the floor: 0.2 %");
+        assert_eq!(
+            second,
+            t0 + Duration::from_micros(100_200),
+            "the floor: 0.2 %"
+        );
         pacing.widen(t0, t0);
         // The third was booked when the second was: the widened spacing
         // counts from the fourth.
@@ -214,6 +218,9 @@ mod tests {
         let (fourth, _, _) = pacing.book(t0);
         assert_eq!(third - second, Duration::from_micros(100_200));
         let widened = 100_000.0 * (1.0 + FLOOR_SHARE * GROWTH + STEP);
-        assert_eq!(fourth - third, Duration::from_micros(widened.round() as u64));
+        assert_eq!(
+            fourth - third,
+            Duration::from_micros(widened.round() as u64)
+        );
     }
 }

@@ -39,6 +39,8 @@ pub(super) struct Windows {
     guard: Duration,
     cursor: u64,
     used: u32,
+    /// When our starts in the cursor's window are booked, since the epoch.
+    booked_at: Vec<Duration>,
     lowered: BTreeMap<u64, u32>,
 }
 
@@ -49,6 +51,7 @@ impl Windows {
             guard: DEFAULT_GUARD,
             cursor: 0,
             used: 0,
+            booked_at: Vec::new(),
             lowered: BTreeMap::new(),
         }
     }
@@ -94,8 +97,7 @@ impl Windows {
     pub(super) fn book(&mut self, earliest: Duration) -> WindowSlot {
         let earliest_window = earliest.as_secs();
         if earliest_window > self.cursor {
-            self.cursor = earliest_window;
-            self.used = 0;
+            self.next_window(earliest_window);
         }
         loop {
             let opens = Duration::from_secs(self.cursor) + self.guard;
@@ -103,15 +105,35 @@ impl Windows {
             let at = earliest.max(opens + self.spacing() * self.used);
             if self.used < self.budget_of(self.cursor) && at < closes {
                 self.used += 1;
+                self.booked_at.push(at);
                 return WindowSlot {
                     at,
                     window: self.cursor,
                     index: self.used,
                 };
             }
-            self.cursor += 1;
-            self.used = 0;
+            self.next_window(self.cursor + 1);
         }
+    }
+
+    fn next_window(&mut self, window: u64) {
+        self.cursor = window;
+        self.used = 0;
+        self.booked_at.clear();
+    }
+
+    /// Starts made in `now`'s window by `now` (since the epoch): those
+    /// taken over from pacing, and our slots whose time has come. `None`
+    /// when bookings have moved on to a later window: this one was given
+    /// up or is full, under a budget that may have changed since.
+    pub(super) fn started_by(&self, now: Duration) -> Option<u32> {
+        if self.cursor != now.as_secs() {
+            return (self.cursor < now.as_secs()).then_some(0);
+        }
+        let booked = u32::try_from(self.booked_at.len()).unwrap_or(u32::MAX);
+        let taken_over = self.used.saturating_sub(booked);
+        let ours = self.booked_at.iter().filter(|at| **at <= now).count();
+        Some(taken_over + u32::try_from(ours).unwrap_or(u32::MAX))
     }
 
     /// After a pause until `resume_window` decided in `now_window`: slots
@@ -120,8 +142,7 @@ impl Windows {
     /// within it, the rest of the window is given up.
     pub(super) fn restart(&mut self, now_window: u64, resume_window: u64) {
         if resume_window > now_window {
-            self.cursor = resume_window;
-            self.used = 0;
+            self.next_window(resume_window);
         } else if self.cursor > now_window {
             self.cursor = now_window;
             self.used = self.budget;
