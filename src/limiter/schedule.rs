@@ -281,8 +281,7 @@ impl Schedule {
     /// (the layer that rejects is another one), so waiting out the
     /// wall-clock window would waste it: pacing resumes one interval from
     /// now, or where it would stand had this window's starts so far been
-    /// paced evenly from its beginning, whichever is later (the next second
-    /// if this one's count is not known). No wall-clock second gets more
+    /// paced evenly from its beginning, whichever is later. No wall-clock second gets more
     /// than the rate, and a sliding window that the last burst filled frees
     /// up as it ages out, one start per interval.
     pub(super) fn leave_windows(&mut self, now: Now) {
@@ -291,12 +290,13 @@ impl Schedule {
         };
         let wall = now.since_epoch();
         let interval = self.pacing.as_ref().map(EvenPacing::effective_interval);
-        let resume = match (interval, windows.started_by(wall)) {
-            (Some(interval), Some(started)) => {
+        let resume = match interval {
+            Some(interval) => {
+                let started = windows.started_by(wall);
                 let evenly = Duration::from_secs(wall.as_secs()) + interval * started;
                 later(now.instant, interval).max(now.instant_of(evenly))
             }
-            _ => now.instant_of(Duration::from_secs(wall.as_secs() + 1) + window::DEFAULT_GUARD),
+            None => now.instant_of(Duration::from_secs(wall.as_secs() + 1) + window::DEFAULT_GUARD),
         };
         self.recent_paced.clear();
         self.pause(resume, now);

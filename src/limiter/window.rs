@@ -13,6 +13,10 @@ use std::time::Duration;
 /// Windows whose budget the gateway's counts lowered (another client on the
 /// same key); only the next few matter, so old ones are dropped.
 const KEPT_OVERRIDES: usize = 8;
+/// Windows whose booked slots are kept after the cursor moved on (a pool
+/// books ahead while the current window is still running).
+const KEPT_WINDOWS: u64 = 2;
+const PRUNE_MIN: usize = 64;
 /// Guard at both ends of a window: a request sent right at a boundary may
 /// be counted in the neighbouring window by a gateway whose clock is a
 /// little off from ours. Grows after a rejection in window mode.
@@ -39,8 +43,13 @@ pub(super) struct Windows {
     guard: Duration,
     cursor: u64,
     used: u32,
-    /// When our starts in the cursor's window are booked, since the epoch.
+    /// When our recent slots are booked, since the epoch: those of the
+    /// last few windows before the latest booking, and any ahead of it.
     booked_at: Vec<Duration>,
+    /// Length of `booked_at` at which the old ones are dropped.
+    prune_at: usize,
+    /// Starts taken over from pacing: (window, how many).
+    taken_over: (u64, u32),
     lowered: BTreeMap<u64, u32>,
 }
 
@@ -52,6 +61,8 @@ impl Windows {
             cursor: 0,
             used: 0,
             booked_at: Vec::new(),
+            prune_at: PRUNE_MIN,
+            taken_over: (0, 0),
             lowered: BTreeMap::new(),
         }
     }
@@ -79,6 +90,7 @@ impl Windows {
         if window >= self.cursor {
             self.cursor = window;
             self.used = used;
+            self.taken_over = (window, used);
         }
     }
 
@@ -105,7 +117,7 @@ impl Windows {
             let at = earliest.max(opens + self.spacing() * self.used);
             if self.used < self.budget_of(self.cursor) && at < closes {
                 self.used += 1;
-                self.booked_at.push(at);
+                self.remember(at, earliest);
                 return WindowSlot {
                     at,
                     window: self.cursor,
@@ -119,21 +131,36 @@ impl Windows {
     fn next_window(&mut self, window: u64) {
         self.cursor = window;
         self.used = 0;
-        self.booked_at.clear();
+    }
+
+    /// Keeps `at` for [`Windows::started_by`]; drops, now and then, the
+    /// slots of windows long before `earliest`: only the current window's
+    /// count is ever asked for. Amortised O(1) per booking.
+    fn remember(&mut self, at: Duration, earliest: Duration) {
+        self.booked_at.push(at);
+        if self.booked_at.len() >= self.prune_at {
+            let oldest = earliest.as_secs().saturating_sub(KEPT_WINDOWS);
+            self.booked_at.retain(|at| at.as_secs() >= oldest);
+            self.prune_at = (self.booked_at.len() * 2).max(PRUNE_MIN);
+        }
     }
 
     /// Starts made in `now`'s window by `now` (since the epoch): those
-    /// taken over from pacing, and our slots whose time has come. `None`
-    /// when bookings have moved on to a later window: this one was given
-    /// up or is full, under a budget that may have changed since.
-    pub(super) fn started_by(&self, now: Duration) -> Option<u32> {
-        if self.cursor != now.as_secs() {
-            return (self.cursor < now.as_secs()).then_some(0);
-        }
-        let booked = u32::try_from(self.booked_at.len()).unwrap_or(u32::MAX);
-        let taken_over = self.used.saturating_sub(booked);
-        let ours = self.booked_at.iter().filter(|at| **at <= now).count();
-        Some(taken_over + u32::try_from(ours).unwrap_or(u32::MAX))
+    /// taken over from pacing, and our slots whose time has come (a slot a
+    /// pause voided counts too: an overcount only makes pacing later).
+    pub(super) fn started_by(&self, now: Duration) -> u32 {
+        let window = now.as_secs();
+        let taken_over = if self.taken_over.0 == window {
+            self.taken_over.1
+        } else {
+            0
+        };
+        let ours = self
+            .booked_at
+            .iter()
+            .filter(|at| at.as_secs() == window && **at <= now)
+            .count();
+        taken_over.saturating_add(u32::try_from(ours).unwrap_or(u32::MAX))
     }
 
     /// After a pause until `resume_window` decided in `now_window`: slots
