@@ -193,7 +193,11 @@ impl Learner {
             let until = later(now.instant, pause.min(MAX_BLIND_PAUSE));
             return self.pause(schedule, until, PauseReason::Persistent, now);
         };
-        pacing.widen(reservation.start, now.instant);
+        // Below the full share, 429s are the rate's (other clients on the
+        // key, see AIMD), not jitter's: the margin stays.
+        if self.aimd.as_ref().is_none_or(|aimd| aimd.share() >= 1.0) {
+            pacing.widen(reservation.start, now.instant);
+        }
         let interval = pacing.effective_interval();
         log::debug!(
             "lone 429: pacing margin now {:.2} %",

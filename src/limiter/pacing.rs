@@ -89,9 +89,15 @@ impl EvenPacing {
         increment
     }
 
-    /// Paces at `share` (0 < share <= 1) of the allotted rate.
+    /// Paces at `share` (0 < share <= 1) of the allotted rate. A cut means
+    /// the rejections were too high a rate, not jitter: the margin they
+    /// widened goes back to the floor.
     pub(super) fn set_share(&mut self, share: f64) {
-        self.share = share.clamp(f64::MIN_POSITIVE, 1.0);
+        let share = share.clamp(f64::MIN_POSITIVE, 1.0);
+        if share < self.share {
+            self.margin = self.floor;
+        }
+        self.share = share;
     }
 
     /// Moves the schedule `by` later.
@@ -197,6 +203,21 @@ mod tests {
         };
         assert_eq!(settle(2_000), FLOOR_SHARE, "one in 2000: the floor");
         assert!(settle(100) > 0.05, "one in 100 keeps widening");
+    }
+
+    #[test]
+    fn a_cut_of_the_share_puts_the_margin_back_to_the_floor() {
+        let t0 = Instant::now();
+        let mut pacing = EvenPacing::new(ms(50), 1);
+        pacing.widen(t0, t0);
+        let widened = pacing.margin();
+        pacing.set_share(1.0);
+        assert_eq!(pacing.margin(), widened, "no cut, no change");
+        pacing.set_share(0.8);
+        assert_eq!(pacing.margin(), FLOOR_SHARE);
+        pacing.widen(t0 + ms(1), t0 + ms(1));
+        pacing.set_share(0.9);
+        assert!(pacing.margin() > FLOOR_SHARE, "a raise keeps the margin");
     }
 
     #[test]
