@@ -3,7 +3,7 @@
 //! takes the time as a parameter ([`Now`]), so it is tested with made-up
 //! instants. (Learning from replies is in `learn.rs`, waiting in `wait.rs`.)
 
-use super::clock::Now;
+use super::clock::{later, Now};
 use super::pacing::EvenPacing;
 use super::rate::Rate;
 use super::reservation::{started_by, Pause, Reservation};
@@ -333,15 +333,27 @@ impl Schedule {
         log::debug!("the gateway counts {limit} per wall-clock second: pacing {budget} per window");
     }
 
-    /// Back to even pacing for good, from the next wall-clock second: the
-    /// current window may hold a whole budget already, so starts are held
-    /// until then (a hold no later pause can shorten).
+    /// Back to even pacing for good. The windows were not what limits us
+    /// (the layer that rejects is another one), so waiting out the
+    /// wall-clock window would waste it: pacing resumes one interval from
+    /// now, or where it would stand had this window's starts so far been
+    /// paced evenly from its beginning, whichever is later. No wall-clock second gets more
+    /// than the rate, and a sliding window that the last burst filled frees
+    /// up as it ages out, one start per interval.
     pub(super) fn leave_windows(&mut self, now: Now) {
-        if self.windows.take().is_none() {
+        let Some(windows) = self.windows.take() else {
             return;
-        }
-        let boundary = Duration::from_secs(now.since_epoch().as_secs() + 1);
-        let resume = now.instant_of(boundary + window::DEFAULT_GUARD);
+        };
+        let wall = now.since_epoch();
+        let interval = self.pacing.as_ref().map(EvenPacing::effective_interval);
+        let resume = match interval {
+            Some(interval) => {
+                let started = windows.started_by(wall);
+                let evenly = Duration::from_secs(wall.as_secs()) + interval * started;
+                later(now.instant, interval).max(now.instant_of(evenly))
+            }
+            None => now.instant_of(Duration::from_secs(wall.as_secs() + 1) + window::DEFAULT_GUARD),
+        };
         self.recent_paced.clear();
         self.pause(resume, now);
     }
