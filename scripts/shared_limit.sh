@@ -21,7 +21,8 @@
 # Environment: PROCS="1 2 4 8", RATES="20 100", GATEWAYS="window leaky",
 #   EXTRAS="kill faketime restart fast" (any subset; empty for none), LATENCY=0.05;
 #   PROCS, RATES or GATEWAYS empty skips the main table; RUN_FLAGS="--threads 40"
-#   adds flags to every restb run; KEEP=1 keeps the temporary directory (the
+#   adds flags to every restb run; RESTB_BIN=PATH runs another build of restb
+#   (to compare two); KEEP=1 keeps the temporary directory (the
 #   gateway's access.log: time, status, request time, image; each stats.N.txt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,7 +36,7 @@ latency=${LATENCY:-0.05}
 command -v redis-server >/dev/null || (apt-get update -qq && apt-get install -y -qq redis-server)
 command -v nginx >/dev/null || (apt-get update -qq && apt-get install -y -qq nginx-light)
 cargo build --release --quiet
-restb=$PWD/target/release/restb
+restb=${RESTB_BIN:-$PWD/target/release/restb}
 dir=$(mktemp -d)
 cleanup() {
   [ -f "$dir/nginx.pid" ] && kill "$(cat "$dir/nginx.pid")" 2>/dev/null || true

@@ -88,6 +88,46 @@ fn a_pause_written_by_one_process_holds_the_other() {
     assert!(shorter > until - 20 * MS);
 }
 
+/// A start told by one process reaches the others on the key (and only
+/// them), mapped onto their clock through Redis's: the second process
+/// keeps its gap after the first one's actual start, late or not.
+#[test]
+fn an_actual_start_is_told_to_the_other_processes_on_the_key() {
+    let redis = Redis::start();
+    let a = connect(&redis.url(), "key-s", 100.0).unwrap();
+    let b = connect(&redis.url(), "key-s", 100.0).unwrap();
+    let other_key = connect(&redis.url(), "key-t", 100.0).unwrap();
+    for limit in [&a, &b, &other_key] {
+        // A reservation maps Redis's clock onto ours.
+        limit.reserve(Duration::from_millis(10), 1.0).unwrap();
+    }
+    // The others subscribe in the background: tell until one arrives.
+    let mut told = None;
+    for _ in 0..100 {
+        let at = Instant::now() - Duration::from_millis(3);
+        a.started(at);
+        std::thread::sleep(20 * MS);
+        if let Some(seen) = b.started_elsewhere() {
+            told = Some((at, seen));
+            break;
+        }
+    }
+    let (at, seen) = told.expect("b never heard of a's start");
+    // Each side maps within half a round trip: well under 5 ms here, and
+    // seconds off if the clocks were not mapped through Redis's.
+    assert!(seen.max(at) - seen.min(at) < 5 * MS, "{at:?} vs {seen:?}");
+    assert_eq!(
+        a.started_elsewhere(),
+        None,
+        "a process's own start is its own"
+    );
+    assert_eq!(
+        other_key.started_elsewhere(),
+        None,
+        "another key's schedule"
+    );
+}
+
 #[test]
 fn processes_that_disagree_on_the_rate_share_the_smallest() {
     let redis = Redis::start();

@@ -54,6 +54,19 @@ pub trait SharedSlots: Send + Sync + fmt::Debug {
     /// Holds every holder's starts until `until`; `reason` is for logs.
     fn pause(&self, until: Instant, reason: &str);
 
+    /// This holder started a request at `at`, a slot of the schedule's
+    /// (after keeping its own gap): tell the other holders. Must not block
+    /// on the shared store. Defaults to nothing.
+    fn started(&self, _at: Instant) {}
+
+    /// The latest start another holder told of, on this process's clock:
+    /// the limiter keeps its gap after it too, so a holder that woke late
+    /// for its slot does not put the next holder's on-time start less
+    /// than an interval behind its own. Defaults to `None`.
+    fn started_elsewhere(&self) -> Option<Instant> {
+        None
+    }
+
     /// How many holders (processes) draw from the schedule now, this one
     /// included: this process gets about its share of the rate, and sizes
     /// its pool for that share, not for the whole rate. Defaults to 1.
@@ -117,6 +130,10 @@ mod tests {
         turns: Mutex<Vec<Instant>>,
         calls: Mutex<u32>,
         holders: Option<u32>,
+        /// The latest start another holder told of.
+        elsewhere: Mutex<Option<Instant>>,
+        /// The starts this holder told of.
+        told: Mutex<Vec<Instant>>,
     }
 
     impl SharedSlots for InMemory {
@@ -139,6 +156,14 @@ mod tests {
 
         fn holders(&self) -> u32 {
             self.holders.unwrap_or(1)
+        }
+
+        fn started(&self, at: Instant) {
+            self.told.lock().push(at);
+        }
+
+        fn started_elsewhere(&self) -> Option<Instant> {
+            *self.elsewhere.lock()
         }
     }
 
@@ -275,6 +300,43 @@ mod tests {
             );
         });
         assert_eq!(*held.inner.calls.lock(), 2, "booked again after the pause");
+    }
+
+    /// Another process woke late for its slot and started just as ours
+    /// came: a leaky bucket refuses whichever of two starts comes less
+    /// than an interval after the other, whoever holds them.
+    #[test]
+    fn a_late_start_elsewhere_holds_ours_one_interval_and_ours_is_told() {
+        let shared = Arc::new(InMemory::default());
+        let limiter = limiter(&shared);
+        let other = Instant::now();
+        *shared.elsewhere.lock() = Some(other);
+        let started = limiter.acquire(&Stop::new()).unwrap();
+        let at = Instant::now();
+        assert!(
+            started.start < other + Duration::from_millis(50),
+            "our slot came sooner"
+        );
+        assert!(
+            at >= other + Duration::from_millis(100),
+            "started {:?} after the other",
+            at.saturating_duration_since(other)
+        );
+        let told = shared.told.lock().clone();
+        assert_eq!(told.len(), 1, "our start is told to the others");
+        assert!(told[0] >= other + Duration::from_millis(100) && told[0] <= at);
+    }
+
+    /// A start told of far ahead (a clock mapping gone wrong) holds ours
+    /// one gap at most.
+    #[test]
+    fn a_start_told_of_far_ahead_holds_ours_one_gap_at_most() {
+        let shared = Arc::new(InMemory::default());
+        let limiter = limiter(&shared);
+        *shared.elsewhere.lock() = Some(Instant::now() + Duration::from_secs(30));
+        let asked = Instant::now();
+        limiter.acquire(&Stop::new()).unwrap();
+        assert!(asked.elapsed() < Duration::from_secs(5));
     }
 
     #[test]

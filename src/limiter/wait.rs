@@ -5,7 +5,7 @@
 
 use super::clock::Clock;
 use super::reservation::Reservation;
-use super::{Limiter, Stopped};
+use super::{Limiter, SharedPacing, Stopped};
 use crate::stop::Stop;
 use parking_lot::MutexGuard;
 use std::sync::atomic::Ordering;
@@ -67,10 +67,14 @@ impl<C: Clock> Limiter<C> {
                     // start now would count in the next one.
                     return Ok(Waited::Rebook);
                 }
+                let others = state.schedule.shared().cloned().map(|shared| {
+                    let interval = state.schedule.rate.map(|rate| rate.interval());
+                    (shared, interval)
+                });
                 drop(state);
                 self.clock.spin_until(reservation.start);
                 if let Some(gap) = reservation.min_gap {
-                    if !self.keep_gap(gap, stop) {
+                    if !self.keep_gap(gap, others.as_ref(), stop) {
                         return Err(Stopped);
                     }
                 }
@@ -119,8 +123,14 @@ impl<C: Clock> Limiter<C> {
     /// Waits until `gap` has passed since the previous paced start, and
     /// records this one: scheduling delays on a busy machine would otherwise
     /// put a late start and an on-time one less than an interval apart.
-    /// Returns `false` if `stop` was given while waiting.
-    fn keep_gap(&self, gap: Duration, stop: &Stop) -> bool {
+    /// With a shared schedule (`others`: it, and the allotted interval) the
+    /// previous start may be another process's, told through the schedule;
+    /// ours is told to the others. Returns `false` if `stop` was given
+    /// while waiting.
+    fn keep_gap(&self, gap: Duration, others: Option<&Others>, stop: &Stop) -> bool {
+        let cap = self
+            .since_epoch(self.clock.now().instant)
+            .saturating_add(nanos(gap));
         let gap = nanos(gap);
         loop {
             let previous = self.last_start.load(Ordering::Acquire);
@@ -130,10 +140,11 @@ impl<C: Clock> Limiter<C> {
                     .instant
                     .saturating_duration_since(self.epoch),
             );
-            let earliest = match previous {
+            let own = match previous {
                 0 => 0,
                 one_up => (one_up - 1).saturating_add(gap),
             };
+            let earliest = own.max(self.after_others(others, gap).min(cap));
             if now < earliest {
                 let at = |nanos: u64| self.epoch + Duration::from_nanos(nanos);
                 if earliest - now > nanos(SPIN)
@@ -151,11 +162,41 @@ impl<C: Clock> Limiter<C> {
                 .compare_exchange(previous, started, Ordering::AcqRel, Ordering::Acquire)
                 .is_ok()
             {
+                if let Some((shared, _)) = others {
+                    shared
+                        .slots()
+                        .started(self.epoch + Duration::from_nanos(now));
+                }
                 return true;
             }
         }
     }
+
+    /// The earliest start (nanoseconds since `epoch`, 0: any) that keeps
+    /// the gap after the latest start another holder of the shared
+    /// schedule told of. The gap after another's start is the allotted
+    /// interval plus half of our margin over it: the schedule spaces slots
+    /// by the whole margin, so a late start's delay passed on from holder
+    /// to holder shrinks by the other half at each slot and dies out.
+    fn after_others(&self, others: Option<&Others>, gap: u64) -> u64 {
+        let Some((shared, interval)) = others else {
+            return 0;
+        };
+        let Some(other) = shared.slots().started_elsewhere() else {
+            return 0;
+        };
+        let interval = interval.map_or(gap, nanos).min(gap);
+        let after = interval + (gap - interval) / 2;
+        self.since_epoch(other).saturating_add(after)
+    }
+
+    fn since_epoch(&self, at: std::time::Instant) -> u64 {
+        nanos(at.saturating_duration_since(self.epoch))
+    }
 }
+
+/// A shared schedule and the allotted interval, for [`Limiter::keep_gap`].
+type Others = (SharedPacing, Option<Duration>);
 
 fn nanos(duration: Duration) -> u64 {
     u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)

@@ -1,6 +1,7 @@
 //! The heartbeat thread: registers this process and its rate every period,
 //! learns how many processes share the schedule and the slowest rate, and
-//! reconnects (with backoff) after Redis is lost. On the way out it
+//! reconnects (with backoff) after Redis is lost (the reserving and the
+//! publishing connections). On the way out it
 //! removes the process, so the others stop counting it at once.
 
 use super::client::Inner;
@@ -64,6 +65,10 @@ fn tick(inner: &Inner, con: &mut Option<Connection>) -> bool {
             Ok(fresh) => inner.restore(fresh),
             Err(_) => return false,
         }
+    }
+    if inner.starts.needs_restore() {
+        let restored = inner.open().and_then(|con| inner.starts.restore(con));
+        return restored.is_ok();
     }
     true
 }

@@ -5,12 +5,14 @@ use super::clock_map::ClockMap;
 use super::error::SharedLimitError;
 use super::key::ScheduleKey;
 use super::script::{Beat, Scripts};
+use super::starts::{self, Starts};
 use super::url::RedisUrl;
 use crate::limiter::Rate;
 use crossbeam_channel::Sender;
 use hdrhistogram::Histogram;
 use parking_lot::Mutex;
-use redis::Connection;
+use redis::io::tcp::TcpSettings;
+use redis::{Connection, IntoConnectionInfo};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -87,6 +89,8 @@ pub struct RoundTrips {
 pub struct SharedLimit {
     inner: Arc<Inner>,
     beat: Option<(Sender<()>, JoinHandle<()>)>,
+    /// The subscriber to the others' actual starts (`starts.rs`).
+    listen: Option<(Sender<()>, JoinHandle<()>)>,
 }
 
 pub(super) struct Inner {
@@ -99,6 +103,7 @@ pub(super) struct Inner {
     peers: Mutex<Peers>,
     round_trips: Mutex<Histogram<u64>>,
     clock: Mutex<ClockMap>,
+    pub(super) starts: Starts,
     /// Between a failed call and the reconnection: warned once per loss.
     pub(super) lost: AtomicBool,
     warned_slower: AtomicBool,
@@ -123,8 +128,13 @@ impl SharedLimit {
     /// the password, or fails the first heartbeat.
     pub fn connect(config: SharedLimitConfig) -> Result<SharedLimit, SharedLimitError> {
         let url = config.url.clone();
-        let client =
-            redis::Client::open(url.expose()).map_err(|e| SharedLimitError::redis(&url, &e))?;
+        // No Nagle: a published start is one small write with no reply.
+        let client = url
+            .expose()
+            .into_connection_info()
+            .map(|info| info.set_tcp_settings(TcpSettings::default().set_nodelay(true)))
+            .and_then(redis::Client::open)
+            .map_err(|e| SharedLimitError::redis(&url, &e))?;
         let inner = Arc::new(Inner {
             id: format!("{}-{:016x}", std::process::id(), fastrand::u64(..)),
             config,
@@ -140,6 +150,7 @@ impl SharedLimit {
                     .expect("bounds 1 us..60 s with 3 digits are valid for hdrhistogram"),
             ),
             clock: Mutex::new(ClockMap::new()),
+            starts: Starts::new(),
             lost: AtomicBool::new(false),
             warned_slower: AtomicBool::new(false),
         });
@@ -154,10 +165,14 @@ impl SharedLimit {
             .open()
             .map_err(|e| SharedLimitError::redis(&url, &e))?;
         *inner.reserving.lock() = Some(reserving);
+        let publishing = inner.open().and_then(|con| inner.starts.restore(con));
+        publishing.map_err(|e| SharedLimitError::redis(&url, &e))?;
+        let listen = starts::spawn(Arc::clone(&inner));
         let beat = beat::spawn(Arc::clone(&inner), beating);
         Ok(SharedLimit {
             inner,
             beat: Some(beat),
+            listen: Some(listen),
         })
     }
 
@@ -253,6 +268,20 @@ impl SharedLimit {
         }
     }
 
+    /// Tells the other processes on the schedule that this one started a
+    /// request at `at`, so that none starts less than an interval after
+    /// it even when it started late for its slot (see `starts.rs`). Never
+    /// waits for Redis.
+    pub fn started(&self, at: Instant) {
+        starts::publish(&self.inner, at);
+    }
+
+    /// The latest start another process on the schedule told of, on our
+    /// clock.
+    pub fn started_elsewhere(&self) -> Option<Instant> {
+        self.inner.starts.latest_elsewhere()
+    }
+
     /// What the heartbeats said last: live processes and the slowest rate.
     pub fn peers(&self) -> Peers {
         *self.inner.peers.lock()
@@ -285,6 +314,16 @@ impl SharedLimit {
 }
 
 impl Inner {
+    /// Our moment `at` on Redis's clock, in microseconds.
+    pub(super) fn redis_time(&self, at: Instant) -> Option<i64> {
+        self.clock.lock().redis_us(at, Instant::now())
+    }
+
+    /// The moment of ours at which Redis's clock shows `redis_us`.
+    pub(super) fn local_time(&self, redis_us: i64, now: Instant) -> Instant {
+        self.clock.lock().local(redis_us, now)
+    }
+
     /// A new connection with the configured timeouts.
     pub(super) fn open(&self) -> redis::RedisResult<Connection> {
         let timeout = self.config.timeout;
@@ -343,7 +382,7 @@ impl Inner {
 
 impl Drop for SharedLimit {
     fn drop(&mut self) {
-        if let Some((stop, thread)) = self.beat.take() {
+        for (stop, thread) in [self.listen.take(), self.beat.take()].into_iter().flatten() {
             drop(stop);
             let _ = thread.join();
         }

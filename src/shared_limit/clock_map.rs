@@ -72,6 +72,13 @@ impl ClockMap {
             .map(|s| s.offset_us)
     }
 
+    /// What Redis's clock shows at our moment `at` (`None` before any
+    /// sample).
+    pub(super) fn redis_us(&self, at: Instant, now: Instant) -> Option<i64> {
+        let offset = self.offset_us(now)?;
+        Some(self.local_us(at).saturating_add(offset))
+    }
+
     /// The moment of ours at which Redis's clock shows `redis_us`.
     pub(super) fn local(&self, redis_us: i64, now: Instant) -> Instant {
         let Some(offset) = self.offset_us(now) else {
@@ -115,6 +122,20 @@ mod tests {
         let mapped = map.local(target, later);
         let error = mapped.max(t0 + us(100_000)) - mapped.min(t0 + us(100_000));
         assert!(error <= us(1), "{error:?}");
+    }
+
+    #[test]
+    fn our_moments_map_to_redis_and_back() {
+        let mut map = ClockMap::new();
+        let t0 = map.epoch + Duration::from_secs(2);
+        assert_eq!(map.redis_us(t0, t0), None, "no sample yet");
+        let us = Duration::from_micros;
+        // Redis ran it 7 s (of its clock) after our epoch, mid-trip.
+        map.observe(t0, t0 + us(200), 7_000_100);
+        let at = t0 + us(5_000);
+        let redis = map.redis_us(at, at).unwrap();
+        assert_eq!(redis, 7_005_000);
+        assert_eq!(map.local(redis, at), at);
     }
 
     #[test]

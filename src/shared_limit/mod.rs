@@ -17,6 +17,10 @@
 //!   the number of live processes sets the safe local share
 //!   ([`SharedSchedule`]) while Redis is lost.
 //!
+//! - Each actual start is published to the others ([`SharedLimit::started`]),
+//!   so a process keeps one interval after anyone's late start, not only
+//!   after its own.
+//!
 //! - [`RedisBudget`] counts the requests of every process on the key per
 //!   calendar month against one budget (`--shared-budget`).
 //!
@@ -31,6 +35,7 @@ mod error;
 mod key;
 mod schedule;
 mod script;
+mod starts;
 mod url;
 
 pub use budget::RedisBudget;

@@ -135,6 +135,14 @@ impl SharedSlots for SharedSchedule {
         SharedSchedule::pause(self, until, reason);
     }
 
+    fn started(&self, at: Instant) {
+        self.limit.started(at);
+    }
+
+    fn started_elsewhere(&self) -> Option<Instant> {
+        self.limit.started_elsewhere()
+    }
+
     fn holders(&self) -> u32 {
         self.limit.peers().live
     }
