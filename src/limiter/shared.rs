@@ -134,6 +134,8 @@ mod tests {
         elsewhere: Mutex<Option<Instant>>,
         /// The starts this holder told of.
         told: Mutex<Vec<Instant>>,
+        /// How long telling a start holds the teller up.
+        telling_takes: Option<Duration>,
     }
 
     impl SharedSlots for InMemory {
@@ -160,6 +162,9 @@ mod tests {
 
         fn started(&self, at: Instant) {
             self.told.lock().push(at);
+            if let Some(takes) = self.telling_takes {
+                std::thread::sleep(takes);
+            }
         }
 
         fn started_elsewhere(&self) -> Option<Instant> {
@@ -325,6 +330,23 @@ mod tests {
         let told = shared.told.lock().clone();
         assert_eq!(told.len(), 1, "our start is told to the others");
         assert!(told[0] >= other + Duration::from_millis(100) && told[0] <= at);
+    }
+
+    /// Telling a start woke the store, which ran in our place: the request
+    /// goes later than the start told, so it is told again as it stands
+    /// (a bounded number of times).
+    #[test]
+    fn a_start_held_up_while_telling_is_told_again() {
+        let shared = Arc::new(InMemory {
+            telling_takes: Some(Duration::from_millis(2)),
+            ..InMemory::default()
+        });
+        limiter(&shared).acquire(&Stop::new()).unwrap();
+        let told = shared.told.lock().clone();
+        assert_eq!(told.len(), 3, "{told:?}");
+        for pair in told.windows(2) {
+            assert!(pair[1] >= pair[0] + Duration::from_millis(2));
+        }
     }
 
     /// A start told of far ahead (a clock mapping gone wrong) holds ours

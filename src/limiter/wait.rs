@@ -19,6 +19,12 @@ pub const STOP_POLL: Duration = Duration::from_secs(1);
 /// comes even slightly early after a late one.
 const SPIN: Duration = Duration::from_micros(80);
 
+/// A start told to the other holders of a shared schedule is told again
+/// if telling held it up longer than this (see [`Limiter::tell_others`]),
+/// at most this many times in all.
+const RETELL_AFTER: Duration = Duration::from_micros(200);
+const RETELLS: u32 = 3;
+
 /// What became of one booked slot.
 enum Waited {
     /// The slot's time came: start now.
@@ -67,10 +73,7 @@ impl<C: Clock> Limiter<C> {
                     // start now would count in the next one.
                     return Ok(Waited::Rebook);
                 }
-                let others = state.schedule.shared().cloned().map(|shared| {
-                    let interval = state.schedule.rate.map(|rate| rate.interval());
-                    (shared, interval)
-                });
+                let others = state.schedule.shared().cloned();
                 drop(state);
                 self.clock.spin_until(reservation.start);
                 if let Some(gap) = reservation.min_gap {
@@ -123,11 +126,10 @@ impl<C: Clock> Limiter<C> {
     /// Waits until `gap` has passed since the previous paced start, and
     /// records this one: scheduling delays on a busy machine would otherwise
     /// put a late start and an on-time one less than an interval apart.
-    /// With a shared schedule (`others`: it, and the allotted interval) the
-    /// previous start may be another process's, told through the schedule;
-    /// ours is told to the others. Returns `false` if `stop` was given
-    /// while waiting.
-    fn keep_gap(&self, gap: Duration, others: Option<&Others>, stop: &Stop) -> bool {
+    /// With a shared schedule (`others`) the previous start may be another
+    /// process's, told through the schedule; ours is told to the others.
+    /// Returns `false` if `stop` was given while waiting.
+    fn keep_gap(&self, gap: Duration, others: Option<&SharedPacing>, stop: &Stop) -> bool {
         let cap = self
             .since_epoch(self.clock.now().instant)
             .saturating_add(nanos(gap));
@@ -162,10 +164,8 @@ impl<C: Clock> Limiter<C> {
                 .compare_exchange(previous, started, Ordering::AcqRel, Ordering::Acquire)
                 .is_ok()
             {
-                if let Some((shared, _)) = others {
-                    shared
-                        .slots()
-                        .started(self.epoch + Duration::from_nanos(now));
+                if let Some(shared) = others {
+                    self.tell_others(shared, now);
                 }
                 return true;
             }
@@ -174,29 +174,40 @@ impl<C: Clock> Limiter<C> {
 
     /// The earliest start (nanoseconds since `epoch`, 0: any) that keeps
     /// the gap after the latest start another holder of the shared
-    /// schedule told of. The gap after another's start is the allotted
-    /// interval plus half of our margin over it: the schedule spaces slots
-    /// by the whole margin, so a late start's delay passed on from holder
-    /// to holder shrinks by the other half at each slot and dies out.
-    fn after_others(&self, others: Option<&Others>, gap: u64) -> u64 {
-        let Some((shared, interval)) = others else {
+    /// schedule told of: the same gap as after our own.
+    fn after_others(&self, others: Option<&SharedPacing>, gap: u64) -> u64 {
+        let Some(other) = others.and_then(|shared| shared.slots().started_elsewhere()) else {
             return 0;
         };
-        let Some(other) = shared.slots().started_elsewhere() else {
-            return 0;
-        };
-        let interval = interval.map_or(gap, nanos).min(gap);
-        let after = interval + (gap - interval) / 2;
-        self.since_epoch(other).saturating_add(after)
+        self.since_epoch(other).saturating_add(gap)
+    }
+
+    /// Tells the other holders of the shared schedule that we started at
+    /// `started` (nanoseconds since `epoch`). Telling is a write to a
+    /// socket, which wakes the store (Redis) and on a busy machine may let
+    /// it run in our place for a millisecond: measured, the late request
+    /// then reached the gateway that much after the start told, and the
+    /// next holder's came too soon after it. So a start held up while
+    /// telling is told again as it now stands, before the request goes.
+    fn tell_others(&self, shared: &SharedPacing, started: u64) {
+        let mut told = started;
+        for _ in 0..RETELLS {
+            shared
+                .slots()
+                .started(self.epoch + Duration::from_nanos(told));
+            let now = self.since_epoch(self.clock.now().instant);
+            if now.saturating_sub(told) <= nanos(RETELL_AFTER) {
+                return;
+            }
+            self.last_start.fetch_max(now + 1, Ordering::AcqRel);
+            told = now;
+        }
     }
 
     fn since_epoch(&self, at: std::time::Instant) -> u64 {
         nanos(at.saturating_duration_since(self.epoch))
     }
 }
-
-/// A shared schedule and the allotted interval, for [`Limiter::keep_gap`].
-type Others = (SharedPacing, Option<Duration>);
 
 fn nanos(duration: Duration) -> u64 {
     u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
