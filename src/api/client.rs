@@ -6,6 +6,8 @@ use super::key::ClientKey;
 use super::quota::Quota;
 use super::reply::{classify, parse_retry_after, Verdict};
 use super::resolver::CallerThreadResolver;
+#[cfg(unix)]
+use super::transport::LeanConnector as Connector;
 use super::ImageSource;
 use crate::limiter::GatewayHint;
 use base64::Engine as _;
@@ -16,7 +18,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use ureq::http::{HeaderMap, Uri};
-use ureq::unversioned::transport::DefaultConnector;
+#[cfg(not(unix))]
+use ureq::unversioned::transport::DefaultConnector as Connector;
 
 /// A Restb.ai region.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -190,7 +193,7 @@ impl Client {
             .map(|_| {
                 ureq::Agent::with_parts(
                     agent_config.clone(),
-                    DefaultConnector::default(),
+                    Connector::default(),
                     CallerThreadResolver::default(),
                 )
             })

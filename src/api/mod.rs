@@ -7,6 +7,8 @@ mod key;
 mod quota;
 mod reply;
 mod resolver;
+#[cfg(unix)]
+mod transport;
 
 pub use client::{
     validate_base_url, Client, ClientConfig, ConfigError, ParseRegionError, Region, Reply,
