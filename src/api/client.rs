@@ -8,6 +8,7 @@ use super::reply::{classify, parse_retry_after, Verdict};
 use super::resolver::CallerThreadResolver;
 #[cfg(unix)]
 use super::transport::LeanConnector as Connector;
+use super::url::UrlPrefixes;
 use super::ImageSource;
 use crate::limiter::GatewayHint;
 use base64::Engine as _;
@@ -135,6 +136,8 @@ pub struct Client {
     agents: Arc<[ureq::Agent]>,
     base_url: String,
     key: ClientKey,
+    /// The request URLs' fixed starts, key included.
+    urls: UrlPrefixes,
     timeout: Duration,
 }
 
@@ -200,6 +203,7 @@ impl Client {
             .collect();
         Ok(Client {
             agents,
+            urls: UrlPrefixes::new(&base_url, key.expose()),
             base_url,
             key,
             timeout: config.timeout,
@@ -253,20 +257,10 @@ impl Client {
     }
 
     fn send(&self, image: &ImageSource, models: &[String]) -> Reply {
-        let endpoint = if models.len() == 1 {
-            "predict"
-        } else {
-            "multipredict"
-        };
-        let url = format!("{}/vision/v2/{endpoint}", self.base_url);
-        let model_id = models.join(",");
         let sent = match image {
             ImageSource::Url(image_url) => self
                 .agent()
-                .get(&url)
-                .query("client_key", self.key.expose())
-                .query("model_id", &model_id)
-                .query("image_url", image_url)
+                .get(self.urls.for_image_url(models, image_url))
                 .call(),
             ImageSource::File(path) => {
                 let bytes = match std::fs::read(path) {
@@ -285,9 +279,8 @@ impl Client {
                 };
                 let encoded = base64::engine::general_purpose::URL_SAFE.encode(bytes);
                 self.agent()
-                    .post(&url)
-                    .query("client_key", self.key.expose())
-                    .send_form([("model_id", model_id.as_str()), ("image_base64", &encoded)])
+                    .post(self.urls.endpoint(models))
+                    .send_form([("model_id", &models.join(",")), ("image_base64", &encoded)])
             }
         };
         match sent {

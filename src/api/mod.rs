@@ -9,6 +9,7 @@ mod reply;
 mod resolver;
 #[cfg(unix)]
 mod transport;
+mod url;
 
 pub use client::{
     validate_base_url, Client, ClientConfig, ConfigError, ParseRegionError, Region, Reply,
