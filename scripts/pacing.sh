@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Pacing against every gateway kind of RESTB_API.md, on loopback, measured twice:
 # by the client (restb --stats-json) and by the gateway, from its own request log
-# (scripts/lib/pacing_figures.py defines the figures once).
+# (scripts/lib/pacing_figures.py defines the figures once; "sust" is the README's).
 #
 # Gateways (KINDS):
 #   fixed     the mock, Kong's fixed one-second windows, Kong 2 headers
@@ -16,7 +16,7 @@
 # For each gateway and RATE, restb runs RATE x SECONDS requests at --rps RATE; with
 # --procs P, P restb processes share them (and the key), each told the full --rps.
 #
-# Targets (issue 10): sustained >= 98 % of the rate, <= 1 % 429s; with 2 or 4
+# Targets (issue 10): "% of rps" >= 98 %, <= 1 % 429s; with 2 or 4
 # processes, together >= 90 %, <= 5 % 429s, each within 25 % of its fair share.
 #
 # Usage: scripts/pacing.sh [--procs P] [--seconds S] [--kinds "fixed nginx ..."] [RATES...]

@@ -79,9 +79,19 @@ fn the_binary_sweeps_prints_a_table_and_writes_both_files() {
     assert_eq!(json["points"].as_array().unwrap().len(), 2);
     assert_eq!(json["target"], "built-in mock");
     assert_eq!(json["pacing"], "rate");
+    // 8 requests at 10/s start within a second: no whole second inside, so
+    // no sustained rate anywhere (`n/a` as in a run's stats, JSON null, no
+    // dot), while the throughput is there.
+    for point in json["points"].as_array().unwrap() {
+        assert!(point["sustained_rps"].is_null(), "{point}");
+        assert!(point["throughput_rps"].as_f64().unwrap() > 0.0, "{point}");
+    }
+    assert!(stdout.contains("sustained/s  throughput/s"), "{stdout}");
+    assert_eq!(stdout.matches(" n/a ").count(), 2, "{stdout}");
     let svg = std::fs::read_to_string(dir.path().join("chart.svg")).unwrap();
     assert_well_formed(&svg);
-    assert_eq!(svg.matches("<polyline").count(), 1);
+    assert_eq!(svg.matches("<polyline").count(), 0);
+    assert!(svg.contains("2 points too short for a sustained rate"));
 }
 
 #[test]

@@ -9,15 +9,19 @@ The gateway's figures come from its own log, one line per request:
 
 Definitions, used for every gateway and every run:
   accepted   requests answered 200
-  sustained  (accepted - 1) / (last accepted arrival - first accepted arrival):
-             accepted requests per second over the span from the first to the last
-             accepted request (N requests bound N - 1 gaps, so an exact rate R
-             gives R whatever the run length)
-  per second accepted requests per wall-clock second, averaged over the whole
-             seconds strictly inside the run (restb's own "sustained" rule, here
-             from the gateway's clock); unlike `sustained` it does not count a
-             window-aligned burst's span short (bursts of R at each second start
-             span N/R - 1 seconds, so `sustained` reads above R on short runs)
+  sustained  the README's one definition (restb's stats line and `restb bench`
+             compute the same from the client's clock, over successful starts):
+             accepted requests per whole wall-clock second strictly between the
+             first and the last second with an accepted arrival, from the
+             gateway's clock; 0 when there is no whole second between them.
+             Columns "client sust" and "gw sust" are this figure.
+  span       (accepted - 1) / (last accepted arrival - first accepted arrival):
+             accepted requests per second over the span from the first to the
+             last accepted request (N requests bound N - 1 gaps, so an exact rate
+             R gives R whatever the run length); "% of rps" is this figure against
+             the allotment. It counts a window-aligned burst's span short (bursts
+             of R at each second start span N/R - 1 seconds, so it reads above R
+             on short runs); `sustained` does not.
   429 %      answers 429 / all requests in the log
 
 Usage:
@@ -59,11 +63,13 @@ def gateway_figures(path, fmt):
     accepted = [t for t, status in seen if status == 200]
     limited = sum(1 for _, status in seen if status == 429)
     span = accepted[-1] - accepted[0] if len(accepted) >= 2 else 0.0
-    sustained = (len(accepted) - 1) / span if span > 0 else 0.0
+    span_rate = (len(accepted) - 1) / span if span > 0 else 0.0
+    # The whole seconds strictly between the first and the last with an
+    # accepted arrival, as restb's stats (src/stats.rs) count starts.
     seconds = [int(t) for t in accepted]
     inside = [s for s in seconds if seconds[0] < s < seconds[-1]] if seconds else []
     whole = seconds[-1] - seconds[0] - 1 if seconds else 0
-    per_second = len(inside) / whole if whole > 0 else 0.0
+    sustained = len(inside) / whole if whole > 0 else 0.0
     return {
         "requests": len(seen),
         "accepted": len(accepted),
@@ -71,7 +77,7 @@ def gateway_figures(path, fmt):
         "rate_limited_pct": 100.0 * limited / len(seen) if seen else 0.0,
         "span_s": span,
         "sustained_rps": sustained,
-        "per_second_rps": per_second,
+        "span_rps": span_rate,
     }
 
 
@@ -90,7 +96,7 @@ def client_figures(paths):
 HEADER = (
     f"{'gateway':<9} {'rps':>4} {'P':>2} {'requests':>8} {'wall s':>7} | "
     f"{'client sust':>11} {'429s':>5} | "
-    f"{'gw sust':>8} {'% of rps':>8} {'per s':>7} {'429s':>5} {'% 429':>6}"
+    f"{'gw sust':>8} {'span/s':>7} {'% of rps':>8} {'429s':>5} {'% 429':>6}"
 )
 
 
@@ -105,8 +111,8 @@ def row(kind, rate, wall, log, fmt, stats_paths):
     lines = [
         f"{kind:<9} {rate:4g} {len(clients):2d} {gw['requests']:8d} {float(wall):7.1f} | "
         f"{client_sust} {client_429:5d} | "
-        f"{gw['sustained_rps']:8.2f} {100 * gw['sustained_rps'] / rate:7.1f}% "
-        f"{gw['per_second_rps']:7.2f} "
+        f"{gw['sustained_rps']:8.2f} {gw['span_rps']:7.2f} "
+        f"{100 * gw['span_rps'] / rate:7.1f}% "
         f"{gw['rate_limited']:5d} {gw['rate_limited_pct']:5.2f}%"
     ]
     if len(clients) > 1:
@@ -133,7 +139,7 @@ def main(argv):
     if len(argv) >= 3 and argv[0] == "gateway":
         figures = gateway_figures(argv[1], argv[2])
         if len(argv) >= 4:
-            figures["pct_of_rps"] = 100 * figures["sustained_rps"] / float(argv[3])
+            figures["pct_of_rps"] = 100 * figures["span_rps"] / float(argv[3])
         print(json.dumps(figures))
     elif argv[:1] == ["header"]:
         print(HEADER)

@@ -1,6 +1,7 @@
 //! One measured point of a sweep, and the Little's-law figure it is held against.
 
 use restb::pool::{Ending, PoolSummary};
+use restb::stats::StatsReport;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -33,13 +34,20 @@ pub struct Point {
     pub transient: u64,
     /// Seconds from the first request's start to the last one's end.
     pub span_s: f64,
-    /// Successes per second over the span: the rate the setup sustains.
-    /// Over a batch of only a few seconds it can exceed `rps` without a
-    /// single 429: a fixed-window gateway lets each window's budget through
-    /// as early as the window opens, and the limiter spends it so once it
-    /// has read the gateway's headers. Some 10 windows' worth of requests
-    /// (`requests >= 10 x rps`) keep that edge effect near 10%.
-    pub sustained_rps: f64,
+    /// The sustained rate, as a run's stats define it (the README's
+    /// "sustained"; [`StatsReport::sustained`] computes both): successful
+    /// starts per whole wall-clock second strictly between the first and the
+    /// last second with one. `None` (JSON `null`) for a point whose successes
+    /// started within fewer than three wall-clock seconds.
+    pub sustained_rps: Option<f64>,
+    /// Successes per second over the span ([`StatsReport::throughput`], the
+    /// tutorial's "total throughput"). Over a batch of only a few seconds it
+    /// can exceed `rps` without a single 429: a fixed-window gateway lets
+    /// each window's budget through as early as the window opens, and the
+    /// limiter spends it so once it has read the gateway's headers. Some 10
+    /// windows' worth of requests (`requests >= 10 x rps`) keep that edge
+    /// effect near 10%.
+    pub throughput_rps: f64,
     /// Mean latency of the successes, in milliseconds.
     pub mean_ms: f64,
     /// Median latency of the successes, in milliseconds.
@@ -68,7 +76,23 @@ impl Point {
         summary: &PoolSummary,
         latency: Option<Duration>,
     ) -> Point {
-        let report = &summary.report;
+        Point {
+            complete: summary.unfinished == 0,
+            aborted: matches!(summary.ending, Ending::Aborted { .. }),
+            ..Point::from_report(threads, rps, requests, &summary.report, latency)
+        }
+    }
+
+    /// The figures of a complete point whose run's statistics are `report`:
+    /// every rate comes from the report's own definition, so a bench point and
+    /// a `restb run` never mean two things by one word.
+    pub(crate) fn from_report(
+        threads: usize,
+        rps: f64,
+        requests: usize,
+        report: &StatsReport,
+        latency: Option<Duration>,
+    ) -> Point {
         let latency = match latency {
             Some(configured) => Some(configured),
             None if report.succeeded > 0 => Some(report.mean_latency),
@@ -83,14 +107,15 @@ impl Point {
             rate_limited: report.rate_limited,
             transient: report.transient,
             span_s: round(report.span.as_secs_f64(), 6),
-            sustained_rps: round(report.throughput(), 4),
+            sustained_rps: report.sustained.map(|r| round(r, 4)),
+            throughput_rps: round(report.throughput(), 4),
             mean_ms: millis(report.mean_latency),
             p50_ms: millis(report.p50),
             p95_ms: millis(report.p95),
             p99_ms: millis(report.p99),
             predicted_rps: latency.map(|l| round(littles_law(threads, l, rps), 4)),
-            complete: summary.unfinished == 0,
-            aborted: matches!(summary.ending, Ending::Aborted { .. }),
+            complete: true,
+            aborted: false,
         }
     }
 }

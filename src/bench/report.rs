@@ -59,11 +59,12 @@ impl SweepReport {
 }
 
 /// Column titles of [`table_rows`].
-pub const TABLE_HEADER: [&str; 10] = [
+pub const TABLE_HEADER: [&str; 11] = [
     "threads",
     "rps",
     "ok",
     "sustained/s",
+    "throughput/s",
     "429s",
     "transient",
     "p50 ms",
@@ -73,7 +74,9 @@ pub const TABLE_HEADER: [&str; 10] = [
 ];
 
 /// One row of text cells per point, under [`TABLE_HEADER`]. The `ok` cell
-/// reads `successes/requests`, with `(stopped)` for a point cut short.
+/// reads `successes/requests`, with `(stopped)` for a point cut short; the
+/// sustained cell reads `n/a` for a point too short to have one, as a run's
+/// stats line does.
 pub fn table_rows(points: &[Point]) -> Vec<Vec<String>> {
     points
         .iter()
@@ -86,7 +89,9 @@ pub fn table_rows(points: &[Point]) -> Vec<Vec<String>> {
                 p.threads.to_string(),
                 trim_float(p.rps),
                 ok,
-                format!("{:.2}", p.sustained_rps),
+                p.sustained_rps
+                    .map_or_else(|| "n/a".to_string(), |r| format!("{r:.2}")),
+                format!("{:.2}", p.throughput_rps),
                 p.rate_limited.to_string(),
                 p.transient.to_string(),
                 format!("{:.1}", p.p50_ms),

@@ -1,8 +1,10 @@
 //! The sweep chart, drawn as SVG by hand: sustained rate against threads.
 //!
-//! One solid polyline with dots per allotted rate (the measured series), a
-//! dashed horizontal line at each allotted rate, and a dotted path through
-//! the Little's-law predictions of each series; log2 x axis, linear y axis.
+//! One solid polyline with dots per allotted rate (the measured series: each
+//! point's sustained rate, as a run's stats define it), a dashed horizontal
+//! line at each allotted rate, and a dotted path through the Little's-law
+//! predictions of each series; log2 x axis, linear y axis. A point too short
+//! to have a sustained rate has no dot; a note says how many there are.
 
 use super::point::Point;
 use super::report::trim_float;
@@ -29,7 +31,13 @@ pub fn render_svg(points: &[Point], title: &str) -> String {
     let series = series(points);
     let top = points
         .iter()
-        .flat_map(|p| [p.sustained_rps, p.rps, p.predicted_rps.unwrap_or(0.0)])
+        .flat_map(|p| {
+            [
+                p.sustained_rps.unwrap_or(0.0),
+                p.rps,
+                p.predicted_rps.unwrap_or(0.0),
+            ]
+        })
         .fold(0.0, f64::max);
     let ticks = nice_ticks(top * 1.05, 5);
     let y = LinearAxis::new(*ticks.last().unwrap_or(&1.0), BOTTOM, TOP);
@@ -51,11 +59,21 @@ pub fn render_svg(points: &[Point], title: &str) -> String {
     for (index, (rps, members)) in series.iter().enumerate() {
         out += &draw_series(*rps, members, COLOURS[index % COLOURS.len()], &x, &y);
     }
-    if points.is_empty() {
+    let unrated = points.iter().filter(|p| p.sustained_rps.is_none()).count();
+    let note = match (points.len(), unrated) {
+        (0, _) => Some("no points measured".to_string()),
+        (_, 0) => None,
+        (_, n) => Some(format!(
+            "{n} point{} too short for a sustained rate (not drawn)",
+            if n == 1 { "" } else { "s" }
+        )),
+    };
+    if let Some(note) = note {
         out += &format!(
-            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#888\">no points measured</text>\n",
+            "<text class=\"note\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#888\">{}</text>\n",
             (LEFT + RIGHT) / 2.0,
-            (TOP + BOTTOM) / 2.0
+            (TOP + BOTTOM) / 2.0,
+            escape(&note)
         );
     }
     out += &legend(&series);
@@ -94,7 +112,7 @@ fn y_axis(ticks: &[f64], y: &LinearAxis) -> String {
     out += &format!(
         "<line x1=\"{LEFT}\" y1=\"{TOP}\" x2=\"{LEFT}\" y2=\"{BOTTOM}\" stroke=\"black\"/>\n\
          <text x=\"18\" y=\"{mid:.1}\" text-anchor=\"middle\" transform=\"rotate(-90 18 {mid:.1})\">\
-         successes per second</text>\n",
+         sustained successes per second</text>\n",
         mid = (TOP + BOTTOM) / 2.0
     );
     out
@@ -144,25 +162,33 @@ fn draw_series(rps: f64, members: &[&Point], colour: &str, x: &Log2Axis, y: &Lin
             predicted.join(" L ")
         );
     }
-    let measured: Vec<(f64, f64)> = members
+    // Only points with a sustained rate are drawn (see the module doc).
+    let measured: Vec<(&Point, f64, f64, f64)> = members
         .iter()
-        .map(|p| (x.at(p.threads as f64), y.at(p.sustained_rps)))
+        .filter_map(|p| {
+            p.sustained_rps
+                .map(|r| (*p, r, x.at(p.threads as f64), y.at(r)))
+        })
         .collect();
+    if measured.is_empty() {
+        return out;
+    }
     let coordinates: Vec<String> = measured
         .iter()
-        .map(|(px, py)| format!("{px:.1},{py:.1}"))
+        .map(|(_, _, px, py)| format!("{px:.1},{py:.1}"))
         .collect();
     out += &format!(
         "<polyline class=\"measured\" points=\"{}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\"/>\n",
         coordinates.join(" ")
     );
-    for (p, (px, py)) in members.iter().zip(&measured) {
+    for (p, sustained, px, py) in &measured {
         out += &format!(
             "<circle cx=\"{px:.1}\" cy=\"{py:.1}\" r=\"3.5\" fill=\"{colour}\">\
-             <title>{} threads at {}/s allotted: {:.2}/s sustained</title></circle>\n",
+             <title>{} threads at {}/s allotted: {:.2}/s sustained, {:.2}/s throughput</title></circle>\n",
             p.threads,
             trim_float(rps),
-            p.sustained_rps
+            sustained,
+            p.throughput_rps
         );
     }
     out
@@ -195,7 +221,7 @@ fn legend(series: &[(f64, Vec<&Point>)]) -> String {
         row(
             "",
             colour,
-            format!("measured, {}/s allotted", trim_float(*rps)),
+            format!("sustained, {}/s allotted", trim_float(*rps)),
             true,
             index,
         );

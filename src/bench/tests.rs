@@ -6,10 +6,11 @@ use super::{
     littles_law, render_svg, sweep, table_rows, LatencyBasis, Point, SweepConfig, SweepReport,
     Target, TABLE_HEADER,
 };
+use restb::stats::{AttemptKind, Stats};
 use restb::stop::Stop;
 use serde_json::Value;
 use std::num::NonZeroUsize;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The example the module's documentation gave while it was library API.
 #[test]
@@ -25,14 +26,17 @@ fn one_point_comes_out_as_a_row_a_chart_and_json() {
         jitter: Duration::ZERO,
     };
     let points = sweep(&config, &target, &Stop::new(), |point| {
-        eprintln!("{} threads: {:.1}/s", point.threads, point.sustained_rps);
+        eprintln!("{} threads: {:.1}/s", point.threads, point.throughput_rps);
     })
     .unwrap();
     assert_eq!(points.len(), 1);
     assert_eq!(points[0].succeeded, 5);
     assert_eq!(table_rows(&points).len(), 1);
+    // Five requests within a second have no sustained rate: nothing to draw.
+    assert_eq!(points[0].sustained_rps, None);
     let svg = render_svg(&points, "2 threads at 50/s");
-    assert_eq!(svg.matches("<polyline").count(), 1);
+    assert_eq!(svg.matches("<polyline").count(), 0);
+    assert!(svg.contains("1 point too short for a sustained rate"));
     let json = serde_json::to_string(&SweepReport::new(&config, &target, points)).unwrap();
     assert!(json.contains("\"prediction_latency\":\"configured\""));
     let back: SweepReport = serde_json::from_str(&json).unwrap();
@@ -95,10 +99,10 @@ fn a_tiny_sweep_against_the_mock_obeys_the_gateway_and_littles_law() {
         assert_eq!(point.rps, 20.0);
         assert_eq!(point.succeeded, 12, "{point:?}");
         assert!(point.complete);
-        // The figure is what its documentation says: successes over the
-        // span (both rounded in the report).
+        // The throughput is what its documentation says: successes over
+        // the span (both rounded in the report).
         let over_span = point.succeeded as f64 / point.span_s;
-        assert!((point.sustained_rps - over_span).abs() < 1e-3, "{point:?}");
+        assert!((point.throughput_rps - over_span).abs() < 1e-3, "{point:?}");
         // Every request waited out the mock's 0.1 s answer.
         assert!(point.span_s >= 0.1, "{point:?}");
         assert!(
@@ -112,8 +116,8 @@ fn a_tiny_sweep_against_the_mock_obeys_the_gateway_and_littles_law() {
     // after the other. And the latency, not the limiter (20/s), bounds it:
     // Little's law's 10/s within 40 % on a loaded machine.
     assert!(one.span_s >= 1.2, "{one:?}");
-    assert!(one.sustained_rps >= 6.0, "{one:?}");
-    assert!(four.sustained_rps > one.sustained_rps * 1.3, "{points:?}");
+    assert!(one.throughput_rps >= 6.0, "{one:?}");
+    assert!(four.throughput_rps > one.throughput_rps * 1.3, "{points:?}");
     assert_eq!(one.predicted_rps, Some(10.0));
     assert_eq!(four.predicted_rps, Some(20.0));
 
@@ -125,12 +129,19 @@ fn a_tiny_sweep_against_the_mock_obeys_the_gateway_and_littles_law() {
     assert_eq!(back.points.len(), points.len());
     for (read, measured) in back.points.iter().zip(&points) {
         assert_eq!(read.threads, measured.threads);
-        assert!((read.sustained_rps - measured.sustained_rps).abs() < 1e-9);
+        assert!((read.throughput_rps - measured.throughput_rps).abs() < 1e-9);
+        assert_eq!(
+            read.sustained_rps.map(|r| (r * 1e4).round()),
+            measured.sustained_rps.map(|r| (r * 1e4).round())
+        );
     }
 
     let svg = render_svg(&points, "tiny sweep");
     assert_well_formed(&svg);
-    assert_eq!(svg.matches("<polyline").count(), 1);
+    // Whether a point of about a second touches three wall-clock seconds
+    // (and so has a sustained rate) depends on where it starts.
+    let rated = points.iter().filter(|p| p.sustained_rps.is_some()).count();
+    assert_eq!(svg.matches("<polyline").count(), usize::from(rated > 0));
     let rows = table_rows(&points);
     assert_eq!(rows.len(), 2);
     assert!(rows.iter().all(|row| row.len() == TABLE_HEADER.len()));
@@ -181,7 +192,8 @@ fn point(threads: usize, rps: f64, sustained: f64) -> Point {
         rate_limited: 0,
         transient: 0,
         span_s: 10.0 / sustained,
-        sustained_rps: sustained,
+        sustained_rps: Some(sustained),
+        throughput_rps: sustained,
         mean_ms: 1160.0,
         p50_ms: 1160.0,
         p95_ms: 1200.0,
@@ -218,5 +230,63 @@ fn the_chart_has_one_polyline_per_series_and_is_well_formed() {
         assert!(svg.contains(&format!(">{label}</text>")), "x tick {label}");
     }
     assert!(svg.contains("rates &amp; threads &lt;sweep&gt;"));
+    assert!(!svg.contains("class=\"note\""));
     assert_well_formed(&render_svg(&[], "nothing"));
+
+    // A point too short for a sustained rate gets no dot, and a note.
+    points[0].sustained_rps = None;
+    let svg = render_svg(&points, "one short point");
+    assert_well_formed(&svg);
+    assert_eq!(svg.matches("<circle").count(), 14 + 3);
+    assert!(svg.contains("1 point too short for a sustained rate (not drawn)"));
+}
+
+/// Successes of 1.164 s, `count` of them started `gap` apart, ending 5 s ago.
+fn stats_of(count: u64, gap: Duration) -> Stats {
+    let stats = Stats::new();
+    let t0 = Instant::now() - gap * count as u32 - Duration::from_secs(5);
+    for i in 0..count {
+        let start = t0 + gap * i as u32;
+        let end = start + Duration::from_millis(1164);
+        stats.record(AttemptKind::Success, start, end);
+    }
+    stats
+}
+
+/// Regression (issue 14): `restb bench` called successes over the span
+/// "sustained", a run's stats call successful starts per whole second
+/// "sustained", and the two read 3.63 and 4.00 for the same 36 requests.
+#[test]
+fn a_bench_point_and_a_runs_stats_mean_one_thing_by_sustained() {
+    // 4 starts in every wall-clock second for 9 s: sustained 4, throughput
+    // 36 over 8.75 s + one latency, about 3.63.
+    let report = stats_of(36, Duration::from_millis(250)).report();
+    let point = Point::from_report(4, 4.0, 36, &report, None);
+    let sustained = report.sustained.expect("9 s of starts have whole seconds");
+    assert_eq!(point.sustained_rps, Some((sustained * 1e4).round() / 1e4));
+    assert!((point.throughput_rps - report.throughput()).abs() < 1e-4);
+    // The data tells the two definitions apart, so a point that took one for
+    // the other would fail above.
+    assert!((sustained - point.throughput_rps).abs() > 0.3, "{point:?}");
+    // The table prints the figure the run's stats line prints.
+    let stats_line = report.to_string();
+    let printed = stats_line
+        .lines()
+        .find_map(|l| l.strip_prefix("sustained ["))
+        .and_then(|rest| rest.split(']').next())
+        .expect("a sustained line");
+    let row = &table_rows(std::slice::from_ref(&point))[0];
+    let column = TABLE_HEADER
+        .iter()
+        .position(|&h| h == "sustained/s")
+        .unwrap();
+    assert_eq!(row[column], printed);
+
+    // Too short for a whole second inside: `n/a` in both.
+    let short = stats_of(5, Duration::from_millis(10)).report();
+    assert_eq!(short.sustained, None);
+    let point = Point::from_report(4, 4.0, 5, &short, None);
+    assert_eq!(point.sustained_rps, None);
+    assert_eq!(table_rows(&[point])[0][column], "n/a");
+    assert!(short.to_string().contains("sustained [n/a]"));
 }

@@ -45,7 +45,9 @@ pub struct BenchArgs {
     #[arg(long, value_enum, default_value_t = Mode::Rate)]
     pub mode: Mode,
     /// Requests per point, each one predict call on re_logo with its own image URL;
-    /// 10 x --rps or more keeps the edge effect of fixed windows (bursts as a window opens) small.
+    /// 10 x --rps or more spans some ten seconds at the allotted rate: enough whole
+    /// seconds for a sustained rate, and a small edge effect of fixed windows on the
+    /// throughput.
     #[arg(long, default_value = "40", value_name = "N")]
     pub requests: NonZeroUsize,
     /// Latency of the built-in mock, in seconds [default: 1.16, the tutorial's].
@@ -66,7 +68,7 @@ pub struct BenchArgs {
     /// Write the settings and points as JSON to FILE.
     #[arg(long, default_value = "bench.json", value_name = "FILE")]
     pub json: PathBuf,
-    /// Write the chart (sustained rate against threads) as SVG to FILE.
+    /// Write the chart (sustained rate against threads; see --requests) as SVG to FILE.
     #[arg(long, default_value = "bench.svg", value_name = "FILE")]
     pub svg: PathBuf,
 }
@@ -269,11 +271,14 @@ fn pacing_name(pacing: Pacing) -> &'static str {
 
 fn progress(point: &Point) -> String {
     format!(
-        "bench: {} thread{} at {}/s: {:.2}/s sustained ({}/{} ok, {} 429s, {} transient){}",
+        "bench: {} thread{} at {}/s: {}/s sustained, {:.2}/s throughput ({}/{} ok, {} 429s, {} transient){}",
         point.threads,
         if point.threads == 1 { "" } else { "s" },
         point.rps,
-        point.sustained_rps,
+        point
+            .sustained_rps
+            .map_or_else(|| "n/a".to_string(), |r| format!("{r:.2}")),
+        point.throughput_rps,
         point.succeeded,
         point.requests,
         point.rate_limited,
