@@ -259,8 +259,8 @@ impl Transport for LeanTransport {
 
 #[cfg(test)]
 mod tests {
-    use super::{timeout_to_arm, LazyBuffers, LeanTransport, Transport};
-    use std::io::Write;
+    use super::{timeout_to_arm, LazyBuffers, LeanConnector, LeanTransport, Transport};
+    use std::io::{BufRead, BufReader, Write};
     use std::net::{TcpListener, TcpStream};
     use std::sync::Arc;
     use std::time::{Duration, Instant};
@@ -304,6 +304,61 @@ mod tests {
         assert!(transport.is_open(), "idle connection");
         drop(server);
         assert!(closes(&mut transport), "closed by the peer");
+    }
+
+    /// A server that answers its first request `delay` after reading it.
+    fn answering_after(delay: Duration) -> (String, std::thread::JoinHandle<()>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        let server = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(stream);
+            let mut line = String::new();
+            while reader.read_line(&mut line).unwrap() > 2 {
+                line.clear();
+            }
+            std::thread::sleep(delay);
+            let reply = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+            // The client may have given up already.
+            let _ = reader.get_mut().write_all(reply);
+            std::thread::sleep(Duration::from_millis(200));
+        });
+        (url, server)
+    }
+
+    fn agent(deadline: Duration) -> ureq::Agent {
+        let config = ureq::Agent::config_builder()
+            .timeout_global(Some(deadline))
+            .build();
+        ureq::Agent::with_parts(
+            config,
+            LeanConnector::default(),
+            super::super::resolver::CallerThreadResolver::default(),
+        )
+    }
+
+    /// The socket timeout is armed shorter than the deadline: when it fires
+    /// first, the read goes on waiting until the deadline, no sooner.
+    #[test]
+    fn a_reply_after_most_of_the_deadline_still_arrives() {
+        // Armed at 3/4 of 2 s = 1.5 s; the reply comes at 1.7 s.
+        let (url, server) = answering_after(ms(1_700));
+        let mut reply = agent(ms(2_000))
+            .get(&url)
+            .call()
+            .expect("a reply within 2 s");
+        assert_eq!(reply.body_mut().read_to_string().unwrap(), "ok");
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn no_reply_by_the_deadline_is_a_timeout() {
+        let (url, server) = answering_after(ms(3_000));
+        let started = Instant::now();
+        let error = agent(ms(1_000)).get(&url).call().unwrap_err();
+        assert!(matches!(error, ureq::Error::Timeout(_)), "{error}");
+        assert!(started.elapsed() >= ms(1_000), "not before the deadline");
+        server.join().unwrap();
     }
 
     fn ms(n: u64) -> Duration {
