@@ -19,13 +19,16 @@
 #
 # Usage: scripts/shared_limit.sh [SECONDS]   (default 15)
 # Environment: PROCS="1 2 4 8", RATES="20 100", GATEWAYS="window leaky",
-#   EXTRAS="kill faketime restart fast" (any subset; empty for none), LATENCY=0.05
+#   EXTRAS="kill faketime restart fast" (any subset; empty for none), LATENCY=0.05;
+#   PROCS, RATES or GATEWAYS empty skips the main table; RUN_FLAGS="--threads 40"
+#   adds flags to every restb run; KEEP=1 keeps the temporary directory (the
+#   gateway's access.log: time, status, request time, image; each stats.N.txt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-15}
-procs=${PROCS:-1 2 4 8}
-rates=${RATES:-20 100}
-gateways=${GATEWAYS:-window leaky}
+procs=${PROCS-1 2 4 8}
+rates=${RATES-20 100}
+gateways=${GATEWAYS-window leaky}
 extras=${EXTRAS-kill faketime restart fast}
 latency=${LATENCY:-0.05}
 
@@ -39,7 +42,7 @@ cleanup() {
   kill $(jobs -p) 2>/dev/null || true
   [ -f "$dir/redis.pid" ] && kill "$(cat "$dir/redis.pid")" 2>/dev/null || true
   [ -f "$dir/mock.pids" ] && kill $(cat "$dir/mock.pids") 2>/dev/null || true
-  rm -rf "$dir"
+  if [ -n "${KEEP:-}" ]; then echo "kept $dir" >&2; else rm -rf "$dir"; fi
 }
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -75,7 +78,7 @@ pid $dir/nginx.pid;
 error_log $dir/error.log error;
 events { worker_connections 8192; }
 http {
-  log_format t '\$msec \$status';
+  log_format t '\$msec \$status \$request_time \$arg_image_url';
   access_log $dir/access.log t;
   client_body_temp_path $dir/tmp;
   proxy_temp_path $dir/tmp;
@@ -118,7 +121,7 @@ images() { # args: PROCESS COUNT -> $dir/images.PROCESS.txt
 
 launch() { # args: PROCESS BASE RATE [WRAPPER...]: runs in the background
   local n=$1 base=$2 rate=$3; shift 3
-  "$@" "$restb" run "$dir/images.$n.txt" --base-url "$base" --rps "$rate" --models re_logo -q \
+  "$@" "$restb" run "$dir/images.$n.txt" --base-url "$base" --rps "$rate" --models re_logo -q ${RUN_FLAGS:-} \
     -o "$dir/out.$n.jsonl" 2> "$dir/stats.$n.txt" &
   echo $! > "$dir/pid.$n"
 }
@@ -127,7 +130,7 @@ summarise() { # args: GATEWAY RATE P LABEL
   python3 - "$dir" "$@" <<'PY'
 import re, sys, glob
 d, gateway, rate, p, label = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
-log = [l.split() for l in open(f"{d}/access.log")]
+log = [l.split()[:2] for l in open(f"{d}/access.log")]
 ok = sorted(float(t) for t, s in log if s == "200")
 limited = sum(1 for _, s in log if s == "429")
 rate_at_gw = (len(ok) - 1) / (ok[-1] - ok[0]) if len(ok) > 1 else 0.0
@@ -184,7 +187,7 @@ done
 per_second() { # args: FROM TO (epoch seconds): accepted per second from the log
   python3 - "$dir/access.log" "$1" "$2" <<'PY'
 import sys, collections
-log = [l.split() for l in open(sys.argv[1])]
+log = [l.split()[:2] for l in open(sys.argv[1])]
 a, b = int(float(sys.argv[2])), int(float(sys.argv[3]))
 for status in ("200", "429"):
     counts = collections.Counter(int(float(t)) for t, s in log if s == status)

@@ -379,3 +379,103 @@ fn the_client_key_never_reaches_redis() {
     assert!(seen.contains(&format!("{key}:tat")), "{seen}");
     assert!(!seen.contains(secret), "{seen}");
 }
+
+#[test]
+fn stats_json_reports_the_redis_round_trip_only_with_a_shared_limit() {
+    let redis = Redis::start();
+    let gateway = MockServer::start(MockConfig::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let list = url_list(dir.path(), "rtt", 12);
+    let run = |shared: bool| {
+        let stats = dir.path().join(format!("stats-{shared}.json"));
+        let mut command = restb();
+        command
+            .args(["run", &list, "--base-url", &gateway.base_url()])
+            .args(["--rps", "50", "-q", "-o"])
+            .arg(dir.path().join(format!("out-{shared}.jsonl")))
+            .arg("--stats-json")
+            .arg(&stats);
+        if shared {
+            command.args(["--shared-limit", &redis.url()]);
+        }
+        let output = command.output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert_eq!(output.status.code(), Some(0), "{stderr}");
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&stats).unwrap()).unwrap();
+        (json, stderr)
+    };
+    let (json, stderr) = run(true);
+    let shared = &json["shared_limit"];
+    let reservations = shared["reservations"].as_u64().expect("reservations");
+    assert!(reservations >= 12, "one per start at least: {shared}");
+    let p50 = shared["redis_round_trip_p50_us"].as_u64().expect("p50");
+    let p99 = shared["redis_round_trip_p99_us"].as_u64().expect("p99");
+    // Microseconds: above zero, and below the 1 s timeout of a Redis call.
+    assert!(p50 > 0 && p99 >= p50 && p99 <= 1_100_000, "{shared}");
+    let line = format!(
+        "shared limit: [{reservations}] reservations, Redis round trip p50 [{p50}] us, p99 [{p99}] us"
+    );
+    assert!(stderr.contains(&line), "{stderr}");
+
+    let (json, stderr) = run(false);
+    assert!(json.get("shared_limit").is_none(), "{json}");
+    assert!(json["succeeded"].as_u64() == Some(12), "{json}");
+    assert!(!stderr.contains("shared limit"), "{stderr}");
+}
+
+#[test]
+fn bench_measures_processes_sharing_one_key() {
+    let redis = Redis::start();
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("bench.json");
+    let output = restb()
+        .args([
+            "bench",
+            "--shared-limit",
+            &redis.url(),
+            "--processes",
+            "2,1",
+        ])
+        .args(["--rps", "20", "--latency", "0.02", "--requests", "30", "-q"])
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("processes") && stdout.contains("% allot"),
+        "{stdout}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let points = report["points"].as_array().unwrap();
+    let processes: Vec<u64> = points
+        .iter()
+        .map(|p| p["processes"].as_u64().unwrap())
+        .collect();
+    assert_eq!(processes, vec![1, 2], "sorted: {report}");
+    for point in points {
+        // Every request of every holder reached the gateway once, and the
+        // gateway's own count of accepted ones is the figure reported.
+        let accepted = point["accepted"].as_u64().unwrap();
+        let limited = point["rate_limited"].as_u64().unwrap();
+        assert_eq!(accepted, 30, "{point}");
+        assert!(limited <= 3, "{point}");
+        let shares = point["fair_share_percent"].as_array().unwrap();
+        assert_eq!(shares.len() as u64, point["processes"].as_u64().unwrap());
+        assert!(point["percent_of_allotment"].as_f64().unwrap() > 0.0);
+        let p50 = point["redis_round_trip_p50_us"].as_u64().unwrap();
+        let p99 = point["redis_round_trip_p99_us"].as_u64().unwrap();
+        assert!(p50 > 0 && p99 >= p50, "{point}");
+    }
+    // A redis:// URL is required, and the flag is named.
+    let output = restb()
+        .args(["bench", "--shared-limit", "http://127.0.0.1:1", "-q"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--shared-limit"));
+}

@@ -15,6 +15,9 @@
 //! Results come out as table rows ([`table_rows`] under [`TABLE_HEADER`]),
 //! a JSON document ([`SweepReport`]) and a chart ([`render_svg`]).
 //!
+//! [`shared_sweep`] (feature `redis`) measures P holders of one key sharing
+//! an allotment through `--shared-limit` instead.
+//!
 //! This is the binary's code, not library API: `restb bench` is its user.
 //! Its tests (`tests.rs`) run one small sweep against the mock end to end.
 
@@ -22,12 +25,16 @@ mod config;
 mod point;
 mod report;
 mod scale;
+#[cfg(feature = "redis")]
+mod shared;
 mod svg;
 mod sweep;
 
 pub use config::{validate, BenchError, Pacing, SweepConfig, Target};
 pub use point::Point;
 pub use report::{table_rows, SweepReport, TABLE_HEADER};
+#[cfg(feature = "redis")]
+pub use shared::{shared_sweep, SharedPoint, SharedSweepConfig};
 pub use svg::render_svg;
 pub use sweep::sweep;
 

@@ -21,13 +21,14 @@ use std::time::Duration;
 /// Most threads a point may run: as many as `restb run --threads auto` starts.
 const MAX_THREADS: usize = 4096;
 /// The built-in mock's latency when `--latency` is not given: the tutorial's.
-const DEFAULT_LATENCY: f64 = 1.16;
+pub(super) const DEFAULT_LATENCY: f64 = 1.16;
 
 const BENCH_EXAMPLES: &str = "Examples:
   restb bench                                   # 1,2,4,8,16 threads at 4/s, 1.16 s latency (about 3 minutes)
   restb bench --threads 1,2,4,8 --rps 4,8 --latency 0.5 --requests 24
   restb bench --mode concurrency --threads 2,4,8
-  RESTB_CLIENT_KEY=... restb bench --base-url https://api-us.restb.ai --rps 2 --threads 1,2,4";
+  RESTB_CLIENT_KEY=... restb bench --base-url https://api-us.restb.ai --rps 2 --threads 1,2,4
+  restb bench --shared-limit redis://127.0.0.1:6379 --processes 1,2,4 --rps 100 --latency 0.05 --requests 1500";
 
 /// `restb bench`.
 #[derive(Debug, Args)]
@@ -71,9 +72,28 @@ pub struct BenchArgs {
     /// Write the chart (sustained rate against threads; see --requests) as SVG to FILE.
     #[arg(long, default_value = "bench.svg", value_name = "FILE")]
     pub svg: PathBuf,
+    /// Measure P processes on one client key sharing --rps through this Redis
+    /// (redis://[:PASSWORD@]HOST[:PORT][/DB]) instead of a thread sweep: each
+    /// sizes its own pool; --requests is split among them; no chart is written.
+    #[cfg(feature = "redis")]
+    #[arg(long, value_name = "URL", conflicts_with_all = ["threads", "base_url", "jitter", "svg"])]
+    pub shared_limit: Option<String>,
+    /// With --shared-limit: the process counts to measure, comma-separated.
+    #[cfg(feature = "redis")]
+    #[arg(
+        long,
+        default_value = "1,2,4",
+        value_name = "LIST",
+        requires = "shared_limit"
+    )]
+    pub processes: String,
 }
 
 pub(super) fn bench(args: &BenchArgs, quiet: bool, stop: &Stop) -> Result<Exit, UsageError> {
+    #[cfg(feature = "redis")]
+    if let Some(url) = &args.shared_limit {
+        return super::bench_shared::bench_shared(args, url, quiet, stop);
+    }
     let config = sweep_config(args)?;
     let target = target(args)?;
     crate::bench::validate(&config, &target).map_err(flag_error)?;
@@ -172,7 +192,7 @@ fn parse_threads(list: &str) -> Result<Vec<NonZeroUsize>, UsageError> {
 }
 
 /// `--rps`: positive numbers, in the order given, without repeats.
-fn parse_rates(list: &str) -> Result<Vec<f64>, UsageError> {
+pub(super) fn parse_rates(list: &str) -> Result<Vec<f64>, UsageError> {
     let mut rates: Vec<f64> = Vec::new();
     for item in list.split(',').map(str::trim) {
         let rate = positive_number(item).map_err(|e| UsageError(format!("--rps: {e}")))?;
@@ -226,12 +246,12 @@ fn flag_error(error: BenchError) -> UsageError {
     })
 }
 
-fn create(path: &Path, flag: &str) -> Result<File, UsageError> {
+pub(super) fn create(path: &Path, flag: &str) -> Result<File, UsageError> {
     File::create(path)
         .map_err(|e| UsageError(format!("{flag}: cannot create {}: {e}", path.display())))
 }
 
-fn write_json(file: File, report: &SweepReport) -> std::io::Result<()> {
+pub(super) fn write_json(file: File, report: &impl serde::Serialize) -> std::io::Result<()> {
     let mut out = BufWriter::new(file);
     serde_json::to_writer_pretty(&mut out, report)?;
     writeln!(out)?;
@@ -244,7 +264,7 @@ fn write_text(file: File, text: &str) -> std::io::Result<()> {
     out.flush()
 }
 
-fn written_error(flag: &str, path: &Path, error: &std::io::Error) -> UsageError {
+pub(super) fn written_error(flag: &str, path: &Path, error: &std::io::Error) -> UsageError {
     UsageError(format!("{flag}: cannot write {}: {error}", path.display()))
 }
 

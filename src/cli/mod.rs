@@ -6,6 +6,8 @@
 mod args;
 mod batch;
 mod bench;
+#[cfg(feature = "redis")]
+mod bench_shared;
 mod budget;
 mod completions;
 mod demo;

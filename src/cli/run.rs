@@ -30,12 +30,36 @@ pub(super) fn run(args: &RunArgs, quiet: bool, stop: &Stop) -> Result<Exit, Usag
     #[cfg(feature = "redis")]
     let shared = plan.shared.clone();
     let run = execute(plan, quiet, stop);
-    let exit = report(args, run);
     #[cfg(feature = "redis")]
-    if let Some(shared) = &shared {
-        super::shared::report(shared);
+    let run = Finish {
+        shared: shared.as_deref().map(super::shared::stats),
+        ..run
+    };
+    report(args, run)
+}
+
+/// The shared limit's part of the stats (`--shared-limit` runs only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub(super) struct SharedStats {
+    /// Slots booked in Redis (one round trip each).
+    pub(super) reservations: u64,
+    /// Median Redis round trip of a reservation; `null` with none.
+    pub(super) redis_round_trip_p50_us: Option<u64>,
+    /// 99th percentile of the same.
+    pub(super) redis_round_trip_p99_us: Option<u64>,
+}
+
+impl SharedStats {
+    /// The stats line, written even with `--quiet` like the rest.
+    fn line(&self) -> String {
+        let us = |v: Option<u64>| v.map_or_else(|| "-".to_string(), |v| v.to_string());
+        format!(
+            "shared limit: [{}] reservations, Redis round trip p50 [{}] us, p99 [{}] us",
+            self.reservations,
+            us(self.redis_round_trip_p50_us),
+            us(self.redis_round_trip_p99_us)
+        )
     }
-    exit
 }
 
 /// What a finished run leaves for the report.
@@ -52,6 +76,8 @@ struct Finish<'a> {
     quota: Quota,
     /// Why the input stopped early: it changed after it was checked.
     input_error: Option<String>,
+    /// Reservations and Redis round trips of `--shared-limit`.
+    shared: Option<SharedStats>,
 }
 
 /// Runs the plan's jobs on the pool, with the progress bar when there is one.
@@ -92,6 +118,7 @@ fn execute<'a>(mut plan: Plan<'a>, quiet: bool, stop: &Stop) -> Finish<'a> {
         stats_file: plan.stats_file,
         earlier_failures: plan.earlier_failures,
         input_error: plan.jobs.error(),
+        shared: None,
     }
 }
 
@@ -107,18 +134,23 @@ fn report(args: &RunArgs, run: Finish<'_>) -> Result<Exit, UsageError> {
         earlier_failures,
         quota,
         input_error,
+        shared,
     } = run;
     if let Some(rows) = &sink.summary {
         eprint!("{}", restb::report::results_table(rows.iter()));
     }
     eprintln!("{}", summary.report);
     eprintln!("[{}] worker threads at most", summary.peak_threads);
+    if let Some(shared) = &shared {
+        eprintln!("{}", shared.line());
+    }
     if !quota.is_empty() {
         eprintln!("quota: {quota} (the gateway's last word)");
     }
     if let Some((file, path)) = stats_file {
         let mut stats = StatsFile::new(&summary, &sink, &replies, jobs, allotted, args.mode);
         stats.quota = Some(quota).filter(|q| !q.is_empty());
+        stats.shared_limit = shared;
         serde_json::to_writer_pretty(file, &stats).map_err(|e| {
             UsageError(format!(
                 "--stats-json: cannot write {}: {e}",
@@ -223,6 +255,10 @@ struct StatsFile<'a> {
     budget_spent: bool,
     /// The quota windows the replies reported last; `null` when none did.
     quota: Option<Quota>,
+    /// With `--shared-limit` only (absent otherwise): reservations and
+    /// their Redis round trips in microseconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shared_limit: Option<SharedStats>,
 }
 
 impl<'a> StatsFile<'a> {
@@ -271,6 +307,7 @@ impl<'a> StatsFile<'a> {
             aborted: aborted(&summary.ending),
             budget_spent: summary.ending == Ending::BudgetSpent,
             quota: None,
+            shared_limit: None,
         }
     }
 }

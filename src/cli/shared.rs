@@ -1,6 +1,7 @@
 //! `--shared-limit URL` (or `RESTB_SHARED_LIMIT`): join the schedule that
 //! every process on this client key shares in Redis, before any request is
-//! sent, and say at the end what its round trips cost.
+//! sent, and say at the end what its round trips cost (the stats line and
+//! `--stats-json`'s `shared_limit`).
 
 use super::args::RunArgs;
 use super::UsageError;
@@ -48,12 +49,14 @@ pub(super) fn connect(
     Ok(Some(Arc::new(SharedSchedule::new(limit))))
 }
 
-/// The stats line of the shared limit: reservations and their Redis round
-/// trips (written even with `--quiet`, like the rest of the stats).
-pub(super) fn report(schedule: &SharedSchedule) {
+/// The shared limit's figures for the stats: reservations and their Redis
+/// round trips (none measured: `null`).
+pub(super) fn stats(schedule: &SharedSchedule) -> super::run::SharedStats {
     let trips = schedule.limit().round_trips();
-    eprintln!(
-        "shared limit: [{}] reservations, Redis round trip p50 [{}] us, p99 [{}] us",
-        trips.count, trips.p50_us, trips.p99_us
-    );
+    let measured = |value: u64| (trips.count > 0).then_some(value);
+    super::run::SharedStats {
+        reservations: trips.count,
+        redis_round_trip_p50_us: measured(trips.p50_us),
+        redis_round_trip_p99_us: measured(trips.p99_us),
+    }
 }

@@ -16,8 +16,13 @@ const DECREASE: f64 = 0.8;
 /// The share is never cut below this.
 const MIN_SHARE: f64 = 0.05;
 /// Each second at the rate in force raises the share by this much of the
-/// allotment (a cut to 80 % is won back in about 10 s).
+/// allotment (a cut to 80 % is won back in about 10 s while 429s go on)...
 const INCREASE_PER_SECOND: f64 = 0.02;
+/// ...and twice as much for every this many seconds without a 429, at most
+/// `MAX_SPEEDUP` times: once the other clients on the key have gone, the
+/// rate comes back in seconds, not minutes.
+const SPEEDUP_EVERY_SECONDS: f64 = 2.0;
+const MAX_SPEEDUP: f64 = 16.0;
 /// Rejections among the recent replies that make a persistence: at least
 /// this many, and at least this share of them.
 const MIN_REJECTIONS: usize = 5;
@@ -35,6 +40,8 @@ pub(super) struct Aimd {
     recent: VecDeque<bool>,
     /// Requests that started before this moment were paced at an older rate.
     round_began: Option<Instant>,
+    /// When the last rejected request started.
+    last_rejected: Option<Instant>,
 }
 
 impl Aimd {
@@ -44,6 +51,7 @@ impl Aimd {
             share: 1.0,
             recent: VecDeque::new(),
             round_began: None,
+            last_rejected: None,
         }
     }
 
@@ -71,8 +79,13 @@ impl Aimd {
         }
         self.remember(false);
         if self.share < 1.0 {
-            // One share step per second at the rate in force.
-            let per_reply = INCREASE_PER_SECOND / (self.allotted * self.share).max(1.0);
+            // One share step per second at the rate in force, faster the
+            // longer nothing was rejected.
+            let quiet = self.last_rejected.map_or(0.0, |last| {
+                started.saturating_duration_since(last).as_secs_f64()
+            });
+            let speedup = (quiet / SPEEDUP_EVERY_SECONDS).exp2().min(MAX_SPEEDUP);
+            let per_reply = INCREASE_PER_SECOND * speedup / (self.allotted * self.share).max(1.0);
             self.share = (self.share + per_reply).min(1.0);
         }
     }
@@ -84,6 +97,7 @@ impl Aimd {
             return false;
         }
         self.remember(true);
+        self.last_rejected = Some(self.last_rejected.map_or(started, |last| last.max(started)));
         let rejections = self.recent.iter().filter(|r| **r).count();
         let persistent = rejections >= MIN_REJECTIONS
             && rejections as f64 >= MIN_REJECTED_SHARE * self.window() as f64;
@@ -143,6 +157,40 @@ mod tests {
             aimd.accepted(later);
         }
         assert_eq!(aimd.share(), 1.0);
+    }
+
+    /// Replies at the rate in force for `seconds`, one rejection (too few to
+    /// cut) every `rejection_every` replies; the share reached.
+    fn climb(seconds: u32, rejection_every: u32) -> f64 {
+        let t0 = Instant::now();
+        let mut aimd = Aimd::new(20.0);
+        for _ in 0..MIN_WINDOW {
+            if aimd.rejected(t0, t0) {
+                break;
+            }
+        }
+        assert!((aimd.share() - DECREASE).abs() < 1e-9, "cut once");
+        let mut at = t0 + Duration::from_millis(1);
+        let mut replies = 0;
+        while at < t0 + Duration::from_secs(u64::from(seconds)) {
+            replies += 1;
+            if replies % rejection_every == 0 {
+                aimd.rejected(at, at);
+            } else {
+                aimd.accepted(at);
+            }
+            at += Duration::from_secs_f64(1.0 / (20.0 * aimd.share()));
+        }
+        aimd.share()
+    }
+
+    #[test]
+    fn the_share_climbs_back_faster_the_longer_nothing_is_rejected() {
+        // 429s now and then (one in 20): about 2 % a second.
+        let slow = climb(5, 20);
+        assert!(slow > 0.85 && slow < 0.93, "{slow}");
+        // None at all: the step doubles every 2 s; all of it back within 5 s.
+        assert_eq!(climb(5, u32::MAX), 1.0);
     }
 
     #[test]

@@ -130,7 +130,7 @@ impl Learner {
                 until: next_window(now, window::DEFAULT_GUARD),
             };
         }
-        self.lone(schedule, retry_after, now)
+        self.lone(schedule, reservation, retry_after, now)
     }
 
     /// AIMD sees every 429; a cut changes the rate in force.
@@ -177,6 +177,7 @@ impl Learner {
     fn lone(
         &mut self,
         schedule: &mut Schedule,
+        reservation: &Reservation,
         retry_after: Option<Duration>,
         now: Now,
     ) -> Backoff {
@@ -192,7 +193,11 @@ impl Learner {
             let until = later(now.instant, pause.min(MAX_BLIND_PAUSE));
             return self.pause(schedule, until, PauseReason::Persistent, now);
         };
-        pacing.widen();
+        // Below the full share, 429s are the rate's (other clients on the
+        // key, see AIMD), not jitter's: the margin stays.
+        if self.aimd.as_ref().is_none_or(|aimd| aimd.share() >= 1.0) {
+            pacing.widen(reservation.start, now.instant);
+        }
         let interval = pacing.effective_interval();
         log::debug!(
             "lone 429: pacing margin now {:.2} %",

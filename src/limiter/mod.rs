@@ -133,6 +133,13 @@ impl<C: Clock> Limiter<C> {
         self
     }
 
+    /// This process's share of the rate: 1 on its own schedule, 1 / the
+    /// holders of a shared one (a pool sizes itself for that share).
+    pub fn share_of_rate(&self) -> f64 {
+        let shared = self.state.lock().schedule.shared().cloned();
+        shared.map_or(1.0, |shared| 1.0 / f64::from(shared.holders()))
+    }
+
     /// The limiter's clock.
     pub fn clock(&self) -> &C {
         &self.clock

@@ -14,20 +14,25 @@ use std::time::{Duration, Instant};
 /// connection, or of a loaded machine, is about that), at most 0.2 %.
 const FLOOR_ABSOLUTE: Duration = Duration::from_millis(1);
 const FLOOR_SHARE: f64 = 0.002;
-/// The largest margin: 25 % slower than the allotted rate.
+/// The largest margin: 25 % slower than the allotted rate, and at most
+/// 1 ms of the interval. Jitter on the way to the gateway is well under a
+/// millisecond here even under load; rejections that a wider margin does
+/// not prevent (stalls) must not cost more of the rate than that.
 const MAX_MARGIN: f64 = 0.25;
-/// Each unexplained rejection episode: margin x 1.25 + 0.1 %.
-const GROWTH: f64 = 1.25;
+const MAX_ABSOLUTE: Duration = Duration::from_millis(1);
+/// Each unexplained rejection round: margin x 1.5 + 0.1 %. From the floor,
+/// three rounds reach 1 %, six reach 4 %: the jitter of a loaded machine.
+const GROWTH: f64 = 1.5;
 const STEP: f64 = 0.001;
-/// Each accepted request gives back 1/512 of the margin. Measured against
-/// nginx on a loaded 2-core machine, most rejections come from the gateway
-/// stalling (two requests read in one event-loop turn), which no margin
-/// prevents; a margin that lingers only costs rate (scripts/pacing.sh).
-const DECAY: f64 = 1.0 / 512.0;
-/// Rejections closer together than this many accepted requests are one
-/// episode (a gateway that stalled and then saw requests bunched up, which
-/// no margin prevents), and widen the margin once.
-const EPISODE: u32 = 100;
+/// Each accepted request gives back 1/400 of the margin. A margin that
+/// grows by `ln GROWTH` per rejection round and shrinks by `DECAY` per
+/// acceptance settles where rejection rounds are `DECAY / ln GROWTH` of
+/// the replies: about one in 160, so the margin stays just wide enough
+/// for the jitter that the machine and the gateway show. Rejections that
+/// no margin prevents (a stalled machine or gateway delaying one request,
+/// so the next on-time one lands too close behind it) come rarer than that
+/// on this machine, and so do not drive the margin up without end.
+const DECAY: f64 = 1.0 / 400.0;
 
 /// The first bookings of a run get a start-up allowance on their spacing:
 /// a tenth of the interval, at most 5 ms.
@@ -41,10 +46,14 @@ pub(super) struct EvenPacing {
     interval: Duration,
     margin: f64,
     floor: f64,
+    ceiling: f64,
     /// The share of the allotted rate in force (AIMD).
     share: f64,
     gcra: Gcra,
-    accepted_since_widened: u32,
+    /// When the margin last widened: a rejected request that started
+    /// before then was spaced by the narrower margin, and is the same
+    /// round of rejections.
+    widened_at: Option<Instant>,
     /// Bookings that still get the start-up allowance.
     startup_left: u32,
 }
@@ -56,13 +65,16 @@ impl EvenPacing {
     /// `k + burst - 1` starts whatever the margin does.
     pub(super) fn new(interval: Duration, burst: u32) -> EvenPacing {
         let floor = (FLOOR_ABSOLUTE.as_secs_f64() / interval.as_secs_f64()).min(FLOOR_SHARE);
+        let ceiling =
+            (MAX_ABSOLUTE.as_secs_f64() / interval.as_secs_f64()).clamp(floor, MAX_MARGIN);
         EvenPacing {
             interval,
             margin: floor,
             floor,
+            ceiling,
             share: 1.0,
             gcra: Gcra::new(interval.saturating_mul(burst.saturating_sub(1))),
-            accepted_since_widened: EPISODE,
+            widened_at: None,
             // A burst lets requests bunch anyway.
             startup_left: if burst > 1 { 0 } else { STARTUP_BOOKINGS },
         }
@@ -88,9 +100,15 @@ impl EvenPacing {
         increment
     }
 
-    /// Paces at `share` (0 < share <= 1) of the allotted rate.
+    /// Paces at `share` (0 < share <= 1) of the allotted rate. A cut means
+    /// the rejections were too high a rate, not jitter: the margin they
+    /// widened goes back to the floor.
     pub(super) fn set_share(&mut self, share: f64) {
-        self.share = share.clamp(f64::MIN_POSITIVE, 1.0);
+        let share = share.clamp(f64::MIN_POSITIVE, 1.0);
+        if share < self.share {
+            self.margin = self.floor;
+        }
+        self.share = share;
     }
 
     /// Moves the schedule `by` later.
@@ -122,15 +140,17 @@ impl EvenPacing {
             .set_tat(Some(free.map_or(until, |free| free.max(until))));
     }
 
-    pub(super) fn widen(&mut self) {
-        if self.accepted_since_widened >= EPISODE {
-            self.margin = (self.margin * GROWTH + STEP).min(MAX_MARGIN);
-            self.accepted_since_widened = 0;
+    /// A request that started at `started` was rejected for its spacing
+    /// (seen at `now`): widen the margin, once per round of rejections.
+    pub(super) fn widen(&mut self, started: Instant, now: Instant) {
+        if self.widened_at.is_some_and(|widened| started <= widened) {
+            return;
         }
+        self.margin = (self.margin * GROWTH + STEP).min(self.ceiling);
+        self.widened_at = Some(now);
     }
 
     pub(super) fn narrow(&mut self) {
-        self.accepted_since_widened = self.accepted_since_widened.saturating_add(1);
         self.margin = (self.margin * (1.0 - DECAY)).max(self.floor);
     }
 }
@@ -139,55 +159,118 @@ impl EvenPacing {
 mod tests {
     use super::*;
 
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
     #[test]
-    fn rejections_widen_the_interval_and_acceptances_win_it_back() {
-        let mut pacing = EvenPacing::new(Duration::from_secs(10), 1);
-        assert!((pacing.margin() - 0.0001).abs() < 1e-9, "1 ms of 10 s");
-        pacing.widen();
-        assert!((pacing.margin() - 0.001125).abs() < 1e-9);
-        pacing.widen();
+    fn a_round_of_rejections_widens_once_and_acceptances_win_it_back() {
+        let t0 = Instant::now();
+        let mut pacing = EvenPacing::new(ms(10), 1);
+        assert_eq!(pacing.margin(), FLOOR_SHARE);
+        pacing.widen(t0, t0 + ms(100));
+        let once = FLOOR_SHARE * GROWTH + STEP;
+        assert!((pacing.margin() - once).abs() < 1e-12);
+        pacing.widen(t0 + ms(50), t0 + ms(150));
         assert!(
-            (pacing.margin() - 0.001125).abs() < 1e-9,
-            "one episode widens once"
+            (pacing.margin() - once).abs() < 1e-12,
+            "started before the widening: the same round"
         );
-        for _ in 0..EPISODE {
-            pacing.narrow();
-        }
-        pacing.widen();
-        let expected = 0.001125 * (1.0 - DECAY).powi(EPISODE as i32) * GROWTH + STEP;
-        assert!((pacing.margin() - expected).abs() < 1e-9);
-        for _ in 0..10_000 {
-            pacing.narrow();
-        }
-        assert_eq!(pacing.margin(), 0.0001, "down to the floor");
-        assert_eq!(
-            EvenPacing::new(Duration::from_millis(2), 1).margin(),
-            FLOOR_SHARE
-        );
+        pacing.widen(t0 + ms(101), t0 + ms(200));
+        let twice = once * GROWTH + STEP;
+        assert!((pacing.margin() - twice).abs() < 1e-12, "a new round");
         for _ in 0..100 {
-            pacing.accepted_since_widened = EPISODE;
-            pacing.widen();
+            pacing.narrow();
         }
-        assert_eq!(pacing.margin(), MAX_MARGIN);
+        let expected = twice * (1.0 - DECAY).powi(100);
+        assert!((pacing.margin() - expected).abs() < 1e-12);
+        for _ in 0..100_000 {
+            pacing.narrow();
+        }
+        assert_eq!(pacing.margin(), FLOOR_SHARE, "down to the floor");
+        assert!(
+            (EvenPacing::new(ms(10_000), 1).margin() - 0.0001).abs() < 1e-12,
+            "1 ms of 10 s"
+        );
+    }
+
+    #[test]
+    fn the_margin_is_at_most_a_quarter_and_at_most_a_millisecond() {
+        let t0 = Instant::now();
+        let widened = |interval: Duration| {
+            let mut pacing = EvenPacing::new(interval, 1);
+            for i in 0..100 {
+                pacing.widen(t0 + ms(1000 * i), t0 + ms(1000 * i + 1));
+            }
+            pacing.margin()
+        };
+        assert!((widened(ms(10)) - 0.1).abs() < 1e-9, "1 ms of 10 ms");
+        assert!((widened(ms(250)) - 0.004).abs() < 1e-9, "1 ms of 250 ms");
+        assert_eq!(widened(ms(2)), MAX_MARGIN, "a quarter of 2 ms");
+        assert!(
+            (widened(ms(10_000)) - 0.0001).abs() < 1e-12,
+            "the floor is the ceiling"
+        );
+    }
+
+    /// At a steady rejection rate `p` per reply, the margin grows while
+    /// `p` is above `DECAY / ln GROWTH` and shrinks below it.
+    #[test]
+    fn the_margin_settles_where_rejections_are_rare() {
+        let settle = |every: u32| {
+            let t0 = Instant::now();
+            let mut pacing = EvenPacing::new(ms(5), 1);
+            for i in 0..20_000u32 {
+                let at = t0 + ms(50) * i;
+                if i % every == 0 {
+                    pacing.widen(at, at + ms(50));
+                } else {
+                    pacing.narrow();
+                }
+            }
+            pacing.margin()
+        };
+        assert_eq!(settle(500), FLOOR_SHARE, "one in 500: the floor");
+        assert!(settle(60) > 0.05, "one in 60 keeps widening");
+    }
+
+    #[test]
+    fn a_cut_of_the_share_puts_the_margin_back_to_the_floor() {
+        let t0 = Instant::now();
+        let mut pacing = EvenPacing::new(ms(50), 1);
+        pacing.widen(t0, t0);
+        let widened = pacing.margin();
+        pacing.set_share(1.0);
+        assert_eq!(pacing.margin(), widened, "no cut, no change");
+        pacing.set_share(0.8);
+        assert_eq!(pacing.margin(), FLOOR_SHARE);
+        pacing.widen(t0 + ms(1), t0 + ms(1));
+        pacing.set_share(0.9);
+        assert!(pacing.margin() > FLOOR_SHARE, "a raise keeps the margin");
     }
 
     #[test]
     fn slots_follow_the_widened_interval() {
-        let mut pacing = EvenPacing::new(Duration::from_millis(100), 1);
+        let mut pacing = EvenPacing::new(ms(100), 1);
         pacing.startup_left = 0;
         let t0 = Instant::now();
         assert_eq!(pacing.book(t0).0, t0);
-        for _ in 0..5 {
-            pacing.accepted_since_widened = EPISODE;
-            pacing.widen();
-        }
         let (second, _, _) = pacing.book(t0);
         assert_eq!(
             second,
             t0 + Duration::from_micros(100_200),
             "the floor: 0.2 %"
         );
+        pacing.widen(t0, t0);
+        // The third was booked when the second was: the widened spacing
+        // counts from the fourth.
         let (third, _, _) = pacing.book(t0);
-        assert!(third - second > Duration::from_micros(100_200));
+        let (fourth, _, _) = pacing.book(t0);
+        assert_eq!(third - second, Duration::from_micros(100_200));
+        let widened = 100_000.0 * (1.0 + FLOOR_SHARE * GROWTH + STEP);
+        assert_eq!(
+            fourth - third,
+            Duration::from_micros(widened.round() as u64)
+        );
     }
 }

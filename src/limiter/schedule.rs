@@ -3,11 +3,11 @@
 //! takes the time as a parameter ([`Now`]), so it is tested with made-up
 //! instants. (Learning from replies is in `learn.rs`, waiting in `wait.rs`.)
 
-use super::clock::Now;
+use super::clock::{later, Now};
 use super::pacing::EvenPacing;
 use super::rate::Rate;
 use super::reservation::{started_by, Pause, Reservation};
-use super::shared::SharedPacing;
+use super::shared::{SharedPacing, SharedSlot};
 use super::wall_step::WallWatch;
 use super::window::{self, Windows};
 use std::collections::VecDeque;
@@ -38,6 +38,21 @@ const PHASE_STEP: u32 = 8;
 
 /// How far back booked starts are kept for a switch to window mode.
 const RECENT_PACED: Duration = Duration::from_secs(2);
+
+/// A slot to ask the shared schedule for (see [`Schedule::ask_shared_at`]).
+pub(super) struct SharedAsk {
+    pub(super) shared: SharedPacing,
+    earliest: Instant,
+    pub(super) increment: Duration,
+    generation: u64,
+}
+
+impl SharedAsk {
+    /// Books the slot on the shared schedule (a Redis round trip, maybe).
+    pub(super) fn reserve(&self) -> SharedSlot {
+        self.shared.slots().reserve(self.earliest, self.increment)
+    }
+}
 
 /// A start booked by even pacing, and where it left the schedule.
 #[derive(Debug, Clone, Copy)]
@@ -90,6 +105,11 @@ impl Schedule {
     pub(super) fn set_shared(&mut self, shared: SharedPacing) {
         self.shared = Some(shared);
         self.align_start = false;
+    }
+
+    /// The schedule shared with other processes, if any.
+    pub(super) fn shared(&self) -> Option<&SharedPacing> {
+        self.shared.as_ref()
     }
 
     /// The rate in force: the allotted one times the share AIMD left.
@@ -225,9 +245,41 @@ impl Schedule {
     /// Books on the shared schedule, if there is one and we pace. A pause
     /// that another process set voids the slots we booked before it.
     fn book_shared(&mut self, earliest: Instant) -> Option<Reservation> {
-        let shared = self.shared.as_ref()?;
+        let ask = self.shared_ask(earliest)?;
+        let slot = ask.shared.slots().reserve(ask.earliest, ask.increment);
+        Some(self.take_shared(&ask, slot))
+    }
+
+    /// What to ask the shared schedule for a slot at or after `now`, so that
+    /// the caller can ask it without holding the limiter's lock (a Redis
+    /// round trip); `None` when there is no shared schedule or the start is
+    /// to be aligned (then [`Schedule::book`]).
+    pub(super) fn ask_shared_at(&mut self, now: Now) -> Option<SharedAsk> {
+        if self.shared.is_none() || self.align_start || self.pacing.is_none() {
+            return None;
+        }
+        self.notice_time(now);
+        let earliest = self
+            .paused_until
+            .map_or(now.instant, |until| now.instant.max(until));
+        self.shared_ask(earliest)
+    }
+
+    fn shared_ask(&mut self, earliest: Instant) -> Option<SharedAsk> {
+        let shared = self.shared.clone()?;
         let increment = self.pacing.as_mut()?.next_increment();
-        let slot = shared.slots().reserve(earliest, increment);
+        Some(SharedAsk {
+            shared,
+            earliest,
+            increment,
+            generation: self.generation,
+        })
+    }
+
+    /// The reservation for the shared `slot` that `ask` got. A pause set
+    /// here while the slot was asked for (the lock released) voids it.
+    pub(super) fn take_shared(&mut self, ask: &SharedAsk, slot: SharedSlot) -> Reservation {
+        let stale = self.generation != ask.generation;
         if let Some(until) = slot.paused_until {
             if self.paused_until.is_none_or(|known| until > known) {
                 self.paused_until = Some(until);
@@ -235,14 +287,18 @@ impl Schedule {
             }
         }
         let bunches = self.rate.is_some_and(|r| r.burst().get() > 1);
-        Some(Reservation {
-            start: slot.start.max(earliest),
-            generation: self.generation,
+        Reservation {
+            start: slot.start.max(ask.earliest),
+            generation: if stale {
+                ask.generation
+            } else {
+                self.generation
+            },
             slot: None,
-            min_gap: (!bunches && !slot.turn).then_some(increment),
+            min_gap: (!bunches && !slot.turn).then_some(ask.increment),
             closes: None,
             turn: slot.turn,
-        })
+        }
     }
 
     /// Window mode, `budget` per window for a gateway that announced
@@ -277,15 +333,27 @@ impl Schedule {
         log::debug!("the gateway counts {limit} per wall-clock second: pacing {budget} per window");
     }
 
-    /// Back to even pacing for good, from the next wall-clock second: the
-    /// current window may hold a whole budget already, so starts are held
-    /// until then (a hold no later pause can shorten).
+    /// Back to even pacing for good. The windows were not what limits us
+    /// (the layer that rejects is another one), so waiting out the
+    /// wall-clock window would waste it: pacing resumes one interval from
+    /// now, or where it would stand had this window's starts so far been
+    /// paced evenly from its beginning, whichever is later. No wall-clock second gets more
+    /// than the rate, and a sliding window that the last burst filled frees
+    /// up as it ages out, one start per interval.
     pub(super) fn leave_windows(&mut self, now: Now) {
-        if self.windows.take().is_none() {
+        let Some(windows) = self.windows.take() else {
             return;
-        }
-        let boundary = Duration::from_secs(now.since_epoch().as_secs() + 1);
-        let resume = now.instant_of(boundary + window::DEFAULT_GUARD);
+        };
+        let wall = now.since_epoch();
+        let interval = self.pacing.as_ref().map(EvenPacing::effective_interval);
+        let resume = match interval {
+            Some(interval) => {
+                let started = windows.started_by(wall);
+                let evenly = Duration::from_secs(wall.as_secs()) + interval * started;
+                later(now.instant, interval).max(now.instant_of(evenly))
+            }
+            None => now.instant_of(Duration::from_secs(wall.as_secs() + 1) + window::DEFAULT_GUARD),
+        };
         self.recent_paced.clear();
         self.pause(resume, now);
     }

@@ -53,6 +53,13 @@ pub trait SharedSlots: Send + Sync + fmt::Debug {
 
     /// Holds every holder's starts until `until`; `reason` is for logs.
     fn pause(&self, until: Instant, reason: &str);
+
+    /// How many holders (processes) draw from the schedule now, this one
+    /// included: this process gets about its share of the rate, and sizes
+    /// its pool for that share, not for the whole rate. Defaults to 1.
+    fn holders(&self) -> u32 {
+        1
+    }
 }
 
 /// A cheap handle on a [`SharedSlots`], for [`Limiter::shared`] and
@@ -71,6 +78,12 @@ impl SharedPacing {
 
     pub(super) fn slots(&self) -> &dyn SharedSlots {
         self.0.as_ref()
+    }
+
+    /// Holders drawing from the schedule now, at least 1 (see
+    /// [`SharedSlots::holders`]).
+    pub fn holders(&self) -> u32 {
+        self.0.holders().max(1)
     }
 }
 
@@ -103,6 +116,7 @@ mod tests {
         paused: Mutex<Vec<Instant>>,
         turns: Mutex<Vec<Instant>>,
         calls: Mutex<u32>,
+        holders: Option<u32>,
     }
 
     impl SharedSlots for InMemory {
@@ -121,6 +135,10 @@ mod tests {
 
         fn pause(&self, until: Instant, _reason: &str) {
             self.paused.lock().push(until);
+        }
+
+        fn holders(&self) -> u32 {
+            self.holders.unwrap_or(1)
         }
     }
 
@@ -183,6 +201,80 @@ mod tests {
             limiter.pacing_model(),
             crate::limiter::PacingModel::Even { .. }
         ));
+    }
+
+    /// Each of 4 processes sharing 1000/s sized its pool for all 1000/s:
+    /// 1200 threads each, the machine saturated, 42-65 % of the allotment.
+    #[test]
+    fn four_processes_sized_their_pools_for_the_whole_rate() {
+        assert_eq!(Limiter::new(Rate::per_second(10.0)).share_of_rate(), 1.0);
+        let four = Arc::new(InMemory {
+            holders: Some(4),
+            ..InMemory::default()
+        });
+        assert_eq!(limiter(&four).share_of_rate(), 0.25);
+        let none = Arc::new(InMemory {
+            holders: Some(0),
+            ..InMemory::default()
+        });
+        assert_eq!(limiter(&none).share_of_rate(), 1.0, "never more than all");
+    }
+
+    /// A schedule whose answer takes as long as the test says (a Redis
+    /// round trip on a loaded machine).
+    #[derive(Debug)]
+    struct Held {
+        asked: crossbeam_channel::Sender<()>,
+        answer: crossbeam_channel::Receiver<()>,
+        inner: InMemory,
+    }
+
+    impl SharedSlots for Held {
+        fn reserve(&self, earliest: Instant, increment: Duration) -> SharedSlot {
+            let _ = self.asked.send(());
+            let _ = self.answer.recv_timeout(Duration::from_secs(10));
+            self.inner.reserve(earliest, increment)
+        }
+
+        fn pause(&self, until: Instant, reason: &str) {
+            self.inner.pause(until, reason);
+        }
+    }
+
+    /// Every thread of a process waited for the limiter's lock while one
+    /// of them waited for Redis: starts bunched behind the round trip.
+    #[test]
+    fn a_slow_shared_answer_holds_no_other_thread_and_a_pause_meanwhile_voids_it() {
+        let (asked_tx, asked) = crossbeam_channel::unbounded();
+        let (answer, answer_rx) = crossbeam_channel::unbounded();
+        let held = Arc::new(Held {
+            asked: asked_tx,
+            answer: answer_rx,
+            inner: InMemory::default(),
+        });
+        let slots: Arc<dyn SharedSlots> = held.clone();
+        let limiter = Limiter::new(Rate::per_second(10.0)).shared(SharedPacing::new(slots));
+        let stop = Stop::new();
+        std::thread::scope(|scope| {
+            let booking = scope.spawn(|| limiter.acquire(&stop));
+            asked.recv_timeout(Duration::from_secs(10)).unwrap();
+            // The limiter's lock is free while the answer is awaited.
+            let (done_tx, done) = crossbeam_channel::bounded(1);
+            let limiter = &limiter;
+            scope.spawn(move || done_tx.send(limiter.status()).unwrap());
+            let status = done.recv_timeout(Duration::from_secs(5));
+            let until = Instant::now() + Duration::from_millis(200);
+            limiter.pause_until(until);
+            answer.send(()).unwrap();
+            answer.send(()).unwrap();
+            assert!(status.is_ok(), "the lock was held during the round trip");
+            let started = booking.join().unwrap().unwrap();
+            assert!(
+                started.start >= until,
+                "the slot asked before the pause was void"
+            );
+        });
+        assert_eq!(*held.inner.calls.lock(), 2, "booked again after the pause");
     }
 
     #[test]

@@ -13,6 +13,10 @@ use std::time::Duration;
 /// Windows whose budget the gateway's counts lowered (another client on the
 /// same key); only the next few matter, so old ones are dropped.
 const KEPT_OVERRIDES: usize = 8;
+/// Windows whose booked slots are kept after the cursor moved on (a pool
+/// books ahead while the current window is still running).
+const KEPT_WINDOWS: u64 = 2;
+const PRUNE_MIN: usize = 64;
 /// Guard at both ends of a window: a request sent right at a boundary may
 /// be counted in the neighbouring window by a gateway whose clock is a
 /// little off from ours. Grows after a rejection in window mode.
@@ -39,6 +43,13 @@ pub(super) struct Windows {
     guard: Duration,
     cursor: u64,
     used: u32,
+    /// When our recent slots are booked, since the epoch: those of the
+    /// last few windows before the latest booking, and any ahead of it.
+    booked_at: Vec<Duration>,
+    /// Length of `booked_at` at which the old ones are dropped.
+    prune_at: usize,
+    /// Starts taken over from pacing: (window, how many).
+    taken_over: (u64, u32),
     lowered: BTreeMap<u64, u32>,
 }
 
@@ -49,6 +60,9 @@ impl Windows {
             guard: DEFAULT_GUARD,
             cursor: 0,
             used: 0,
+            booked_at: Vec::new(),
+            prune_at: PRUNE_MIN,
+            taken_over: (0, 0),
             lowered: BTreeMap::new(),
         }
     }
@@ -76,6 +90,7 @@ impl Windows {
         if window >= self.cursor {
             self.cursor = window;
             self.used = used;
+            self.taken_over = (window, used);
         }
     }
 
@@ -94,8 +109,7 @@ impl Windows {
     pub(super) fn book(&mut self, earliest: Duration) -> WindowSlot {
         let earliest_window = earliest.as_secs();
         if earliest_window > self.cursor {
-            self.cursor = earliest_window;
-            self.used = 0;
+            self.next_window(earliest_window);
         }
         loop {
             let opens = Duration::from_secs(self.cursor) + self.guard;
@@ -103,15 +117,50 @@ impl Windows {
             let at = earliest.max(opens + self.spacing() * self.used);
             if self.used < self.budget_of(self.cursor) && at < closes {
                 self.used += 1;
+                self.remember(at, earliest);
                 return WindowSlot {
                     at,
                     window: self.cursor,
                     index: self.used,
                 };
             }
-            self.cursor += 1;
-            self.used = 0;
+            self.next_window(self.cursor + 1);
         }
+    }
+
+    fn next_window(&mut self, window: u64) {
+        self.cursor = window;
+        self.used = 0;
+    }
+
+    /// Keeps `at` for [`Windows::started_by`]; drops, now and then, the
+    /// slots of windows long before `earliest`: only the current window's
+    /// count is ever asked for. Amortised O(1) per booking.
+    fn remember(&mut self, at: Duration, earliest: Duration) {
+        self.booked_at.push(at);
+        if self.booked_at.len() >= self.prune_at {
+            let oldest = earliest.as_secs().saturating_sub(KEPT_WINDOWS);
+            self.booked_at.retain(|at| at.as_secs() >= oldest);
+            self.prune_at = (self.booked_at.len() * 2).max(PRUNE_MIN);
+        }
+    }
+
+    /// Starts made in `now`'s window by `now` (since the epoch): those
+    /// taken over from pacing, and our slots whose time has come (a slot a
+    /// pause voided counts too: an overcount only makes pacing later).
+    pub(super) fn started_by(&self, now: Duration) -> u32 {
+        let window = now.as_secs();
+        let taken_over = if self.taken_over.0 == window {
+            self.taken_over.1
+        } else {
+            0
+        };
+        let ours = self
+            .booked_at
+            .iter()
+            .filter(|at| at.as_secs() == window && **at <= now)
+            .count();
+        taken_over.saturating_add(u32::try_from(ours).unwrap_or(u32::MAX))
     }
 
     /// After a pause until `resume_window` decided in `now_window`: slots
@@ -120,8 +169,7 @@ impl Windows {
     /// within it, the rest of the window is given up.
     pub(super) fn restart(&mut self, now_window: u64, resume_window: u64) {
         if resume_window > now_window {
-            self.cursor = resume_window;
-            self.used = 0;
+            self.next_window(resume_window);
         } else if self.cursor > now_window {
             self.cursor = now_window;
             self.used = self.budget;

@@ -106,7 +106,11 @@ impl<'a, 'w, W: Work> Supervisor<'a, 'w, W> {
         };
         let demand = match (engine.limiter.rate(), engine.stats.latency_estimate()) {
             (Some(rate), Some(latency)) => Some(Demand {
-                per_second: rate.per_second_f64(),
+                // On a shared schedule this process starts only its share:
+                // sized for the whole rate, each of P processes would run P
+                // times the threads it needs (measured: 1200 each, 4 at
+                // 1000/s, the machine saturated by them).
+                per_second: rate.per_second_f64() * engine.limiter.share_of_rate(),
                 latency,
                 window_budget: match engine.limiter.pacing_model() {
                     PacingModel::Windows { budget, .. } => Some(budget),

@@ -134,4 +134,8 @@ impl SharedSlots for SharedSchedule {
     fn pause(&self, until: Instant, reason: &str) {
         SharedSchedule::pause(self, until, reason);
     }
+
+    fn holders(&self) -> u32 {
+        self.limit.peers().live
+    }
 }
