@@ -38,8 +38,8 @@ const SPEEDUP_EVERY_SECONDS: f64 = 1.0;
 const MAX_SPEEDUP: f64 = 64.0;
 /// Rejections among the recent replies that make a persistence: at least
 /// this many, and at least this share of them.
-const MIN_REJECTIONS: usize = 4;
-const MIN_REJECTED_SHARE: f64 = 0.1;
+const MIN_REJECTIONS: usize = 5;
+const MIN_REJECTED_SHARE: f64 = 0.2;
 /// The fewest recent replies looked at.
 const MIN_WINDOW: usize = 50;
 
@@ -163,13 +163,13 @@ mod tests {
         let t0 = Instant::now();
         let mut aimd = Aimd::new(20.0);
         let later = t0 + Duration::from_millis(1);
-        for _ in 0..45 {
+        for _ in 0..40 {
             aimd.accepted(t0);
         }
-        for _ in 0..4 {
+        for _ in 0..9 {
             assert!(!aimd.rejected(t0, later));
         }
-        assert!(aimd.rejected(t0, later), "a tenth of the last fifty");
+        assert!(aimd.rejected(t0, later), "a fifth of the last fifty");
         assert!((aimd.share() - DECREASE).abs() < 1e-9);
         for _ in 0..5 {
             assert!(!aimd.rejected(t0, later), "sent before the cut");
@@ -185,10 +185,13 @@ mod tests {
     fn a_gateway_rejecting_everything_still_cuts_by_a_fifth() {
         let t0 = Instant::now();
         let mut aimd = Aimd::new(20.0);
-        for _ in 0..4 {
+        for _ in 0..9 {
             assert!(!aimd.rejected(t0, t0));
         }
-        assert!(aimd.rejected(t0, t0));
+        assert!(
+            aimd.rejected(t0, t0),
+            "a fifth of the fewest replies looked at"
+        );
         assert!((aimd.share() - DECREASE).abs() < 1e-9);
     }
 
