@@ -4,8 +4,12 @@
 use super::headers::gateway_hint;
 use super::key::ClientKey;
 use super::quota::Quota;
+use super::region::Region;
 use super::reply::{classify, parse_retry_after, Verdict};
 use super::resolver::CallerThreadResolver;
+#[cfg(unix)]
+use super::transport::LeanConnector as Connector;
+use super::url::UrlPrefixes;
 use super::ImageSource;
 use crate::limiter::GatewayHint;
 use base64::Engine as _;
@@ -16,50 +20,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use ureq::http::{HeaderMap, Uri};
-use ureq::unversioned::transport::DefaultConnector;
-
-/// A Restb.ai region.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum Region {
-    /// `https://api-us.restb.ai`
-    #[default]
-    Us,
-    /// `https://api-eu.restb.ai`
-    Eu,
-}
-
-impl Region {
-    /// The region's base URL.
-    pub fn base_url(self) -> &'static str {
-        match self {
-            Region::Us => "https://api-us.restb.ai",
-            Region::Eu => "https://api-eu.restb.ai",
-        }
-    }
-}
-
-impl FromStr for Region {
-    type Err = ParseRegionError;
-    fn from_str(text: &str) -> Result<Region, ParseRegionError> {
-        match text.to_ascii_lowercase().as_str() {
-            "us" => Ok(Region::Us),
-            "eu" => Ok(Region::Eu),
-            _ => Err(ParseRegionError {
-                given: text.to_string(),
-            }),
-        }
-    }
-}
-
-/// The error of parsing a [`Region`] from a name that is not one.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-#[error("unknown region '{given}': use us or eu")]
-pub struct ParseRegionError {
-    /// The text that was given.
-    pub given: String,
-}
+#[cfg(not(unix))]
+use ureq::unversioned::transport::DefaultConnector as Connector;
 
 /// Settings of a [`Client`].
 #[derive(Debug, Clone, PartialEq)]
@@ -132,6 +94,8 @@ pub struct Client {
     agents: Arc<[ureq::Agent]>,
     base_url: String,
     key: ClientKey,
+    /// The request URLs' fixed starts, key included.
+    urls: UrlPrefixes,
     timeout: Duration,
 }
 
@@ -154,6 +118,8 @@ const IO_BUFFER: usize = 16 * 1024;
 const MAX_HEADER: usize = 8 * 1024;
 /// Most a reply body may hold; the API's answers are a few kilobytes.
 const MAX_BODY: u64 = 16 * 1024 * 1024;
+/// Most of a body's buffer taken on the word of its `Content-Length`.
+const MAX_PRESIZE: u64 = 1024 * 1024;
 
 impl Client {
     /// A client for `key` with `config`.
@@ -190,13 +156,14 @@ impl Client {
             .map(|_| {
                 ureq::Agent::with_parts(
                     agent_config.clone(),
-                    DefaultConnector::default(),
+                    Connector::default(),
                     CallerThreadResolver::default(),
                 )
             })
             .collect();
         Ok(Client {
             agents,
+            urls: UrlPrefixes::new(&base_url, key.expose()),
             base_url,
             key,
             timeout: config.timeout,
@@ -250,20 +217,10 @@ impl Client {
     }
 
     fn send(&self, image: &ImageSource, models: &[String]) -> Reply {
-        let endpoint = if models.len() == 1 {
-            "predict"
-        } else {
-            "multipredict"
-        };
-        let url = format!("{}/vision/v2/{endpoint}", self.base_url);
-        let model_id = models.join(",");
         let sent = match image {
             ImageSource::Url(image_url) => self
                 .agent()
-                .get(&url)
-                .query("client_key", self.key.expose())
-                .query("model_id", &model_id)
-                .query("image_url", image_url)
+                .get(self.urls.for_image_url(models, image_url))
                 .call(),
             ImageSource::File(path) => {
                 let bytes = match std::fs::read(path) {
@@ -282,9 +239,8 @@ impl Client {
                 };
                 let encoded = base64::engine::general_purpose::URL_SAFE.encode(bytes);
                 self.agent()
-                    .post(&url)
-                    .query("client_key", self.key.expose())
-                    .send_form([("model_id", model_id.as_str()), ("image_base64", &encoded)])
+                    .post(self.urls.endpoint(models))
+                    .send_form([("model_id", &models.join(",")), ("image_base64", &encoded)])
             }
         };
         match sent {
@@ -306,11 +262,7 @@ impl Client {
         let quota = Quota::from_headers(response.headers());
         // Read every body to the end, errors included, or the connection is
         // not reused.
-        let body = response
-            .body_mut()
-            .with_config()
-            .limit(MAX_BODY)
-            .read_to_vec();
+        let body = read_body(response.body_mut());
         let verdict = match body {
             Ok(_) if (300..400).contains(&status) => Verdict::Permanent(format!(
                 "HTTP {status}: the API answered with a redirect, which restb does not follow (it would carry the client key); check --base-url"
@@ -343,6 +295,20 @@ impl Client {
             _ => Verdict::Transient(message),
         }
     }
+}
+
+/// The whole body, at most [`MAX_BODY`]: ureq's `read_to_vec`, with the
+/// buffer sized from `Content-Length` up front rather than grown from 32
+/// bytes through a read per doubling.
+fn read_body(body: &mut ureq::Body) -> Result<Vec<u8>, ureq::Error> {
+    use std::io::Read;
+    let announced = body.content_length().unwrap_or(0).min(MAX_PRESIZE);
+    // A body of exactly the announced size is read to its end with one
+    // byte to spare, so the final read (which finds the end) needs no growth.
+    let mut buffer = Vec::with_capacity(announced as usize + 1);
+    let mut reader = body.with_config().limit(MAX_BODY).reader();
+    reader.read_to_end(&mut buffer)?;
+    Ok(buffer)
 }
 
 /// Whether rustls refused the server's certificate; ureq wraps that error

@@ -7,14 +7,15 @@ use crate::limiter::{GatewayHint, WindowCount};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use ureq::http::HeaderMap;
 
-/// Window units Kong reports beyond the second, with their length where a
-/// wall-clock boundary is well defined.
+/// Window units Kong reports beyond the second (by the header of what is
+/// left of them), with their length where a wall-clock boundary is well
+/// defined.
 const LONGER_WINDOWS: [(&str, Option<u64>); 5] = [
-    ("minute", Some(60)),
-    ("hour", Some(3600)),
-    ("day", Some(86_400)),
-    ("month", None),
-    ("year", None),
+    ("x-ratelimit-remaining-minute", Some(60)),
+    ("x-ratelimit-remaining-hour", Some(3600)),
+    ("x-ratelimit-remaining-day", Some(86_400)),
+    ("x-ratelimit-remaining-month", None),
+    ("x-ratelimit-remaining-year", None),
 ];
 
 /// The longest pause a spent quota imposes before the next try.
@@ -22,12 +23,27 @@ const LONGEST_WAIT: Duration = Duration::from_secs(3600);
 /// Used when a month or year quota is spent and no header says when it resets.
 const UNKNOWN_RESET: Duration = Duration::from_secs(3600);
 
+/// Whether any header is a rate-limit one (`X-RateLimit-*`, `RateLimit-*`):
+/// a reply without one (a gateway that reports none) skips the lookups.
+pub(super) fn has_rate_limit_headers(headers: &HeaderMap) -> bool {
+    headers
+        .keys()
+        .any(|name| name.as_str().contains("ratelimit"))
+}
+
 fn number(headers: &HeaderMap, name: &str) -> Option<u64> {
     headers.get(name)?.to_str().ok()?.trim().parse().ok()
 }
 
 /// The rate-limit facts in `headers`, for a reply that arrived at `now`.
 pub fn gateway_hint(headers: &HeaderMap, now: SystemTime) -> GatewayHint {
+    if !has_rate_limit_headers(headers) {
+        return GatewayHint {
+            second: None,
+            exhausted_for: None,
+            reset: None,
+        };
+    }
     let second = match (
         number(headers, "x-ratelimit-limit-second"),
         number(headers, "x-ratelimit-remaining-second"),
@@ -42,7 +58,7 @@ pub fn gateway_hint(headers: &HeaderMap, now: SystemTime) -> GatewayHint {
     let since_epoch = now.duration_since(UNIX_EPOCH).unwrap_or_default();
     let exhausted_for = LONGER_WINDOWS
         .iter()
-        .filter(|(unit, _)| number(headers, &format!("x-ratelimit-remaining-{unit}")) == Some(0))
+        .filter(|(name, _)| number(headers, name) == Some(0))
         .map(|(_, length)| match length {
             Some(length) => {
                 let into = since_epoch.as_secs() % length;

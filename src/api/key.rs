@@ -40,7 +40,10 @@ impl ClientKey {
     /// [`ClientKey::redact`] on bytes: a reply body before anything reads it.
     pub(crate) fn redact_bytes<'a>(&self, text: &'a [u8]) -> Cow<'a, [u8]> {
         let key = self.0.as_bytes();
-        let Some(first) = (0..text.len()).find(|&i| match_len(&text[i..], key).is_some()) else {
+        // Most bodies hold no key: try a match only where one can start.
+        let Some(first) = (0..text.len())
+            .find(|&i| may_start(text[i], key) && match_len(&text[i..], key).is_some())
+        else {
             return Cow::Borrowed(text);
         };
         let mut out = Vec::with_capacity(text.len());
@@ -73,6 +76,22 @@ fn match_len(text: &[u8], key: &[u8]) -> Option<usize> {
         .into_iter()
         .flatten()
         .find_map(|width| match_len(&text[width..], rest).map(|len| width + len))
+}
+
+/// Whether an occurrence of `key` can start with `byte`: the first of its
+/// bytes raw (a space and `+` stand for each other), or an escape (`%`, `\\`),
+/// as [`forms_at`] reads them.
+fn may_start(byte: u8, key: &[u8]) -> bool {
+    match key.first() {
+        Some(&first) => {
+            byte == first
+                || byte == b'%'
+                || byte == b'\\'
+                || (first == b'+' && byte == b' ')
+                || (first == b' ' && byte == b'+')
+        }
+        None => true,
+    }
 }
 
 /// The widths of the ways `byte` is written at the start of `text`.

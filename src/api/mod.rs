@@ -5,14 +5,17 @@ mod headers;
 mod image;
 mod key;
 mod quota;
+mod region;
 mod reply;
 mod resolver;
+#[cfg(unix)]
+mod transport;
+mod url;
 
-pub use client::{
-    validate_base_url, Client, ClientConfig, ConfigError, ParseRegionError, Region, Reply,
-};
+pub use client::{validate_base_url, Client, ClientConfig, ConfigError, Reply};
 pub use headers::gateway_hint;
 pub use image::{looks_like_image, ImageSource};
 pub use key::ClientKey;
 pub use quota::{Quota, QuotaWatch, QuotaWindow};
+pub use region::{ParseRegionError, Region};
 pub use reply::{classify, parse_retry_after, Verdict};

@@ -44,6 +44,9 @@ const POLICY_UNITS: [(&str, u64, u64); 3] = [
 impl Quota {
     /// The windows `headers` report.
     pub fn from_headers(headers: &HeaderMap) -> Quota {
+        if !super::headers::has_rate_limit_headers(headers) {
+            return Quota::default();
+        }
         let number =
             |name: &str| -> Option<u64> { headers.get(name)?.to_str().ok()?.trim().parse().ok() };
         let named = |unit: &str| {

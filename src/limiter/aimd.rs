@@ -7,22 +7,35 @@
 //! Lone 429s (a gateway stalling, network jitter) are not persistence: a cut
 //! needs several rejections among the recent replies, and one cut per round
 //! (replies to requests that started before the last cut do not count).
+//!
+//! The climb back borrows from TCP CUBIC: fast far below the share at which
+//! the last cut came, slow near it (where the 429s were), and whatever the
+//! share, faster and faster the longer since the cut: the others on the key
+//! may have gone, and the whole allotment should come back in seconds.
 
 use std::collections::VecDeque;
 use std::time::Instant;
 
-/// A cut keeps this share of the rate.
+/// A cut keeps this share of the rate. Not less, even when nearly every
+/// reply is a 429: a client that loses the race for a leaky bucket's slots
+/// to another sees that whatever its rate, and must be ready to take the
+/// whole allotment back the moment the other has gone.
 const DECREASE: f64 = 0.8;
 /// The share is never cut below this.
 const MIN_SHARE: f64 = 0.05;
 /// Each second at the rate in force raises the share by this much of the
-/// allotment (a cut to 80 % is won back in about 10 s while 429s go on)...
+/// allotment, times a factor: up to four times this just after a cut (far
+/// below the share of the last cut), a quarter of it
+/// near the share of the last cut...
 const INCREASE_PER_SECOND: f64 = 0.02;
-/// ...and twice as much for every this many seconds without a 429, at most
-/// `MAX_SPEEDUP` times: once the other clients on the key have gone, the
-/// rate comes back in seconds, not minutes.
-const SPEEDUP_EVERY_SECONDS: f64 = 2.0;
-const MAX_SPEEDUP: f64 = 16.0;
+const FASTEST_APPROACH: f64 = 4.0;
+const SLOWEST_APPROACH: f64 = 0.25;
+/// ...and, whatever the share, at least a quarter of it doubled for every
+/// this many seconds since the last cut, at most `MAX_SPEEDUP` times: once
+/// the other clients on the key have gone, half the allotment comes back
+/// in about 6 s.
+const SPEEDUP_EVERY_SECONDS: f64 = 1.0;
+const MAX_SPEEDUP: f64 = 64.0;
 /// Rejections among the recent replies that make a persistence: at least
 /// this many, and at least this share of them.
 const MIN_REJECTIONS: usize = 5;
@@ -40,8 +53,8 @@ pub(super) struct Aimd {
     recent: VecDeque<bool>,
     /// Requests that started before this moment were paced at an older rate.
     round_began: Option<Instant>,
-    /// When the last rejected request started.
-    last_rejected: Option<Instant>,
+    /// The share in force when the last cut came.
+    last_max: f64,
 }
 
 impl Aimd {
@@ -51,7 +64,7 @@ impl Aimd {
             share: 1.0,
             recent: VecDeque::new(),
             round_began: None,
-            last_rejected: None,
+            last_max: 1.0,
         }
     }
 
@@ -79,15 +92,29 @@ impl Aimd {
         }
         self.remember(false);
         if self.share < 1.0 {
-            // One share step per second at the rate in force, faster the
-            // longer nothing was rejected.
-            let quiet = self.last_rejected.map_or(0.0, |last| {
-                started.saturating_duration_since(last).as_secs_f64()
-            });
-            let speedup = (quiet / SPEEDUP_EVERY_SECONDS).exp2().min(MAX_SPEEDUP);
-            let per_reply = INCREASE_PER_SECOND * speedup / (self.allotted * self.share).max(1.0);
+            // One step per second at the rate in force.
+            let per_reply =
+                INCREASE_PER_SECOND * self.pace(started) / (self.allotted * self.share).max(1.0);
             self.share = (self.share + per_reply).min(1.0);
         }
+    }
+
+    /// How fast the share climbs now, in steps per second: see the module
+    /// docs. The speed-up since the last cut also ends a plateau at a share
+    /// that meant nothing (a client that lost the race for a leaky bucket's
+    /// slots is cut for it, whatever its rate).
+    fn pace(&self, now: Instant) -> f64 {
+        let shaped = if self.share < self.last_max {
+            let below = (self.last_max - self.share) / (self.last_max * (1.0 - DECREASE));
+            (SLOWEST_APPROACH + (FASTEST_APPROACH - SLOWEST_APPROACH) * below).min(FASTEST_APPROACH)
+        } else {
+            SLOWEST_APPROACH
+        };
+        let since_cut = self
+            .round_began
+            .map_or(0.0, |cut| now.saturating_duration_since(cut).as_secs_f64());
+        let speedup = (since_cut / SPEEDUP_EVERY_SECONDS).exp2().min(MAX_SPEEDUP);
+        shaped.max(SLOWEST_APPROACH * speedup)
     }
 
     /// A request that started at `started` was rejected, as seen at `now`.
@@ -97,13 +124,13 @@ impl Aimd {
             return false;
         }
         self.remember(true);
-        self.last_rejected = Some(self.last_rejected.map_or(started, |last| last.max(started)));
         let rejections = self.recent.iter().filter(|r| **r).count();
         let persistent = rejections >= MIN_REJECTIONS
             && rejections as f64 >= MIN_REJECTED_SHARE * self.window() as f64;
         if !persistent {
             return false;
         }
+        self.last_max = self.share;
         self.share = (self.share * DECREASE).max(MIN_SHARE);
         self.recent.clear();
         self.round_began = Some(now);
@@ -143,54 +170,83 @@ mod tests {
             assert!(!aimd.rejected(t0, later));
         }
         assert!(aimd.rejected(t0, later), "a fifth of the last fifty");
-        assert!((aimd.share() - 0.8).abs() < 1e-9);
+        assert!((aimd.share() - DECREASE).abs() < 1e-9);
         for _ in 0..5 {
             assert!(!aimd.rejected(t0, later), "sent before the cut");
         }
-        assert!((aimd.share() - 0.8).abs() < 1e-9);
-        // 16 per second at 80 %: one second of replies adds 2 %.
-        for _ in 0..16 {
-            aimd.accepted(later);
-        }
-        assert!((aimd.share() - 0.82).abs() < 1e-3, "{}", aimd.share());
+        assert!((aimd.share() - DECREASE).abs() < 1e-9);
         for _ in 0..10_000 {
             aimd.accepted(later);
         }
         assert_eq!(aimd.share(), 1.0);
     }
 
-    /// Replies at the rate in force for `seconds`, one rejection (too few to
-    /// cut) every `rejection_every` replies; the share reached.
-    fn climb(seconds: u32, rejection_every: u32) -> f64 {
+    #[test]
+    fn a_gateway_rejecting_everything_still_cuts_by_a_fifth() {
         let t0 = Instant::now();
         let mut aimd = Aimd::new(20.0);
-        for _ in 0..MIN_WINDOW {
-            if aimd.rejected(t0, t0) {
-                break;
-            }
+        for _ in 0..9 {
+            assert!(!aimd.rejected(t0, t0));
         }
-        assert!((aimd.share() - DECREASE).abs() < 1e-9, "cut once");
-        let mut at = t0 + Duration::from_millis(1);
-        let mut replies = 0;
-        while at < t0 + Duration::from_secs(u64::from(seconds)) {
+        assert!(
+            aimd.rejected(t0, t0),
+            "a fifth of the fewest replies looked at"
+        );
+        assert!((aimd.share() - DECREASE).abs() < 1e-9);
+    }
+
+    /// Replies to requests paced at the share in force for `seconds` from
+    /// `from`, none rejected; the share gained.
+    fn climb(aimd: &mut Aimd, from: Instant, seconds: f64) -> f64 {
+        let before = aimd.share();
+        let mut at = from;
+        while at < from + Duration::from_secs_f64(seconds) {
+            aimd.accepted(at);
+            at += Duration::from_secs_f64(1.0 / (20.0 * aimd.share()));
+        }
+        aimd.share() - before
+    }
+
+    #[test]
+    fn the_share_climbs_fast_after_a_cut_and_faster_the_longer_since() {
+        let t0 = Instant::now();
+        let mut aimd = Aimd::new(20.0);
+        for _ in 0..100 {
+            aimd.accepted(t0);
+        }
+        // Two clients on the key: a cut at half the allotment.
+        aimd.share = 0.5;
+        while !aimd.rejected(t0, t0) {}
+        assert!((aimd.share() - 0.4).abs() < 1e-9);
+        let second = Duration::from_secs(1);
+        let first = climb(&mut aimd, t0, 1.0);
+        assert!(
+            first > 0.05 && first < 0.08,
+            "up to four base steps: {first}"
+        );
+        // The other client has gone: nothing rejected from now on.
+        climb(&mut aimd, t0 + second, 7.0);
+        assert!(aimd.share() > 0.9, "8 s after the cut: {}", aimd.share());
+    }
+
+    #[test]
+    fn lone_rejections_do_not_slow_the_climb() {
+        let t0 = Instant::now();
+        let mut aimd = Aimd::new(20.0);
+        aimd.share = 0.3;
+        while !aimd.rejected(t0, t0) {}
+        let mut at = t0;
+        let mut replies = 0u32;
+        while at < t0 + Duration::from_secs(8) {
             replies += 1;
-            if replies % rejection_every == 0 {
-                aimd.rejected(at, at);
+            if replies % 40 == 0 {
+                assert!(!aimd.rejected(at, at), "too few to cut");
             } else {
                 aimd.accepted(at);
             }
             at += Duration::from_secs_f64(1.0 / (20.0 * aimd.share()));
         }
-        aimd.share()
-    }
-
-    #[test]
-    fn the_share_climbs_back_faster_the_longer_nothing_is_rejected() {
-        // 429s now and then (one in 20): about 2 % a second.
-        let slow = climb(5, 20);
-        assert!(slow > 0.85 && slow < 0.93, "{slow}");
-        // None at all: the step doubles every 2 s; all of it back within 5 s.
-        assert_eq!(climb(5, u32::MAX), 1.0);
+        assert!(aimd.share() > 0.9, "{}", aimd.share());
     }
 
     #[test]

@@ -103,8 +103,10 @@ impl Learner {
     ) -> Backoff {
         schedule.notice_time(now);
         self.in_a_row += 1;
-        self.count_for_aimd(schedule, reservation, now);
         let hint = hint.copied().unwrap_or_default();
+        // 429s that the gateway explains (a spent quota, a long
+        // Retry-After, a spent window whose counts window mode follows)
+        // say nothing about the rate: AIMD counts only the others.
         if let Some(until) = quota_reset(&hint, retry_after, now) {
             return self.pause(schedule, until, PauseReason::QuotaSpent, now);
         }
@@ -114,8 +116,12 @@ impl Learner {
         }
         let spent = hint.second.is_some_and(|count| count.remaining == 0);
         if spent && self.trust.spent_window(reservation.start, now.instant) {
+            if schedule.windows.is_none() {
+                self.count_for_aimd(schedule, reservation, now);
+            }
             return self.window_spent(schedule, hint, now);
         }
+        self.count_for_aimd(schedule, reservation, now);
         if schedule.windows.is_some() {
             // Window mode kept the budget the headers announced, yet a 429
             // that does not say the window is spent: another layer rejects.
