@@ -62,7 +62,7 @@ pub use wait::STOP_POLL;
 use learn::Learner;
 use parking_lot::{Condvar, Mutex};
 use schedule::Schedule;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 /// The limiter was stopped while a caller waited.
@@ -81,6 +81,10 @@ pub struct Limiter<C: Clock = SystemClock> {
     /// `epoch`: a late start pushes the next one back, so the gaps a
     /// leaky-bucket gateway sees never shrink below the interval.
     last_start: AtomicU64,
+    /// The gateway reported one-second windows (Kong's headers): it counts
+    /// starts per window, not the gaps between them, so on a shared
+    /// schedule no start waits after another process's (see `wait.rs`).
+    counts_windows: AtomicBool,
     epoch: Instant,
 }
 
@@ -112,6 +116,7 @@ impl<C: Clock> Limiter<C> {
             }),
             wake: Condvar::new(),
             last_start: AtomicU64::new(0),
+            counts_windows: AtomicBool::new(false),
             epoch,
         }
     }
@@ -236,6 +241,9 @@ impl<C: Clock> Limiter<C> {
     /// rate-limit one) to the request booked as `reservation`: its headers,
     /// if any, and that pacing was not too fast.
     pub fn accepted(&self, reservation: &Reservation, hint: Option<&GatewayHint>, now: Now) {
+        if hint.is_some_and(|hint| hint.second.is_some()) {
+            self.counts_windows.store(true, Ordering::Relaxed);
+        }
         self.learn(|state| {
             state
                 .learner

@@ -332,6 +332,35 @@ mod tests {
         assert!(told[0] >= other + Duration::from_millis(100) && told[0] <= at);
     }
 
+    /// A gateway that reports one-second windows counts starts, not gaps:
+    /// no start waits after another process's (it could crowd a window),
+    /// and none is told.
+    #[test]
+    fn a_gateway_counting_windows_needs_no_gap_after_others() {
+        let shared = Arc::new(InMemory::default());
+        let limiter = limiter(&shared);
+        let now = Now::system();
+        let first = limiter.acquire(&Stop::new()).unwrap();
+        let hint = GatewayHint {
+            second: Some(WindowCount {
+                limit: 10,
+                remaining: 9,
+            }),
+            ..GatewayHint::default()
+        };
+        limiter.accepted(&first, Some(&hint), now);
+        let told = shared.told.lock().len();
+        // Another process started 60 ms after our first: without windows
+        // our second slot would wait about that long for it.
+        *shared.elsewhere.lock() = Some(Instant::now() + Duration::from_millis(60));
+        let second = limiter.acquire(&Stop::new()).unwrap();
+        assert!(
+            Instant::now() < second.start + Duration::from_millis(50),
+            "waited after another's start"
+        );
+        assert_eq!(shared.told.lock().len(), told, "told nobody");
+    }
+
     /// Telling a start woke the store, which ran in our place: the request
     /// goes later than the start told, so it is told again as it stands
     /// (a bounded number of times).

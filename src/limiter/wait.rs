@@ -73,7 +73,14 @@ impl<C: Clock> Limiter<C> {
                     // start now would count in the next one.
                     return Ok(Waited::Rebook);
                 }
-                let others = state.schedule.shared().cloned();
+                // Gaps after other processes' starts matter to a leaky
+                // bucket; a gateway counting windows does not need them,
+                // and a start held after another's could crowd a window.
+                let others = state
+                    .schedule
+                    .shared()
+                    .filter(|_| !self.counts_windows.load(Ordering::Relaxed))
+                    .cloned();
                 drop(state);
                 self.clock.spin_until(reservation.start);
                 if let Some(gap) = reservation.min_gap {
