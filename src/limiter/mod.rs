@@ -62,8 +62,13 @@ pub use wait::STOP_POLL;
 use learn::Learner;
 use parking_lot::{Condvar, Mutex};
 use schedule::Schedule;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::time::{Duration, Instant, SystemTime};
+
+/// [`Limiter`]'s `gateway_kind`: no reply yet, one-second windows, gaps.
+const GATEWAY_UNKNOWN: u8 = 0;
+const GATEWAY_WINDOWS: u8 = 1;
+const GATEWAY_GAPS: u8 = 2;
 
 /// The limiter was stopped while a caller waited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,10 +86,13 @@ pub struct Limiter<C: Clock = SystemClock> {
     /// `epoch`: a late start pushes the next one back, so the gaps a
     /// leaky-bucket gateway sees never shrink below the interval.
     last_start: AtomicU64,
-    /// The gateway reported one-second windows (Kong's headers): it counts
-    /// starts per window, not the gaps between them, so on a shared
-    /// schedule no start waits after another process's (see `wait.rs`).
-    counts_windows: AtomicBool,
+    /// What the gateway's replies said of its kind ([`GATEWAY_UNKNOWN`],
+    /// [`GATEWAY_WINDOWS`]: Kong's one-second window headers, which stick;
+    /// [`GATEWAY_GAPS`]: replies without them, e.g. nginx's leaky bucket).
+    /// Only a gateway that counts gaps needs a start on a shared schedule
+    /// to wait after other processes' starts (see `wait.rs`); one counting
+    /// windows does not, and the wait could crowd a window.
+    gateway_kind: AtomicU8,
     epoch: Instant,
 }
 
@@ -116,7 +124,7 @@ impl<C: Clock> Limiter<C> {
             }),
             wake: Condvar::new(),
             last_start: AtomicU64::new(0),
-            counts_windows: AtomicBool::new(false),
+            gateway_kind: AtomicU8::new(GATEWAY_UNKNOWN),
             epoch,
         }
     }
@@ -241,9 +249,7 @@ impl<C: Clock> Limiter<C> {
     /// rate-limit one) to the request booked as `reservation`: its headers,
     /// if any, and that pacing was not too fast.
     pub fn accepted(&self, reservation: &Reservation, hint: Option<&GatewayHint>, now: Now) {
-        if hint.is_some_and(|hint| hint.second.is_some()) {
-            self.counts_windows.store(true, Ordering::Relaxed);
-        }
+        self.note_gateway_kind(hint);
         self.learn(|state| {
             state
                 .learner
@@ -264,11 +270,32 @@ impl<C: Clock> Limiter<C> {
         hint: Option<&GatewayHint>,
         now: Now,
     ) -> Backoff {
+        self.note_gateway_kind(hint);
         self.learn(|state| {
             state
                 .learner
                 .rejected(&mut state.schedule, reservation, retry_after, hint, now)
         })
+    }
+
+    /// Notes what a reply's headers say of the gateway's kind.
+    fn note_gateway_kind(&self, hint: Option<&GatewayHint>) {
+        if hint.is_some_and(|hint| hint.second.is_some()) {
+            self.gateway_kind.store(GATEWAY_WINDOWS, Ordering::Relaxed);
+        } else {
+            let _ = self.gateway_kind.compare_exchange(
+                GATEWAY_UNKNOWN,
+                GATEWAY_GAPS,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
+        }
+    }
+
+    /// Whether starts must keep their gap after other processes' starts
+    /// too: the gateway's replies came without window headers.
+    fn counts_gaps(&self) -> bool {
+        self.gateway_kind.load(Ordering::Relaxed) == GATEWAY_GAPS
     }
 
     /// Applies a lesson; wakes the sleepers if it voided their slots.

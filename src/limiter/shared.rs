@@ -177,6 +177,16 @@ mod tests {
         Limiter::new(Rate::per_second(10.0)).shared(SharedPacing::new(slots))
     }
 
+    /// A limiter that had a reply without window headers (a leaky bucket
+    /// such as nginx's): its starts keep their gap after others' too.
+    fn counting_gaps(shared: &Arc<InMemory>) -> Limiter {
+        let limiter = limiter(shared);
+        let now = Now::system();
+        let slot = limiter.reserve_at(now);
+        limiter.accepted(&slot, None, now);
+        limiter
+    }
+
     #[test]
     fn starts_come_from_the_shared_schedule_and_pauses_go_to_it() {
         let shared = Arc::new(InMemory::default());
@@ -313,7 +323,9 @@ mod tests {
     #[test]
     fn a_late_start_elsewhere_holds_ours_one_interval_and_ours_is_told() {
         let shared = Arc::new(InMemory::default());
-        let limiter = limiter(&shared);
+        let limiter = counting_gaps(&shared);
+        // Our next slot is one interval on: a start of another's now.
+        *shared.next.lock() = Some(Instant::now());
         let other = Instant::now();
         *shared.elsewhere.lock() = Some(other);
         let started = limiter.acquire(&Stop::new()).unwrap();
@@ -370,7 +382,7 @@ mod tests {
             telling_takes: Some(Duration::from_millis(2)),
             ..InMemory::default()
         });
-        limiter(&shared).acquire(&Stop::new()).unwrap();
+        counting_gaps(&shared).acquire(&Stop::new()).unwrap();
         let told = shared.told.lock().clone();
         assert_eq!(told.len(), 3, "{told:?}");
         for pair in told.windows(2) {
@@ -383,7 +395,7 @@ mod tests {
     #[test]
     fn a_start_told_of_far_ahead_holds_ours_one_gap_at_most() {
         let shared = Arc::new(InMemory::default());
-        let limiter = limiter(&shared);
+        let limiter = counting_gaps(&shared);
         *shared.elsewhere.lock() = Some(Instant::now() + Duration::from_secs(30));
         let asked = Instant::now();
         limiter.acquire(&Stop::new()).unwrap();

@@ -79,7 +79,7 @@ impl<C: Clock> Limiter<C> {
                 let others = state
                     .schedule
                     .shared()
-                    .filter(|_| !self.counts_windows.load(Ordering::Relaxed))
+                    .filter(|_| self.counts_gaps())
                     .cloned();
                 drop(state);
                 self.clock.spin_until(reservation.start);
