@@ -128,34 +128,6 @@ fn an_actual_start_is_told_to_the_other_processes_on_the_key() {
     );
 }
 
-/// The process that sees a 429 on a leaky bucket widens its margin, but
-/// the gap that was short is the one after another process's slot: the
-/// widest margin passed within the last second spaces everyone's slots.
-#[test]
-fn the_widest_margin_of_any_process_spaces_every_slot_for_a_second() {
-    let redis = Redis::start();
-    let wide = connect(&redis.url(), "key-m", 10.0).unwrap();
-    let narrow = connect(&redis.url(), "key-m", 10.0).unwrap();
-    let interval = Duration::from_millis(100);
-    wide.reserve(interval.mul_f64(1.2), 1.2).unwrap();
-    let sent = Instant::now();
-    let first = narrow.reserve(interval, 1.0).unwrap();
-    let second = narrow.reserve(interval, 1.0).unwrap();
-    let slack = sent.elapsed() + Duration::from_micros(100);
-    assert_eq!(first.interval, 120 * MS, "the wider margin spaces ours");
-    let gap = second.start - first.start;
-    assert!(gap.abs_diff(120 * MS) <= slack, "{gap:?}");
-    // Not passed again: within a second or two, our own spacing again.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while narrow.reserve(interval, 1.0).unwrap().interval != interval {
-        assert!(
-            Instant::now() < deadline,
-            "the wide margin outlived its second"
-        );
-        std::thread::sleep(100 * MS);
-    }
-}
-
 #[test]
 fn processes_that_disagree_on_the_rate_share_the_smallest() {
     let redis = Redis::start();

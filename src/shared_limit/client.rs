@@ -187,10 +187,8 @@ impl SharedLimit {
     }
 
     /// Books the next start slot: at least `interval` after the previous
-    /// one of any process (longer when a live process is slower, or when
-    /// one passed a wider `margin` within the last second: the margin over
-    /// the allotted interval, 1.002 for 0.2 %, is the schedule's, not only
-    /// this process's).
+    /// one of any process (longer when a live process is slower; `margin`
+    /// scales that one's interval as it scales ours: 1.002 for 0.2 %).
     ///
     /// Redis answers in its own clock's time; the start is mapped onto our
     /// monotonic clock through the tightest recent round trip (see
@@ -209,11 +207,10 @@ impl SharedLimit {
                 url: inner.config.url.to_string(),
             });
         };
-        let allotted = inner.config.rate.interval();
         let sent = Instant::now();
         let result = inner
             .scripts
-            .reserve(con, &inner.config.key, interval, margin, allotted);
+            .reserve(con, &inner.config.key, interval, margin);
         let received = Instant::now();
         match result {
             Ok(reply) => {

@@ -16,7 +16,6 @@
 use super::client::SharedLimit;
 use crate::limiter::{Rate, SharedSlot, SharedSlots};
 use parking_lot::Mutex;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 /// How far ahead of now (plus one interval) a process holds its last slot
@@ -24,10 +23,6 @@ use std::time::{Duration, Instant};
 /// slow ones of a loaded machine (tens of ms: measured by
 /// scripts/shared_limit.sh), or the schedule runs dry between bookings.
 pub const LOOKAHEAD: Duration = Duration::from_millis(50);
-
-/// The limiter's bookings that carry its start-up allowance (see
-/// `limiter::pacing`); their spacing is not shared as a margin.
-const STARTUP_BOOKINGS: u32 = 8;
 
 /// A booked start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,8 +45,6 @@ pub struct SharedSchedule {
     local_next: Mutex<Option<Instant>>,
     /// The latest start this process booked in Redis.
     last_shared: Mutex<Option<Instant>>,
-    /// Bookings asked of Redis so far.
-    booked: AtomicU32,
 }
 
 impl SharedSchedule {
@@ -61,7 +54,6 @@ impl SharedSchedule {
             limit,
             local_next: Mutex::new(None),
             last_shared: Mutex::new(None),
-            booked: AtomicU32::new(0),
         }
     }
 
@@ -84,15 +76,7 @@ impl SharedSchedule {
             };
         }
         let allotted = self.limit.rate().interval();
-        // The limiter's first bookings carry a start-up allowance (their
-        // requests open connections): this process's own affair, not a
-        // margin for the schedule.
-        let booked = self.booked.fetch_add(1, Ordering::Relaxed);
-        let margin = if booked < STARTUP_BOOKINGS {
-            1.0
-        } else {
-            (interval.as_secs_f64() / allotted.as_secs_f64()).max(1.0)
-        };
+        let margin = (interval.as_secs_f64() / allotted.as_secs_f64()).max(1.0);
         match self.limit.reserve(interval, margin) {
             Ok(grant) => {
                 *last_shared = Some(last_shared.map_or(grant.start, |l| l.max(grant.start)));

@@ -16,28 +16,14 @@ use std::time::Duration;
 
 /// GCRA: the start is the latest of now, the shared pause's end and the
 /// theoretical arrival time (`tat`); `tat` moves one interval on. The
-/// interval is the caller's, or the slowest live process's (ARGV[3] if
-/// none beat yet) scaled by the widest margin, whichever is longer.
-///
-/// The widest margin is the largest any process passed within the last
-/// second (KEYS[4]): a leaky bucket refuses the request that comes too soon
-/// after *another* process's, so the process that saw the 429 widens its
-/// margin, and the gap that needs widening is the one after everyone's
-/// slots. A narrower margin takes over when the wider one has not been
-/// passed for a second. Returns the start, the interval used, the pause's
-/// end (0: none) and the time the script ran.
+/// interval is the caller's, or the slowest live process's scaled by the
+/// caller's margin, whichever is longer. Returns the start, the interval
+/// used, the pause's end (0: none) and the time the script ran.
 const RESERVE: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local interval = tonumber(ARGV[1])
-local margin = tonumber(ARGV[2])
-local widest = tonumber(redis.call('GET', KEYS[4]) or 0)
-if margin >= widest then
-  redis.call('SET', KEYS[4], ARGV[2], 'PX', 1000)
-  widest = margin
-end
-local base = math.max(tonumber(redis.call('GET', KEYS[3]) or 0), tonumber(ARGV[3]))
-local slowest = base * widest
+local slowest = tonumber(redis.call('GET', KEYS[3]) or 0) * tonumber(ARGV[2])
 if slowest > interval then interval = math.floor(slowest) end
 local pause = tonumber(redis.call('GET', KEYS[2]) or 0)
 local start = math.max(now, pause, tonumber(redis.call('GET', KEYS[1]) or 0))
@@ -132,25 +118,22 @@ impl Scripts {
         }
     }
 
-    /// Books the next start; `margin` (1.002 = 0.2 %) is the caller's over
-    /// its `allotted` interval, shared with the others for a second.
+    /// Books the next start; `margin` scales the slowest process's interval
+    /// as the caller's own margin scales its interval (1.002 = 0.2 %).
     pub(super) fn reserve(
         &self,
         con: &mut Connection,
         key: &ScheduleKey,
         interval: Duration,
         margin: f64,
-        allotted: Duration,
     ) -> RedisResult<Reply> {
         let (start_us, interval_us, pause_us, now_us): (i64, i64, i64, i64) = self
             .reserve
             .key(key.part("tat"))
             .key(key.part("pause"))
             .key(key.part("slowest"))
-            .key(key.part("margin"))
             .arg(micros(interval).max(1))
             .arg(format!("{margin:.6}"))
-            .arg(micros(allotted).max(1))
             .invoke(con)?;
         Ok(Reply {
             start_us,
