@@ -337,9 +337,9 @@ impl Schedule {
     /// (the layer that rejects is another one), so waiting out the
     /// wall-clock window would waste it: pacing resumes one interval from
     /// now, or where it would stand had this window's starts so far been
-    /// paced evenly from its beginning, whichever is later. No wall-clock second gets more
-    /// than the rate, and a sliding window that the last burst filled frees
-    /// up as it ages out, one start per interval.
+    /// paced evenly from its beginning, whichever is later. No wall-clock
+    /// second gets more than the rate, and a sliding window that the last
+    /// burst filled frees up as it ages out, one start per interval.
     pub(super) fn leave_windows(&mut self, now: Now) {
         let Some(windows) = self.windows.take() else {
             return;
