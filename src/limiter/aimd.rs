@@ -2,7 +2,9 @@
 //! persist at the paced rate, raised additively while requests pass (AIMD,
 //! as TCP does). Persisting 429s mean the allotment is smaller than `--rps`
 //! or shared with other clients on the key; uncoordinated clients that all
-//! follow this rule converge to fair shares instead of collapsing.
+//! follow this rule share the key instead of collapsing (fairly only where
+//! the 429s reach them all: a leaky bucket rejects whoever comes second in
+//! an interval, and the other never hears of it).
 //!
 //! Lone 429s (a gateway stalling, network jitter) are not persistence: a cut
 //! needs several rejections among the recent replies, and one cut per round
@@ -25,8 +27,7 @@ const DECREASE: f64 = 0.8;
 const MIN_SHARE: f64 = 0.05;
 /// Each second at the rate in force raises the share by this much of the
 /// allotment, times a factor: up to four times this just after a cut (far
-/// below the share of the last cut), a quarter of it
-/// near the share of the last cut...
+/// below the share of the last cut), a quarter of it near that share...
 const INCREASE_PER_SECOND: f64 = 0.02;
 const FASTEST_APPROACH: f64 = 4.0;
 const SLOWEST_APPROACH: f64 = 0.25;
