@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::tiny_server::{answer, TinyServer};
+use common::tiny_server::{answer, answer_no_logo, TinyServer};
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::sync::Mutex;
@@ -22,9 +22,7 @@ fn five_hundred_then_ok() -> TinyServer {
                 r#"{"error":"true","error_id":"500","message":"internal server error"}"#,
             );
         }
-        let body =
-            json!({"error": "false", "response": {"solutions": {"re_logo": {"detections": []}}}});
-        answer(stream, 200, "application/json", &body.to_string())
+        answer_no_logo(stream)
     })
 }
 

@@ -7,8 +7,8 @@
 
 mod common;
 
-use common::tiny_server::{answer, TinyServer};
-use serde_json::{json, Value};
+use common::tiny_server::{answer, answer_no_logo, TinyServer};
+use serde_json::Value;
 use std::collections::HashSet;
 use std::process::Output;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -44,9 +44,7 @@ fn revoking_gateway(counts: Arc<Counts>) -> TinyServer {
             );
         }
         counts.ok.fetch_add(1, Ordering::SeqCst);
-        let body =
-            json!({"error": "false", "response": {"solutions": {"re_logo": {"detections": []}}}});
-        answer(stream, 200, "application/json", &body.to_string())
+        answer_no_logo(stream)
     })
 }
 

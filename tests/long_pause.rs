@@ -7,9 +7,9 @@
 
 mod common;
 
-use common::tiny_server::{answer, answer_with, TinyServer};
+use common::tiny_server::{answer_kong_429, answer_no_logo, TinyServer};
 use common::{assert_exactly_once, restb, Batch};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
@@ -31,17 +31,9 @@ fn first_reply_limited(retry_after: &'static str) -> (TinyServer, Arc<Mutex<Vec<
                 log.len() == 1
             };
             if first {
-                return answer_with(
-                    stream,
-                    429,
-                    "application/json",
-                    &[("Retry-After", retry_after)],
-                    r#"{"message":"API rate limit exceeded"}"#,
-                );
+                return answer_kong_429(stream, retry_after);
             }
-            let body = json!({"error": "false", "response": {"solutions": {
-                "re_logo": {"detections": []}}}});
-            answer(stream, 200, "application/json", &body.to_string())
+            answer_no_logo(stream)
         })
     };
     (server, log)

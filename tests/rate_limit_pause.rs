@@ -7,12 +7,11 @@
 
 mod common;
 
-use common::tiny_server::{answer, answer_with, TinyServer};
+use common::tiny_server::{answer_kong_429, answer_no_logo, TinyServer};
 use common::{
     assert_exactly_once, clean_env, outcome_lines, restb, signal, text, wait_until,
     wait_with_limit, Batch,
 };
-use serde_json::json;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -44,17 +43,9 @@ fn limiting_server(
                 status
             };
             if status == 429 {
-                return answer_with(
-                    stream,
-                    429,
-                    "application/json",
-                    &[("Retry-After", retry_after)],
-                    r#"{"message":"API rate limit exceeded"}"#,
-                );
+                return answer_kong_429(stream, retry_after);
             }
-            let body = json!({"error": "false", "response": {"solutions": {
-                "re_logo": {"detections": []}}}});
-            answer(stream, 200, "application/json", &body.to_string())
+            answer_no_logo(stream)
         })
     };
     (server, log)

@@ -170,6 +170,23 @@ pub fn answer_with(
     stream.write_all(head.as_bytes()).is_ok() && stream.write_all(body.as_bytes()).is_ok()
 }
 
+/// The API's answer to a `re_logo` request that found nothing.
+pub fn answer_no_logo(stream: &mut TcpStream) -> bool {
+    let body = r#"{"error":"false","response":{"solutions":{"re_logo":{"detections":[]}}}}"#;
+    answer(stream, 200, "application/json", body)
+}
+
+/// Kong's 429, with `Retry-After: retry_after`.
+pub fn answer_kong_429(stream: &mut TcpStream, retry_after: &str) -> bool {
+    answer_with(
+        stream,
+        429,
+        "application/json",
+        &[("Retry-After", retry_after)],
+        r#"{"message":"API rate limit exceeded"}"#,
+    )
+}
+
 /// Percent-decodes `text` (`%XX` in either case; `+` left as it is).
 pub fn percent_decode(text: &str) -> String {
     let bytes = text.as_bytes();
