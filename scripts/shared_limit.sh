@@ -22,8 +22,9 @@
 #   EXTRAS="kill faketime restart fast" (any subset; empty for none), LATENCY=0.05;
 #   PROCS, RATES or GATEWAYS empty skips the main table; RUN_FLAGS="--threads 40"
 #   adds flags to every restb run; RESTB_BIN=PATH runs another build of restb
-#   (to compare two); KEEP=1 keeps the temporary directory (the
-#   gateway's access.log: time, status, request time, image; each stats.N.txt).
+#   (to compare two); KEEP=1 keeps the temporary directory (each
+#   case's gateway log access.CASE.log: time, status, request time, image;
+#   and each process's stats.CASE.N.txt; CASE is GATEWAY.RATE.P.LABEL).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-15}
@@ -172,6 +173,11 @@ run_case() { # args: GATEWAY RATE P LABEL [faketime]; LABEL local: no --shared-l
   for n in $(seq 0 $((p - 1))); do wait "$(cat "$dir/pid.$n")" || true; done
   summarise "$gateway" "$rate" "$p" "$label"
   stop_gateway
+  if [ -n "${KEEP:-}" ]; then
+    local case=$gateway.$rate.$p.$label n
+    cp "$dir/access.log" "$dir/access.$case.log"
+    for n in $(seq 0 $((p - 1))); do cp "$dir/stats.$n.txt" "$dir/stats.$case.$n.txt"; done
+  fi
 }
 
 echo "== P processes with --shared-limit on one key ($seconds s of work at each rate)"

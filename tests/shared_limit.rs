@@ -7,14 +7,16 @@ mod common;
 use common::redis_server::{free_port, Redis};
 
 use restb::api::ClientKey;
-use restb::limiter::Rate;
+use restb::limiter::{Limiter, Now, Rate, SharedPacing, SharedSlots};
 use restb::mock::{MockConfig, MockServer};
 use restb::shared_limit::{
     RedisUrl, ScheduleKey, SharedLimit, SharedLimitConfig, SharedLimitError, SharedSchedule,
 };
+use restb::stop::Stop;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn schedule_key(name: &str) -> ScheduleKey {
@@ -105,7 +107,7 @@ fn an_actual_start_is_told_to_the_other_processes_on_the_key() {
     let mut told = None;
     for _ in 0..100 {
         let at = Instant::now() - Duration::from_millis(3);
-        a.started(at);
+        a.started(at, None);
         std::thread::sleep(20 * MS);
         if let Some(seen) = b.started_elsewhere() {
             told = Some((at, seen));
@@ -126,6 +128,126 @@ fn an_actual_start_is_told_to_the_other_processes_on_the_key() {
         None,
         "another key's schedule"
     );
+}
+
+/// Waits (bounded) until `limit` listens to the others' starts: until then
+/// it reports every slot as started, so nobody waits for what it cannot hear.
+fn until_listening(limit: &SharedLimit) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while limit.slot_started(u64::MAX) {
+        assert!(Instant::now() < deadline, "never subscribed to the starts");
+        std::thread::sleep(10 * MS);
+    }
+}
+
+/// Slots are numbered in the order of their starts, across processes; a
+/// start told with its number is known in every process on the key.
+#[test]
+fn slots_are_numbered_and_a_started_slot_is_known_everywhere() {
+    let redis = Redis::start();
+    let a = connect(&redis.url(), "key-n", 100.0).unwrap();
+    let b = connect(&redis.url(), "key-n", 100.0).unwrap();
+    let interval = Duration::from_millis(10);
+    let numbers: Vec<u64> = (0..6)
+        .map(|n| {
+            let limit = if n % 2 == 0 { &a } else { &b };
+            limit.reserve(interval, 1.0).unwrap().seq
+        })
+        .collect();
+    assert_eq!(numbers, vec![1, 2, 3, 4, 5, 6]);
+    until_listening(&b);
+    assert!(!b.slot_started(5), "nobody started slot 5 yet");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    // Told until heard: the publishing side may still be connecting.
+    while !b.slot_started(5) {
+        assert!(Instant::now() < deadline, "b never heard of slot 5");
+        a.started(Instant::now(), Some(5));
+        std::thread::sleep(20 * MS);
+    }
+    assert!(
+        b.slot_started(4),
+        "a later slot started: so did the ones before"
+    );
+    assert!(!b.slot_started(6));
+    assert!(a.slot_started(5), "a knows its own start");
+}
+
+/// Redis lost the slot counter (a restart) and numbers from 1 again: the
+/// new numbers are waited for, not taken as long since started.
+#[test]
+fn a_slot_counter_that_starts_again_is_followed() {
+    let mut redis = Redis::start();
+    let port = redis.port;
+    let a = connect(&redis.url(), "key-r", 100.0).unwrap();
+    until_listening(&a);
+    a.started(Instant::now(), Some(500));
+    assert!(a.slot_started(500));
+    let _ = redis.child.kill();
+    let _ = redis.child.wait();
+    let _revived = Redis::start_with(Some(port), None);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let grant = loop {
+        if let Ok(grant) = a.reserve(Duration::from_millis(10), 1.0) {
+            break grant;
+        }
+        assert!(Instant::now() < deadline, "never reconnected");
+        std::thread::sleep(50 * MS);
+    };
+    assert_eq!(grant.seq, 1, "a fresh counter");
+    until_listening(&a);
+    assert!(
+        !a.slot_started(1),
+        "slot 1 of the new count has not started"
+    );
+}
+
+/// Another process woke late for its slot and started just before ours
+/// came; its start was not heard yet. Ours waits to hear it and then keeps
+/// the whole gap after it: on a leaky bucket two requests that close are
+/// one 429. A slot whose holder never starts holds the next one a gap at
+/// most.
+#[test]
+fn a_start_waits_to_hear_that_the_slot_before_it_started() {
+    let redis = Redis::start();
+    let schedule = Arc::new(SharedSchedule::new(
+        connect(&redis.url(), "key-w", 10.0).unwrap(),
+    ));
+    let other = connect(&redis.url(), "key-w", 10.0).unwrap();
+    let slots: Arc<dyn SharedSlots> = schedule.clone();
+    let limiter = Limiter::new(Rate::per_second(10.0)).shared(SharedPacing::new(slots));
+    let stop = Stop::new();
+    until_listening(schedule.limit());
+    // A reply without window headers: the gateway counts gaps.
+    let first = limiter.acquire(&stop).unwrap();
+    limiter.accepted(&first, None, Now::system());
+    let gap = Duration::from_millis(100);
+    std::thread::scope(|scope| {
+        let held = other.reserve(gap, 1.0).unwrap();
+        let ours = scope.spawn(|| {
+            limiter.acquire(&stop).unwrap();
+            Instant::now()
+        });
+        // Ours comes a gap after the held slot; the holder starts 30 ms
+        // after that, late.
+        std::thread::sleep((held.start + gap + 30 * MS).saturating_duration_since(Instant::now()));
+        let told = Instant::now();
+        other.started(told, Some(held.seq));
+        let started = ours.join().unwrap();
+        assert!(
+            started >= told + gap - 5 * MS,
+            "ours started {:?} after the late start",
+            started.saturating_duration_since(told)
+        );
+        // The next slot's holder never starts.
+        other.reserve(gap, 1.0).unwrap();
+        let asked = Instant::now();
+        limiter.acquire(&stop).unwrap();
+        assert!(
+            asked.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            asked.elapsed()
+        );
+    });
 }
 
 #[test]

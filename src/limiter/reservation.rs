@@ -20,6 +20,9 @@ pub struct Reservation {
     /// Not a slot but a turn: on a shared schedule, book again at `start`
     /// (so a process holds few slots ahead; see [`Reservation::is_turn`]).
     pub(super) turn: bool,
+    /// On a schedule that numbers its slots (a shared one): this slot's
+    /// number. The start waits to hear that the slot before it started.
+    pub(super) seq: Option<u64>,
 }
 
 impl Reservation {
@@ -32,6 +35,7 @@ impl Reservation {
             min_gap: None,
             closes: None,
             turn: false,
+            seq: None,
         }
     }
 

@@ -211,6 +211,7 @@ impl Schedule {
                 min_gap: None,
                 closes: Some(now.instant_of(windows.closes(slot.window))),
                 turn: false,
+                seq: None,
             };
         }
         let Some(pacing) = self.pacing.as_mut() else {
@@ -239,6 +240,7 @@ impl Schedule {
             min_gap,
             closes: None,
             turn: false,
+            seq: None,
         }
     }
 
@@ -298,6 +300,7 @@ impl Schedule {
             min_gap: (!bunches && !slot.turn).then_some(ask.increment),
             closes: None,
             turn: slot.turn,
+            seq: slot.seq,
         }
     }
 

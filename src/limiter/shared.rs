@@ -21,6 +21,10 @@ pub struct SharedSlot {
     /// Not a slot: this process holds enough slots ahead already; ask
     /// again at `start`.
     pub turn: bool,
+    /// The slot's number on the schedule, if the schedule numbers its
+    /// slots in the order of their starts: the limiter then waits to hear
+    /// that the slot before it started (see [`SharedSlots::slot_started`]).
+    pub seq: Option<u64>,
 }
 
 impl SharedSlot {
@@ -30,6 +34,15 @@ impl SharedSlot {
             start,
             paused_until,
             turn: false,
+            seq: None,
+        }
+    }
+
+    /// This slot, numbered `seq` on the schedule.
+    pub fn numbered(self, seq: u64) -> SharedSlot {
+        SharedSlot {
+            seq: Some(seq),
+            ..self
         }
     }
 
@@ -39,6 +52,7 @@ impl SharedSlot {
             start: at,
             paused_until: None,
             turn: true,
+            seq: None,
         }
     }
 }
@@ -54,10 +68,20 @@ pub trait SharedSlots: Send + Sync + fmt::Debug {
     /// Holds every holder's starts until `until`; `reason` is for logs.
     fn pause(&self, until: Instant, reason: &str);
 
-    /// This holder started a request at `at`, a slot of the schedule's
-    /// (after keeping its own gap): tell the other holders. Must not block
-    /// on the shared store. Defaults to nothing.
-    fn started(&self, _at: Instant) {}
+    /// This holder started a request at `at`, in slot `seq` of the
+    /// schedule if the schedule numbers its slots (after keeping its own
+    /// gap): tell the other holders. Must not block on the shared store.
+    /// Defaults to nothing.
+    fn started(&self, _at: Instant, _seq: Option<u64>) {}
+
+    /// Whether slot `seq` (or a later one) is known to have started, here
+    /// or by another holder. The holder of slot `seq + 1` waits for it,
+    /// briefly: a holder that woke late for its slot and started just
+    /// before the next one's on-time start was not heard in time, and a
+    /// leaky bucket refused one of the two. Defaults to `true` (no wait).
+    fn slot_started(&self, _seq: u64) -> bool {
+        true
+    }
 
     /// The latest start another holder told of, on this process's clock:
     /// the limiter keeps its gap after it too, so a holder that woke late
@@ -160,7 +184,7 @@ mod tests {
             self.holders.unwrap_or(1)
         }
 
-        fn started(&self, at: Instant) {
+        fn started(&self, at: Instant, _seq: Option<u64>) {
             self.told.lock().push(at);
             if let Some(takes) = self.telling_takes {
                 std::thread::sleep(takes);
@@ -342,6 +366,34 @@ mod tests {
         let told = shared.told.lock().clone();
         assert_eq!(told.len(), 1, "our start is told to the others");
         assert!(told[0] >= other + Duration::from_millis(100) && told[0] <= at);
+    }
+
+    /// Ours was keeping its own gap (our previous start was late) when
+    /// another's start was heard: ours keeps the whole gap after that one
+    /// too. (It was capped at one gap from when ours began to wait, and
+    /// went out 0.2-1 ms after the other's start: a 429 on a leaky bucket.)
+    #[test]
+    fn a_start_heard_while_ours_keeps_its_own_gap_holds_ours_a_full_gap() {
+        let shared = Arc::new(InMemory::default());
+        let limiter = counting_gaps(&shared);
+        limiter.acquire(&Stop::new()).unwrap();
+        // Our next slot is now: only our own gap holds it.
+        *shared.next.lock() = Some(Instant::now());
+        std::thread::scope(|scope| {
+            let ours = scope.spawn(|| {
+                limiter.acquire(&Stop::new()).unwrap();
+                Instant::now()
+            });
+            std::thread::sleep(Duration::from_millis(40));
+            let other = Instant::now();
+            *shared.elsewhere.lock() = Some(other);
+            let started = ours.join().unwrap();
+            assert!(
+                started >= other + Duration::from_millis(100),
+                "started {:?} after the other",
+                started.saturating_duration_since(other)
+            );
+        });
     }
 
     /// A gateway that reports one-second windows counts starts, not gaps:

@@ -59,6 +59,10 @@ pub struct Grant {
     pub interval: Duration,
     /// The end of a pause some process set, if one holds.
     pub paused_until: Option<Instant>,
+    /// The slot's number on the schedule: slots are numbered in the order
+    /// of their starts, so the holder of slot `seq` waits to hear that slot
+    /// `seq - 1` started (see [`SharedLimit::slot_started`]).
+    pub seq: u64,
 }
 
 /// What the heartbeats said last.
@@ -221,10 +225,12 @@ impl SharedLimit {
                 let mut clock = inner.clock.lock();
                 clock.observe(sent, received, reply.now_us);
                 let paused = reply.pause_us > reply.now_us;
+                inner.starts.booked(reply.seq);
                 Ok(Grant {
                     start: clock.local(reply.start_us, received),
                     interval: Duration::from_micros(reply.interval_us.unsigned_abs()),
                     paused_until: paused.then(|| clock.local(reply.pause_us, received)),
+                    seq: reply.seq,
                 })
             }
             Err(error) => {
@@ -272,8 +278,16 @@ impl SharedLimit {
     /// request at `at`, so that none starts less than an interval after
     /// it even when it started late for its slot (see `starts.rs`). Never
     /// waits for Redis.
-    pub fn started(&self, at: Instant) {
-        starts::publish(&self.inner, at);
+    pub fn started(&self, at: Instant, seq: Option<u64>) {
+        starts::publish(&self.inner, at, seq);
+    }
+
+    /// Whether slot `seq` of the schedule (or a later one) is known to have
+    /// started, here or in another process: told by [`SharedLimit::started`]
+    /// or heard from the others. `true` while the others' starts cannot be
+    /// heard (no one waits for what it cannot hear).
+    pub fn slot_started(&self, seq: u64) -> bool {
+        self.inner.starts.slot_started(seq)
     }
 
     /// The latest start another process on the schedule told of, on our

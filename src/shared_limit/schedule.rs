@@ -35,6 +35,9 @@ pub struct Booking {
     pub shared: bool,
     /// Not a slot but a turn: book again at `start`.
     pub turn: bool,
+    /// The slot's number on the shared schedule (`None`: a turn, or a slot
+    /// of the local fallback).
+    pub seq: Option<u64>,
 }
 
 /// Slots from a [`SharedLimit`], with the local fallback.
@@ -73,6 +76,7 @@ impl SharedSchedule {
                 paused_until: None,
                 shared: true,
                 turn: true,
+                seq: None,
             };
         }
         let allotted = self.limit.rate().interval();
@@ -85,6 +89,7 @@ impl SharedSchedule {
                     paused_until: grant.paused_until,
                     shared: true,
                     turn: false,
+                    seq: Some(grant.seq),
                 }
             }
             Err(error) => {
@@ -104,6 +109,7 @@ impl SharedSchedule {
                     paused_until: None,
                     shared: false,
                     turn: false,
+                    seq: None,
                 }
             }
         }
@@ -128,15 +134,23 @@ impl SharedSlots for SharedSchedule {
         if booking.turn {
             return SharedSlot::turn(booking.start);
         }
-        SharedSlot::new(booking.start, booking.paused_until)
+        let slot = SharedSlot::new(booking.start, booking.paused_until);
+        match booking.seq {
+            Some(seq) => slot.numbered(seq),
+            None => slot,
+        }
     }
 
     fn pause(&self, until: Instant, reason: &str) {
         SharedSchedule::pause(self, until, reason);
     }
 
-    fn started(&self, at: Instant) {
-        self.limit.started(at);
+    fn started(&self, at: Instant, seq: Option<u64>) {
+        self.limit.started(at, seq);
+    }
+
+    fn slot_started(&self, seq: u64) -> bool {
+        self.limit.slot_started(seq)
     }
 
     fn started_elsewhere(&self) -> Option<Instant> {

@@ -17,8 +17,11 @@ use std::time::Duration;
 /// GCRA: the start is the latest of now, the shared pause's end and the
 /// theoretical arrival time (`tat`); `tat` moves one interval on. The
 /// interval is the caller's, or the slowest live process's scaled by the
-/// caller's margin, whichever is longer. Returns the start, the interval
-/// used, the pause's end (0: none) and the time the script ran.
+/// caller's margin, whichever is longer. Each slot is numbered (`seq`, one
+/// up from the slot before it, kept a day past the last booking): its
+/// holder waits to hear that the slot before it started. Returns the start,
+/// the interval used, the pause's end (0: none), the time the script ran
+/// and the slot's number.
 const RESERVE: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -29,7 +32,9 @@ local pause = tonumber(redis.call('GET', KEYS[2]) or 0)
 local start = math.max(now, pause, tonumber(redis.call('GET', KEYS[1]) or 0))
 local tat = start + interval
 redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX', math.floor((tat - now) / 1000) + 1000)
-return {start, interval, pause, now}
+local seq = redis.call('INCR', KEYS[4])
+redis.call('PEXPIRE', KEYS[4], 86400000)
+return {start, interval, pause, now, seq}
 ";
 
 /// Holds every start of the schedule until now + ARGV[1] us (or a later
@@ -87,6 +92,9 @@ pub(super) struct Reply {
     pub(super) pause_us: i64,
     /// When the script ran.
     pub(super) now_us: i64,
+    /// The slot's number on the schedule (1, 2, ...: in the order of the
+    /// starts).
+    pub(super) seq: u64,
 }
 
 /// What the heartbeats say about the processes on one schedule.
@@ -127,11 +135,12 @@ impl Scripts {
         interval: Duration,
         margin: f64,
     ) -> RedisResult<Reply> {
-        let (start_us, interval_us, pause_us, now_us): (i64, i64, i64, i64) = self
+        let (start_us, interval_us, pause_us, now_us, seq): (i64, i64, i64, i64, u64) = self
             .reserve
             .key(key.part("tat"))
             .key(key.part("pause"))
             .key(key.part("slowest"))
+            .key(key.part("seq"))
             .arg(micros(interval).max(1))
             .arg(format!("{margin:.6}"))
             .invoke(con)?;
@@ -140,6 +149,7 @@ impl Scripts {
             interval_us,
             pause_us,
             now_us,
+            seq,
         })
     }
 
