@@ -130,13 +130,16 @@ fn an_actual_start_is_told_to_the_other_processes_on_the_key() {
     );
 }
 
-/// Waits (bounded) until `limit` listens to the others' starts: until then
-/// it reports every slot as started, so nobody waits for what it cannot hear.
-fn until_listening(limit: &SharedLimit) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while limit.slot_started(u64::MAX) {
-        assert!(Instant::now() < deadline, "never subscribed to the starts");
-        std::thread::sleep(10 * MS);
+/// `teller` tells that it started slot `seq` until `limit` has heard it
+/// (bounded): the subscriber and the publishing side connect in the
+/// background. Before a process has heard a start from another it reports
+/// every slot as started (it cannot hear those told before it subscribed).
+fn until_heard(limit: &SharedLimit, teller: &SharedLimit, seq: u64) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while limit.slot_started(seq + 1) || !limit.slot_started(seq) {
+        assert!(Instant::now() < deadline, "slot {seq} was never heard");
+        teller.started(Instant::now(), Some(seq));
+        std::thread::sleep(20 * MS);
     }
 }
 
@@ -155,21 +158,20 @@ fn slots_are_numbered_and_a_started_slot_is_known_everywhere() {
         })
         .collect();
     assert_eq!(numbers, vec![1, 2, 3, 4, 5, 6]);
-    until_listening(&b);
+    assert!(b.slot_started(5), "nothing heard yet: nothing waited for");
+    until_heard(&b, &a, 3);
+    assert!(b.slot_started(2), "before the first start heard");
     assert!(!b.slot_started(5), "nobody started slot 5 yet");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    // Told until heard: the publishing side may still be connecting.
-    while !b.slot_started(5) {
-        assert!(Instant::now() < deadline, "b never heard of slot 5");
-        a.started(Instant::now(), Some(5));
-        std::thread::sleep(20 * MS);
-    }
+    until_heard(&b, &a, 5);
     assert!(
         b.slot_started(4),
         "a later slot started: so did the ones before"
     );
     assert!(!b.slot_started(6));
-    assert!(a.slot_started(5), "a knows its own start");
+    assert!(
+        a.slot_started(6),
+        "a has heard no other process: it waits for none"
+    );
 }
 
 /// Redis lost the slot counter (a restart) and numbers from 1 again: the
@@ -179,26 +181,25 @@ fn a_slot_counter_that_starts_again_is_followed() {
     let mut redis = Redis::start();
     let port = redis.port;
     let a = connect(&redis.url(), "key-r", 100.0).unwrap();
-    until_listening(&a);
-    a.started(Instant::now(), Some(500));
-    assert!(a.slot_started(500));
+    let b = connect(&redis.url(), "key-r", 100.0).unwrap();
+    // A start is told in Redis's time: a reservation maps its clock.
+    b.reserve(Duration::from_millis(10), 1.0).unwrap();
+    until_heard(&a, &b, 500);
     let _ = redis.child.kill();
     let _ = redis.child.wait();
     let _revived = Redis::start_with(Some(port), None);
     let deadline = Instant::now() + Duration::from_secs(10);
-    let grant = loop {
-        if let Ok(grant) = a.reserve(Duration::from_millis(10), 1.0) {
-            break grant;
+    let reserve = |limit: &SharedLimit| loop {
+        if let Ok(grant) = limit.reserve(Duration::from_millis(10), 1.0) {
+            break grant.seq;
         }
         assert!(Instant::now() < deadline, "never reconnected");
         std::thread::sleep(50 * MS);
     };
-    assert_eq!(grant.seq, 1, "a fresh counter");
-    until_listening(&a);
-    assert!(
-        !a.slot_started(1),
-        "slot 1 of the new count has not started"
-    );
+    assert_eq!((reserve(&a), reserve(&b)), (1, 2), "a fresh counter");
+    // Heard as slot 2, not taken as started long ago (500 was).
+    until_heard(&a, &b, 2);
+    assert!(!a.slot_started(3));
 }
 
 /// Another process woke late for its slot and started just before ours
@@ -216,7 +217,11 @@ fn a_start_waits_to_hear_that_the_slot_before_it_started() {
     let slots: Arc<dyn SharedSlots> = schedule.clone();
     let limiter = Limiter::new(Rate::per_second(10.0)).shared(SharedPacing::new(slots));
     let stop = Stop::new();
-    until_listening(schedule.limit());
+    assert_eq!(
+        other.reserve(Duration::from_millis(100), 1.0).unwrap().seq,
+        1
+    );
+    until_heard(schedule.limit(), &other, 1);
     // A reply without window headers: the gateway counts gaps.
     let first = limiter.acquire(&stop).unwrap();
     limiter.accepted(&first, None, Now::system());

@@ -209,7 +209,21 @@ impl<C: Clock> Limiter<C> {
         let Some(previous) = seq.checked_sub(1).filter(|previous| *previous > 0) else {
             return true;
         };
-        let deadline = self.clock.now().instant + gap;
+        let now = self.clock.now().instant;
+        let deadline = now + gap;
+        // Ours keeps the gap after the latest start known anyway, and that
+        // of the slot before came later: no need to look before then.
+        let known = match self.last_start.load(Ordering::Acquire) {
+            0 => None,
+            one_up => Some(self.epoch + Duration::from_nanos(one_up - 1)),
+        };
+        let latest = known.max(shared.slots().started_elsewhere());
+        if let Some(latest) = latest.filter(|latest| *latest <= now) {
+            let quiet = (latest + gap).min(deadline);
+            if !shared.slots().slot_started(previous) && !self.clock.sleep_until(stop, quiet) {
+                return false;
+            }
+        }
         loop {
             if shared.slots().slot_started(previous) {
                 return true;

@@ -52,6 +52,10 @@ pub(super) struct Starts {
     /// Whether the subscriber is listening: while it is not, nothing can be
     /// heard, and nobody waits to hear.
     listening: AtomicBool,
+    /// The first slot number heard from another process since the
+    /// subscriber (re)subscribed (0: none yet). Starts told before that
+    /// were not heard: slots below it are not waited for.
+    first_heard: AtomicU64,
 }
 
 impl std::fmt::Debug for Starts {
@@ -72,13 +76,30 @@ impl Starts {
             epoch: Instant::now(),
             through: AtomicU64::new(0),
             listening: AtomicBool::new(false),
+            first_heard: AtomicU64::new(0),
         }
     }
 
-    /// Whether slot `seq` or a later one is known started (`true` while
-    /// the others cannot be heard).
+    /// Whether slot `seq` or a later one is known started; `true` too for
+    /// what cannot be heard: while the subscriber is not listening, and for
+    /// slots before the first one heard from another process since it
+    /// subscribed (measured: processes starting together waited a whole
+    /// gap for a start told before they subscribed, then went out with the
+    /// next holder's, which was not listening yet).
     pub(super) fn slot_started(&self, seq: u64) -> bool {
-        !self.listening.load(Ordering::Acquire) || self.through.load(Ordering::Acquire) >= seq
+        let first = self.first_heard.load(Ordering::Acquire);
+        !self.listening.load(Ordering::Acquire)
+            || first == 0
+            || seq < first
+            || self.through.load(Ordering::Acquire) >= seq
+    }
+
+    /// Slot `seq` started in another process, as heard.
+    fn heard(&self, seq: u64) {
+        self.slot(seq);
+        let _ = self
+            .first_heard
+            .compare_exchange(0, seq, Ordering::AcqRel, Ordering::Acquire);
     }
 
     /// Slot `seq` started (here, or heard from another process). The time
@@ -195,6 +216,7 @@ fn listen(inner: &Inner, con: &mut Connection, stopped: &Receiver<()>) -> bool {
     if pubsub.set_read_timeout(Some(POLL)).is_err() || pubsub.subscribe(channel(inner)).is_err() {
         return false;
     }
+    inner.starts.first_heard.store(0, Ordering::Release);
     inner.starts.listening.store(true, Ordering::Release);
     loop {
         if !matches!(stopped.try_recv(), Err(TryRecvError::Empty)) {
@@ -217,7 +239,7 @@ fn listen(inner: &Inner, con: &mut Connection, stopped: &Receiver<()>) -> bool {
                     inner.starts.saw(inner.local_time(redis_us, now));
                 }
                 if let Some(Ok(seq)) = fields.next().map(str::parse::<u64>) {
-                    inner.starts.slot(seq);
+                    inner.starts.heard(seq);
                 }
             }
             Err(error) if error.is_timeout() => {}
