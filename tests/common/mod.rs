@@ -9,6 +9,7 @@
 
 #![allow(dead_code)]
 
+pub mod raw_http;
 pub mod redis_server;
 pub mod tiny_server;
 
@@ -25,6 +26,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// The client key the tests run with; no output may show it.
 pub const KEY: &str = "test-key-5ecr3t";
+
+/// How long the mock's `stop` may take. Connection threads see the stop
+/// within 100 ms (their poll); a stop that had to wait for them instead gives
+/// up after its 1 s grace, so anything under that shows they ended, with room
+/// for a loaded machine.
+pub const STOP_BOUND: Duration = Duration::from_millis(900);
 
 /// The mock gateway on a free loopback port (port 0).
 pub fn start_mock(config: MockConfig) -> MockServer {
