@@ -11,6 +11,7 @@
 
 pub mod raw_http;
 pub mod redis_server;
+pub mod svg;
 pub mod tiny_server;
 
 use restb::api::{Client, ClientConfig, ClientKey};
