@@ -2,10 +2,6 @@
 //! JSON report, tested inside the binary (the sweep is not library API; the
 //! `restb bench` command itself is tested in `tests/bench.rs`).
 
-// Shared with `tests/bench.rs`: one chart check for both.
-#[path = "../../tests/common/svg.rs"]
-mod svg_check;
-
 use super::{
     littles_law, render_svg, sweep, table_rows, LatencyBasis, Point, SweepConfig, SweepReport,
     Target, TABLE_HEADER,
@@ -15,7 +11,6 @@ use restb::stop::Stop;
 use serde_json::Value;
 use std::num::NonZeroUsize;
 use std::time::{Duration, Instant};
-use svg_check::assert_well_formed;
 
 /// The example the module's documentation gave while it was library API.
 #[test]
@@ -59,6 +54,32 @@ fn mock(latency_ms: u64) -> Target {
         latency: Duration::from_millis(latency_ms),
         jitter: Duration::ZERO,
     }
+}
+
+/// Loose XML check: starts with `<svg`, every opened tag is closed in order,
+/// and attribute values hold no raw `<`.
+fn assert_well_formed(svg: &str) {
+    assert!(svg.starts_with("<svg"), "{}", &svg[..svg.len().min(40)]);
+    let mut open: Vec<String> = Vec::new();
+    let mut rest = svg;
+    while let Some(at) = rest.find('<') {
+        let end = rest[at..].find('>').expect("every tag ends") + at;
+        let tag = &rest[at + 1..end];
+        assert!(!tag.contains('<'), "a raw '<' inside <{tag}>");
+        if let Some(name) = tag.strip_prefix('/') {
+            assert_eq!(
+                open.pop().as_deref(),
+                Some(name.trim()),
+                "mismatched </{name}>"
+            );
+        } else if !tag.ends_with('/') {
+            let name = tag.split_whitespace().next().expect("a tag name");
+            open.push(name.to_string());
+        }
+        rest = &rest[end + 1..];
+    }
+    assert!(open.is_empty(), "unclosed: {open:?}");
+    assert_eq!(rest.trim(), "", "text after </svg>");
 }
 
 #[test]

@@ -11,7 +11,6 @@
 
 pub mod raw_http;
 pub mod redis_server;
-pub mod svg;
 pub mod tiny_server;
 
 use restb::api::{Client, ClientConfig, ClientKey};
