@@ -19,7 +19,7 @@
 //! Without that, a holder that woke late for its slot and started a moment
 //! before the next on-time holder was not heard in time, and the two
 //! requests reached the gateway together (measured with 2-4 processes at
-//! 100/s: a third of the 429s left, after the full gap kept after every
+//! 100/s: 28-42 % of the 429s left, after the full gap kept after every
 //! start heard).
 
 use super::client::Inner;
