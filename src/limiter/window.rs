@@ -10,9 +10,14 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// Windows whose budget the gateway's counts lowered (another client on the
-/// same key); only the next few matter, so old ones are dropped.
-const KEPT_OVERRIDES: usize = 8;
+/// Windows whose counts by the gateway are kept (what other clients on the
+/// same key took in them); only the last few matter, so old ones are dropped.
+const KEPT_COUNTS: usize = 8;
+/// What others took is judged over this many of the latest windows we sent
+/// in: the most that any of them took is left to them. Bookings run ahead
+/// of the replies, so the latest window is often heard of only in part;
+/// more would take longer to win the key back when the others stop.
+const JUDGED_WINDOWS: usize = 2;
 /// Windows whose booked slots are kept after the cursor moved on (a pool
 /// books ahead while the current window is still running).
 const KEPT_WINDOWS: u64 = 2;
@@ -33,8 +38,6 @@ pub(super) struct WindowSlot {
     pub(super) at: Duration,
     /// The window (whole seconds since the epoch).
     pub(super) window: u64,
-    /// 1-based place of the start in its window.
-    pub(super) index: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -50,7 +53,47 @@ pub(super) struct Windows {
     prune_at: usize,
     /// Starts taken over from pacing: (window, how many).
     taken_over: (u64, u32),
-    lowered: BTreeMap<u64, u32>,
+    /// A window whose slots were booked again while it ran: (window, the
+    /// most it may have; see [`Windows::observe`]).
+    kept: (u64, u32),
+    /// The gateway's limit per window, as it announced it.
+    limit: u32,
+    /// Per window: the most the gateway had counted by one of our accepted
+    /// requests, and how many of ours it accepted.
+    counts: BTreeMap<u64, Counted>,
+}
+
+/// What the replies of one window said; see [`Windows::observe`].
+#[derive(Debug, Clone, Copy, Default)]
+struct Counted {
+    most: u32,
+    ours: u32,
+    /// When the latest of ours that the gateway accepted was booked.
+    latest: Duration,
+}
+
+impl Counted {
+    /// Requests of other clients that the gateway counted before our last
+    /// accepted one. Exact once every reply is in: the gateway counts in
+    /// order of arrival, so each of ours it accepted arrived before the one
+    /// it counted most at, whatever order our threads sent them in (slot
+    /// indexes are not: threads woken together start in any order).
+    fn others(self) -> u32 {
+        self.most.saturating_sub(self.ours)
+    }
+
+    /// What this window leaves us in the next: our share of what the
+    /// gateway had counted by our last accepted start, of the whole limit.
+    /// Alone, that is all of it. With others, the room left after our last
+    /// start is split as the counts before it were: they burst as we do,
+    /// from the same point of the window, and take their part of it too
+    /// (their starts at the moment of our last one arrive after it as often
+    /// as not). Clients that took unequal shares book toward equal ones: the
+    /// smaller one's last start comes earlier and sees fewer of the others'.
+    fn allowed(self, limit: u32) -> u32 {
+        let share = u64::from(self.ours) * u64::from(limit) / u64::from(self.most.max(1));
+        u32::try_from(share).unwrap_or(u32::MAX)
+    }
 }
 
 impl Windows {
@@ -63,7 +106,9 @@ impl Windows {
             booked_at: Vec::new(),
             prune_at: PRUNE_MIN,
             taken_over: (0, 0),
-            lowered: BTreeMap::new(),
+            kept: (0, u32::MAX),
+            limit: u32::MAX,
+            counts: BTreeMap::new(),
         }
     }
 
@@ -99,10 +144,36 @@ impl Windows {
         Duration::from_secs(window + 1).saturating_sub(self.guard)
     }
 
+    /// Our budget in `window`: what the gateway allows less what other
+    /// clients on the key took, judged by the latest windows we heard of
+    /// (up to `window` itself, while it runs; see [`Counted::allowed`]).
+    /// Each of them books the same way: window bursts that leave the
+    /// others' share alone no longer collide, and once the others stop, the
+    /// whole window comes back within two windows. One start at least, to
+    /// keep hearing how much the others take.
     fn budget_of(&self, window: u64) -> u32 {
-        self.lowered
-            .get(&window)
-            .map_or(self.budget, |b| (*b).min(self.budget))
+        self.counts
+            .range(..=window)
+            .rev()
+            .take(JUDGED_WINDOWS)
+            .map(|(_, counted)| counted.allowed(self.limit))
+            .min()
+            .unwrap_or(self.budget)
+            .clamp(1, self.budget)
+            .min(if self.kept.0 == window {
+                self.kept.1
+            } else {
+                u32::MAX
+            })
+    }
+
+    /// Whether other clients took part of the latest windows we heard of.
+    pub(super) fn shared(&self) -> bool {
+        self.counts
+            .values()
+            .rev()
+            .take(JUDGED_WINDOWS)
+            .any(|counted| counted.others() > 0)
     }
 
     /// Books the first start at or after `earliest` that its window allows.
@@ -121,7 +192,6 @@ impl Windows {
                 return WindowSlot {
                     at,
                     window: self.cursor,
-                    index: self.used,
                 };
             }
             self.next_window(self.cursor + 1);
@@ -150,11 +220,7 @@ impl Windows {
     /// pause voided counts too: an overcount only makes pacing later).
     pub(super) fn started_by(&self, now: Duration) -> u32 {
         let window = now.as_secs();
-        let taken_over = if self.taken_over.0 == window {
-            self.taken_over.1
-        } else {
-            0
-        };
+        let taken_over = self.taken_over_in(window);
         let ours = self
             .booked_at
             .iter()
@@ -163,12 +229,22 @@ impl Windows {
         taken_over.saturating_add(u32::try_from(ours).unwrap_or(u32::MAX))
     }
 
+    fn taken_over_in(&self, window: u64) -> u32 {
+        if self.taken_over.0 == window {
+            self.taken_over.1
+        } else {
+            0
+        }
+    }
+
     /// After a pause until `resume_window` decided in `now_window`: slots
     /// booked ahead are void and must be booked again. Starts already made in
     /// the current window are not known one by one, so when the pause ends
     /// within it, the rest of the window is given up.
     pub(super) fn restart(&mut self, now_window: u64, resume_window: u64) {
         if resume_window > now_window {
+            // Booked again from `resume_window`: the void ones would count twice.
+            self.booked_at.retain(|at| at.as_secs() <= now_window);
             self.next_window(resume_window);
         } else if self.cursor > now_window {
             self.cursor = now_window;
@@ -176,26 +252,97 @@ impl Windows {
         }
     }
 
-    /// The gateway counted `limit - remaining` requests in `slot.window` by
-    /// the time the slot's request arrived; more than our own `slot.index`
-    /// means others share the key, and the window allows that many fewer.
-    pub(super) fn observe(&mut self, slot: WindowSlot, limit: u32, remaining: u32) {
-        let counted = limit.saturating_sub(remaining);
-        if counted > slot.index {
-            let others = counted - slot.index;
-            let allowed = self.budget.saturating_sub(others);
-            let entry = self.lowered.entry(slot.window).or_insert(allowed);
-            *entry = (*entry).min(allowed);
-            while self.lowered.len() > KEPT_OVERRIDES {
-                self.lowered.pop_first();
+    /// The gateway accepted the request of `slot`, and had counted
+    /// `limit - remaining` requests in its window by then: ours, and any
+    /// other client's on the same key (see [`Windows::budget_of`]). Seen
+    /// at `now` (since the epoch). Returns whether the slots booked ahead of
+    /// `now` no longer fit the budgets (see [`Windows::misbooked`]): they
+    /// are void, and booking goes on from `now` (the pool books ahead of
+    /// the replies, and must not send a burst they advise against).
+    pub(super) fn observe(
+        &mut self,
+        slot: WindowSlot,
+        limit: u32,
+        remaining: u32,
+        now: Duration,
+    ) -> bool {
+        self.limit = limit;
+        let counted = self.counts.entry(slot.window).or_default();
+        counted.most = counted.most.max(limit.saturating_sub(remaining));
+        counted.ours = counted.ours.saturating_add(1);
+        counted.latest = counted.latest.max(slot.at);
+        if counted.others() > 0 {
+            // Rejections in a window that others share say nothing of the
+            // clocks; and every process on the key must start its burst at
+            // the same point of the window to hear what the others take.
+            self.guard = DEFAULT_GUARD;
+        }
+        while self.counts.len() > KEPT_COUNTS {
+            self.counts.pop_first();
+        }
+        // Alone on the key, budgets never change: nothing to look for.
+        if !self.shared() || !self.misbooked(now) {
+            return false;
+        }
+        // The window running keeps at most the slots it had: a start added
+        // now would come after the others' bursts, into a spent window.
+        let window = now.as_secs();
+        let had = self.booked_at.iter().filter(|at| at.as_secs() == window);
+        let had = u32::try_from(had.count()).unwrap_or(u32::MAX);
+        self.kept = (window, had.saturating_add(self.taken_over_in(window)));
+        self.booked_at.retain(|at| *at <= now);
+        self.cursor = window;
+        self.used = self.started_by(now);
+        true
+    }
+
+    /// Whether the slots booked ahead of `now` sit otherwise than booking
+    /// them now would put them: more in a window than its budget, or fewer
+    /// in a window after `now`'s than its budget while later ones have some
+    /// (the others took less: the pool books many windows ahead when its
+    /// budget is small, and would not take the window back for seconds).
+    fn misbooked(&self, now: Duration) -> bool {
+        let first = now.as_secs();
+        let mut booked = BTreeMap::<u64, (u32, bool)>::new();
+        for at in self.booked_at.iter().filter(|at| at.as_secs() >= first) {
+            let (slots, ahead) = booked.entry(at.as_secs()).or_default();
+            *slots += 1;
+            *ahead |= *at > now;
+        }
+        let Some(last) = booked.iter().rev().find(|(_, (_, ahead))| *ahead) else {
+            return false;
+        };
+        let last = *last.0;
+        (first..=last).any(|window| {
+            let (slots, ahead) = booked.get(&window).copied().unwrap_or_default();
+            let slots = slots.saturating_add(self.taken_over_in(window));
+            let budget = self.budget_of(window);
+            (ahead && slots > budget) || (first < window && window < last && slots < budget)
+        })
+    }
+
+    /// The request of `slot` found its window spent. After one of ours
+    /// that the gateway accepted in that window, others on the key filled
+    /// it (it counted all of its limit there): a clock apart from the
+    /// gateway's rejects the first starts of a window instead, before any
+    /// of ours passed.
+    pub(super) fn spent(&mut self, slot: WindowSlot) {
+        if let Some(counted) = self.counts.get_mut(&slot.window) {
+            if slot.at > counted.latest {
+                counted.most = counted.most.max(self.limit);
             }
         }
     }
 
     /// A rejection although we kept to the budget: the clocks disagree more
-    /// than the guard allows (or others share the key): widen the guard.
+    /// than the guard allows: widen the guard. Not while others share the
+    /// key: they explain the rejection, and a guard wider than theirs would
+    /// put our starts after theirs in each window, and theirs beyond what
+    /// we hear of (see [`Windows::observe`]).
     pub(super) fn widen_guard(&mut self) {
-        self.guard = (self.guard + GUARD_STEP).min(MAX_GUARD);
+        if !self.shared() {
+            self.guard = (self.guard + GUARD_STEP).min(MAX_GUARD);
+        }
     }
 }
 
@@ -219,7 +366,6 @@ mod tests {
         assert_eq!(at[4..8], [101.02, 101.025, 101.03, 101.035]);
         assert_eq!(at[8..], [102.02, 102.025]);
         assert_eq!(booked[5].window, 101);
-        assert_eq!(booked[5].index, 2);
     }
 
     #[test]
@@ -246,25 +392,115 @@ mod tests {
         assert_eq!(windows.book(secs(100.3)).at, secs(101.02));
     }
 
+    /// Books `n` starts from `at` and answers each, in order, as a gateway
+    /// that had counted `others` requests of other clients before each of
+    /// ours (or the final figure, whichever is lower) would, seen at `seen`.
+    /// Returns the windows booked and whether an answer voided slots.
+    fn answered(windows: &mut Windows, at: f64, n: u32, others: u32, seen: f64) -> (u64, bool) {
+        let slots: Vec<WindowSlot> = (0..n).map(|_| windows.book(secs(at))).collect();
+        let mut void = false;
+        for (k, slot) in (1..).zip(&slots) {
+            let counted = (k * (others + 1)).min(20);
+            void |= windows.observe(*slot, 20, 20 - counted, secs(seen));
+        }
+        (slots[0].window, void)
+    }
+
+    fn per_window(windows: &mut Windows, at: f64, n: u32) -> BTreeMap<u64, u32> {
+        let mut per_window = BTreeMap::new();
+        for _ in 0..n {
+            *per_window.entry(windows.book(secs(at)).window).or_default() += 1;
+        }
+        per_window
+    }
+
     #[test]
-    fn others_on_the_same_key_lower_that_windows_budget() {
-        let mut windows = Windows::new(4);
-        let first = windows.book(secs(200.1));
-        // The gateway had counted 3 when our first arrived: two others.
-        windows.observe(first, 4, 1);
-        assert_eq!(windows.book(secs(200.1)).at, secs(200.1));
+    fn others_on_the_key_leave_us_our_share_of_the_next_windows() {
+        let mut windows = Windows::new(20);
+        // Ten of ours in window 100, each after one of another client's.
+        assert_eq!(answered(&mut windows, 100.0, 10, 1, 100.3), (100, false));
         assert_eq!(
-            windows.book(secs(200.1)).at,
-            secs(201.02),
-            "budget 2 in window 200"
+            per_window(&mut windows, 100.3, 25),
+            BTreeMap::from([(101, 10), (102, 10), (103, 5)])
         );
-        let next = (0..3)
-            .map(|_| windows.book(secs(200.1)).window)
-            .collect::<Vec<_>>();
+    }
+
+    #[test]
+    fn starts_of_others_tied_with_our_last_one_are_theirs() {
+        // Four clients, five starts each at the same moments; ours arrived
+        // first each time, so the gateway had counted 17 by our last.
+        let mut windows = Windows::new(20);
+        let slots: Vec<WindowSlot> = (0..5).map(|_| windows.book(secs(100.0))).collect();
+        for (k, slot) in (0..).zip(&slots) {
+            windows.observe(*slot, 20, 20 - (4 * k + 1), secs(100.3));
+        }
         assert_eq!(
-            next,
-            vec![201, 201, 201],
-            "the next window has the full budget"
+            per_window(&mut windows, 100.3, 6),
+            BTreeMap::from([(101, 5), (102, 1)])
+        );
+    }
+
+    #[test]
+    fn the_whole_window_comes_back_two_windows_after_the_others_stop() {
+        let mut windows = Windows::new(20);
+        answered(&mut windows, 100.0, 10, 1, 100.3);
+        // The others stopped: window 101 has only ours.
+        assert_eq!(answered(&mut windows, 100.3, 10, 0, 101.3), (101, false));
+        assert_eq!(answered(&mut windows, 101.3, 10, 0, 102.3), (102, false));
+        assert_eq!(
+            per_window(&mut windows, 102.3, 30),
+            BTreeMap::from([(102, 10), (103, 20)]),
+            "the rest of window 102 too"
+        );
+    }
+
+    #[test]
+    fn slots_booked_ahead_of_replies_that_show_others_are_void() {
+        let mut windows = Windows::new(10);
+        let slots: Vec<WindowSlot> = (0..20).map(|_| windows.book(secs(50.0))).collect();
+        assert_eq!(slots[19].window, 51);
+        // The first reply: the gateway had counted one of another client's
+        // too. Our slots in window 51 are too many, and void.
+        assert!(windows.observe(slots[0], 10, 8, secs(50.07)));
+        assert!(!windows.observe(slots[1], 10, 6, secs(50.075)), "no change");
+        assert_eq!(
+            per_window(&mut windows, 50.08, 10),
+            BTreeMap::from([(51, 5), (52, 5)]),
+            "window 50 gets no more than it had"
+        );
+    }
+
+    #[test]
+    fn alone_on_the_key_nothing_is_ever_void() {
+        let mut windows = Windows::new(10);
+        let slots: Vec<WindowSlot> = (0..30).map(|_| windows.book(secs(50.0))).collect();
+        for (k, slot) in (1..).zip(&slots[..10]) {
+            assert!(!windows.observe(*slot, 10, 10 - k, secs(50.07)));
+        }
+        assert!(!windows.shared());
+        assert_eq!(windows.book(secs(50.07)).window, 53);
+    }
+
+    #[test]
+    fn a_spent_window_after_one_of_ours_passed_was_filled_by_others() {
+        let mut windows = Windows::new(10);
+        let slots: Vec<WindowSlot> = (0..4).map(|_| windows.book(secs(70.0))).collect();
+        // The first start rejected before any of ours passed: the clocks.
+        windows.spent(slots[0]);
+        windows.observe(slots[1], 10, 9, secs(70.06));
+        assert!(!windows.shared());
+        // A later one rejected: the others took the other nine.
+        windows.spent(slots[2]);
+        assert!(windows.shared());
+        windows.widen_guard();
+        assert_eq!(
+            windows.guard(),
+            DEFAULT_GUARD,
+            "the clocks are not to blame"
+        );
+        assert_eq!(
+            per_window(&mut windows, 70.06, 2),
+            BTreeMap::from([(71, 1), (72, 1)])
         );
     }
 
