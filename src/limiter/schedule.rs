@@ -316,17 +316,13 @@ impl Schedule {
             windows.set_budget(budget);
             return;
         }
-        let window = now.since_epoch().as_secs();
-        let started_in_window = self
+        let started = self
             .recent_paced
             .iter()
-            .filter(|booked| {
-                started_by(booked.start, now.instant)
-                    && now.since_epoch_at(booked.start).as_secs() == window
-            })
-            .count();
+            .filter(|booked| started_by(booked.start, now.instant))
+            .map(|booked| now.since_epoch_at(booked.start));
         let mut windows = Windows::new(budget);
-        windows.count_booked(window, u32::try_from(started_in_window).unwrap_or(u32::MAX));
+        windows.take_over(started, now.since_epoch().as_secs());
         self.windows = Some(windows);
         self.recent_paced.clear();
         self.next_generation();
@@ -363,7 +359,7 @@ impl Schedule {
         let Some(windows) = self.windows.as_mut() else {
             return false;
         };
-        windows.spent(window_slot(reservation, now));
+        windows.spent(window_slot(reservation, now), now.since_epoch());
         windows.shared()
     }
 

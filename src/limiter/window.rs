@@ -51,8 +51,9 @@ pub(super) struct Windows {
     booked_at: Vec<Duration>,
     /// Length of `booked_at` at which the old ones are dropped.
     prune_at: usize,
-    /// Starts taken over from pacing: (window, how many).
-    taken_over: (u64, u32),
+    /// Windows before this one may have lost their booked slots (see
+    /// [`Windows::remember`]): what replies say of them is not heard.
+    pruned_below: u64,
     /// A window whose slots were booked again while it ran: (window, the
     /// most it may have; see [`Windows::observe`]).
     kept: (u64, u32),
@@ -66,33 +67,34 @@ pub(super) struct Windows {
 /// What the replies of one window said; see [`Windows::observe`].
 #[derive(Debug, Clone, Copy, Default)]
 struct Counted {
+    /// The most the gateway had counted by one of our requests.
     most: u32,
-    ours: u32,
+    /// Requests of other clients among them, at least: the gateway counts
+    /// in order of arrival, and of ours it can have counted no more than
+    /// those started by the time of the reply. (Not the slot's place among
+    /// ours: threads woken together start in any order, and replies come
+    /// back in any order.) Exact by the reply counted most, after our last
+    /// start; never above 0 for a client alone on the key.
+    others: u32,
+    /// Our requests that found this window spent.
+    spent: u32,
     /// When the latest of ours that the gateway accepted was booked.
     latest: Duration,
 }
 
 impl Counted {
-    /// Requests of other clients that the gateway counted before our last
-    /// accepted one. Exact once every reply is in: the gateway counts in
-    /// order of arrival, so each of ours it accepted arrived before the one
-    /// it counted most at, whatever order our threads sent them in (slot
-    /// indexes are not: threads woken together start in any order).
-    fn others(self) -> u32 {
-        self.most.saturating_sub(self.ours)
-    }
-
     /// What this window leaves us in the next: our share of what the
-    /// gateway had counted by our last accepted start, of the whole limit.
-    /// Alone, that is all of it. With others, the room left after our last
-    /// start is split as the counts before it were: they burst as we do,
-    /// from the same point of the window, and take their part of it too
-    /// (their starts at the moment of our last one arrive after it as often
-    /// as not). Clients that took unequal shares book toward equal ones: the
+    /// gateway had counted by our last start, of the whole limit. Alone,
+    /// that is all of it. With others, the room left after our last start
+    /// is split as the counts before it were: they burst as we do, from the
+    /// same point of the window, and take their part of it too (their
+    /// starts at the moment of our last one arrive after it as often as
+    /// not). Clients that took unequal shares book toward equal ones: the
     /// smaller one's last start comes earlier and sees fewer of the others'.
     fn allowed(self, limit: u32) -> u32 {
-        let share = u64::from(self.ours) * u64::from(limit) / u64::from(self.most.max(1));
-        u32::try_from(share).unwrap_or(u32::MAX)
+        let most = u64::from(self.most.max(1));
+        let ours = most.saturating_sub(u64::from(self.others));
+        u32::try_from(ours * u64::from(limit) / most).unwrap_or(u32::MAX)
     }
 }
 
@@ -105,7 +107,7 @@ impl Windows {
             used: 0,
             booked_at: Vec::new(),
             prune_at: PRUNE_MIN,
-            taken_over: (0, 0),
+            pruned_below: 0,
             kept: (0, u32::MAX),
             limit: u32::MAX,
             counts: BTreeMap::new(),
@@ -130,12 +132,13 @@ impl Windows {
         self.guard
     }
 
-    /// Starts already booked in `window` (for taking over from pacing).
-    pub(super) fn count_booked(&mut self, window: u64, used: u32) {
+    /// Starts that even pacing made (for taking over from it): they count
+    /// against their windows, `window`'s the current one.
+    pub(super) fn take_over(&mut self, started: impl IntoIterator<Item = Duration>, window: u64) {
+        self.booked_at.extend(started);
         if window >= self.cursor {
             self.cursor = window;
-            self.used = used;
-            self.taken_over = (window, used);
+            self.used = self.started_in(window, Duration::MAX);
         }
     }
 
@@ -173,7 +176,7 @@ impl Windows {
             .values()
             .rev()
             .take(JUDGED_WINDOWS)
-            .any(|counted| counted.others() > 0)
+            .any(|counted| counted.others > 0)
     }
 
     /// Books the first start at or after `earliest` that its window allows.
@@ -204,37 +207,34 @@ impl Windows {
     }
 
     /// Keeps `at` for [`Windows::started_by`]; drops, now and then, the
-    /// slots of windows long before `earliest`: only the current window's
-    /// count is ever asked for. Amortised O(1) per booking.
+    /// slots of windows long before `earliest`: only the last few windows'
+    /// counts are ever asked for. Amortised O(1) per booking.
     fn remember(&mut self, at: Duration, earliest: Duration) {
         self.booked_at.push(at);
         if self.booked_at.len() >= self.prune_at {
             let oldest = earliest.as_secs().saturating_sub(KEPT_WINDOWS);
             self.booked_at.retain(|at| at.as_secs() >= oldest);
+            self.pruned_below = self.pruned_below.max(oldest);
             self.prune_at = (self.booked_at.len() * 2).max(PRUNE_MIN);
         }
     }
 
     /// Starts made in `now`'s window by `now` (since the epoch): those
     /// taken over from pacing, and our slots whose time has come (a slot a
-    /// pause voided counts too: an overcount only makes pacing later).
+    /// pause voided counts too: an overcount only makes pacing later, and
+    /// others on the key seem to take less).
     pub(super) fn started_by(&self, now: Duration) -> u32 {
-        let window = now.as_secs();
-        let taken_over = self.taken_over_in(window);
+        self.started_in(now.as_secs(), now)
+    }
+
+    /// Starts made in `window` by `now` (see [`Windows::started_by`]).
+    fn started_in(&self, window: u64, now: Duration) -> u32 {
         let ours = self
             .booked_at
             .iter()
             .filter(|at| at.as_secs() == window && **at <= now)
             .count();
-        taken_over.saturating_add(u32::try_from(ours).unwrap_or(u32::MAX))
-    }
-
-    fn taken_over_in(&self, window: u64) -> u32 {
-        if self.taken_over.0 == window {
-            self.taken_over.1
-        } else {
-            0
-        }
+        u32::try_from(ours).unwrap_or(u32::MAX)
     }
 
     /// After a pause until `resume_window` decided in `now_window`: slots
@@ -267,11 +267,16 @@ impl Windows {
         now: Duration,
     ) -> bool {
         self.limit = limit;
+        if slot.window < self.pruned_below {
+            return false;
+        }
+        let by_gateway = limit.saturating_sub(remaining);
+        let ours = self.started_in(slot.window, now);
         let counted = self.counts.entry(slot.window).or_default();
-        counted.most = counted.most.max(limit.saturating_sub(remaining));
-        counted.ours = counted.ours.saturating_add(1);
+        counted.most = counted.most.max(by_gateway);
+        counted.others = counted.others.max(by_gateway.saturating_sub(ours));
         counted.latest = counted.latest.max(slot.at);
-        if counted.others() > 0 {
+        if counted.others > 0 {
             // Rejections in a window that others share say nothing of the
             // clocks; and every process on the key must start its burst at
             // the same point of the window to hear what the others take.
@@ -289,7 +294,7 @@ impl Windows {
         let window = now.as_secs();
         let had = self.booked_at.iter().filter(|at| at.as_secs() == window);
         let had = u32::try_from(had.count()).unwrap_or(u32::MAX);
-        self.kept = (window, had.saturating_add(self.taken_over_in(window)));
+        self.kept = (window, had);
         self.booked_at.retain(|at| *at <= now);
         self.cursor = window;
         self.used = self.started_by(now);
@@ -315,7 +320,6 @@ impl Windows {
         let last = *last.0;
         (first..=last).any(|window| {
             let (slots, ahead) = booked.get(&window).copied().unwrap_or_default();
-            let slots = slots.saturating_add(self.taken_over_in(window));
             let budget = self.budget_of(window);
             (ahead && slots > budget) || (first < window && window < last && slots < budget)
         })
@@ -326,10 +330,19 @@ impl Windows {
     /// it (it counted all of its limit there): a clock apart from the
     /// gateway's rejects the first starts of a window instead, before any
     /// of ours passed.
-    pub(super) fn spent(&mut self, slot: WindowSlot) {
+    pub(super) fn spent(&mut self, slot: WindowSlot, now: Duration) {
+        let started = self.started_in(slot.window, now);
+        let limit = self.limit;
+        if slot.window < self.pruned_below {
+            return;
+        }
         if let Some(counted) = self.counts.get_mut(&slot.window) {
+            counted.spent = counted.spent.saturating_add(1);
             if slot.at > counted.latest {
-                counted.most = counted.most.max(self.limit);
+                // Of ours, it counted those started, less those it refused.
+                let ours = started.saturating_sub(counted.spent);
+                counted.most = counted.most.max(limit);
+                counted.others = counted.others.max(limit.saturating_sub(ours));
             }
         }
     }
@@ -387,7 +400,7 @@ mod tests {
     #[test]
     fn starts_booked_by_pacing_count_against_the_window() {
         let mut windows = Windows::new(4);
-        windows.count_booked(100, 3);
+        windows.take_over([secs(99.9), secs(100.1), secs(100.15), secs(100.2)], 100);
         assert_eq!(windows.book(secs(100.3)).at, secs(100.3));
         assert_eq!(windows.book(secs(100.3)).at, secs(101.02));
     }
@@ -459,14 +472,14 @@ mod tests {
         let mut windows = Windows::new(10);
         let slots: Vec<WindowSlot> = (0..20).map(|_| windows.book(secs(50.0))).collect();
         assert_eq!(slots[19].window, 51);
-        // The first reply: the gateway had counted one of another client's
-        // too. Our slots in window 51 are too many, and void.
-        assert!(windows.observe(slots[0], 10, 8, secs(50.07)));
-        assert!(!windows.observe(slots[1], 10, 6, secs(50.075)), "no change");
+        // The first reply, before our second start: the gateway had
+        // counted one of another client's too. Five each: our slots from
+        // the sixth of window 50 on are too many, and void.
+        assert!(windows.observe(slots[0], 10, 8, secs(50.021)));
         assert_eq!(
-            per_window(&mut windows, 50.08, 10),
-            BTreeMap::from([(51, 5), (52, 5)]),
-            "window 50 gets no more than it had"
+            per_window(&mut windows, 50.03, 10),
+            BTreeMap::from([(50, 4), (51, 5), (52, 1)]),
+            "slots booked again"
         );
     }
 
@@ -484,13 +497,16 @@ mod tests {
     #[test]
     fn a_spent_window_after_one_of_ours_passed_was_filled_by_others() {
         let mut windows = Windows::new(10);
-        let slots: Vec<WindowSlot> = (0..4).map(|_| windows.book(secs(70.0))).collect();
-        // The first start rejected before any of ours passed: the clocks.
-        windows.spent(slots[0]);
-        windows.observe(slots[1], 10, 9, secs(70.06));
+        let slots: Vec<WindowSlot> = (0..3).map(|_| windows.book(secs(70.0))).collect();
+        windows.observe(slots[1], 10, 9, secs(70.03));
+        // The one before it rejected: the clocks (the previous window).
+        windows.spent(slots[0], secs(70.031));
         assert!(!windows.shared());
+        let mut alone = windows.clone();
+        alone.widen_guard();
+        assert_eq!(alone.guard(), DEFAULT_GUARD + GUARD_STEP);
         // A later one rejected: the others took the other nine.
-        windows.spent(slots[2]);
+        windows.spent(slots[2], secs(70.032));
         assert!(windows.shared());
         windows.widen_guard();
         assert_eq!(
