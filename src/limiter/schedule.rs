@@ -359,7 +359,7 @@ impl Schedule {
         let Some(windows) = self.windows.as_mut() else {
             return false;
         };
-        windows.spent(window_slot(reservation, now), now.since_epoch());
+        windows.spent(window_slot(reservation, now));
         windows.shared()
     }
 

@@ -130,6 +130,17 @@ mod tests {
     }
 
     #[test]
+    fn others_on_the_key_may_spend_a_window_before_ours_pass() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut trust = Trust::default();
+        trust.accepted(true);
+        assert!(trust.spent_window(t0, t0 + ms(10), true));
+        assert!(trust.spent_window(t0 + ms(1100), t0 + ms(1150), true));
+        assert!(!trust.spent_window(t0 + ms(2100), t0 + ms(2150), false));
+    }
+
+    #[test]
     fn spent_windows_need_requests_passing_between_them() {
         let t0 = Instant::now();
         let ms = Duration::from_millis;

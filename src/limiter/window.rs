@@ -76,13 +76,33 @@ struct Counted {
     /// back in any order.) Exact by the reply counted most, after our last
     /// start; never above 0 for a client alone on the key.
     others: u32,
-    /// Our requests that found this window spent.
-    spent: u32,
-    /// When the latest of ours that the gateway accepted was booked.
-    latest: Duration,
+    /// Our requests that the gateway accepted, and when the first of them
+    /// was booked.
+    accepted: u32,
+    first_accepted: Option<Duration>,
+    /// When the last of ours that found the window spent was booked.
+    last_spent: Option<Duration>,
 }
 
 impl Counted {
+    /// Whether others filled the window: one of ours found it spent after
+    /// one of ours passed (a clock apart from the gateway's rejects the
+    /// first starts of a window instead, before any of ours).
+    fn filled(self) -> bool {
+        self.first_accepted
+            .zip(self.last_spent)
+            .is_some_and(|(passed, spent)| spent > passed)
+    }
+
+    /// Requests of other clients in the window, at least.
+    fn others(self, limit: u32) -> u32 {
+        if self.filled() {
+            limit.saturating_sub(self.accepted)
+        } else {
+            self.others
+        }
+    }
+
     /// What this window leaves us in the next: our share of what the
     /// gateway had counted by our last start, of the whole limit. Alone,
     /// that is all of it. With others, the room left after our last start
@@ -91,8 +111,15 @@ impl Counted {
     /// starts at the moment of our last one arrive after it as often as
     /// not). Clients that took unequal shares book toward equal ones: the
     /// smaller one's last start comes earlier and sees fewer of the others'.
+    /// A window the others filled leaves us what it accepted of ours.
     fn allowed(self, limit: u32) -> u32 {
-        let most = u64::from(self.most.max(1));
+        if self.filled() {
+            return self.accepted;
+        }
+        if self.most == 0 {
+            return limit;
+        }
+        let most = u64::from(self.most);
         let ours = most.saturating_sub(u64::from(self.others));
         u32::try_from(ours * u64::from(limit) / most).unwrap_or(u32::MAX)
     }
@@ -176,7 +203,7 @@ impl Windows {
             .values()
             .rev()
             .take(JUDGED_WINDOWS)
-            .any(|counted| counted.others > 0)
+            .any(|counted| counted.others(self.limit) > 0)
     }
 
     /// Books the first start at or after `earliest` that its window allows.
@@ -275,16 +302,15 @@ impl Windows {
         let counted = self.counts.entry(slot.window).or_default();
         counted.most = counted.most.max(by_gateway);
         counted.others = counted.others.max(by_gateway.saturating_sub(ours));
-        counted.latest = counted.latest.max(slot.at);
-        if counted.others > 0 {
+        counted.accepted = counted.accepted.saturating_add(1);
+        counted.first_accepted = Some(counted.first_accepted.map_or(slot.at, |at| at.min(slot.at)));
+        if counted.others(limit) > 0 {
             // Rejections in a window that others share say nothing of the
             // clocks; and every process on the key must start its burst at
             // the same point of the window to hear what the others take.
             self.guard = DEFAULT_GUARD;
         }
-        while self.counts.len() > KEPT_COUNTS {
-            self.counts.pop_first();
-        }
+        self.forget_old_counts();
         // Alone on the key, budgets never change: nothing to look for.
         if !self.shared() || !self.misbooked(now) {
             return false;
@@ -325,25 +351,20 @@ impl Windows {
         })
     }
 
-    /// The request of `slot` found its window spent. After one of ours
-    /// that the gateway accepted in that window, others on the key filled
-    /// it (it counted all of its limit there): a clock apart from the
-    /// gateway's rejects the first starts of a window instead, before any
-    /// of ours passed.
-    pub(super) fn spent(&mut self, slot: WindowSlot, now: Duration) {
-        let started = self.started_in(slot.window, now);
-        let limit = self.limit;
+    /// The request of `slot` found its window spent (after one of ours
+    /// passed, others filled it: see [`Counted::filled`]).
+    pub(super) fn spent(&mut self, slot: WindowSlot) {
         if slot.window < self.pruned_below {
             return;
         }
-        if let Some(counted) = self.counts.get_mut(&slot.window) {
-            counted.spent = counted.spent.saturating_add(1);
-            if slot.at > counted.latest {
-                // Of ours, it counted those started, less those it refused.
-                let ours = started.saturating_sub(counted.spent);
-                counted.most = counted.most.max(limit);
-                counted.others = counted.others.max(limit.saturating_sub(ours));
-            }
+        let counted = self.counts.entry(slot.window).or_default();
+        counted.last_spent = counted.last_spent.max(Some(slot.at));
+        self.forget_old_counts();
+    }
+
+    fn forget_old_counts(&mut self) {
+        while self.counts.len() > KEPT_COUNTS {
+            self.counts.pop_first();
         }
     }
 
@@ -500,13 +521,13 @@ mod tests {
         let slots: Vec<WindowSlot> = (0..3).map(|_| windows.book(secs(70.0))).collect();
         windows.observe(slots[1], 10, 9, secs(70.03));
         // The one before it rejected: the clocks (the previous window).
-        windows.spent(slots[0], secs(70.031));
+        windows.spent(slots[0]);
         assert!(!windows.shared());
         let mut alone = windows.clone();
         alone.widen_guard();
         assert_eq!(alone.guard(), DEFAULT_GUARD + GUARD_STEP);
         // A later one rejected: the others took the other nine.
-        windows.spent(slots[2], secs(70.032));
+        windows.spent(slots[2]);
         assert!(windows.shared());
         windows.widen_guard();
         assert_eq!(
