@@ -8,6 +8,7 @@
 #   sliding   the mock, a sliding window that counts rejected requests, no headers
 #   layered   the same sliding window, but the replies carry the Kong headers of an
 #             upstream allowing 10 x the rate (headers from another layer)
+#   layered-equal  the same, the upstream's headers announcing the rate itself
 #   leaky     the mock, nginx-style leaky bucket, no burst; 429 + Retry-After: 1 +
 #             X-RateLimit-Remaining-Second: 0
 #   token     the mock, a token bucket with a burst of 5
@@ -24,13 +25,13 @@
 # Environment: LATENCY=0.05 (the upstream's latency, seconds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-procs=1 seconds=15 kinds="fixed sliding layered leaky token nginx nginx-ra"
+procs=1 seconds=15 kinds="fixed sliding layered layered-equal leaky token nginx nginx-ra"
 while [ $# -gt 0 ]; do
   case $1 in
     --procs) procs=$2; shift 2 ;;
     --seconds) seconds=$2; shift 2 ;;
     --kinds) kinds=$2; shift 2 ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     -*) echo "pacing.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     *) break ;;
   esac
@@ -91,6 +92,8 @@ start_gateway() {
     sliding) base=$(start_mock --log "$log" --latency "$latency" --rps "$rate" --limiter sliding --headers none) ;;
     layered) base=$(start_mock --log "$log" --latency "$latency" --rps "$rate" --limiter sliding \
                       --headers-rps $((rate * 10))) ;;
+    layered-equal) base=$(start_mock --log "$log" --latency "$latency" --rps "$rate" --limiter sliding \
+                      --headers-rps "$rate") ;;
     leaky)   base=$(start_mock --log "$log" --latency "$latency" --rps "$rate" --limiter leaky) ;;
     token)   base=$(start_mock --log "$log" --latency "$latency" --rps "$rate" --limiter token --burst 5) ;;
     nginx|nginx-ra)

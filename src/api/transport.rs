@@ -234,6 +234,9 @@ impl Transport for LeanTransport {
             }
             sent += written;
         }
+        // A request (or its part) is on its way: the limiter that cleared
+        // it keeps the next start a gap after now.
+        crate::limiter::request_sent();
         Ok(())
     }
 

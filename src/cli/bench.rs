@@ -2,6 +2,7 @@
 //! table, write JSON and an SVG chart.
 
 use super::args::{non_negative_number, positive_number, Mode};
+use super::stdout::print_out;
 use super::table::render;
 use super::{Exit, UsageError};
 use crate::bench::{
@@ -118,8 +119,8 @@ pub(super) fn bench(args: &BenchArgs, quiet: bool, stop: &Stop) -> Result<Exit, 
         // Points measured before a mock failed to start are still worth keeping.
         eprintln!("Error: {}", flag_error(error));
     }
-    print!("{}", render(&TABLE_HEADER, &table_rows(&measured)));
-    println!("{}", prediction_note(&target));
+    let table = render(&TABLE_HEADER, &table_rows(&measured));
+    print_out(&format!("{table}{}\n", prediction_note(&target)))?;
     let title = format!(
         "restb bench: {}, {} mode, {} requests per point",
         describe(&target),

@@ -3,6 +3,7 @@
 //! `--json` (no chart: the figure is one rate per point, not a curve).
 
 use super::bench::BenchArgs;
+use super::stdout::print_out;
 use super::table::render;
 use super::{Exit, UsageError};
 use crate::bench::{shared_sweep, SharedPoint, SharedSweepConfig};
@@ -62,8 +63,8 @@ pub(super) fn bench_shared(
         eprintln!("Error: --shared-limit: {error}");
     }
     let rows: Vec<Vec<String>> = measured.iter().map(row).collect();
-    print!("{}", render(&HEADER, &rows));
-    println!("% allot: the mock's accepted requests per second, first to last, against --rps; fair share: each process's sustained rate against rps / processes");
+    print_out(&render(&HEADER, &rows))?;
+    print_out("% allot: the mock's accepted requests per second, first to last, against --rps; fair share: each process's sustained rate against rps / processes\n")?;
     let report = SharedReport {
         target: "built-in mock",
         shared_limit: config.url.to_string(),

@@ -1,7 +1,8 @@
 //! `restb completions`: shell completion scripts.
 
 use super::args::Cli;
-use super::Exit;
+use super::stdout::print_out;
+use super::{Exit, UsageError};
 use clap::{Args, CommandFactory, ValueEnum};
 use clap_complete::Shell;
 
@@ -24,12 +25,14 @@ pub struct CompletionsArgs {
     pub shell: CompletionShell,
 }
 
-pub(super) fn completions(args: &CompletionsArgs) -> Exit {
+pub(super) fn completions(args: &CompletionsArgs) -> Result<Exit, UsageError> {
     let shell = match args.shell {
         CompletionShell::Bash => Shell::Bash,
         CompletionShell::Zsh => Shell::Zsh,
         CompletionShell::Fish => Shell::Fish,
     };
-    clap_complete::generate(shell, &mut Cli::command(), "restb", &mut std::io::stdout());
-    Exit::Success
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "restb", &mut script);
+    print_out(&String::from_utf8_lossy(&script))?;
+    Ok(Exit::Success)
 }

@@ -1,6 +1,7 @@
 //! `restb demo`: the tutorial's workload against the built-in mock gateway.
 
 use super::args::DemoArgs;
+use super::stdout::print_out;
 use super::table::results_table;
 use super::{Exit, UsageError};
 use parking_lot::Mutex;
@@ -64,7 +65,7 @@ pub(super) fn demo(args: &DemoArgs, stop: &Stop) -> Result<Exit, UsageError> {
         .into_inner()
         .into_iter()
         .map(OutcomeLine::from_finished);
-    print!("{}", results_table(lines));
+    print_out(&results_table(lines))?;
     eprintln!("{}", summary.report);
     Ok(Exit::from_ending(&summary.ending, summary.report.failed))
 }

@@ -6,6 +6,7 @@
 use super::args::{Mode, RunArgs};
 use super::batch::Batch;
 use super::plan;
+use super::stdout::print_out;
 use super::{Exit, UsageError};
 use restb::api::{validate_base_url, Quota, Verdict};
 use restb::job::Job;
@@ -51,13 +52,13 @@ pub(super) fn dry_run(args: &RunArgs, quiet: bool) -> Result<Exit, UsageError> {
         match check_quota(args, &pool_config, first.as_ref())? {
             Ok(quota) => estimate.quota = Some(quota),
             Err(why) => {
-                print!("{estimate}");
+                print_out(&estimate.to_string())?;
                 eprintln!("Error: the quota check failed: {why}");
                 return Ok(Exit::Failure);
             }
         }
     }
-    print!("{estimate}");
+    print_out(&estimate.to_string())?;
     plan::empty_stats_file(&stats_file)?;
     if let Some((file, path)) = stats_file {
         serde_json::to_writer_pretty(file, &estimate).map_err(|e| {

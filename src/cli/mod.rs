@@ -19,6 +19,7 @@ mod run;
 mod serve;
 #[cfg(feature = "redis")]
 mod shared;
+mod stdout;
 mod table;
 
 pub use args::{Cli, Command};
@@ -102,7 +103,7 @@ pub fn execute(cli: Cli, stop: &Stop) -> Exit {
         Command::Mock(args) => serve::serve(&args, stop),
         Command::Bench(args) => bench::bench(&args, cli.quiet, stop),
         Command::Report(args) => report::report(&args),
-        Command::Completions(args) => Ok(completions::completions(&args)),
+        Command::Completions(args) => completions::completions(&args),
     };
     result.unwrap_or_else(|error| {
         eprintln!("Error: {error}");

@@ -1,6 +1,7 @@
 //! `restb mock`: serve the stand-in gateway until interrupted.
 
 use super::args::MockArgs;
+use super::stdout::print_out;
 use super::{Exit, UsageError};
 use restb::mock::{MockConfig, MockServer};
 use restb::stop::Stop;
@@ -20,7 +21,7 @@ pub(super) fn serve(args: &MockArgs, stop: &Stop) -> Result<Exit, UsageError> {
         }
     })?;
     // Scripts read the URL from the first line of standard output.
-    println!("{}", server.base_url());
+    print_out(&format!("{}\n", server.base_url()))?;
     eprintln!(
         "mock gateway listening on {}; Ctrl-C to stop",
         server.base_url()

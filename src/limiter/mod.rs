@@ -24,7 +24,8 @@
 //!   `aimd`: the share of the rate in force; `pause_record`: the books of
 //!   pauses (and the warning for long ones); `wall_step`: noticing the wall
 //!   clock step back;
-//! - `wait`: [`Limiter::acquire`], the only part that blocks;
+//! - `wait`: [`Limiter::acquire`], the only part that blocks; `departure`:
+//!   the transport telling when a request it cleared actually left;
 //! - `clock`: the injectable [`Clock`], with a [`FakeClock`] for tests that
 //!   never sleep; `status`: the [`PacingStatus`] reports read;
 //! - `shared`: the seam to a schedule shared with other processes
@@ -33,6 +34,7 @@
 mod aimd;
 mod backoff;
 mod clock;
+mod departure;
 mod gcra;
 mod hint;
 mod learn;
@@ -50,6 +52,7 @@ mod window;
 
 pub use backoff::{Backoff, PauseReason};
 pub use clock::{Clock, FakeClock, Now, SystemClock};
+pub(crate) use departure::{request_sent, SendingFor};
 pub use hint::{GatewayHint, WindowCount};
 pub use pause_record::clock_time;
 pub use rate::Rate;
@@ -59,10 +62,12 @@ pub use shared::{SharedPacing, SharedSlot, SharedSlots};
 pub use status::PacingStatus;
 pub use wait::STOP_POLL;
 
+use departure::DepartureMark;
 use learn::Learner;
 use parking_lot::{Condvar, Mutex};
 use schedule::Schedule;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 /// [`Limiter`]'s `gateway_kind`: no reply yet, one-second windows, gaps.
@@ -84,8 +89,12 @@ pub struct Limiter<C: Clock = SystemClock> {
     wake: Condvar,
     /// When the last paced request actually started, in nanoseconds since
     /// `epoch`: a late start pushes the next one back, so the gaps a
-    /// leaky-bucket gateway sees never shrink below the interval.
-    last_start: AtomicU64,
+    /// leaky-bucket gateway sees never shrink below the interval. Moved
+    /// on, too, when a request's bytes leave later than its start (see
+    /// `departure.rs`).
+    last_start: Arc<AtomicU64>,
+    /// The usual time from a start to its request's write.
+    usual_departure: Arc<Mutex<Option<Duration>>>,
     /// What the gateway's replies said of its kind ([`GATEWAY_UNKNOWN`],
     /// [`GATEWAY_WINDOWS`]: Kong's one-second window headers, which stick;
     /// [`GATEWAY_GAPS`]: replies without them, e.g. nginx's leaky bucket).
@@ -123,9 +132,20 @@ impl<C: Clock> Limiter<C> {
                 interrupted: false,
             }),
             wake: Condvar::new(),
-            last_start: AtomicU64::new(0),
+            last_start: Arc::new(AtomicU64::new(0)),
+            usual_departure: Arc::default(),
             gateway_kind: AtomicU8::new(GATEWAY_UNKNOWN),
             epoch,
+        }
+    }
+
+    /// Where the transport tells this limiter when a request it cleared
+    /// actually left (see `departure.rs`).
+    pub(crate) fn departure_mark(&self) -> DepartureMark {
+        DepartureMark {
+            epoch: self.epoch,
+            last_start: Arc::clone(&self.last_start),
+            usual_delay: Arc::clone(&self.usual_departure),
         }
     }
 

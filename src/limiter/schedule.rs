@@ -138,6 +138,13 @@ impl Schedule {
         (in_force.min(f64::from(u32::MAX)) as u32).min(limit)
     }
 
+    /// Whether one-second windows of `limit` hold us below the allotted
+    /// rate (the full one: a cut share does not make the windows bind).
+    fn windows_bind(&self, limit: u32) -> bool {
+        self.rate
+            .is_some_and(|rate| f64::from(limit) <= rate.per_second_f64() + 1e-9)
+    }
+
     /// Looks at the clocks: after a step back of the wall clock, window
     /// slots are booked again from the current window (the rest of it given
     /// up). Returns whether the slots booked so far are void.
@@ -305,11 +312,15 @@ impl Schedule {
     /// `limit`. Slots booked by even pacing that have not started yet are
     /// void (their holders book again by window); the starts already made
     /// in the current window count against it.
+    ///
+    /// Not entered when the windows allow more than the allotted rate: they
+    /// do not bind us, and a burst at each window's start is what a sliding
+    /// window in another layer (whose headers these are not) rejects.
     pub(super) fn enter_windows(&mut self, limit: u32, now: Now) {
         self.limit = limit;
         let budget = self.window_budget(limit);
         // A shared schedule paces evenly for every process on the key.
-        if budget == 0 || self.shared.is_some() {
+        if budget == 0 || self.shared.is_some() || !self.windows_bind(limit) {
             return;
         }
         if let Some(windows) = self.windows.as_mut() {

@@ -246,7 +246,7 @@ fn acquire_waits_out_a_pause_and_books_after_it() {
 }
 
 #[test]
-fn window_headers_switch_to_window_mode_capped_by_our_rate() {
+fn window_headers_switch_to_window_mode_where_they_bind() {
     let at = clock(500);
     let limiter = Limiter::new(Rate::per_second(10.0));
     let t0 = at(Duration::ZERO);
@@ -266,11 +266,19 @@ fn window_headers_switch_to_window_mode_capped_by_our_rate() {
     assert_eq!(starts[..3], [ms(100); 3]);
     assert_eq!(starts[3..7], [ms(520), ms(525), ms(530), ms(535)]);
     assert_eq!(starts[7], ms(1520));
+    // Windows that allow more than our rate do not hold us back: no
+    // bursts at their starts, which a sliding window in another layer (the
+    // headers not being its own) would reject.
     let slower = Limiter::new(Rate::per_second(2.5));
     slower.accepted(&slower.reserve_at(t0), Some(&kong_hint(4, 3)), t0);
+    assert!(matches!(slower.pacing_model(), PacingModel::Even { .. }));
+    let next = slower.reserve_at(t0).start - t0.instant;
+    assert!(next >= ms(400), "one interval on, not a burst: {next:?}");
+    let equal = Limiter::new(Rate::per_second(4.0));
+    equal.accepted(&equal.reserve_at(t0), Some(&kong_hint(4, 3)), t0);
     assert!(matches!(
-        slower.pacing_model(),
-        PacingModel::Windows { budget: 2, .. }
+        equal.pacing_model(),
+        PacingModel::Windows { budget: 4, .. }
     ));
 }
 
@@ -463,14 +471,14 @@ fn blind_rejections_widen_pacing_and_back_off() {
 
 #[test]
 fn headers_from_another_layer_are_dropped_after_two_contradictions() {
-    // An upstream announces 100 per second; a proxy in front rejects the
-    // window's burst. Window mode first (the headers came with a success),
+    // An upstream announces 20 per second, as our rate; a proxy in front
+    // rejects the window's burst. Window mode first (the headers came with a success),
     // then even pacing for good.
     let clock = fake_clock();
     let limiter = Limiter::with_clock(Rate::per_second(20.0), clock.clone());
     let now = clock.now();
     let first = limiter.reserve_at(now);
-    limiter.accepted(&first, Some(&kong_hint(100, 99)), now);
+    limiter.accepted(&first, Some(&kong_hint(20, 19)), now);
     assert!(matches!(
         limiter.pacing_model(),
         PacingModel::Windows { budget: 20, .. }
@@ -489,11 +497,11 @@ fn headers_from_another_layer_are_dropped_after_two_contradictions() {
     // The headers keep coming with successes: not believed any more.
     clock.advance(Duration::from_secs(2));
     let later = limiter.reserve_at(clock.now());
-    limiter.accepted(&later, Some(&kong_hint(100, 99)), clock.now());
+    limiter.accepted(&later, Some(&kong_hint(20, 19)), clock.now());
     assert!(matches!(limiter.pacing_model(), PacingModel::Even { .. }));
 }
 
-/// Window mode at 20/s for headers that claim 100, `window_starts` starts
+/// Window mode at 20/s for headers that claim as much, `window_starts` starts
 /// into the window (the first at `phase_ms`), then two contradictions 10 ms
 /// later: when the first even-paced start comes, after the first start.
 fn resume_after_leaving_windows(phase_ms: u64, window_starts: usize) -> Duration {
@@ -501,7 +509,7 @@ fn resume_after_leaving_windows(phase_ms: u64, window_starts: usize) -> Duration
     let limiter = Limiter::new(Rate::per_second(20.0));
     let t0 = at(Duration::ZERO);
     let first = limiter.reserve_at(t0);
-    limiter.accepted(&first, Some(&kong_hint(100, 99)), t0);
+    limiter.accepted(&first, Some(&kong_hint(20, 19)), t0);
     let mut booked: Vec<Reservation> = (1..window_starts).map(|_| limiter.reserve_at(t0)).collect();
     let now = at(booked.last().map_or(t0.instant, |r| r.start) - t0.instant + ms(10));
     for _ in 0..2 {

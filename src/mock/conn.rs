@@ -4,6 +4,7 @@
 //! Every blocking read has a short timeout so the thread sees the stop flag within
 //! [`POLL`]; latency sleeps wait on the stop channel, which wakes them all at once.
 
+use super::arrival;
 use super::gateway::{self, Action, Decision};
 use super::http::{self, Head, HttpError, Response, MAX_HEAD};
 use super::Shared;
@@ -26,8 +27,8 @@ const LINGER: (Duration, usize) = (Duration::from_millis(200), 1024 * 1024);
 
 /// The result of reading one request.
 enum Next {
-    /// A whole request.
-    Request(Head, Vec<u8>),
+    /// A whole request, and when its first bytes arrived.
+    Request(Head, Vec<u8>, SystemTime),
     /// The client is gone, the connection idled out, or the server is stopping.
     Closed,
     /// A request that cannot be served; answer it and close.
@@ -40,6 +41,8 @@ struct Conn {
     buf: Vec<u8>,
     /// How far `buf` has been searched for the end of a head.
     scanned: usize,
+    /// When the first bytes now in `buf` arrived.
+    buf_arrived: Option<SystemTime>,
 }
 
 /// What to do with the connection after a request.
@@ -62,10 +65,11 @@ pub(crate) fn serve(stream: TcpStream, shared: &Shared) {
         stream,
         buf: Vec::new(),
         scanned: 0,
+        buf_arrived: None,
     };
     loop {
         let after = match conn.read_request(shared) {
-            Next::Request(head, body) => conn.answer(shared, &head, &body),
+            Next::Request(head, body, arrived) => conn.answer(shared, &head, &body, arrived),
             Next::Closed => After::Drop,
             Next::Failed(err) => {
                 let arrived = SystemTime::now();
@@ -89,14 +93,14 @@ pub(crate) fn serve(stream: TcpStream, shared: &Shared) {
 /// Timeouts and no Nagle delay (responses go out in one write, and keep-alive clients wait for them).
 fn configure(stream: &TcpStream) -> io::Result<()> {
     stream.set_nodelay(true)?;
+    arrival::enable_stamps(stream)?;
     stream.set_read_timeout(Some(POLL))?;
     stream.set_write_timeout(Some(WRITE_TIMEOUT))
 }
 
 impl Conn {
     /// Carry out the gateway's decision on one request and write the answer.
-    fn answer(&mut self, shared: &Shared, head: &Head, body: &[u8]) -> After {
-        let arrived = SystemTime::now();
+    fn answer(&mut self, shared: &Shared, head: &Head, body: &[u8], arrived: SystemTime) -> After {
         let started = Instant::now();
         shared.begin();
         let Decision {
@@ -159,6 +163,7 @@ impl Conn {
         if head_end > MAX_HEAD {
             return Next::Failed(HttpError::HeadTooLarge);
         }
+        let arrived = self.buf_arrived.unwrap_or_else(SystemTime::now);
         let rest = self.buf.split_off(head_end);
         let head_bytes = std::mem::replace(&mut self.buf, rest);
         self.scanned = 0;
@@ -185,10 +190,13 @@ impl Conn {
         }
         let rest = self.buf.split_off(length);
         let body = std::mem::replace(&mut self.buf, rest);
+        if self.buf.is_empty() {
+            self.buf_arrived = None;
+        }
         if self.buf.capacity() > KEEP_CAPACITY && self.buf.len() < KEEP_CAPACITY {
             self.buf.shrink_to(READ_CHUNK);
         }
-        Next::Request(head, body)
+        Next::Request(head, body, arrived)
     }
 
     /// Append up to `want` bytes to `buf`. `Ok(false)` is end of stream; `Err` is a
@@ -201,10 +209,16 @@ impl Conn {
             }
             let old = self.buf.len();
             self.buf.resize(old + want, 0);
-            let read = self.stream.read(&mut self.buf[old..]);
-            self.buf.truncate(old + *read.as_ref().unwrap_or(&0));
+            let read = arrival::read_arrival(&self.stream, &mut self.buf[old..]);
+            self.buf
+                .truncate(old + read.as_ref().map_or(0, |(n, _)| *n));
             match read {
-                Ok(n) => return Ok(n > 0),
+                Ok((n, at)) => {
+                    if old == 0 {
+                        self.buf_arrived = Some(at);
+                    }
+                    return Ok(n > 0);
+                }
                 Err(e) if is_timeout(&e) => {
                     if Instant::now() >= idle_until {
                         return Err(io::ErrorKind::TimedOut.into());

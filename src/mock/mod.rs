@@ -37,6 +37,7 @@
 //! ```
 
 mod answers;
+mod arrival;
 mod config;
 mod conn;
 mod faults;

@@ -123,6 +123,7 @@ impl MockServer {
             None => None,
         };
         let listener = TcpListener::bind(addr)?;
+        super::arrival::enable_stamps(&listener)?;
         let addr = listener.local_addr()?;
         let (stop_tx, stop_rx) = crossbeam_channel::bounded(0);
         let shared = Arc::new(Shared {

@@ -10,7 +10,7 @@ use super::first_try::Turn;
 use super::queue::{Message, Tracked};
 use super::summary::AbortReason;
 use super::work::{Attempt, Finished, Work};
-use crate::limiter::{Backoff, Now, Reservation};
+use crate::limiter::{Backoff, Now, Reservation, SendingFor};
 use crate::stats::AttemptKind;
 use crossbeam_channel::RecvTimeoutError;
 use std::any::Any;
@@ -21,6 +21,7 @@ impl<W: Work> Engine<'_, W> {
     /// One worker: runs jobs until it takes a shutdown pill, or leaves an
     /// auto-sized pool that has no job for it.
     pub(super) fn worker_loop(&self, sink: SinkSender<W>, mut rng: fastrand::Rng) {
+        let sending = SendingFor::new(self.limiter.departure_mark());
         loop {
             self.sizing.begin_wait();
             let tracked = match self.queue.recv_timeout(self.config.idle_exit) {
@@ -51,6 +52,9 @@ impl<W: Work> Engine<'_, W> {
                 self.limiter.acquire(self.halt.stop()).ok()
             };
             self.sizing.end_wait();
+            if cleared.is_some() {
+                sending.started();
+            }
             // The budget is taken at the start the limiter cleared, so the
             // starts it allows are the first ones in time; a worker cleared
             // later finds it spent and ends the run.

@@ -1,0 +1,178 @@
+//! When a paced request's bytes actually left. A start is recorded when its
+//! slot comes, but the request may go out well after: after opening a
+//! connection (the first requests of a run, each on a new one), or after
+//! the thread was preempted on a busy machine. The next start, on time,
+//! then reaches a leaky-bucket gateway less than an interval behind it and
+//! draws a 429. So the transport tells when it has written a request; a
+//! departure later than usual after its start moves the recorded start on
+//! by the difference, and the next start keeps its gap from there.
+//!
+//! Only the part beyond the usual delay counts: every request spends some
+//! microseconds between its start and its write, and counting those would
+//! slow every gap by as much.
+//!
+//! The pool's worker threads each know the limiter they start for
+//! ([`SendingFor`]); the transport, deep inside ureq, tells through
+//! [`request_sent`] without either knowing the other.
+
+use parking_lot::Mutex;
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The usual delay follows a new low at once and a higher delay by this
+/// share per request: it tracks the fast path, not the stalls.
+const USUAL_RISES_BY: f64 = 1.0 / 64.0;
+
+thread_local! {
+    static SENDING_FOR: RefCell<Option<Sending>> = const { RefCell::new(None) };
+}
+
+/// What a worker thread is sending for.
+#[derive(Debug)]
+struct Sending {
+    mark: DepartureMark,
+    /// The start of the request this thread is about to send.
+    started: Option<Instant>,
+}
+
+/// Where a limiter keeps its latest start (nanoseconds since `epoch`, plus
+/// one; 0: no start yet), and the usual delay from a start to its write.
+#[derive(Debug, Clone)]
+pub(crate) struct DepartureMark {
+    pub(super) epoch: Instant,
+    pub(super) last_start: Arc<AtomicU64>,
+    pub(super) usual_delay: Arc<Mutex<Option<Duration>>>,
+}
+
+impl DepartureMark {
+    /// A request started at `started` was written at `sent`.
+    fn departed(&self, started: Instant, sent: Instant) {
+        let delay = sent.saturating_duration_since(started);
+        let usual = {
+            let mut usual = self.usual_delay.lock();
+            let updated = match *usual {
+                Some(before) if delay > before => before + (delay - before).mul_f64(USUAL_RISES_BY),
+                _ => delay,
+            };
+            *usual = Some(updated);
+            updated
+        };
+        let late_start = sent.checked_sub(usual).unwrap_or(started);
+        let since = late_start.saturating_duration_since(self.epoch).as_nanos();
+        let one_up = u64::try_from(since).unwrap_or(u64::MAX - 1) + 1;
+        self.last_start.fetch_max(one_up, Ordering::AcqRel);
+    }
+}
+
+/// The current thread sends for a limiter until this is dropped.
+#[derive(Debug)]
+pub(crate) struct SendingFor(());
+
+impl SendingFor {
+    pub(crate) fn new(mark: DepartureMark) -> SendingFor {
+        SENDING_FOR.with(|current| {
+            *current.borrow_mut() = Some(Sending {
+                mark,
+                started: None,
+            });
+        });
+        SendingFor(())
+    }
+
+    /// The limiter just cleared a request on this thread.
+    pub(crate) fn started(&self) {
+        SENDING_FOR.with(|current| {
+            if let Some(sending) = current.borrow_mut().as_mut() {
+                sending.started = Some(Instant::now());
+            }
+        });
+    }
+}
+
+impl Drop for SendingFor {
+    fn drop(&mut self) {
+        SENDING_FOR.with(|current| current.borrow_mut().take());
+    }
+}
+
+/// A request was just written on this thread. The first write after a start
+/// tells its limiter (if any) when the request left.
+pub(crate) fn request_sent() {
+    SENDING_FOR.with(|current| {
+        if let Some(sending) = current.borrow_mut().as_mut() {
+            if let Some(started) = sending.started.take() {
+                sending.mark.departed(started, Instant::now());
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    fn recorded(mark: &DepartureMark) -> Duration {
+        Duration::from_nanos(mark.last_start.load(Ordering::Acquire) - 1)
+    }
+
+    #[test]
+    fn only_a_departure_later_than_usual_moves_the_recorded_start() {
+        let epoch = Instant::now();
+        let mark = DepartureMark {
+            epoch,
+            last_start: Arc::new(AtomicU64::new(0)),
+            usual_delay: Arc::default(),
+        };
+        // Usual: 1 ms from start to write.
+        for n in 0..10 {
+            mark.departed(epoch + ms(10 * n), epoch + ms(10 * n + 1));
+        }
+        assert_eq!(recorded(&mark), ms(90));
+        // Opening a connection: written 4 ms after its start at 100 ms, 3
+        // ms later than usual.
+        mark.departed(epoch + ms(100), epoch + ms(104));
+        let moved = recorded(&mark);
+        assert!(moved > ms(102) && moved <= ms(103), "{moved:?}");
+        // A start recorded later is not moved back.
+        mark.last_start
+            .store(ms(200).as_nanos() as u64 + 1, Ordering::Release);
+        mark.departed(epoch + ms(110), epoch + ms(111));
+        assert_eq!(recorded(&mark), ms(200));
+    }
+
+    #[test]
+    fn the_thread_that_started_tells_once_per_start() {
+        let epoch = Instant::now() - ms(1000);
+        let mark = DepartureMark {
+            epoch,
+            last_start: Arc::new(AtomicU64::new(0)),
+            usual_delay: Arc::default(),
+        };
+        let sending = SendingFor::new(mark.clone());
+        request_sent();
+        assert_eq!(
+            mark.last_start.load(Ordering::Acquire),
+            0,
+            "nothing started"
+        );
+        sending.started();
+        std::thread::spawn(request_sent).join().unwrap();
+        assert_eq!(mark.last_start.load(Ordering::Acquire), 0, "another thread");
+        request_sent();
+        let told = mark.last_start.load(Ordering::Acquire);
+        assert!(told > 0);
+        request_sent();
+        assert_eq!(
+            mark.last_start.load(Ordering::Acquire),
+            told,
+            "the body's write"
+        );
+        drop(sending);
+    }
+}
