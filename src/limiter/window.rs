@@ -82,6 +82,9 @@ struct Counted {
     first_accepted: Option<Duration>,
     /// When the last of ours that found the window spent was booked.
     last_spent: Option<Duration>,
+    /// The gateway's counts by our last three accepted requests, highest
+    /// first: consecutive ones mean nobody else's came between them.
+    top: [u32; 3],
 }
 
 impl Counted {
@@ -121,7 +124,24 @@ impl Counted {
         }
         let most = u64::from(self.most);
         let ours = most.saturating_sub(u64::from(self.others));
-        u32::try_from(ours * u64::from(limit) / most).unwrap_or(u32::MAX)
+        let share = u32::try_from(ours * u64::from(limit) / most).unwrap_or(u32::MAX);
+        share.saturating_sub(u32::from(self.alone_at_the_end()))
+    }
+
+    /// Whether our last starts came after all of the others' (each of the
+    /// last three counted right after the one before): we took more than
+    /// any of them. One start goes back to them, or nothing would move
+    /// the shares toward equal ones.
+    fn alone_at_the_end(self) -> bool {
+        let [last, before, third] = self.top;
+        self.others > 0 && third > 0 && last == before + 1 && before == third + 1
+    }
+
+    fn heard(&mut self, counted: u32) {
+        if counted > self.top[2] && !self.top.contains(&counted) {
+            self.top[2] = counted;
+            self.top.sort_unstable_by(|a, b| b.cmp(a));
+        }
     }
 }
 
@@ -303,6 +323,7 @@ impl Windows {
         counted.most = counted.most.max(by_gateway);
         counted.others = counted.others.max(by_gateway.saturating_sub(ours));
         counted.accepted = counted.accepted.saturating_add(1);
+        counted.heard(by_gateway);
         counted.first_accepted = Some(counted.first_accepted.map_or(slot.at, |at| at.min(slot.at)));
         if counted.others(limit) > 0 {
             // Rejections in a window that others share say nothing of the
@@ -471,6 +492,22 @@ mod tests {
         assert_eq!(
             per_window(&mut windows, 100.3, 6),
             BTreeMap::from([(101, 5), (102, 1)])
+        );
+    }
+
+    #[test]
+    fn the_client_whose_starts_end_alone_gives_one_back() {
+        // Ten of ours: five interleaved with another client's five, then
+        // five alone at the end of the burst, which filled the window.
+        let mut windows = Windows::new(15);
+        let slots: Vec<WindowSlot> = (0..10).map(|_| windows.book(secs(100.0))).collect();
+        for (k, slot) in (1..).zip(&slots) {
+            let counted = if k <= 5 { 2 * k } else { 5 + k };
+            windows.observe(*slot, 15, 15 - counted, secs(100.3));
+        }
+        assert_eq!(
+            per_window(&mut windows, 100.3, 10),
+            BTreeMap::from([(101, 9), (102, 1)]),
         );
     }
 
