@@ -4,6 +4,12 @@
 //! over at most the first half of the window, so a thousand requests do not
 //! leave (and need a thousand threads) in the same millisecond.
 //!
+//! Other clients on the same key (uncoordinated restb processes, each told
+//! the whole rate) spend the same windows. The gateway's counts on our
+//! replies say how much they took; each window's budget leaves them that
+//! much of the next ones (see `Counted::allowed`), so that the bursts of
+//! every client on the key fit in the window together.
+//!
 //! Times here are wall-clock offsets since the UNIX epoch; the limiter
 //! converts to and from `Instant`s.
 
@@ -137,6 +143,8 @@ impl Counted {
         self.others > 0 && third > 0 && last == before + 1 && before == third + 1
     }
 
+    /// Keeps `counted`, a count by one of our accepted requests, among
+    /// the top three.
     fn heard(&mut self, counted: u32) {
         if counted > self.top[2] && !self.top.contains(&counted) {
             self.top[2] = counted;
