@@ -36,11 +36,13 @@ fn models(ids: &[&str]) -> Vec<String> {
     ids.iter().map(|m| m.to_string()).collect()
 }
 
-fn run_jobs(
-    client: Client,
-    jobs: Vec<Job>,
-    config: PoolConfig,
-) -> (PoolSummary, Vec<Finished<Job, CallOutput>>) {
+/// What a run gives back: its summary and every job's outcome.
+type Ran = (PoolSummary, Vec<Finished<Job, CallOutput>>);
+
+/// Runs `jobs` through a pool paced at `rate` per second.
+fn run_jobs(client: Client, jobs: Vec<Job>, rate: f64) -> Ran {
+    let mut config = PoolConfig::default();
+    config.rate = Rate::per_second(rate);
     let pool = Pool::new(config, Stop::new());
     let mut outcomes = Vec::new();
     let summary = pool.run(&RestbWork::new(client), jobs, |finished| {
@@ -48,6 +50,28 @@ fn run_jobs(
         Ok(())
     });
     (summary, outcomes)
+}
+
+/// [`run_jobs`] against `server` with the key `k`, and each job finished
+/// exactly once.
+fn run_each_once(server: &MockServer, jobs: Vec<Job>, rate: f64) -> Ran {
+    let (summary, outcomes) = run_jobs(client_for(server, "k"), jobs.clone(), rate);
+    assert_jobs_once(&jobs, &outcomes);
+    (summary, outcomes)
+}
+
+/// A gateway that allows `rps` requests a second and tells it in `style`
+/// headers.
+fn limited(rps: u32, style: HeaderStyle) -> MockConfig {
+    let mut config = MockConfig::default();
+    config.rps = Some(rps);
+    config.header_style = style;
+    config
+}
+
+/// `count` images, one job per image for the model `re_logo`.
+fn logo_jobs(count: usize) -> Vec<Job> {
+    jobs_from_records(records(count), &models(&["re_logo"]), true)
 }
 
 #[test]
@@ -58,10 +82,7 @@ fn grouped_jobs_send_one_multipredict_request_per_image() {
         &models(&["re_logo", "re_roomtype_global_v2"]),
         false,
     );
-    let mut config = PoolConfig::default();
-    config.rate = Rate::per_second(200.0);
-    let (summary, outcomes) = run_jobs(client_for(&server, "k"), jobs.clone(), config);
-    assert_jobs_once(&jobs, &outcomes);
+    let (summary, outcomes) = run_each_once(&server, jobs, 200.0);
     assert_eq!(summary.report.succeeded, 12);
     for outcome in &outcomes {
         let solutions = outcome.output.solutions.as_ref().unwrap();
@@ -84,10 +105,7 @@ fn per_model_jobs_send_one_predict_request_per_image_and_model() {
         true,
     );
     assert_eq!(jobs.len(), 15);
-    let mut config = PoolConfig::default();
-    config.rate = Rate::per_second(200.0);
-    let (summary, outcomes) = run_jobs(client_for(&server, "k"), jobs.clone(), config);
-    assert_jobs_once(&jobs, &outcomes);
+    let (summary, _) = run_each_once(&server, jobs, 200.0);
     assert_eq!(summary.report.succeeded, 15);
     assert!(server
         .arrivals()
@@ -99,16 +117,10 @@ fn per_model_jobs_send_one_predict_request_per_image_and_model() {
 fn a_rate_limited_gateway_costs_at_most_one_429_and_loses_nothing() {
     // Pacing exactly at the gateway's limit: even spacing fills each
     // one-second window without overflowing it.
-    let mut mock_config = MockConfig::default();
-    mock_config.rps = Some(10);
+    let mut mock_config = limited(10, HeaderStyle::KongLegacy);
     mock_config.latency = Duration::from_millis(300);
-    mock_config.header_style = HeaderStyle::KongLegacy;
     let server = MockServer::start(mock_config).unwrap();
-    let jobs = jobs_from_records(records(30), &models(&["re_logo"]), true);
-    let mut config = PoolConfig::default();
-    config.rate = Rate::per_second(10.0);
-    let (summary, outcomes) = run_jobs(client_for(&server, "k"), jobs.clone(), config);
-    assert_jobs_once(&jobs, &outcomes);
+    let (summary, _) = run_each_once(&server, logo_jobs(30), 10.0);
     assert_eq!(summary.report.succeeded, 30);
     assert!(
         summary.report.rate_limited <= 1,
@@ -122,15 +134,8 @@ fn a_rate_limited_gateway_costs_at_most_one_429_and_loses_nothing() {
 fn a_rate_above_the_gateways_limit_learns_its_window_from_the_headers() {
     // Pacing at twice the gateway's limit: the window headers of the first
     // replies (or the first 429) switch the limiter to 5 per window.
-    let mut mock_config = MockConfig::default();
-    mock_config.rps = Some(5);
-    mock_config.header_style = HeaderStyle::Kong2;
-    let server = MockServer::start(mock_config).unwrap();
-    let jobs = jobs_from_records(records(15), &models(&["re_logo"]), true);
-    let mut config = PoolConfig::default();
-    config.rate = Rate::per_second(10.0);
-    let (summary, outcomes) = run_jobs(client_for(&server, "k"), jobs.clone(), config);
-    assert_jobs_once(&jobs, &outcomes);
+    let server = MockServer::start(limited(5, HeaderStyle::Kong2)).unwrap();
+    let (summary, outcomes) = run_each_once(&server, logo_jobs(15), 10.0);
     assert_eq!(summary.report.succeeded, 15);
     let limited = summary.report.rate_limited;
     assert!(limited <= 5, "{limited} 429s for 15 requests");
@@ -142,15 +147,8 @@ fn a_rate_above_the_gateways_limit_learns_its_window_from_the_headers() {
 fn without_headers_429s_pause_the_pool_and_nothing_is_lost() {
     // No rate-limit headers at all: each 429 widens the pacing and pauses
     // every worker, longer with each one in a row.
-    let mut mock_config = MockConfig::default();
-    mock_config.rps = Some(5);
-    mock_config.header_style = HeaderStyle::None;
-    let server = MockServer::start(mock_config).unwrap();
-    let jobs = jobs_from_records(records(15), &models(&["re_logo"]), true);
-    let mut config = PoolConfig::default();
-    config.rate = Rate::per_second(10.0);
-    let (summary, outcomes) = run_jobs(client_for(&server, "k"), jobs.clone(), config);
-    assert_jobs_once(&jobs, &outcomes);
+    let server = MockServer::start(limited(5, HeaderStyle::None)).unwrap();
+    let (summary, _) = run_each_once(&server, logo_jobs(15), 10.0);
     assert_eq!(summary.report.succeeded, 15);
     let limited = summary.report.rate_limited;
     assert!(
@@ -164,10 +162,7 @@ fn a_refused_key_aborts_the_run() {
     let mut mock_config = MockConfig::default();
     mock_config.valid_keys = Some(vec!["right".into()]);
     let server = MockServer::start(mock_config).unwrap();
-    let jobs = jobs_from_records(records(20), &models(&["re_logo"]), true);
-    let mut config = PoolConfig::default();
-    config.rate = Rate::per_second(5.0);
-    let (summary, outcomes) = run_jobs(client_for(&server, "wrong"), jobs, config);
+    let (summary, outcomes) = run_jobs(client_for(&server, "wrong"), logo_jobs(20), 5.0);
     assert_eq!(
         summary.ending,
         Ending::Aborted {

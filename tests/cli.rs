@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{outcome_lines, restb, run, start_mock, text, url_list, KEY};
+use common::{json_file, outcome_lines, run, start_mock, text, Batch, RunLine, KEY};
 use restb::mock::{Fault, FaultMix, MockConfig};
 use serde_json::{json, Value};
 use std::path::Path;
@@ -33,28 +33,16 @@ fn a_batch_runs_end_to_end_with_one_outcome_per_image() {
     let mut config = MockConfig::default();
     config.latency = Duration::from_millis(30);
     let server = start_mock(config);
-    let dir = tempfile::tempdir().unwrap();
-    let input = url_list(dir.path(), 8);
-    let out = dir.path().join("out.jsonl");
-    let base = server.base_url();
-    let output = run(
-        &[
-            "run",
-            &input,
-            "--base-url",
-            &base,
-            "--rps",
-            "100",
-            "--models",
-            "re_logo,re_condition_r1r6_global",
-            "-o",
-            out.to_str().unwrap(),
-        ],
-        Some(KEY),
-    );
+    let batch = Batch::of(8);
+    let output = RunLine::new(batch.input())
+        .base_url(&server.base_url())
+        .rps("100")
+        .models("re_logo,re_condition_r1r6_global")
+        .out(&batch.out)
+        .run(Some(KEY));
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{stderr}");
-    let lines = outcome_lines(&out);
+    let lines = outcome_lines(&batch.out);
     assert_eq!(lines.len(), 8);
     let mut ids: Vec<String> = lines
         .iter()
@@ -93,29 +81,19 @@ fn a_batch_runs_end_to_end_with_one_outcome_per_image() {
         / 8.0;
     assert!((average - mean).abs() <= 0.2, "{stats}: mean {mean}");
     assert_eq!(server.counters().requests, 8);
-    assert_no_key(&output, &[&out]);
+    assert_no_key(&output, &[&batch.out]);
 }
 
 #[test]
 fn per_model_sends_one_request_per_image_and_model_to_stdout() {
     let server = start_mock(MockConfig::default());
-    let dir = tempfile::tempdir().unwrap();
-    let input = url_list(dir.path(), 3);
-    let base = server.base_url();
-    let output = run(
-        &[
-            "run",
-            &input,
-            "--base-url",
-            &base,
-            "--rps",
-            "100",
-            "--per-model",
-            "--models",
-            "re_logo,caption",
-        ],
-        Some(KEY),
-    );
+    let batch = Batch::of(3);
+    let output = RunLine::new(batch.input())
+        .base_url(&server.base_url())
+        .rps("100")
+        .args(["--per-model"])
+        .models("re_logo,caption")
+        .run(Some(KEY));
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     let stdout = text(&output.stdout);
     let lines: Vec<Value> = stdout
@@ -143,21 +121,13 @@ fn a_failed_job_is_recorded_and_exits_1() {
     )
     .unwrap();
     let out = dir.path().join("out.jsonl");
-    let base = server.base_url();
-    let args = [
-        "run",
-        input.to_str().unwrap(),
-        "--base-url",
-        &base,
-        "--rps",
-        "50",
-        "--models",
-        "re_logo",
-        "--allow-unknown-models",
-        "-o",
-        out.to_str().unwrap(),
-    ];
-    let output = run(&args, Some(KEY));
+    let output = RunLine::new(&input)
+        .base_url(&server.base_url())
+        .rps("50")
+        .models("re_logo")
+        .args(["--allow-unknown-models"])
+        .out(&out)
+        .run(Some(KEY));
     assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
     let lines = outcome_lines(&out);
     let failed = lines.iter().find(|l| l["id"] == "7").unwrap();
@@ -177,23 +147,12 @@ fn a_refused_key_exits_1_without_showing_the_key() {
     let mut mock_config = MockConfig::default();
     mock_config.valid_keys = Some(vec!["another".into()]);
     let server = start_mock(mock_config);
-    let dir = tempfile::tempdir().unwrap();
-    let input = url_list(dir.path(), 30);
-    let out = dir.path().join("out.jsonl");
-    let base = server.base_url();
-    let output = run(
-        &[
-            "run",
-            &input,
-            "--base-url",
-            &base,
-            "--rps",
-            "20",
-            "-o",
-            out.to_str().unwrap(),
-        ],
-        Some(KEY),
-    );
+    let batch = Batch::of(30);
+    let output = RunLine::new(batch.input())
+        .base_url(&server.base_url())
+        .rps("20")
+        .out(&batch.out)
+        .run(Some(KEY));
     assert_eq!(output.status.code(), Some(1));
     assert!(text(&output.stderr).contains("refused the client key"));
     assert!(
@@ -201,35 +160,25 @@ fn a_refused_key_exits_1_without_showing_the_key() {
         "{} requests",
         server.counters().requests
     );
-    assert_no_key(&output, &[&out]);
+    assert_no_key(&output, &[&batch.out]);
 }
 
 #[test]
 fn resume_sends_only_what_is_not_done() {
     let server = start_mock(MockConfig::default());
-    let dir = tempfile::tempdir().unwrap();
-    let input = url_list(dir.path(), 6);
-    let out = dir.path().join("out.jsonl");
+    let batch = Batch::of(6);
     // An earlier run finished images 1 and 2, and was killed while writing a third line.
     let earlier = "{\"id\":\"1\",\"image\":\"https://example.com/photos/1.jpg\",\"models\":[\"re_logo\"],\"status\":\"ok\",\"http_status\":200,\"attempts\":1,\"rate_limited\":0,\"latency_ms\":3.0,\"solutions\":{}}\n\
                    {\"id\":\"2\",\"image\":\"https://example.com/photos/2.jpg\",\"models\":[\"re_logo\"],\"status\":\"failed\",\"http_status\":400,\"attempts\":1,\"rate_limited\":0,\"error\":\"x\"}\n\
                    {\"id\":\"3\",\"ima";
-    std::fs::write(&out, earlier).unwrap();
-    let base = server.base_url();
-    let args = [
-        "run",
-        &input,
-        "--base-url",
-        &base,
-        "--rps",
-        "100",
-        "--models",
-        "re_logo",
-        "-o",
-        out.to_str().unwrap(),
-        "--resume",
-    ];
-    let output = run(&args, Some(KEY));
+    std::fs::write(&batch.out, earlier).unwrap();
+    let line = RunLine::new(batch.input())
+        .base_url(&server.base_url())
+        .rps("100")
+        .models("re_logo")
+        .out(&batch.out)
+        .args(["--resume"]);
+    let output = line.run(Some(KEY));
     assert_eq!(
         output.status.code(),
         Some(1),
@@ -237,14 +186,13 @@ fn resume_sends_only_what_is_not_done() {
         text(&output.stderr)
     );
     assert_eq!(server.counters().requests, 4);
-    let lines = outcome_lines(&out);
+    let lines = outcome_lines(&batch.out);
     assert_eq!(lines.len(), 6);
-    let mut retry = args.to_vec();
-    retry.push("--retry-failed");
-    let output = run(&retry, Some(KEY));
+    let retry = line.args(["--retry-failed"]);
+    let output = retry.run(Some(KEY));
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     assert_eq!(server.counters().requests, 5);
-    let output = run(&retry, Some(KEY));
+    let output = retry.run(Some(KEY));
     assert_eq!(output.status.code(), Some(0));
     assert_eq!(server.counters().requests, 5, "nothing left to do");
 }
@@ -252,13 +200,13 @@ fn resume_sends_only_what_is_not_done() {
 #[test]
 fn bad_usage_exits_2_before_any_request() {
     let server = start_mock(MockConfig::default());
-    let dir = tempfile::tempdir().unwrap();
-    let input = url_list(dir.path(), 2);
+    let batch = Batch::of(2);
+    let dir = batch.dir.path();
     let base = server.base_url();
-    let bad_csv = dir.path().join("bad.csv");
+    let bad_csv = dir.join("bad.csv");
     std::fs::write(&bad_csv, "id,photo\n1,https://x/1.jpg\n").unwrap();
     let file = |name: &str, bytes: &[u8]| {
-        let path = dir.path().join(name);
+        let path = dir.join(name);
         std::fs::write(&path, bytes).unwrap();
         path.to_string_lossy().into_owned()
     };
@@ -268,7 +216,7 @@ fn bad_usage_exits_2_before_any_request() {
     file("notes.jpg", b"not a picture");
     let not_image = file(
         "local.txt",
-        format!("{}\n", dir.path().join("notes.jpg").display()).as_bytes(),
+        format!("{}\n", dir.join("notes.jpg").display()).as_bytes(),
     );
     let duplicates = file(
         "dups.csv",
@@ -282,93 +230,39 @@ fn bad_usage_exits_2_before_any_request() {
         "huge.txt",
         format!("https://x/{}.jpg\n", "a".repeat(3 << 20)).as_bytes(),
     );
-    let cases: Vec<(Vec<&str>, Option<&str>, &str)> = vec![
+    let on = |input: &str| RunLine::new(input).base_url(&base);
+    let input = batch.input();
+    let cases: Vec<(RunLine, Option<&str>, &str)> = vec![
+        (on(&not_utf8), Some(KEY), "latin1.txt:2:"),
+        (on(&empty), Some(KEY), "empty.txt: no images"),
+        (on(&no_scheme), Some(KEY), "noscheme.txt:2:"),
+        (on(&not_image), Some(KEY), "local.txt:1: not an image"),
+        (on(&duplicates), Some(KEY), "dups.csv:3:"),
+        (on(&bad_json), Some(KEY), "bad.jsonl:2:"),
+        (on(&huge_line), Some(KEY), "huge.txt:1:"),
+        (on(input), None, "RESTB_CLIENT_KEY"),
+        (on(input).rps("0"), Some(KEY), "--rps"),
+        (on(input).rps("-3"), Some(KEY), "--rps"),
+        (on(input).models("re_logoo"), Some(KEY), "re_logoo"),
         (
-            vec!["run", &not_utf8, "--base-url", &base],
-            Some(KEY),
-            "latin1.txt:2:",
-        ),
-        (
-            vec!["run", &empty, "--base-url", &base],
-            Some(KEY),
-            "empty.txt: no images",
-        ),
-        (
-            vec!["run", &no_scheme, "--base-url", &base],
-            Some(KEY),
-            "noscheme.txt:2:",
-        ),
-        (
-            vec!["run", &not_image, "--base-url", &base],
-            Some(KEY),
-            "local.txt:1: not an image",
-        ),
-        (
-            vec!["run", &duplicates, "--base-url", &base],
-            Some(KEY),
-            "dups.csv:3:",
-        ),
-        (
-            vec!["run", &bad_json, "--base-url", &base],
-            Some(KEY),
-            "bad.jsonl:2:",
-        ),
-        (
-            vec!["run", &huge_line, "--base-url", &base],
-            Some(KEY),
-            "huge.txt:1:",
-        ),
-        (
-            vec!["run", &input, "--base-url", &base],
-            None,
-            "RESTB_CLIENT_KEY",
-        ),
-        (
-            vec!["run", &input, "--base-url", &base, "--rps", "0"],
-            Some(KEY),
-            "--rps",
-        ),
-        (
-            vec!["run", &input, "--base-url", &base, "--rps", "-3"],
-            Some(KEY),
-            "--rps",
-        ),
-        (
-            vec!["run", &input, "--base-url", &base, "--models", "re_logoo"],
-            Some(KEY),
-            "re_logoo",
-        ),
-        (
-            vec!["run", &input, "--base-url", "http://api.example.com"],
+            RunLine::new(input).base_url("http://api.example.com"),
             Some(KEY),
             "--allow-http",
         ),
         (
-            vec!["run", &input, "--base-url", "not a url"],
+            RunLine::new(input).base_url("not a url"),
             Some(KEY),
             "--base-url",
         ),
-        (
-            vec!["run", bad_csv.to_str().unwrap(), "--base-url", &base],
-            Some(KEY),
-            "bad.csv:1:",
-        ),
-        (
-            vec!["run", "/no/such/file.txt", "--base-url", &base],
-            Some(KEY),
-            "/no/such/file.txt",
-        ),
-        (
-            vec!["run", &input, "--base-url", &base, "--threads", "0"],
-            Some(KEY),
-            "--threads",
-        ),
+        (on(bad_csv.to_str().unwrap()), Some(KEY), "bad.csv:1:"),
+        (on("/no/such/file.txt"), Some(KEY), "/no/such/file.txt"),
+        (on(input).args(["--threads", "0"]), Some(KEY), "--threads"),
     ];
-    for (args, key, needle) in cases {
-        let output = run(&args, key);
+    for (line, key, needle) in cases {
+        let output = line.run(key);
         let stderr = text(&output.stderr);
-        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
-        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+        assert_eq!(output.status.code(), Some(2), "{line:?}: {stderr}");
+        assert!(stderr.contains(needle), "{line:?}: {stderr}");
         assert!(!stderr.contains("panicked"), "{stderr}");
         assert_no_key(&output, &[]);
     }
@@ -380,24 +274,14 @@ fn the_key_can_come_from_a_file() {
     let mut mock_config = MockConfig::default();
     mock_config.valid_keys = Some(vec![KEY.into()]);
     let server = start_mock(mock_config);
-    let dir = tempfile::tempdir().unwrap();
-    let input = url_list(dir.path(), 2);
-    let key_file = dir.path().join("key");
+    let batch = Batch::of(2);
+    let key_file = batch.dir.path().join("key");
     std::fs::write(&key_file, format!("{KEY}\n")).unwrap();
-    let base = server.base_url();
-    let output = run(
-        &[
-            "run",
-            &input,
-            "--base-url",
-            &base,
-            "--rps",
-            "50",
-            "--client-key-file",
-            key_file.to_str().unwrap(),
-        ],
-        None,
-    );
+    let output = RunLine::new(batch.input())
+        .base_url(&server.base_url())
+        .rps("50")
+        .args(["--client-key-file", key_file.to_str().unwrap()])
+        .run(None);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     assert_no_key(&output, &[]);
 }
@@ -423,23 +307,13 @@ fn the_demo_runs_without_key_or_network() {
 #[test]
 fn the_key_stays_hidden_at_trace_level_ureq_logs_included() {
     let server = start_mock(MockConfig::default());
-    let dir = tempfile::tempdir().unwrap();
-    let input = url_list(dir.path(), 3);
-    let out = dir.path().join("out.jsonl");
-    let base = server.base_url();
-    let mut command = restb(Some(KEY));
-    command
-        .args([
-            "run",
-            &input,
-            "--base-url",
-            &base,
-            "--rps",
-            "50",
-            "-o",
-            out.to_str().unwrap(),
-        ])
-        .env("RUST_LOG", "trace");
+    let batch = Batch::of(3);
+    let mut command = RunLine::new(batch.input())
+        .base_url(&server.base_url())
+        .rps("50")
+        .out(&batch.out)
+        .command(Some(KEY));
+    command.env("RUST_LOG", "trace");
     let output = command.output().unwrap();
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     let stderr = text(&output.stderr);
@@ -448,12 +322,12 @@ fn the_key_stays_hidden_at_trace_level_ureq_logs_included() {
         "ureq's debug logs still show: {stderr}"
     );
     assert!(stderr.contains("processed request in ["), "{stderr}");
-    assert_no_key(&output, &[&out]);
+    assert_no_key(&output, &[&batch.out]);
     // And against a gateway that is gone: connection errors quote no URL with the key.
     server.stop();
     let output = command.args(["--max-attempts", "2"]).output().unwrap();
     assert_eq!(output.status.code(), Some(1));
-    assert_no_key(&output, &[&out]);
+    assert_no_key(&output, &[&batch.out]);
 }
 
 #[test]
@@ -475,32 +349,23 @@ fn stats_json_agrees_with_the_outcome_file_and_summary_prints_a_table() {
     std::fs::write(&input, batch).unwrap();
     let stats = dir.path().join("stats.json");
     let out = dir.path().join("out.jsonl");
-    let base = server.base_url();
-    let output = run(
-        &[
-            "run",
-            input.to_str().unwrap(),
-            "--base-url",
-            &base,
-            "--rps",
-            "50",
+    let output = RunLine::new(&input)
+        .base_url(&server.base_url())
+        .rps("50")
+        .args([
             "--threads",
             "1",
             "--max-attempts",
             "20",
             "--allow-unknown-models",
-            "--models",
-            "re_roomtype_global_v2",
-            "--stats-json",
-            stats.to_str().unwrap(),
-            "-o",
-            out.to_str().unwrap(),
-            "--summary",
-        ],
-        Some(KEY),
-    );
+        ])
+        .models("re_roomtype_global_v2")
+        .stats_json(&stats)
+        .out(&out)
+        .args(["--summary"])
+        .run(Some(KEY));
     assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
-    let json: Value = serde_json::from_str(&std::fs::read_to_string(&stats).unwrap()).unwrap();
+    let json = json_file(&stats);
     let lines = outcome_lines(&out);
     let count = |status: &str| lines.iter().filter(|l| l["status"] == status).count();
     let sum = |field: &str| -> u64 { lines.iter().map(|l| l[field].as_u64().unwrap()).sum() };
@@ -602,27 +467,16 @@ fn help_shows_examples_for_each_subcommand() {
 #[test]
 fn resume_with_no_outcome_file_yet_starts_from_nothing() {
     let server = start_mock(MockConfig::default());
-    let dir = tempfile::tempdir().unwrap();
-    let input = url_list(dir.path(), 5);
-    let out = dir.path().join("not-yet.jsonl");
+    let batch = Batch::of(5);
+    let out = batch.dir.path().join("not-yet.jsonl");
     assert!(!out.exists());
-    let base = server.base_url();
-    let output = run(
-        &[
-            "run",
-            &input,
-            "--base-url",
-            &base,
-            "--rps",
-            "100",
-            "--models",
-            "re_logo",
-            "-o",
-            out.to_str().unwrap(),
-            "--resume",
-        ],
-        Some(KEY),
-    );
+    let output = RunLine::new(batch.input())
+        .base_url(&server.base_url())
+        .rps("100")
+        .models("re_logo")
+        .out(&out)
+        .args(["--resume"])
+        .run(Some(KEY));
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     common::assert_exactly_once(&out, 5);
     assert_eq!(server.counters().requests, 5);
@@ -637,29 +491,17 @@ fn auto_threads_keep_enough_requests_in_flight_for_the_rate() {
     let mut config = MockConfig::default();
     config.latency = Duration::from_millis(1600);
     let server = start_mock(config);
-    let dir = tempfile::tempdir().unwrap();
-    let input = url_list(dir.path(), 30);
-    let stats = dir.path().join("stats.json");
-    let base = server.base_url();
-    let output = run(
-        &[
-            "run",
-            &input,
-            "--base-url",
-            &base,
-            "--rps",
-            "10",
-            "--models",
-            "re_logo",
-            "-o",
-            "/dev/null",
-            "--stats-json",
-            stats.to_str().unwrap(),
-        ],
-        Some(KEY),
-    );
+    let batch = Batch::of(30);
+    let stats = batch.dir.path().join("stats.json");
+    let output = RunLine::new(batch.input())
+        .base_url(&server.base_url())
+        .rps("10")
+        .models("re_logo")
+        .out("/dev/null")
+        .stats_json(&stats)
+        .run(Some(KEY));
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
-    let json: Value = serde_json::from_str(&std::fs::read_to_string(&stats).unwrap()).unwrap();
+    let json = json_file(&stats);
     let peak = json["threads_peak"].as_u64().unwrap();
     let in_flight = server.counters().max_in_flight;
     assert!(
@@ -681,37 +523,27 @@ fn per_model_outcomes_resume_by_image_and_model() {
     // A first run did one model per image; the resume with three models
     // sends exactly the (image, model) pairs without an outcome.
     let server = start_mock(MockConfig::default());
-    let dir = tempfile::tempdir().unwrap();
-    let input = url_list(dir.path(), 2);
-    let out = dir.path().join("out.jsonl");
+    let batch = Batch::of(2);
+    let out = &batch.out;
     let base = server.base_url();
     let args = |models: &'static str| {
-        run(
-            &[
-                "run",
-                &input,
-                "--base-url",
-                &base,
-                "--rps",
-                "100",
-                "--per-model",
-                "--models",
-                models,
-                "-o",
-                out.to_str().unwrap(),
-                "--resume",
-            ],
-            Some(KEY),
-        )
+        RunLine::new(batch.input())
+            .base_url(&base)
+            .rps("100")
+            .args(["--per-model"])
+            .models(models)
+            .out(out)
+            .args(["--resume"])
+            .run(Some(KEY))
     };
     let first = args("caption");
     assert_eq!(first.status.code(), Some(0), "{}", text(&first.stderr));
-    assert_eq!(outcome_lines(&out).len(), 2);
+    assert_eq!(outcome_lines(out).len(), 2);
     let rest = args("re_logo,caption,re_condition_r1r6_global");
     assert_eq!(rest.status.code(), Some(0), "{}", text(&rest.stderr));
     assert_eq!(server.counters().requests, 6, "each pair sent once");
     let keys: std::collections::HashSet<String> =
-        outcome_lines(&out).iter().map(common::job_key).collect();
+        outcome_lines(out).iter().map(common::job_key).collect();
     assert_eq!(keys.len(), 6, "{keys:?}");
-    common::assert_exactly_once(&out, 2);
+    common::assert_exactly_once(out, 2);
 }

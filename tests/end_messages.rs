@@ -5,9 +5,8 @@
 mod common;
 
 use common::tiny_server::{answer, TinyServer};
-use common::{start_mock, text, url_list};
+use common::{json_file, start_mock, text, Batch, RunLine, KEY};
 use restb::mock::MockConfig;
-use serde_json::Value;
 
 /// Regression: with outcomes on standard output, a refused key ended with
 /// "run the same command with --resume", which is refused without --output.
@@ -21,19 +20,11 @@ fn refused_key_with_outcomes_on_stdout_does_not_advise_resume() {
             r#"{"message":"Invalid key"}"#,
         )
     });
-    let dir = tempfile::tempdir().unwrap();
-    let input = url_list(dir.path(), 3);
-    let output = common::run(
-        &[
-            "run",
-            &input,
-            "--base-url",
-            &server.base_url(),
-            "--models",
-            "re_logo",
-        ],
-        Some(common::KEY),
-    );
+    let batch = Batch::of(3);
+    let output = RunLine::new(batch.input())
+        .base_url(&server.base_url())
+        .models("re_logo")
+        .run(Some(KEY));
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("refused the client key"), "{stderr}");
@@ -46,29 +37,19 @@ fn refused_key_with_outcomes_on_stdout_does_not_advise_resume() {
 #[test]
 fn sink_failure_is_not_reported_as_interrupted() {
     let server = start_mock(MockConfig::default());
-    let dir = tempfile::tempdir().unwrap();
-    let input = url_list(dir.path(), 5);
-    let stats = dir.path().join("stats.json");
-    let output = common::run(
-        &[
-            "run",
-            &input,
-            "--base-url",
-            &server.base_url(),
-            "--models",
-            "re_logo",
-            "-o",
-            "/dev/full",
-            "--stats-json",
-            stats.to_str().unwrap(),
-        ],
-        Some(common::KEY),
-    );
+    let batch = Batch::of(5);
+    let stats = batch.dir.path().join("stats.json");
+    let output = RunLine::new(batch.input())
+        .base_url(&server.base_url())
+        .models("re_logo")
+        .out("/dev/full")
+        .stats_json(&stats)
+        .run(Some(KEY));
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("writing outcomes failed"), "{stderr}");
     assert!(!stderr.contains("interrupted"), "{stderr}");
-    let stats: Value = serde_json::from_slice(&std::fs::read(&stats).unwrap()).unwrap();
+    let stats = json_file(&stats);
     assert_eq!(stats["interrupted"], false, "{stats}");
     assert_eq!(stats["aborted"], false, "{stats}");
 }

@@ -1,140 +1,25 @@
-//! The mock gateway over real sockets, with a tiny raw HTTP/1.1 client.
+//! The mock gateway over real sockets, with the raw HTTP/1.1 client of
+//! `tests/common/raw_http.rs`.
 
-use restb::mock::{HeaderStyle, LimiterKind, MockConfig, MockServer};
-use serde_json::Value;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+mod common;
+
+use common::raw_http::{Client, Reply};
+use common::{start_mock as start, wait_for_second_boundary, STOP_BOUND};
+use restb::mock::{HeaderStyle, LimiterKind, MockConfig};
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
 use std::sync::{Arc, Barrier};
 use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-/// A response as read off the wire.
-#[derive(Debug)]
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
-    }
-}
-
-/// One keep-alive connection.
-struct Client {
-    reader: BufReader<TcpStream>,
-}
-
-impl Client {
-    fn connect(addr: SocketAddr) -> Client {
-        let stream = TcpStream::connect(addr).expect("connect to the mock");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        Client {
-            reader: BufReader::new(stream),
-        }
-    }
-
-    fn send(&mut self, raw: &[u8]) {
-        self.reader.get_mut().write_all(raw).expect("send request");
-    }
-
-    fn get(&mut self, target: &str) -> Reply {
-        self.send(format!("GET {target} HTTP/1.1\r\nHost: mock\r\n\r\n").as_bytes());
-        self.read_reply().expect("a reply")
-    }
-
-    fn post_form(&mut self, target: &str, body: &str) -> Reply {
-        self.send(
-            format!(
-                "POST {target} HTTP/1.1\r\nHost: mock\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
-                body.len()
-            )
-            .as_bytes(),
-        );
-        self.read_reply().expect("a reply")
-    }
-
-    /// Status line, headers, Content-Length body; `None` on a clean end of stream.
-    fn read_reply(&mut self) -> Option<Reply> {
-        let mut line = String::new();
-        if self.reader.read_line(&mut line).expect("read status line") == 0 {
-            return None;
-        }
-        let status = line
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .expect("status code");
-        let mut headers = Vec::new();
-        loop {
-            line.clear();
-            self.reader.read_line(&mut line).expect("read header");
-            let l = line.trim_end();
-            if l.is_empty() {
-                break;
-            }
-            let (n, v) = l.split_once(':').expect("header has a colon");
-            headers.push((n.to_string(), v.trim().to_string()));
-        }
-        let mut reply = Reply {
-            status,
-            headers,
-            body: String::new(),
-        };
-        let length: usize = reply
-            .header("content-length")
-            .expect("Content-Length is always sent")
-            .parse()
-            .unwrap();
-        let mut body = vec![0; length];
-        self.reader.read_exact(&mut body).expect("read body");
-        reply.body = String::from_utf8(body).unwrap();
-        Some(reply)
-    }
-
-    /// Whether the server closed the connection (end of stream or reset) within `wait`.
-    fn closed_within(&mut self, wait: Duration) -> bool {
-        self.reader.get_ref().set_read_timeout(Some(wait)).unwrap();
-        let mut byte = [0u8; 1];
-        match self.reader.read(&mut byte) {
-            Ok(0) => true,
-            Ok(_) => false,
-            Err(e) => !matches!(
-                e.kind(),
-                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-            ),
-        }
-    }
-}
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 const PREDICT: &str = "/vision/v2/predict?client_key=key1&model_id=re_roomtype_global_v2&image_url=https%3A%2F%2Fexample.com%2F1.jpg";
-
-/// How long `stop` may take. Connection threads see the stop within 100 ms (their
-/// poll); a stop that had to wait for them instead gives up after its 1 s grace,
-/// so anything under that shows they ended, with room for a loaded machine.
-const STOP_BOUND: Duration = Duration::from_millis(900);
-
-fn start(config: MockConfig) -> MockServer {
-    MockServer::start(config).expect("start the mock")
-}
 
 #[test]
 fn get_predict_answers_a_solution() {
     let server = start(MockConfig::default());
     let mut c = Client::connect(server.addr());
     let r = c.get(PREDICT);
-    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.header("content-type"), Some("application/json"));
     let b = r.json();
     assert_eq!(b["error"], "false");
@@ -171,7 +56,7 @@ fn post_multipredict_with_base64_form() {
     // URL-safe base64 of some bytes, as the SDK sends it.
     let body = "model_id=re_logo%2Cre_condition_r1r6_global%2Ccaption&image_base64=_9j_4AAQSkZJRg";
     let r = c.post_form("/vision/v2/multipredict?client_key=key1", body);
-    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.status, 200, "{}", r.text());
     let solutions = r.json()["response"]["solutions"].clone();
     assert!(solutions["re_logo"]["detections"].is_array());
     let score = solutions["re_condition_r1r6_global"]["score"]
@@ -206,7 +91,7 @@ fn missing_and_invalid_keys_are_401() {
     let r = c.get("/vision/v2/predict?client_key=sekrit&model_id=re_logo&image_url=x");
     assert_eq!(r.status, 401);
     assert_eq!(r.json()["error_id"], "002");
-    assert!(!r.body.contains("sekrit"));
+    assert!(!r.text().contains("sekrit"));
     assert_eq!(
         c.get("/vision/v2/predict?client_key=good&model_id=re_logo&image_url=x")
             .status,
@@ -239,11 +124,11 @@ fn unknown_path_is_404_and_other_methods_405() {
     let r = c.get("/vision/v3/predict?client_key=k");
     assert_eq!(r.status, 404);
     assert_eq!(
-        r.body,
+        r.text(),
         r#"{"error":"true","error_id":"404","message":"not found"}"#
     );
     c.send(b"DELETE /vision/v2/predict?client_key=k HTTP/1.1\r\n\r\n");
-    let r = c.read_reply().unwrap();
+    let r = c.read_reply();
     assert_eq!(r.status, 405);
     // Still usable afterwards.
     assert_eq!(c.get(PREDICT).status, 200);
@@ -261,8 +146,8 @@ fn keep_alive_serves_many_requests_on_one_connection() {
     // Pipelined: two requests in one write, two answers in order.
     let two = format!("GET {PREDICT} HTTP/1.1\r\n\r\nGET /nope HTTP/1.1\r\n\r\n");
     c.send(two.as_bytes());
-    assert_eq!(c.read_reply().unwrap().status, 200);
-    assert_eq!(c.read_reply().unwrap().status, 404);
+    assert_eq!(c.read_reply().status, 200);
+    assert_eq!(c.read_reply().status, 404);
     let counters = server.counters();
     assert_eq!((counters.requests, counters.connections), (5, 1));
 }
@@ -272,13 +157,13 @@ fn connection_close_and_http_1_0_close() {
     let server = start(MockConfig::default());
     let mut c = Client::connect(server.addr());
     c.send(format!("GET {PREDICT} HTTP/1.1\r\nConnection: close\r\n\r\n").as_bytes());
-    let r = c.read_reply().unwrap();
+    let r = c.read_reply();
     assert_eq!((r.status, r.header("connection")), (200, Some("close")));
     assert!(c.closed_within(Duration::from_secs(2)));
 
     let mut c = Client::connect(server.addr());
     c.send(format!("GET {PREDICT} HTTP/1.0\r\n\r\n").as_bytes());
-    assert_eq!(c.read_reply().unwrap().status, 200);
+    assert_eq!(c.read_reply().status, 200);
     assert!(c.closed_within(Duration::from_secs(2)));
 }
 
@@ -304,7 +189,7 @@ fn malformed_and_oversized_requests_get_an_error_then_close() {
     for (raw, status) in cases {
         let mut c = Client::connect(server.addr());
         c.send(&raw);
-        let r = c.read_reply().expect("an error reply");
+        let r = c.read_reply();
         assert_eq!(r.status, status);
         assert_eq!(r.header("connection"), Some("close"));
         assert!(c.closed_within(Duration::from_secs(2)));
@@ -324,21 +209,11 @@ fn expect_continue_gets_an_interim_response() {
         )
         .as_bytes(),
     );
-    let mut line = String::new();
-    c.reader.read_line(&mut line).unwrap();
+    let line = c.read_line();
     assert!(line.starts_with("HTTP/1.1 100"), "{line}");
-    line.clear();
-    c.reader.read_line(&mut line).unwrap();
-    assert_eq!(line, "\r\n");
+    assert_eq!(c.read_line(), "\r\n");
     c.send(body.as_bytes());
-    assert_eq!(c.read_reply().unwrap().status, 200);
-}
-
-/// Sleep until just after the next wall-clock second boundary.
-fn wait_for_second_boundary() {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
-    let into = Duration::from_nanos(u64::from(now.subsec_nanos()));
-    thread::sleep(Duration::from_secs(1) - into + Duration::from_millis(5));
+    assert_eq!(c.read_reply().status, 200);
 }
 
 fn rate_limit_burst(style: HeaderStyle) -> Vec<Reply> {
@@ -376,7 +251,7 @@ fn rate_limit_kong2_headers() {
     assert_eq!(replies[0].header("RateLimit-Reset"), Some("1"));
     assert_eq!(replies[0].header("Retry-After"), None);
     for r in &replies[2..] {
-        assert_eq!(r.body, r#"{"message":"API rate limit exceeded"}"#);
+        assert_eq!(r.text(), r#"{"message":"API rate limit exceeded"}"#);
         assert_eq!(r.header("Retry-After"), Some("1"));
         assert_eq!(r.header("RateLimit-Reset"), Some("1"));
         assert_eq!(r.header("X-RateLimit-Remaining-Second"), Some("0"));
@@ -395,7 +270,7 @@ fn rate_limit_kong_legacy_headers() {
     assert_eq!(replies[0].header("X-RateLimit-Remaining-second"), Some("1"));
     assert_eq!(replies[0].header("RateLimit-Limit"), None);
     for r in &replies[2..] {
-        assert_eq!(r.body, r#"{"message":"API rate limit exceeded"}"#);
+        assert_eq!(r.text(), r#"{"message":"API rate limit exceeded"}"#);
         assert_eq!(r.header("Retry-After"), None);
         assert_eq!(r.header("X-RateLimit-Remaining-second"), Some("0"));
     }
@@ -453,7 +328,7 @@ fn latency_is_applied_after_the_rate_limit() {
         1,
         "the 429 waited for the latency"
     );
-    assert_eq!(accepted.read_reply().expect("a reply").status, 200);
+    assert_eq!(accepted.read_reply().status, 200);
     assert!(t.elapsed() >= LATENCY, "{:?}", t.elapsed());
     let arrivals = server.arrivals();
     let statuses: Vec<u16> = arrivals.iter().map(|a| a.status).collect();
@@ -552,10 +427,7 @@ fn drop_stops_the_server() {
         server.addr()
     };
     // Nothing listens any more: connecting fails, or the connection is closed at once.
-    if let Ok(stream) = TcpStream::connect(addr) {
-        let mut c = Client {
-            reader: BufReader::new(stream),
-        };
+    if let Ok(mut c) = Client::try_connect(addr) {
         assert!(c.closed_within(Duration::from_secs(1)));
     }
 }
@@ -621,7 +493,7 @@ fn leaky_bucket_refuses_a_request_too_soon_after_the_last_accepted_with_retry_af
     assert!(!has_rate_headers(&first), "{:?}", first.headers);
     assert_eq!(second.header("Retry-After"), Some("1"));
     assert_eq!(second.header("content-type"), Some("text/html"));
-    assert!(second.body.contains("429 Too Many Requests"));
+    assert!(second.text().contains("429 Too Many Requests"));
     assert!(!has_rate_headers(&second), "{:?}", second.headers);
 }
 
@@ -747,7 +619,7 @@ fn headers_from_another_layer_claim_room_while_the_limiter_in_front_rejects() {
     );
     for r in &replies[2..] {
         assert!(!has_rate_headers(r), "{:?}", r.headers);
-        assert_eq!(r.body, r#"{"message":"API rate limit exceeded"}"#);
+        assert_eq!(r.text(), r#"{"message":"API rate limit exceeded"}"#);
     }
 }
 
@@ -767,7 +639,7 @@ fn token_bucket_lets_a_burst_through_and_refuses_sustained_excess() {
         assert_eq!(statuses, [200, 200, 200, 429, 429]);
     }
     assert!(burst.iter().all(|r| !has_rate_headers(r)));
-    assert_eq!(burst[4].body, r#"{"message":"Too Many Requests"}"#);
+    assert_eq!(burst[4].text(), r#"{"message":"Too Many Requests"}"#);
     // 10 per second offered against 1 per second refilled.
     let span = Instant::now();
     let sustained = keep_sending(&mut c, Duration::from_millis(100), Duration::from_secs(2));

@@ -1,180 +1,17 @@
 //! Fault injection and the concurrency limit of the mock gateway, over real sockets,
 //! with a raw client that also sees broken answers (short bodies, closes, silence).
 
+mod common;
+
+use common::raw_http::{Client, Outcome, Reply};
+use common::{start_mock as start, STOP_BOUND};
 use restb::mock::{Fault, FaultMix, HeaderStyle, MockConfig, MockServer};
 use serde_json::Value;
-use std::io::{ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const PREDICT: &str = "/vision/v2/predict?client_key=key1&model_id=re_logo&image_url=https%3A%2F%2Fexample.com%2F1.jpg";
-
-/// What came back for one request.
-#[derive(Debug)]
-enum Outcome {
-    /// A whole response.
-    Reply(Reply),
-    /// A head, then fewer body bytes than announced, then the end of the stream.
-    Short { reply: Reply, announced: usize },
-    /// The connection ended (end of stream or reset) before a single byte.
-    Closed,
-    /// Nothing (or not everything) within the wait.
-    TimedOut { got: usize },
-}
-
-/// A response as read off the wire (`body` is what arrived of it).
-#[derive(Debug)]
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn text(&self) -> &str {
-        std::str::from_utf8(&self.body).expect("a UTF-8 body")
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.text()))
-    }
-
-    fn has_rate_limit_headers(&self) -> bool {
-        self.headers.iter().any(|(n, _)| {
-            let n = n.to_ascii_lowercase();
-            n.contains("ratelimit") || n == "retry-after"
-        })
-    }
-}
-
-impl Outcome {
-    fn reply(self) -> Reply {
-        match self {
-            Outcome::Reply(reply) => reply,
-            other => panic!("expected a whole reply, got {other:?}"),
-        }
-    }
-}
-
-/// One keep-alive connection that reads byte by byte what the server sends.
-struct Client {
-    stream: TcpStream,
-    buf: Vec<u8>,
-}
-
-impl Client {
-    fn connect(addr: SocketAddr) -> Client {
-        let stream = TcpStream::connect(addr).expect("connect to the mock");
-        Client {
-            stream,
-            buf: Vec::new(),
-        }
-    }
-
-    fn send(&mut self, target: &str) {
-        let request = format!("GET {target} HTTP/1.1\r\nHost: mock\r\n\r\n");
-        self.stream
-            .write_all(request.as_bytes())
-            .expect("send request");
-    }
-
-    /// Send a GET and read its outcome, waiting at most `wait`.
-    fn get(&mut self, target: &str, wait: Duration) -> Outcome {
-        self.send(target);
-        self.read(wait)
-    }
-
-    /// Read one response (or its absence) within `wait`.
-    fn read(&mut self, wait: Duration) -> Outcome {
-        let deadline = Instant::now() + wait;
-        loop {
-            if let Some((reply, announced, used)) = parse(&self.buf) {
-                if reply.body.len() == announced {
-                    self.buf.drain(..used);
-                    return Outcome::Reply(reply);
-                }
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Outcome::TimedOut {
-                    got: self.buf.len(),
-                };
-            }
-            self.stream.set_read_timeout(Some(left)).unwrap();
-            let mut chunk = [0u8; 4096];
-            let ended = match self.stream.read(&mut chunk) {
-                Ok(0) => true,
-                Ok(n) => {
-                    self.buf.extend_from_slice(&chunk[..n]);
-                    false
-                }
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                    continue
-                }
-                Err(e) if e.kind() == ErrorKind::Interrupted => false,
-                Err(_) => true,
-            };
-            if ended {
-                return match parse(&self.buf) {
-                    None if self.buf.is_empty() => Outcome::Closed,
-                    None => panic!("a partial head: {:?}", String::from_utf8_lossy(&self.buf)),
-                    Some((reply, announced, _)) => Outcome::Short { reply, announced },
-                };
-            }
-        }
-    }
-}
-
-/// A response at the start of `buf`: the reply (with what is there of its body), the
-/// announced Content-Length, and the bytes it takes; `None` while the head is incomplete.
-fn parse(buf: &[u8]) -> Option<(Reply, usize, usize)> {
-    let end = buf.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
-    let head = std::str::from_utf8(&buf[..end]).expect("an ASCII head");
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|s| s.parse().ok())
-        .expect("a status line");
-    let headers: Vec<(String, String)> = lines
-        .filter(|l| !l.is_empty())
-        .map(|l| {
-            let (n, v) = l.split_once(':').expect("header has a colon");
-            (n.to_string(), v.trim().to_string())
-        })
-        .collect();
-    let mut reply = Reply {
-        status,
-        headers,
-        body: Vec::new(),
-    };
-    let announced: usize = reply
-        .header("content-length")
-        .expect("Content-Length is always sent")
-        .parse()
-        .unwrap();
-    let body_end = buf.len().min(end + announced);
-    reply.body = buf[end..body_end].to_vec();
-    Some((reply, announced, body_end))
-}
-
-/// How long `stop` may take. Connection threads see the stop within 100 ms (their
-/// poll); a stop that had to wait for them instead gives up after its 1 s grace,
-/// so anything under that shows they ended, with room for a loaded machine.
-const STOP_BOUND: Duration = Duration::from_millis(900);
-
-fn start(config: MockConfig) -> MockServer {
-    MockServer::start(config).expect("start the mock")
-}
 
 /// A server that injects `fault` into every request, after 100 ms of latency.
 fn always(fault: Fault) -> MockServer {
@@ -226,7 +63,7 @@ fn answering_faults_send_their_status_type_and_body() {
         for _ in 0..2 {
             // Twice on one connection: a faulty answer keeps the connection usable.
             let t = Instant::now();
-            let r = c.get(PREDICT, WAIT).reply();
+            let r = c.try_get(PREDICT, WAIT).reply();
             assert!(
                 t.elapsed() >= Duration::from_millis(100),
                 "{fault:?}: no latency"
@@ -257,7 +94,9 @@ fn answering_faults_send_their_status_type_and_body() {
 #[test]
 fn the_html_502_is_an_nginx_page() {
     let server = always(Fault::Html502);
-    let r = Client::connect(server.addr()).get(PREDICT, WAIT).reply();
+    let r = Client::connect(server.addr())
+        .try_get(PREDICT, WAIT)
+        .reply();
     assert!(r.text().contains("<center>nginx</center>"), "{}", r.text());
     assert!(serde_json::from_slice::<Value>(&r.body).is_err());
 }
@@ -265,7 +104,9 @@ fn the_html_502_is_an_nginx_page() {
 #[test]
 fn no_rate_limit_headers_is_a_normal_success_without_them() {
     let server = always(Fault::NoRateLimitHeaders);
-    let r = Client::connect(server.addr()).get(PREDICT, WAIT).reply();
+    let r = Client::connect(server.addr())
+        .try_get(PREDICT, WAIT)
+        .reply();
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["error"], "false");
     assert!(r.json()["response"]["solutions"]["re_logo"].is_object());
@@ -279,7 +120,7 @@ fn reset_closes_without_a_byte_after_the_latency() {
     let server = always(Fault::Reset);
     let mut c = Client::connect(server.addr());
     let t = Instant::now();
-    match c.get(PREDICT, WAIT) {
+    match c.try_get(PREDICT, WAIT) {
         Outcome::Closed => {}
         other => panic!("expected a close without an answer, got {other:?}"),
     }
@@ -301,7 +142,7 @@ fn reset_closes_without_a_byte_after_the_latency() {
 fn truncated_sends_less_than_its_content_length_then_closes() {
     let server = always(Fault::Truncated);
     let mut c = Client::connect(server.addr());
-    match c.get(PREDICT, WAIT) {
+    match c.try_get(PREDICT, WAIT) {
         Outcome::Short { reply, announced } => {
             assert_eq!(reply.status, 200);
             assert_eq!(reply.header("content-type"), Some("application/json"));
@@ -327,7 +168,7 @@ fn hang_answers_nothing_and_stop_still_returns_quickly() {
     mock_config.hang = Duration::from_secs(2);
     let server = start(mock_config);
     let mut c = Client::connect(server.addr());
-    match c.get(PREDICT, Duration::from_millis(300)) {
+    match c.try_get(PREDICT, Duration::from_millis(300)) {
         Outcome::TimedOut { got: 0 } => {}
         other => panic!("expected silence, got {other:?}"),
     }
@@ -350,7 +191,7 @@ fn hang_closes_unanswered_once_its_time_is_up() {
     let server = start(mock_config);
     let mut c = Client::connect(server.addr());
     let t = Instant::now();
-    match c.get(PREDICT, WAIT) {
+    match c.try_get(PREDICT, WAIT) {
         Outcome::Closed => {}
         other => panic!("expected a close without an answer, got {other:?}"),
     }
@@ -382,8 +223,8 @@ fn faulty_answers_count_against_the_window() {
     let server = start(mock_config);
     let mut c = Client::connect(server.addr());
     wait_for_second_boundary();
-    assert_eq!(c.get(PREDICT, WAIT).reply().status, 500);
-    let limited = c.get(PREDICT, WAIT).reply();
+    assert_eq!(c.try_get(PREDICT, WAIT).reply().status, 500);
+    let limited = c.try_get(PREDICT, WAIT).reply();
     assert_eq!(limited.status, 429);
     let counters = server.counters();
     assert_eq!((counters.faults, counters.rate_limited), (1, 1));
@@ -400,7 +241,7 @@ fn outcomes(seed: u64, n: usize) -> (Vec<String>, Vec<Option<Fault>>) {
     let server = start(mock_config);
     let seen = (0..n)
         .map(
-            |_| match Client::connect(server.addr()).get(PREDICT, WAIT) {
+            |_| match Client::connect(server.addr()).try_get(PREDICT, WAIT) {
                 // A success's `time` is the wall clock: its correlation id stands for it.
                 Outcome::Reply(r) if r.text().contains(r#""error":"false""#) => {
                     format!("ok {}", r.json()["correlation_id"])
@@ -448,7 +289,7 @@ fn max_in_flight_refuses_the_requests_over_it() {
                 let mut c = Client::connect(addr);
                 barrier.wait();
                 let t = Instant::now();
-                let r = c.get(PREDICT, WAIT).reply();
+                let r = c.try_get(PREDICT, WAIT).reply();
                 (r, t.elapsed())
             })
         })
@@ -466,5 +307,5 @@ fn max_in_flight_refuses_the_requests_over_it() {
     assert_eq!((counters.ok, counters.rate_limited), (2, 3));
     // The places are free again once answered; another key was never limited.
     let mut c = Client::connect(addr);
-    assert_eq!(c.get(PREDICT, WAIT).reply().status, 200);
+    assert_eq!(c.try_get(PREDICT, WAIT).reply().status, 200);
 }

@@ -8,11 +8,12 @@ mod common;
 
 #[cfg(feature = "redis")]
 use common::redis_server::Redis;
-use common::{assert_exactly_once, clean_env, outcome_lines, run, start_mock, text, KEY};
+use common::{
+    assert_exactly_once, clean_env, json_file, outcome_lines, start_mock, text, RunLine, KEY,
+};
 use restb::mock::{MockConfig, MockServer};
 use restb::pool::{Attempt, Ending, Pool, PoolConfig, Threads, Work};
 use restb::stop::Stop;
-use serde_json::Value;
 use std::collections::HashSet;
 use std::num::NonZeroUsize;
 use std::path::Path;
@@ -31,10 +32,6 @@ fn url_list(dir: &Path, name: &str, count: usize) -> String {
     path.to_string_lossy().into_owned()
 }
 
-fn json_file(path: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
 #[test]
 fn a_dry_run_counts_grouped_and_per_model_requests_and_sends_nothing() {
     let server = start_mock(MockConfig::default());
@@ -44,22 +41,15 @@ fn a_dry_run_counts_grouped_and_per_model_requests_and_sends_nothing() {
     let base = server.base_url();
     let models = "re_logo,re_condition_r1r6_global,re_features_v4";
     let dry = |extra: &[&str]| {
-        let mut args = vec![
-            "run",
-            &input,
-            "--base-url",
-            &base,
-            "--models",
-            models,
-            "--rps",
-            "4",
-            "--stats-json",
-            stats.to_str().unwrap(),
-            "--dry-run",
-        ];
-        args.extend_from_slice(extra);
+        let line = RunLine::new(&input)
+            .base_url(&base)
+            .models(models)
+            .rps("4")
+            .stats_json(&stats)
+            .args(["--dry-run"])
+            .args(extra);
         // No key at all: a dry run needs none.
-        let output = run(&args, None);
+        let output = line.run(None);
         assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
         (text(&output.stdout), json_file(&stats))
     };
@@ -108,26 +98,18 @@ fn a_dry_run_of_a_resume_counts_what_is_left_and_leaves_the_outcome_file_alone()
     let out = dir.path().join("out.jsonl");
     let stats = dir.path().join("plan.json");
     let base = server.base_url();
-    let common = ["--base-url", &base, "--models", "re_logo", "--rps", "100"];
-    let mut first = vec!["run", first_four.as_str(), "-o", out.to_str().unwrap()];
-    first.extend_from_slice(&common);
-    let output = run(&first, Some(KEY));
+    // Each command line ends with the same three flags.
+    let common = |line: RunLine| line.base_url(&base).models("re_logo").rps("100");
+    let output = common(RunLine::new(&first_four).out(&out)).run(Some(KEY));
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     assert_eq!(server.counters().requests, 4);
     let before = std::fs::read(&out).unwrap();
 
-    let mut dry = vec![
-        "run",
-        all_ten.as_str(),
-        "-o",
-        out.to_str().unwrap(),
-        "--resume",
-        "--dry-run",
-        "--stats-json",
-        stats.to_str().unwrap(),
-    ];
-    dry.extend_from_slice(&common);
-    let output = run(&dry, None);
+    let dry = RunLine::new(&all_ten)
+        .out(&out)
+        .args(["--resume", "--dry-run"])
+        .stats_json(&stats);
+    let output = common(dry).run(None);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     let plan = json_file(&stats);
     assert_eq!(plan["input_jobs"], 10);
@@ -143,45 +125,25 @@ fn a_dry_run_of_a_resume_counts_what_is_left_and_leaves_the_outcome_file_alone()
         "the outcome file is untouched"
     );
     // Without --resume, the dry run warns that a real run would replace it.
-    let mut fresh = vec![
-        "run",
-        all_ten.as_str(),
-        "-o",
-        out.to_str().unwrap(),
-        "--dry-run",
-    ];
-    fresh.extend_from_slice(&common);
-    let output = run(&fresh, None);
+    let fresh = RunLine::new(&all_ten).out(&out).args(["--dry-run"]);
+    let output = common(fresh).run(None);
     assert!(text(&output.stdout).contains("a real run would replace it"));
     assert_eq!(std::fs::read(&out).unwrap(), before);
     assert_eq!(server.counters().requests, 4, "the dry run sent nothing");
 
     // A resume against a file that does not exist yet creates nothing.
     let missing = dir.path().join("missing.jsonl");
-    let mut dry = vec![
-        "run",
-        all_ten.as_str(),
-        "-o",
-        missing.to_str().unwrap(),
-        "--resume",
-        "--dry-run",
-    ];
-    dry.extend_from_slice(&common);
-    let output = run(&dry, None);
+    let dry = RunLine::new(&all_ten)
+        .out(&missing)
+        .args(["--resume", "--dry-run"]);
+    let output = common(dry).run(None);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     assert!(text(&output.stdout).contains("requests: 10 "));
     assert!(!missing.exists(), "a dry run creates no outcome file");
 
     // What the real resume then does matches the plan: 6 requests.
-    let mut resume = vec![
-        "run",
-        all_ten.as_str(),
-        "-o",
-        out.to_str().unwrap(),
-        "--resume",
-    ];
-    resume.extend_from_slice(&common);
-    let output = run(&resume, Some(KEY));
+    let resume = RunLine::new(&all_ten).out(&out).args(["--resume"]);
+    let output = common(resume).run(Some(KEY));
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     assert_eq!(server.counters().requests, 10);
     assert_eq!(outcome_lines(&out).len(), 10);
@@ -193,8 +155,8 @@ fn a_dry_run_refuses_bad_input_as_a_real_run_does() {
     let bad = dir.path().join("bad.txt");
     std::fs::write(&bad, "https://x/1.jpg\nwww.example.com/2.jpg\n").unwrap();
     let bad = bad.to_str().unwrap();
-    let real = run(&["run", bad], Some(KEY));
-    let dry = run(&["run", bad, "--dry-run"], None);
+    let real = RunLine::new(bad).run(Some(KEY));
+    let dry = RunLine::new(bad).args(["--dry-run"]).run(None);
     assert_eq!(real.status.code(), Some(2));
     assert_eq!(dry.status.code(), Some(2));
     assert_eq!(text(&dry.stderr), text(&real.stderr));
@@ -211,11 +173,9 @@ fn a_dry_run_refuses_bad_input_as_a_real_run_does() {
         vec!["--rps", "0"],
         vec!["--base-url", "ftp://x"],
     ] {
-        let mut args = vec!["run", good.as_str()];
-        args.extend_from_slice(&flags);
-        let real = run(&args, Some(KEY));
-        args.push("--dry-run");
-        let dry = run(&args, None);
+        let line = RunLine::new(&good).args(&flags);
+        let real = line.run(Some(KEY));
+        let dry = line.args(["--dry-run"]).run(None);
         assert_eq!(dry.status.code(), Some(2), "{flags:?}");
         assert_eq!(text(&dry.stderr), text(&real.stderr), "{flags:?}");
     }
@@ -315,25 +275,14 @@ fn a_budget_ends_the_run_with_exit_3_and_its_resume_command_finishes_every_job_o
     let stats = dir.path().join("stats.json");
     let base = server.base_url();
     let budget = BUDGET.to_string();
-    let args = [
-        "run",
-        &input,
-        "--base-url",
-        &base,
-        "--models",
-        "re_logo",
-        "--rps",
-        "40",
-        "--max-attempts",
-        "30",
-        "--max-requests",
-        &budget,
-        "--stats-json",
-        stats.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-    ];
-    let output = run(&args, Some(KEY));
+    let output = RunLine::new(&input)
+        .base_url(&base)
+        .models("re_logo")
+        .rps("40")
+        .args(["--max-attempts", "30", "--max-requests", &budget])
+        .stats_json(&stats)
+        .out(&out)
+        .run(Some(KEY));
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(3), "{stderr}");
     assert_eq!(server.counters().requests, BUDGET, "retries count too");
@@ -391,24 +340,16 @@ fn a_run_longer_than_the_month_warns_once_after_the_first_reply_before_the_rest(
     let input = url_list(dir.path(), "urls.txt", JOBS);
     let out = dir.path().join("out.jsonl");
     let stats = dir.path().join("stats.json");
-    let base = server.base_url();
-    let args = [
-        "run",
-        &input,
-        "--base-url",
-        &base,
-        "--models",
-        "re_logo",
-        "--rps",
-        "50",
-        "--max-requests",
-        "6",
-        "--stats-json",
-        stats.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-    ];
-    let output = run(&args, Some(KEY));
+    let against = |base: &str| {
+        RunLine::new(&input)
+            .base_url(base)
+            .models("re_logo")
+            .rps("50")
+            .args(["--max-requests", "6"])
+            .stats_json(&stats)
+            .out(&out)
+    };
+    let output = against(&server.base_url()).run(Some(KEY));
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(3), "{stderr}");
     let warned = warnings(&stderr);
@@ -434,7 +375,9 @@ fn a_run_longer_than_the_month_warns_once_after_the_first_reply_before_the_rest(
     assert_eq!(figures["quota"]["day"]["remaining"], 244);
 
     // A resume counts the jobs it has left: 114, then 113 after its first reply.
-    let output = run(&[&args[..], &["--resume"]].concat(), Some(KEY));
+    let output = against(&server.base_url())
+        .args(["--resume"])
+        .run(Some(KEY));
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(3), "{stderr}");
     let warned = warnings(&stderr);
@@ -443,10 +386,7 @@ fn a_run_longer_than_the_month_warns_once_after_the_first_reply_before_the_rest(
 
     // Enough left for the rest: no warning.
     let ample = quota_gateway(1000);
-    let base = ample.base_url();
-    let mut roomy = args.to_vec();
-    roomy[3] = &base;
-    let output = run(&roomy, Some(KEY));
+    let output = against(&ample.base_url()).run(Some(KEY));
     let stderr = text(&output.stderr);
     assert!(warnings(&stderr).is_empty(), "{stderr}");
     assert!(stderr.contains("quota: month 994 of 1000 left"), "{stderr}");
@@ -458,23 +398,16 @@ fn a_dry_run_checks_the_quota_with_one_request_only_when_asked() {
     let dir = tempfile::tempdir().unwrap();
     let input = url_list(dir.path(), "urls.txt", 30);
     let stats = dir.path().join("plan.json");
-    let base = server.base_url();
-    let args = [
-        "run",
-        &input,
-        "--base-url",
-        &base,
-        "--dry-run",
-        "--check-quota",
-        "--stats-json",
-        stats.to_str().unwrap(),
-    ];
-    let without_key = run(&args, None);
+    let plan = RunLine::new(&input)
+        .base_url(&server.base_url())
+        .args(["--dry-run"]);
+    let args = plan.clone().args(["--check-quota"]).stats_json(&stats);
+    let without_key = args.run(None);
     assert_eq!(without_key.status.code(), Some(2));
     assert!(text(&without_key.stderr).contains("no client key"));
     assert_eq!(server.counters().requests, 0);
 
-    let output = run(&args, Some(KEY));
+    let output = args.run(Some(KEY));
     let stdout = text(&output.stdout);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     assert_eq!(server.counters().requests, 1, "one request");
@@ -488,7 +421,7 @@ fn a_dry_run_checks_the_quota_with_one_request_only_when_asked() {
     assert_eq!(json_file(&stats)["quota"]["month"]["remaining"], 24);
 
     // Without --check-quota a dry run asks nothing.
-    let output = run(&args[..args.len() - 3], Some(KEY));
+    let output = plan.run(Some(KEY));
     assert_eq!(output.status.code(), Some(0));
     assert_eq!(server.counters().requests, 1);
 }
@@ -505,24 +438,14 @@ fn a_shared_budget_holds_across_processes_and_refusals_do_not_spend_it() {
     let (out_a, out_b) = (dir.path().join("a.jsonl"), dir.path().join("b.jsonl"));
     let (base, url) = (server.base_url(), redis.url());
     let batch = |input: &str, out: &Path, budget: &str, extra: &[&str]| {
-        let mut args = vec![
-            "run",
-            input,
-            "-o",
-            out.to_str().unwrap(),
-            "--base-url",
-            &base,
-            "--models",
-            "re_logo",
-            "--rps",
-            "50",
-            "--shared-limit",
-            &url,
-            "--shared-budget",
-            budget,
-        ];
-        args.extend_from_slice(extra);
-        run(&args, Some(KEY))
+        RunLine::new(input)
+            .out(out)
+            .base_url(&base)
+            .models("re_logo")
+            .rps("50")
+            .args(["--shared-limit", &url, "--shared-budget", budget])
+            .args(extra)
+            .run(Some(KEY))
     };
     let a = batch(&first, &out_a, "7", &[]);
     assert_eq!(a.status.code(), Some(0), "{}", text(&a.stderr));
@@ -544,8 +467,10 @@ fn a_shared_budget_holds_across_processes_and_refusals_do_not_spend_it() {
     assert_eq!(server.counters().requests, 9);
     assert_eq!(outcome_lines(&out_b).len(), 4);
     // Without a shared limit to count it in, it is refused up front.
-    let lone = ["run", &first, "--base-url", &base, "--shared-budget", "3"];
-    let refused = run(&lone, Some(KEY));
+    let refused = RunLine::new(&first)
+        .base_url(&base)
+        .args(["--shared-budget", "3"])
+        .run(Some(KEY));
     assert_eq!(refused.status.code(), Some(2));
     assert!(text(&refused.stderr).contains("--shared-budget: needs --shared-limit"));
     assert_eq!(server.counters().requests, 9);

@@ -9,6 +9,7 @@
 
 #![allow(dead_code)]
 
+pub mod raw_http;
 pub mod redis_server;
 pub mod tiny_server;
 
@@ -18,12 +19,19 @@ use restb::mock::{MockConfig, MockServer};
 use restb::pool::Finished;
 use serde_json::Value;
 use std::collections::HashSet;
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// The client key the tests run with; no output may show it.
 pub const KEY: &str = "test-key-5ecr3t";
+
+/// How long the mock's `stop` may take. Connection threads see the stop
+/// within 100 ms (their poll); a stop that had to wait for them instead gives
+/// up after its 1 s grace, so anything under that shows they ended, with room
+/// for a loaded machine.
+pub const STOP_BOUND: Duration = Duration::from_millis(900);
 
 /// The mock gateway on a free loopback port (port 0).
 pub fn start_mock(config: MockConfig) -> MockServer {
@@ -58,6 +66,72 @@ pub fn clean_env<'c>(command: &'c mut Command, key: Option<&str>) -> &'c mut Com
 /// Runs `restb ARGS` to the end (see [`restb`] for the environment).
 pub fn run(args: &[&str], key: Option<&str>) -> Output {
     restb(key).args(args).output().expect("the binary runs")
+}
+
+/// A `restb run` command line, built flag by flag in the order the calls
+/// give, so that a test names only the flags it is about.
+#[derive(Clone, Debug)]
+pub struct RunLine {
+    args: Vec<OsString>,
+}
+
+impl RunLine {
+    /// `restb run INPUT`.
+    pub fn new(input: impl AsRef<OsStr>) -> RunLine {
+        RunLine {
+            args: vec!["run".into(), input.as_ref().into()],
+        }
+    }
+
+    /// Adds `args` as they are: flags, or a flag and its value.
+    pub fn args<S: AsRef<OsStr>>(mut self, args: impl IntoIterator<Item = S>) -> RunLine {
+        self.args
+            .extend(args.into_iter().map(|arg| arg.as_ref().to_os_string()));
+        self
+    }
+
+    /// `--base-url URL`.
+    pub fn base_url(self, url: &str) -> RunLine {
+        self.args(["--base-url", url])
+    }
+
+    /// `--rps RATE`.
+    pub fn rps(self, rate: &str) -> RunLine {
+        self.args(["--rps", rate])
+    }
+
+    /// `--models IDS`.
+    pub fn models(self, ids: &str) -> RunLine {
+        self.args(["--models", ids])
+    }
+
+    /// `-o PATH`.
+    pub fn out(self, path: impl AsRef<Path>) -> RunLine {
+        self.args([OsStr::new("-o"), path.as_ref().as_os_str()])
+    }
+
+    /// `--stats-json PATH`.
+    pub fn stats_json(self, path: impl AsRef<Path>) -> RunLine {
+        self.args([OsStr::new("--stats-json"), path.as_ref().as_os_str()])
+    }
+
+    /// The command, not started (see [`restb`] for the environment).
+    pub fn command(&self, key: Option<&str>) -> Command {
+        let mut command = restb(key);
+        command.args(&self.args);
+        command
+    }
+
+    /// Runs the command to the end.
+    pub fn run(&self, key: Option<&str>) -> Output {
+        self.command(key).output().expect("the binary runs")
+    }
+}
+
+/// A JSON file read back whole (`--stats-json`, a report).
+pub fn json_file(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// Lossy UTF-8 of a process's output.
