@@ -47,12 +47,12 @@ python3 - "$dir/rows" "$connections" <<'PY'
 import sys
 rows = [line.split() for line in open(sys.argv[1])]
 eff = {}
-print(f"{'client':<7} {'requests':>9} {'CPU s':>7} {'wall s':>7} {'req per CPU-s':>14} {'req/s wall':>11} {'switches/req':>13}")
+print(f"{'client':<7} {'requests':>9} {'CPU s':>7} {'user s':>7} {'sys s':>6} {'wall s':>7} {'req per CPU-s':>14} {'req/s wall':>11} {'switches/req':>13}")
 for name, n, user, system, wall, voluntary, involuntary in rows:
     n, cpu, wall = int(n), float(user) + float(system), float(wall)
     eff[name] = n / cpu
     switches = (int(voluntary) + int(involuntary)) / n
-    print(f"{name:<7} {n:9d} {cpu:7.2f} {wall:7.2f} {eff[name]:14.0f} {n / wall:11.0f} {switches:13.2f}")
+    print(f"{name:<7} {n:9d} {cpu:7.2f} {float(user):7.2f} {float(system):6.2f} {wall:7.2f} {eff[name]:14.0f} {n / wall:11.0f} {switches:13.2f}")
 for other in ("wrk", "oha"):
     if other in eff:
         print(f"restb / {other}: {eff['restb'] / eff[other]:.2f}", end="   ")
