@@ -82,9 +82,7 @@ impl Learner {
         let hint = hint.copied().unwrap_or_default();
         if let Some(count) = hint.second.filter(|_| self.trust.windows_believed()) {
             schedule.enter_windows(count.limit, now);
-            if let (Some(windows), Some(slot)) = (schedule.windows.as_mut(), reservation.slot) {
-                windows.observe(slot, count.limit, count.remaining);
-            }
+            schedule.observe_window(reservation, count.limit, count.remaining, now);
         }
         if let Some(until) = quota_reset(&hint, None, now) {
             self.pause(schedule, until, PauseReason::QuotaSpent, now);
@@ -115,7 +113,12 @@ impl Learner {
             return self.pause(schedule, until, PauseReason::RetryAfter, now);
         }
         let spent = hint.second.is_some_and(|count| count.remaining == 0);
-        if spent && self.trust.spent_window(reservation.start, now.instant) {
+        let shared = spent && schedule.spent_by_others(reservation, now);
+        if spent
+            && self
+                .trust
+                .spent_window(reservation.start, now.instant, shared)
+        {
             if schedule.windows.is_none() {
                 self.count_for_aimd(schedule, reservation, now);
             }
@@ -169,7 +172,9 @@ impl Learner {
         }
         let until = next_window(now, guard);
         let window = now.since_epoch().as_secs();
-        if schedule.windows.is_some() && self.trust.burst_spent(window) {
+        // A window that other clients on the key spent too says nothing of bursts.
+        let alone = schedule.windows.as_ref().is_some_and(|w| !w.shared());
+        if alone && self.trust.burst_spent(window) {
             log::info!(
                 "window bursts spent two windows in a row: the gateway punishes bursts; \
                  pacing evenly from now on"

@@ -9,7 +9,7 @@ use super::rate::Rate;
 use super::reservation::{started_by, Pause, Reservation};
 use super::shared::{SharedPacing, SharedSlot};
 use super::wall_step::WallWatch;
-use super::window::{self, Windows};
+use super::window::{self, WindowSlot, Windows};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
@@ -330,21 +330,51 @@ impl Schedule {
             windows.set_budget(budget);
             return;
         }
-        let window = now.since_epoch().as_secs();
-        let started_in_window = self
+        let started = self
             .recent_paced
             .iter()
-            .filter(|booked| {
-                started_by(booked.start, now.instant)
-                    && now.since_epoch_at(booked.start).as_secs() == window
-            })
-            .count();
+            .filter(|booked| started_by(booked.start, now.instant))
+            .map(|booked| now.since_epoch_at(booked.start));
         let mut windows = Windows::new(budget);
-        windows.count_booked(window, u32::try_from(started_in_window).unwrap_or(u32::MAX));
+        windows.take_over(started, now.since_epoch().as_secs());
         self.windows = Some(windows);
         self.recent_paced.clear();
         self.next_generation();
         log::debug!("the gateway counts {limit} per wall-clock second: pacing {budget} per window");
+    }
+
+    /// An accepted reply in window mode, to the request booked as
+    /// `reservation`, said the gateway had counted `limit - remaining` in
+    /// its window: slots that others on the key leave no room for are void
+    /// (see [`Windows::observe`]).
+    pub(super) fn observe_window(
+        &mut self,
+        reservation: &Reservation,
+        limit: u32,
+        remaining: u32,
+        now: Now,
+    ) {
+        let Some(windows) = self.windows.as_mut() else {
+            return;
+        };
+        if windows.observe(
+            window_slot(reservation, now),
+            limit,
+            remaining,
+            now.since_epoch(),
+        ) {
+            self.next_generation();
+        }
+    }
+
+    /// A 429 said the window of the request booked as `reservation` was
+    /// spent: notes it, and says whether other clients share the key.
+    pub(super) fn spent_by_others(&mut self, reservation: &Reservation, now: Now) -> bool {
+        let Some(windows) = self.windows.as_mut() else {
+            return false;
+        };
+        windows.spent(window_slot(reservation, now));
+        windows.shared()
     }
 
     /// Back to even pacing for good. The windows were not what limits us
@@ -411,4 +441,16 @@ impl Schedule {
             generation: self.generation,
         }
     }
+}
+
+/// The window slot of `reservation`; for one that even pacing booked (the
+/// requests that took window mode in), its start's window.
+fn window_slot(reservation: &Reservation, now: Now) -> WindowSlot {
+    reservation.slot.unwrap_or_else(|| {
+        let at = now.since_epoch_at(reservation.start);
+        WindowSlot {
+            at,
+            window: at.as_secs(),
+        }
+    })
 }

@@ -678,8 +678,15 @@ impl SimResult {
 impl Simulation {
     /// Against a Kong-style gateway: `limit` per wall-clock second.
     fn kong(&self, limiter: &Limiter, limit: u32) -> SimResult {
+        self.kong_shared(&[limiter], limit).remove(0)
+    }
+
+    /// Uncoordinated clients on one key of a Kong-style gateway, each with
+    /// `workers` threads and `jobs` jobs of its own.
+    fn kong_shared(&self, limiters: &[&Limiter], limit: u32) -> Vec<SimResult> {
         let at = clock(self.phase_ms);
-        let mut result = SimResult::default();
+        let clients = limiters.len();
+        let mut results: Vec<SimResult> = (0..clients).map(|_| SimResult::default()).collect();
         let mut counts: BTreeMap<u64, u32> = BTreeMap::new();
         #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
         enum Event {
@@ -688,20 +695,23 @@ impl Simulation {
             Reply(u64, bool, u32),
         }
         let mut reservations = Vec::new();
-        let mut current = vec![u64::MAX; self.workers];
+        // Worker `w` is client `w % clients`'s.
+        let mut current = vec![u64::MAX; self.workers * clients];
         let mut events = BinaryHeap::new();
-        for worker in 0..self.workers {
+        for worker in 0..current.len() {
             events.push(Reverse((Duration::ZERO, worker, Event::Free)));
         }
-        let mut left = self.jobs;
+        let mut left = vec![self.jobs; clients];
         while let Some(Reverse((time, worker, event))) = events.pop() {
             let now = at(time);
+            let client = worker % clients;
+            let (limiter, result) = (limiters[client], &mut results[client]);
             match event {
                 Event::Free => {
-                    if left == 0 {
+                    if left[client] == 0 {
                         continue;
                     }
-                    left -= 1;
+                    left[client] -= 1;
                     reservations.push(limiter.reserve_at(now));
                     let id = reservations.len() as u64 - 1;
                     current[worker] = id;
@@ -724,6 +734,7 @@ impl Simulation {
                     let count = counts.entry(window).or_default();
                     if *count < limit {
                         *count += 1;
+                        *result.per_window.entry(window).or_default() += 1;
                         let remaining = limit - *count;
                         events.push(Reverse((
                             time + self.latency,
@@ -744,7 +755,7 @@ impl Simulation {
                         limiter.accepted(&reservation, Some(&kong_hint(limit, remaining)), now);
                     } else {
                         result.rejected += 1;
-                        left += 1;
+                        left[client] += 1;
                         let backoff =
                             limiter.rejected(&reservation, None, Some(&kong_hint(limit, 0)), now);
                         free_at = free_at.max(backoff.until() - at(Duration::ZERO).instant);
@@ -753,7 +764,7 @@ impl Simulation {
                     // Sleepers whose slots were voided wake now, as in acquire.
                     if limiter.generation() != generation {
                         for (sleeper, id) in current.iter().enumerate() {
-                            if *id != u64::MAX {
+                            if *id != u64::MAX && sleeper % clients == client {
                                 events.push(Reverse((time, sleeper, Event::Start(*id))));
                             }
                         }
@@ -761,8 +772,7 @@ impl Simulation {
                 }
             }
         }
-        result.per_window = counts;
-        result
+        results
     }
 }
 
@@ -809,6 +819,54 @@ fn too_fast_a_rate_meets_the_window_once_then_keeps_to_it() {
         limiter.pacing_model(),
         PacingModel::Windows { budget: 8, .. }
     ));
+}
+
+#[test]
+fn uncoordinated_clients_on_one_key_share_the_windows_without_colliding() {
+    // Each told the whole rate, each learns from the gateway's counts what
+    // the others take. Only the first window, where the bursts of clients
+    // that know nothing of each other meet, draws 429s; from then on the
+    // windows are used whole, each client about its fair share.
+    for clients in [2, 4] {
+        let simulation = Simulation {
+            jobs: 300 / clients,
+            workers: 16,
+            latency: ms(50),
+            phase_ms: 300,
+        };
+        let limiters: Vec<Limiter> = (0..clients)
+            .map(|_| Limiter::new(Rate::per_second(20.0)).aligned_to_windows())
+            .collect();
+        let results = simulation.kong_shared(&limiters.iter().collect::<Vec<_>>(), 20);
+        let rejected: usize = results.iter().map(|r| r.rejected).sum();
+        assert!(rejected < 20, "{clients} clients: {rejected} 429s");
+        let mut per_window = BTreeMap::<u64, u32>::new();
+        for result in &results {
+            assert_eq!(result.accepted, 300 / clients);
+            for (window, n) in &result.per_window {
+                *per_window.entry(*window).or_default() += n;
+            }
+        }
+        // Until the first client runs out of jobs.
+        let first = *per_window.keys().next().unwrap();
+        let windows = first..first + results.iter().map(|r| r.last_end).min().unwrap().as_secs();
+        for (window, n) in per_window.range(windows.clone()) {
+            assert_eq!(*n, 20, "{clients} clients, window {window}: {per_window:?}");
+        }
+        let fair = 20 * (windows.end - windows.start) / clients as u64;
+        for result in &results {
+            let mine: u32 = result
+                .per_window
+                .range(windows.clone())
+                .map(|(_, n)| n)
+                .sum();
+            let mine = u64::from(mine);
+            assert!(
+                mine * 4 >= fair * 3 && mine * 4 <= fair * 5,
+                "{mine} of {fair}"
+            );
+        }
+    }
 }
 
 mod properties {

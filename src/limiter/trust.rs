@@ -78,15 +78,17 @@ impl Trust {
     }
 
     /// A 429 saying the window is spent, for a request that started at
-    /// `started`, seen at `now`: whether to believe it.
-    pub(super) fn spent_window(&mut self, started: Instant, now: Instant) -> bool {
+    /// `started`, seen at `now`: whether to believe it. With other clients
+    /// on the key (`shared`: the window counts said so), they may spend a
+    /// window before ours pass: no evidence against it.
+    pub(super) fn spent_window(&mut self, started: Instant, now: Instant, shared: bool) -> bool {
         if self.spent_disbelieved || !self.windows_seen {
             return false;
         }
         match self.last_spent {
             // Sent before the last spent window was seen: the same episode.
             Some((seen, _)) if started < seen => return true,
-            Some((_, passed)) if passed < PASSED_BETWEEN_SPENT => {
+            Some((_, passed)) if passed < PASSED_BETWEEN_SPENT && !shared => {
                 self.spent_disbelieved = true;
                 log::info!(
                     "'window spent' 429s right after a fresh window: not a window \
@@ -128,29 +130,43 @@ mod tests {
     }
 
     #[test]
+    fn others_on_the_key_may_spend_a_window_before_ours_pass() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut trust = Trust::default();
+        trust.accepted(true);
+        assert!(trust.spent_window(t0, t0 + ms(10), true));
+        assert!(trust.spent_window(t0 + ms(1100), t0 + ms(1150), true));
+        assert!(!trust.spent_window(t0 + ms(2100), t0 + ms(2150), false));
+    }
+
+    #[test]
     fn spent_windows_need_requests_passing_between_them() {
         let t0 = Instant::now();
         let ms = Duration::from_millis;
         let mut trust = Trust::default();
-        assert!(!trust.spent_window(t0, t0), "no window counts seen yet");
-        trust.accepted(true);
-        assert!(trust.spent_window(t0, t0 + ms(10)));
         assert!(
-            trust.spent_window(t0 + ms(5), t0 + ms(12)),
+            !trust.spent_window(t0, t0, false),
+            "no window counts seen yet"
+        );
+        trust.accepted(true);
+        assert!(trust.spent_window(t0, t0 + ms(10), false));
+        assert!(
+            trust.spent_window(t0 + ms(5), t0 + ms(12), false),
             "in flight before"
         );
         trust.accepted(false);
         trust.accepted(false);
         assert!(
-            trust.spent_window(t0 + ms(1100), t0 + ms(1150)),
+            trust.spent_window(t0 + ms(1100), t0 + ms(1150), false),
             "two passed"
         );
         trust.accepted(false);
-        assert!(!trust.spent_window(t0 + ms(2100), t0 + ms(2150)));
+        assert!(!trust.spent_window(t0 + ms(2100), t0 + ms(2150), false));
         trust.accepted(false);
         trust.accepted(false);
         assert!(
-            !trust.spent_window(t0 + ms(3100), t0 + ms(3150)),
+            !trust.spent_window(t0 + ms(3100), t0 + ms(3150), false),
             "for good"
         );
     }

@@ -4,15 +4,26 @@
 //! over at most the first half of the window, so a thousand requests do not
 //! leave (and need a thousand threads) in the same millisecond.
 //!
+//! Other clients on the same key (uncoordinated restb processes, each told
+//! the whole rate) spend the same windows. The gateway's counts on our
+//! replies say how much they took; each window's budget leaves them that
+//! much of the next ones (see `Counted::allowed`), so that the bursts of
+//! every client on the key fit in the window together.
+//!
 //! Times here are wall-clock offsets since the UNIX epoch; the limiter
 //! converts to and from `Instant`s.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// Windows whose budget the gateway's counts lowered (another client on the
-/// same key); only the next few matter, so old ones are dropped.
-const KEPT_OVERRIDES: usize = 8;
+/// Windows whose counts by the gateway are kept (what other clients on the
+/// same key took in them); only the last few matter, so old ones are dropped.
+const KEPT_COUNTS: usize = 8;
+/// What others took is judged over this many of the latest windows we sent
+/// in: the most that any of them took is left to them. Bookings run ahead
+/// of the replies, so the latest window is often heard of only in part;
+/// more would take longer to win the key back when the others stop.
+const JUDGED_WINDOWS: usize = 2;
 /// Windows whose booked slots are kept after the cursor moved on (a pool
 /// books ahead while the current window is still running).
 const KEPT_WINDOWS: u64 = 2;
@@ -33,8 +44,6 @@ pub(super) struct WindowSlot {
     pub(super) at: Duration,
     /// The window (whole seconds since the epoch).
     pub(super) window: u64,
-    /// 1-based place of the start in its window.
-    pub(super) index: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -48,9 +57,100 @@ pub(super) struct Windows {
     booked_at: Vec<Duration>,
     /// Length of `booked_at` at which the old ones are dropped.
     prune_at: usize,
-    /// Starts taken over from pacing: (window, how many).
-    taken_over: (u64, u32),
-    lowered: BTreeMap<u64, u32>,
+    /// Windows before this one may have lost their booked slots (see
+    /// [`Windows::remember`]): what replies say of them is not heard.
+    pruned_below: u64,
+    /// A window whose slots were booked again while it ran: (window, the
+    /// most it may have; see [`Windows::observe`]).
+    kept: (u64, u32),
+    /// The gateway's limit per window, as it announced it.
+    limit: u32,
+    /// Per window: the most the gateway had counted by one of our accepted
+    /// requests, and how many of ours it accepted.
+    counts: BTreeMap<u64, Counted>,
+}
+
+/// What the replies of one window said; see [`Windows::observe`].
+#[derive(Debug, Clone, Copy, Default)]
+struct Counted {
+    /// The most the gateway had counted by one of our requests.
+    most: u32,
+    /// Requests of other clients among them, at least: the gateway counts
+    /// in order of arrival, and of ours it can have counted no more than
+    /// those started by the time of the reply. (Not the slot's place among
+    /// ours: threads woken together start in any order, and replies come
+    /// back in any order.) Exact by the reply counted most, after our last
+    /// start; never above 0 for a client alone on the key.
+    others: u32,
+    /// Our requests that the gateway accepted, and when the first of them
+    /// was booked.
+    accepted: u32,
+    first_accepted: Option<Duration>,
+    /// When the last of ours that found the window spent was booked.
+    last_spent: Option<Duration>,
+    /// The gateway's counts by our last three accepted requests, highest
+    /// first: consecutive ones mean nobody else's came between them.
+    top: [u32; 3],
+}
+
+impl Counted {
+    /// Whether others filled the window: one of ours found it spent after
+    /// one of ours passed (a clock apart from the gateway's rejects the
+    /// first starts of a window instead, before any of ours).
+    fn filled(self) -> bool {
+        self.first_accepted
+            .zip(self.last_spent)
+            .is_some_and(|(passed, spent)| spent > passed)
+    }
+
+    /// Requests of other clients in the window, at least.
+    fn others(self, limit: u32) -> u32 {
+        if self.filled() {
+            limit.saturating_sub(self.accepted)
+        } else {
+            self.others
+        }
+    }
+
+    /// What this window leaves us in the next: our share of what the
+    /// gateway had counted by our last start, of the whole limit. Alone,
+    /// that is all of it. With others, the room left after our last start
+    /// is split as the counts before it were: they burst as we do, from the
+    /// same point of the window, and take their part of it too (their
+    /// starts at the moment of our last one arrive after it as often as
+    /// not). Clients that took unequal shares book toward equal ones: the
+    /// smaller one's last start comes earlier and sees fewer of the others'.
+    /// A window the others filled leaves us what it accepted of ours.
+    fn allowed(self, limit: u32) -> u32 {
+        if self.filled() {
+            return self.accepted;
+        }
+        if self.most == 0 {
+            return limit;
+        }
+        let most = u64::from(self.most);
+        let ours = most.saturating_sub(u64::from(self.others));
+        let share = u32::try_from(ours * u64::from(limit) / most).unwrap_or(u32::MAX);
+        share.saturating_sub(u32::from(self.alone_at_the_end()))
+    }
+
+    /// Whether our last starts came after all of the others' (each of the
+    /// last three counted right after the one before): we took more than
+    /// any of them. One start goes back to them, or nothing would move
+    /// the shares toward equal ones.
+    fn alone_at_the_end(self) -> bool {
+        let [last, before, third] = self.top;
+        self.others > 0 && third > 0 && last == before + 1 && before == third + 1
+    }
+
+    /// Keeps `counted`, a count by one of our accepted requests, among
+    /// the top three.
+    fn heard(&mut self, counted: u32) {
+        if counted > self.top[2] && !self.top.contains(&counted) {
+            self.top[2] = counted;
+            self.top.sort_unstable_by(|a, b| b.cmp(a));
+        }
+    }
 }
 
 impl Windows {
@@ -62,8 +162,10 @@ impl Windows {
             used: 0,
             booked_at: Vec::new(),
             prune_at: PRUNE_MIN,
-            taken_over: (0, 0),
-            lowered: BTreeMap::new(),
+            pruned_below: 0,
+            kept: (0, u32::MAX),
+            limit: u32::MAX,
+            counts: BTreeMap::new(),
         }
     }
 
@@ -85,12 +187,13 @@ impl Windows {
         self.guard
     }
 
-    /// Starts already booked in `window` (for taking over from pacing).
-    pub(super) fn count_booked(&mut self, window: u64, used: u32) {
+    /// Starts that even pacing made (for taking over from it): they count
+    /// against their windows, `window`'s the current one.
+    pub(super) fn take_over(&mut self, started: impl IntoIterator<Item = Duration>, window: u64) {
+        self.booked_at.extend(started);
         if window >= self.cursor {
             self.cursor = window;
-            self.used = used;
-            self.taken_over = (window, used);
+            self.used = self.started_in(window, Duration::MAX);
         }
     }
 
@@ -99,10 +202,36 @@ impl Windows {
         Duration::from_secs(window + 1).saturating_sub(self.guard)
     }
 
+    /// Our budget in `window`: what the gateway allows less what other
+    /// clients on the key took, judged by the latest windows we heard of
+    /// (up to `window` itself, while it runs; see [`Counted::allowed`]).
+    /// Each of them books the same way: window bursts that leave the
+    /// others' share alone no longer collide, and once the others stop, the
+    /// whole window comes back within two windows. One start at least, to
+    /// keep hearing how much the others take.
     fn budget_of(&self, window: u64) -> u32 {
-        self.lowered
-            .get(&window)
-            .map_or(self.budget, |b| (*b).min(self.budget))
+        self.counts
+            .range(..=window)
+            .rev()
+            .take(JUDGED_WINDOWS)
+            .map(|(_, counted)| counted.allowed(self.limit))
+            .min()
+            .unwrap_or(self.budget)
+            .clamp(1, self.budget)
+            .min(if self.kept.0 == window {
+                self.kept.1
+            } else {
+                u32::MAX
+            })
+    }
+
+    /// Whether other clients took part of the latest windows we heard of.
+    pub(super) fn shared(&self) -> bool {
+        self.counts
+            .values()
+            .rev()
+            .take(JUDGED_WINDOWS)
+            .any(|counted| counted.others(self.limit) > 0)
     }
 
     /// Books the first start at or after `earliest` that its window allows.
@@ -121,7 +250,6 @@ impl Windows {
                 return WindowSlot {
                     at,
                     window: self.cursor,
-                    index: self.used,
                 };
             }
             self.next_window(self.cursor + 1);
@@ -134,33 +262,34 @@ impl Windows {
     }
 
     /// Keeps `at` for [`Windows::started_by`]; drops, now and then, the
-    /// slots of windows long before `earliest`: only the current window's
-    /// count is ever asked for. Amortised O(1) per booking.
+    /// slots of windows long before `earliest`: only the last few windows'
+    /// counts are ever asked for. Amortised O(1) per booking.
     fn remember(&mut self, at: Duration, earliest: Duration) {
         self.booked_at.push(at);
         if self.booked_at.len() >= self.prune_at {
             let oldest = earliest.as_secs().saturating_sub(KEPT_WINDOWS);
             self.booked_at.retain(|at| at.as_secs() >= oldest);
+            self.pruned_below = self.pruned_below.max(oldest);
             self.prune_at = (self.booked_at.len() * 2).max(PRUNE_MIN);
         }
     }
 
     /// Starts made in `now`'s window by `now` (since the epoch): those
     /// taken over from pacing, and our slots whose time has come (a slot a
-    /// pause voided counts too: an overcount only makes pacing later).
+    /// pause voided counts too: an overcount only makes pacing later, and
+    /// others on the key seem to take less).
     pub(super) fn started_by(&self, now: Duration) -> u32 {
-        let window = now.as_secs();
-        let taken_over = if self.taken_over.0 == window {
-            self.taken_over.1
-        } else {
-            0
-        };
+        self.started_in(now.as_secs(), now)
+    }
+
+    /// Starts made in `window` by `now` (see [`Windows::started_by`]).
+    fn started_in(&self, window: u64, now: Duration) -> u32 {
         let ours = self
             .booked_at
             .iter()
             .filter(|at| at.as_secs() == window && **at <= now)
             .count();
-        taken_over.saturating_add(u32::try_from(ours).unwrap_or(u32::MAX))
+        u32::try_from(ours).unwrap_or(u32::MAX)
     }
 
     /// After a pause until `resume_window` decided in `now_window`: slots
@@ -169,6 +298,8 @@ impl Windows {
     /// within it, the rest of the window is given up.
     pub(super) fn restart(&mut self, now_window: u64, resume_window: u64) {
         if resume_window > now_window {
+            // Booked again from `resume_window`: the void ones would count twice.
+            self.booked_at.retain(|at| at.as_secs() <= now_window);
             self.next_window(resume_window);
         } else if self.cursor > now_window {
             self.cursor = now_window;
@@ -176,26 +307,105 @@ impl Windows {
         }
     }
 
-    /// The gateway counted `limit - remaining` requests in `slot.window` by
-    /// the time the slot's request arrived; more than our own `slot.index`
-    /// means others share the key, and the window allows that many fewer.
-    pub(super) fn observe(&mut self, slot: WindowSlot, limit: u32, remaining: u32) {
-        let counted = limit.saturating_sub(remaining);
-        if counted > slot.index {
-            let others = counted - slot.index;
-            let allowed = self.budget.saturating_sub(others);
-            let entry = self.lowered.entry(slot.window).or_insert(allowed);
-            *entry = (*entry).min(allowed);
-            while self.lowered.len() > KEPT_OVERRIDES {
-                self.lowered.pop_first();
-            }
+    /// The gateway accepted the request of `slot`, and had counted
+    /// `limit - remaining` requests in its window by then: ours, and any
+    /// other client's on the same key (see [`Windows::budget_of`]). Seen
+    /// at `now` (since the epoch). Returns whether the slots booked ahead of
+    /// `now` no longer fit the budgets (see [`Windows::misbooked`]): they
+    /// are void, and booking goes on from `now` (the pool books ahead of
+    /// the replies, and must not send a burst they advise against).
+    pub(super) fn observe(
+        &mut self,
+        slot: WindowSlot,
+        limit: u32,
+        remaining: u32,
+        now: Duration,
+    ) -> bool {
+        self.limit = limit;
+        if slot.window < self.pruned_below {
+            return false;
+        }
+        let by_gateway = limit.saturating_sub(remaining);
+        let ours = self.started_in(slot.window, now);
+        let counted = self.counts.entry(slot.window).or_default();
+        counted.most = counted.most.max(by_gateway);
+        counted.others = counted.others.max(by_gateway.saturating_sub(ours));
+        counted.accepted = counted.accepted.saturating_add(1);
+        counted.heard(by_gateway);
+        counted.first_accepted = Some(counted.first_accepted.map_or(slot.at, |at| at.min(slot.at)));
+        if counted.others(limit) > 0 {
+            // Rejections in a window that others share say nothing of the
+            // clocks; and every process on the key must start its burst at
+            // the same point of the window to hear what the others take.
+            self.guard = DEFAULT_GUARD;
+        }
+        self.forget_old_counts();
+        // Alone on the key, budgets never change: nothing to look for.
+        if !self.shared() || !self.misbooked(now) {
+            return false;
+        }
+        // The window running keeps at most the slots it had: a start added
+        // now would come after the others' bursts, into a spent window.
+        let window = now.as_secs();
+        let had = self.booked_at.iter().filter(|at| at.as_secs() == window);
+        let had = u32::try_from(had.count()).unwrap_or(u32::MAX);
+        self.kept = (window, had);
+        self.booked_at.retain(|at| *at <= now);
+        self.cursor = window;
+        self.used = self.started_by(now);
+        true
+    }
+
+    /// Whether the slots booked ahead of `now` sit otherwise than booking
+    /// them now would put them: more in a window than its budget, or fewer
+    /// in a window after `now`'s than its budget while later ones have some
+    /// (the others took less: the pool books many windows ahead when its
+    /// budget is small, and would not take the window back for seconds).
+    fn misbooked(&self, now: Duration) -> bool {
+        let first = now.as_secs();
+        let mut booked = BTreeMap::<u64, (u32, bool)>::new();
+        for at in self.booked_at.iter().filter(|at| at.as_secs() >= first) {
+            let (slots, ahead) = booked.entry(at.as_secs()).or_default();
+            *slots += 1;
+            *ahead |= *at > now;
+        }
+        let Some(last) = booked.iter().rev().find(|(_, (_, ahead))| *ahead) else {
+            return false;
+        };
+        let last = *last.0;
+        (first..=last).any(|window| {
+            let (slots, ahead) = booked.get(&window).copied().unwrap_or_default();
+            let budget = self.budget_of(window);
+            (ahead && slots > budget) || (first < window && window < last && slots < budget)
+        })
+    }
+
+    /// The request of `slot` found its window spent (after one of ours
+    /// passed, others filled it: see [`Counted::filled`]).
+    pub(super) fn spent(&mut self, slot: WindowSlot) {
+        if slot.window < self.pruned_below {
+            return;
+        }
+        let counted = self.counts.entry(slot.window).or_default();
+        counted.last_spent = counted.last_spent.max(Some(slot.at));
+        self.forget_old_counts();
+    }
+
+    fn forget_old_counts(&mut self) {
+        while self.counts.len() > KEPT_COUNTS {
+            self.counts.pop_first();
         }
     }
 
     /// A rejection although we kept to the budget: the clocks disagree more
-    /// than the guard allows (or others share the key): widen the guard.
+    /// than the guard allows: widen the guard. Not while others share the
+    /// key: they explain the rejection, and a guard wider than theirs would
+    /// put our starts after theirs in each window, and theirs beyond what
+    /// we hear of (see [`Windows::observe`]).
     pub(super) fn widen_guard(&mut self) {
-        self.guard = (self.guard + GUARD_STEP).min(MAX_GUARD);
+        if !self.shared() {
+            self.guard = (self.guard + GUARD_STEP).min(MAX_GUARD);
+        }
     }
 }
 
@@ -219,7 +429,6 @@ mod tests {
         assert_eq!(at[4..8], [101.02, 101.025, 101.03, 101.035]);
         assert_eq!(at[8..], [102.02, 102.025]);
         assert_eq!(booked[5].window, 101);
-        assert_eq!(booked[5].index, 2);
     }
 
     #[test]
@@ -241,30 +450,139 @@ mod tests {
     #[test]
     fn starts_booked_by_pacing_count_against_the_window() {
         let mut windows = Windows::new(4);
-        windows.count_booked(100, 3);
+        windows.take_over([secs(99.9), secs(100.1), secs(100.15), secs(100.2)], 100);
         assert_eq!(windows.book(secs(100.3)).at, secs(100.3));
         assert_eq!(windows.book(secs(100.3)).at, secs(101.02));
     }
 
+    /// Books `n` starts from `at` and answers each, in order, as a gateway
+    /// that had counted `others` requests of other clients before each of
+    /// ours (or the final figure, whichever is lower) would, seen at `seen`.
+    /// Returns the windows booked and whether an answer voided slots.
+    fn answered(windows: &mut Windows, at: f64, n: u32, others: u32, seen: f64) -> (u64, bool) {
+        let slots: Vec<WindowSlot> = (0..n).map(|_| windows.book(secs(at))).collect();
+        let mut void = false;
+        for (k, slot) in (1..).zip(&slots) {
+            let counted = (k * (others + 1)).min(20);
+            void |= windows.observe(*slot, 20, 20 - counted, secs(seen));
+        }
+        (slots[0].window, void)
+    }
+
+    fn per_window(windows: &mut Windows, at: f64, n: u32) -> BTreeMap<u64, u32> {
+        let mut per_window = BTreeMap::new();
+        for _ in 0..n {
+            *per_window.entry(windows.book(secs(at)).window).or_default() += 1;
+        }
+        per_window
+    }
+
     #[test]
-    fn others_on_the_same_key_lower_that_windows_budget() {
-        let mut windows = Windows::new(4);
-        let first = windows.book(secs(200.1));
-        // The gateway had counted 3 when our first arrived: two others.
-        windows.observe(first, 4, 1);
-        assert_eq!(windows.book(secs(200.1)).at, secs(200.1));
+    fn others_on_the_key_leave_us_our_share_of_the_next_windows() {
+        let mut windows = Windows::new(20);
+        // Ten of ours in window 100, each after one of another client's.
+        assert_eq!(answered(&mut windows, 100.0, 10, 1, 100.3), (100, false));
         assert_eq!(
-            windows.book(secs(200.1)).at,
-            secs(201.02),
-            "budget 2 in window 200"
+            per_window(&mut windows, 100.3, 25),
+            BTreeMap::from([(101, 10), (102, 10), (103, 5)])
         );
-        let next = (0..3)
-            .map(|_| windows.book(secs(200.1)).window)
-            .collect::<Vec<_>>();
+    }
+
+    #[test]
+    fn starts_of_others_tied_with_our_last_one_are_theirs() {
+        // Four clients, five starts each at the same moments; ours arrived
+        // first each time, so the gateway had counted 17 by our last.
+        let mut windows = Windows::new(20);
+        let slots: Vec<WindowSlot> = (0..5).map(|_| windows.book(secs(100.0))).collect();
+        for (k, slot) in (0..).zip(&slots) {
+            windows.observe(*slot, 20, 20 - (4 * k + 1), secs(100.3));
+        }
         assert_eq!(
-            next,
-            vec![201, 201, 201],
-            "the next window has the full budget"
+            per_window(&mut windows, 100.3, 6),
+            BTreeMap::from([(101, 5), (102, 1)])
+        );
+    }
+
+    #[test]
+    fn the_client_whose_starts_end_alone_gives_one_back() {
+        // Ten of ours: five interleaved with another client's five, then
+        // five alone at the end of the burst, which filled the window.
+        let mut windows = Windows::new(15);
+        let slots: Vec<WindowSlot> = (0..10).map(|_| windows.book(secs(100.0))).collect();
+        for (k, slot) in (1..).zip(&slots) {
+            let counted = if k <= 5 { 2 * k } else { 5 + k };
+            windows.observe(*slot, 15, 15 - counted, secs(100.3));
+        }
+        assert_eq!(
+            per_window(&mut windows, 100.3, 10),
+            BTreeMap::from([(101, 9), (102, 1)]),
+        );
+    }
+
+    #[test]
+    fn the_whole_window_comes_back_two_windows_after_the_others_stop() {
+        let mut windows = Windows::new(20);
+        answered(&mut windows, 100.0, 10, 1, 100.3);
+        // The others stopped: window 101 has only ours.
+        assert_eq!(answered(&mut windows, 100.3, 10, 0, 101.3), (101, false));
+        assert_eq!(answered(&mut windows, 101.3, 10, 0, 102.3), (102, false));
+        assert_eq!(
+            per_window(&mut windows, 102.3, 30),
+            BTreeMap::from([(102, 10), (103, 20)]),
+            "the rest of window 102 too"
+        );
+    }
+
+    #[test]
+    fn slots_booked_ahead_of_replies_that_show_others_are_void() {
+        let mut windows = Windows::new(10);
+        let slots: Vec<WindowSlot> = (0..20).map(|_| windows.book(secs(50.0))).collect();
+        assert_eq!(slots[19].window, 51);
+        // The first reply, before our second start: the gateway had
+        // counted one of another client's too. Five each: our slots from
+        // the sixth of window 50 on are too many, and void.
+        assert!(windows.observe(slots[0], 10, 8, secs(50.021)));
+        assert_eq!(
+            per_window(&mut windows, 50.03, 10),
+            BTreeMap::from([(50, 4), (51, 5), (52, 1)]),
+            "slots booked again"
+        );
+    }
+
+    #[test]
+    fn alone_on_the_key_nothing_is_ever_void() {
+        let mut windows = Windows::new(10);
+        let slots: Vec<WindowSlot> = (0..30).map(|_| windows.book(secs(50.0))).collect();
+        for (k, slot) in (1..).zip(&slots[..10]) {
+            assert!(!windows.observe(*slot, 10, 10 - k, secs(50.07)));
+        }
+        assert!(!windows.shared());
+        assert_eq!(windows.book(secs(50.07)).window, 53);
+    }
+
+    #[test]
+    fn a_spent_window_after_one_of_ours_passed_was_filled_by_others() {
+        let mut windows = Windows::new(10);
+        let slots: Vec<WindowSlot> = (0..3).map(|_| windows.book(secs(70.0))).collect();
+        windows.observe(slots[1], 10, 9, secs(70.03));
+        // The one before it rejected: the clocks (the previous window).
+        windows.spent(slots[0]);
+        assert!(!windows.shared());
+        let mut alone = windows.clone();
+        alone.widen_guard();
+        assert_eq!(alone.guard(), DEFAULT_GUARD + GUARD_STEP);
+        // A later one rejected: the others took the other nine.
+        windows.spent(slots[2]);
+        assert!(windows.shared());
+        windows.widen_guard();
+        assert_eq!(
+            windows.guard(),
+            DEFAULT_GUARD,
+            "the clocks are not to blame"
+        );
+        assert_eq!(
+            per_window(&mut windows, 70.06, 2),
+            BTreeMap::from([(71, 1), (72, 1)])
         );
     }
 
