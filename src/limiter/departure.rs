@@ -11,10 +11,16 @@
 //! microseconds between its start and its write, and counting those would
 //! slow every gap by as much.
 //!
+//! On a schedule shared with other processes, a departure that late is also
+//! told to them (with its slot's number), as the start itself was: their
+//! next start keeps its gap from it too.
+//!
 //! The pool's worker threads each know the limiter they start for
 //! ([`SendingFor`]); the transport, deep inside ureq, tells through
 //! [`request_sent`] without either knowing the other.
 
+use super::reservation::Reservation;
+use super::shared::SharedPacing;
 use parking_lot::Mutex;
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,6 +30,9 @@ use std::time::{Duration, Instant};
 /// The usual delay follows a new low at once and a higher delay by this
 /// share per request: it tracks the fast path, not the stalls.
 const USUAL_RISES_BY: f64 = 1.0 / 64.0;
+/// A departure later than usual by more than this is told to the other
+/// holders of a shared schedule (less would be lost in how late they hear).
+const TELL_OTHERS_AFTER: Duration = Duration::from_micros(100);
 
 thread_local! {
     static SENDING_FOR: RefCell<Option<Sending>> = const { RefCell::new(None) };
@@ -33,8 +42,9 @@ thread_local! {
 #[derive(Debug)]
 struct Sending {
     mark: DepartureMark,
-    /// The start of the request this thread is about to send.
-    started: Option<Instant>,
+    /// The start of the request this thread is about to send, and its
+    /// slot's number on a shared schedule.
+    started: Option<(Instant, Option<u64>)>,
 }
 
 /// Where a limiter keeps its latest start (nanoseconds since `epoch`, plus
@@ -44,11 +54,14 @@ pub(crate) struct DepartureMark {
     pub(super) epoch: Instant,
     pub(super) last_start: Arc<AtomicU64>,
     pub(super) usual_delay: Arc<Mutex<Option<Duration>>>,
+    /// The schedule shared with other processes, if any.
+    pub(super) others: Option<SharedPacing>,
 }
 
 impl DepartureMark {
-    /// A request started at `started` was written at `sent`.
-    fn departed(&self, started: Instant, sent: Instant) {
+    /// A request started at `started` (slot `seq` of a shared schedule) was
+    /// written at `sent`.
+    fn departed(&self, (started, seq): (Instant, Option<u64>), sent: Instant) {
         let delay = sent.saturating_duration_since(started);
         let usual = {
             let mut usual = self.usual_delay.lock();
@@ -63,6 +76,11 @@ impl DepartureMark {
         let since = late_start.saturating_duration_since(self.epoch).as_nanos();
         let one_up = u64::try_from(since).unwrap_or(u64::MAX - 1) + 1;
         self.last_start.fetch_max(one_up, Ordering::AcqRel);
+        if let Some(others) = &self.others {
+            if late_start.saturating_duration_since(started) > TELL_OTHERS_AFTER {
+                others.slots().started(late_start, seq);
+            }
+        }
     }
 }
 
@@ -81,11 +99,11 @@ impl SendingFor {
         SendingFor(())
     }
 
-    /// The limiter just cleared a request on this thread.
-    pub(crate) fn started(&self) {
+    /// The limiter just cleared `reservation` on this thread.
+    pub(crate) fn started(&self, reservation: &Reservation) {
         SENDING_FOR.with(|current| {
             if let Some(sending) = current.borrow_mut().as_mut() {
-                sending.started = Some(Instant::now());
+                sending.started = Some((Instant::now(), reservation.seq));
             }
         });
     }
@@ -128,22 +146,57 @@ mod tests {
             epoch,
             last_start: Arc::new(AtomicU64::new(0)),
             usual_delay: Arc::default(),
+            others: None,
         };
         // Usual: 1 ms from start to write.
         for n in 0..10 {
-            mark.departed(epoch + ms(10 * n), epoch + ms(10 * n + 1));
+            mark.departed((epoch + ms(10 * n), None), epoch + ms(10 * n + 1));
         }
         assert_eq!(recorded(&mark), ms(90));
         // Opening a connection: written 4 ms after its start at 100 ms, 3
         // ms later than usual.
-        mark.departed(epoch + ms(100), epoch + ms(104));
+        mark.departed((epoch + ms(100), None), epoch + ms(104));
         let moved = recorded(&mark);
         assert!(moved > ms(102) && moved <= ms(103), "{moved:?}");
         // A start recorded later is not moved back.
         mark.last_start
             .store(ms(200).as_nanos() as u64 + 1, Ordering::Release);
-        mark.departed(epoch + ms(110), epoch + ms(111));
+        mark.departed((epoch + ms(110), None), epoch + ms(111));
         assert_eq!(recorded(&mark), ms(200));
+    }
+
+    /// A shared schedule that only records what it is told.
+    #[derive(Debug, Default)]
+    struct Told(Mutex<Vec<(Instant, Option<u64>)>>);
+
+    impl crate::limiter::SharedSlots for Told {
+        fn reserve(&self, earliest: Instant, _: Duration) -> crate::limiter::SharedSlot {
+            crate::limiter::SharedSlot::new(earliest, None)
+        }
+        fn pause(&self, _: Instant, _: &str) {}
+        fn started(&self, at: Instant, seq: Option<u64>) {
+            self.0.lock().push((at, seq));
+        }
+    }
+
+    #[test]
+    fn a_departure_much_later_than_usual_is_told_to_the_other_processes() {
+        let epoch = Instant::now();
+        let told = Arc::new(Told::default());
+        let mark = DepartureMark {
+            epoch,
+            last_start: Arc::new(AtomicU64::new(0)),
+            usual_delay: Arc::default(),
+            others: Some(SharedPacing::new(told.clone())),
+        };
+        mark.departed((epoch + ms(10), Some(1)), epoch + ms(11));
+        mark.departed((epoch + ms(20), Some(2)), epoch + ms(21));
+        assert!(told.0.lock().is_empty(), "usual departures are not told");
+        mark.departed((epoch + ms(30), Some(3)), epoch + ms(33));
+        // Told as it stands: 33 ms less the usual delay, which rose by a
+        // 64th of this one's excess.
+        let usual = ms(1) + ms(2).mul_f64(USUAL_RISES_BY);
+        assert_eq!(*told.0.lock(), [(epoch + ms(33) - usual, Some(3))]);
     }
 
     #[test]
@@ -153,6 +206,7 @@ mod tests {
             epoch,
             last_start: Arc::new(AtomicU64::new(0)),
             usual_delay: Arc::default(),
+            others: None,
         };
         let sending = SendingFor::new(mark.clone());
         request_sent();
@@ -161,7 +215,7 @@ mod tests {
             0,
             "nothing started"
         );
-        sending.started();
+        sending.started(&Reservation::unpaced(Instant::now(), 0));
         std::thread::spawn(request_sent).join().unwrap();
         assert_eq!(mark.last_start.load(Ordering::Acquire), 0, "another thread");
         request_sent();

@@ -146,6 +146,7 @@ impl<C: Clock> Limiter<C> {
             epoch: self.epoch,
             last_start: Arc::clone(&self.last_start),
             usual_delay: Arc::clone(&self.usual_departure),
+            others: self.state.lock().schedule.shared().cloned(),
         }
     }
 

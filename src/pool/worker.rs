@@ -52,8 +52,8 @@ impl<W: Work> Engine<'_, W> {
                 self.limiter.acquire(self.halt.stop()).ok()
             };
             self.sizing.end_wait();
-            if cleared.is_some() {
-                sending.started();
+            if let Some(reservation) = &cleared {
+                sending.started(reservation);
             }
             // The budget is taken at the start the limiter cleared, so the
             // starts it allows are the first ones in time; a worker cleared
