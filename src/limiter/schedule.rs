@@ -336,7 +336,11 @@ impl Schedule {
             .filter(|booked| started_by(booked.start, now.instant))
             .map(|booked| now.since_epoch_at(booked.start));
         let mut windows = Windows::new(budget);
-        windows.take_over(started, now.since_epoch().as_secs());
+        let window = now.since_epoch().as_secs();
+        windows.take_over(started, window);
+        if let Some(pacing) = self.pacing.as_ref() {
+            windows.stay_even_in(window, pacing.effective_interval());
+        }
         self.windows = Some(windows);
         self.recent_paced.clear();
         self.next_generation();

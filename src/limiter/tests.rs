@@ -283,6 +283,35 @@ fn window_headers_switch_to_window_mode_where_they_bind() {
 }
 
 #[test]
+fn the_window_in_which_window_mode_begins_keeps_even_pacing() {
+    // Other clients on the key, if any, cannot show in one reply's counts:
+    // the rest of the window goes on evenly, the next one bursts.
+    let at = clock(0);
+    let limiter = Limiter::new(Rate::per_second(20.0));
+    let t0 = at(Duration::ZERO);
+    let first = limiter.reserve_at(t0);
+    limiter.accepted(&first, Some(&kong_hint(20, 19)), at(ms(50)));
+    assert!(matches!(
+        limiter.pacing_model(),
+        PacingModel::Windows { .. }
+    ));
+    let starts: Vec<Duration> = (0..21)
+        .map(|_| limiter.reserve_at(at(ms(50))).start - t0.instant)
+        .collect();
+    let (this_window, next_window): (Vec<Duration>, Vec<Duration>) = starts
+        .iter()
+        .partition(|start| **start < Duration::from_secs(1));
+    assert_eq!(this_window.len(), 19, "{starts:?}");
+    assert!(
+        this_window
+            .windows(2)
+            .all(|pair| pair[1] - pair[0] >= ms(50)),
+        "{this_window:?}"
+    );
+    assert!(next_window[1] - next_window[0] < ms(10), "{next_window:?}");
+}
+
+#[test]
 fn a_full_window_pauses_everyone_until_the_next() {
     let at = clock(300);
     let limiter = Limiter::new(Rate::per_second(4.0));
@@ -502,16 +531,18 @@ fn headers_from_another_layer_are_dropped_after_two_contradictions() {
 }
 
 /// Window mode at 20/s for headers that claim as much, `window_starts` starts
-/// into the window (the first at `phase_ms`), then two contradictions 10 ms
+/// into a window (the first at `phase_ms`), then two contradictions 10 ms
 /// later: when the first even-paced start comes, after the first start.
+/// Window mode began with a reply a second before, in a window that kept
+/// even pacing to its end (see `Windows::stay_even_in`).
 fn resume_after_leaving_windows(phase_ms: u64, window_starts: usize) -> Duration {
     let at = clock(phase_ms);
     let limiter = Limiter::new(Rate::per_second(20.0));
-    let t0 = at(Duration::ZERO);
-    let first = limiter.reserve_at(t0);
-    limiter.accepted(&first, Some(&kong_hint(20, 19)), t0);
-    let mut booked: Vec<Reservation> = (1..window_starts).map(|_| limiter.reserve_at(t0)).collect();
-    let now = at(booked.last().map_or(t0.instant, |r| r.start) - t0.instant + ms(10));
+    let entry = at(Duration::ZERO);
+    limiter.accepted(&limiter.reserve_at(entry), Some(&kong_hint(20, 19)), entry);
+    let t0 = at(Duration::from_secs(1));
+    let mut booked: Vec<Reservation> = (0..window_starts).map(|_| limiter.reserve_at(t0)).collect();
+    let now = at(booked.last().map_or(t0.instant, |r| r.start) - entry.instant + ms(10));
     for _ in 0..2 {
         let contradicted = booked.pop().unwrap_or_else(|| limiter.reserve_at(now));
         limiter.rejected(&contradicted, None, None, now);
