@@ -7,6 +7,10 @@
 //! departure later than usual after its start moves the recorded start on
 //! by the difference, and the next start keeps its gap from there.
 //!
+//! Over TLS the first write on a new connection is the handshake's, so
+//! there the mark falls before the handshake's round trip: only later
+//! delays (a preemption, a slow write) are seen.
+//!
 //! Only the part beyond the usual delay counts: every request spends some
 //! microseconds between its start and its write, and counting those would
 //! slow every gap by as much.
@@ -21,7 +25,6 @@
 
 use super::reservation::Reservation;
 use super::shared::SharedPacing;
-use parking_lot::Mutex;
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -30,6 +33,8 @@ use std::time::{Duration, Instant};
 /// The usual delay follows a new low at once and a higher delay by this
 /// share per request: it tracks the fast path, not the stalls.
 const USUAL_RISES_BY: f64 = 1.0 / 64.0;
+/// The usual delay (nanoseconds) before any request was written.
+pub(super) const NO_DELAY_YET: u64 = u64::MAX;
 /// A departure later than usual by more than this is told to the other
 /// holders of a shared schedule (less would be lost in how late they hear).
 const TELL_OTHERS_AFTER: Duration = Duration::from_micros(100);
@@ -48,12 +53,13 @@ struct Sending {
 }
 
 /// Where a limiter keeps its latest start (nanoseconds since `epoch`, plus
-/// one; 0: no start yet), and the usual delay from a start to its write.
+/// one; 0: no start yet), and the usual delay from a start to its write
+/// (nanoseconds; [`NO_DELAY_YET`] before the first).
 #[derive(Debug, Clone)]
 pub(crate) struct DepartureMark {
     pub(super) epoch: Instant,
     pub(super) last_start: Arc<AtomicU64>,
-    pub(super) usual_delay: Arc<Mutex<Option<Duration>>>,
+    pub(super) usual_delay: Arc<AtomicU64>,
     /// The schedule shared with other processes, if any.
     pub(super) others: Option<SharedPacing>,
 }
@@ -62,19 +68,24 @@ impl DepartureMark {
     /// A request started at `started` (slot `seq` of a shared schedule) was
     /// written at `sent`.
     fn departed(&self, (started, seq): (Instant, Option<u64>), sent: Instant) {
-        let delay = sent.saturating_duration_since(started);
-        let usual = {
-            let mut usual = self.usual_delay.lock();
-            let updated = match *usual {
-                Some(before) if delay > before => before + (delay - before).mul_f64(USUAL_RISES_BY),
-                _ => delay,
-            };
-            *usual = Some(updated);
-            updated
+        let delay = nanos(sent.saturating_duration_since(started));
+        let rise = |before: u64| {
+            if delay > before && before != NO_DELAY_YET {
+                before + ((delay - before) as f64 * USUAL_RISES_BY) as u64
+            } else {
+                delay
+            }
         };
+        let before = self
+            .usual_delay
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |before| {
+                Some(rise(before))
+            })
+            .unwrap_or_else(|before| before);
+        let usual = Duration::from_nanos(rise(before));
         let late_start = sent.checked_sub(usual).unwrap_or(started);
-        let since = late_start.saturating_duration_since(self.epoch).as_nanos();
-        let one_up = u64::try_from(since).unwrap_or(u64::MAX - 1) + 1;
+        let since = nanos(late_start.saturating_duration_since(self.epoch));
+        let one_up = since.min(u64::MAX - 1) + 1;
         self.last_start.fetch_max(one_up, Ordering::AcqRel);
         if let Some(others) = &self.others {
             if late_start.saturating_duration_since(started) > TELL_OTHERS_AFTER {
@@ -127,9 +138,14 @@ pub(crate) fn request_sent() {
     });
 }
 
+fn nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use parking_lot::Mutex;
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
@@ -145,7 +161,7 @@ mod tests {
         let mark = DepartureMark {
             epoch,
             last_start: Arc::new(AtomicU64::new(0)),
-            usual_delay: Arc::default(),
+            usual_delay: Arc::new(AtomicU64::new(NO_DELAY_YET)),
             others: None,
         };
         // Usual: 1 ms from start to write.
@@ -186,7 +202,7 @@ mod tests {
         let mark = DepartureMark {
             epoch,
             last_start: Arc::new(AtomicU64::new(0)),
-            usual_delay: Arc::default(),
+            usual_delay: Arc::new(AtomicU64::new(NO_DELAY_YET)),
             others: Some(SharedPacing::new(told.clone())),
         };
         mark.departed((epoch + ms(10), Some(1)), epoch + ms(11));
@@ -205,7 +221,7 @@ mod tests {
         let mark = DepartureMark {
             epoch,
             last_start: Arc::new(AtomicU64::new(0)),
-            usual_delay: Arc::default(),
+            usual_delay: Arc::new(AtomicU64::new(NO_DELAY_YET)),
             others: None,
         };
         let sending = SendingFor::new(mark.clone());

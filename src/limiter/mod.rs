@@ -94,7 +94,7 @@ pub struct Limiter<C: Clock = SystemClock> {
     /// `departure.rs`).
     last_start: Arc<AtomicU64>,
     /// The usual time from a start to its request's write.
-    usual_departure: Arc<Mutex<Option<Duration>>>,
+    usual_departure: Arc<AtomicU64>,
     /// What the gateway's replies said of its kind ([`GATEWAY_UNKNOWN`],
     /// [`GATEWAY_WINDOWS`]: Kong's one-second window headers, which stick;
     /// [`GATEWAY_GAPS`]: replies without them, e.g. nginx's leaky bucket).
@@ -133,21 +133,24 @@ impl<C: Clock> Limiter<C> {
             }),
             wake: Condvar::new(),
             last_start: Arc::new(AtomicU64::new(0)),
-            usual_departure: Arc::default(),
+            usual_departure: Arc::new(AtomicU64::new(departure::NO_DELAY_YET)),
             gateway_kind: AtomicU8::new(GATEWAY_UNKNOWN),
             epoch,
         }
     }
 
     /// Where the transport tells this limiter when a request it cleared
-    /// actually left (see `departure.rs`).
-    pub(crate) fn departure_mark(&self) -> DepartureMark {
-        DepartureMark {
+    /// actually left (see `departure.rs`); `None` when nothing is paced, so
+    /// no gap is kept after a start.
+    pub(crate) fn departure_mark(&self) -> Option<DepartureMark> {
+        let state = self.state.lock();
+        state.schedule.rate?;
+        Some(DepartureMark {
             epoch: self.epoch,
             last_start: Arc::clone(&self.last_start),
             usual_delay: Arc::clone(&self.usual_departure),
-            others: self.state.lock().schedule.shared().cloned(),
-        }
+            others: state.schedule.shared().cloned(),
+        })
     }
 
     /// Starts the first request on a wall-clock second (plus the window

@@ -21,7 +21,7 @@ impl<W: Work> Engine<'_, W> {
     /// One worker: runs jobs until it takes a shutdown pill, or leaves an
     /// auto-sized pool that has no job for it.
     pub(super) fn worker_loop(&self, sink: SinkSender<W>, mut rng: fastrand::Rng) {
-        let sending = SendingFor::new(self.limiter.departure_mark());
+        let sending = self.limiter.departure_mark().map(SendingFor::new);
         loop {
             self.sizing.begin_wait();
             let tracked = match self.queue.recv_timeout(self.config.idle_exit) {
@@ -52,7 +52,7 @@ impl<W: Work> Engine<'_, W> {
                 self.limiter.acquire(self.halt.stop()).ok()
             };
             self.sizing.end_wait();
-            if let Some(reservation) = &cleared {
+            if let (Some(sending), Some(reservation)) = (&sending, &cleared) {
                 sending.started(reservation);
             }
             // The budget is taken at the start the limiter cleared, so the
