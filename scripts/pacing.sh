@@ -23,6 +23,7 @@
 # Usage: scripts/pacing.sh [--procs P] [--seconds S] [--kinds "fixed nginx ..."] [RATES...]
 #        defaults: 1 process, 15 s, every kind, rates 4 20 100 500
 # Environment: LATENCY=0.05 (the upstream's latency, seconds).
+#   RESTB_BIN=PATH runs another build of restb (to compare two).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 procs=1 seconds=15 kinds="fixed sliding layered layered-equal leaky token nginx nginx-ra"
@@ -43,7 +44,7 @@ for n in "$procs" "$seconds" $rates; do
 done
 
 cargo build --release --quiet
-restb=$PWD/target/release/restb
+restb=${RESTB_BIN:-$PWD/target/release/restb}
 figures=$PWD/scripts/lib/pacing_figures.py
 dir=$(mktemp -d)
 cleanup() {

@@ -37,6 +37,7 @@ mod clock;
 mod departure;
 mod gcra;
 mod hint;
+mod lateness;
 mod learn;
 mod pacing;
 mod pause_record;

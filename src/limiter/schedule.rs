@@ -4,6 +4,7 @@
 //! instants. (Learning from replies is in `learn.rs`, waiting in `wait.rs`.)
 
 use super::clock::{later, Now};
+use super::lateness::Lateness;
 use super::pacing::EvenPacing;
 use super::rate::Rate;
 use super::reservation::{started_by, Pause, Reservation};
@@ -44,6 +45,9 @@ pub(super) struct SharedAsk {
     pub(super) shared: SharedPacing,
     earliest: Instant,
     pub(super) increment: Duration,
+    /// The gap kept after the previous actual start: the increment
+    /// without the slack (see `lateness.rs`).
+    gap: Duration,
     generation: u64,
 }
 
@@ -81,6 +85,8 @@ pub(super) struct Schedule {
     wall_watch: WallWatch,
     /// A schedule shared with other processes: it books the even starts.
     shared: Option<SharedPacing>,
+    /// How far our starts on it ran behind their slots.
+    lateness: Lateness,
 }
 
 impl Schedule {
@@ -97,6 +103,7 @@ impl Schedule {
             limit: u32::MAX,
             wall_watch: WallWatch::default(),
             shared: None,
+            lateness: Lateness::default(),
         }
     }
 
@@ -105,6 +112,14 @@ impl Schedule {
     pub(super) fn set_shared(&mut self, shared: SharedPacing) {
         self.shared = Some(shared);
         self.align_start = false;
+    }
+
+    /// A start booked for `slot` on the shared schedule was made at
+    /// `started`.
+    pub(super) fn started_on_shared(&mut self, slot: Instant, started: Instant) {
+        if self.shared.is_some() {
+            self.lateness.observe(slot, started);
+        }
     }
 
     /// The schedule shared with other processes, if any.
@@ -276,11 +291,12 @@ impl Schedule {
 
     fn shared_ask(&mut self, earliest: Instant) -> Option<SharedAsk> {
         let shared = self.shared.clone()?;
-        let increment = self.pacing.as_mut()?.next_increment();
+        let gap = self.pacing.as_mut()?.next_increment();
         Some(SharedAsk {
             shared,
             earliest,
-            increment,
+            increment: gap + self.lateness.slack(gap),
+            gap,
             generation: self.generation,
         })
     }
@@ -304,7 +320,7 @@ impl Schedule {
                 self.generation
             },
             slot: None,
-            min_gap: (!bunches && !slot.turn).then_some(ask.increment),
+            min_gap: (!bunches && !slot.turn).then_some(ask.gap),
             closes: None,
             turn: slot.turn,
             seq: slot.seq,

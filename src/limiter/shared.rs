@@ -396,6 +396,32 @@ mod tests {
         });
     }
 
+    /// Our start ran far behind its slot (held a gap after another's):
+    /// the slots we book next are spaced wider by a share of that, so the
+    /// starts catch up with their slots; the gap kept after each start
+    /// stays as it was.
+    #[test]
+    fn a_start_behind_its_slot_spaces_the_next_slots_wider_not_the_gap() {
+        let shared = Arc::new(InMemory::default());
+        let limiter = counting_gaps(&shared);
+        let now = Instant::now();
+        *shared.next.lock() = Some(now);
+        *shared.elsewhere.lock() = Some(now);
+        let behind = limiter.acquire(&Stop::new()).unwrap();
+        let lateness = Instant::now() - behind.start;
+        assert!(lateness >= Duration::from_millis(100), "{lateness:?}");
+        let next = limiter.reserve_at(Now::system());
+        let spacing = shared.next.lock().unwrap() - next.start;
+        let gap = next.min_gap.expect("even pacing keeps a gap");
+        let slack = spacing.saturating_sub(gap);
+        // A 16th of the lateness (the start is recorded a moment before
+        // we read the clock here).
+        assert!(
+            slack > lateness / 16 - Duration::from_millis(1) && slack <= lateness / 16,
+            "slack {slack:?} for {lateness:?} behind"
+        );
+    }
+
     /// A gateway that reports one-second windows counts starts, not gaps:
     /// no start waits after another process's (it could crowd a window),
     /// and none is told.

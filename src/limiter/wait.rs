@@ -51,6 +51,7 @@ impl<C: Clock> Limiter<C> {
     /// [`Stopped`] when the stop signal was given (noticed within
     /// [`STOP_POLL`], at once after [`Limiter::interrupt`]).
     pub fn acquire(&self, stop: &Stop) -> Result<Reservation, Stopped> {
+        super::departure::began(None);
         loop {
             if let Waited::Start(reservation) = self.wait_for_slot(stop)? {
                 return Ok(reservation);
@@ -89,9 +90,13 @@ impl<C: Clock> Limiter<C> {
                         return Err(Stopped);
                     }
                 }
-                let state = self.state.lock();
+                let started = self.clock.now().instant;
+                let mut state = self.state.lock();
                 if state.interrupted {
                     return Err(Stopped);
+                }
+                if reservation.min_gap.is_some() {
+                    state.schedule.started_on_shared(reservation.start, started);
                 }
                 // Paused while keeping the gap: book again.
                 let current = state.schedule.generation() == reservation.generation;
@@ -189,6 +194,7 @@ impl<C: Clock> Limiter<C> {
                 .compare_exchange(previous, started, Ordering::AcqRel, Ordering::Acquire)
                 .is_ok()
             {
+                super::departure::began(Some(self.epoch + Duration::from_nanos(now)));
                 if let Some(shared) = others {
                     self.tell_others(shared, now, seq);
                 }
