@@ -67,8 +67,9 @@ impl Learner {
     ) {
         schedule.notice_time(now);
         self.in_a_row = 0;
-        self.trust
-            .accepted(hint.is_some_and(|hint| hint.second.is_some()));
+        let with_window = hint.is_some_and(|hint| hint.second.is_some());
+        self.trust.replied(with_window);
+        self.trust.accepted(with_window);
         if let Some(pacing) = schedule.pacing.as_mut() {
             pacing.narrow();
         }
@@ -101,6 +102,8 @@ impl Learner {
     ) -> Backoff {
         schedule.notice_time(now);
         self.in_a_row += 1;
+        self.trust
+            .replied(hint.is_some_and(|hint| hint.second.is_some()));
         let hint = hint.copied().unwrap_or_default();
         // 429s that the gateway explains (a spent quota, a long
         // Retry-After, a spent window whose counts window mode follows)
@@ -182,6 +185,12 @@ impl Learner {
             schedule.leave_windows(now);
         }
         self.pause(schedule, until, PauseReason::WindowSpent, now)
+    }
+
+    /// Whether the gateway counts gaps, not windows (see
+    /// [`Trust::counts_gaps`]).
+    pub(super) fn counts_gaps(&self) -> bool {
+        self.trust.counts_gaps()
     }
 
     /// A 429 nothing explains: a spacing error unless they keep coming.

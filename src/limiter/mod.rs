@@ -67,14 +67,9 @@ use departure::DepartureMark;
 use learn::Learner;
 use parking_lot::{Condvar, Mutex};
 use schedule::Schedule;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
-
-/// [`Limiter`]'s `gateway_kind`: no reply yet, one-second windows, gaps.
-const GATEWAY_UNKNOWN: u8 = 0;
-const GATEWAY_WINDOWS: u8 = 1;
-const GATEWAY_GAPS: u8 = 2;
 
 /// The limiter was stopped while a caller waited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,13 +91,6 @@ pub struct Limiter<C: Clock = SystemClock> {
     last_start: Arc<AtomicU64>,
     /// The usual time from a start to its request's write.
     usual_departure: Arc<AtomicU64>,
-    /// What the gateway's replies said of its kind ([`GATEWAY_UNKNOWN`],
-    /// [`GATEWAY_WINDOWS`]: Kong's one-second window headers, which stick;
-    /// [`GATEWAY_GAPS`]: replies without them, e.g. nginx's leaky bucket).
-    /// Only a gateway that counts gaps needs a start on a shared schedule
-    /// to wait after other processes' starts (see `wait.rs`); one counting
-    /// windows does not, and the wait could crowd a window.
-    gateway_kind: AtomicU8,
     epoch: Instant,
 }
 
@@ -135,7 +123,6 @@ impl<C: Clock> Limiter<C> {
             wake: Condvar::new(),
             last_start: Arc::new(AtomicU64::new(0)),
             usual_departure: Arc::new(AtomicU64::new(departure::NO_DELAY_YET)),
-            gateway_kind: AtomicU8::new(GATEWAY_UNKNOWN),
             epoch,
         }
     }
@@ -274,7 +261,6 @@ impl<C: Clock> Limiter<C> {
     /// rate-limit one) to the request booked as `reservation`: its headers,
     /// if any, and that pacing was not too fast.
     pub fn accepted(&self, reservation: &Reservation, hint: Option<&GatewayHint>, now: Now) {
-        self.note_gateway_kind(hint);
         self.learn(|state| {
             state
                 .learner
@@ -295,32 +281,11 @@ impl<C: Clock> Limiter<C> {
         hint: Option<&GatewayHint>,
         now: Now,
     ) -> Backoff {
-        self.note_gateway_kind(hint);
         self.learn(|state| {
             state
                 .learner
                 .rejected(&mut state.schedule, reservation, retry_after, hint, now)
         })
-    }
-
-    /// Notes what a reply's headers say of the gateway's kind.
-    fn note_gateway_kind(&self, hint: Option<&GatewayHint>) {
-        if hint.is_some_and(|hint| hint.second.is_some()) {
-            self.gateway_kind.store(GATEWAY_WINDOWS, Ordering::Relaxed);
-        } else {
-            let _ = self.gateway_kind.compare_exchange(
-                GATEWAY_UNKNOWN,
-                GATEWAY_GAPS,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            );
-        }
-    }
-
-    /// Whether starts must keep their gap after other processes' starts
-    /// too: the gateway's replies came without window headers.
-    fn counts_gaps(&self) -> bool {
-        self.gateway_kind.load(Ordering::Relaxed) == GATEWAY_GAPS
     }
 
     /// Applies a lesson; wakes the sleepers if it voided their slots.

@@ -35,6 +35,9 @@ pub(super) struct Trust {
     last_spent: Option<(Instant, u32)>,
     /// The last window a burst of window mode found spent.
     last_burst_spent: Option<u64>,
+    /// Whether any reply came yet, and whether any carried window counts.
+    replied: bool,
+    windows_in_a_reply: bool,
 }
 
 impl Trust {
@@ -44,6 +47,19 @@ impl Trust {
         if let Some((_, passed)) = self.last_spent.as_mut() {
             *passed = passed.saturating_add(1);
         }
+    }
+
+    /// A reply came (accepted or rejected); `with_window` when it carried
+    /// window counts.
+    pub(super) fn replied(&mut self, with_window: bool) {
+        self.replied = true;
+        self.windows_in_a_reply |= with_window;
+    }
+
+    /// Whether the gateway counts gaps between requests, not windows: it
+    /// replied, never with window counts (a leaky bucket such as nginx's).
+    pub(super) fn counts_gaps(&self) -> bool {
+        self.replied && !self.windows_in_a_reply
     }
 
     /// Whether window headers still describe the gateway that rejects.
@@ -107,6 +123,18 @@ impl Trust {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn a_gateway_counts_gaps_until_a_reply_carries_window_counts() {
+        let mut trust = Trust::default();
+        assert!(!trust.counts_gaps(), "no reply yet");
+        trust.replied(false);
+        assert!(trust.counts_gaps());
+        trust.replied(true);
+        assert!(!trust.counts_gaps());
+        trust.replied(false);
+        assert!(!trust.counts_gaps(), "window counts once seen stick");
+    }
 
     #[test]
     fn bursts_that_spend_two_windows_in_a_row_end_window_mode() {

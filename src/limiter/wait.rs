@@ -129,7 +129,7 @@ impl<C: Clock> Limiter<C> {
         state
             .schedule
             .shared()
-            .filter(|_| self.counts_gaps())
+            .filter(|_| state.learner.counts_gaps())
             .cloned()
     }
 
