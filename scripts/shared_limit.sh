@@ -2,7 +2,11 @@
 # P restb processes on one client key, sharing one allotment through Redis
 # (--shared-limit), on loopback, against both gateway kinds of RESTB_API.md:
 #  - window: the mock gateway, fixed one-second windows per key (Kong 2 headers);
-#  - leaky:  nginx limit_req (leaky bucket, no burst, 429) in front of the mock.
+#  - leaky:  nginx limit_req (leaky bucket, no burst, 429) in front of the mock;
+#  - mock-leaky: the mock's own leaky bucket with nginx's replies (429, no
+#    Retry-After, no headers), which stamps each arrival with the kernel's
+#    receive time: how evenly the processes space their requests, without
+#    nginx's event-loop clock (milliseconds, late when it shares the cores).
 # nginx logs every request with its time ($msec) and status, so the gateway's
 # own totals and per-second counts come from what it saw, not from the clients
 # (for the window gateway nginx is a plain logging proxy in front of the mock).
@@ -18,7 +22,7 @@
 # job's outcome exactly once); 4 processes sharing 1000/s.
 #
 # Usage: scripts/shared_limit.sh [SECONDS]   (default 15)
-# Environment: PROCS="1 2 4 8", RATES="20 100", GATEWAYS="window leaky",
+# Environment: PROCS="1 2 4 8", RATES="20 100", GATEWAYS="window leaky" (or mock-leaky),
 #   EXTRAS="kill faketime restart fast" (any subset; empty for none), LATENCY=0.05;
 #   PROCS, RATES or GATEWAYS empty skips the main table; RUN_FLAGS="--threads 40"
 #   adds flags to every restb run; RESTB_BIN=PATH runs another build of restb
@@ -106,6 +110,9 @@ CONF
 start_gateway() { # args: GATEWAY RATE; prints the base URL
   if [ "$1" = window ]; then
     start_nginx 0 "$(start_mock --rps "$2" --latency "$latency" --headers kong2)"
+  elif [ "$1" = mock-leaky ]; then
+    start_mock --rps "$2" --limiter leaky --retry-after 0 --headers none --latency "$latency" \
+      --log "$dir/mock.log"
   else
     start_nginx "$2" "$(start_mock --latency "$latency")"
   fi
@@ -113,7 +120,15 @@ start_gateway() { # args: GATEWAY RATE; prints the base URL
 
 stop_gateway() {
   [ -f "$dir/nginx.pid" ] && { kill "$(cat "$dir/nginx.pid")"; rm -f "$dir/nginx.pid"; sleep 0.3; }
-  [ -f "$dir/mock.pids" ] && { kill $(cat "$dir/mock.pids") 2>/dev/null || true; rm -f "$dir/mock.pids"; }
+  if [ -f "$dir/mock.pids" ]; then
+    local pids pid
+    pids=$(cat "$dir/mock.pids"); rm -f "$dir/mock.pids"
+    kill $pids 2>/dev/null || true
+    # Until it has exited, its request log may not be whole.
+    for pid in $pids; do
+      for _ in $(seq 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+    done
+  fi
   kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true
 }
 
@@ -145,12 +160,12 @@ for n in range(p):
     if m: p50.append(int(m.group(1))); p99.append(int(m.group(2)))
 share = f"{min(shares):5.1f}-{max(shares):5.1f}%" if shares else "-"
 rtt = f"{max(p50)}/{max(p99)}" if p50 else "-"
-print(f"{label:<9} {gateway:<6} {rate:5g} {p:2d} {len(ok):7d} {rate_at_gw:9.2f} {100*rate_at_gw/rate:7.1f}% {limited:5d} {100*limited/max(len(ok)+limited,1):6.2f}% {share:>14} {rtt:>11}")
+print(f"{label:<9} {gateway:<10} {rate:5g} {p:2d} {len(ok):7d} {rate_at_gw:9.2f} {100*rate_at_gw/rate:7.1f}% {limited:5d} {100*limited/max(len(ok)+limited,1):6.2f}% {share:>14} {rtt:>11}")
 PY
 }
 
 header() {
-  printf '%-9s %-6s %5s %2s %7s %9s %8s %5s %7s %14s %11s\n' case gateway rps P "200s" "rate@gw" "% allot" 429s "% 429" "share of fair" "rtt p50/p99"
+  printf '%-9s %-10s %5s %2s %7s %9s %8s %5s %7s %14s %11s\n' case gateway rps P "200s" "rate@gw" "% allot" 429s "% 429" "share of fair" "rtt p50/p99"
 }
 
 run_case() { # args: GATEWAY RATE P LABEL [faketime]; LABEL local: no --shared-limit
@@ -171,8 +186,10 @@ run_case() { # args: GATEWAY RATE P LABEL [faketime]; LABEL local: no --shared-l
   done
   export RESTB_SHARED_LIMIT=$shared
   for n in $(seq 0 $((p - 1))); do wait "$(cat "$dir/pid.$n")" || true; done
-  summarise "$gateway" "$rate" "$p" "$label"
   stop_gateway
+  # The mock's log (ARRIVAL KEY STATUS PATH) as nginx's first two fields.
+  [ "$gateway" = mock-leaky ] && awk '{print $1, $3}' "$dir/mock.log" > "$dir/access.log"
+  summarise "$gateway" "$rate" "$p" "$label"
   if [ -n "${KEEP:-}" ]; then
     local case=$gateway.$rate.$p.$label n
     cp "$dir/access.log" "$dir/access.$case.log"

@@ -56,6 +56,7 @@ impl Connector<()> for LeanConnector {
             buffers: LazyBuffers::new(config.input_buffer_size(), config.output_buffer_size()),
             read_timeout: None,
             write_timeout: None,
+            fresh: true,
         };
         let wrapped = self.tls.connect(details, Some(transport))?;
         Ok(wrapped.map(|transport| Box::new(transport) as Box<dyn Transport>))
@@ -155,6 +156,8 @@ struct LeanTransport {
     buffers: LazyBuffers,
     read_timeout: Option<Duration>,
     write_timeout: Option<Duration>,
+    /// Nothing was written on this connection yet.
+    fresh: bool,
 }
 
 /// The socket timeout to arm for `left`, or `None` when `set` will do: no
@@ -236,7 +239,7 @@ impl Transport for LeanTransport {
         }
         // A request (or its part) is on its way: the limiter that cleared
         // it keeps the next start a gap after now.
-        crate::limiter::request_sent();
+        crate::limiter::request_sent(std::mem::take(&mut self.fresh));
         Ok(())
     }
 
@@ -276,6 +279,7 @@ mod tests {
             buffers: LazyBuffers::new(64, 64),
             read_timeout: None,
             write_timeout: None,
+            fresh: true,
         };
         (transport, server)
     }

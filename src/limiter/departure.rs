@@ -75,9 +75,35 @@ pub(crate) struct DepartureMark {
 
 impl DepartureMark {
     /// A request started at `started` (slot `seq` of a shared schedule) was
-    /// written at `sent`.
-    fn departed(&self, (started, seq): (Instant, Option<u64>), sent: Instant) {
+    /// written at `sent`, `on_new_connection` if it opened one.
+    fn departed(
+        &self,
+        (started, seq): (Instant, Option<u64>),
+        sent: Instant,
+        on_new_connection: bool,
+    ) {
         let delay = nanos(sent.saturating_duration_since(started));
+        let usual = Duration::from_nanos(if on_new_connection {
+            self.usual_on_new_connection()
+        } else {
+            self.usual_after(delay)
+        });
+        let late_start = sent.checked_sub(usual).unwrap_or(started).max(started);
+        let since = nanos(late_start.saturating_duration_since(self.epoch));
+        let one_up = since.min(u64::MAX - 1) + 1;
+        self.last_start.fetch_max(one_up, Ordering::AcqRel);
+        if let Some(others) = &self.others {
+            if late_start > started {
+                others.slots().started(late_start, seq);
+            }
+        }
+    }
+}
+
+impl DepartureMark {
+    /// The usual delay, taking in one of `delay` (nanoseconds) on a
+    /// connection already open.
+    fn usual_after(&self, delay: u64) -> u64 {
         let rise = |before: u64| {
             if delay > before && before != NO_DELAY_YET {
                 before + ((delay - before) as f64 * USUAL_RISES_BY) as u64
@@ -91,15 +117,17 @@ impl DepartureMark {
                 Some(rise(before))
             })
             .unwrap_or_else(|before| before);
-        let usual = Duration::from_nanos(rise(before));
-        let late_start = sent.checked_sub(usual).unwrap_or(started);
-        let since = nanos(late_start.saturating_duration_since(self.epoch));
-        let one_up = since.min(u64::MAX - 1) + 1;
-        self.last_start.fetch_max(one_up, Ordering::AcqRel);
-        if let Some(others) = &self.others {
-            if late_start > started {
-                others.slots().started(late_start, seq);
-            }
+        rise(before)
+    }
+
+    /// The usual delay for a request that opened a connection: not taken
+    /// in (opening one is not usual), and none before any request went on
+    /// an open one. The first requests of a run each open a connection;
+    /// were the first delay the usual one, theirs would all look on time.
+    fn usual_on_new_connection(&self) -> u64 {
+        match self.usual_delay.load(Ordering::Acquire) {
+            NO_DELAY_YET => 0,
+            usual => usual,
         }
     }
 }
@@ -148,13 +176,16 @@ pub(super) fn began(at: Option<Instant>) {
     });
 }
 
-/// A request was just written on this thread. The first write after a start
-/// tells its limiter (if any) when the request left.
-pub(crate) fn request_sent() {
+/// A request was just written on this thread, `on_new_connection` if
+/// nothing was written on its connection before. The first write after a
+/// start tells its limiter (if any) when the request left.
+pub(crate) fn request_sent(on_new_connection: bool) {
     SENDING_FOR.with(|current| {
         if let Some(sending) = current.borrow_mut().as_mut() {
             if let Some(started) = sending.started.take() {
-                sending.mark.departed(started, Instant::now());
+                sending
+                    .mark
+                    .departed(started, Instant::now(), on_new_connection);
             }
         }
     });
@@ -188,19 +219,42 @@ mod tests {
         };
         // Usual: 1 ms from start to write.
         for n in 0..10 {
-            mark.departed((epoch + ms(10 * n), None), epoch + ms(10 * n + 1));
+            mark.departed((epoch + ms(10 * n), None), epoch + ms(10 * n + 1), false);
         }
         assert_eq!(recorded(&mark), ms(90));
         // Opening a connection: written 4 ms after its start at 100 ms, 3
         // ms later than usual.
-        mark.departed((epoch + ms(100), None), epoch + ms(104));
+        mark.departed((epoch + ms(100), None), epoch + ms(104), false);
         let moved = recorded(&mark);
         assert!(moved > ms(102) && moved <= ms(103), "{moved:?}");
         // A start recorded later is not moved back.
         mark.last_start
             .store(ms(200).as_nanos() as u64 + 1, Ordering::Release);
-        mark.departed((epoch + ms(110), None), epoch + ms(111));
+        mark.departed((epoch + ms(110), None), epoch + ms(111), false);
         assert_eq!(recorded(&mark), ms(200));
+    }
+
+    /// The first requests of a run each open a connection: with no usual
+    /// delay known yet, the whole of theirs counts, and none becomes the
+    /// usual one.
+    #[test]
+    fn a_request_that_opened_a_connection_is_late_by_all_its_delay_at_first() {
+        let epoch = Instant::now();
+        let mark = DepartureMark {
+            epoch,
+            last_start: Arc::new(AtomicU64::new(0)),
+            usual_delay: Arc::new(AtomicU64::new(NO_DELAY_YET)),
+            others: None,
+        };
+        mark.departed((epoch + ms(10), None), epoch + ms(13), true);
+        assert_eq!(recorded(&mark), ms(13));
+        assert_eq!(mark.usual_delay.load(Ordering::Acquire), NO_DELAY_YET);
+        // Once a usual delay is known, it is what a new connection's
+        // request is late against; it does not change.
+        mark.departed((epoch + ms(20), None), epoch + ms(21), false);
+        mark.departed((epoch + ms(30), None), epoch + ms(34), true);
+        assert_eq!(recorded(&mark), ms(33));
+        assert_eq!(mark.usual_delay.load(Ordering::Acquire), nanos(ms(1)));
     }
 
     /// A shared schedule that only records what it is told.
@@ -227,17 +281,17 @@ mod tests {
             usual_delay: Arc::new(AtomicU64::new(NO_DELAY_YET)),
             others: Some(SharedPacing::new(told.clone())),
         };
-        mark.departed((epoch + ms(10), Some(1)), epoch + ms(11));
-        mark.departed((epoch + ms(20), Some(2)), epoch + ms(21));
+        mark.departed((epoch + ms(10), Some(1)), epoch + ms(11), false);
+        mark.departed((epoch + ms(20), Some(2)), epoch + ms(21), false);
         assert!(told.0.lock().is_empty(), "usual departures are not told");
-        mark.departed((epoch + ms(30), Some(3)), epoch + ms(33));
+        mark.departed((epoch + ms(30), Some(3)), epoch + ms(33), false);
         // Told as it stands: 33 ms less the usual delay, which rose by a
         // 64th of this one's excess.
         let usual = ms(1) + ms(2).mul_f64(USUAL_RISES_BY);
         assert_eq!(*told.0.lock(), [(epoch + ms(33) - usual, Some(3))]);
         // A few microseconds later than usual is told too.
         let sent = epoch + ms(41) + Duration::from_micros(60);
-        mark.departed((epoch + ms(40), Some(4)), sent);
+        mark.departed((epoch + ms(40), Some(4)), sent, false);
         let told = told.0.lock();
         assert_eq!(told.len(), 2, "{told:?}");
         assert_eq!(told[1].1, Some(4));
@@ -260,7 +314,7 @@ mod tests {
         let recorded_at = now - ms(5);
         began(Some(recorded_at));
         sending.started(&Reservation::unpaced(recorded_at, 0));
-        request_sent();
+        request_sent(false);
         // About 5 ms after its start, 4 ms later than the usual 1 ms: the
         // recorded start moves on by about 4 ms.
         let moved = mark.epoch + recorded(&mark) - recorded_at;
@@ -278,19 +332,19 @@ mod tests {
             others: None,
         };
         let sending = SendingFor::new(mark.clone());
-        request_sent();
+        request_sent(false);
         assert_eq!(
             mark.last_start.load(Ordering::Acquire),
             0,
             "nothing started"
         );
         sending.started(&Reservation::unpaced(Instant::now(), 0));
-        std::thread::spawn(request_sent).join().unwrap();
+        std::thread::spawn(|| request_sent(false)).join().unwrap();
         assert_eq!(mark.last_start.load(Ordering::Acquire), 0, "another thread");
-        request_sent();
+        request_sent(false);
         let told = mark.last_start.load(Ordering::Acquire);
         assert!(told > 0);
-        request_sent();
+        request_sent(false);
         assert_eq!(
             mark.last_start.load(Ordering::Acquire),
             told,
