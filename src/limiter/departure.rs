@@ -204,6 +204,17 @@ mod tests {
         Duration::from_millis(n)
     }
 
+    /// A mark with `epoch`, the usual delay `usual` (nanoseconds) and no
+    /// start yet.
+    fn mark_at(epoch: Instant, usual: u64, others: Option<SharedPacing>) -> DepartureMark {
+        DepartureMark {
+            epoch,
+            last_start: Arc::new(AtomicU64::new(0)),
+            usual_delay: Arc::new(AtomicU64::new(usual)),
+            others,
+        }
+    }
+
     fn recorded(mark: &DepartureMark) -> Duration {
         Duration::from_nanos(mark.last_start.load(Ordering::Acquire) - 1)
     }
@@ -211,19 +222,14 @@ mod tests {
     #[test]
     fn only_a_departure_later_than_usual_moves_the_recorded_start() {
         let epoch = Instant::now();
-        let mark = DepartureMark {
-            epoch,
-            last_start: Arc::new(AtomicU64::new(0)),
-            usual_delay: Arc::new(AtomicU64::new(NO_DELAY_YET)),
-            others: None,
-        };
+        let mark = mark_at(epoch, NO_DELAY_YET, None);
         // Usual: 1 ms from start to write.
         for n in 0..10 {
             mark.departed((epoch + ms(10 * n), None), epoch + ms(10 * n + 1), false);
         }
         assert_eq!(recorded(&mark), ms(90));
-        // Opening a connection: written 4 ms after its start at 100 ms, 3
-        // ms later than usual.
+        // A preemption: written 4 ms after its start at 100 ms, 3 ms later
+        // than usual.
         mark.departed((epoch + ms(100), None), epoch + ms(104), false);
         let moved = recorded(&mark);
         assert!(moved > ms(102) && moved <= ms(103), "{moved:?}");
@@ -240,12 +246,7 @@ mod tests {
     #[test]
     fn a_request_that_opened_a_connection_is_late_by_all_its_delay_at_first() {
         let epoch = Instant::now();
-        let mark = DepartureMark {
-            epoch,
-            last_start: Arc::new(AtomicU64::new(0)),
-            usual_delay: Arc::new(AtomicU64::new(NO_DELAY_YET)),
-            others: None,
-        };
+        let mark = mark_at(epoch, NO_DELAY_YET, None);
         mark.departed((epoch + ms(10), None), epoch + ms(13), true);
         assert_eq!(recorded(&mark), ms(13));
         assert_eq!(mark.usual_delay.load(Ordering::Acquire), NO_DELAY_YET);
@@ -275,12 +276,7 @@ mod tests {
     fn a_departure_later_than_usual_is_told_to_the_other_processes() {
         let epoch = Instant::now();
         let told = Arc::new(Told::default());
-        let mark = DepartureMark {
-            epoch,
-            last_start: Arc::new(AtomicU64::new(0)),
-            usual_delay: Arc::new(AtomicU64::new(NO_DELAY_YET)),
-            others: Some(SharedPacing::new(told.clone())),
-        };
+        let mark = mark_at(epoch, NO_DELAY_YET, Some(SharedPacing::new(told.clone())));
         mark.departed((epoch + ms(10), Some(1)), epoch + ms(11), false);
         mark.departed((epoch + ms(20), Some(2)), epoch + ms(21), false);
         assert!(told.0.lock().is_empty(), "usual departures are not told");
@@ -304,12 +300,7 @@ mod tests {
     #[test]
     fn the_delay_counts_from_the_start_the_limiter_recorded() {
         let now = Instant::now();
-        let mark = DepartureMark {
-            epoch: now - ms(1000),
-            last_start: Arc::new(AtomicU64::new(0)),
-            usual_delay: Arc::new(AtomicU64::new(nanos(ms(1)))),
-            others: None,
-        };
+        let mark = mark_at(now - ms(1000), nanos(ms(1)), None);
         let sending = SendingFor::new(mark.clone());
         let recorded_at = now - ms(5);
         began(Some(recorded_at));
@@ -325,12 +316,7 @@ mod tests {
     #[test]
     fn the_thread_that_started_tells_once_per_start() {
         let epoch = Instant::now() - ms(1000);
-        let mark = DepartureMark {
-            epoch,
-            last_start: Arc::new(AtomicU64::new(0)),
-            usual_delay: Arc::new(AtomicU64::new(NO_DELAY_YET)),
-            others: None,
-        };
+        let mark = mark_at(epoch, NO_DELAY_YET, None);
         let sending = SendingFor::new(mark.clone());
         request_sent(false);
         assert_eq!(
