@@ -27,7 +27,7 @@
 #   PROCS, RATES or GATEWAYS empty skips the main table; RUN_FLAGS="--threads 40"
 #   adds flags to every restb run; RESTB_BIN=PATH runs another build of restb
 #   (to compare two); KEEP=1 keeps the temporary directory (each
-#   case's gateway log access.CASE.log: time, status, request time, image;
+#   case's gateway log access.CASE.log: time, request time, status, image;
 #   and each process's stats.CASE.N.txt; CASE is GATEWAY.RATE.P.LABEL).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -73,38 +73,7 @@ start_mock() { # args: mock flags; prints its URL (runs in a subshell: its PID g
 }
 
 start_nginx() { # args: RATE (0: no limit) UPSTREAM; logs to $dir/access.log; prints its URL
-  local rate=$1 upstream=${2#http://} port limit=""
-  port=$(free_port)
-  mkdir -p "$dir/tmp"; : > "$dir/access.log"
-  [ "$rate" != 0 ] && limit="limit_req zone=perkey;"
-  cat > "$dir/nginx.conf" <<CONF
-worker_processes 1;
-user root;
-pid $dir/nginx.pid;
-error_log $dir/error.log error;
-events { worker_connections 8192; }
-http {
-  log_format t '\$msec \$status \$request_time \$arg_image_url';
-  access_log $dir/access.log t;
-  client_body_temp_path $dir/tmp;
-  proxy_temp_path $dir/tmp;
-  limit_req_zone \$arg_client_key zone=perkey:1m rate=$((rate > 0 ? rate : 1))r/s;
-  limit_req_status 429;
-  upstream mock { server $upstream; keepalive 1024; }
-  server {
-    listen 127.0.0.1:$port;
-    location / {
-      $limit
-      proxy_pass http://mock;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-    }
-  }
-}
-CONF
-  nginx -c "$dir/nginx.conf" -p "$dir" >&2
-  for _ in $(seq 50); do (echo > "/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
-  echo "http://127.0.0.1:$port"
+  scripts/lib/nginx_gateway.sh "$dir" "$1" "$2"
 }
 
 start_gateway() { # args: GATEWAY RATE; prints the base URL
@@ -147,7 +116,7 @@ summarise() { # args: GATEWAY RATE P LABEL
   python3 - "$dir" "$@" <<'PY'
 import re, sys, glob
 d, gateway, rate, p, label = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
-log = [l.split()[:2] for l in open(f"{d}/access.log")]
+log = [(f[0], f[2]) for f in (l.split() for l in open(f"{d}/access.log")) if len(f) >= 3]
 ok = sorted(float(t) for t, s in log if s == "200")
 limited = sum(1 for _, s in log if s == "429")
 rate_at_gw = (len(ok) - 1) / (ok[-1] - ok[0]) if len(ok) > 1 else 0.0
@@ -187,8 +156,8 @@ run_case() { # args: GATEWAY RATE P LABEL [faketime]; LABEL local: no --shared-l
   export RESTB_SHARED_LIMIT=$shared
   for n in $(seq 0 $((p - 1))); do wait "$(cat "$dir/pid.$n")" || true; done
   stop_gateway
-  # The mock's log (ARRIVAL KEY STATUS PATH) as nginx's first two fields.
-  [ "$gateway" = mock-leaky ] && awk '{print $1, $3}' "$dir/mock.log" > "$dir/access.log"
+  # The mock's log (ARRIVAL KEY STATUS PATH) as nginx's (END DURATION STATUS).
+  [ "$gateway" = mock-leaky ] && awk '{print $1, 0, $3}' "$dir/mock.log" > "$dir/access.log"
   summarise "$gateway" "$rate" "$p" "$label"
   if [ -n "${KEEP:-}" ]; then
     local case=$gateway.$rate.$p.$label n
@@ -211,7 +180,7 @@ done
 per_second() { # args: FROM TO (epoch seconds): accepted per second from the log
   python3 - "$dir/access.log" "$1" "$2" <<'PY'
 import sys, collections
-log = [l.split()[:2] for l in open(sys.argv[1])]
+log = [(f[0], f[2]) for f in (l.split() for l in open(sys.argv[1])) if len(f) >= 3]
 a, b = int(float(sys.argv[2])), int(float(sys.argv[3]))
 for status in ("200", "429"):
     counts = collections.Counter(int(float(t)) for t, s in log if s == status)

@@ -2,11 +2,13 @@
 # Starts nginx on loopback as a limit_req gateway (leaky bucket per client
 # key, no burst, 429 on rejection) in front of UPSTREAM, and prints its base
 # URL. Usage: nginx_gateway.sh DIR RATE UPSTREAM_URL [RETRY_AFTER]
+#   RATE         requests per second per key; 0: no limit (a logging proxy)
 #   RETRY_AFTER  seconds sent as Retry-After on the 429s (the common operator
 #                setting, `add_header Retry-After 1 always`, limited to 429s
 #                here); none when absent or 0.
-# Every request is logged to DIR/access.log as `$msec $request_time $status`
-# (end time, duration, status; scripts/lib/pacing_figures.py reads it).
+# Every request is logged to DIR/access.log as `$msec $request_time $status
+# $arg_image_url` (end time, duration, status, image; scripts/lib/pacing_figures.py
+# reads the first three, scripts/shared_limit.sh the image too).
 # Stop: kill $(cat DIR/nginx.pid). Installs nginx with apt-get when it is missing.
 set -euo pipefail
 dir=$1 rate=$2 upstream=${3#http://} retry_after=${4:-0}
@@ -23,6 +25,8 @@ if [ "$retry_after" != 0 ]; then
 else
   retry_map="" retry_header=""
 fi
+limit=""
+[ "$rate" != 0 ] && limit="limit_req zone=perkey;"
 cat > "$dir/nginx.conf" <<CONF
 worker_processes 1;
 user root;
@@ -30,11 +34,11 @@ pid $dir/nginx.pid;
 error_log $dir/error.log error;
 events { worker_connections 8192; }
 http {
-  log_format pacing '\$msec \$request_time \$status';
+  log_format pacing '\$msec \$request_time \$status \$arg_image_url';
   access_log $dir/access.log pacing;
   client_body_temp_path $dir/tmp;
   proxy_temp_path $dir/tmp;
-  limit_req_zone \$arg_client_key zone=perkey:1m rate=${rate}r/s;
+  limit_req_zone \$arg_client_key zone=perkey:1m rate=$((rate > 0 ? rate : 1))r/s;
   limit_req_status 429;
   limit_req_log_level warn;
   $retry_map
@@ -42,7 +46,7 @@ http {
   server {
     listen 127.0.0.1:$port;
     location / {
-      limit_req zone=perkey;
+      $limit
       $retry_header
       proxy_pass http://mock;
       proxy_http_version 1.1;
