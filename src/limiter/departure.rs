@@ -98,9 +98,7 @@ impl DepartureMark {
             }
         }
     }
-}
 
-impl DepartureMark {
     /// The usual delay, taking in one of `delay` (nanoseconds) on a
     /// connection already open.
     fn usual_after(&self, delay: u64) -> u64 {
