@@ -34,6 +34,8 @@ pub(super) const QUOTA_GUARD: Duration = Duration::from_millis(250);
 /// The longest a spent quota holds every start before the next try (a
 /// wrong header must not stop the run for good).
 pub(super) const LONGEST_QUOTA_WAIT: Duration = Duration::from_secs(3600);
+/// Allotted intervals every start waits after a cut.
+const CUT_PAUSE_INTERVALS: u32 = 3;
 /// A `Retry-After` above this is longer than a one-second window.
 const ONE_WINDOW: Duration = Duration::from_secs(1);
 
@@ -77,7 +79,7 @@ impl Learner {
             let before = aimd.share();
             aimd.accepted(reservation.start);
             if aimd.share() != before {
-                schedule.set_share(aimd.share());
+                schedule.set_share(aimd.share(), now);
             }
         }
         let hint = hint.copied().unwrap_or_default();
@@ -127,7 +129,7 @@ impl Learner {
             }
             return self.window_spent(schedule, hint, now);
         }
-        self.count_for_aimd(schedule, reservation, now);
+        let cut = self.count_for_aimd(schedule, reservation, now);
         if schedule.windows.is_some() {
             // Window mode kept the budget the headers announced, yet a 429
             // that does not say the window is spent: another layer rejects.
@@ -142,20 +144,42 @@ impl Learner {
                 until: next_window(now, window::DEFAULT_GUARD),
             };
         }
+        if cut {
+            return self.cut_pause(schedule, now);
+        }
         self.lone(schedule, reservation, retry_after, now)
     }
 
-    /// AIMD sees every 429; a cut changes the rate in force.
-    fn count_for_aimd(&mut self, schedule: &mut Schedule, reservation: &Reservation, now: Now) {
-        if let Some(aimd) = self.aimd.as_mut() {
-            if aimd.rejected(reservation.start, now.instant) {
-                schedule.set_share(aimd.share());
-                log::info!(
-                    "429s persist at the paced rate: pacing at {:.0} % of the allotment",
-                    aimd.share() * 100.0
-                );
-            }
+    /// AIMD sees every 429; a cut changes the rate in force. Returns
+    /// whether it cut.
+    fn count_for_aimd(
+        &mut self,
+        schedule: &mut Schedule,
+        reservation: &Reservation,
+        now: Now,
+    ) -> bool {
+        let Some(aimd) = self.aimd.as_mut() else {
+            return false;
+        };
+        if !aimd.rejected(reservation.start, now.instant) {
+            return false;
         }
+        schedule.set_share(aimd.share(), now);
+        log::info!(
+            "429s persist at the paced rate: pacing at {:.0} % of the allotment",
+            aimd.share() * 100.0
+        );
+        true
+    }
+
+    /// A cut: every start waits a few allotted intervals, so that a
+    /// gateway counting over a window sees the excess leave it before the
+    /// next request instead of rejecting the next few too.
+    fn cut_pause(&mut self, schedule: &mut Schedule, now: Now) -> Backoff {
+        let interval = schedule.rate.map_or(Duration::ZERO, |rate| rate.interval());
+        let pause = interval.saturating_mul(CUT_PAUSE_INTERVALS);
+        let until = later(now.instant, pause.min(MAX_BLIND_PAUSE));
+        self.pause(schedule, until, PauseReason::Persistent, now)
     }
 
     /// `Remaining` 0 with window headers: every start waits for the next

@@ -14,6 +14,10 @@ use super::window::{self, WindowSlot, Windows};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+/// A share this much above the one that spaced the waiting slots books
+/// them again (see [`Schedule::rebook_faster`]).
+const REBOOK_RISE: f64 = 1.25;
+
 /// How the limiter paces right now: its model of the gateway.
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[non_exhaustive]
@@ -80,6 +84,8 @@ pub(super) struct Schedule {
     generation: u64,
     /// The share of the allotted rate in force (AIMD), 1.0 = all of it.
     share: f64,
+    /// The share that the slots booked so far were spaced by, at most.
+    booked_share: f64,
     /// The window limit the gateway announced, in window mode.
     limit: u32,
     wall_watch: WallWatch,
@@ -100,6 +106,7 @@ impl Schedule {
             paused_until: None,
             generation: 0,
             share: 1.0,
+            booked_share: 1.0,
             limit: u32::MAX,
             wall_watch: WallWatch::default(),
             shared: None,
@@ -134,8 +141,12 @@ impl Schedule {
     }
 
     /// Paces at `share` of the allotted rate from now on.
-    pub(super) fn set_share(&mut self, share: f64) {
+    pub(super) fn set_share(&mut self, share: f64, now: Now) {
         self.share = share;
+        if share >= self.booked_share * REBOOK_RISE {
+            self.rebook_faster(now);
+        }
+        self.booked_share = self.booked_share.min(share);
         if let Some(pacing) = self.pacing.as_mut() {
             pacing.set_share(share);
         }
@@ -143,6 +154,30 @@ impl Schedule {
         if let Some(windows) = self.windows.as_mut() {
             windows.set_budget(budget);
         }
+    }
+
+    /// The share rose well above the one that spaced the slots waiting to
+    /// start: they are void, and even pacing goes on from the last start at
+    /// the new spacing. Every worker of a client cut low holds a slot, so
+    /// without this its climb back waits out seconds of slots booked at the
+    /// old spacing (the loser of a shared leaky bucket, once the other
+    /// client has gone).
+    fn rebook_faster(&mut self, now: Now) {
+        self.booked_share = self.share;
+        if self.windows.is_some() || self.shared.is_some() {
+            return;
+        }
+        let Some(pacing) = self.pacing.as_mut() else {
+            return;
+        };
+        self.recent_paced
+            .retain(|booked| started_by(booked.start, now.instant));
+        let resume = self
+            .recent_paced
+            .back()
+            .map(|booked| booked.start + pacing.effective_interval());
+        pacing.restart(resume, now.instant);
+        self.next_generation();
     }
 
     /// Starts per window for a gateway limit of `limit`: capped by the

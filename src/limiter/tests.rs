@@ -647,6 +647,59 @@ fn persisting_429s_cut_the_rate_in_force_and_successes_win_it_back() {
 }
 
 #[test]
+fn a_cut_holds_every_start_for_three_allotted_intervals() {
+    // 429s in a row over a tenth of a second: the rate is far too high (a
+    // second client on the key). Halved, and a short pause lets a gateway
+    // that counts over a window see the excess leave it.
+    let at = clock(0);
+    let limiter = Limiter::new(Rate::per_second(20.0));
+    let mut offset = Duration::ZERO;
+    let mut last = None;
+    for _ in 0..3 {
+        offset += ms(60);
+        let booked = limiter.reserve_at(at(offset));
+        offset = offset.max(booked.start - at(Duration::ZERO).instant);
+        last = Some(limiter.rejected(&booked, None, None, at(offset)));
+    }
+    assert_eq!(limiter.rate_in_force(), Rate::per_second(10.0));
+    let Some(Backoff::Everyone { until, reason }) = last else {
+        panic!("{last:?}")
+    };
+    assert_eq!(reason, PauseReason::Persistent);
+    assert_eq!(until - at(offset).instant, ms(150));
+}
+
+#[test]
+fn a_share_risen_by_a_quarter_books_the_waiting_slots_again() {
+    let at = clock(0);
+    let limiter = Limiter::new(Rate::per_second(20.0));
+    let mut offset = Duration::ZERO;
+    let mut book = |offset: &mut Duration| {
+        let booked = limiter.reserve_at(at(*offset));
+        *offset = (*offset).max(booked.start - at(Duration::ZERO).instant);
+        booked
+    };
+    for _ in 0..3 {
+        offset += ms(60);
+        let booked = book(&mut offset);
+        limiter.rejected(&booked, None, None, at(offset));
+    }
+    assert_eq!(limiter.rate_in_force(), Rate::per_second(10.0));
+    offset += ms(1000);
+    // A worker's slot, booked at half the rate, far ahead of its start.
+    let waiting = limiter.reserve_at(at(offset));
+    let mut climbed = 0;
+    while limiter.rate_in_force().unwrap().per_second_f64() < 12.5 {
+        assert!(!limiter.is_void(&waiting), "{:?}", limiter.rate_in_force());
+        let booked = book(&mut offset);
+        limiter.accepted(&booked, None, at(offset));
+        climbed += 1;
+        assert!(climbed < 100, "{:?}", limiter.rate_in_force());
+    }
+    assert!(limiter.is_void(&waiting), "booked again at the new spacing");
+}
+
+#[test]
 fn a_wall_clock_step_back_does_not_stall_window_mode() {
     let clock = FakeClock::starting_at(UNIX_EPOCH + Duration::from_millis(1_700_000_000_300));
     let limiter = Limiter::with_clock(Rate::per_second(4.0), clock.clone());
