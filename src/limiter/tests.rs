@@ -674,7 +674,7 @@ fn a_share_risen_by_a_quarter_books_the_waiting_slots_again() {
     let at = clock(0);
     let limiter = Limiter::new(Rate::per_second(20.0));
     let mut offset = Duration::ZERO;
-    let mut book = |offset: &mut Duration| {
+    let book = |offset: &mut Duration| {
         let booked = limiter.reserve_at(at(*offset));
         *offset = (*offset).max(booked.start - at(Duration::ZERO).instant);
         booked
