@@ -10,9 +10,15 @@
 //! - 429s in a row by start (nothing started after the first of them was
 //!   accepted), at least three over at least a tenth of a second: the rate
 //!   is far above what the key has left, and the cut is TCP's, to half;
+//!   not again while nothing got through since the last cut (a leaky
+//!   bucket's loser, whose 429s no rate of its own ends);
 //! - a fifth of the recent replies rejected: a cut by a fifth;
-//! - once a cut has shown that the rate was too high, any 429: the key is
-//!   shared, and a 429 means the clients on it together went over.
+//! - once cut, two 429s in a row after a second of successes: the key is
+//!   shared and the clients on it just went over together (a gateway
+//!   counting over a window rejects nothing below its limit and everything
+//!   above it), a cut by a fifth. A lone 429 among successes is not: a
+//!   leaky bucket rejects uncoordinated clients' requests that land too
+//!   close together whatever their rates, and cutting on each starves them.
 //!
 //! Lone 429s at the full share (a gateway stalling, network jitter) are not
 //! persistence. One cut per round: replies to requests that started before
@@ -83,6 +89,11 @@ pub(super) struct Aimd {
     /// Rejections in a row this round, and the start of the first of them.
     streak: u32,
     streak_from: Option<Instant>,
+    /// Replies accepted this round since the last rejection.
+    clean: u32,
+    /// Whether the current row of rejections came after a second of
+    /// successes.
+    row_after_clean: bool,
 }
 
 impl Aimd {
@@ -95,6 +106,8 @@ impl Aimd {
             last_max: 1.0,
             streak: 0,
             streak_from: None,
+            clean: 0,
+            row_after_clean: false,
         }
     }
 
@@ -121,6 +134,7 @@ impl Aimd {
             return;
         }
         self.remember(false);
+        self.clean += 1;
         if self.streak_from.is_none_or(|from| started >= from) {
             self.streak = 0;
             self.streak_from = None;
@@ -164,14 +178,23 @@ impl Aimd {
         let long_row =
             self.streak >= STREAK && started.saturating_duration_since(from) >= STREAK_SPAN;
         let rejections = self.recent.iter().filter(|r| **r).count();
-        // A cut that let nothing through (a leaky bucket's loser, whatever
-        // its rate) is not repeated: the share stays for the climb back.
+        // A halving that let nothing through (a leaky bucket's loser,
+        // whatever its rate) is not repeated: the share stays for the climb
+        // back, cut only as 429s persist.
         let helped = self.round_began.is_none() || self.recent.contains(&false);
-        let decrease = if !helped {
-            return false;
-        } else if long_row {
+        // Two 429s in a row after a second of successes: the clients on
+        // the key just went over together. Not a lone 429 among successes:
+        // a leaky bucket rejects uncoordinated clients' requests that land
+        // too close together, whatever their rate, and cutting on each
+        // would starve them.
+        if self.streak == 1 {
+            self.row_after_clean = f64::from(self.clean) >= self.allotted * self.share;
+        }
+        let over_together = self.row_after_clean && self.streak >= 2;
+        self.clean = 0;
+        let decrease = if long_row && helped {
             STREAK_DECREASE
-        } else if self.share < 1.0
+        } else if self.share < 1.0 && over_together
             || rejections >= MIN_REJECTIONS
                 && rejections as f64 >= MIN_REJECTED_SHARE * self.window() as f64
         {
@@ -184,6 +207,7 @@ impl Aimd {
         self.recent.clear();
         self.streak = 0;
         self.streak_from = None;
+        self.clean = 0;
         self.round_began = Some(now + SETTLE);
         true
     }
@@ -287,37 +311,52 @@ mod tests {
     }
 
     #[test]
-    fn once_cut_any_rejection_after_the_settling_cuts_again() {
+    fn once_cut_two_rejections_in_a_row_after_a_second_of_successes_cut_again() {
         let t0 = Instant::now();
+        let ms = Duration::from_millis;
         let mut aimd = Aimd::new(20.0);
-        assert_eq!(
-            replies(&mut aimd, t0, 1, 3),
-            Some(t0 + Duration::from_millis(150))
-        );
-        let cut = t0 + Duration::from_millis(150);
-        let settling = cut + SETTLE - Duration::from_millis(1);
-        assert!(!aimd.rejected(settling, settling));
-        let settled = cut + SETTLE;
-        aimd.accepted(settled);
-        let share = aimd.share();
-        let next = settled + Duration::from_millis(50);
+        let cut = replies(&mut aimd, t0, 1, 3).expect("halved");
+        let settling = cut + SETTLE - ms(1);
+        assert!(!aimd.rejected(settling, settling), "sent while it settled");
+        // Half a second of successes at half the rate: not yet a second.
+        let mut at = cut + SETTLE;
+        for _ in 0..5 {
+            aimd.accepted(at);
+            at += ms(100);
+        }
+        assert!(!aimd.rejected(at, at));
         assert!(
-            aimd.rejected(next, next),
-            "the key is shared: a lone 429 is the rate's"
+            !aimd.rejected(at + ms(100), at + ms(100)),
+            "no second of successes before"
+        );
+        at += ms(200);
+        while f64::from(aimd.clean) < 20.0 * aimd.share() {
+            aimd.accepted(at);
+            at += ms(100);
+        }
+        let share = aimd.share();
+        assert!(
+            !aimd.rejected(at, at),
+            "a lone 429 among successes is a collision"
+        );
+        assert!(
+            aimd.rejected(at + ms(100), at + ms(100)),
+            "two: the clients went over"
         );
         assert!((aimd.share() - share * DECREASE).abs() < 1e-9);
     }
 
     #[test]
-    fn a_cut_that_let_nothing_through_is_not_repeated() {
+    fn a_halving_that_let_nothing_through_is_not_repeated() {
         // The loser of a leaky bucket: whatever its rate, the other client
-        // takes every slot. Cutting on would only slow its climb once the
-        // other has gone.
+        // takes every slot. Halving on would only slow its climb once the
+        // other has gone; the 429s that persist still cut by a fifth.
         let t0 = Instant::now();
         let mut aimd = Aimd::new(20.0);
-        assert!(replies(&mut aimd, t0, 1, 3).is_some());
-        assert!(replies(&mut aimd, t0 + SETTLE * 2, 1, 100).is_none());
-        assert!((aimd.share() - STREAK_DECREASE).abs() < 1e-9);
+        let cut = replies(&mut aimd, t0, 1, 3).expect("halved");
+        assert!(replies(&mut aimd, cut + SETTLE, 1, 9).is_none());
+        assert!(replies(&mut aimd, cut + SETTLE + Duration::from_millis(450), 1, 1).is_some());
+        assert!((aimd.share() - STREAK_DECREASE * DECREASE).abs() < 1e-9);
     }
 
     /// Replies to requests paced at the share in force for `seconds` from
@@ -358,17 +397,11 @@ mod tests {
     #[test]
     fn the_share_has_a_floor() {
         let t0 = Instant::now();
-        let mut aimd = Aimd::new(1000.0);
-        let first = t0 + Duration::from_millis(100);
-        assert_eq!(
-            replies(&mut aimd, t0 - Duration::from_millis(50), 1, 3),
-            Some(first)
-        );
-        // Then a 429 after each success, every round: a cut each time.
-        for i in 1..100u32 {
-            let at = first + (SETTLE + Duration::from_millis(100)) * i;
-            aimd.accepted(at);
-            aimd.rejected(at + Duration::from_millis(1), at + Duration::from_millis(1));
+        let mut aimd = Aimd::new(4.0);
+        // Halved once, then a fifth off for every round of 429s.
+        for i in 0..30_000u32 {
+            let at = t0 + Duration::from_millis(u64::from(i));
+            aimd.rejected(at, at);
         }
         assert_eq!(aimd.share(), MIN_SHARE);
     }

@@ -627,6 +627,7 @@ fn persisting_429s_cut_the_rate_in_force_and_successes_win_it_back() {
     let limiter = Limiter::new(Rate::per_second(20.0));
     let mut offset = Duration::ZERO;
     // Every other request rejected: a key shared with another client.
+    let mut cut = f64::MAX;
     for i in 0..40 {
         offset += ms(50);
         let booked = limiter.reserve_at(at(offset));
@@ -635,8 +636,8 @@ fn persisting_429s_cut_the_rate_in_force_and_successes_win_it_back() {
         } else {
             limiter.accepted(&booked, None, at(offset));
         }
+        cut = cut.min(limiter.rate_in_force().unwrap().per_second_f64());
     }
-    let cut = limiter.rate_in_force().unwrap().per_second_f64();
     assert!(cut < 20.0 * 0.8 + 1e-9, "{cut}");
     for _ in 0..2000 {
         offset += ms(50);
