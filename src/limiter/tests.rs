@@ -647,27 +647,42 @@ fn persisting_429s_cut_the_rate_in_force_and_successes_win_it_back() {
     assert_eq!(limiter.rate_in_force(), Rate::per_second(20.0));
 }
 
+/// Books the next slot at or after `offset` and moves `offset` to its start.
+fn book_next(
+    limiter: &Limiter,
+    at: &impl Fn(Duration) -> Now,
+    offset: &mut Duration,
+) -> Reservation {
+    let booked = limiter.reserve_at(at(*offset));
+    *offset = (*offset).max(booked.start - at(Duration::ZERO).instant);
+    booked
+}
+
 #[test]
 fn a_cut_holds_every_start_for_three_allotted_intervals() {
-    // 429s in a row over a tenth of a second: the rate is far too high (a
-    // second client on the key). Halved, and a short pause lets a gateway
-    // that counts over a window see the excess leave it.
+    // Every other request rejected: the rate is too high for the key. The
+    // cut comes with a short pause that lets a gateway counting over a
+    // window see the excess leave it.
     let at = clock(0);
     let limiter = Limiter::new(Rate::per_second(20.0));
     let mut offset = Duration::ZERO;
-    let mut last = None;
-    for _ in 0..3 {
-        offset += ms(60);
-        let booked = limiter.reserve_at(at(offset));
-        offset = offset.max(booked.start - at(Duration::ZERO).instant);
-        last = Some(limiter.rejected(&booked, None, None, at(offset)));
+    for i in 0..100 {
+        offset += ms(50);
+        let booked = book_next(&limiter, &at, &mut offset);
+        if i % 2 == 1 {
+            limiter.accepted(&booked, None, at(offset));
+            continue;
+        }
+        if let Backoff::Everyone { until, reason } =
+            limiter.rejected(&booked, None, None, at(offset))
+        {
+            assert_eq!(reason, PauseReason::Persistent);
+            assert_eq!(until - at(offset).instant, ms(150));
+            assert_eq!(limiter.rate_in_force(), Rate::per_second(16.0));
+            return;
+        }
     }
-    assert_eq!(limiter.rate_in_force(), Rate::per_second(10.0));
-    let Some(Backoff::Everyone { until, reason }) = last else {
-        panic!("{last:?}")
-    };
-    assert_eq!(reason, PauseReason::Persistent);
-    assert_eq!(until - at(offset).instant, ms(150));
+    panic!("no cut: {:?}", limiter.rate_in_force());
 }
 
 #[test]
@@ -675,27 +690,39 @@ fn a_share_risen_by_a_quarter_books_the_waiting_slots_again() {
     let at = clock(0);
     let limiter = Limiter::new(Rate::per_second(20.0));
     let mut offset = Duration::ZERO;
-    let book = |offset: &mut Duration| {
-        let booked = limiter.reserve_at(at(*offset));
-        *offset = (*offset).max(booked.start - at(Duration::ZERO).instant);
-        booked
-    };
-    for _ in 0..3 {
-        offset += ms(60);
-        let booked = book(&mut offset);
-        limiter.rejected(&booked, None, None, at(offset));
+    // Every other request rejected until the second cut.
+    let mut cuts = 0;
+    let mut rate = 20.0;
+    for i in 0..1000 {
+        offset += ms(50);
+        let booked = book_next(&limiter, &at, &mut offset);
+        if i % 2 == 0 {
+            limiter.rejected(&booked, None, None, at(offset));
+        } else {
+            limiter.accepted(&booked, None, at(offset));
+        }
+        let now = limiter.rate_in_force().unwrap().per_second_f64();
+        cuts += usize::from(now < rate);
+        rate = now;
+        if cuts == 2 {
+            break;
+        }
     }
-    assert_eq!(limiter.rate_in_force(), Rate::per_second(10.0));
+    assert!(rate < 16.0, "two cuts: {rate}");
     offset += ms(1000);
-    // A worker's slot, booked at half the rate, far ahead of its start.
+    // A worker's slot, booked at the cut rate, ahead of its start.
     let waiting = limiter.reserve_at(at(offset));
-    let mut climbed = 0;
-    while limiter.rate_in_force().unwrap().per_second_f64() < 12.5 {
-        assert!(!limiter.is_void(&waiting), "{:?}", limiter.rate_in_force());
-        let booked = book(&mut offset);
+    // Successes from now on: not void until the rate rose by a quarter.
+    for _ in 0..1000 {
+        let now = limiter.rate_in_force().unwrap().per_second_f64();
+        if now >= 20.0 {
+            break;
+        }
+        if now < rate * 1.25 {
+            assert!(!limiter.is_void(&waiting), "at {now}, cut at {rate}");
+        }
+        let booked = book_next(&limiter, &at, &mut offset);
         limiter.accepted(&booked, None, at(offset));
-        climbed += 1;
-        assert!(climbed < 100, "{:?}", limiter.rate_in_force());
     }
     assert!(limiter.is_void(&waiting), "booked again at the new spacing");
 }
