@@ -144,7 +144,9 @@ impl Learner {
                 until: next_window(now, window::DEFAULT_GUARD),
             };
         }
-        if cut {
+        // Not on a shared schedule: its pause would hold every process on
+        // the key, for one process's cut.
+        if cut && schedule.shared().is_none() {
             return self.cut_pause(schedule, now);
         }
         self.lone(schedule, reservation, retry_after, now)
