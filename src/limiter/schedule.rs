@@ -143,10 +143,6 @@ impl Schedule {
     /// Paces at `share` of the allotted rate from now on.
     pub(super) fn set_share(&mut self, share: f64, now: Now) {
         self.share = share;
-        if share >= self.booked_share * REBOOK_RISE {
-            self.rebook_faster(now);
-        }
-        self.booked_share = self.booked_share.min(share);
         if let Some(pacing) = self.pacing.as_mut() {
             pacing.set_share(share);
         }
@@ -154,6 +150,12 @@ impl Schedule {
         if let Some(windows) = self.windows.as_mut() {
             windows.set_budget(budget);
         }
+        // After the pacing took the new share: the slots are booked again
+        // at its spacing.
+        if share >= self.booked_share * REBOOK_RISE {
+            self.rebook_faster(now);
+        }
+        self.booked_share = self.booked_share.min(share);
     }
 
     /// The share rose well above the one that spaced the slots waiting to
