@@ -69,9 +69,8 @@ impl Learner {
     ) {
         schedule.notice_time(now);
         self.in_a_row = 0;
-        let with_window = hint.is_some_and(|hint| hint.second.is_some());
-        self.trust.replied(with_window);
-        self.trust.accepted(with_window);
+        self.trust
+            .accepted(hint.is_some_and(|hint| hint.second.is_some()));
         if let Some(pacing) = schedule.pacing.as_mut() {
             pacing.narrow();
         }

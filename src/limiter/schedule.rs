@@ -154,8 +154,10 @@ impl Schedule {
         // at its spacing.
         if share >= self.booked_share * REBOOK_RISE {
             self.rebook_faster(now);
+            self.booked_share = share;
+        } else {
+            self.booked_share = self.booked_share.min(share);
         }
-        self.booked_share = self.booked_share.min(share);
     }
 
     /// The share rose well above the one that spaced the slots waiting to
@@ -165,7 +167,6 @@ impl Schedule {
     /// old spacing (the loser of a shared leaky bucket, once the other
     /// client has gone).
     fn rebook_faster(&mut self, now: Now) {
-        self.booked_share = self.share;
         if self.windows.is_some() || self.shared.is_some() {
             return;
         }

@@ -43,6 +43,7 @@ pub(super) struct Trust {
 impl Trust {
     /// A request passed; `with_window` when its reply carried window counts.
     pub(super) fn accepted(&mut self, with_window: bool) {
+        self.replied(with_window);
         self.windows_seen |= with_window;
         if let Some((_, passed)) = self.last_spent.as_mut() {
             *passed = passed.saturating_add(1);
