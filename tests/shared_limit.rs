@@ -7,7 +7,7 @@ mod common;
 use common::redis_server::{free_port, Redis};
 
 use restb::api::ClientKey;
-use restb::limiter::{Limiter, Now, Rate, SharedPacing, SharedSlots};
+use restb::limiter::{Backoff, Limiter, Now, Rate, SharedPacing, SharedSlots};
 use restb::mock::{MockConfig, MockServer};
 use restb::shared_limit::{
     RedisUrl, ScheduleKey, SharedLimit, SharedLimitConfig, SharedLimitError, SharedSchedule,
@@ -253,6 +253,40 @@ fn a_start_waits_to_hear_that_the_slot_before_it_started() {
             asked.elapsed()
         );
     });
+}
+
+/// A cut of the rate in force (429s that persist at the paced rate) holds
+/// its own process's starts alone: a pause written to Redis would hold
+/// every process on the key for one process's cut.
+#[test]
+fn a_cut_of_the_rate_pauses_no_other_process() {
+    let redis = Redis::start();
+    let schedule = Arc::new(SharedSchedule::new(
+        connect(&redis.url(), "key-c", 20.0).unwrap(),
+    ));
+    let other = connect(&redis.url(), "key-c", 20.0).unwrap();
+    let slots: Arc<dyn SharedSlots> = schedule.clone();
+    let limiter = Limiter::new(Rate::per_second(20.0)).shared(SharedPacing::new(slots));
+    let booked = limiter.reserve_at(Now::system());
+    // Every other reply a 429: none in a row (those pause every process,
+    // rightly), yet a fifth of the recent replies, which persists.
+    let mut backoffs = Vec::new();
+    let in_force = || limiter.rate_in_force().unwrap().per_second_f64();
+    for _ in 0..100 {
+        if in_force() < 20.0 {
+            break;
+        }
+        let now = Now::system();
+        limiter.accepted(&booked, None, now);
+        backoffs.push(limiter.rejected(&booked, None, None, now));
+    }
+    assert!(in_force() < 20.0, "no cut");
+    assert!(
+        backoffs.iter().all(|b| matches!(b, Backoff::Job { .. })),
+        "{backoffs:?}"
+    );
+    let grant = other.reserve(Duration::from_millis(50), 1.0).unwrap();
+    assert_eq!(grant.paused_until, None, "the cut paused the key");
 }
 
 #[test]
