@@ -7,7 +7,7 @@ mod common;
 use common::redis_server::{free_port, Redis};
 
 use restb::api::ClientKey;
-use restb::limiter::{Backoff, Limiter, Now, Rate, SharedPacing, SharedSlots};
+use restb::limiter::{Backoff, Limiter, Now, PacingModel, Rate, SharedPacing, SharedSlots};
 use restb::mock::{MockConfig, MockServer};
 use restb::shared_limit::{
     RedisUrl, ScheduleKey, SharedLimit, SharedLimitConfig, SharedLimitError, SharedSchedule,
@@ -287,6 +287,35 @@ fn a_cut_of_the_rate_pauses_no_other_process() {
     );
     let grant = other.reserve(Duration::from_millis(50), 1.0).unwrap();
     assert_eq!(grant.paused_until, None, "the cut paused the key");
+}
+
+/// On a shared schedule the learned margin gives back half as much per
+/// success as on a process's own: a 429 there costs every process on the
+/// key.
+#[test]
+fn a_shared_schedule_narrows_its_margin_at_half_the_pace() {
+    let redis = Redis::start();
+    let slots: Arc<dyn SharedSlots> = Arc::new(SharedSchedule::new(
+        connect(&redis.url(), "key-m", 10.0).unwrap(),
+    ));
+    let shared = Limiter::new(Rate::per_second(10.0)).shared(SharedPacing::new(slots));
+    let own = Limiter::new(Rate::per_second(10.0));
+    let margin = |limiter: &Limiter| match limiter.pacing_model() {
+        PacingModel::Even { margin } => margin,
+        other => panic!("{other:?}"),
+    };
+    for limiter in [&shared, &own] {
+        let now = Now::system();
+        let booked = limiter.reserve_at(now);
+        limiter.rejected(&booked, None, None, now);
+        for _ in 0..200 {
+            limiter.accepted(&booked, None, now);
+        }
+    }
+    // Both widened alike; then (1 - 1/800)^200 = 0.78 of it against
+    // (1 - 1/400)^200 = 0.61.
+    let (shared, own) = (margin(&shared), margin(&own));
+    assert!(shared > own * 1.2, "shared {shared}, own {own}");
 }
 
 #[test]

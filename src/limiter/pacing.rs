@@ -33,6 +33,12 @@ const STEP: f64 = 0.001;
 /// so the next on-time one lands too close behind it) come rarer than that
 /// on this machine, and so do not drive the margin up without end.
 const DECAY: f64 = 1.0 / 400.0;
+/// On a schedule shared with other processes, half that: one rejection
+/// round in about 320 replies. A 429 there costs more than its own job:
+/// the next in a row pauses every process on the key (the pause goes to
+/// the shared schedule), and the other processes' slots are spaced by
+/// this one's margin too.
+const SHARED_DECAY: f64 = DECAY / 2.0;
 
 /// The first bookings of a run get a start-up allowance on their spacing:
 /// a tenth of the interval, at most 5 ms.
@@ -56,6 +62,8 @@ pub(super) struct EvenPacing {
     widened_at: Option<Instant>,
     /// Bookings that still get the start-up allowance.
     startup_left: u32,
+    /// The share of the margin each accepted request gives back.
+    decay: f64,
 }
 
 impl EvenPacing {
@@ -77,7 +85,14 @@ impl EvenPacing {
             widened_at: None,
             // A burst lets requests bunch anyway.
             startup_left: if burst > 1 { 0 } else { STARTUP_BOOKINGS },
+            decay: DECAY,
         }
+    }
+
+    /// The schedule is shared with other processes on the key: the margin
+    /// aims at half as many rejection rounds (see `SHARED_DECAY`).
+    pub(super) fn share_schedule(&mut self) {
+        self.decay = SHARED_DECAY;
     }
 
     /// The interval with the margin and the share in force applied.
@@ -151,7 +166,7 @@ impl EvenPacing {
     }
 
     pub(super) fn narrow(&mut self) {
-        self.margin = (self.margin * (1.0 - DECAY)).max(self.floor);
+        self.margin = (self.margin * (1.0 - self.decay)).max(self.floor);
     }
 }
 
@@ -215,23 +230,44 @@ mod tests {
 
     /// At a steady rejection rate `p` per reply, the margin grows while
     /// `p` is above `DECAY / ln GROWTH` and shrinks below it.
+    /// The margin after 20,000 replies of which one in `every` is a
+    /// rejection round.
+    fn settle(mut pacing: EvenPacing, every: u32) -> f64 {
+        let t0 = Instant::now();
+        for i in 0..20_000u32 {
+            let at = t0 + ms(50) * i;
+            if i % every == 0 {
+                pacing.widen(at, at + ms(50));
+            } else {
+                pacing.narrow();
+            }
+        }
+        pacing.margin()
+    }
+
     #[test]
     fn the_margin_settles_where_rejections_are_rare() {
-        let settle = |every: u32| {
-            let t0 = Instant::now();
+        let pacing = || EvenPacing::new(ms(5), 1);
+        assert_eq!(settle(pacing(), 500), FLOOR_SHARE, "one in 500: the floor");
+        assert!(settle(pacing(), 60) > 0.05, "one in 60 keeps widening");
+    }
+
+    #[test]
+    fn on_a_shared_schedule_the_margin_settles_at_half_the_rejections() {
+        let shared = || {
             let mut pacing = EvenPacing::new(ms(5), 1);
-            for i in 0..20_000u32 {
-                let at = t0 + ms(50) * i;
-                if i % every == 0 {
-                    pacing.widen(at, at + ms(50));
-                } else {
-                    pacing.narrow();
-                }
-            }
-            pacing.margin()
+            pacing.share_schedule();
+            pacing
         };
-        assert_eq!(settle(500), FLOOR_SHARE, "one in 500: the floor");
-        assert!(settle(60) > 0.05, "one in 60 keeps widening");
+        // One in 250: rarer than one in 160, more often than one in 320.
+        let own = settle(EvenPacing::new(ms(5), 1), 250);
+        assert!(own < 0.003, "one in 250 holds its own margin: {own}");
+        assert!(settle(shared(), 250) > 0.05, "one in 250 keeps widening");
+        assert_eq!(
+            settle(shared(), 1000),
+            FLOOR_SHARE,
+            "one in 1000: the floor"
+        );
     }
 
     #[test]

@@ -119,6 +119,9 @@ impl Schedule {
     pub(super) fn set_shared(&mut self, shared: SharedPacing) {
         self.shared = Some(shared);
         self.align_start = false;
+        if let Some(pacing) = self.pacing.as_mut() {
+            pacing.share_schedule();
+        }
     }
 
     /// A start booked for `slot` on the shared schedule was made at
