@@ -17,7 +17,8 @@
 //!   piece a shared store such as Redis can hold instead), and `pacing`:
 //!   even pacing on it with a margin learned from rejections;
 //! - `window`: fixed one-second windows as Kong counts them;
-//! - `schedule`: the pure booking state and the [`PacingModel`] in force;
+//! - `schedule`: the pure booking state and the [`PacingModel`] in force
+//!   (`schedule/shared_booking`: booking on a shared schedule);
 //!   `reservation`: a booked slot and the rule by which a [`Pause`] voids it;
 //! - `learn`: replies (accepted / rejected) as pure transitions of that
 //!   state, deciding a [`Backoff`]; `trust`: the evidence against the model;

@@ -1,0 +1,117 @@
+//! Booking on a schedule shared with other processes (see
+//! `limiter/shared.rs`): what to ask it for, outside the limiter's lock,
+//! and the reservation its slot becomes.
+
+use super::Schedule;
+use crate::limiter::clock::Now;
+use crate::limiter::reservation::Reservation;
+use crate::limiter::shared::{SharedPacing, SharedSlot};
+use std::time::{Duration, Instant};
+
+/// A slot to ask the shared schedule for (see [`Schedule::ask_shared_at`]).
+pub(in crate::limiter) struct SharedAsk {
+    pub(in crate::limiter) shared: SharedPacing,
+    earliest: Instant,
+    pub(in crate::limiter) increment: Duration,
+    /// The gap kept after the previous actual start: the increment
+    /// without the slack (see `lateness.rs`).
+    gap: Duration,
+    generation: u64,
+}
+
+impl SharedAsk {
+    /// Books the slot on the shared schedule (a Redis round trip, maybe).
+    pub(in crate::limiter) fn reserve(&self) -> SharedSlot {
+        self.shared.slots().reserve(self.earliest, self.increment)
+    }
+}
+
+impl Schedule {
+    /// Books even starts on `shared` from now on; no window mode, no
+    /// first start aligned to a second (the schedule is everybody's).
+    pub(in crate::limiter) fn set_shared(&mut self, shared: SharedPacing) {
+        self.shared = Some(shared);
+        self.align_start = false;
+        if let Some(pacing) = self.pacing.as_mut() {
+            pacing.share_schedule();
+        }
+    }
+
+    /// A start booked for `slot` on the shared schedule was made at
+    /// `started`.
+    pub(in crate::limiter) fn started_on_shared(&mut self, slot: Instant, started: Instant) {
+        if self.shared.is_some() {
+            self.lateness.observe(slot, started);
+        }
+    }
+
+    /// The schedule shared with other processes, if any.
+    pub(in crate::limiter) fn shared(&self) -> Option<&SharedPacing> {
+        self.shared.as_ref()
+    }
+
+    /// Books on the shared schedule, if there is one and we pace. A pause
+    /// that another process set voids the slots we booked before it.
+    pub(super) fn book_shared(&mut self, earliest: Instant) -> Option<Reservation> {
+        let ask = self.shared_ask(earliest)?;
+        let slot = ask.shared.slots().reserve(ask.earliest, ask.increment);
+        Some(self.take_shared(&ask, slot))
+    }
+
+    /// What to ask the shared schedule for a slot at or after `now`, so that
+    /// the caller can ask it without holding the limiter's lock (a Redis
+    /// round trip); `None` when there is no shared schedule or the start is
+    /// to be aligned (then [`Schedule::book`]).
+    pub(in crate::limiter) fn ask_shared_at(&mut self, now: Now) -> Option<SharedAsk> {
+        if self.shared.is_none() || self.align_start || self.pacing.is_none() {
+            return None;
+        }
+        self.notice_time(now);
+        let earliest = self
+            .paused_until
+            .map_or(now.instant, |until| now.instant.max(until));
+        self.shared_ask(earliest)
+    }
+
+    fn shared_ask(&mut self, earliest: Instant) -> Option<SharedAsk> {
+        let shared = self.shared.clone()?;
+        let gap = self.pacing.as_mut()?.next_increment();
+        Some(SharedAsk {
+            shared,
+            earliest,
+            increment: gap + self.lateness.slack(gap),
+            gap,
+            generation: self.generation,
+        })
+    }
+
+    /// The reservation for the shared `slot` that `ask` got. A pause set
+    /// here while the slot was asked for (the lock released) voids it.
+    pub(in crate::limiter) fn take_shared(
+        &mut self,
+        ask: &SharedAsk,
+        slot: SharedSlot,
+    ) -> Reservation {
+        let stale = self.generation != ask.generation;
+        if let Some(until) = slot.paused_until {
+            if self.paused_until.is_none_or(|known| until > known) {
+                self.paused_until = Some(until);
+                self.next_generation();
+            }
+        }
+        let bunches = self.rate.is_some_and(|r| r.burst().get() > 1);
+        Reservation {
+            start: slot.start.max(ask.earliest),
+            generation: if stale {
+                ask.generation
+            } else {
+                self.generation
+            },
+            slot: None,
+            min_gap: (!bunches && !slot.turn).then_some(ask.gap),
+            closes: None,
+            turn: slot.turn,
+            seq: slot.seq,
+        }
+    }
+}
