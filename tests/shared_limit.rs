@@ -29,6 +29,17 @@ fn connect(url: &str, key: &str, rps: f64) -> Result<SharedLimit, SharedLimitErr
     SharedLimit::connect(config)
 }
 
+/// A limiter at `rps` on the schedule of `key` held in `redis`, and that
+/// schedule.
+fn shared_limiter(redis: &Redis, key: &str, rps: f64) -> (Arc<SharedSchedule>, Limiter) {
+    let schedule = Arc::new(SharedSchedule::new(
+        connect(&redis.url(), key, rps).unwrap(),
+    ));
+    let slots: Arc<dyn SharedSlots> = schedule.clone();
+    let limiter = Limiter::new(Rate::per_second(rps)).shared(SharedPacing::new(slots));
+    (schedule, limiter)
+}
+
 const MS: Duration = Duration::from_millis(1);
 
 #[test]
@@ -210,12 +221,8 @@ fn a_slot_counter_that_starts_again_is_followed() {
 #[test]
 fn a_start_waits_to_hear_that_the_slot_before_it_started() {
     let redis = Redis::start();
-    let schedule = Arc::new(SharedSchedule::new(
-        connect(&redis.url(), "key-w", 10.0).unwrap(),
-    ));
+    let (schedule, limiter) = shared_limiter(&redis, "key-w", 10.0);
     let other = connect(&redis.url(), "key-w", 10.0).unwrap();
-    let slots: Arc<dyn SharedSlots> = schedule.clone();
-    let limiter = Limiter::new(Rate::per_second(10.0)).shared(SharedPacing::new(slots));
     let stop = Stop::new();
     assert_eq!(
         other.reserve(Duration::from_millis(100), 1.0).unwrap().seq,
@@ -261,12 +268,8 @@ fn a_start_waits_to_hear_that_the_slot_before_it_started() {
 #[test]
 fn a_cut_of_the_rate_pauses_no_other_process() {
     let redis = Redis::start();
-    let schedule = Arc::new(SharedSchedule::new(
-        connect(&redis.url(), "key-c", 20.0).unwrap(),
-    ));
+    let (_schedule, limiter) = shared_limiter(&redis, "key-c", 20.0);
     let other = connect(&redis.url(), "key-c", 20.0).unwrap();
-    let slots: Arc<dyn SharedSlots> = schedule.clone();
-    let limiter = Limiter::new(Rate::per_second(20.0)).shared(SharedPacing::new(slots));
     let booked = limiter.reserve_at(Now::system());
     // Every other reply a 429: none in a row (those pause every process,
     // rightly), yet a fifth of the recent replies, which persists.
@@ -295,10 +298,7 @@ fn a_cut_of_the_rate_pauses_no_other_process() {
 #[test]
 fn a_shared_schedule_narrows_its_margin_at_half_the_pace() {
     let redis = Redis::start();
-    let slots: Arc<dyn SharedSlots> = Arc::new(SharedSchedule::new(
-        connect(&redis.url(), "key-m", 10.0).unwrap(),
-    ));
-    let shared = Limiter::new(Rate::per_second(10.0)).shared(SharedPacing::new(slots));
+    let (_schedule, shared) = shared_limiter(&redis, "key-m", 10.0);
     let own = Limiter::new(Rate::per_second(10.0));
     let margin = |limiter: &Limiter| match limiter.pacing_model() {
         PacingModel::Even { margin } => margin,
