@@ -157,7 +157,7 @@ impl ResumeIndex {
     }
 
     /// [`Self::claim_own`], else [`Self::claim_any`]: for a job looked up
-    /// alone, not in the two passes of a [`ResumeFilter`](super::ResumeFilter).
+    /// alone, not in the two passes of a [`ResumeFilter`].
     pub fn claim(&mut self, job: &Job) -> Option<Status> {
         self.claim_own(job).or_else(|| self.claim_any(job))
     }

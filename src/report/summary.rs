@@ -60,7 +60,7 @@ impl ModelSummary {
         self.no_answer
     }
 
-    /// The readings of the answers, as [`labels`](super::labels) gives them
+    /// The readings of the answers, as [`labels`] gives them
     /// (a detector's answer counts each label it found once).
     pub fn readings(&self) -> &CappedCounts<String> {
         &self.readings

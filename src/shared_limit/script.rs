@@ -37,7 +37,7 @@ redis.call('PEXPIRE', KEYS[4], 86400000)
 return {start, interval, pause, now, seq}
 ";
 
-/// Holds every start of the schedule until now + ARGV[1] us (or a later
+/// Holds every start of the schedule until now + `ARGV[1]` us (or a later
 /// pause already set); the key expires with the pause. Returns the end and
 /// the time the script ran.
 const PAUSE: &str = r"
@@ -48,8 +48,8 @@ redis.call('SET', KEYS[1], string.format('%.0f', stop), 'PX', math.floor((stop -
 return {stop, now}
 ";
 
-/// A process's heartbeat: registers ARGV[1] with its interval ARGV[2] (an
-/// empty interval leaves) for ARGV[3] ms, forgets processes whose heartbeat
+/// A process's heartbeat: registers `ARGV[1]` with its interval `ARGV[2]` (an
+/// empty interval leaves) for `ARGV[3]` ms, forgets processes whose heartbeat
 /// lapsed, and stores the slowest live interval for RESERVE. Returns the
 /// number of live processes and the slowest interval.
 const BEAT: &str = r"
