@@ -16,7 +16,8 @@
 //! - `gcra`: the slot-reservation core (one theoretical arrival time: the
 //!   piece a shared store such as Redis can hold instead), and `pacing`:
 //!   even pacing on it with a margin learned from rejections;
-//! - `window`: fixed one-second windows as Kong counts them;
+//! - `window`: fixed one-second windows as Kong counts them
+//!   (`window/counted`: what a window's counts say of other clients);
 //! - `schedule`: the pure booking state and the [`PacingModel`] in force
 //!   (`schedule/shared_booking`: booking on a shared schedule);
 //!   `reservation`: a booked slot and the rule by which a [`Pause`] voids it;
