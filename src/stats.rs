@@ -173,6 +173,7 @@ impl Stats {
             sustained,
             paused: tally.pacing.paused_total,
             rate_in_force: tally.pacing.rate_in_force.map(|r| r.per_second_f64()),
+            rate_cuts: tally.pacing.rate_cuts,
             succeeded: tally.succeeded,
             failed: tally.failed_jobs,
             transient: tally.transient,
@@ -227,6 +228,9 @@ pub struct StatsReport {
     /// The limiter's rate in force at the end (lower than the allotted one
     /// when persisting 429s cut it); `None` when not pacing.
     pub rate_in_force: Option<f64>,
+    /// How many times 429s that persisted at the paced rate cut the rate in
+    /// force during the run.
+    pub rate_cuts: u32,
 }
 
 impl StatsReport {
@@ -285,6 +289,14 @@ impl fmt::Display for StatsReport {
                 self.paused.as_secs_f64()
             )?;
         }
+        if self.rate_cuts > 0 {
+            write!(
+                f,
+                "\n[{}] cuts of the rate: 429s persisted at the paced rate; [{:.2}] rps in force at the end",
+                self.rate_cuts,
+                self.rate_in_force.unwrap_or_default()
+            )?;
+        }
         Ok(())
     }
 }
@@ -338,6 +350,25 @@ mod tests {
         let empty = Stats::new().report();
         assert_eq!(empty.throughput(), 0.0);
         assert_eq!(empty.sustained, None);
+    }
+
+    #[test]
+    fn cuts_of_the_rate_are_reported_only_when_there_were_some() {
+        let stats = Stats::new();
+        assert!(!stats.report().to_string().contains("cuts of the rate"));
+        stats.set_pacing(PacingStatus {
+            rate_in_force: crate::limiter::Rate::per_second(16.0),
+            rate_cuts: 2,
+            ..PacingStatus::default()
+        });
+        let report = stats.report();
+        assert_eq!(report.rate_cuts, 2);
+        let text = report.to_string();
+        let line = text.lines().last().unwrap();
+        assert_eq!(
+            line,
+            "[2] cuts of the rate: 429s persisted at the paced rate; [16.00] rps in force at the end"
+        );
     }
 
     /// Regression: a run shorter than two seconds printed `sustained [0.00]`,

@@ -6,7 +6,8 @@ mod common;
 
 use common::tiny_server::{answer, TinyServer};
 use common::{json_file, start_mock, text, Batch, RunLine, KEY};
-use restb::mock::MockConfig;
+use restb::mock::{LimiterKind, MockConfig};
+use std::time::Duration;
 
 /// Regression: with outcomes on standard output, a refused key ended with
 /// "run the same command with --resume", which is refused without --output.
@@ -52,4 +53,47 @@ fn sink_failure_is_not_reported_as_interrupted() {
     let stats = json_file(&stats);
     assert_eq!(stats["interrupted"], false, "{stats}");
     assert_eq!(stats["aborted"], false, "{stats}");
+}
+
+/// 429s that persist at the paced rate (here an allotment of 5/s and
+/// `--rps 20`) cut the rate; the stats count the cuts, and the run names
+/// the usual cause and `--shared-limit`. A run without cuts says neither.
+#[test]
+fn cuts_of_the_rate_are_counted_and_point_to_the_shared_limit() {
+    let mut config = MockConfig::default();
+    config.rps = Some(5);
+    config.limiter = LimiterKind::Leaky;
+    config.latency = Duration::from_millis(20);
+    let server = start_mock(config);
+    let batch = Batch::of(20);
+    let stats = batch.dir.path().join("stats.json");
+    let output = RunLine::new(batch.input())
+        .base_url(&server.base_url())
+        .rps("20")
+        .models("re_logo")
+        .out(batch.out())
+        .stats_json(&stats)
+        .run(Some(KEY));
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let cuts = json_file(&stats)["rate_cuts"].as_u64().unwrap();
+    assert!(cuts >= 1, "{stderr}");
+    assert!(
+        stderr.contains(&format!("[{cuts}] cuts of the rate")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--shared-limit redis://HOST"), "{stderr}");
+
+    let calm = Batch::of(3);
+    let output = RunLine::new(calm.input())
+        .base_url(&server.base_url())
+        .models("re_logo")
+        .out(calm.out())
+        .stats_json(&stats)
+        .run(Some(KEY));
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert_eq!(json_file(&stats)["rate_cuts"], 0, "{stderr}");
+    assert!(!stderr.contains("cuts of the rate"), "{stderr}");
+    assert!(!stderr.contains("--shared-limit"), "{stderr}");
 }

@@ -141,8 +141,15 @@ fn report(args: &RunArgs, run: Finish<'_>) -> Result<Exit, UsageError> {
     }
     eprintln!("{}", summary.report);
     eprintln!("[{}] worker threads at most", summary.peak_threads);
-    if let Some(shared) = &shared {
-        eprintln!("{}", shared.line());
+    match &shared {
+        Some(shared) => eprintln!("{}", shared.line()),
+        // The usual cause of persisting 429s: more clients on the key.
+        None if summary.report.rate_cuts > 0 => eprintln!(
+            "429s persisted at the paced rate: another client may be using this key (or its \
+             allotment is below --rps); --shared-limit redis://HOST gives every process on one \
+             key one schedule"
+        ),
+        None => {}
     }
     if !quota.is_empty() {
         eprintln!("quota: {quota} (the gateway's last word)");
@@ -246,6 +253,8 @@ struct StatsFile<'a> {
     /// The limiter's rate in force at the end (below the allotted one when
     /// persisting 429s cut it).
     rate_in_force_rps: Option<f64>,
+    /// How many times persisting 429s cut the rate in force.
+    rate_cuts: u32,
     /// Seconds the limiter held every start.
     paused_s: f64,
     mode: &'static str,
@@ -296,6 +305,7 @@ impl<'a> StatsFile<'a> {
             sustained_rps: report.sustained.map(rate),
             allotted_rps: allotted.map(rate),
             rate_in_force_rps: report.rate_in_force.map(rate),
+            rate_cuts: report.rate_cuts,
             paused_s: round(report.paused.as_secs_f64(), 6),
             mode: match mode {
                 Mode::Rate => "rate",

@@ -64,6 +64,8 @@ pub(super) struct Aimd {
     round_began: Option<Instant>,
     /// The share in force when the last cut came.
     last_max: f64,
+    /// Cuts so far.
+    cuts: u32,
 }
 
 impl Aimd {
@@ -74,12 +76,18 @@ impl Aimd {
             recent: VecDeque::new(),
             round_began: None,
             last_max: 1.0,
+            cuts: 0,
         }
     }
 
     /// The share of the allotted rate in force (1.0 = all of it).
     pub(super) fn share(&self) -> f64 {
         self.share
+    }
+
+    /// How many times persisting 429s cut the share.
+    pub(super) fn cuts(&self) -> u32 {
+        self.cuts
     }
 
     /// Replies remembered: about two seconds' worth.
@@ -141,6 +149,7 @@ impl Aimd {
         }
         self.last_max = self.share;
         self.share = (self.share * DECREASE).max(MIN_SHARE);
+        self.cuts += 1;
         self.recent.clear();
         self.round_began = Some(now);
         true

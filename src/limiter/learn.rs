@@ -212,6 +212,11 @@ impl Learner {
         self.pause(schedule, until, PauseReason::WindowSpent, now)
     }
 
+    /// How many times 429s that persisted at the paced rate cut it.
+    pub(super) fn rate_cuts(&self) -> u32 {
+        self.aimd.as_ref().map_or(0, Aimd::cuts)
+    }
+
     /// Whether the gateway counts gaps, not windows (see
     /// [`Trust::counts_gaps`]).
     pub(super) fn counts_gaps(&self) -> bool {

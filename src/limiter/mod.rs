@@ -206,6 +206,7 @@ impl<C: Clock> Limiter<C> {
         let state = self.state.lock();
         PacingStatus {
             rate_in_force: state.schedule.rate_in_force(),
+            rate_cuts: state.learner.rate_cuts(),
             paused_total: state.learner.pauses.total(),
             pause: state.learner.pauses.current(now),
         }

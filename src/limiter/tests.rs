@@ -639,12 +639,15 @@ fn persisting_429s_cut_the_rate_in_force_and_successes_win_it_back() {
         cut = cut.min(limiter.rate_in_force().unwrap().per_second_f64());
     }
     assert!(cut < 20.0 * 0.8 + 1e-9, "{cut}");
+    let cuts = limiter.status().rate_cuts;
+    assert!(cuts >= 1, "the status counts the cuts");
     for _ in 0..2000 {
         offset += ms(50);
         let booked = limiter.reserve_at(at(offset));
         limiter.accepted(&booked, None, at(offset));
     }
     assert_eq!(limiter.rate_in_force(), Rate::per_second(20.0));
+    assert_eq!(limiter.status().rate_cuts, cuts, "climbing back is no cut");
 }
 
 /// Books the next slot at or after `offset` and moves `offset` to its start.
