@@ -228,8 +228,6 @@ mod tests {
         );
     }
 
-    /// At a steady rejection rate `p` per reply, the margin grows while
-    /// `p` is above `DECAY / ln GROWTH` and shrinks below it.
     /// The margin after 20,000 replies of which one in `every` is a
     /// rejection round.
     fn settle(mut pacing: EvenPacing, every: u32) -> f64 {
@@ -245,6 +243,8 @@ mod tests {
         pacing.margin()
     }
 
+    /// At a steady rejection rate `p` per reply, the margin grows while
+    /// `p` is above `DECAY / ln GROWTH` and shrinks below it.
     #[test]
     fn the_margin_settles_where_rejections_are_rare() {
         let pacing = || EvenPacing::new(ms(5), 1);
