@@ -20,6 +20,10 @@
 # Targets (issue 10): "% of rps" >= 98 %, <= 1 % 429s; with 2 or 4
 # processes, together >= 90 %, <= 5 % 429s, each within 25 % of its fair share.
 #
+# Before and after the runs it prints the host's timing (scripts/lib/host_conditions.py:
+# load average, and how late a 1 ms sleep wakes): figures taken at different
+# overshoots do not compare, whatever the load average says.
+#
 # Usage: scripts/pacing.sh [--procs P] [--seconds S] [--kinds "fixed nginx ..."] [RATES...]
 #        defaults: 1 process, 15 s, every kind, rates 4 20 100 500
 # Environment: LATENCY=0.05 (the upstream's latency, seconds).
@@ -123,6 +127,8 @@ run_clients() {
   for p in "${pids[@]}"; do wait "$p" || true; done
 }
 
+conditions="python3 scripts/lib/host_conditions.py"
+$conditions before
 echo "client: restb's own --stats-json (one line per process with --procs); gw: the gateway's log"
 python3 "$figures" header
 for kind in $kinds; do
@@ -138,3 +144,4 @@ for kind in $kinds; do
     python3 "$figures" row "$kind" "$rate" "$wall" "$log" "$format" "${stats[@]}"
   done
 done
+$conditions after

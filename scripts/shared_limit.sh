@@ -21,6 +21,10 @@
 # the kill); one of 4 under faketime -f '+2s'; Redis restarted mid-run (every
 # job's outcome exactly once); 4 processes sharing 1000/s.
 #
+# Before and after the runs it prints the host's timing (scripts/lib/host_conditions.py:
+# load average, and how late a 1 ms sleep wakes): figures taken at different
+# overshoots do not compare, whatever the load average says.
+#
 # Usage: scripts/shared_limit.sh [SECONDS]   (default 15)
 # Environment: PROCS="1 2 4 8", RATES="20 100", GATEWAYS="window leaky" (or mock-leaky),
 #   EXTRAS="kill faketime restart fast" (any subset; empty for none), LATENCY=0.05;
@@ -166,6 +170,8 @@ run_case() { # args: GATEWAY RATE P LABEL [faketime]; LABEL local: no --shared-l
   fi
 }
 
+conditions="python3 scripts/lib/host_conditions.py"
+$conditions before
 echo "== P processes with --shared-limit on one key ($seconds s of work at each rate)"
 header
 for gateway in $gateways; do
@@ -236,3 +242,4 @@ PY
     ;;
   esac
 done
+$conditions after
