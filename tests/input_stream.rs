@@ -122,6 +122,35 @@ fn an_input_changed_after_its_check_stops_the_stream_with_an_error() {
     assert!(err.ends_with("1 records instead of 2"), "{err}");
 }
 
+/// Regression: the streaming pass checked each local image again, so one
+/// deleted mid-run stopped the stream there as a changed input, and every
+/// job after it went unsent. It is that job's failure (when its image is
+/// read), not a change of the input.
+#[test]
+fn a_local_image_removed_after_the_check_does_not_stop_the_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let images: Vec<_> = (1..=3)
+        .map(|n| {
+            let path = dir.path().join(format!("{n}.jpg"));
+            std::fs::write(&path, b"\xFF\xD8\xFF\xE0 a JPEG").unwrap();
+            path
+        })
+        .collect();
+    let list: String = images
+        .iter()
+        .map(|p| format!("{}\n", p.display()))
+        .collect();
+    let file = file(&list);
+    let checking = ReadOptions::new(Format::Lines);
+    assert!(checking.check_files, "the check looks at the files");
+    let mut input = Input::open(file.path(), &checking).unwrap();
+    input.check(|_| {}).unwrap();
+    std::fs::remove_file(&images[1]).unwrap();
+    let mut records = input.records().unwrap();
+    assert_eq!(records.by_ref().count(), 3);
+    assert!(records.error().is_none(), "{:?}", records.error());
+}
+
 #[test]
 fn many_distinct_ids_pass_the_hashed_check() {
     // Every id repeats nowhere; the checking pass must not refuse any.

@@ -157,7 +157,13 @@ impl Input {
     ///
     /// The file cannot be read from its start, or its CSV header is bad.
     pub fn records(&self) -> Result<Records, InputError> {
-        let (parser, checker) = self.pass()?;
+        // A local image removed since the check is that job's failure when
+        // it is read, not a changed input that stops every job after it.
+        let stream_options = ReadOptions {
+            check_files: false,
+            ..self.options.clone()
+        };
+        let (parser, checker) = self.pass_with(&stream_options)?;
         Ok(Records {
             parser,
             checker,
@@ -168,6 +174,14 @@ impl Input {
 
     /// A reader and a checker from the start of the file.
     fn pass(&self) -> Result<(Parser<BufReader<File>>, Checker), InputError> {
+        self.pass_with(&self.options)
+    }
+
+    /// A reader and a checker with `options`, from the start of the file.
+    fn pass_with(
+        &self,
+        options: &ReadOptions,
+    ) -> Result<(Parser<BufReader<File>>, Checker), InputError> {
         let rewind_error =
             |e: io::Error| InputError::whole(&self.source_name, format!("cannot read: {e}"));
         // The clone shares the file's offset; the passes never overlap.
@@ -175,7 +189,7 @@ impl Input {
         file.seek(SeekFrom::Start(0)).map_err(rewind_error)?;
         let reader = BufReader::with_capacity(READ_BUFFER, file);
         let parser = Parser::new(reader, &self.source_name, self.options.format)?;
-        Ok((parser, Checker::new(&self.source_name, &self.options)))
+        Ok((parser, Checker::new(&self.source_name, options)))
     }
 }
 
