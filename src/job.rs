@@ -9,7 +9,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// One request's worth of work: an image and the models to ask about it.
 ///
@@ -76,6 +76,9 @@ pub struct CallOutput {
     pub error: Option<String>,
     /// The reply's rate-limit headers, for the limiter.
     pub hint: GatewayHint,
+    /// The wait a transient failure's reply asked for before the next try
+    /// (a 503's `Retry-After`).
+    pub retry_after: Option<Duration>,
 }
 
 impl CallOutput {
@@ -85,6 +88,7 @@ impl CallOutput {
             solutions: None,
             error: Some(error),
             hint,
+            retry_after: None,
         }
     }
 }
@@ -179,6 +183,7 @@ impl Work for RestbWork {
                 solutions: Some(solutions),
                 error: None,
                 hint,
+                retry_after: None,
             }),
             Verdict::RateLimited { retry_after } => Attempt::RateLimited {
                 retry_after,
@@ -199,7 +204,10 @@ impl Work for RestbWork {
             }
             Verdict::Transient(error) => {
                 log::warn!("{} ({}): {error}", job.image, job.id);
-                Attempt::Transient(CallOutput::failed(status, error, hint))
+                Attempt::Transient(CallOutput {
+                    retry_after: reply.retry_after,
+                    ..CallOutput::failed(status, error, hint)
+                })
             }
         }
     }
@@ -214,6 +222,10 @@ impl Work for RestbWork {
 
     fn hint(&self, output: &CallOutput) -> Option<GatewayHint> {
         Some(output.hint).filter(|hint| !hint.is_empty())
+    }
+
+    fn retry_after(&self, output: &CallOutput) -> Option<Duration> {
+        output.retry_after
     }
 }
 

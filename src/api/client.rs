@@ -81,6 +81,9 @@ pub struct Reply {
     pub hint: GatewayHint,
     /// What they said of the hour, day and month (empty without a reply).
     pub quota: Quota,
+    /// The wait the reply asked for (`Retry-After`), whatever its status: a
+    /// 503's is the service's own word on when to try again.
+    pub retry_after: Option<Duration>,
 }
 
 /// A Restb.ai Vision API client. Cheap to clone: clones share one set of
@@ -234,6 +237,7 @@ impl Client {
                             )),
                             hint: GatewayHint::default(),
                             quota: Quota::default(),
+                            retry_after: None,
                         }
                     }
                 };
@@ -250,6 +254,7 @@ impl Client {
                 verdict: self.transport_failure(&error),
                 hint: GatewayHint::default(),
                 quota: Quota::default(),
+                retry_after: None,
             },
         }
     }
@@ -277,6 +282,7 @@ impl Client {
             verdict,
             hint,
             quota,
+            retry_after,
         }
     }
 

@@ -47,6 +47,14 @@ pub trait Work: Sync {
     fn hint(&self, _output: &Self::Output) -> Option<GatewayHint> {
         None
     }
+
+    /// How long the service asked to wait before the next try of a job
+    /// whose try was [`Attempt::Transient`] (a 503's `Retry-After`): the
+    /// retry waits at least that, however short the policy's backoff.
+    /// Defaults to none.
+    fn retry_after(&self, _output: &Self::Output) -> Option<Duration> {
+        None
+    }
 }
 
 /// A job with its terminal outcome, as handed to the sink.

@@ -163,7 +163,8 @@ impl<W: Work> Engine<'_, W> {
                     return;
                 }
                 self.stats.record_retry();
-                let backoff = self.config.retry.backoff(tracked.transient, rng);
+                let asked = self.work.retry_after(&output).unwrap_or_default();
+                let backoff = self.config.retry.backoff(tracked.transient, rng).max(asked);
                 let now = Instant::now();
                 self.delays
                     .push(now.checked_add(backoff).unwrap_or(now), tracked);

@@ -1,0 +1,54 @@
+//! A 503 that says when to come back (`Retry-After`), over real sockets:
+//! the binary against a loopback server that answers the first request so
+//! and logs when each request arrived. The next try waits what the service
+//! asked, not the retry policy's shorter backoff (which would spend the
+//! job's tries during a maintenance window and fail it).
+
+mod common;
+
+use common::tiny_server::{answer_no_logo, answer_with, TinyServer};
+use common::{assert_exactly_once, restb, text, Batch};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+#[test]
+fn a_503s_retry_after_is_waited_before_the_next_try() {
+    let arrivals: Arc<Mutex<Vec<Instant>>> = Arc::default();
+    let server = {
+        let arrivals = arrivals.clone();
+        TinyServer::start(move |request, stream| {
+            let first = {
+                let mut arrivals = arrivals.lock().unwrap();
+                arrivals.push(request.arrived);
+                arrivals.len() == 1
+            };
+            if first {
+                return answer_with(
+                    stream,
+                    503,
+                    "application/json",
+                    &[("Retry-After", "2")],
+                    r#"{"message":"service unavailable"}"#,
+                );
+            }
+            answer_no_logo(stream)
+        })
+    };
+    let batch = Batch::of(1);
+    let output = restb(Some("k"))
+        .args(["run", batch.input(), "--base-url", &server.base_url()])
+        .args(["-o", batch.out(), "--models", "re_logo", "--threads", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_exactly_once(&batch.out, 1);
+    let arrivals = arrivals.lock().unwrap().clone();
+    assert_eq!(arrivals.len(), 2, "one 503, then the success");
+    // Without the service's word the retry would come after about 1 s (the
+    // pacing at the default 1/s; the policy's first backoff is shorter).
+    let waited = arrivals[1] - arrivals[0];
+    assert!(
+        waited >= Duration::from_millis(1950),
+        "the retry came {waited:?} after the 503"
+    );
+}
