@@ -189,9 +189,10 @@ impl<C: Clock> Limiter<C> {
     }
 
     /// How long every start was held by pauses in all (a pause in force
-    /// counts to its end).
+    /// counts so far).
     pub fn paused_total(&self) -> Duration {
-        self.state.lock().learner.pauses.total()
+        let now = self.clock.now().instant;
+        self.state.lock().learner.pauses.total(now)
     }
 
     /// The pause in force now, if any: why, and when it ends (wall clock).
@@ -207,7 +208,7 @@ impl<C: Clock> Limiter<C> {
         PacingStatus {
             rate_in_force: state.schedule.rate_in_force(),
             rate_cuts: state.learner.rate_cuts(),
-            paused_total: state.learner.pauses.total(),
+            paused_total: state.learner.pauses.total(now),
             pause: state.learner.pauses.current(now),
         }
     }

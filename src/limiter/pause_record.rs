@@ -41,10 +41,14 @@ impl PauseRecord {
         }
     }
 
-    /// Seconds every start was held in all (pauses that overlap count once;
-    /// a pause still running counts to its end).
-    pub(super) fn total(&self) -> Duration {
-        self.total
+    /// Seconds every start was held in all by `now` (pauses that overlap
+    /// count once; a pause still running counts so far, not to its end: a
+    /// run stopped during an hour's pause did not wait the hour).
+    pub(super) fn total(&self, now: Instant) -> Duration {
+        let ahead = self
+            .until
+            .map_or(Duration::ZERO, |until| until.saturating_duration_since(now));
+        self.total.saturating_sub(ahead)
     }
 
     /// The pause in force at `now`: why, and when it ends on the wall clock.
@@ -86,13 +90,15 @@ mod tests {
         let s = Duration::from_secs;
         record.record(now.instant + s(12), PauseReason::RetryAfter, now);
         record.record(now.instant + s(3), PauseReason::WindowSpent, now);
-        assert_eq!(record.total(), s(12));
+        assert_eq!(record.total(now.instant + s(12)), s(12));
         let later = Now {
             instant: now.instant + s(10),
             wall: now.wall + s(10),
         };
         record.record(later.instant + s(10), PauseReason::QuotaSpent, later);
-        assert_eq!(record.total(), s(20));
+        assert_eq!(record.total(later.instant + s(10)), s(20));
+        // A pause still in force counts so far (a stop may end it early).
+        assert_eq!(record.total(later.instant + s(4)), s(14));
         let (reason, until) = record.current(later.instant).unwrap();
         assert_eq!(reason, PauseReason::QuotaSpent);
         assert_eq!(clock_time(until), "13:05:20 UTC");

@@ -367,7 +367,10 @@ fn a_retry_after_longer_than_a_window_pauses_everyone() {
         limiter.reserve_at(t0).start - t0.instant,
         Duration::from_secs(7)
     );
-    assert_eq!(limiter.paused_total(), Duration::from_secs(7));
+    assert!(
+        limiter.paused_total() < Duration::from_secs(7),
+        "a pause in force counts so far, not to its end"
+    );
 }
 
 #[test]
