@@ -20,7 +20,9 @@ pub(super) fn spent_message(summary: &PoolSummary, output: Option<&Path>) -> Str
     match output {
         Some(_) => format!(
             "budget spent (--max-requests or --shared-budget): {left} jobs have no outcome yet; to send them, run: {}",
-            resume_command(std::env::args())
+            // Not `args()`, which panics on a word that is not UTF-8 (a
+            // path): such a word is shown lossily instead.
+            resume_command(std::env::args_os().map(|word| word.to_string_lossy().into_owned()))
         ),
         // Outcomes went to standard output: only a file can be resumed.
         None => format!(
