@@ -6,6 +6,7 @@
 use super::args::{Mode, RunArgs};
 use super::batch::Batch;
 use super::plan;
+use super::run_files;
 use super::stdout::print_out;
 use super::{Exit, UsageError};
 use restb::api::{validate_base_url, Quota, Verdict};
@@ -28,7 +29,8 @@ pub(super) fn dry_run(args: &RunArgs, quiet: bool) -> Result<Exit, UsageError> {
     validate_base_url(&client_config.base_url, client_config.allow_http)
         .map_err(|e| UsageError(format!("--base-url: {e}")))?;
     let mut batch = Batch::check(args, &default_models)?;
-    let stats_file = plan::create_stats_file(args)?;
+    run_files::check_distinct(args)?;
+    let stats_file = run_files::create_stats_file(args)?;
     let earlier_failures = match &args.output {
         Some(path) if args.resume => {
             let index = read_for_resume(path).map_err(|e| UsageError(format!("--resume: {e}")))?;
@@ -59,14 +61,9 @@ pub(super) fn dry_run(args: &RunArgs, quiet: bool) -> Result<Exit, UsageError> {
         }
     }
     print_out(&estimate.to_string())?;
-    plan::empty_stats_file(&stats_file)?;
-    if let Some((file, path)) = stats_file {
-        serde_json::to_writer_pretty(file, &estimate).map_err(|e| {
-            UsageError(format!(
-                "--stats-json: cannot write {}: {e}",
-                path.display()
-            ))
-        })?;
+    run_files::empty_stats_file(&stats_file)?;
+    if let Some(stats) = stats_file {
+        stats.write(&estimate)?;
     }
     Ok(Exit::Success)
 }

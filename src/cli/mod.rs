@@ -16,6 +16,7 @@ mod plan;
 mod progress;
 mod report;
 mod run;
+mod run_files;
 mod serve;
 #[cfg(feature = "redis")]
 mod shared;
@@ -98,7 +99,9 @@ pub fn execute(cli: Cli, stop: &Stop) -> Exit {
         crate::signals::stop_gracefully_from_now();
     }
     let result = match cli.command {
-        Command::Run(args) => run::run(&args, cli.quiet, stop),
+        Command::Run(mut args) => {
+            run_files::standard_streams(&mut args).and_then(|()| run::run(&args, cli.quiet, stop))
+        }
         Command::Demo(args) => demo::demo(&args, stop),
         Command::Mock(args) => serve::serve(&args, stop),
         Command::Bench(args) => bench::bench(&args, cli.quiet, stop),

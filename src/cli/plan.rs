@@ -3,14 +3,14 @@
 
 use super::args::{Mode, RunArgs, ThreadsArg};
 use super::batch::{Batch, Jobs};
+use super::run_files::{check_distinct, create_stats_file, empty_stats_file, StatsOut};
 use super::UsageError;
 use restb::api::{Client, ClientConfig, ClientKey};
 use restb::limiter::Rate;
 use restb::models;
-use restb::outcome::{open_for_resume, ResumeIndex};
+use restb::outcome::{create_locked, open_for_resume, ResumeIndex};
 use restb::pool::{PoolConfig, Threads};
 use restb::retry::RetryPolicy;
-use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::num::NonZeroUsize;
 use std::path::Path;
@@ -43,7 +43,7 @@ pub(super) struct Plan<'a> {
     pub(super) jobs: Jobs,
     /// Where outcome lines go: `--output`, or standard output.
     pub(super) out: Box<dyn Write + Send>,
-    pub(super) stats_file: Option<(File, &'a Path)>,
+    pub(super) stats_file: Option<StatsOut<'a>>,
     /// Jobs a resumed outcome file records as failed and `--retry-failed` is off.
     pub(super) earlier_failures: u64,
     /// `--shared-limit`: the schedule in Redis, also in `pool_config`.
@@ -54,8 +54,8 @@ pub(super) struct Plan<'a> {
 impl<'a> Plan<'a> {
     /// The checks run in this order, so the first complaint is about the
     /// first bad flag in it: rate, key, models, timeout and URL, input,
-    /// `--shared-limit` (before any file is created), `--stats-json`, the
-    /// outcome file.
+    /// `--shared-limit` (before any file is created), the files being
+    /// distinct, `--stats-json`, the outcome file.
     pub(super) fn new(args: &'a RunArgs, quiet: bool) -> Result<Plan<'a>, UsageError> {
         let rate = rate(args)?;
         let key = client_key(args)?;
@@ -74,6 +74,7 @@ impl<'a> Plan<'a> {
             pool_config.shared_budget =
                 super::budget::connect_shared(args, &shared_key, client.base_url())?;
         }
+        check_distinct(args)?;
         let stats_file = create_stats_file(args)?;
         let (out, earlier_failures) = open_output(args, &mut batch, quiet)?;
         let jobs = batch.jobs()?;
@@ -164,42 +165,6 @@ pub(super) fn client_config(args: &RunArgs, pool: &PoolConfig) -> Result<ClientC
     Ok(config)
 }
 
-/// `--stats-json`, opened before the run so a bad path sends nothing, but
-/// not emptied: a check after it that fails (a refused `--resume`) leaves
-/// the stats of the run before as they were. [`empty_stats_file`] empties it
-/// once every check has passed.
-pub(super) fn create_stats_file(args: &RunArgs) -> Result<Option<(File, &Path)>, UsageError> {
-    let Some(path) = &args.stats_json else {
-        return Ok(None);
-    };
-    let file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .map_err(|e| {
-            UsageError(format!(
-                "--stats-json: cannot create {}: {e}",
-                path.display()
-            ))
-        })?;
-    Ok(Some((file, path)))
-}
-
-/// Empties the `--stats-json` file of [`create_stats_file`], after the
-/// last check: the run's figures replace the previous ones.
-pub(super) fn empty_stats_file(stats: &Option<(File, &Path)>) -> Result<(), UsageError> {
-    match stats {
-        Some((file, path)) => file.set_len(0).map_err(|e| {
-            UsageError(format!(
-                "--stats-json: cannot empty {}: {e}",
-                path.display()
-            ))
-        }),
-        None => Ok(()),
-    }
-}
-
 /// Where outcome lines go: `--output` (created, or with `--resume` opened
 /// for appending, marking the jobs it already covers in `batch`) or
 /// standard output. Also returns how many covered jobs failed before.
@@ -216,9 +181,7 @@ fn open_output(
             Ok((Box::new(file), earlier_failures))
         }
         Some(path) => {
-            let file = File::create(path).map_err(|e| {
-                UsageError(format!("--output: cannot create {}: {e}", path.display()))
-            })?;
+            let file = create_locked(path).map_err(|e| UsageError(format!("--output: {e}")))?;
             Ok((Box::new(file), 0))
         }
         None => Ok((Box::new(io::stdout()), 0)),

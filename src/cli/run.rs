@@ -3,6 +3,7 @@
 use super::args::{Mode, RunArgs};
 use super::plan::Plan;
 use super::progress;
+use super::run_files::StatsOut;
 use super::{Exit, UsageError};
 use restb::api::Quota;
 use restb::job::{CallOutput, Job, RestbWork};
@@ -11,7 +12,6 @@ use restb::pool::{AbortReason, Ending, Finished, Pool, PoolSummary, Sink};
 use restb::stop::Stop;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::io::{self, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -70,7 +70,7 @@ struct Finish<'a> {
     replies: BTreeMap<String, u64>,
     jobs: u64,
     allotted: Option<f64>,
-    stats_file: Option<(File, &'a Path)>,
+    stats_file: Option<StatsOut<'a>>,
     earlier_failures: u64,
     /// The hour, day and month windows the replies reported last.
     quota: Quota,
@@ -125,7 +125,7 @@ fn execute<'a>(mut plan: Plan<'a>, quiet: bool, stop: &Stop) -> Finish<'a> {
 /// Prints the summary, writes `--stats-json`, and says how the run ended.
 fn report(args: &RunArgs, run: Finish<'_>) -> Result<Exit, UsageError> {
     let Finish {
-        summary,
+        mut summary,
         sink,
         replies,
         jobs,
@@ -154,31 +154,37 @@ fn report(args: &RunArgs, run: Finish<'_>) -> Result<Exit, UsageError> {
     if !quota.is_empty() {
         eprintln!("quota: {quota} (the gateway's last word)");
     }
-    if let Some((file, path)) = stats_file {
+    if input_error.is_some() {
+        // The feed ended at the error: the jobs after it were never fed.
+        summary.unfinished = jobs.saturating_sub(summary.finished);
+    }
+    // A stats file that cannot be written does not hide how the run ended.
+    let stats_error = stats_file.and_then(|out| {
         let mut stats = StatsFile::new(&summary, &sink, &replies, jobs, allotted, args.mode);
         stats.quota = Some(quota).filter(|q| !q.is_empty());
         stats.shared_limit = shared;
-        serde_json::to_writer_pretty(file, &stats).map_err(|e| {
-            UsageError(format!(
-                "--stats-json: cannot write {}: {e}",
-                path.display()
-            ))
-        })?;
-    }
+        out.write(&stats).err()
+    });
     if earlier_failures > 0 {
         eprintln!("{earlier_failures} jobs failed in an earlier run; --retry-failed redoes them");
     }
     let exit = exit_status(&summary, args.output.as_deref());
     if let Some(error) = &input_error {
-        eprintln!("Error: {error}; the jobs after it were not sent");
+        eprintln!(
+            "Error: {error}; the {} jobs after it were not sent{}",
+            summary.unfinished,
+            resume_advice(args.output.as_deref(), "once that is fixed, ")
+        );
     }
-    Ok(
-        if exit == Exit::Success && (earlier_failures > 0 || input_error.is_some()) {
-            Exit::Failure
-        } else {
-            exit
-        },
-    )
+    if let Some(error) = &stats_error {
+        eprintln!("Error: {error}");
+    }
+    let clean = earlier_failures == 0 && input_error.is_none() && stats_error.is_none();
+    Ok(if exit == Exit::Success && !clean {
+        Exit::Failure
+    } else {
+        exit
+    })
 }
 
 /// The outcome file's writer, counting outcomes by status on the way (and
@@ -344,13 +350,7 @@ fn exit_status(summary: &PoolSummary, output: Option<&Path>) -> Exit {
 /// What to say about how a run ended, if anything: the cause it had, and
 /// `--resume` only when the outcomes went to a file (it needs `--output`).
 fn ending_message(ending: &Ending, unfinished: u64, output: Option<&Path>) -> Option<String> {
-    let resume = |then: &str| match output {
-        Some(path) => format!(
-            "; {then}run the same command with --resume to send them (outcomes so far are in {})",
-            path.display()
-        ),
-        None => String::new(),
-    };
+    let resume = |then: &str| resume_advice(output, then);
     let once_fixed = resume("once that is fixed, ");
     let left = format!("{unfinished} jobs have no outcome");
     Some(match ending {
@@ -370,6 +370,18 @@ fn ending_message(ending: &Ending, unfinished: u64, output: Option<&Path>) -> Op
         // An ending added later: say no more than that it was not clean.
         _ => format!("Error: the run ended early ({ending}); {left}{}", resume("")),
     })
+}
+
+/// `--resume` advice, only when the outcomes went to a file (it needs
+/// `--output`); `then` says what must come first, if anything.
+fn resume_advice(output: Option<&Path>, then: &str) -> String {
+    match output {
+        Some(path) => format!(
+            "; {then}run the same command with --resume to send them (outcomes so far are in {})",
+            path.display()
+        ),
+        None => String::new(),
+    }
 }
 
 fn aborted(ending: &Ending) -> bool {

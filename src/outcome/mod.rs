@@ -1,7 +1,8 @@
 //! The outcome file: one JSONL line per finished job ([`OutcomeLine`]),
 //! written by one [`OutcomeWriter`], read back by one reader ([`Outcomes`])
 //! for `restb report` and for `--resume`, which turns it into a
-//! [`ResumeIndex`] of the jobs already done.
+//! [`ResumeIndex`] of the jobs already done. A run holds the file's lock
+//! while it writes ([`create_locked`], [`open_for_resume`]).
 //!
 //! # Examples
 //!
@@ -29,6 +30,7 @@ mod filter;
 mod identity;
 mod index;
 mod line;
+mod lock;
 mod read;
 mod resume;
 mod writer;
@@ -36,6 +38,7 @@ mod writer;
 pub use filter::ResumeFilter;
 pub use index::ResumeIndex;
 pub use line::{OutcomeLine, Status};
+pub use lock::{create_locked, lock_for_writing, LockError};
 pub use read::{read_outcomes, Outcomes, ReadError, MAX_LINE_BYTES};
 pub use resume::{open_for_resume, read_for_resume, ResumeError};
 pub use writer::OutcomeWriter;

@@ -46,6 +46,10 @@ pub enum ResumeError {
     /// It could not be opened or read, or a line in it is not an outcome line.
     #[error(transparent)]
     Read(#[from] ReadError),
+    /// Another run holds it, or it could not be locked (see
+    /// [`super::lock_for_writing`]).
+    #[error(transparent)]
+    Lock(#[from] super::LockError),
     /// Dropping its torn last line, or ending its last line, failed.
     #[error("{}: cannot repair its end: {source}", path.display())]
     Repair {
@@ -60,11 +64,13 @@ pub enum ResumeError {
 /// Opens `path` to append after resuming: reads the outcomes in it into a
 /// [`ResumeIndex`], drops a torn last line (a run killed mid-write, reported
 /// as a warning), ends a whole last line that lacks its newline, and returns
-/// the file positioned at its end. A missing file is created empty.
+/// the file positioned at its end, locked for writing (see
+/// [`super::lock_for_writing`]). A missing file is created empty.
 ///
 /// # Errors
 /// [`ResumeError::Read`] when the file cannot be opened or read, or a line
 /// other than a torn last one is not an outcome line (named `FILE:LINE`);
+/// [`ResumeError::Lock`] when another run holds it;
 /// [`ResumeError::Repair`] when its end cannot be fixed.
 pub fn open_for_resume(path: &Path) -> Result<(File, ResumeIndex), ResumeError> {
     let mut file = OpenOptions::new()
@@ -77,6 +83,8 @@ pub fn open_for_resume(path: &Path) -> Result<(File, ResumeIndex), ResumeError> 
             path: path.to_path_buf(),
             source,
         })?;
+    // Before anything is read: another run's last line may be half written.
+    super::lock_for_writing(&file, path)?;
     let (index, good_len, unterminated) = index_of(&file, path)?;
     let repair = |source| ResumeError::Repair {
         path: path.to_path_buf(),
