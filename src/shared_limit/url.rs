@@ -33,29 +33,32 @@ impl RedisUrl {
             let shown = redact_any(text);
             return Err(format!("{shown}: not a redis:// URL"));
         };
-        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
-        let (userinfo, host_port) = match authority.rsplit_once('@') {
-            Some((userinfo, host_port)) => (Some(userinfo), host_port),
-            None => (None, authority),
+        // The host starts after the last `@`: a password may hold `/`.
+        let (userinfo, after_userinfo) = match rest.rsplit_once('@') {
+            Some((userinfo, after)) => (Some(userinfo), after),
+            None => (None, rest),
         };
-        let (user, password) = match userinfo {
-            Some(info) => match info.split_once(':') {
-                Some((user, password)) => (user, Some(password)),
-                None => (info, None),
-            },
-            None => ("", None),
-        };
+        let (host_port, path) = after_userinfo
+            .split_once('/')
+            .unwrap_or((after_userinfo, ""));
         let mut secrets = Vec::new();
-        let shown = match (userinfo, password) {
-            (Some(_), Some(password)) if !password.is_empty() => {
-                secrets.push(password.to_string());
-                let decoded = percent_decode(password);
-                if decoded != password {
-                    secrets.push(decoded);
+        let shown = match userinfo {
+            Some(info) => {
+                // Without a `:` the whole of it is hidden: redis-cli takes
+                // `redis://PASSWORD@HOST` as a password.
+                let (user, secret) = info.split_once(':').unwrap_or(("", info));
+                if !secret.is_empty() {
+                    secrets.push(secret.to_string());
+                    let decoded = percent_decode(secret);
+                    if decoded != secret {
+                        secrets.push(decoded);
+                    }
                 }
-                format!("redis://{user}:***@{host_port}{}", slash(path))
+                let user = if info.contains(':') { user } else { "" };
+                let colon = if info.contains(':') { ":" } else { "" };
+                format!("redis://{user}{colon}***@{host_port}{}", slash(path))
             }
-            _ => text.to_string(),
+            None => text.to_string(),
         };
         let fail = |why: &str| Err(format!("{shown}: {why}"));
         let (host, port) = split_port(host_port);
@@ -110,17 +113,18 @@ fn split_port(host_port: &str) -> (&str, Option<&str>) {
     }
 }
 
-/// For a text that failed to parse: hide whatever sits between `:` and
-/// the last `@`, since it may be a password.
+/// For a text that is not a `redis://` URL: hide whatever may be a secret,
+/// what sits before the last `@` (after the scheme) and any query (`?pass=`).
 fn redact_any(text: &str) -> String {
+    let (text, query) = match text.split_once('?') {
+        Some((before, _)) => (before, "?***"),
+        None => (text, ""),
+    };
     let Some((before, after)) = text.rsplit_once('@') else {
-        return text.to_string();
+        return format!("{text}{query}");
     };
     let scheme_end = before.find("://").map_or(0, |i| i + 3);
-    match before[scheme_end..].find(':') {
-        Some(colon) => format!("{}:***@{after}", &before[..scheme_end + colon]),
-        None => text.to_string(),
-    }
+    format!("{}***@{after}{query}", &before[..scheme_end])
 }
 
 fn percent_decode(text: &str) -> String {
@@ -174,5 +178,31 @@ mod tests {
             assert!(!err.contains("pw"), "{err}");
         }
         assert!(RedisUrl::parse("redis://[::1]:7000/0").is_ok());
+    }
+
+    /// Regression: a password holding `/` ended the host early, and a
+    /// refused URL then printed whole; a password given without its `:`
+    /// (redis-cli's form) or in a query printed too.
+    #[test]
+    fn a_password_prints_in_no_form_it_can_take() {
+        let url = RedisUrl::parse("redis://:pa/ss@127.0.0.1:6379/0").unwrap();
+        assert_eq!(url.to_string(), "redis://:***@127.0.0.1:6379/0");
+        assert_eq!(url.redact("auth pa/ss"), "auth ***");
+        let url = RedisUrl::parse("redis://TopS3cret@127.0.0.1:6379").unwrap();
+        assert_eq!(url.to_string(), "redis://***@127.0.0.1:6379");
+        assert_eq!(url.redact("NOAUTH TopS3cret"), "NOAUTH ***");
+        for text in [
+            "redis://:pa/ss@",
+            "redis://:pa/ss@h:0",
+            "redis+unix:///s?pass=pw",
+            "rediss://user:pw@h",
+            "http://pw@h",
+        ] {
+            let err = RedisUrl::parse(text).unwrap_err();
+            assert!(
+                !err.contains("pw") && !err.contains("pa/ss"),
+                "{text}: {err}"
+            );
+        }
     }
 }
