@@ -70,10 +70,13 @@ pub(super) fn connect_shared(
     Ok(Some(SharedBudget::new(Arc::new(budget))))
 }
 
+/// The flag whose value may hold a password.
+const SHARED_LIMIT: &str = "--shared-limit";
+
 /// The command line that was run, `--resume` added unless it is there,
-/// quoted for a POSIX shell.
+/// the password of `--shared-limit` hidden, quoted for a POSIX shell.
 fn resume_command(args: impl IntoIterator<Item = String>) -> String {
-    let mut words: Vec<String> = args.into_iter().collect();
+    let mut words: Vec<String> = hide_passwords(args.into_iter().collect());
     if !words.iter().any(|word| word == "--resume") {
         words.push("--resume".to_string());
     }
@@ -82,6 +85,31 @@ fn resume_command(args: impl IntoIterator<Item = String>) -> String {
         .map(|word| shell_quote(word))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// `words` with the URL after `--shared-limit` (or in `--shared-limit=URL`)
+/// shown as the limit shows it everywhere: its password as `***`.
+fn hide_passwords(mut words: Vec<String>) -> Vec<String> {
+    let equals = format!("{SHARED_LIMIT}=");
+    for i in 0..words.len() {
+        if i > 0 && words[i - 1] == SHARED_LIMIT {
+            words[i] = shown_url(&words[i]);
+        } else if let Some(url) = words[i].strip_prefix(&equals) {
+            words[i] = format!("{equals}{}", shown_url(url));
+        }
+    }
+    words
+}
+
+#[cfg(feature = "redis")]
+fn shown_url(text: &str) -> String {
+    RedisUrl::parse(text).map_or_else(|_| "***".to_string(), |url| url.to_string())
+}
+
+/// Without the feature no URL was ever taken: nothing of it is shown.
+#[cfg(not(feature = "redis"))]
+fn shown_url(_text: &str) -> String {
+    "***".to_string()
 }
 
 /// `word` as a POSIX shell reads it back: bare when it has only safe
@@ -112,6 +140,19 @@ mod tests {
         );
         let again = words(&["restb", "run", "a.csv", "-o", "o.jsonl", "--resume"]);
         assert_eq!(resume_command(again), "restb run a.csv -o o.jsonl --resume");
+        let shared = words(&[
+            "restb",
+            "run",
+            "a.csv",
+            "--shared-limit",
+            "redis://:pw@h:6379",
+            "--shared-limit=redis://:pw@h/1",
+        ]);
+        assert_eq!(
+            resume_command(shared),
+            "restb run a.csv --shared-limit 'redis://:***@h:6379' \
+             '--shared-limit=redis://:***@h/1' --resume"
+        );
         assert_eq!(shell_quote("it's"), r"'it'\''s'");
         assert_eq!(shell_quote(""), "''");
     }
