@@ -7,7 +7,9 @@ mod common;
 use common::redis_server::{free_port, Redis};
 
 use restb::api::ClientKey;
-use restb::limiter::{Backoff, Limiter, Now, PacingModel, Rate, SharedPacing, SharedSlots};
+use restb::limiter::{
+    Backoff, Limiter, Now, PacingModel, PauseReason, Rate, SharedPacing, SharedSlots,
+};
 use restb::mock::{MockConfig, MockServer};
 use restb::shared_limit::{
     RedisUrl, ScheduleKey, SharedLimit, SharedLimitConfig, SharedLimitError, SharedSchedule,
@@ -99,6 +101,30 @@ fn a_pause_written_by_one_process_holds_the_other() {
     // A shorter pause does not cut a longer one short.
     let shorter = b.pause(Instant::now() + 100 * MS, "short").unwrap();
     assert!(shorter > until - 20 * MS);
+}
+
+/// Regression: a pause another process wrote was honoured in silence, so
+/// a run held by it for ten minutes logged nothing and looked hung. It is
+/// in the books now, with its reason, as a pause of our own would be.
+#[test]
+fn another_processs_pause_is_said_and_counted() {
+    let redis = Redis::start();
+    let (_schedule, limiter) = shared_limiter(&redis, "key-s", 100.0);
+    limiter.reserve_at(Now::system());
+    assert_eq!(limiter.pause_reason(), None);
+    let other = connect(&redis.url(), "key-s", 100.0).unwrap();
+    other
+        .pause(
+            Instant::now() + Duration::from_secs(600),
+            "Retry-After: 600",
+        )
+        .unwrap();
+    limiter.reserve_at(Now::system());
+    let (reason, until) = limiter.pause_reason().expect("the pause is known");
+    assert_eq!(reason, PauseReason::OtherProcess);
+    let left = until.duration_since(std::time::SystemTime::now()).unwrap();
+    assert!(left > Duration::from_secs(590), "{left:?}");
+    assert!(limiter.paused_total() < Duration::from_secs(1), "so far");
 }
 
 /// A start told by one process reaches the others on the key (and only

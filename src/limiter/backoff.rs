@@ -16,6 +16,9 @@ pub enum PauseReason {
     QuotaSpent,
     /// 429s kept coming with nothing accepted between them.
     Persistent,
+    /// Another process on the shared schedule paused it (for one of the
+    /// reasons above).
+    OtherProcess,
 }
 
 impl fmt::Display for PauseReason {
@@ -25,6 +28,7 @@ impl fmt::Display for PauseReason {
             PauseReason::WindowSpent => "429, window spent",
             PauseReason::QuotaSpent => "quota spent",
             PauseReason::Persistent => "429s in a row",
+            PauseReason::OtherProcess => "set by another process on this key",
         })
     }
 }

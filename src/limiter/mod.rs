@@ -103,6 +103,17 @@ struct State {
     interrupted: bool,
 }
 
+impl State {
+    /// A pause named by the shared schedule's last slot goes into the books
+    /// of pauses: another process's is said and counted like ours, so a run
+    /// it holds does not look hung (ours comes back and counts once).
+    fn note_shared_pause(&mut self, now: Now) {
+        if let Some(until) = self.schedule.take_shared_pause_heard() {
+            self.learner.pauses.record_others(until, now);
+        }
+    }
+}
+
 impl Limiter<SystemClock> {
     /// A limiter pacing at `rate`, or only pausing when `rate` is `None`.
     pub fn new(rate: Option<Rate>) -> Limiter {
@@ -232,7 +243,10 @@ impl<C: Clock> Limiter<C> {
     /// assert!(second - first <= Duration::from_millis(106));
     /// ```
     pub fn reserve_at(&self, now: Now) -> Reservation {
-        self.state.lock().schedule.book(now)
+        let mut state = self.state.lock();
+        let reservation = state.schedule.book(now);
+        state.note_shared_pause(now);
+        reservation
     }
 
     /// Whether a pause (or a switch of model) has voided `reservation`

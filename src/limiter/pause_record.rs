@@ -8,6 +8,10 @@ use std::time::{Duration, Instant, SystemTime};
 
 /// A pause longer than this logs a warning with its reason and end.
 pub(super) const LOUD_PAUSE: Duration = Duration::from_secs(5);
+/// A pause read back from the shared schedule that ends this close after
+/// the one recorded is the one recorded (times mapped from Redis's clock
+/// differ by tens of microseconds).
+const OWN_PAUSE_ECHO: Duration = Duration::from_millis(50);
 
 /// See the module docs.
 #[derive(Debug, Clone, Default)]
@@ -39,6 +43,19 @@ impl PauseRecord {
                 clock_time(wall)
             );
         }
+    }
+
+    /// A pause that another process on the shared schedule set, read back
+    /// with a slot: said and counted like ours, unless it is ours come back
+    /// (its end within the clock mapping's error of the one recorded).
+    pub(super) fn record_others(&mut self, until: Instant, now: Now) {
+        if self
+            .until
+            .is_some_and(|known| until <= known + OWN_PAUSE_ECHO)
+        {
+            return;
+        }
+        self.record(until, PauseReason::OtherProcess, now);
     }
 
     /// Seconds every start was held in all by `now` (pauses that overlap
@@ -103,5 +120,27 @@ mod tests {
         assert_eq!(reason, PauseReason::QuotaSpent);
         assert_eq!(clock_time(until), "13:05:20 UTC");
         assert_eq!(record.current(later.instant + s(10)), None);
+    }
+
+    #[test]
+    fn another_processs_pause_is_recorded_unless_it_is_ours_come_back() {
+        let now = Now {
+            instant: Instant::now(),
+            wall: UNIX_EPOCH,
+        };
+        let s = Duration::from_secs;
+        let mut record = PauseRecord::default();
+        record.record(now.instant + s(2), PauseReason::RetryAfter, now);
+        record.record_others(now.instant + s(2) + Duration::from_micros(40), now);
+        assert_eq!(
+            record.current(now.instant).unwrap().0,
+            PauseReason::RetryAfter
+        );
+        record.record_others(now.instant + s(600), now);
+        assert_eq!(
+            record.current(now.instant).unwrap().0,
+            PauseReason::OtherProcess
+        );
+        assert_eq!(record.total(now.instant + s(600)), s(600));
     }
 }

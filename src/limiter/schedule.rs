@@ -65,6 +65,8 @@ pub(super) struct Schedule {
     pub(super) recent_paced: VecDeque<Booked>,
     align_start: bool,
     paused_until: Option<Instant>,
+    /// See [`Schedule::take_shared_pause_heard`].
+    shared_pause_heard: Option<Instant>,
     generation: u64,
     /// The share of the allotted rate in force (AIMD), 1.0 = all of it.
     share: f64,
@@ -88,6 +90,7 @@ impl Schedule {
             recent_paced: VecDeque::new(),
             align_start: false,
             paused_until: None,
+            shared_pause_heard: None,
             generation: 0,
             share: 1.0,
             booked_share: 1.0,

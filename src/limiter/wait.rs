@@ -142,7 +142,9 @@ impl<C: Clock> Limiter<C> {
         match state.schedule.ask_shared_at(self.clock.now()) {
             Some(ask) => {
                 let slot = MutexGuard::unlocked(state, || ask.reserve());
-                state.schedule.take_shared(&ask, slot)
+                let reservation = state.schedule.take_shared(&ask, slot);
+                state.note_shared_pause(self.clock.now());
+                reservation
             }
             None => state.schedule.book(self.clock.now()),
         }

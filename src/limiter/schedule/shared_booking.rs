@@ -45,6 +45,12 @@ impl Schedule {
         }
     }
 
+    /// The pause in force on the shared schedule that the last slot named
+    /// (any process's, ours included), once: for the books of pauses.
+    pub(in crate::limiter) fn take_shared_pause_heard(&mut self) -> Option<Instant> {
+        self.shared_pause_heard.take()
+    }
+
     /// The schedule shared with other processes, if any.
     pub(in crate::limiter) fn shared(&self) -> Option<&SharedPacing> {
         self.shared.as_ref()
@@ -94,6 +100,7 @@ impl Schedule {
     ) -> Reservation {
         let stale = self.generation != ask.generation;
         if let Some(until) = slot.paused_until {
+            self.shared_pause_heard = Some(until);
             if self.paused_until.is_none_or(|known| until > known) {
                 self.paused_until = Some(until);
                 self.next_generation();
