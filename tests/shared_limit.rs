@@ -448,6 +448,57 @@ fn url_list(dir: &std::path::Path, name: &str, count: usize) -> String {
     path.to_string_lossy().into_owned()
 }
 
+/// Regression: a dry run skipped the shared limit's checks and said 0 to
+/// flags a real run refuses with 2. It makes them now (without connecting:
+/// a dry run needs no key, and so has no schedule to join).
+#[test]
+fn a_dry_run_refuses_what_a_real_run_refuses_of_the_shared_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let list = url_list(dir.path(), "dry", 2);
+    for (flags, said) in [
+        (&["--shared-limit", "http://h"][..], "--shared-limit"),
+        (
+            &["--shared-budget", "5"][..],
+            "--shared-budget: needs --shared-limit",
+        ),
+        (
+            &[
+                "--mode",
+                "concurrency",
+                "--shared-limit",
+                "redis://127.0.0.1:1",
+            ][..],
+            "needs --mode rate",
+        ),
+    ] {
+        for dry in [true, false] {
+            let mut command = restb();
+            command.args(["run", &list, "--rps", "5"]).args(flags);
+            if dry {
+                command.arg("--dry-run");
+            }
+            let output = command.output().unwrap();
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(
+                output.status.code(),
+                Some(2),
+                "{flags:?} dry {dry}: {stderr}"
+            );
+            assert!(stderr.contains(said), "{flags:?}: {stderr}");
+        }
+    }
+    let from_env = restb()
+        .args(["run", &list, "--dry-run"])
+        .env("RESTB_SHARED_LIMIT", "redis://:pw@")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&from_env.stderr);
+    assert!(
+        stderr.contains("RESTB_SHARED_LIMIT redis://:***@: no host"),
+        "{stderr}"
+    );
+}
+
 /// Every image of the list has exactly one outcome line, and it is `ok`.
 fn assert_each_once(list: &str, outcomes: &std::path::Path) {
     let wanted: std::collections::BTreeSet<String> = std::fs::read_to_string(list)

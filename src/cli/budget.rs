@@ -46,17 +46,10 @@ pub(super) fn connect_shared(
     let Some(limit) = args.shared_budget else {
         return Ok(None);
     };
-    let text = args
-        .shared_limit
-        .clone()
-        .or_else(|| std::env::var("RESTB_SHARED_LIMIT").ok())
-        .filter(|text| !text.trim().is_empty())
-        .ok_or_else(|| {
-            UsageError(
-                "--shared-budget: needs --shared-limit URL (or RESTB_SHARED_LIMIT): the budget is counted in that Redis".to_string(),
-            )
-        })?;
-    let url = RedisUrl::parse(&text).map_err(|e| UsageError(format!("--shared-limit {e}")))?;
+    // `shared::check` (made first) refused a budget without a URL.
+    let Some(url) = super::shared::url(args)? else {
+        return Ok(None);
+    };
     let schedule = ScheduleKey::new(key, base_url);
     let budget = RedisBudget::connect(url, schedule, limit.get(), Duration::from_secs(1))
         .map_err(|e| UsageError(format!("--shared-budget: {e}")))?;

@@ -29,6 +29,8 @@ pub(super) fn dry_run(args: &RunArgs, quiet: bool) -> Result<Exit, UsageError> {
     validate_base_url(&client_config.base_url, client_config.allow_http)
         .map_err(|e| UsageError(format!("--base-url: {e}")))?;
     let mut batch = Batch::check(args, &default_models)?;
+    #[cfg(feature = "redis")]
+    super::shared::check(args, pool_config.rate)?;
     run_files::check_distinct(args)?;
     let stats_file = run_files::create_stats_file(args)?;
     let earlier_failures = match &args.output {

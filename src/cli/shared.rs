@@ -13,30 +13,57 @@ use std::sync::Arc;
 /// The environment variable read when the flag is not given.
 const ENV: &str = "RESTB_SHARED_LIMIT";
 
-/// Connects to the shared schedule if one was asked for. `rate` is `None`
-/// in concurrency mode, which paces nothing and so cannot share a pace.
+/// The shared limit asked for, if any: `--shared-limit`, else
+/// `RESTB_SHARED_LIMIT`, parsed (an error names the one it came from, the
+/// password hidden).
+pub(super) fn url(args: &RunArgs) -> Result<Option<RedisUrl>, UsageError> {
+    let (text, source) = match &args.shared_limit {
+        Some(text) => (text.clone(), "--shared-limit"),
+        None => match std::env::var(ENV) {
+            Ok(text) if !text.trim().is_empty() => (text, ENV),
+            _ => return Ok(None),
+        },
+    };
+    RedisUrl::parse(&text)
+        .map(Some)
+        .map_err(|e| UsageError(format!("{source} {e}")))
+}
+
+/// Every check of the shared limit's flags that needs no connection (a
+/// dry run makes these): its URL, a pace to share, and a URL for
+/// `--shared-budget` to be counted in. `rate` is `None` in concurrency
+/// mode, which paces nothing and so cannot share a pace.
 ///
 /// # Errors
-/// A bad URL, a Redis that cannot be reached or refuses the password, or
-/// concurrency mode: all before any request, the URL's password hidden.
+/// As above, before any request.
+pub(super) fn check(args: &RunArgs, rate: Option<Rate>) -> Result<Option<RedisUrl>, UsageError> {
+    let url = url(args)?;
+    if let (Some(url), None) = (&url, rate) {
+        return Err(UsageError(format!(
+            "--shared-limit {url}: needs --mode rate (a shared schedule paces request starts)"
+        )));
+    }
+    if args.shared_budget.is_some() && url.is_none() {
+        return Err(UsageError(
+            "--shared-budget: needs --shared-limit URL (or RESTB_SHARED_LIMIT): the budget is counted in that Redis".to_string(),
+        ));
+    }
+    Ok(url)
+}
+
+/// Connects to the shared schedule if one was asked for (see [`check`]).
+///
+/// # Errors
+/// What [`check`] finds, a Redis that cannot be reached or refuses the
+/// password: all before any request, the URL's password hidden.
 pub(super) fn connect(
     args: &RunArgs,
     key: &ClientKey,
     base_url: &str,
     rate: Option<Rate>,
 ) -> Result<Option<Arc<SharedSchedule>>, UsageError> {
-    let text = match &args.shared_limit {
-        Some(text) => text.clone(),
-        None => match std::env::var(ENV) {
-            Ok(text) if !text.trim().is_empty() => text,
-            _ => return Ok(None),
-        },
-    };
-    let url = RedisUrl::parse(&text).map_err(|e| UsageError(format!("--shared-limit {e}")))?;
-    let Some(rate) = rate else {
-        return Err(UsageError(format!(
-            "--shared-limit {url}: needs --mode rate (a shared schedule paces request starts)"
-        )));
+    let (Some(url), Some(rate)) = (check(args, rate)?, rate) else {
+        return Ok(None);
     };
     let config = SharedLimitConfig::new(url, ScheduleKey::new(key, base_url), rate);
     let limit = SharedLimit::connect(config).map_err(|e| UsageError(e.to_string()))?;
