@@ -426,6 +426,45 @@ fn a_lost_redis_falls_back_to_a_local_share_and_comes_back() {
     drop(b);
 }
 
+/// Regression: the fallback share used this process's own rate, so a
+/// process told 10/s beside one told 4/s ran at 10/2 per second once Redis
+/// was gone (the schedule had paced both at 4/s); and its first local slot
+/// came at once, on top of the slots already booked in Redis.
+#[test]
+fn the_fallback_keeps_the_slowest_rate_and_starts_after_the_booked_slots() {
+    let mut redis = Redis::start();
+    let fast = connect(&redis.url(), "key-g", 10.0).unwrap();
+    let _slow = connect(&redis.url(), "key-g", 4.0).unwrap();
+    let schedule = SharedSchedule::new(fast);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while schedule.limit().peers().live != 2
+        || schedule.limit().peers().slowest < Duration::from_millis(250)
+    {
+        assert!(Instant::now() < deadline, "the heartbeats never told both");
+        std::thread::sleep(50 * MS);
+    }
+    let interval = Duration::from_millis(100);
+    let booked = schedule.book(Instant::now(), interval);
+    assert!(booked.shared);
+    let last_shared = booked.start;
+    let _ = redis.child.kill();
+    let _ = redis.child.wait();
+    let now = Instant::now();
+    let first = schedule.book(now, interval);
+    let second = schedule.book(now, interval);
+    assert!(!first.shared && !second.shared);
+    assert_eq!(
+        second.start - first.start,
+        Duration::from_millis(500),
+        "two processes at the slowest rate, 4/s"
+    );
+    assert!(
+        first.start >= last_shared + Duration::from_millis(500),
+        "the first local slot {:?} after the last shared one",
+        first.start - last_shared
+    );
+}
+
 // ---- The `restb` binary with --shared-limit ----
 
 const KEY: &str = "shared-test-key-5ecr3t";
@@ -565,8 +604,8 @@ fn an_unreachable_redis_at_start_exits_2_before_any_request() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(
-        stderr.contains("--shared-limit") && stderr.contains("redis://"),
-        "{stderr}"
+        stderr.contains("RESTB_SHARED_LIMIT") && stderr.contains("redis://"),
+        "the variable it came from is named: {stderr}"
     );
     assert_eq!(gateway.counters().requests, 0);
 }

@@ -84,8 +84,11 @@ impl SharedSchedule {
         match self.limit.reserve(interval, margin) {
             Ok(grant) => {
                 *last_shared = Some(last_shared.map_or(grant.start, |l| l.max(grant.start)));
+                // Back from a loss: the local slots handed out still stand,
+                // and a Redis that restarted knows none of them.
+                let local_end = self.local_next.lock().take();
                 Booking {
-                    start: grant.start.max(earliest),
+                    start: grant.start.max(earliest).max(local_end.unwrap_or(earliest)),
                     paused_until: grant.paused_until,
                     shared: true,
                     turn: false,
@@ -93,16 +96,23 @@ impl SharedSchedule {
                 }
             }
             Err(error) => {
-                *last_shared = None;
+                // The slots booked in Redis before the loss still stand.
+                let booked_until = last_shared.take();
                 drop(last_shared);
-                let live = self.limit.peers().live.max(1);
-                let share = interval.saturating_mul(live);
+                // Every process's share at the slowest rate among them (the
+                // schedule paced at it), with our margin.
+                let peers = self.limit.peers();
+                let slowest = peers.slowest.mul_f64(margin).max(interval);
+                let share = slowest.saturating_mul(peers.live.max(1));
                 let local_rate = Rate::per_second(1.0 / share.as_secs_f64());
                 if let Some(rate) = local_rate {
                     self.limit.note_lost(&error, rate);
                 }
                 let mut next = self.local_next.lock();
-                let start = next.map_or(earliest, |free| free.max(earliest));
+                let after_shared = booked_until.map_or(earliest, |last| last + share);
+                let start = next
+                    .map_or(earliest, |free| free.max(earliest))
+                    .max(after_shared);
                 *next = Some(start + share);
                 Booking {
                     start,
