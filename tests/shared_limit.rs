@@ -167,6 +167,108 @@ fn an_actual_start_is_told_to_the_other_processes_on_the_key() {
     );
 }
 
+/// A loopback proxy to `port` that can go silent: after [`Silent::cut`] the
+/// connections it carried pass nothing either way and stay open (a NAT's
+/// state dropped, a host gone without a FIN), while new ones pass.
+struct Silent {
+    port: u16,
+    cuts: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Silent {
+    fn to(port: u16) -> Silent {
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let cuts = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let proxy = Silent {
+            port: listener.local_addr().unwrap().port(),
+            cuts: cuts.clone(),
+        };
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let Ok(upstream) = TcpStream::connect(("127.0.0.1", port)) else {
+                    continue;
+                };
+                let born = cuts.load(Ordering::SeqCst);
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), upstream.try_clone().unwrap()),
+                    (upstream, client),
+                ] {
+                    let cuts = cuts.clone();
+                    std::thread::spawn(move || {
+                        let mut buffer = [0u8; 4096];
+                        while let Ok(n @ 1..) = from.read(&mut buffer) {
+                            let silent = cuts.load(Ordering::SeqCst) != born;
+                            if !silent && to.write_all(&buffer[..n]).is_err() {
+                                return;
+                            }
+                        }
+                    });
+                }
+            }
+        });
+        proxy
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn cut(&self) {
+        self.cuts.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// `teller` tells of a start until `listener` has heard one told after
+/// `after` (bounded by `limit`); whether it did.
+fn hears_a_start_after(
+    listener: &SharedLimit,
+    teller: &SharedLimit,
+    after: Instant,
+    limit: Duration,
+) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        teller.started(Instant::now(), None);
+        std::thread::sleep(50 * MS);
+        if listener
+            .started_elsewhere()
+            .is_some_and(|seen| seen > after)
+        {
+            return true;
+        }
+    }
+    false
+}
+
+/// Regression: a subscriber whose connection was lost without a word
+/// waited for messages for ever (a read timeout is no error), so the
+/// process went deaf to the others' starts for the rest of the run and
+/// drew 429s on a leaky bucket. It asks its connection for an answer when
+/// nothing came for two seconds, and reconnects when none comes.
+#[test]
+fn a_subscriber_cut_off_without_a_word_reconnects() {
+    let redis = Redis::start();
+    let proxy = Silent::to(redis.port);
+    let listener = connect(&proxy.url(), "key-d", 100.0).unwrap();
+    let teller = connect(&redis.url(), "key-d", 100.0).unwrap();
+    for limit in [&listener, &teller] {
+        // A reservation maps Redis's clock onto ours.
+        limit.reserve(Duration::from_millis(10), 1.0).unwrap();
+    }
+    let began = Instant::now();
+    assert!(
+        hears_a_start_after(&listener, &teller, began, Duration::from_secs(10)),
+        "never heard a start before the cut"
+    );
+    proxy.cut();
+    let cut = Instant::now();
+    assert!(
+        hears_a_start_after(&listener, &teller, cut, Duration::from_secs(10)),
+        "deaf since the cut"
+    );
+}
+
 /// `teller` tells that it started slot `seq` until `limit` has heard it
 /// (bounded): the subscriber and the publishing side connect in the
 /// background. Before a process has heard a start from another it reports

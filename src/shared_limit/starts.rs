@@ -38,6 +38,13 @@ const POLL: Duration = Duration::from_millis(100);
 const RESTARTED: u64 = 64;
 /// First wait before the subscriber reconnects; doubles up to a second.
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+/// How often a subscriber with nothing to hear makes sure its connection
+/// still answers, and how long it waits for the answer. A connection lost
+/// without a word (a NAT's state dropped, a failover to another host)
+/// reads as silence for ever: the subscriber would listen to nobody, and
+/// the gap after the others' starts would be lost without a warning.
+const PING_EVERY: Duration = Duration::from_secs(2);
+const PING_WAIT: Duration = Duration::from_secs(1);
 
 /// The publishing side and the latest start seen from the others.
 pub(super) struct Starts {
@@ -218,12 +225,24 @@ fn listen(inner: &Inner, con: &mut Connection, stopped: &Receiver<()>) -> bool {
     }
     inner.starts.first_heard.store(0, Ordering::Release);
     inner.starts.listening.store(true, Ordering::Release);
+    let mut last_heard = Instant::now();
     loop {
         if !matches!(stopped.try_recv(), Err(TryRecvError::Empty)) {
             return true;
         }
+        if last_heard.elapsed() >= PING_EVERY {
+            // Messages that come meanwhile are kept for `get_message`.
+            let answered = pubsub.set_read_timeout(Some(PING_WAIT)).is_ok()
+                && pubsub.ping::<redis::Value>().is_ok()
+                && pubsub.set_read_timeout(Some(POLL)).is_ok();
+            if !answered {
+                return false;
+            }
+            last_heard = Instant::now();
+        }
         match pubsub.get_message() {
             Ok(message) => {
+                last_heard = Instant::now();
                 let Ok(text) = message.get_payload::<String>() else {
                     continue;
                 };
