@@ -379,6 +379,8 @@ impl Inner {
         let mut reserving = self.reserving.lock();
         if reserving.is_none() {
             *reserving = Some(con);
+            // It may be another host now (a failover), with its own clock.
+            self.clock.lock().forget();
         }
         drop(reserving);
         if self.lost.swap(false, Ordering::AcqRel) {

@@ -79,6 +79,13 @@ impl ClockMap {
         Some(self.local_us(at).saturating_add(offset))
     }
 
+    /// Drops every sample: a new connection may reach another host (a
+    /// failover) whose clock reads differently, and an old sample with a
+    /// tighter round trip would keep mapping through the old host's clock.
+    pub(super) fn forget(&mut self) {
+        self.samples.clear();
+    }
+
     /// The moment of ours at which Redis's clock shows `redis_us`.
     pub(super) fn local(&self, redis_us: i64, now: Instant) -> Instant {
         let Some(offset) = self.offset_us(now) else {
@@ -122,6 +129,20 @@ mod tests {
         let mapped = map.local(target, later);
         let error = mapped.max(t0 + us(100_000)) - mapped.min(t0 + us(100_000));
         assert!(error <= us(1), "{error:?}");
+    }
+
+    #[test]
+    fn a_forgotten_host_maps_nothing_and_the_next_one_maps_alone() {
+        let mut map = ClockMap::new();
+        let t0 = map.epoch + Duration::from_secs(2);
+        let us = Duration::from_micros;
+        // The old host: a tight round trip, its clock 7 s after our epoch.
+        map.observe(t0, t0 + us(20), 2_000_010 + 7_000_000);
+        map.forget();
+        assert_eq!(map.redis_us(t0, t0), None, "no sample left");
+        // The new host, 10 s ahead of the old one, through a slower trip.
+        map.observe(t0, t0 + us(2_000), 2_001_000 + 17_000_000);
+        assert_eq!(map.redis_us(t0, t0), Some(2_000_000 + 17_000_000));
     }
 
     #[test]
