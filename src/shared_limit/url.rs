@@ -65,7 +65,11 @@ impl RedisUrl {
         if host.is_empty() {
             return fail("no host");
         }
-        if port.is_some_and(|p| p.parse::<u16>().map_or(true, |p| p == 0)) {
+        if userinfo.is_some_and(|info| info.contains(['/', '?', '#'])) {
+            return fail("a password holding /, ? or # must be percent-encoded (%2F, %3F, %23)");
+        }
+        let digits = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+        if port.is_some_and(|p| !digits(p) || p.parse::<u16>().map_or(true, |p| p == 0)) {
             return fail("the port is not a number from 1 to 65535");
         }
         if !path.is_empty() && path.parse::<u32>().is_err() {
@@ -185,9 +189,13 @@ mod tests {
     /// (redis-cli's form) or in a query printed too.
     #[test]
     fn a_password_prints_in_no_form_it_can_take() {
-        let url = RedisUrl::parse("redis://:pa/ss@127.0.0.1:6379/0").unwrap();
+        let err = RedisUrl::parse("redis://:pa/ss@127.0.0.1:6379/0").unwrap_err();
+        assert!(err.starts_with("redis://:***@127.0.0.1:6379/0: "), "{err}");
+        assert!(err.contains("percent-encoded"), "{err}");
+        let url = RedisUrl::parse("redis://:pa%2Fss@127.0.0.1:6379/0").unwrap();
         assert_eq!(url.to_string(), "redis://:***@127.0.0.1:6379/0");
         assert_eq!(url.redact("auth pa/ss"), "auth ***");
+        assert!(RedisUrl::parse("redis://h:+80").unwrap_err().contains("port"));
         let url = RedisUrl::parse("redis://TopS3cret@127.0.0.1:6379").unwrap();
         assert_eq!(url.to_string(), "redis://***@127.0.0.1:6379");
         assert_eq!(url.redact("NOAUTH TopS3cret"), "NOAUTH ***");
