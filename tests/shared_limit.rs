@@ -567,6 +567,24 @@ fn the_fallback_keeps_the_slowest_rate_and_starts_after_the_booked_slots() {
     );
 }
 
+/// A Redis that takes the connection and never answers (a host stopped,
+/// a firewall) is named as such, not as the socket's "Resource temporarily
+/// unavailable".
+#[test]
+fn a_redis_that_never_answers_is_said_to_be_silent() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let started = Instant::now();
+    let error = match connect(&format!("redis://:pw@127.0.0.1:{port}"), "key-q", 10.0) {
+        Ok(_) => panic!("a silent Redis was taken for a working one"),
+        Err(error) => error.to_string(),
+    };
+    assert!(error.contains("no answer in time"), "{error}");
+    assert!(!error.contains("pw@"), "{error}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    drop(listener);
+}
+
 // ---- The `restb` binary with --shared-limit ----
 
 const KEY: &str = "shared-test-key-5ecr3t";

@@ -28,9 +28,16 @@ pub enum SharedLimitError {
 
 impl SharedLimitError {
     pub(super) fn redis(url: &RedisUrl, error: &redis::RedisError) -> SharedLimitError {
+        // A socket timeout reads "Resource temporarily unavailable (os
+        // error 11)", which does not say that Redis was too slow to answer.
+        let detail = if error.is_timeout() {
+            format!("no answer in time (is it up, and reachable from here?): {error}")
+        } else {
+            error.to_string()
+        };
         SharedLimitError::Redis {
             url: url.to_string(),
-            detail: url.redact(&error.to_string()),
+            detail: url.redact(&detail),
         }
     }
 }

@@ -195,7 +195,9 @@ mod tests {
         let url = RedisUrl::parse("redis://:pa%2Fss@127.0.0.1:6379/0").unwrap();
         assert_eq!(url.to_string(), "redis://:***@127.0.0.1:6379/0");
         assert_eq!(url.redact("auth pa/ss"), "auth ***");
-        assert!(RedisUrl::parse("redis://h:+80").unwrap_err().contains("port"));
+        assert!(RedisUrl::parse("redis://h:+80")
+            .unwrap_err()
+            .contains("port"));
         let url = RedisUrl::parse("redis://TopS3cret@127.0.0.1:6379").unwrap();
         assert_eq!(url.to_string(), "redis://***@127.0.0.1:6379");
         assert_eq!(url.redact("NOAUTH TopS3cret"), "NOAUTH ***");
