@@ -151,10 +151,24 @@ fn check_file(path: &Path) -> Result<(), String> {
     match std::fs::metadata(path) {
         Ok(meta) if meta.is_file() => check_image_content(path),
         Ok(_) => Err(format!("not a regular file: {}", path.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            Err(format!("image file not found: {}", path.display()))
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(format!(
+            "image file not found: {}{}",
+            path.display(),
+            format_hint(&path.to_string_lossy())
+        )),
         Err(e) => Err(format!("cannot access image file {}: {e}", path.display())),
+    }
+}
+
+/// A line read as a path that looks like a record of another format (the
+/// file's name did not tell it): say which `--format` it may need.
+fn format_hint(line: &str) -> &'static str {
+    if line.starts_with('{') && line.ends_with('}') {
+        "; the line is a JSON object: for JSONL, name the file .jsonl or give --format jsonl"
+    } else if line.contains(',') && line.contains("://") {
+        "; the line has commas: for CSV, name the file .csv or give --format csv"
+    } else {
+        ""
     }
 }
 
@@ -289,6 +303,10 @@ mod tests {
         assert!(err.starts_with("not a regular file"), "{err}");
         let err = image(Field::Any, "no/such/file.jpg", &options(true)).unwrap_err();
         assert_eq!(err, "image file not found: no/such/file.jpg");
+        let err = image(Field::Any, r#"{"url":"https://x/1.jpg"}"#, &options(true)).unwrap_err();
+        assert!(err.ends_with("give --format jsonl"), "{err}");
+        let err = image(Field::Any, "1,https://x/1.jpg", &options(true)).unwrap_err();
+        assert!(err.ends_with("give --format csv"), "{err}");
         let text = tempfile::NamedTempFile::new().unwrap();
         let name = text.path().display().to_string();
         let err = image(Field::Any, &name, &options(true)).unwrap_err();
