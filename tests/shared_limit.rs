@@ -508,17 +508,8 @@ fn a_lost_redis_falls_back_to_a_local_share_and_comes_back() {
     }
     let interval = Duration::from_millis(100);
     assert!(schedule.book(Instant::now(), interval).shared);
-    let _ = redis.child.kill();
-    let _ = redis.child.wait();
-    let now = Instant::now();
-    let first = schedule.book(now, interval);
-    let second = schedule.book(now, interval);
-    assert!(!first.shared && !second.shared);
-    assert_eq!(
-        second.start - first.start,
-        2 * interval,
-        "half the rate: two live"
-    );
+    let (first, second) = kill_and_book_twice(&mut redis, &schedule, interval);
+    assert_eq!(second - first, 2 * interval, "half the rate: two live");
     let _revived = Redis::start_with(Some(port), None);
     let deadline = Instant::now() + Duration::from_secs(10);
     while !schedule.book(Instant::now(), interval).shared {
@@ -526,6 +517,22 @@ fn a_lost_redis_falls_back_to_a_local_share_and_comes_back() {
         std::thread::sleep(50 * MS);
     }
     drop(b);
+}
+
+/// Stops `redis` for good and books two slots at once on `schedule`, which
+/// must both be local now; their starts.
+fn kill_and_book_twice(
+    redis: &mut Redis,
+    schedule: &SharedSchedule,
+    interval: Duration,
+) -> (Instant, Instant) {
+    let _ = redis.child.kill();
+    let _ = redis.child.wait();
+    let now = Instant::now();
+    let first = schedule.book(now, interval);
+    let second = schedule.book(now, interval);
+    assert!(!first.shared && !second.shared, "Redis is gone");
+    (first.start, second.start)
 }
 
 /// Regression: the fallback share used this process's own rate, so a
@@ -549,21 +556,16 @@ fn the_fallback_keeps_the_slowest_rate_and_starts_after_the_booked_slots() {
     let booked = schedule.book(Instant::now(), interval);
     assert!(booked.shared);
     let last_shared = booked.start;
-    let _ = redis.child.kill();
-    let _ = redis.child.wait();
-    let now = Instant::now();
-    let first = schedule.book(now, interval);
-    let second = schedule.book(now, interval);
-    assert!(!first.shared && !second.shared);
+    let (first, second) = kill_and_book_twice(&mut redis, &schedule, interval);
     assert_eq!(
-        second.start - first.start,
+        second - first,
         Duration::from_millis(500),
         "two processes at the slowest rate, 4/s"
     );
     assert!(
-        first.start >= last_shared + Duration::from_millis(500),
+        first >= last_shared + Duration::from_millis(500),
         "the first local slot {:?} after the last shared one",
-        first.start - last_shared
+        first - last_shared
     );
 }
 
