@@ -35,7 +35,7 @@ pub(super) fn run(args: &RunArgs, quiet: bool, stop: &Stop) -> Result<Exit, Usag
         shared: shared.as_deref().map(super::shared::stats),
         ..run
     };
-    report(args, run)
+    Ok(report(args, run))
 }
 
 /// The shared limit's part of the stats (`--shared-limit` runs only).
@@ -123,7 +123,7 @@ fn execute<'a>(mut plan: Plan<'a>, quiet: bool, stop: &Stop) -> Finish<'a> {
 }
 
 /// Prints the summary, writes `--stats-json`, and says how the run ended.
-fn report(args: &RunArgs, run: Finish<'_>) -> Result<Exit, UsageError> {
+fn report(args: &RunArgs, run: Finish<'_>) -> Exit {
     let Finish {
         mut summary,
         sink,
@@ -136,24 +136,7 @@ fn report(args: &RunArgs, run: Finish<'_>) -> Result<Exit, UsageError> {
         input_error,
         shared,
     } = run;
-    if let Some(rows) = &sink.summary {
-        eprint!("{}", restb::report::results_table(rows.iter()));
-    }
-    eprintln!("{}", summary.report);
-    eprintln!("[{}] worker threads at most", summary.peak_threads);
-    match &shared {
-        Some(shared) => eprintln!("{}", shared.line()),
-        // The usual cause of persisting 429s: more clients on the key.
-        None if summary.report.rate_cuts > 0 => eprintln!(
-            "429s persisted at the paced rate: another client may be using this key (or its \
-             allotment is below --rps); --shared-limit redis://HOST gives every process on one \
-             key one schedule"
-        ),
-        None => {}
-    }
-    if !quota.is_empty() {
-        eprintln!("quota: {quota} (the gateway's last word)");
-    }
+    print_stats(&sink, &summary, shared.as_ref(), &quota);
     if input_error.is_some() {
         // The feed ended at the error: the jobs after it were never fed.
         summary.unfinished = jobs.saturating_sub(summary.finished);
@@ -180,11 +163,34 @@ fn report(args: &RunArgs, run: Finish<'_>) -> Result<Exit, UsageError> {
         eprintln!("Error: {error}");
     }
     let clean = earlier_failures == 0 && input_error.is_none() && stats_error.is_none();
-    Ok(if exit == Exit::Success && !clean {
+    if exit == Exit::Success && !clean {
         Exit::Failure
     } else {
         exit
-    })
+    }
+}
+
+/// The stats on standard error: `--summary`'s table, the tutorial's line
+/// and the rest, the shared limit's round trips, the quota.
+fn print_stats(sink: &RunSink, summary: &PoolSummary, shared: Option<&SharedStats>, quota: &Quota) {
+    if let Some(rows) = &sink.summary {
+        eprint!("{}", restb::report::results_table(rows.iter()));
+    }
+    eprintln!("{}", summary.report);
+    eprintln!("[{}] worker threads at most", summary.peak_threads);
+    match shared {
+        Some(shared) => eprintln!("{}", shared.line()),
+        // The usual cause of persisting 429s: more clients on the key.
+        None if summary.report.rate_cuts > 0 => eprintln!(
+            "429s persisted at the paced rate: another client may be using this key (or its \
+             allotment is below --rps); --shared-limit redis://HOST gives every process on one \
+             key one schedule"
+        ),
+        None => {}
+    }
+    if !quota.is_empty() {
+        eprintln!("quota: {quota} (the gateway's last word)");
+    }
 }
 
 /// The outcome file's writer, counting outcomes by status on the way (and
