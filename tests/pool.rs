@@ -482,3 +482,92 @@ fn sink_failure_does_not_stop_the_callers_stop() {
     assert!(matches!(summary.ending, Ending::SinkFailed { .. }));
     assert!(!stop.is_stopped(), "the caller's stop was given");
 }
+
+/// Runs `body` on its own thread; whether it returned (`Some(panicked)`)
+/// within `limit`, or hung (`None`).
+fn ends_within(limit: Duration, body: impl FnOnce() + Send + 'static) -> Option<bool> {
+    let (done_tx, done_rx) = crossbeam_channel::bounded(1);
+    std::thread::spawn(move || {
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)).is_err();
+        let _ = done_tx.send(panicked);
+    });
+    done_rx.recv_timeout(limit).ok()
+}
+
+/// Regression: a job iterator that panicked after the first backlog left
+/// the workers without their shutdown pills, and the run hung for ever.
+/// The panic now ends the run and goes on to the caller.
+#[test]
+fn a_job_iterator_that_panics_ends_the_run_with_its_panic() {
+    let ended = ends_within(Duration::from_secs(20), || {
+        let work = Scripted::new(HashMap::new());
+        let jobs = (0..5000usize).inspect(|n| assert!(*n != 1500, "the iterator broke"));
+        let pool = Pool::new(unpaced(4, fast_retries(1)), Stop::new());
+        pool.run(&work, jobs, |_| Ok(()));
+    });
+    assert_eq!(ended, Some(true), "hung, or the panic was swallowed");
+}
+
+/// A budget counter that panics at its `n`th start.
+#[derive(Debug)]
+struct PanickingBudget(AtomicUsize);
+
+impl restb::pool::BudgetCounter for PanickingBudget {
+    fn take(&self) -> Result<bool, String> {
+        assert!(
+            self.0.fetch_add(1, Ordering::SeqCst) != 3,
+            "the counter broke"
+        );
+        Ok(true)
+    }
+}
+
+/// Regression: a panic in the worker loop outside a job's own code (here
+/// the caller's budget counter) killed the worker with its job open, and
+/// the supervisor waited for it for ever. The run now stops, aborted.
+#[test]
+fn a_panic_outside_the_jobs_code_aborts_the_run_instead_of_hanging() {
+    let (summary_tx, summary_rx) = crossbeam_channel::bounded(1);
+    let ended = ends_within(Duration::from_secs(20), move || {
+        let work = Scripted::new(HashMap::new());
+        let mut config = unpaced(2, fast_retries(1));
+        config.shared_budget = Some(restb::pool::SharedBudget::new(std::sync::Arc::new(
+            PanickingBudget(AtomicUsize::new(0)),
+        )));
+        let (summary, _) = run(config, &work, 50, Stop::new());
+        let _ = summary_tx.send(summary);
+    });
+    assert_eq!(ended, Some(false), "hung, or the panic reached the caller");
+    let summary = summary_rx.recv().unwrap();
+    assert!(
+        matches!(summary.ending, Ending::Aborted { reason: AbortReason::Internal(ref m) } if m.contains("the counter broke")),
+        "{:?}",
+        summary.ending
+    );
+    assert_eq!(summary.finished + summary.unfinished, 50);
+}
+
+/// Regression: a stop with an endless job iterator counted the jobs never
+/// fed by draining the iterator, which never ended (a channel's iterator,
+/// whose producer waits, never would either).
+#[test]
+fn a_stop_with_an_endless_job_iterator_ends_the_run() {
+    let (summary_tx, summary_rx) = crossbeam_channel::bounded(1);
+    let ended = ends_within(Duration::from_secs(20), move || {
+        let work = Scripted::new(HashMap::new());
+        let mut config = unpaced(2, fast_retries(1));
+        config.rate = Rate::per_second(100.0);
+        let stop = Stop::new();
+        let stopper = stop.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            stopper.stop();
+        });
+        let summary = Pool::new(config, stop).run(&work, 0usize.., |_| Ok(()));
+        let _ = summary_tx.send(summary);
+    });
+    assert_eq!(ended, Some(false), "hung");
+    let summary = summary_rx.recv().unwrap();
+    assert_eq!(summary.ending, Ending::Stopped);
+    assert!(summary.finished > 0);
+}

@@ -61,15 +61,19 @@ impl<I: Iterator> Feed<I> {
         self.fed
     }
 
-    /// Jobs never fed (a stopped run leaves them): from the iterator's
-    /// size hint when it is exact, else by counting them.
-    pub(super) fn left(self) -> usize {
+    /// Jobs never fed (a stopped run leaves them): from the iterator's size
+    /// hint when it is exact; by counting them when it has an upper bound
+    /// (a filter over a list); else its lower bound. An iterator without an
+    /// upper bound may be endless (a stream of work) or block until its
+    /// producer ends (a channel's): draining it could never return.
+    pub(super) fn left(&mut self) -> usize {
         if self.done {
             return 0;
         }
         match self.jobs.size_hint() {
             (low, Some(high)) if low == high => low,
-            _ => self.jobs.count(),
+            (_, Some(_)) => self.jobs.by_ref().count(),
+            (low, None) => low,
         }
     }
 }
@@ -98,6 +102,9 @@ mod tests {
         assert_eq!(feed.left(), 0);
         let mut feed = Feed::new((0..BACKLOG + 7).filter(|_| true));
         feed.top_up(&Queue::new(), &books);
-        assert_eq!(feed.left(), 7, "an inexact hint is counted");
+        assert_eq!(feed.left(), 7, "an inexact hint with a bound is counted");
+        let mut endless = Feed::new((0u64..).filter(|_| true));
+        endless.top_up(&Queue::new(), &books);
+        assert_eq!(endless.left(), 0, "not drained: it would never end");
     }
 }

@@ -149,8 +149,10 @@ impl Pool {
         });
         let budget_spent = engine.halt.budget_spent();
         // A job the sink could not record counts as unfinished too.
-        let total = feed.fed() + feed.left();
-        let unfinished = total as u64 - drained.written;
+        let total = (feed.fed() as u64).saturating_add(feed.left() as u64);
+        let unfinished = total.saturating_sub(drained.written);
+        // An iterator not seen to its end may hold more than its hint says.
+        let maybe_more = !feed.done();
         PoolSummary {
             report: self.stats.report(),
             finished: drained.written,
@@ -160,6 +162,7 @@ impl Pool {
                 drained.error.as_ref(),
                 budget_spent,
                 unfinished,
+                maybe_more,
             ),
             peak_threads: headcount.peak,
             threads_at_end: headcount.at_end,

@@ -13,6 +13,9 @@ pub struct PoolSummary {
     /// Jobs handed to the sink.
     pub finished: u64,
     /// Jobs without a recorded outcome (stopped or aborted runs, sink errors).
+    /// Jobs never taken from the iterator are counted when its size hint
+    /// has an upper bound; without one (an endless stream, a channel) only
+    /// its lower bound is, since draining it might never end.
     pub unfinished: u64,
     /// Why the run ended.
     pub ending: Ending,
@@ -87,13 +90,16 @@ pub enum AbortReason {
 impl Ending {
     /// The ending of a run that was aborted for `abort` (if it was), whose
     /// sink failed with `sink_error` (if it did), stopped at its budget (if
-    /// `budget_spent`), and left `unfinished` jobs.
+    /// `budget_spent`), and left `unfinished` jobs, or maybe more jobs in an
+    /// iterator it did not see to its end (`maybe_more`).
     pub(super) fn of(
         abort: Option<AbortReason>,
         sink_error: Option<&io::Error>,
         budget_spent: bool,
         unfinished: u64,
+        maybe_more: bool,
     ) -> Ending {
+        let unfinished = unfinished + u64::from(maybe_more);
         match (abort, sink_error) {
             (Some(reason), _) => Ending::Aborted { reason },
             (None, Some(error)) => Ending::SinkFailed {
@@ -132,28 +138,33 @@ mod tests {
     fn an_abort_outranks_a_sink_error_which_outranks_a_stop() {
         let disk_full = io::Error::other("disk full");
         assert_eq!(
-            Ending::of(Some(AbortReason::Job), Some(&disk_full), true, 3),
+            Ending::of(Some(AbortReason::Job), Some(&disk_full), true, 3, false),
             Ending::Aborted {
                 reason: AbortReason::Job
             }
         );
         assert_eq!(
-            Ending::of(None, Some(&disk_full), true, 3),
+            Ending::of(None, Some(&disk_full), true, 3, false),
             Ending::SinkFailed {
                 kind: io::ErrorKind::Other,
                 message: "disk full".into()
             }
         );
-        assert_eq!(Ending::of(None, None, true, 3), Ending::BudgetSpent);
-        assert_eq!(Ending::of(None, None, false, 3), Ending::Stopped);
-        assert_eq!(Ending::of(None, None, false, 0), Ending::Completed);
+        assert_eq!(Ending::of(None, None, true, 3, false), Ending::BudgetSpent);
+        assert_eq!(Ending::of(None, None, false, 3, false), Ending::Stopped);
+        assert_eq!(Ending::of(None, None, false, 0, false), Ending::Completed);
+        assert_eq!(
+            Ending::of(None, None, false, 0, true),
+            Ending::Stopped,
+            "an iterator not seen to its end may hold more"
+        );
     }
 
     #[test]
     fn a_sink_error_on_the_last_flush_is_not_hidden_by_a_full_count() {
         let error = io::Error::new(io::ErrorKind::WriteZero, "short write");
         assert!(matches!(
-            Ending::of(None, Some(&error), false, 0),
+            Ending::of(None, Some(&error), false, 0, false),
             Ending::SinkFailed {
                 kind: io::ErrorKind::WriteZero,
                 ..
@@ -165,7 +176,7 @@ mod tests {
     fn an_abort_by_the_last_job_is_still_an_abort() {
         let reason = AbortReason::Internal("no worker thread".into());
         assert_eq!(
-            Ending::of(Some(reason.clone()), None, false, 0),
+            Ending::of(Some(reason.clone()), None, false, 0, false),
             Ending::Aborted { reason }
         );
     }

@@ -23,6 +23,24 @@ pub(super) struct Headcount {
     pub(super) at_end: usize,
 }
 
+/// Ends the run if the supervisor unwinds (a panic in the caller's job
+/// iterator, which the feed pulls): without the pills the scope would wait
+/// for the workers for ever. The panic goes on to the caller.
+struct ShutDownOnUnwind<'a, 'w, W: Work>(&'a Engine<'w, W>);
+
+impl<W: Work> Drop for ShutDownOnUnwind<'_, '_, W> {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            let engine = self.0;
+            engine.halt.abort(AbortReason::Internal(
+                "the supervisor panicked (in the job iterator?)".into(),
+            ));
+            engine.limiter.interrupt();
+            engine.queue.shut_down(engine.sizing.live());
+        }
+    }
+}
+
 /// The supervisor of one run, on the thread that called
 /// [`Pool::run_into`](super::Pool::run_into).
 pub(super) struct Supervisor<'a, 'w, W: Work> {
@@ -56,6 +74,7 @@ impl<'a, 'w, W: Work> Supervisor<'a, 'w, W> {
         I: Iterator<Item = W::Job>,
     {
         let engine = self.engine;
+        let _unwinding = ShutDownOnUnwind(engine);
         let plan = SizePlan::new(engine.config.threads, engine.config.rate);
         engine.sizing.set_wanted(plan.initial);
         feed.top_up(&engine.queue, &engine.books);
@@ -141,7 +160,7 @@ impl<'a, 'w, W: Work> Supervisor<'a, 'w, W> {
             engine.sizing.joined();
             let spawned = thread::Builder::new()
                 .name(format!("worker-{index}"))
-                .spawn_scoped(scope, move || engine.worker_loop(sink, rng));
+                .spawn_scoped(scope, move || engine.worker_guarded(sink, rng));
             match spawned {
                 Ok(_) => self.spawned += 1,
                 Err(error) => {

@@ -2,8 +2,9 @@
 //! what the try says (finished, back in the queue, or into the delay heap).
 //!
 //! A panic inside a job is that job's failure, not a dead worker; a panic
-//! anywhere else in the loop aborts the run cleanly rather than leaving a job
-//! the books wait for forever.
+//! anywhere else in the loop (the caller's budget counter or shared schedule
+//! included) aborts the run cleanly rather than leaving a job the books wait
+//! for forever.
 
 use super::engine::{Engine, SinkSender};
 use super::first_try::Turn;
@@ -18,9 +19,22 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
 impl<W: Work> Engine<'_, W> {
+    /// [`Engine::worker_loop`], stopping the run cleanly if it panics
+    /// outside a job's own code (a budget counter or shared schedule of the
+    /// caller's, or ours): the worker's job is lost to this run, and the
+    /// supervisor would otherwise wait for it for ever.
+    pub(super) fn worker_guarded(&self, sink: SinkSender<W>, rng: fastrand::Rng) {
+        let looped = catch_unwind(AssertUnwindSafe(|| self.worker_loop(sink, rng)));
+        if let Err(payload) = looped {
+            let message = panic_message(payload.as_ref());
+            log::error!("internal error in a worker, stopping the run: {message}");
+            self.halt.abort(AbortReason::Internal(message));
+        }
+    }
+
     /// One worker: runs jobs until it takes a shutdown pill, or leaves an
     /// auto-sized pool that has no job for it.
-    pub(super) fn worker_loop(&self, sink: SinkSender<W>, mut rng: fastrand::Rng) {
+    fn worker_loop(&self, sink: SinkSender<W>, mut rng: fastrand::Rng) {
         let sending = self.limiter.departure_mark().map(SendingFor::new);
         loop {
             self.sizing.begin_wait();
