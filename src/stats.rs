@@ -58,28 +58,40 @@ impl Default for Stats {
     }
 }
 
+impl Tally {
+    fn empty() -> Tally {
+        let latency_us = Histogram::new_with_bounds(1, 3_600_000_000, 3)
+            .expect("bounds 1..1h with 3 digits are valid for hdrhistogram");
+        Tally {
+            succeeded: 0,
+            failed_replies: 0,
+            transient: 0,
+            rate_limited: 0,
+            retried: 0,
+            failed_jobs: 0,
+            first_start: None,
+            last_end: None,
+            success_starts_per_second: BTreeMap::new(),
+            success_latency: Duration::ZERO,
+            latency_us,
+            recent_latency: None,
+            pacing: PacingStatus::default(),
+        }
+    }
+}
+
 impl Stats {
     /// Empty statistics.
     pub fn new() -> Stats {
-        let latency_us = Histogram::new_with_bounds(1, 3_600_000_000, 3)
-            .expect("bounds 1..1h with 3 digits are valid for hdrhistogram");
         Stats {
-            inner: Mutex::new(Tally {
-                succeeded: 0,
-                failed_replies: 0,
-                transient: 0,
-                rate_limited: 0,
-                retried: 0,
-                failed_jobs: 0,
-                first_start: None,
-                last_end: None,
-                success_starts_per_second: BTreeMap::new(),
-                success_latency: Duration::ZERO,
-                latency_us,
-                recent_latency: None,
-                pacing: PacingStatus::default(),
-            }),
+            inner: Mutex::new(Tally::empty()),
         }
+    }
+
+    /// Forgets everything recorded: a pool run again reports its new run
+    /// alone.
+    pub fn reset(&self) {
+        *self.inner.lock() = Tally::empty();
     }
 
     /// Records one attempt that ran from `start` to `end`.

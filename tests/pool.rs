@@ -571,3 +571,39 @@ fn a_stop_with_an_endless_job_iterator_ends_the_run() {
     assert_eq!(summary.ending, Ending::Stopped);
     assert!(summary.finished > 0);
 }
+
+/// Regression: a pool run twice reported the first run's requests in the
+/// second's figures (20 requests for a run of 10).
+#[test]
+fn a_pool_run_twice_reports_each_run_alone() {
+    let work = Scripted::new(HashMap::new());
+    let pool = Pool::new(unpaced(2, fast_retries(1)), Stop::new());
+    for _ in 0..2 {
+        let summary = pool.run(&work, 0..10usize, |_| Ok(()));
+        assert_eq!(summary.report.succeeded, 10);
+        assert_eq!(summary.finished, 10);
+    }
+}
+
+/// Regression: `first_try_alone` of `Duration::MAX` overflowed into no hold
+/// at all; the others now wait for the first try. (A zero `idle_exit`, which
+/// spun the idle workers of a fixed pool, is now at least 10 ms; the run
+/// below only shows it still completes: CPU time is not asserted here.)
+#[test]
+fn an_endless_first_try_hold_holds_the_others() {
+    let slow = vec![Reply::Slow(Duration::from_millis(200))];
+    let work = Scripted::new((0..4).map(|job| (job, slow.clone())).collect());
+    let mut config = unpaced(4, fast_retries(1));
+    config.first_try_alone = Some(Duration::MAX);
+    config.idle_exit = Duration::ZERO;
+    let started = Instant::now();
+    let (summary, _) = run(config, &work, 4, Stop::new());
+    assert_eq!(summary.finished, 4);
+    // The first try alone, then the other three together.
+    assert!(
+        started.elapsed() >= Duration::from_millis(400),
+        "the others did not wait for the first try: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(work.max_in_flight.load(Ordering::SeqCst), 3);
+}

@@ -59,7 +59,7 @@ impl Now {
 }
 
 /// `instant + wait`, or about a year later where that overflows.
-pub(super) fn later(instant: Instant, wait: Duration) -> Instant {
+pub(crate) fn later(instant: Instant, wait: Duration) -> Instant {
     instant
         .checked_add(wait)
         .or_else(|| instant.checked_add(Duration::from_secs(365 * 86_400)))

@@ -36,6 +36,7 @@
 mod aimd;
 mod backoff;
 mod clock;
+pub(crate) use clock::later;
 mod departure;
 mod gcra;
 mod hint;

@@ -45,7 +45,7 @@ pub struct PoolConfig {
     /// Seed for backoff jitter. Defaults to 0.
     pub seed: u64,
     /// With [`Threads::Auto`], a worker that found no job for this long
-    /// leaves (one always stays). Defaults to 5 s.
+    /// leaves (one always stays). Defaults to 5 s; at least 10 ms.
     pub idle_exit: Duration,
     /// Most tries started in the run, retries and rate-limited tries
     /// included. When the next start would exceed it, no more start, the

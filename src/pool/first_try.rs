@@ -64,7 +64,8 @@ impl FirstTry {
                 State::Done => return Some(Turn::Go),
                 State::NotTaken => {
                     let now = Instant::now();
-                    let until = now.checked_add(self.hold).unwrap_or(now);
+                    // An overflow holds the others (about a year), not nobody.
+                    let until = crate::limiter::later(now, self.hold);
                     *state = State::Taken { until };
                     return Some(Turn::First);
                 }

@@ -132,6 +132,8 @@ impl Pool {
         I: IntoIterator<Item = W::Job>,
         S: Sink<W::Job, W::Output> + Send,
     {
+        // A pool run again reports the new run alone.
+        self.stats.reset();
         let mut feed = Feed::new(jobs.into_iter());
         // The run's own stop: an abort or a failed sink ends this run
         // without giving the caller's stop, which the next run may reuse.

@@ -18,6 +18,10 @@ use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
+/// The shortest wait for a job before an idle worker looks again: a zero
+/// `idle_exit` would spin the fixed pool's idle workers on the queue.
+const MIN_IDLE_EXIT: Duration = Duration::from_millis(10);
+
 impl<W: Work> Engine<'_, W> {
     /// [`Engine::worker_loop`], stopping the run cleanly if it panics
     /// outside a job's own code (a budget counter or shared schedule of the
@@ -38,7 +42,8 @@ impl<W: Work> Engine<'_, W> {
         let sending = self.limiter.departure_mark().map(SendingFor::new);
         loop {
             self.sizing.begin_wait();
-            let tracked = match self.queue.recv_timeout(self.config.idle_exit) {
+            let idle_exit = self.config.idle_exit.max(MIN_IDLE_EXIT);
+            let tracked = match self.queue.recv_timeout(idle_exit) {
                 Ok(Message::Job(tracked)) => {
                     if self.queue.running_low() {
                         self.books.ring();
@@ -181,7 +186,7 @@ impl<W: Work> Engine<'_, W> {
                 let backoff = self.config.retry.backoff(tracked.transient, rng).max(asked);
                 let now = Instant::now();
                 self.delays
-                    .push(now.checked_add(backoff).unwrap_or(now), tracked);
+                    .push(crate::limiter::later(now, backoff), tracked);
             }
         }
     }
