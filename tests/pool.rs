@@ -607,3 +607,37 @@ fn an_endless_first_try_hold_holds_the_others() {
     );
     assert_eq!(work.max_in_flight.load(Ordering::SeqCst), 3);
 }
+
+/// Regression: a sink that accepted jobs and then failed had the jobs it
+/// accepted in that batch counted unfinished (a resume would redo them);
+/// and a sink that panicked killed its thread while the workers went on
+/// finishing every job into nowhere, then `run` panicked.
+#[test]
+fn what_a_failing_sink_accepted_counts_and_its_panic_is_an_error() {
+    for panics in [false, true] {
+        let work = Scripted::new(HashMap::new());
+        let pool = Pool::new(unpaced(2, fast_retries(1)), Stop::new());
+        let mut accepted = 0u64;
+        let summary = pool.run(&work, 0..2000usize, |_| {
+            if accepted == 499 {
+                assert!(!panics, "the sink broke");
+                return Err(std::io::Error::other("disk full"));
+            }
+            accepted += 1;
+            Ok(())
+        });
+        assert_eq!(summary.finished, 499, "panics {panics}");
+        assert_eq!(summary.finished + summary.unfinished, 2000);
+        match summary.ending {
+            Ending::SinkFailed { message, .. } => assert!(
+                message.contains(if panics {
+                    "the sink panicked: the sink broke"
+                } else {
+                    "disk full"
+                }),
+                "{message}"
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -9,6 +9,7 @@ use crate::stop::Stop;
 use crossbeam_channel::{Receiver, TryRecvError};
 use std::io;
 use std::marker::PhantomData;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::thread;
 use std::time::Duration;
 
@@ -65,6 +66,7 @@ pub(super) fn drain<J, O, S: Sink<J, O>>(
         written: 0,
         buffered: 0,
         error: None,
+        flush_failed: false,
         reported: false,
         finished: PhantomData,
     };
@@ -102,7 +104,11 @@ struct CountingSink<S, J, O> {
     sink: S,
     written: u64,
     buffered: u64,
+    /// The first error (a panic of the sink's is one).
     error: Option<io::Error>,
+    /// Whether a flush failed: after a failed `record` the jobs recorded
+    /// before it are still flushed, and count as written if that works.
+    flush_failed: bool,
     /// Whether the error was logged and the run stopped.
     reported: bool,
     finished: PhantomData<fn(Finished<J, O>)>,
@@ -117,7 +123,7 @@ impl<J, O, S: Sink<J, O>> CountingSink<S, J, O> {
             if self.error.is_some() {
                 continue;
             }
-            match self.sink.record(finished) {
+            match guarded(|| self.sink.record(finished)) {
                 Ok(()) => self.buffered += 1,
                 Err(error) => self.error = Some(error),
             }
@@ -125,12 +131,17 @@ impl<J, O, S: Sink<J, O>> CountingSink<S, J, O> {
         size
     }
 
-    /// Flushes the sink (unless it failed); what it held counts as written.
+    /// Flushes the sink (unless a flush failed); what it held counts as
+    /// written.
     fn flush(&mut self) {
-        if self.error.is_none() {
-            match self.sink.flush() {
-                Ok(()) => self.written += std::mem::take(&mut self.buffered),
-                Err(error) => self.error = Some(error),
+        if self.flush_failed {
+            return;
+        }
+        match guarded(|| self.sink.flush()) {
+            Ok(()) => self.written += std::mem::take(&mut self.buffered),
+            Err(error) => {
+                self.flush_failed = true;
+                self.error.get_or_insert(error);
             }
         }
     }
@@ -143,4 +154,14 @@ impl<J, O, S: Sink<J, O>> CountingSink<S, J, O> {
             stop.stop();
         }
     }
+}
+
+/// A call of the caller's sink; a panic in it is an error that stops the
+/// run, not a dead sink thread whose jobs the workers go on finishing
+/// into nowhere.
+fn guarded(call: impl FnOnce() -> io::Result<()>) -> io::Result<()> {
+    catch_unwind(AssertUnwindSafe(call)).unwrap_or_else(|payload| {
+        let message = super::worker::panic_message(payload.as_ref());
+        Err(io::Error::other(format!("the sink panicked: {message}")))
+    })
 }
