@@ -451,3 +451,65 @@ fn the_help_shows_an_example() {
         "{help}"
     );
 }
+
+/// Regression: `--csv FILE` wrote `FILE.partial` and renamed it over FILE
+/// whatever either was: an outcome file named `X.partial` was replaced by a
+/// header-only CSV, a link was replaced instead of written through, and a
+/// FIFO by a regular file its reader never saw.
+#[test]
+fn the_csv_never_replaces_the_outcomes_a_link_or_a_pipe() {
+    let dir = tempfile::tempdir().unwrap();
+    let written = write_outcomes(dir.path(), &sample_lines(), "");
+    let outcomes = dir.path().join("o.csv.partial");
+    std::fs::rename(&written, &outcomes).unwrap();
+    let before = std::fs::read(&outcomes).unwrap();
+    let csv = dir.path().join("o.csv");
+    let output = restb(&[
+        "report",
+        outcomes.to_str().unwrap(),
+        "--csv",
+        csv.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+    assert!(text(&output.stderr).contains("outcome file"));
+    assert_eq!(std::fs::read(&outcomes).unwrap(), before);
+
+    let target = dir.path().join("target.csv");
+    let link = dir.path().join("link.csv");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    std::fs::write(&target, "old").unwrap();
+    let output = restb(&[
+        "report",
+        outcomes.to_str().unwrap(),
+        "--csv",
+        link.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    let through = std::fs::read_to_string(&target).unwrap();
+    assert!(through.starts_with("id,image,model,status,"), "{through}");
+
+    let fifo = dir.path().join("pipe.csv");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
+    };
+    let output = restb(&[
+        "report",
+        outcomes.to_str().unwrap(),
+        "--csv",
+        fifo.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let read = reader.join().unwrap();
+    assert!(read.starts_with("id,image,model,status,"), "{read}");
+    assert!(!dir.path().join("pipe.csv.partial").exists());
+}

@@ -29,23 +29,48 @@ pub struct ReportArgs {
 enum CsvTarget {
     /// Standard output, instead of the text report.
     Stdout,
-    /// A file, written under a temporary name and renamed when complete.
-    File { path: PathBuf, partial: PathBuf },
+    /// A file (`path`, as given): a regular one is written under a
+    /// temporary name (`write_to`) and renamed over the real one
+    /// (`rename_to`) when complete; a pipe or device is written directly.
+    File {
+        path: PathBuf,
+        write_to: PathBuf,
+        rename_to: Option<PathBuf>,
+    },
+}
+
+impl CsvTarget {
+    /// The target for `--csv path`. A link is written through to what it
+    /// points at (not replaced); neither the file nor its temporary name
+    /// may be the outcome file.
+    fn file(outcomes: &Path, path: &Path) -> Result<CsvTarget, UsageError> {
+        let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        refuse_same_file(outcomes, &real, path)?;
+        if std::fs::metadata(&real).is_ok_and(|m| !m.is_file()) {
+            // A FIFO or a device: renaming a file over it would replace it.
+            return Ok(CsvTarget::File {
+                path: path.to_path_buf(),
+                write_to: real,
+                rename_to: None,
+            });
+        }
+        let mut partial = real.clone().into_os_string();
+        partial.push(".partial");
+        let partial = PathBuf::from(partial);
+        refuse_same_file(outcomes, &partial, path)?;
+        Ok(CsvTarget::File {
+            path: path.to_path_buf(),
+            write_to: partial,
+            rename_to: Some(real),
+        })
+    }
 }
 
 pub(super) fn report(args: &ReportArgs) -> Result<Exit, UsageError> {
     let target = match &args.csv {
         None => None,
         Some(path) if path.as_os_str() == "-" => Some(CsvTarget::Stdout),
-        Some(path) => {
-            refuse_same_file(&args.outcomes, path)?;
-            let mut partial = path.clone().into_os_string();
-            partial.push(".partial");
-            Some(CsvTarget::File {
-                path: path.clone(),
-                partial: partial.into(),
-            })
-        }
+        Some(path) => Some(CsvTarget::file(&args.outcomes, path)?),
     };
     let result = if args.outcomes.as_os_str() == "-" {
         let outcomes = Outcomes::new(io::stdin().lock(), "<stdin>");
@@ -54,18 +79,25 @@ pub(super) fn report(args: &ReportArgs) -> Result<Exit, UsageError> {
         let outcomes = read_outcomes(&args.outcomes).map_err(usage)?;
         summarise(outcomes, target.as_ref())
     };
-    if let Some(CsvTarget::File { path, partial }) = &target {
-        if result.is_err() {
-            let _ = std::fs::remove_file(partial);
-        } else {
-            std::fs::rename(partial, path).map_err(|e| {
-                UsageError(format!(
-                    "--csv {}: cannot rename {} to it: {e}",
-                    path.display(),
-                    partial.display()
-                ))
-            })?;
-        }
+    if let Some(CsvTarget::File {
+        path,
+        write_to,
+        rename_to: Some(real),
+    }) = &target
+    {
+        let renamed = match result {
+            Err(_) => Ok(()),
+            Ok(_) => std::fs::rename(write_to, real),
+        };
+        // Nothing is left under the temporary name, whatever happened.
+        let _ = std::fs::remove_file(write_to);
+        renamed.map_err(|e| {
+            UsageError(format!(
+                "--csv {}: cannot rename {} to it: {e}",
+                path.display(),
+                write_to.display()
+            ))
+        })?;
     }
     let summary = match result {
         Ok(summary) => summary,
@@ -130,8 +162,8 @@ fn summarise<R: io::BufRead>(
 fn open_csv(target: &CsvTarget) -> Result<Box<dyn Write>, UsageError> {
     Ok(match target {
         CsvTarget::Stdout => Box::new(BufWriter::new(io::stdout().lock())),
-        CsvTarget::File { path, partial } => {
-            let file = File::create(partial).map_err(|e| {
+        CsvTarget::File { path, write_to, .. } => {
+            let file = File::create(write_to).map_err(|e| {
                 UsageError(format!("--csv {}: cannot create it: {e}", path.display()))
             })?;
             Box::new(BufWriter::new(file))
@@ -139,16 +171,14 @@ fn open_csv(target: &CsvTarget) -> Result<Box<dyn Write>, UsageError> {
     })
 }
 
-/// Refuses `--csv` naming the outcome file itself (creating it would empty it).
-fn refuse_same_file(outcomes: &Path, csv: &Path) -> Result<(), UsageError> {
-    let same = match (outcomes.canonicalize(), csv.canonicalize()) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => false,
-    };
-    if same {
+/// Refuses a CSV file (`written`, for `--csv given`) that is the outcome
+/// file itself (creating it would empty it).
+fn refuse_same_file(outcomes: &Path, written: &Path, given: &Path) -> Result<(), UsageError> {
+    if super::run_files::same_file(outcomes, written) {
         return Err(UsageError(format!(
-            "--csv {}: that is the outcome file; name another file",
-            csv.display()
+            "--csv {}: it would write over the outcome file {}; name another file",
+            given.display(),
+            outcomes.display()
         )));
     }
     Ok(())

@@ -73,7 +73,7 @@ pub(super) fn check_distinct(args: &RunArgs) -> Result<(), UsageError> {
 
 /// Whether two paths name one file: by device and inode where both exist
 /// (links included), else by their absolute form.
-fn same_file(a: &Path, b: &Path) -> bool {
+pub(super) fn same_file(a: &Path, b: &Path) -> bool {
     #[cfg(unix)]
     if let (Ok(a), Ok(b)) = (std::fs::metadata(a), std::fs::metadata(b)) {
         use std::os::unix::fs::MetadataExt;
