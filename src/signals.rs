@@ -38,9 +38,10 @@ fn say_quitting(seen: u32, signal: &str) {
     }
 }
 
-/// What the first signal prints; the second one exits at once.
-const FIRST_SIGNAL: &str =
-    "finishing the requests in flight (signal again to quit at once; --resume finishes the batch)";
+/// What the first signal prints; the second one exits at once. (`restb run`
+/// says at its end how `--resume` finishes the batch; `mock`, `demo` and
+/// `bench` have none.)
+const FIRST_SIGNAL: &str = "finishing the requests in flight (signal again to quit at once)";
 
 /// Installs the handlers; a failure is logged and the run goes on (it can
 /// then only be stopped the hard way, which `--resume` still recovers from).

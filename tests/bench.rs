@@ -97,11 +97,16 @@ fn the_binary_sweeps_prints_a_table_and_writes_both_files() {
 #[test]
 fn bad_flags_exit_2_and_name_the_flag() {
     let dir = tempfile::tempdir().unwrap();
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 9] = [
         (
             &["--threads", "1,0"],
             "--threads: '0' is not a positive whole number",
         ),
+        // Regressions: these panicked converting seconds, or aborted
+        // allocating the jobs of a point.
+        (&["--latency", "1e300"], "--latency"),
+        (&["--timeout", "1e300"], "--timeout"),
+        (&["--requests", "100000000000"], "--requests"),
         (&["--rps", "2.5"], "--rps: '2.5' is not a whole number"),
         (&["--rps", "fast"], "--rps: 'fast' is not a positive number"),
         (&["--latency", "-1"], "--latency"),
@@ -203,4 +208,22 @@ fn sigint_ends_the_sweep_writes_what_was_measured_and_exits_130() {
     assert_eq!(points.len(), 1, "{json}");
     assert_eq!(points[0]["complete"], false);
     assert!(dir.path().join("bench.svg").exists());
+}
+
+/// Regression: `--json` was emptied when the sweep began, so a bad `--svg`
+/// (exit 2 before anything was measured) wiped the figures of the run
+/// before.
+#[test]
+fn a_bad_svg_path_leaves_the_json_of_the_run_before() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("b.json"), "{\"points\": []}").unwrap();
+    let out = restb(
+        &["bench", "--json", "b.json", "--svg", "/nonexistent/b.svg"],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("b.json")).unwrap(),
+        "{\"points\": []}"
+    );
 }

@@ -660,6 +660,23 @@ fn a_dry_run_refuses_what_a_real_run_refuses_of_the_shared_limit() {
     );
 }
 
+/// Regression: fewer requests than processes gave each process none, and
+/// a table of zeros with exit status 0.
+#[test]
+fn a_shared_bench_needs_a_request_for_each_process() {
+    let output = restb()
+        .args(["bench", "--shared-limit", "redis://127.0.0.1:1"])
+        .args(["--processes", "4", "--requests", "2"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--requests: 2 is fewer than the 4 processes"),
+        "{stderr}"
+    );
+}
+
 /// Every image of the list has exactly one outcome line, and it is `ok`.
 fn assert_each_once(list: &str, outcomes: &std::path::Path) {
     let wanted: std::collections::BTreeSet<String> = std::fs::read_to_string(list)

@@ -93,10 +93,27 @@ pub(super) fn positive_number(text: &str) -> Result<f64, String> {
     }
 }
 
-pub(super) fn non_negative_number(text: &str) -> Result<f64, String> {
+/// The longest latency, jitter, hang or timeout a flag takes, in seconds
+/// (a day): more is a typo, and would overflow a `Duration` at 1e300.
+const MAX_SECONDS: f64 = 86_400.0;
+
+/// A number of seconds from 0 to a day.
+pub(super) fn seconds(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
-        Ok(value) if value.is_finite() && value >= 0.0 => Ok(value),
-        _ => Err(format!("'{text}' is not a number >= 0")),
+        Ok(value) if (0.0..=MAX_SECONDS).contains(&value) => Ok(value),
+        _ => Err(format!(
+            "'{text}' is not a number of seconds from 0 to {MAX_SECONDS}"
+        )),
+    }
+}
+
+/// A number of seconds above 0, at most a day.
+pub(super) fn positive_seconds(text: &str) -> Result<f64, String> {
+    match seconds(text) {
+        Ok(value) if value > 0.0 => Ok(value),
+        _ => Err(format!(
+            "'{text}' is not a number of seconds above 0, at most {MAX_SECONDS}"
+        )),
     }
 }
 
@@ -193,9 +210,10 @@ pub struct DemoArgs {
     #[arg(long, default_value = "4")]
     pub rps: NonZeroU32,
     /// The mock's latency, in seconds.
-    #[arg(long, default_value = "1.16", value_parser = non_negative_number)]
+    #[arg(long, default_value = "1.16", value_parser = seconds)]
     pub latency: f64,
-    /// One request per (image, model) as in the tutorial; --grouped sends one per image.
+    /// Send one multipredict request per image with all its models [default: one
+    /// request per (image, model), as the tutorial did].
     #[arg(long)]
     pub grouped: bool,
 }
@@ -255,10 +273,10 @@ pub struct MockArgs {
     #[arg(long, value_name = "R")]
     pub headers_rps: Option<NonZeroU32>,
     /// Latency of an accepted request, in seconds.
-    #[arg(long, default_value = "0", value_parser = non_negative_number)]
+    #[arg(long, default_value = "0", value_parser = seconds)]
     pub latency: f64,
     /// Uniform +- jitter added to the latency, in seconds.
-    #[arg(long, default_value = "0", value_parser = non_negative_number)]
+    #[arg(long, default_value = "0", value_parser = seconds)]
     pub jitter: f64,
     /// Rate-limit headers: kong2, kong-legacy or none.
     #[arg(long, default_value = "kong2", value_parser = |s: &str| s.parse::<HeaderStyle>())]
@@ -274,7 +292,7 @@ pub struct MockArgs {
     #[arg(long)]
     pub max_in_flight: Option<NonZeroU32>,
     /// How long a request hit by the hang fault is held before the connection closes, in seconds.
-    #[arg(long, default_value = "60", value_parser = non_negative_number)]
+    #[arg(long, default_value = "60", value_parser = seconds)]
     pub hang: f64,
     /// Write one line per request to FILE (see below).
     #[arg(long, value_name = "FILE")]

@@ -95,9 +95,17 @@ fn config(args: &BenchArgs, url: &str) -> Result<SharedSweepConfig, UsageError> 
             "--rps: '{rate}' is not a whole number up to 1000000 (the built-in mock allows whole requests per second)"
         )));
     }
+    let processes = parse_processes(&args.processes)?;
+    let most = processes.last().copied().unwrap_or(1);
+    if args.requests.get() < most as usize {
+        return Err(UsageError(format!(
+            "--requests: {} is fewer than the {most} processes of --processes: each needs one at least",
+            args.requests
+        )));
+    }
     Ok(SharedSweepConfig {
         url,
-        processes: parse_processes(&args.processes)?,
+        processes,
         rates,
         requests: args.requests.get(),
         latency: Duration::from_secs_f64(args.latency.unwrap_or(super::bench::DEFAULT_LATENCY)),
