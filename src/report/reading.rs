@@ -124,9 +124,15 @@ pub(crate) fn truncate(text: &str, max: usize) -> String {
 /// assert_eq!(text, "image  model\n-----  -------\na      re_logo\n");
 /// ```
 pub fn render<R: AsRef<[String]>>(header: &[&str], rows: &[R]) -> String {
+    // A label or an error with a newline or a tab in it would break the
+    // columns: control characters show as spaces.
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| row.as_ref().iter().map(|cell| flat(cell)).collect())
+        .collect();
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
-        for (width, cell) in widths.iter_mut().zip(row.as_ref()) {
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
             *width = (*width).max(cell.chars().count());
         }
     }
@@ -140,16 +146,32 @@ pub fn render<R: AsRef<[String]>>(header: &[&str], rows: &[R]) -> String {
     let mut out = line(&mut header.iter().copied());
     let rules: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
     out += &line(&mut rules.iter().map(String::as_str));
-    for row in rows {
-        out += &line(&mut row.as_ref().iter().map(String::as_str));
+    for row in &rows {
+        out += &line(&mut row.iter().map(String::as_str));
     }
     out
+}
+
+/// `cell` on one line: control characters as spaces.
+fn flat(cell: &str) -> String {
+    cell.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_cell_with_a_newline_keeps_the_columns() {
+        let text = render(
+            &["a", "b"],
+            &[vec!["kit\nchen".to_string(), "x".to_string()]],
+        );
+        assert_eq!(text, "a         b\n--------  -\nkit chen  x\n");
+    }
 
     #[test]
     fn solutions_read_as_short_text() {
