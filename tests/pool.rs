@@ -641,3 +641,15 @@ fn what_a_failing_sink_accepted_counts_and_its_panic_is_an_error() {
         }
     }
 }
+
+/// Regression: a fixed pool larger than the queue's backlog (1024) never
+/// got more workers than the jobs queued when it started.
+#[test]
+fn a_fixed_pool_larger_than_the_backlog_gets_all_its_workers() {
+    let slow = vec![Reply::Slow(Duration::from_millis(300))];
+    let work = Scripted::new((0..1500).map(|job| (job, slow.clone())).collect());
+    let config = unpaced(1100, fast_retries(1));
+    let (summary, _) = run(config, &work, 1500, Stop::new());
+    assert_eq!(summary.finished, 1500);
+    assert_eq!(summary.peak_threads, 1100);
+}

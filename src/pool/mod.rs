@@ -82,9 +82,18 @@ impl Pool {
     ///
     /// `jobs` is pulled lazily, on the calling thread, as the queue drains:
     /// the run holds a bounded backlog (about a thousand jobs), so a batch of
-    /// any size runs in flat memory. When a run stops early, the jobs never
-    /// pulled count as unfinished: from the iterator's size hint if it is
-    /// exact (as a `Vec`'s is), else by draining the rest.
+    /// any size runs in flat memory. The first pull fills that backlog
+    /// before the workers start, and the calling thread also stops, resizes
+    /// and retries the run between pulls: an iterator that blocks (a
+    /// channel's, fed slowly) holds all of that while it waits. Give jobs
+    /// that are at hand (collect a slow source first, or pull it on a thread
+    /// of yours into a `Vec` per batch).
+    ///
+    /// When a run stops early, the jobs never pulled count as unfinished:
+    /// from the iterator's size hint if it is exact (as a `Vec`'s is), by
+    /// counting the rest if it has an upper bound (a filter over a list),
+    /// else its lower bound (an endless or blocking iterator is never
+    /// drained).
     ///
     /// # Examples
     ///

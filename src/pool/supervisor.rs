@@ -92,6 +92,14 @@ impl<'a, 'w, W: Work> Supervisor<'a, 'w, W> {
             feed.top_up(&engine.queue, &engine.books);
             if plan.auto {
                 self.resize(scope, plan.max);
+            } else {
+                // A fixed pool larger than the backlog first got workers
+                // for the jobs queued then: the rest come as jobs do.
+                let short = plan.max.saturating_sub(engine.sizing.live());
+                let more = short.min(engine.queue.len());
+                if more > 0 {
+                    self.spawn(scope, more);
+                }
             }
             let wait = next_due.map_or(SUPERVISOR_TICK, |due| {
                 due.saturating_duration_since(now).min(SUPERVISOR_TICK)
