@@ -3,8 +3,9 @@
 use super::capped::CappedCounts;
 use super::reading::{labels, render, truncate, MAX_KEY_CHARS};
 use crate::outcome::OutcomeLine;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
+use std::hash::{Hash, Hasher};
 
 /// Distinct readings per model, models, and failure reasons a [`Summary`]
 /// tells apart by default; the rest are counted as "(other)".
@@ -73,8 +74,10 @@ impl ModelSummary {
 /// Memory is bounded: no line is kept, and at most a cap (default
 /// [`DEFAULT_CAP`]) of distinct models, readings per model and failure
 /// reasons are told apart; later distinct ones are counted as "(other)".
-/// Every line counts as a job, so a job redone with `--retry-failed`
-/// counts once per line.
+/// A job is counted once: a later line of the same job (its id, image and
+/// models; a `--retry-failed` run appends one) replaces its failure, at 8
+/// bytes (a hash) per failed job kept. Requests, rate-limited replies and
+/// the failures by reason count every line.
 ///
 /// # Examples
 ///
@@ -108,6 +111,10 @@ pub struct Summary {
     latency_max_ms: Option<f64>,
     models: BTreeMap<String, ModelSummary>,
     failures: CappedCounts<FailureReason>,
+    /// Jobs whose last line so far is a failure, by a hash of what they are.
+    failed_jobs: HashSet<u64>,
+    /// Failed jobs that a later line redid.
+    redone: u64,
 }
 
 impl Default for Summary {
@@ -136,6 +143,8 @@ impl Summary {
             latency_max_ms: None,
             models: BTreeMap::new(),
             failures: CappedCounts::new(cap),
+            failed_jobs: HashSet::new(),
+            redone: 0,
         }
     }
 
@@ -143,6 +152,21 @@ impl Summary {
     pub fn add(&mut self, line: &OutcomeLine) {
         self.requests += u64::from(line.attempts);
         self.rate_limited += u64::from(line.rate_limited);
+        let job = job_hash(line);
+        // A later line of a job that failed replaces that failure.
+        let replaces_a_failure = if line.is_ok() {
+            self.failed_jobs.remove(&job)
+        } else {
+            !self.failed_jobs.insert(job)
+        };
+        if replaces_a_failure {
+            self.failed -= 1;
+            for model in &line.models {
+                let entry = self.model_entry(model);
+                entry.failed = entry.failed.saturating_sub(1);
+            }
+            self.redone += 1;
+        }
         if !line.is_ok() {
             self.failed += 1;
             for model in &line.models {
@@ -279,7 +303,14 @@ impl Summary {
             out += &model_section(name, model);
         }
         out += "\nFailures by reason\n";
-        if self.failed == 0 {
+        if self.redone > 0 {
+            let _ = writeln!(
+                out,
+                "  (every failed line; later lines tried {} of these jobs again)",
+                self.redone
+            );
+        }
+        if self.failures.total() == 0 {
             out += "  (none)\n";
         } else {
             out += &indent(&self.failures_table(), "  ");
@@ -309,6 +340,13 @@ impl Summary {
         right_align(&mut rows, 0, HEADER[0]);
         render(&HEADER, &rows)
     }
+}
+
+/// What a line's job is: its id, image and models, hashed.
+fn job_hash(line: &OutcomeLine) -> u64 {
+    let mut hasher = std::hash::DefaultHasher::new();
+    (&line.id, &line.image, &line.models).hash(&mut hasher);
+    hasher.finish()
 }
 
 /// One model's heading and top readings.
@@ -415,6 +453,24 @@ mod tests {
         let text = summary.render_text();
         assert!(text.contains("(other)"), "{text}");
         assert!(text.contains("70.0%"), "{text}");
+    }
+
+    /// Regression: a job failed, then redone by `--retry-failed` (a later
+    /// line), counted as two jobs, one of them failed.
+    #[test]
+    fn a_job_redone_by_a_later_line_counts_once() {
+        let mut summary = Summary::new();
+        summary.add(&failed_line(1, "boom"));
+        summary.add(&failed_line(1, "boom"));
+        summary.add(&failed_line(2, "boom"));
+        summary.add(&ok_line(1, "re_logo", "x"));
+        assert_eq!((summary.jobs(), summary.ok(), summary.failed()), (2, 1, 1));
+        assert_eq!(summary.model("re_logo").unwrap().failed, 1);
+        let text = summary.render_text();
+        assert!(
+            text.contains("later lines tried 2 of these jobs again"),
+            "{text}"
+        );
     }
 
     /// Regression: a detector's answers name several labels each, and the
