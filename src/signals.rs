@@ -13,6 +13,7 @@
 
 use crate::cli::Exit;
 use restb::stop::Stop;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Whether the first signal stops gracefully (the work has started) or
@@ -31,8 +32,27 @@ fn graceful(seen: u32) -> bool {
     seen == 1 && GRACEFUL.load(Ordering::SeqCst)
 }
 
-/// What a signal that quits at once says first, unless it is a second one.
+/// Files half written that a signal quitting at once removes first (the
+/// temporary CSV of `restb report --csv`).
+static REMOVE_ON_QUIT: parking_lot::Mutex<Vec<PathBuf>> = parking_lot::Mutex::new(Vec::new());
+
+/// `path` is half written until [`keep_on_quit`]: a signal that quits at
+/// once removes it.
+pub fn remove_on_quit(path: &Path) {
+    REMOVE_ON_QUIT.lock().push(path.to_path_buf());
+}
+
+/// `path` is done with (renamed or removed): a signal leaves it alone.
+pub fn keep_on_quit(path: &Path) {
+    REMOVE_ON_QUIT.lock().retain(|kept| kept != path);
+}
+
+/// What a signal that quits at once says first, unless it is a second one,
+/// and the half-written files it removes.
 fn say_quitting(seen: u32, signal: &str) {
+    for path in REMOVE_ON_QUIT.lock().drain(..) {
+        let _ = std::fs::remove_file(path);
+    }
     if seen == 1 {
         eprintln!("interrupted by {signal}: nothing in flight yet, quitting");
     }

@@ -306,3 +306,42 @@ fn first_signal_during_report_quits_at_once() {
     let (code, stderr) = wait_with_limit(child, Duration::from_secs(5));
     assert_eq!(code, Some(130), "{stderr}");
 }
+
+/// Regression: a signal during `restb report --csv FILE` quit at once and
+/// left the half-written `FILE.partial` behind (8 MB in the review).
+#[test]
+fn a_signal_during_report_removes_the_half_written_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let outcomes = dir.path().join("big.jsonl");
+    let line = r#"{"id":"ID","image":"https://example.com/ID.jpg","models":["re_logo"],"status":"ok","http_status":200,"attempts":1,"rate_limited":0,"latency_ms":3.0,"solutions":{"re_logo":{"detections":[{"label":"watermark","confidence":0.5}]}}}"#;
+    let body: String = (0..400_000)
+        .map(|n| line.replace("ID", &n.to_string()) + "\n")
+        .collect();
+    std::fs::write(&outcomes, body).unwrap();
+    let csv = dir.path().join("big.csv");
+    let partial = dir.path().join("big.csv.partial");
+    let child = common::restb(None)
+        .args([
+            "report",
+            outcomes.to_str().unwrap(),
+            "--csv",
+            csv.to_str().unwrap(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    common::wait_until(Duration::from_secs(20), "the CSV is being written", || {
+        partial.exists()
+    });
+    signal(&child, "INT");
+    let (code, stderr) = wait_with_limit(child, Duration::from_secs(20));
+    if code == Some(0) {
+        // It finished before the signal came: nothing to check this time.
+        assert!(csv.exists() && !partial.exists());
+        return;
+    }
+    assert_eq!(code, Some(130), "{stderr}");
+    assert!(!partial.exists(), "the half-written CSV was left behind");
+    assert!(!csv.exists());
+}

@@ -91,6 +91,7 @@ pub(super) fn report(args: &ReportArgs) -> Result<Exit, UsageError> {
         };
         // Nothing is left under the temporary name, whatever happened.
         let _ = std::fs::remove_file(write_to);
+        crate::signals::keep_on_quit(write_to);
         renamed.map_err(|e| {
             UsageError(format!(
                 "--csv {}: cannot rename {} to it: {e}",
@@ -162,7 +163,14 @@ fn summarise<R: io::BufRead>(
 fn open_csv(target: &CsvTarget) -> Result<Box<dyn Write>, UsageError> {
     Ok(match target {
         CsvTarget::Stdout => Box::new(BufWriter::new(io::stdout().lock())),
-        CsvTarget::File { path, write_to, .. } => {
+        CsvTarget::File {
+            path,
+            write_to,
+            rename_to,
+        } => {
+            if rename_to.is_some() {
+                crate::signals::remove_on_quit(write_to);
+            }
             let file = File::create(write_to).map_err(|e| {
                 UsageError(format!("--csv {}: cannot create it: {e}", path.display()))
             })?;
