@@ -519,49 +519,6 @@ fn a_lost_redis_falls_back_to_a_local_share_and_comes_back() {
     drop(b);
 }
 
-/// Regression: back from a loss of Redis, the shared schedule of a
-/// restarted Redis began at once, beside the local slots the processes had
-/// handed out and not yet started: 429s on a fixed window. The first slot
-/// after the return, and every other process's after it, come after them.
-#[test]
-fn the_shared_schedule_resumes_after_the_local_slots_handed_out() {
-    let mut redis = Redis::start();
-    let port = redis.port;
-    let schedule = SharedSchedule::new(connect(&redis.url(), "key-r", 10.0).unwrap());
-    let interval = Duration::from_millis(100);
-    assert!(schedule.book(Instant::now(), interval).shared);
-    let _ = redis.child.kill();
-    let _ = redis.child.wait();
-    let mut local_end = Instant::now();
-    for _ in 0..20 {
-        let booking = schedule.book(Instant::now(), interval);
-        assert!(!booking.shared);
-        local_end = local_end.max(booking.start);
-    }
-    let _revived = Redis::start_with(Some(port), None);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let back = loop {
-        let booking = schedule.book(Instant::now(), interval);
-        if booking.shared {
-            break booking;
-        }
-        assert!(Instant::now() < deadline, "never reconnected");
-        std::thread::sleep(50 * MS);
-    };
-    assert!(
-        back.start > local_end,
-        "{:?} before the local slots' end",
-        local_end - back.start
-    );
-    let other = connect(&format!("redis://127.0.0.1:{port}"), "key-r", 10.0).unwrap();
-    let theirs = other.reserve(interval, 1.0).unwrap();
-    assert!(
-        theirs.start + 5 * MS >= local_end,
-        "another process's slot {:?} before the local slots' end",
-        local_end - theirs.start
-    );
-}
-
 /// Stops `redis` for good and books two slots at once on `schedule`, which
 /// must both be local now; their starts.
 fn kill_and_book_twice(

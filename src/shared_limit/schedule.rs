@@ -81,17 +81,12 @@ impl SharedSchedule {
         }
         let allotted = self.limit.rate().interval();
         let margin = (interval.as_secs_f64() / allotted.as_secs_f64()).max(1.0);
-        // Back from a loss: the local slots handed out still stand, and a
-        // Redis that restarted knows none of them; the shared schedule
-        // goes on after them, for every process.
-        let local_end = *self.local_next.lock();
-        let hold = local_end.map_or(Duration::ZERO, |end| {
-            end.saturating_duration_since(Instant::now())
-        });
-        match self.limit.reserve_after(interval, margin, hold) {
+        match self.limit.reserve(interval, margin) {
             Ok(grant) => {
                 *last_shared = Some(last_shared.map_or(grant.start, |l| l.max(grant.start)));
-                self.local_next.lock().take();
+                // Back from a loss: the local slots handed out still stand,
+                // and a Redis that restarted knows none of them.
+                let local_end = self.local_next.lock().take();
                 Booking {
                     start: grant.start.max(earliest).max(local_end.unwrap_or(earliest)),
                     paused_until: grant.paused_until,
