@@ -452,6 +452,16 @@ fn the_help_shows_an_example() {
     );
 }
 
+/// `restb report OUTCOMES --csv CSV`.
+fn report_csv(outcomes: &Path, csv: &Path) -> Output {
+    restb(&[
+        "report",
+        outcomes.to_str().unwrap(),
+        "--csv",
+        csv.to_str().unwrap(),
+    ])
+}
+
 /// Regression: `--csv FILE` wrote `FILE.partial` and renamed it over FILE
 /// whatever either was: an outcome file named `X.partial` was replaced by a
 /// header-only CSV, a link was replaced instead of written through, and a
@@ -464,12 +474,7 @@ fn the_csv_never_replaces_the_outcomes_a_link_or_a_pipe() {
     std::fs::rename(&written, &outcomes).unwrap();
     let before = std::fs::read(&outcomes).unwrap();
     let csv = dir.path().join("o.csv");
-    let output = restb(&[
-        "report",
-        outcomes.to_str().unwrap(),
-        "--csv",
-        csv.to_str().unwrap(),
-    ]);
+    let output = report_csv(&outcomes, &csv);
     assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
     assert!(text(&output.stderr).contains("outcome file"));
     assert_eq!(std::fs::read(&outcomes).unwrap(), before);
@@ -478,12 +483,7 @@ fn the_csv_never_replaces_the_outcomes_a_link_or_a_pipe() {
     let link = dir.path().join("link.csv");
     std::os::unix::fs::symlink(&target, &link).unwrap();
     std::fs::write(&target, "old").unwrap();
-    let output = restb(&[
-        "report",
-        outcomes.to_str().unwrap(),
-        "--csv",
-        link.to_str().unwrap(),
-    ]);
+    let output = report_csv(&outcomes, &link);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     assert!(std::fs::symlink_metadata(&link)
         .unwrap()
@@ -502,12 +502,7 @@ fn the_csv_never_replaces_the_outcomes_a_link_or_a_pipe() {
         let fifo = fifo.clone();
         std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
     };
-    let output = restb(&[
-        "report",
-        outcomes.to_str().unwrap(),
-        "--csv",
-        fifo.to_str().unwrap(),
-    ]);
+    let output = report_csv(&outcomes, &fifo);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     let read = reader.join().unwrap();
     assert!(read.starts_with("id,image,model,status,"), "{read}");
