@@ -483,13 +483,15 @@ fn sink_failure_does_not_stop_the_callers_stop() {
     assert!(!stop.is_stopped(), "the caller's stop was given");
 }
 
-/// Runs `body` on its own thread; whether it returned (`Some(panicked)`)
-/// within `limit`, or hung (`None`).
-fn ends_within(limit: Duration, body: impl FnOnce() + Send + 'static) -> Option<bool> {
+/// Runs `body` on its own thread: what it returned or its panic (`Err`)
+/// within `limit`, or `None` if it hung.
+fn ends_within<T: Send + 'static>(
+    limit: Duration,
+    body: impl FnOnce() -> T + Send + 'static,
+) -> Option<std::thread::Result<T>> {
     let (done_tx, done_rx) = crossbeam_channel::bounded(1);
     std::thread::spawn(move || {
-        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)).is_err();
-        let _ = done_tx.send(panicked);
+        let _ = done_tx.send(std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)));
     });
     done_rx.recv_timeout(limit).ok()
 }
@@ -505,7 +507,10 @@ fn a_job_iterator_that_panics_ends_the_run_with_its_panic() {
         let pool = Pool::new(unpaced(4, fast_retries(1)), Stop::new());
         pool.run(&work, jobs, |_| Ok(()));
     });
-    assert_eq!(ended, Some(true), "hung, or the panic was swallowed");
+    assert!(
+        matches!(ended, Some(Err(_))),
+        "hung, or the panic was swallowed"
+    );
 }
 
 /// A budget counter that panics at its `n`th start.
@@ -527,18 +532,15 @@ impl restb::pool::BudgetCounter for PanickingBudget {
 /// the supervisor waited for it for ever. The run now stops, aborted.
 #[test]
 fn a_panic_outside_the_jobs_code_aborts_the_run_instead_of_hanging() {
-    let (summary_tx, summary_rx) = crossbeam_channel::bounded(1);
-    let ended = ends_within(Duration::from_secs(20), move || {
+    let ended = ends_within(Duration::from_secs(20), || {
         let work = Scripted::new(HashMap::new());
         let mut config = unpaced(2, fast_retries(1));
         config.shared_budget = Some(restb::pool::SharedBudget::new(std::sync::Arc::new(
             PanickingBudget(AtomicUsize::new(0)),
         )));
-        let (summary, _) = run(config, &work, 50, Stop::new());
-        let _ = summary_tx.send(summary);
+        run(config, &work, 50, Stop::new()).0
     });
-    assert_eq!(ended, Some(false), "hung, or the panic reached the caller");
-    let summary = summary_rx.recv().unwrap();
+    let summary = ended.expect("hung").expect("the panic reached the caller");
     assert!(
         matches!(summary.ending, Ending::Aborted { reason: AbortReason::Internal(ref m) } if m.contains("the counter broke")),
         "{:?}",
@@ -552,8 +554,7 @@ fn a_panic_outside_the_jobs_code_aborts_the_run_instead_of_hanging() {
 /// whose producer waits, never would either).
 #[test]
 fn a_stop_with_an_endless_job_iterator_ends_the_run() {
-    let (summary_tx, summary_rx) = crossbeam_channel::bounded(1);
-    let ended = ends_within(Duration::from_secs(20), move || {
+    let ended = ends_within(Duration::from_secs(20), || {
         let work = Scripted::new(HashMap::new());
         let mut config = unpaced(2, fast_retries(1));
         config.rate = Rate::per_second(100.0);
@@ -563,11 +564,9 @@ fn a_stop_with_an_endless_job_iterator_ends_the_run() {
             std::thread::sleep(Duration::from_millis(200));
             stopper.stop();
         });
-        let summary = Pool::new(config, stop).run(&work, 0usize.., |_| Ok(()));
-        let _ = summary_tx.send(summary);
+        Pool::new(config, stop).run(&work, 0usize.., |_| Ok(()))
     });
-    assert_eq!(ended, Some(false), "hung");
-    let summary = summary_rx.recv().unwrap();
+    let summary = ended.expect("hung").expect("the run panicked");
     assert_eq!(summary.ending, Ending::Stopped);
     assert!(summary.finished > 0);
 }

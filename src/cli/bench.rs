@@ -265,19 +265,13 @@ fn flag_error(error: BenchError) -> UsageError {
 /// empties it only when its new content is written: a bad `--svg` must not
 /// have emptied the `--json` of the run before.
 pub(super) fn create(path: &Path, flag: &str) -> Result<File, UsageError> {
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
+    super::run_files::open_kept(path)
         .map_err(|e| UsageError(format!("{flag}: cannot create {}: {e}", path.display())))
 }
 
-/// Empties a file of [`create`] for its new content (not a pipe or device).
+/// A file of [`create`], emptied for its new content.
 fn emptied(file: File) -> std::io::Result<File> {
-    if file.metadata()?.is_file() {
-        file.set_len(0)?;
-    }
+    super::run_files::empty_for_writing(&file)?;
     Ok(file)
 }
 

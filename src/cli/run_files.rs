@@ -2,6 +2,9 @@
 //! means standard output (as it means standard input for the input), and
 //! the outcome file and `--stats-json` are neither the input nor each other
 //! (a run would overwrite what it reads, or its outcomes with its stats).
+//! A file the CLI replaces (`--stats-json`, `bench --json`/`--svg`) is opened
+//! before the work, so a bad path costs nothing, and emptied only when its
+//! new content comes, so a failure before then leaves the old content.
 
 use super::args::RunArgs;
 use super::UsageError;
@@ -133,17 +136,12 @@ pub(super) fn create_stats_file(args: &RunArgs) -> Result<Option<StatsOut<'_>>, 
     if is_standard_stream(path) {
         return Ok(Some(StatsOut { file: None, path }));
     }
-    let file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .map_err(|e| {
-            UsageError(format!(
-                "--stats-json: cannot create {}: {e}",
-                path.display()
-            ))
-        })?;
+    let file = open_kept(path).map_err(|e| {
+        UsageError(format!(
+            "--stats-json: cannot create {}: {e}",
+            path.display()
+        ))
+    })?;
     Ok(Some(StatsOut {
         file: Some(file),
         path,
@@ -151,14 +149,13 @@ pub(super) fn create_stats_file(args: &RunArgs) -> Result<Option<StatsOut<'_>>, 
 }
 
 /// Empties the `--stats-json` file of [`create_stats_file`], after the
-/// last check: the run's figures replace the previous ones. Only a regular
-/// file: `/dev/stdout` (a pipe, a terminal) cannot be emptied, nor need be.
+/// last check: the run's figures replace the previous ones.
 pub(super) fn empty_stats_file(stats: &Option<StatsOut<'_>>) -> Result<(), UsageError> {
     match stats {
         Some(StatsOut {
             file: Some(file),
             path,
-        }) if file.metadata().is_ok_and(|m| m.is_file()) => file.set_len(0).map_err(|e| {
+        }) => empty_for_writing(file).map_err(|e| {
             UsageError(format!(
                 "--stats-json: cannot empty {}: {e}",
                 path.display()
@@ -166,6 +163,26 @@ pub(super) fn empty_stats_file(stats: &Option<StatsOut<'_>>) -> Result<(), Usage
         }),
         _ => Ok(()),
     }
+}
+
+/// Opens (or creates) `path` for writing, keeping what it holds (see the
+/// module docs).
+pub(super) fn open_kept(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+}
+
+/// Empties a file of [`open_kept`] for its new content. Only a regular file:
+/// `/dev/stdout` (a pipe, a terminal) or a device cannot be emptied, nor
+/// need be.
+pub(super) fn empty_for_writing(file: &File) -> io::Result<()> {
+    if file.metadata()?.is_file() {
+        file.set_len(0)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

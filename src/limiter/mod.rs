@@ -108,9 +108,10 @@ impl State {
     /// A pause named by the shared schedule's last slot goes into the books
     /// of pauses: another process's is said and counted like ours, so a run
     /// it holds does not look hung (ours comes back and counts once).
-    fn note_shared_pause(&mut self, now: Now) {
+    /// The time is read only then: this runs for every shared booking.
+    fn note_shared_pause(&mut self, now: impl FnOnce() -> Now) {
         if let Some(until) = self.schedule.take_shared_pause_heard() {
-            self.learner.pauses.record_others(until, now);
+            self.learner.pauses.record_others(until, now());
         }
     }
 }
@@ -246,7 +247,7 @@ impl<C: Clock> Limiter<C> {
     pub fn reserve_at(&self, now: Now) -> Reservation {
         let mut state = self.state.lock();
         let reservation = state.schedule.book(now);
-        state.note_shared_pause(now);
+        state.note_shared_pause(|| now);
         reservation
     }
 

@@ -143,7 +143,7 @@ impl<C: Clock> Limiter<C> {
             Some(ask) => {
                 let slot = MutexGuard::unlocked(state, || ask.reserve());
                 let reservation = state.schedule.take_shared(&ask, slot);
-                state.note_shared_pause(self.clock.now());
+                state.note_shared_pause(|| self.clock.now());
                 reservation
             }
             None => state.schedule.book(self.clock.now()),

@@ -40,9 +40,9 @@ impl<W: Work> Engine<'_, W> {
     /// auto-sized pool that has no job for it.
     fn worker_loop(&self, sink: SinkSender<W>, mut rng: fastrand::Rng) {
         let sending = self.limiter.departure_mark().map(SendingFor::new);
+        let idle_exit = self.config.idle_exit.max(MIN_IDLE_EXIT);
         loop {
             self.sizing.begin_wait();
-            let idle_exit = self.config.idle_exit.max(MIN_IDLE_EXIT);
             let tracked = match self.queue.recv_timeout(idle_exit) {
                 Ok(Message::Job(tracked)) => {
                     if self.queue.running_low() {

@@ -46,7 +46,10 @@ impl RedisUrl {
             Some(info) => {
                 // Without a `:` the whole of it is hidden: redis-cli takes
                 // `redis://PASSWORD@HOST` as a password.
-                let (user, secret) = info.split_once(':').unwrap_or(("", info));
+                let (shown_user, secret) = match info.split_once(':') {
+                    Some((user, password)) => (format!("{user}:"), password),
+                    None => (String::new(), info),
+                };
                 if !secret.is_empty() {
                     secrets.push(secret.to_string());
                     let decoded = percent_decode(secret);
@@ -54,9 +57,7 @@ impl RedisUrl {
                         secrets.push(decoded);
                     }
                 }
-                let user = if info.contains(':') { user } else { "" };
-                let colon = if info.contains(':') { ":" } else { "" };
-                format!("redis://{user}{colon}***@{host_port}{}", slash(path))
+                format!("redis://{shown_user}***@{host_port}{}", slash(path))
             }
             None => text.to_string(),
         };
