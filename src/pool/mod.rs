@@ -34,6 +34,7 @@ mod halt;
 mod queue;
 mod sink;
 mod sizing;
+mod stream;
 mod summary;
 mod supervisor;
 mod work;
@@ -48,9 +49,10 @@ pub use work::{Attempt, Finished, Work};
 use crate::stats::Stats;
 use crate::stop::Stop;
 use engine::Engine;
-use feed::Feed;
+use feed::{Feed, OnCaller, Source};
 use queue::Queue;
 use std::thread;
+use stream::Streamed;
 use supervisor::Supervisor;
 
 /// A pool of blocking workers; see the module docs.
@@ -85,9 +87,9 @@ impl Pool {
     /// any size runs in flat memory. The first pull fills that backlog
     /// before the workers start, and the calling thread also stops, resizes
     /// and retries the run between pulls: an iterator that blocks (a
-    /// channel's, fed slowly) holds all of that while it waits. Give jobs
-    /// that are at hand (collect a slow source first, or pull it on a thread
-    /// of yours into a `Vec` per batch).
+    /// channel's, fed slowly) holds all of that while it waits. Give such
+    /// an iterator to [`Pool::run_stream`], which reads it on a thread of
+    /// its own.
     ///
     /// When a run stops early, the jobs never pulled count as unfinished:
     /// from the iterator's size hint if it is exact (as a `Vec`'s is), by
@@ -141,9 +143,114 @@ impl Pool {
         I: IntoIterator<Item = W::Job>,
         S: Sink<W::Job, W::Output> + Send,
     {
+        self.run_feed(work, Feed::new(OnCaller(jobs.into_iter())), sink)
+    }
+
+    /// [`Pool::run`] for jobs that come as a stream: `jobs` is read on a
+    /// thread of its own, so an iterator that blocks until its producer
+    /// speaks (a channel's receiver, a socket) holds nothing but the start
+    /// of the jobs it has not given yet; the run ends when the iterator
+    /// ends and every job has an outcome. A job given reaches a worker
+    /// within about 10 ms.
+    ///
+    /// A run stopped before the iterator ended leaves its reading thread
+    /// blocked in it: the thread ends at the iterator's next job, which is
+    /// dropped untried (as are the jobs read ahead, up to about a thousand,
+    /// which count as unfinished), or when the iterator ends. A panic in
+    /// the iterator aborts the run ([`AbortReason::Internal`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use restb::pool::{Attempt, Ending, Pool, PoolConfig, Work};
+    /// use restb::stop::Stop;
+    /// use std::thread;
+    ///
+    /// struct Double;
+    /// impl Work for Double {
+    ///     type Job = u32;
+    ///     type Output = u32;
+    ///     fn attempt(&self, job: &u32) -> Attempt<u32> {
+    ///         Attempt::Success(job * 2)
+    ///     }
+    ///     fn panicked(&self, job: &u32, _: &str) -> u32 {
+    ///         *job
+    ///     }
+    /// }
+    ///
+    /// // A producer of the embedding tool, handing jobs over as it finds them.
+    /// let (jobs, from_producer) = crossbeam_channel::unbounded();
+    /// let producer = thread::spawn(move || {
+    ///     for job in 1..=3 {
+    ///         jobs.send(job).unwrap();
+    ///     }
+    /// });
+    /// let mut config = PoolConfig::default();
+    /// config.rate = None;
+    /// let mut sum = 0;
+    /// let summary = Pool::new(config, Stop::new()).run_stream(&Double, from_producer, |done| {
+    ///     sum += done.output;
+    ///     Ok(())
+    /// });
+    /// producer.join().unwrap();
+    /// assert_eq!((sum, summary.finished, summary.ending), (12, 3, Ending::Completed));
+    /// ```
+    pub fn run_stream<W, I, F>(&self, work: &W, jobs: I, sink: F) -> PoolSummary
+    where
+        W: Work,
+        W::Job: 'static,
+        I: IntoIterator<Item = W::Job>,
+        I::IntoIter: Send + 'static,
+        F: FnMut(Finished<W::Job, W::Output>) -> std::io::Result<()> + Send,
+    {
+        self.run_stream_into(work, jobs, sink)
+    }
+
+    /// [`Pool::run_stream`] with a [`Sink`] (see [`Pool::run_into`]).
+    pub fn run_stream_into<W, I, S>(&self, work: &W, jobs: I, sink: S) -> PoolSummary
+    where
+        W: Work,
+        W::Job: 'static,
+        I: IntoIterator<Item = W::Job>,
+        I::IntoIter: Send + 'static,
+        S: Sink<W::Job, W::Output> + Send,
+    {
+        let jobs = jobs.into_iter();
+        let hint = jobs.size_hint().0;
+        match Streamed::spawn(jobs) {
+            Ok(stream) => self.run_feed(work, Feed::new(stream), sink),
+            Err(error) => self.not_started(
+                format!("cannot start the thread that reads the jobs: {error}"),
+                hint,
+            ),
+        }
+    }
+
+    /// A run that could not start: nothing tried, `unfinished` jobs left.
+    fn not_started(&self, why: String, unfinished: usize) -> PoolSummary {
+        log::error!("{why}");
+        self.stats.reset();
+        PoolSummary {
+            report: self.stats.report(),
+            finished: 0,
+            unfinished: unfinished as u64,
+            ending: Ending::Aborted {
+                reason: AbortReason::Internal(why),
+            },
+            peak_threads: 0,
+            threads_at_end: 0,
+        }
+    }
+
+    /// Runs the jobs of `feed`; see [`Pool::run`].
+    fn run_feed<W, J, S>(&self, work: &W, mut feed: Feed<J>, sink: S) -> PoolSummary
+    where
+        W: Work,
+        J: Source<Job = W::Job>,
+        S: Sink<W::Job, W::Output> + Send,
+    {
         // A pool run again reports the new run alone.
         self.stats.reset();
-        let mut feed = Feed::new(jobs.into_iter());
         // The run's own stop: an abort or a failed sink ends this run
         // without giving the caller's stop, which the next run may reuse.
         let stop = self.stop.child();
@@ -163,7 +270,7 @@ impl Pool {
         let total = (feed.fed() as u64).saturating_add(feed.left() as u64);
         let unfinished = total.saturating_sub(drained.written);
         // An iterator not seen to its end may hold more than its hint says.
-        let maybe_more = !feed.done();
+        let maybe_more = !feed.seen_to_end();
         PoolSummary {
             report: self.stats.report(),
             finished: drained.written,

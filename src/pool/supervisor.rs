@@ -3,7 +3,7 @@
 //! pills once the books hold no unfinished job (or the run stops).
 
 use super::engine::{Engine, SinkSender};
-use super::feed::Feed;
+use super::feed::{Feed, Source};
 use super::sizing::{self, Demand, Load, SizePlan};
 use super::summary::AbortReason;
 use super::work::Work;
@@ -41,6 +41,16 @@ impl<W: Work> Drop for ShutDownOnUnwind<'_, '_, W> {
     }
 }
 
+/// Moves jobs from `feed` into the queue; a source that failed (a job
+/// iterator that panicked on its own thread) aborts the run.
+fn top_up<W: Work, J: Source<Job = W::Job>>(engine: &Engine<'_, W>, feed: &mut Feed<J>) {
+    feed.top_up(&engine.queue, &engine.books);
+    if let Some(why) = feed.take_failure() {
+        log::error!("{why}; stopping");
+        engine.halt.abort(AbortReason::Internal(why));
+    }
+}
+
 /// The supervisor of one run, on the thread that called
 /// [`Pool::run_into`](super::Pool::run_into).
 pub(super) struct Supervisor<'a, 'w, W: Work> {
@@ -64,20 +74,20 @@ impl<'a, 'w, W: Work> Supervisor<'a, 'w, W> {
 
     /// Runs the jobs of `feed` to the end; see the module docs. Drops its
     /// sink sender when it returns; the workers drop theirs as they end.
-    pub(super) fn supervise<'scope, I>(
+    pub(super) fn supervise<'scope, J>(
         mut self,
         scope: &'scope Scope<'scope, '_>,
-        feed: &mut Feed<I>,
+        feed: &mut Feed<J>,
     ) -> Headcount
     where
         'a: 'scope,
-        I: Iterator<Item = W::Job>,
+        J: Source<Job = W::Job>,
     {
         let engine = self.engine;
         let _unwinding = ShutDownOnUnwind(engine);
         let plan = SizePlan::new(engine.config.threads, engine.config.rate);
         engine.sizing.set_wanted(plan.initial);
-        feed.top_up(&engine.queue, &engine.books);
+        top_up(engine, feed);
         self.spawn(scope, plan.initial.min(engine.queue.len().max(1)));
         if engine.sizing.live() == 0 {
             log::error!("cannot start any worker thread; stopping");
@@ -89,7 +99,7 @@ impl<'a, 'w, W: Work> Supervisor<'a, 'w, W> {
         while !(engine.halt.is_stopped() || feed.done() && engine.books.all_closed()) {
             let now = Instant::now();
             let next_due = engine.release_due(now);
-            feed.top_up(&engine.queue, &engine.books);
+            top_up(engine, feed);
             if plan.auto {
                 self.resize(scope, plan.max);
             } else {
