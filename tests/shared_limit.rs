@@ -569,6 +569,33 @@ fn the_fallback_keeps_the_slowest_rate_and_starts_after_the_booked_slots() {
     );
 }
 
+/// Regression: a pause while Redis was lost kept the local slots it voided,
+/// so with a few threads waiting the first start after it came seconds
+/// late (the restart run of scripts/shared_limit.sh: no request for 2 s
+/// after a window spent at the loss).
+#[test]
+fn a_pause_in_the_fallback_frees_the_local_slots_it_voids() {
+    let mut redis = Redis::start();
+    let schedule = SharedSchedule::new(connect(&redis.url(), "key-p", 10.0).unwrap());
+    let interval = Duration::from_millis(100);
+    let (_, second) = kill_and_book_twice(&mut redis, &schedule, interval);
+    // Three more waiting threads hold slots up to half a second ahead.
+    for _ in 0..3 {
+        assert!(!schedule.book(Instant::now(), interval).shared);
+    }
+    let until = Instant::now() + 200 * MS;
+    schedule.pause(until, "window spent");
+    let after = schedule.book(Instant::now(), interval).start;
+    assert!(
+        second + 3 * interval > until,
+        "the slots reached past the pause"
+    );
+    assert_eq!(
+        after, until,
+        "the first start after the pause is at its end"
+    );
+}
+
 /// A Redis that takes the connection and never answers (a host stopped,
 /// a firewall) is named as such, not as the socket's "Resource temporarily
 /// unavailable".

@@ -129,11 +129,11 @@ impl SharedSchedule {
     /// lost only this process pauses (its caller does that anyway).
     pub fn pause(&self, until: Instant, reason: &str) -> Option<Instant> {
         // Our slots are void now (the limiter books again): no turn waits
-        // for them.
+        // for them, and the local slots they held are free again (kept,
+        // each waiting thread's slot would push the first start after the
+        // pause seconds further).
         *self.last_shared.lock() = None;
-        let mut next = self.local_next.lock();
-        *next = Some(next.map_or(until, |free| free.max(until)));
-        drop(next);
+        *self.local_next.lock() = Some(until);
         self.limit.pause(until, reason).ok()
     }
 }
