@@ -13,6 +13,7 @@ use restb::limiter::{
 use restb::mock::{MockConfig, MockServer};
 use restb::shared_limit::{
     RedisUrl, ScheduleKey, SharedLimit, SharedLimitConfig, SharedLimitError, SharedSchedule,
+    LOOKAHEAD,
 };
 use restb::stop::Stop;
 use std::io::{Read, Write};
@@ -519,6 +520,49 @@ fn a_lost_redis_falls_back_to_a_local_share_and_comes_back() {
     drop(b);
 }
 
+/// Regression: back from a loss of Redis, the shared schedule of a
+/// restarted Redis began at once, beside the local slots the processes had
+/// handed out and not yet started: 429s on a fixed window. The first slot
+/// after the return, and every other process's after it, come after them.
+#[test]
+fn the_shared_schedule_resumes_after_the_local_slots_handed_out() {
+    let mut redis = Redis::start();
+    let port = redis.port;
+    let schedule = SharedSchedule::new(connect(&redis.url(), "key-r", 10.0).unwrap());
+    let interval = Duration::from_millis(100);
+    assert!(schedule.book(Instant::now(), interval).shared);
+    let _ = redis.child.kill();
+    let _ = redis.child.wait();
+    let mut local_end = Instant::now();
+    for _ in 0..20 {
+        let booking = schedule.book(Instant::now(), interval);
+        assert!(!booking.shared);
+        local_end = local_end.max(booking.start);
+    }
+    let _revived = Redis::start_with(Some(port), None);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let back = loop {
+        let booking = schedule.book(Instant::now(), interval);
+        if booking.shared {
+            break booking;
+        }
+        assert!(Instant::now() < deadline, "never reconnected");
+        std::thread::sleep(50 * MS);
+    };
+    assert!(
+        back.start > local_end,
+        "{:?} before the local slots' end",
+        local_end - back.start
+    );
+    let other = connect(&format!("redis://127.0.0.1:{port}"), "key-r", 10.0).unwrap();
+    let theirs = other.reserve(interval, 1.0).unwrap();
+    assert!(
+        theirs.start + 5 * MS >= local_end,
+        "another process's slot {:?} before the local slots' end",
+        local_end - theirs.start
+    );
+}
+
 /// Stops `redis` for good and books two slots at once on `schedule`, which
 /// must both be local now; their starts.
 fn kill_and_book_twice(
@@ -528,11 +572,24 @@ fn kill_and_book_twice(
 ) -> (Instant, Instant) {
     let _ = redis.child.kill();
     let _ = redis.child.wait();
-    let now = Instant::now();
-    let first = schedule.book(now, interval);
-    let second = schedule.book(now, interval);
-    assert!(!first.shared && !second.shared, "Redis is gone");
-    (first.start, second.start)
+    let first = local_slot(schedule, interval);
+    let second = local_slot(schedule, interval);
+    (first, second)
+}
+
+/// A slot of the local fallback, asked for again at each turn it gives
+/// (as the limiter does); its start.
+fn local_slot(schedule: &SharedSchedule, interval: Duration) -> Instant {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let booking = schedule.book(Instant::now(), interval);
+        assert!(!booking.shared, "Redis is gone");
+        if !booking.turn {
+            return booking.start;
+        }
+        assert!(booking.start < deadline, "turns for ever");
+        std::thread::sleep(booking.start.saturating_duration_since(Instant::now()));
+    }
 }
 
 /// Regression: the fallback share used this process's own rate, so a
@@ -579,21 +636,36 @@ fn a_pause_in_the_fallback_frees_the_local_slots_it_voids() {
     let schedule = SharedSchedule::new(connect(&redis.url(), "key-p", 10.0).unwrap());
     let interval = Duration::from_millis(100);
     let (_, second) = kill_and_book_twice(&mut redis, &schedule, interval);
-    // Three more waiting threads hold slots up to half a second ahead.
-    for _ in 0..3 {
-        assert!(!schedule.book(Instant::now(), interval).shared);
-    }
-    let until = Instant::now() + 200 * MS;
-    schedule.pause(until, "window spent");
-    let after = schedule.book(Instant::now(), interval).start;
+    let until = Instant::now() + 50 * MS;
     assert!(
-        second + 3 * interval > until,
-        "the slots reached past the pause"
+        second + interval > until,
+        "the next local slot was after the pause"
     );
-    assert_eq!(
-        after, until,
-        "the first start after the pause is at its end"
+    schedule.pause(until, "window spent");
+    let after = schedule.book(Instant::now(), interval);
+    assert!(
+        !after.turn,
+        "a slot at the pause's end, not a turn for later"
     );
+    assert_eq!(after.start, until);
+}
+
+/// Regression: the fallback gave every waiting thread a local slot at once,
+/// so they ran a thread's count of shares ahead (16 x 200 ms), and back on
+/// Redis the shared schedule, held after them, stood still for seconds.
+#[test]
+fn the_fallback_books_no_further_ahead_than_the_shared_schedule() {
+    let mut redis = Redis::start();
+    let schedule = SharedSchedule::new(connect(&redis.url(), "key-t", 10.0).unwrap());
+    let interval = Duration::from_millis(100);
+    let _ = redis.child.kill();
+    let _ = redis.child.wait();
+    let now = Instant::now();
+    let bookings: Vec<_> = (0..16).map(|_| schedule.book(now, interval)).collect();
+    let slots = bookings.iter().filter(|b| !b.turn).count();
+    assert_eq!(slots, 2, "a slot and the next, the rest turns");
+    let horizon = Instant::now() + LOOKAHEAD + interval;
+    assert!(bookings.iter().all(|b| b.start <= horizon && !b.shared));
 }
 
 /// A Redis that takes the connection and never answers (a host stopped,

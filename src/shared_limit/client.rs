@@ -204,6 +204,22 @@ impl SharedLimit {
     /// heartbeat reconnects), [`SharedLimitError::Redis`] when this call
     /// lost it.
     pub fn reserve(&self, interval: Duration, margin: f64) -> Result<Grant, SharedLimitError> {
+        self.reserve_after(interval, margin, Duration::ZERO)
+    }
+
+    /// [`SharedLimit::reserve`], the slot no sooner than `hold` from now
+    /// (on Redis's clock, so the hosts' clocks do not matter): after a loss
+    /// of Redis, this process's local slots still to come hold the shared
+    /// schedule too, and a restarted Redis knows none of them.
+    ///
+    /// # Errors
+    /// As [`SharedLimit::reserve`].
+    pub fn reserve_after(
+        &self,
+        interval: Duration,
+        margin: f64,
+        hold: Duration,
+    ) -> Result<Grant, SharedLimitError> {
         let inner = &self.inner;
         let mut reserving = inner.reserving.lock();
         let Some(con) = reserving.as_mut() else {
@@ -214,7 +230,7 @@ impl SharedLimit {
         let sent = Instant::now();
         let result = inner
             .scripts
-            .reserve(con, &inner.config.key, interval, margin);
+            .reserve(con, &inner.config.key, interval, margin, hold);
         let received = Instant::now();
         match result {
             Ok(reply) => {

@@ -7,9 +7,9 @@
 //! reservation is shared again. Nothing here touches jobs: a lost Redis
 //! only changes *when* a request starts, never whether it runs.
 //!
-//! A process books a slot only when its previous one is near (within
-//! [`LOOKAHEAD`] plus an interval); until then a caller gets a *turn*: ask
-//! again then. Without that, each waiting thread would hold a slot, a
+//! A process books a slot, in Redis or in the fallback, only when its
+//! previous one is near (within [`LOOKAHEAD`] plus an interval); until then
+//! a caller gets a *turn*: ask again then. Without that, each waiting thread would hold a slot, a
 //! process with many threads would hold seconds of the schedule ahead, and
 //! a pause or a killed process would waste all of it.
 
@@ -81,12 +81,17 @@ impl SharedSchedule {
         }
         let allotted = self.limit.rate().interval();
         let margin = (interval.as_secs_f64() / allotted.as_secs_f64()).max(1.0);
-        match self.limit.reserve(interval, margin) {
+        // Back from a loss: the local slots handed out still stand, and a
+        // Redis that restarted knows none of them; the shared schedule
+        // goes on after them, for every process.
+        let local_end = *self.local_next.lock();
+        let hold = local_end.map_or(Duration::ZERO, |end| {
+            end.saturating_duration_since(Instant::now())
+        });
+        match self.limit.reserve_after(interval, margin, hold) {
             Ok(grant) => {
                 *last_shared = Some(last_shared.map_or(grant.start, |l| l.max(grant.start)));
-                // Back from a loss: the local slots handed out still stand,
-                // and a Redis that restarted knows none of them.
-                let local_end = self.local_next.lock().take();
+                self.local_next.lock().take();
                 Booking {
                     start: grant.start.max(earliest).max(local_end.unwrap_or(earliest)),
                     paused_until: grant.paused_until,
@@ -97,8 +102,7 @@ impl SharedSchedule {
             }
             Err(error) => {
                 // The slots booked in Redis before the loss still stand.
-                let booked_until = last_shared.take();
-                drop(last_shared);
+                let booked_until = *last_shared;
                 // Every process's share at the slowest rate among them (the
                 // schedule paced at it), with our margin.
                 let peers = self.limit.peers();
@@ -113,6 +117,21 @@ impl SharedSchedule {
                 let start = next
                     .map_or(earliest, |free| free.max(earliest))
                     .max(after_shared);
+                // As on Redis, a slot only when it is near: otherwise each
+                // waiting thread would hold one, and the local slots would
+                // run seconds ahead, all of which the return to the shared
+                // schedule has to wait for.
+                let local_horizon = Instant::now() + LOOKAHEAD + share;
+                if start > local_horizon {
+                    return Booking {
+                        start: start - LOOKAHEAD - share,
+                        paused_until: None,
+                        shared: false,
+                        turn: true,
+                        seq: None,
+                    };
+                }
+                *last_shared = None;
                 *next = Some(start + share);
                 Booking {
                     start,

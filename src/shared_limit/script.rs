@@ -14,8 +14,10 @@ use super::key::ScheduleKey;
 use redis::{Connection, RedisResult, Script};
 use std::time::Duration;
 
-/// GCRA: the start is the latest of now, the shared pause's end and the
-/// theoretical arrival time (`tat`); `tat` moves one interval on. The
+/// GCRA: the start is the latest of now (plus the caller's hold, `ARGV[3]`
+/// us: its own slots still to come after a loss of Redis), the shared
+/// pause's end and the theoretical arrival time (`tat`); `tat` moves one
+/// interval on. The
 /// interval is the caller's, or the slowest live process's scaled by the
 /// caller's margin, whichever is longer. Each slot is numbered (`seq`, one
 /// up from the slot before it, kept a day past the last booking): its
@@ -29,7 +31,8 @@ local interval = tonumber(ARGV[1])
 local slowest = tonumber(redis.call('GET', KEYS[3]) or 0) * tonumber(ARGV[2])
 if slowest > interval then interval = math.floor(slowest) end
 local pause = tonumber(redis.call('GET', KEYS[2]) or 0)
-local start = math.max(now, pause, tonumber(redis.call('GET', KEYS[1]) or 0))
+local held = now + tonumber(ARGV[3] or 0)
+local start = math.max(held, pause, tonumber(redis.call('GET', KEYS[1]) or 0))
 local tat = start + interval
 redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX', math.floor((tat - now) / 1000) + 1000)
 local seq = redis.call('INCR', KEYS[4])
@@ -134,6 +137,7 @@ impl Scripts {
         key: &ScheduleKey,
         interval: Duration,
         margin: f64,
+        hold: Duration,
     ) -> RedisResult<Reply> {
         let (start_us, interval_us, pause_us, now_us, seq): (i64, i64, i64, i64, u64) = self
             .reserve
@@ -143,6 +147,7 @@ impl Scripts {
             .key(key.part("seq"))
             .arg(micros(interval).max(1))
             .arg(format!("{margin:.6}"))
+            .arg(micros(hold))
             .invoke(con)?;
         Ok(Reply {
             start_us,
