@@ -11,8 +11,10 @@ use common::{assert_exactly_once, restb, text, Batch};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-#[test]
-fn a_503s_retry_after_is_waited_before_the_next_try() {
+/// Runs one job against a server whose first answer is a 503 with
+/// `headers`, and whose second is a success; how long after the 503 the
+/// retry came.
+fn retry_gap_after_503(headers: &'static [(&'static str, &'static str)]) -> Duration {
     let arrivals: Arc<Mutex<Vec<Instant>>> = Arc::default();
     let server = {
         let arrivals = arrivals.clone();
@@ -27,7 +29,7 @@ fn a_503s_retry_after_is_waited_before_the_next_try() {
                     stream,
                     503,
                     "application/json",
-                    &[("Retry-After", "2")],
+                    headers,
                     r#"{"message":"service unavailable"}"#,
                 );
             }
@@ -44,11 +46,28 @@ fn a_503s_retry_after_is_waited_before_the_next_try() {
     assert_exactly_once(&batch.out, 1);
     let arrivals = arrivals.lock().unwrap().clone();
     assert_eq!(arrivals.len(), 2, "one 503, then the success");
+    arrivals[1] - arrivals[0]
+}
+
+#[test]
+fn a_503s_retry_after_is_waited_before_the_next_try() {
     // Without the service's word the retry would come after about 1 s (the
     // pacing at the default 1/s; the policy's first backoff is shorter).
-    let waited = arrivals[1] - arrivals[0];
+    let waited = retry_gap_after_503(&[("Retry-After", "2")]);
     assert!(
         waited >= Duration::from_millis(1950),
+        "the retry came {waited:?} after the 503"
+    );
+}
+
+/// Regression: `RateLimit-Reset` (when the rate-limit window ends, which
+/// Kong sends on every reply it passes on) was taken as the wait of any
+/// failed reply: a 503 under a per-minute limit held its retry up to 60 s.
+#[test]
+fn a_503s_rate_limit_reset_is_not_a_wait() {
+    let waited = retry_gap_after_503(&[("RateLimit-Reset", "20"), ("RateLimit-Remaining", "5")]);
+    assert!(
+        waited < Duration::from_secs(10),
         "the retry came {waited:?} after the 503"
     );
 }

@@ -262,7 +262,7 @@ impl Client {
     /// Reads and classifies a reply that came.
     fn read_reply(&self, mut response: ureq::http::Response<ureq::Body>) -> Reply {
         let status = response.status().as_u16();
-        let retry_after = retry_after(response.headers());
+        let retry_after = retry_after(response.headers(), status);
         let hint = gateway_hint(response.headers(), SystemTime::now());
         let quota = Quota::from_headers(response.headers());
         // Read every body to the end, errors included, or the connection is
@@ -331,10 +331,19 @@ fn is_certificate_refusal(error: &ureq::Error) -> bool {
     )
 }
 
-/// How long a 429 asks us to wait: `Retry-After`, else `RateLimit-Reset`.
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+/// How long a reply asks us to wait: `Retry-After`; on a 429 also
+/// `RateLimit-Reset`. On any other status that header only tells when the
+/// rate-limit window ends (Kong sends it on every reply it passes on, a
+/// 502 included), which says nothing of when to try again: taken, a 5xx
+/// under a per-hour limit would hold its retry for up to an hour.
+fn retry_after(headers: &HeaderMap, status: u16) -> Option<Duration> {
     let now = SystemTime::now();
-    ["retry-after", "ratelimit-reset"].iter().find_map(|name| {
+    let names: &[&str] = if status == 429 {
+        &["retry-after", "ratelimit-reset"]
+    } else {
+        &["retry-after"]
+    };
+    names.iter().find_map(|name| {
         headers
             .get(*name)
             .and_then(|value| value.to_str().ok())
