@@ -153,8 +153,18 @@ impl Client {
             // replies are a few KiB and bodies stream through.
             .input_buffer_size(IO_BUFFER)
             .output_buffer_size(IO_BUFFER)
-            .max_response_header_size(MAX_HEADER)
-            .build();
+            .max_response_header_size(MAX_HEADER);
+        // ureq takes a proxy from the environment (ALL_PROXY, HTTPS_PROXY,
+        // HTTP_PROXY) for every target: a loopback one would go through it,
+        // over plain http the key with it, on the word that loopback
+        // traffic stays on the machine. As Go's and Python's clients do,
+        // loopback is never proxied.
+        let agent_config = if targets_loopback(&base_url) {
+            agent_config.proxy(None)
+        } else {
+            agent_config
+        }
+        .build();
         let agents = (0..AGENTS)
             .map(|_| {
                 ureq::Agent::with_parts(
@@ -398,6 +408,14 @@ fn quotable(text: &str) -> String {
         Some(scheme) => format!("{scheme}://{rest}"),
         None => rest.to_string(),
     }
+}
+
+/// Whether `base_url` (checked by [`validate_base_url`]) names a loopback host.
+fn targets_loopback(base_url: &str) -> bool {
+    Uri::from_str(base_url)
+        .ok()
+        .and_then(|uri| uri.host().map(is_loopback))
+        .unwrap_or(false)
 }
 
 fn is_loopback(host: &str) -> bool {
