@@ -37,10 +37,52 @@ fn redirect_is_not_followed_and_the_key_stays_home() {
     assert!(elsewhere.accept().is_err(), "the redirect was followed");
     assert_eq!(reply.http_status, Some(301));
     match &reply.verdict {
-        Verdict::Permanent(message) => {
+        Verdict::Fatal(message) => {
             assert!(message.contains("redirect"), "{message}");
             assert!(!message.contains(KEY), "{message}");
         }
-        other => panic!("a redirect is a permanent failure, got {other:?}"),
+        other => panic!("a redirect ends the run, got {other:?}"),
     }
+}
+
+/// Regression: a redirect failed its job alone, so a batch against an
+/// endpoint that redirects was sent whole and every job marked failed (and
+/// skipped by a later `--resume`). It now stops the run at the first one,
+/// the jobs left for a resume against the right URL.
+#[test]
+fn a_redirect_stops_the_run_and_leaves_the_jobs_unfinished() {
+    let server = TinyServer::start(|_, stream| {
+        answer_with(
+            stream,
+            302,
+            "text/plain",
+            &[("Location", "https://elsewhere.example/")],
+            "found",
+        )
+    });
+    let batch = common::Batch::of(20);
+    let output = common::restb(Some(KEY))
+        .args(["run", batch.input(), "--base-url", &server.base_url()])
+        .args([
+            "-o",
+            batch.out(),
+            "--models",
+            "re_logo",
+            "--rps",
+            "50",
+            "--threads",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    let stderr = common::text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        common::outcome_lines(&batch.out).len(),
+        0,
+        "no job recorded"
+    );
+    assert!(stderr.contains("redirect"), "{stderr}");
+    assert!(stderr.contains("20 jobs have no outcome"), "{stderr}");
+    assert!(!stderr.contains(KEY), "{stderr}");
 }

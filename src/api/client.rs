@@ -279,7 +279,10 @@ impl Client {
         // not reused.
         let body = read_body(response.body_mut());
         let verdict = match body {
-            Ok(_) if (300..400).contains(&status) => Verdict::Permanent(format!(
+            // A redirect is the endpoint's, never the image's: every request
+            // of the run would draw it, so the run stops (as for a refused
+            // certificate) instead of failing the whole batch one by one.
+            Ok(_) if (300..400).contains(&status) => Verdict::Fatal(format!(
                 "HTTP {status}: the API answered with a redirect, which restb does not follow (it would carry the client key); check --base-url"
             )),
             // Redacted before anything parses it: error messages, the start of

@@ -22,8 +22,9 @@ pub enum Verdict {
     Permanent(String),
     /// The key was refused: no request of this run can succeed.
     Auth(String),
-    /// The API cannot be reached safely (its TLS certificate was refused): no
-    /// request of this run can succeed either.
+    /// The API cannot be reached safely (its TLS certificate was refused) or
+    /// answers at another address (a redirect, which restb does not follow):
+    /// no request of this run can succeed either.
     Fatal(String),
     /// May pass on another try: 5xx, network errors, timeouts, unreadable bodies.
     Transient(String),
