@@ -110,11 +110,20 @@ fn is_true(value: &Value) -> bool {
     }
 }
 
+/// Longest error message kept from a reply, in characters: the API's are
+/// a sentence; a gateway that echoes its input could send megabytes, each
+/// copied into an outcome line and a log line per try.
+const MAX_MESSAGE_CHARS: usize = 500;
+
 fn message_of(json: &Value, status: u16) -> String {
-    ["message", "error_message", "detail"]
+    let message = ["message", "error_message", "detail"]
         .iter()
         .find_map(|field| json.get(field).filter(|v| !v.is_null()).map(text_of))
-        .unwrap_or_else(|| format!("HTTP {status}"))
+        .unwrap_or_else(|| format!("HTTP {status}"));
+    match message.char_indices().nth(MAX_MESSAGE_CHARS) {
+        Some((cut, _)) => format!("{}... ({} bytes in all)", &message[..cut], message.len()),
+        None => message,
+    }
 }
 
 /// Reads a `Retry-After` value: whole (or fractional) seconds, or an HTTP date.
@@ -247,6 +256,24 @@ mod tests {
             classify(404, None, b"Not Found"),
             Verdict::Permanent(_)
         ));
+    }
+
+    #[test]
+    fn a_long_error_message_is_cut() {
+        let long = "é".repeat(2 * MAX_MESSAGE_CHARS);
+        let body = format!(r#"{{"error":"true","message":"{long}"}}"#);
+        let Verdict::Permanent(message) = classify(400, None, body.as_bytes()) else {
+            panic!("a 400 is permanent");
+        };
+        assert!(
+            message.starts_with(&"é".repeat(MAX_MESSAGE_CHARS)),
+            "{message}"
+        );
+        assert!(message.ends_with("... (2000 bytes in all)"), "{message}");
+        let Verdict::Permanent(short) = classify(400, None, br#"{"message":"bad model"}"#) else {
+            panic!("a 400 is permanent");
+        };
+        assert_eq!(short, "bad model");
     }
 
     #[test]
