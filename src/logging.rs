@@ -2,8 +2,9 @@
 //! ureq's trace-level records, which quote whole URLs, client key included.
 
 use indicatif::ProgressBar;
-use log::{Level, LevelFilter, Log, Metadata, Record};
+use log::{LevelFilter, Log, Metadata, Record};
 use parking_lot::Mutex;
+use restb::api::may_quote_the_key;
 
 /// The progress bar on screen, if any: log lines are printed above it.
 static PROGRESS: Mutex<Option<ProgressBar>> = Mutex::new(None);
@@ -13,24 +14,19 @@ pub fn set_progress(bar: Option<ProgressBar>) {
     *PROGRESS.lock() = bar;
 }
 
-/// env_logger with ureq's trace records removed.
+/// env_logger with the records that may quote the key removed (see
+/// [`restb::api::KeySafeLog`]), printed above the progress bar.
 struct KeySafeLogger {
     inner: env_logger::Logger,
 }
 
-impl KeySafeLogger {
-    fn is_ureq_trace(metadata: &Metadata<'_>) -> bool {
-        metadata.level() == Level::Trace && metadata.target().starts_with("ureq")
-    }
-}
-
 impl Log for KeySafeLogger {
     fn enabled(&self, metadata: &Metadata<'_>) -> bool {
-        !Self::is_ureq_trace(metadata) && self.inner.enabled(metadata)
+        !may_quote_the_key(metadata) && self.inner.enabled(metadata)
     }
 
     fn log(&self, record: &Record<'_>) {
-        if Self::is_ureq_trace(record.metadata()) || !self.inner.matches(record) {
+        if may_quote_the_key(record.metadata()) || !self.inner.matches(record) {
             return;
         }
         let bar = PROGRESS.lock().clone();

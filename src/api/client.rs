@@ -203,6 +203,9 @@ impl Client {
     /// Never fails: network errors and local file errors come back as a
     /// [`Verdict`] too. Nothing in the reply quotes the client key: a server
     /// that echoes the request's URL in its answer gets it back as `***`.
+    /// restb's own log records never hold it; ureq's trace records quote
+    /// the URL whole: a tool logging at trace wraps its logger in
+    /// [`KeySafeLog`](super::KeySafeLog).
     pub fn predict(&self, image: &ImageSource, models: &[String]) -> Reply {
         let reply = self.send(image, models);
         Reply {

@@ -15,7 +15,7 @@ pub enum Verdict {
     Ok(Value),
     /// Slow down; try again after `retry_after` (if the gateway said).
     RateLimited {
-        /// From `Retry-After` (or `RateLimit-Reset`).
+        /// From `Retry-After` (or, on a 429, `RateLimit-Reset`).
         retry_after: Option<Duration>,
     },
     /// The request itself is wrong (bad model, bad image): retrying won't help.
