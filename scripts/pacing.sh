@@ -118,7 +118,7 @@ run_clients() {
   limit=$((seconds * 20 + 30))
   for p in $(seq "$procs"); do
     seq "$p" "$procs" "$requests" | sed 's|^|https://example.com/p/|; s|$|.jpg|' > "$dir/images.$p.txt"
-    rm -f "$dir/stats.$p.json"
+    rm -f "$dir/stats.$p.json" "$dir/out.$p.jsonl"
     timeout "$limit" "$restb" run "$dir/images.$p.txt" --base-url "$base" --rps "$rate" \
       --models re_logo -q -o "$dir/out.$p.jsonl" --stats-json "$dir/stats.$p.json" \
       2> "$dir/client.$p.err" &

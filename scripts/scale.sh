@@ -41,6 +41,7 @@ run_case() { # rate latency requests [jitter]
   for _ in $(seq 100); do [ -s "$dir/url" ] && break; sleep 0.05; done
   seq "$requests" | sed 's|^|https://example.com/p/|; s|$|.jpg|' > "$dir/images.txt"
   echo "== $rate/s, latency ${latency}s, $requests requests, --threads auto"
+  rm -f "$dir/out.jsonl"
   /usr/bin/time -f "client: peak RSS %M KB, CPU %U s user + %S s system, wall %e s" \
     "$restb" run "$dir/images.txt" --base-url "$(head -n1 "$dir/url")" --rps "$rate" \
       --models re_logo -q -o "$dir/out.jsonl" 2>&1 | grep -E '^\[|^sustained|client:'
@@ -60,6 +61,7 @@ big_case() { # lines cap-seconds rate
   for _ in $(seq 100); do [ -s "$dir/url" ] && break; sleep 0.05; done
   local start
   start=$(date +%s.%N)
+  rm -f "$dir/big.jsonl"
   /usr/bin/time -v -o "$dir/time.txt" timeout -s INT "$limit" "$restb" run "$dir/big.txt" \
     --base-url "$(head -n1 "$dir/url")" --rps "$rate" --models re_logo -o "$dir/big.jsonl" \
     2> "$dir/run.err" || true

@@ -111,6 +111,7 @@ images() { # args: PROCESS COUNT -> $dir/images.PROCESS.txt
 
 launch() { # args: PROCESS BASE RATE [WRAPPER...]: runs in the background
   local n=$1 base=$2 rate=$3; shift 3
+  rm -f "$dir/out.$n.jsonl"  # each case starts its outcomes afresh (restb refuses a full file)
   "$@" "$restb" run "$dir/images.$n.txt" --base-url "$base" --rps "$rate" --models re_logo -q ${RUN_FLAGS:-} \
     -o "$dir/out.$n.jsonl" 2> "$dir/stats.$n.txt" &
   echo $! > "$dir/pid.$n"

@@ -21,6 +21,7 @@ for latency in 1.16 0.3; do
   base=$(head -n1 "$dir/url")
   echo "== latency ${latency}s, gateway allows 4/s in fixed one-second windows"
   echo "-- restb run --per-model --rps 4"
+  rm -f "$dir/out.jsonl"
   "$restb" run "$dir/images.txt" --per-model --rps 4 --base-url "$base" -q -o "$dir/out.jsonl" 2>&1 | grep -E '^\[' || true
   echo "   outcome lines: $(wc -l < "$dir/out.jsonl")"
   echo "-- tutorial client (4 threads)"

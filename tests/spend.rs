@@ -124,12 +124,29 @@ fn a_dry_run_of_a_resume_counts_what_is_left_and_leaves_the_outcome_file_alone()
         before,
         "the outcome file is untouched"
     );
-    // Without --resume, the dry run warns that a real run would replace it.
+    // Without --resume, the dry run warns that a real run would refuse it,
+    // and the real run does, before any request.
     let fresh = RunLine::new(&all_ten).out(&out).args(["--dry-run"]);
     let output = common(fresh).run(None);
-    assert!(text(&output.stdout).contains("a real run would replace it"));
+    assert!(text(&output.stdout).contains("a real run would refuse it"));
     assert_eq!(std::fs::read(&out).unwrap(), before);
-    assert_eq!(server.counters().requests, 4, "the dry run sent nothing");
+    let real = common(RunLine::new(&all_ten).out(&out)).run(Some(KEY));
+    assert_eq!(real.status.code(), Some(2), "{}", text(&real.stderr));
+    let said = text(&real.stderr);
+    assert!(said.contains("already holds outcomes"), "{said}");
+    assert!(
+        said.contains("--resume") && said.contains("--overwrite"),
+        "{said}"
+    );
+    assert_eq!(std::fs::read(&out).unwrap(), before, "refused, untouched");
+    assert_eq!(server.counters().requests, 4, "neither run sent anything");
+    let kept = dir.path().join("kept.jsonl");
+    std::fs::copy(&out, &kept).unwrap();
+    let replacing = RunLine::new(&first_four).out(&kept).args(["--overwrite"]);
+    let output = common(replacing).run(Some(KEY));
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_eq!(outcome_lines(&kept).len(), 4, "replaced, not appended");
+    assert_eq!(server.counters().requests, 8);
 
     // A resume against a file that does not exist yet creates nothing.
     let missing = dir.path().join("missing.jsonl");
@@ -145,7 +162,7 @@ fn a_dry_run_of_a_resume_counts_what_is_left_and_leaves_the_outcome_file_alone()
     let resume = RunLine::new(&all_ten).out(&out).args(["--resume"]);
     let output = common(resume).run(Some(KEY));
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
-    assert_eq!(server.counters().requests, 10);
+    assert_eq!(server.counters().requests, 14);
     assert_eq!(outcome_lines(&out).len(), 10);
 }
 
@@ -386,7 +403,9 @@ fn a_run_longer_than_the_month_warns_once_after_the_first_reply_before_the_rest(
 
     // Enough left for the rest: no warning.
     let ample = quota_gateway(1000);
-    let output = against(&ample.base_url()).run(Some(KEY));
+    let output = against(&ample.base_url())
+        .args(["--overwrite"])
+        .run(Some(KEY));
     let stderr = text(&output.stderr);
     assert!(warnings(&stderr).is_empty(), "{stderr}");
     assert!(stderr.contains("quota: month 994 of 1000 left"), "{stderr}");

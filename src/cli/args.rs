@@ -159,6 +159,10 @@ pub struct RunArgs {
     /// With --resume, also redo the jobs whose outcome was a failure.
     #[arg(long, requires = "resume")]
     pub retry_failed: bool,
+    /// Replace an --output file that already holds outcomes (without it, such a file is refused:
+    /// each line is a request paid for; --resume keeps them).
+    #[arg(long, requires = "output", conflicts_with = "resume")]
+    pub overwrite: bool,
     /// Permit a plain http:// base URL to a host that is not loopback.
     #[arg(long)]
     pub allow_http: bool,

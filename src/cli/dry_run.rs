@@ -15,7 +15,6 @@ use restb::outcome::read_for_resume;
 use restb::pool::PoolConfig;
 use serde::Serialize;
 use std::fmt;
-use std::path::Path;
 
 /// Runs the checks and prints the estimate (and writes it to
 /// `--stats-json`). Exit status 0, or the usage error a real run would give.
@@ -49,9 +48,15 @@ pub(super) fn dry_run(args: &RunArgs, quiet: bool) -> Result<Exit, UsageError> {
         return Err(UsageError(error));
     }
     let mut estimate = Estimate::new(args, &tally, images, input_jobs, earlier_failures);
-    // Without --resume a real run starts the outcome file afresh: say so
-    // before results that were paid for are lost.
-    estimate.replaces_output = !args.resume && args.output.as_deref().is_some_and(Path::exists);
+    // Without --resume or --overwrite a real run refuses an outcome file
+    // that holds outcomes: say so before it is tried.
+    estimate.holds_outcomes = !args.resume
+        && !args.overwrite
+        && args
+            .output
+            .as_deref()
+            .and_then(|path| path.metadata().ok())
+            .is_some_and(|m| m.is_file() && m.len() > 0);
     if args.check_quota {
         match check_quota(args, &pool_config, first.as_ref())? {
             Ok(quota) => estimate.quota = Some(quota),
@@ -104,9 +109,9 @@ struct Estimate {
     /// Seconds the requests within the budget take at the allotted rate
     /// (`null` in concurrency mode: no pacing, the latency decides).
     seconds_at_allotted_rate: Option<f64>,
-    /// Whether `--output` exists and a real run (without `--resume`) would
-    /// replace it.
-    replaces_output: bool,
+    /// Whether `--output` holds outcomes, which a real run (without
+    /// `--resume` or `--overwrite`) would refuse.
+    holds_outcomes: bool,
     /// What the gateway said of the hour, day and month when asked with
     /// `--check-quota` (after that one request); `null` when not asked.
     quota: Option<Quota>,
@@ -166,7 +171,7 @@ impl Estimate {
             jobs_beyond_budget: requests - within,
             seconds_at_allotted_rate: allotted_rps
                 .map(|rps| (within as f64 / rps * 1000.0).round() / 1000.0),
-            replaces_output: false,
+            holds_outcomes: false,
             quota: None,
         }
     }
@@ -215,10 +220,10 @@ impl fmt::Display for Estimate {
         if let Some(quota) = &self.quota {
             self.fmt_quota(f, quota)?;
         }
-        if self.replaces_output {
+        if self.holds_outcomes {
             writeln!(
                 f,
-                "warning: --output exists and a real run would replace it; add --resume to keep its outcomes"
+                "warning: --output already holds outcomes and a real run would refuse it; add --resume to keep them or --overwrite to replace them"
             )?;
         }
         self.fmt_time(f)

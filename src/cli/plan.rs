@@ -8,7 +8,7 @@ use super::UsageError;
 use restb::api::{Client, ClientConfig, ClientKey};
 use restb::limiter::Rate;
 use restb::models;
-use restb::outcome::{create_locked, open_for_resume, ResumeIndex};
+use restb::outcome::{create_locked, open_for_resume, Existing, ResumeIndex};
 use restb::pool::{PoolConfig, Threads};
 use restb::retry::RetryPolicy;
 use std::io::{self, Write};
@@ -181,7 +181,13 @@ fn open_output(
             Ok((Box::new(file), earlier_failures))
         }
         Some(path) => {
-            let file = create_locked(path).map_err(|e| UsageError(format!("--output: {e}")))?;
+            let existing = if args.overwrite {
+                Existing::Replace
+            } else {
+                Existing::Refuse
+            };
+            let file =
+                create_locked(path, existing).map_err(|e| UsageError(format!("--output: {e}")))?;
             Ok((Box::new(file), 0))
         }
         None => Ok((Box::new(io::stdout()), 0)),

@@ -23,6 +23,18 @@ pub enum LockError {
         /// The file.
         path: PathBuf,
     },
+    /// It holds outcomes, and the caller did not ask to replace them.
+    #[error(
+        "{} already holds outcomes ({len} bytes); add --resume to keep them and send only \
+         the jobs without one, or --overwrite to replace them",
+        path.display()
+    )]
+    HoldsOutcomes {
+        /// The file.
+        path: PathBuf,
+        /// Its length.
+        len: u64,
+    },
     /// It could not be opened, locked or emptied.
     #[error("cannot write {}: {source}", path.display())]
     Io {
@@ -92,14 +104,27 @@ fn unsupported(error: &io::Error) -> bool {
     error.kind() == io::ErrorKind::Unsupported
 }
 
+/// What [`create_locked`] does with a file that already holds outcomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Existing {
+    /// Empty it: its outcomes are gone.
+    Replace,
+    /// Leave it as it is and fail with [`LockError::HoldsOutcomes`]: each
+    /// line is a request paid for.
+    Refuse,
+}
+
 /// Creates the outcome file at `path` afresh, locked for writing: emptied
 /// only once the lock is held, so a run refused for another's lock leaves
-/// that run's outcomes as they were (`/dev/null` is taken as it is).
+/// that run's outcomes as they were (`/dev/null` is taken as it is). A
+/// regular file that is not empty is replaced or refused, as `existing`
+/// says.
 ///
 /// # Errors
-/// As [`lock_for_writing`]; [`LockError::Io`] when the file cannot be
+/// As [`lock_for_writing`]; [`LockError::HoldsOutcomes`] (see
+/// [`Existing::Refuse`]); [`LockError::Io`] when the file cannot be
 /// created or emptied.
-pub fn create_locked(path: &Path) -> Result<File, LockError> {
+pub fn create_locked(path: &Path, existing: Existing) -> Result<File, LockError> {
     let io_error = |source| LockError::Io {
         path: path.to_path_buf(),
         source,
@@ -111,10 +136,22 @@ pub fn create_locked(path: &Path) -> Result<File, LockError> {
         .open(path)
         .map_err(io_error)?;
     lock_for_writing(&file, path)?;
-    if is_regular(&file) {
-        file.set_len(0).map_err(io_error)?;
+    let regular_len = file
+        .metadata()
+        .ok()
+        .filter(|m| m.is_file())
+        .map(|m| m.len());
+    match (regular_len, existing) {
+        (Some(len), Existing::Refuse) if len > 0 => Err(LockError::HoldsOutcomes {
+            path: path.to_path_buf(),
+            len,
+        }),
+        (Some(_), _) => {
+            file.set_len(0).map_err(io_error)?;
+            Ok(file)
+        }
+        (None, _) => Ok(file),
     }
-    Ok(file)
 }
 
 fn is_regular(file: &File) -> bool {
@@ -130,21 +167,21 @@ mod tests {
     fn a_second_writer_is_refused_and_leaves_the_first_ones_lines() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out.jsonl");
-        let mut first = create_locked(&path).unwrap();
+        let mut first = create_locked(&path, Existing::Replace).unwrap();
         first.write_all(b"{\"id\":\"1\"}\n").unwrap();
-        let refused = create_locked(&path).unwrap_err();
+        let refused = create_locked(&path, Existing::Replace).unwrap_err();
         assert!(matches!(refused, LockError::InUse { .. }), "{refused}");
         assert!(refused.to_string().contains("out.jsonl"), "{refused}");
         assert_eq!(std::fs::read(&path).unwrap(), b"{\"id\":\"1\"}\n");
         drop(first);
-        let second = create_locked(&path).unwrap();
+        let second = create_locked(&path, Existing::Replace).unwrap();
         assert_eq!(second.metadata().unwrap().len(), 0, "afresh once free");
     }
 
     #[test]
     fn a_device_is_written_by_any_number_of_runs() {
         let null = Path::new("/dev/null");
-        let _first = create_locked(null).unwrap();
-        let _second = create_locked(null).unwrap();
+        let _first = create_locked(null, Existing::Refuse).unwrap();
+        let _second = create_locked(null, Existing::Refuse).unwrap();
     }
 }

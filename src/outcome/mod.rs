@@ -38,7 +38,7 @@ mod writer;
 pub use filter::ResumeFilter;
 pub use index::ResumeIndex;
 pub use line::{OutcomeLine, Status};
-pub use lock::{create_locked, lock_for_writing, LockError};
+pub use lock::{create_locked, lock_for_writing, Existing, LockError};
 pub use read::{read_outcomes, Outcomes, ReadError, MAX_LINE_BYTES};
 pub use resume::{open_for_resume, read_for_resume, ResumeError};
 pub use writer::OutcomeWriter;
