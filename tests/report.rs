@@ -508,3 +508,97 @@ fn the_csv_never_replaces_the_outcomes_a_link_or_a_pipe() {
     assert!(read.starts_with("id,image,model,status,"), "{read}");
     assert!(!dir.path().join("pipe.csv.partial").exists());
 }
+
+/// The failed job `line` redone ok, as `--retry-failed` appends it.
+fn redone_ok(line: &Value) -> Value {
+    let mut line = line.clone();
+    line["status"] = json!("ok");
+    line["http_status"] = json!(200);
+    line["latency_ms"] = json!(900.0);
+    line["solutions"] = json!({
+        ROOM: {"top_prediction": {"label": "garage", "confidence": 0.9}},
+        FEATURES: {"detections": []},
+    });
+    line.as_object_mut().unwrap().remove("error");
+    line
+}
+
+/// `restb report OUTCOMES --csv -` with `stdin` on standard input.
+fn report_csv_from_stdin(stdin: &[u8]) -> Output {
+    use std::io::Write as _;
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_restb"))
+        .args(["report", "-", "--csv", "-"])
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// The `(id, status, error)` of each CSV row.
+fn csv_rows(csv: &str) -> Vec<(String, String, String)> {
+    csv::Reader::from_reader(csv.as_bytes())
+        .records()
+        .map(|row| {
+            let row = row.unwrap();
+            (row[0].into(), row[3].into(), row[11].into())
+        })
+        .collect()
+}
+
+/// Regression: the text report counted a job redone by `--retry-failed`
+/// once, its failure replaced, but the CSV kept a row of every line: a
+/// "failed" and an "ok" row for each job a later run redid.
+#[test]
+fn the_csv_lists_a_redone_job_once_as_the_text_report_counts_it() {
+    let first_run = [
+        ok("1", 1000.0, ("kitchen", 0.97), &[], 4.0, "x"),
+        failed("2", 500, "server error", 1, 0),
+        failed("3", 500, "server error", 1, 0),
+        failed("4", 500, "server error", 1, 0),
+    ];
+    let mut lines = first_run.to_vec();
+    // A run with --resume --retry-failed, then another.
+    lines.push(redone_ok(&first_run[1]));
+    lines.push(failed("3", 500, "server error", 1, 0));
+    lines.push(failed("4", 503, "service unavailable", 1, 0));
+    lines.push(redone_ok(&first_run[2]));
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_outcomes(dir.path(), &lines, "");
+    let summary = summarise(&path);
+    assert_eq!((summary.ok(), summary.failed()), (3, 1));
+
+    // Job 1's four models, jobs 2 and 3 redone ok, job 4's last failure.
+    let mut expected: Vec<(String, String, String)> = Vec::new();
+    let mut add = |id: &str, models: usize, status: &str, error: &str| {
+        let row = (id.to_string(), status.to_string(), error.to_string());
+        expected.extend(std::iter::repeat_n(row, models));
+    };
+    add("1", 4, "ok", "");
+    add("2", 2, "ok", "");
+    add("4", 2, "failed", "service unavailable");
+    add("3", 2, "ok", "");
+
+    let csv_file = dir.path().join("out.csv");
+    let output = report_csv(&path, &csv_file);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let report = text(&output.stdout);
+    assert!(
+        report.contains("  ok            3\n  failed        1\n"),
+        "{report}"
+    );
+    let written = std::fs::read_to_string(&csv_file).unwrap();
+    assert_eq!(csv_rows(&written), expected, "{written}");
+
+    let output = restb(&["report", path.to_str().unwrap(), "--csv", "-"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_eq!(csv_rows(&text(&output.stdout)), expected);
+
+    let output = report_csv_from_stdin(&std::fs::read(&path).unwrap());
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_eq!(csv_rows(&text(&output.stdout)), expected);
+}

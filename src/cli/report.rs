@@ -3,9 +3,9 @@
 use super::{Exit, UsageError};
 use clap::Args;
 use restb::outcome::{read_outcomes, Outcomes, ReadError};
-use restb::report::{CsvWriter, ReportError, Summary};
+use restb::report::{CsvWriter, RedoneFailures, ReportError, Summary};
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 const REPORT_EXAMPLES: &str = "Examples:
@@ -72,13 +72,7 @@ pub(super) fn report(args: &ReportArgs) -> Result<Exit, UsageError> {
         Some(path) if path.as_os_str() == "-" => Some(CsvTarget::Stdout),
         Some(path) => Some(CsvTarget::file(&args.outcomes, path)?),
     };
-    let result = if args.outcomes.as_os_str() == "-" {
-        let outcomes = Outcomes::new(io::stdin().lock(), "<stdin>");
-        summarise(outcomes, target.as_ref())
-    } else {
-        let outcomes = read_outcomes(&args.outcomes).map_err(usage)?;
-        summarise(outcomes, target.as_ref())
-    };
+    let result = summarise_and_write(&args.outcomes, target.as_ref());
     if let Some(CsvTarget::File {
         path,
         write_to,
@@ -136,27 +130,85 @@ impl From<UsageError> for Stopped {
     }
 }
 
-/// Reads every line into a summary, writing CSV rows on the way if asked.
-fn summarise<R: io::BufRead>(
-    outcomes: Outcomes<R>,
-    target: Option<&CsvTarget>,
-) -> Result<Summary, Stopped> {
-    let mut summary = Summary::new();
-    let mut csv = match target {
-        None => None,
-        Some(target) => Some(CsvWriter::new(open_csv(target)?).map_err(|e| csv_error(target, e))?),
+/// The summary of the outcome file and, with a target, its CSV. The file is
+/// read twice, so that no line is held: a first pass for the summary and the
+/// failures that later lines redid, a second for the CSV rows, which leave
+/// those failures out as the summary does.
+fn summarise_and_write(outcomes: &Path, target: Option<&CsvTarget>) -> Result<Summary, Stopped> {
+    let stdin = outcomes.as_os_str() == "-";
+    let Some(target) = target else {
+        return Ok(if stdin {
+            summarise(&mut Outcomes::new(io::stdin().lock(), "<stdin>"), None)?
+        } else {
+            summarise(&mut read_outcomes(outcomes).map_err(usage)?, None)?
+        });
     };
+    let (mut first, name) = if stdin {
+        let file = spool_stdin()?;
+        (
+            Outcomes::new(BufReader::new(file), "<stdin>"),
+            "<stdin>".into(),
+        )
+    } else {
+        let first = read_outcomes(outcomes).map_err(usage)?;
+        (first, outcomes.display().to_string())
+    };
+    let mut redone = RedoneFailures::new();
+    let summary = summarise(&mut first, Some(&mut redone))?;
+    // Only what the first pass read: not a torn line, nor lines a run appended since.
+    let read = first.good_len();
+    let mut file = first.into_inner().into_inner();
+    file.seek(SeekFrom::Start(0))
+        .map_err(|e| UsageError(format!("{name}: cannot read it again: {e}")))?;
+    let second = Outcomes::new(BufReader::new(file.take(read)), name);
+    write_rows(second, &redone, target)?;
+    Ok(summary)
+}
+
+/// Copies standard input to an unnamed temporary file, to read it twice.
+fn spool_stdin() -> Result<File, UsageError> {
+    let spool_error = |e: io::Error| {
+        UsageError(format!(
+            "<stdin>: cannot copy to a temporary file (set TMPDIR to a roomier place): {e}"
+        ))
+    };
+    let mut file = tempfile::tempfile().map_err(spool_error)?;
+    io::copy(&mut io::stdin().lock(), &mut file).map_err(spool_error)?;
+    file.seek(SeekFrom::Start(0)).map_err(spool_error)?;
+    Ok(file)
+}
+
+/// Reads every line into a summary, and into `redone` if given.
+fn summarise<R: io::BufRead>(
+    outcomes: &mut Outcomes<R>,
+    mut redone: Option<&mut RedoneFailures>,
+) -> Result<Summary, UsageError> {
+    let mut summary = Summary::new();
     for line in outcomes {
         let line = line.map_err(usage)?;
         summary.add(&line);
-        if let (Some(csv), Some(target)) = (csv.as_mut(), target) {
+        if let Some(redone) = redone.as_deref_mut() {
+            redone.add(&line);
+        }
+    }
+    Ok(summary)
+}
+
+/// Writes the CSV rows of every line but the failures a later line redid.
+fn write_rows<R: io::BufRead>(
+    outcomes: Outcomes<R>,
+    redone: &RedoneFailures,
+    target: &CsvTarget,
+) -> Result<(), Stopped> {
+    let mut csv = CsvWriter::new(open_csv(target)?).map_err(|e| csv_error(target, e))?;
+    for (position, line) in (0..).zip(outcomes) {
+        let line = line.map_err(usage)?;
+        if !redone.is_redone(position, &line) {
             csv.write(&line).map_err(|e| csv_error(target, e))?;
         }
     }
-    if let (Some(csv), Some(target)) = (csv, target) {
-        csv.finish().map_err(|e| csv_error(target, e))?;
-    }
-    Ok(summary)
+    csv.finish().map_err(|e| csv_error(target, e))?;
+    Ok(())
 }
 
 /// The writer of the CSV: standard output, or the file's temporary name.

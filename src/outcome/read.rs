@@ -156,6 +156,12 @@ impl<R: BufRead, T: DeserializeOwned> Outcomes<R, T> {
         self.unterminated
     }
 
+    /// The reader, positioned after the last line read: a caller reading
+    /// the file a second time seeks it back to the start.
+    pub fn into_inner(self) -> R {
+        self.reader
+    }
+
     /// The next non-blank line, or `None` at the end.
     fn next_line(&mut self) -> Option<Result<T, ReadError>> {
         loop {

@@ -28,7 +28,10 @@ pub const CSV_HEADER: [&str; 12] = [
 /// `latency_ms`, `error`) repeat on each of its models' rows; `reading` is
 /// the short reading of [`describe`] (empty for a failed job), `top_label`
 /// and `confidence` are filled when the solution has a `top_prediction`.
-/// Absent values are empty cells.
+/// Absent values are empty cells. It writes every line it is given: to list
+/// a job redone by a later line once, skip what [`RedoneFailures`] names.
+///
+/// [`RedoneFailures`]: super::RedoneFailures
 #[derive(Debug)]
 pub struct CsvWriter<W: Write> {
     inner: csv::Writer<W>,

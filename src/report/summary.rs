@@ -2,10 +2,10 @@
 
 use super::capped::CappedCounts;
 use super::reading::{labels, render, truncate, MAX_KEY_CHARS};
+use super::redone::job_hash;
 use crate::outcome::OutcomeLine;
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
-use std::hash::{Hash, Hasher};
 
 /// Distinct readings per model, models, and failure reasons a [`Summary`]
 /// tells apart by default; the rest are counted as "(other)".
@@ -340,13 +340,6 @@ impl Summary {
         right_align(&mut rows, 0, HEADER[0]);
         render(&HEADER, &rows)
     }
-}
-
-/// What a line's job is: its id, image and models, hashed.
-fn job_hash(line: &OutcomeLine) -> u64 {
-    let mut hasher = std::hash::DefaultHasher::new();
-    (&line.id, &line.image, &line.models).hash(&mut hasher);
-    hasher.finish()
 }
 
 /// One model's heading and top readings.
