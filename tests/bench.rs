@@ -227,3 +227,49 @@ fn a_bad_svg_path_leaves_the_json_of_the_run_before() {
         "{\"points\": []}"
     );
 }
+
+/// Regression: `--json X --svg X` wrote the JSON, then the chart over it,
+/// and said "wrote X and X". Refused before any request, through links too.
+#[test]
+fn json_and_svg_naming_one_file_are_refused_before_any_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = "{\"points\": []}";
+    std::fs::write(dir.path().join("b.json"), old).unwrap();
+    std::os::unix::fs::symlink("b.json", dir.path().join("symlink.svg")).unwrap();
+    std::fs::hard_link(dir.path().join("b.json"), dir.path().join("hardlink.svg")).unwrap();
+    // A gateway that would see any request: none must reach it.
+    let gateway = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    gateway.set_nonblocking(true).unwrap();
+    let base_url = format!("http://{}", gateway.local_addr().unwrap());
+    let cases = [
+        ("b.json", "b.json"),
+        ("b.json", "symlink.svg"),
+        ("b.json", "hardlink.svg"),
+        ("new.out", "./new.out"),
+    ];
+    for (json, svg) in cases {
+        let out = command(Some("k"))
+            .args(["bench", "--base-url", &base_url, "--threads", "1"])
+            .args(["--rps", "1", "--requests", "1", "--timeout", "1"])
+            .args(["--json", json, "--svg", svg])
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{json} {svg}: {stderr}");
+        assert!(
+            stderr.contains(&format!("--svg is --json ({svg})")),
+            "{json} {svg}: {stderr}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("b.json")).unwrap(),
+            old
+        );
+        assert!(!dir.path().join("new.out").exists());
+        assert_eq!(
+            gateway.accept().unwrap_err().kind(),
+            std::io::ErrorKind::WouldBlock,
+            "{json} {svg}: a request was sent"
+        );
+    }
+}

@@ -112,6 +112,11 @@ pub(super) fn bench(args: &BenchArgs, quiet: bool, stop: &Stop) -> Result<Exit, 
     let config = sweep_config(args)?;
     let target = target(args)?;
     crate::bench::validate(&config, &target).map_err(flag_error)?;
+    // The chart would be written over the JSON.
+    super::run_files::refuse_one_file_twice(
+        &[("--json", &args.json), ("--svg", &args.svg)],
+        "the bench",
+    )?;
     let json = create(&args.json, "--json")?;
     let svg = create(&args.svg, "--svg")?;
     if !quiet {

@@ -1,7 +1,9 @@
 //! The files `restb run` writes, settled before anything is written: `-`
 //! means standard output (as it means standard input for the input), and
 //! the outcome file and `--stats-json` are neither the input nor each other
-//! (a run would overwrite what it reads, or its outcomes with its stats).
+//! (a run would overwrite what it reads, or its outcomes with its stats);
+//! nor are `bench --json` and `--svg` one file (the chart would replace the
+//! figures).
 //! A file the CLI replaces (`--stats-json`, `bench --json`/`--svg`) is opened
 //! before the work, so a bad path costs nothing, and emptied only when its
 //! new content comes, so a failure before then leaves the old content.
@@ -61,11 +63,21 @@ pub(super) fn check_distinct(args: &RunArgs) -> Result<(), UsageError> {
     {
         files.push(("--stats-json", stats));
     }
+    refuse_one_file_twice(&files, "the run")
+}
+
+/// Refuses two of `files` (each named as the user gave it: a flag, "the
+/// input") that are one file (see [`same_file`]): `writer` would overwrite
+/// one with the other.
+pub(super) fn refuse_one_file_twice(
+    files: &[(&str, &Path)],
+    writer: &str,
+) -> Result<(), UsageError> {
     for (i, (first, first_path)) in files.iter().enumerate() {
         for (second, second_path) in &files[i + 1..] {
             if same_file(first_path, second_path) {
                 return Err(UsageError(format!(
-                    "{second} is {first} ({}): the run would overwrite it; give another file",
+                    "{second} is {first} ({}): {writer} would overwrite it; give another file",
                     second_path.display()
                 )));
             }
