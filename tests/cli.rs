@@ -325,7 +325,10 @@ fn the_key_stays_hidden_at_trace_level_ureq_logs_included() {
     assert_no_key(&output, &[&batch.out]);
     // And against a gateway that is gone: connection errors quote no URL with the key.
     server.stop();
-    let output = command.args(["--max-attempts", "2"]).output().unwrap();
+    let output = command
+        .args(["--max-attempts", "2", "--overwrite"])
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(1));
     assert_no_key(&output, &[&batch.out]);
 }
