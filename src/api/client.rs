@@ -65,6 +65,10 @@ pub enum ConfigError {
     /// query or user info left out may hold the client key.
     #[error("invalid base URL '{0}': expected http(s)://HOST[:PORT] with no query or user info")]
     BadBaseUrl(String),
+    /// The base URL holds the API's own path (`/vision/...`), which restb
+    /// adds: every request would go to `/vision/v2/vision/v2/predict`.
+    #[error("base URL '{0}' ends in the API's path: give the host only (as https://api-us.restb.ai, or a gateway's prefix without /vision/...); restb adds /vision/v2/predict itself")]
+    ApiPath(String),
     /// Plain HTTP to a host that is not loopback, without `allow_http`.
     #[error("refusing plain http:// to {0}: the client key would travel in clear (pass --allow-http to permit it)")]
     PlainHttp(String),
@@ -378,6 +382,9 @@ pub fn validate_base_url(text: &str, allow_http: bool) -> Result<String, ConfigE
     if uri.query().is_some() || has_user_info || trimmed.contains('#') {
         return Err(bad());
     }
+    if uri.path().split('/').any(|segment| segment == "vision") {
+        return Err(ConfigError::ApiPath(quotable(trimmed)));
+    }
     match uri.scheme_str().map(str::to_ascii_lowercase).as_deref() {
         Some("https") => {}
         Some("http") if allow_http || is_loopback(host) => {}
@@ -393,6 +400,7 @@ fn redact_config_error(key: &ClientKey, error: ConfigError) -> ConfigError {
     match error {
         ConfigError::BadBaseUrl(text) => ConfigError::BadBaseUrl(redact(text)),
         ConfigError::PlainHttp(host) => ConfigError::PlainHttp(redact(host)),
+        ConfigError::ApiPath(text) => ConfigError::ApiPath(redact(text)),
     }
 }
 
@@ -433,6 +441,24 @@ fn is_loopback(host: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_base_url_with_the_apis_path_is_refused() {
+        for url in [
+            "https://api-us.restb.ai/vision/v2",
+            "https://api-us.restb.ai/vision/v2/predict",
+            "http://127.0.0.1:8080/vision",
+        ] {
+            let error = validate_base_url(url, false).unwrap_err();
+            assert!(matches!(error, ConfigError::ApiPath(_)), "{url}: {error}");
+            assert!(error.to_string().contains("host only"), "{error}");
+        }
+        assert_eq!(
+            validate_base_url("https://gw.example.com/restb/", false).unwrap(),
+            "https://gw.example.com/restb",
+            "a gateway's own prefix stays allowed"
+        );
+    }
 
     #[test]
     fn base_urls_are_checked_up_front() {
