@@ -27,7 +27,8 @@
 #
 # Usage: scripts/shared_limit.sh [SECONDS]   (default 15)
 # Environment: PROCS="1 2 4 8", RATES="20 100", GATEWAYS="window leaky" (or mock-leaky),
-#   EXTRAS="kill faketime restart fast" (any subset; empty for none), LATENCY=0.05;
+#   EXTRAS="kill faketime restart fast" (any subset; empty for none; also restart-window:
+#   2 processes at 10/s on the window gateway, Redis stopped at +3 s for 3 s), LATENCY=0.05;
 #   PROCS, RATES or GATEWAYS empty skips the main table; RUN_FLAGS="--threads 40"
 #   adds flags to every restb run; RESTB_BIN=PATH runs another build of restb
 #   (to compare two); KEEP=1 keeps the temporary directory (each
@@ -195,6 +196,30 @@ for status in ("200", "429"):
 PY
 }
 
+restart_run() { # args: GATEWAY RATE P STOP_AFTER DOWN_FOR: Redis stopped mid-run and restarted
+  local gateway=$1 rate=$2 p=$3 stop_after=$4 down_for=$5 n base stopped_at
+  echo "== $p processes at $rate/s ($gateway), Redis stopped after $stop_after s and restarted $down_for s later"
+  base=$(start_gateway "$gateway" "$rate")
+  export RESTB_CLIENT_KEY=shared-restart-$RANDOM
+  rm -f "$dir"/stats.*.txt
+  for n in $(seq 0 $((p - 1))); do images "$n" $((rate * 20 / p)); launch "$n" "$base" "$rate"; done
+  sleep "$stop_after"; stopped_at=$(date +%s.%N); stop_redis; sleep "$down_for"; start_redis
+  for n in $(seq 0 $((p - 1))); do wait "$(cat "$dir/pid.$n")" || echo "  process $n exited $?"; done
+  per_second "$(python3 -c "print($stopped_at - 2)")" "$(python3 -c "print($stopped_at + 8)")"
+  python3 - "$dir" "$p" <<'PY'
+import json, sys, collections
+d, p = sys.argv[1], int(sys.argv[2])
+for n in range(p):
+    images = [json.loads(l)["image"] for l in open(f"{d}/out.{n}.jsonl")]
+    dup = [i for i, c in collections.Counter(images).items() if c > 1]
+    want = sum(1 for _ in open(f"{d}/images.{n}.txt"))
+    print(f"  process {n}: {len(set(images))} of {want} images have an outcome, {len(dup)} duplicated")
+PY
+  grep -h "shared limit at" "$dir"/stats.*.txt | cut -c1-160 | sed 's/^/  log: /'
+  grep -h "Redis round trip" "$dir"/stats.*.txt | sed 's/^/  /'
+  stop_gateway
+}
+
 for extra in $extras; do
   case $extra in
   faketime)
@@ -220,27 +245,9 @@ for extra in $extras; do
     stop_gateway
     ;;
   restart)
-    echo "== 4 processes at 20/s (leaky), Redis stopped after 5 s and restarted 3 s later"
-    base=$(start_gateway leaky 20)
-    export RESTB_CLIENT_KEY=shared-restart-$RANDOM
-    rm -f "$dir"/stats.*.txt
-    for n in 0 1 2 3; do images "$n" $((20 * 20 / 4)); launch "$n" "$base" 20; done
-    sleep 5; stopped_at=$(date +%s.%N); stop_redis; sleep 3; start_redis
-    for n in 0 1 2 3; do wait "$(cat "$dir/pid.$n")" || echo "  process $n exited $?"; done
-    per_second "$(python3 -c "print($stopped_at - 2)")" "$(python3 -c "print($stopped_at + 8)")"
-    python3 - "$dir" <<'PY'
-import json, sys, collections
-d = sys.argv[1]
-for n in range(4):
-    images = [json.loads(l)["image"] for l in open(f"{d}/out.{n}.jsonl")]
-    dup = [i for i, c in collections.Counter(images).items() if c > 1]
-    want = sum(1 for _ in open(f"{d}/images.{n}.txt"))
-    print(f"  process {n}: {len(set(images))} of {want} images have an outcome, {len(dup)} duplicated")
-PY
-    grep -h "shared limit at" "$dir"/stats.[0-3].txt | cut -c1-160 | sed 's/^/  log: /'
-    grep -h "Redis round trip" "$dir"/stats.[0-3].txt | sed 's/^/  /'
-    stop_gateway
-    ;;
+    restart_run leaky 20 4 5 3 ;;
+  restart-window)
+    restart_run window 10 2 3 3 ;;
   esac
 done
 $conditions after
