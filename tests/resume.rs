@@ -539,3 +539,45 @@ fn refused_resume_keeps_the_previous_stats_json() {
     );
     assert_eq!(std::fs::read_to_string(&stats).unwrap(), previous);
 }
+
+/// Regression: `--resume` on a pipe read the run's own output (`-o
+/// /dev/stdout` into a pipe: it waited until killed), and on `/dev/null`
+/// failed with "cannot repair its end: Invalid argument". Neither holds
+/// outcomes to resume from: both are refused at once.
+#[test]
+fn resume_refuses_an_output_that_is_not_a_regular_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_input(dir.path(), "in.txt", &["a", "b"]);
+    let fifo = dir.path().join("fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    for out in [fifo.as_path(), Path::new("/dev/null")] {
+        // A gateway nobody listens on: nothing may be sent anyway. Bounded:
+        // the bug this guards against waits for ever.
+        let output = Command::new("timeout")
+            .arg("20")
+            .arg(env!("CARGO_BIN_EXE_restb"))
+            .args(["run", &input, "--base-url", "http://127.0.0.1:9"])
+            .args(["--models", "re_logo", "--resume", "-o"])
+            .arg(out)
+            .env_remove("RUST_LOG")
+            .env("RESTB_CLIENT_KEY", KEY)
+            .output()
+            .unwrap();
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{}: {stderr}", out.display());
+        assert!(stderr.contains("is not a regular file"), "{stderr}");
+    }
+    // A dry run of it too (opening a FIFO to read waits for a writer).
+    let output = Command::new("timeout")
+        .arg("20")
+        .arg(env!("CARGO_BIN_EXE_restb"))
+        .args(["run", &input, "--dry-run", "--resume", "-o"])
+        .arg(&fifo)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("is not a regular file"), "{stderr}");
+}

@@ -50,6 +50,18 @@ pub enum ResumeError {
     /// [`super::lock_for_writing`]).
     #[error(transparent)]
     Lock(#[from] super::LockError),
+    /// It is not a regular file: a pipe, a terminal or a device holds no
+    /// outcomes to read back (and reading `/dev/stdout` on a pipe would
+    /// wait for the run's own output).
+    #[error(
+        "{} is not a regular file: there are no outcomes to resume from in a pipe, a \
+         terminal or a device; give the outcome file itself",
+        path.display()
+    )]
+    NotAFile {
+        /// The path given.
+        path: std::path::PathBuf,
+    },
     /// Dropping its torn last line, or ending its last line, failed.
     #[error("{}: cannot repair its end: {source}", path.display())]
     Repair {
@@ -71,6 +83,7 @@ pub enum ResumeError {
 /// [`ResumeError::Read`] when the file cannot be opened or read, or a line
 /// other than a torn last one is not an outcome line (named `FILE:LINE`);
 /// [`ResumeError::Lock`] when another run holds it;
+/// [`ResumeError::NotAFile`] for a pipe, a terminal or a device;
 /// [`ResumeError::Repair`] when its end cannot be fixed.
 pub fn open_for_resume(path: &Path) -> Result<(File, ResumeIndex), ResumeError> {
     let mut file = OpenOptions::new()
@@ -83,6 +96,11 @@ pub fn open_for_resume(path: &Path) -> Result<(File, ResumeIndex), ResumeError> 
             path: path.to_path_buf(),
             source,
         })?;
+    if !file.metadata().is_ok_and(|m| m.is_file()) {
+        return Err(ResumeError::NotAFile {
+            path: path.to_path_buf(),
+        });
+    }
     // Before anything is read: another run's last line may be half written.
     super::lock_for_writing(&file, path)?;
     let (index, good_len, unterminated) = index_of(&file, path)?;
@@ -105,6 +123,12 @@ pub fn open_for_resume(path: &Path) -> Result<(File, ResumeIndex), ResumeError> 
 /// # Errors
 /// [`ResumeError::Read`] as [`open_for_resume`] gives it.
 pub fn read_for_resume(path: &Path) -> Result<ResumeIndex, ResumeError> {
+    // Before opening: opening a FIFO to read waits for a writer.
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+        return Err(ResumeError::NotAFile {
+            path: path.to_path_buf(),
+        });
+    }
     let file = match File::open(path) {
         Ok(file) => file,
         Err(error) if error.kind() == io::ErrorKind::NotFound => {
