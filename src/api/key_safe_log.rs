@@ -30,7 +30,8 @@ pub fn may_quote_the_key(metadata: &Metadata<'_>) -> bool {
 ///     fn flush(&self) {}
 /// }
 ///
-/// if log::set_boxed_logger(Box::new(KeySafeLog(Stderr))).is_ok() {
+/// static LOGGER: KeySafeLog<Stderr> = KeySafeLog(Stderr);
+/// if log::set_logger(&LOGGER).is_ok() {
 ///     log::set_max_level(log::LevelFilter::Trace);
 /// }
 /// ```
