@@ -550,3 +550,28 @@ fn per_model_outcomes_resume_by_image_and_model() {
     assert_eq!(keys.len(), 6, "{keys:?}");
     common::assert_exactly_once(out, 2);
 }
+
+/// Regression: the input was read as UTF-8 text from the command line, so
+/// a file whose name is not (any bytes are a valid Unix name) could not be
+/// given at all: clap refused "one or more arguments" without naming it.
+#[cfg(unix)]
+#[test]
+fn an_input_whose_name_is_not_utf8_is_read() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let name = std::ffi::OsStr::from_bytes(b"photos-\xff.txt");
+    let input = dir.path().join(name);
+    std::fs::write(&input, "https://example.com/a.jpg\n").unwrap();
+    let output = common::restb(None)
+        .arg("run")
+        .arg(&input)
+        .arg("--dry-run")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stdout).contains("input: 1 images"),
+        "{}",
+        text(&output.stdout)
+    );
+}

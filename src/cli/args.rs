@@ -121,7 +121,7 @@ pub(super) fn positive_seconds(text: &str) -> Result<f64, String> {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// The batch: a CSV, JSONL or plain list file, or - for standard input.
-    pub input: String,
+    pub input: PathBuf,
     /// Input format [default: from the extension: .csv, .jsonl/.ndjson, else lines].
     #[arg(long, value_parser = |s: &str| s.parse::<Format>().map_err(|e| e.to_string()))]
     pub format: Option<Format>,

@@ -14,7 +14,6 @@ use restb::input::{Format, Input, ReadOptions, Record, Records};
 use restb::job::{jobs_from_records, Job};
 use restb::outcome::ResumeFilter;
 use std::io;
-use std::path::Path;
 use std::time::Instant;
 use std::vec;
 
@@ -43,12 +42,12 @@ impl Batch {
     /// The first bad line, as `FILE:LINE: reason`.
     pub(super) fn check(args: &RunArgs, default_models: &[String]) -> Result<Batch, UsageError> {
         let started = Instant::now();
-        let stdin = args.input == "-";
+        let stdin = args.input.as_os_str() == "-";
         let format = args.format.unwrap_or_else(|| {
             if stdin {
                 Format::Lines
             } else {
-                Format::from_path(Path::new(&args.input))
+                Format::from_path(&args.input)
             }
         });
         let mut options = ReadOptions::new(format);
@@ -57,7 +56,7 @@ impl Batch {
         let mut input = if stdin {
             Input::spool(io::stdin().lock(), "<stdin>", &options).map_err(input_error)?
         } else {
-            Input::open(Path::new(&args.input), &options).map_err(input_error)?
+            Input::open(&args.input, &options).map_err(input_error)?
         };
         let mut jobs = 0u64;
         let checked = input

@@ -50,8 +50,8 @@ pub(super) fn standard_streams(args: &mut RunArgs) -> Result<(), UsageError> {
 /// The input, `--output` and `--stats-json` are three different files.
 pub(super) fn check_distinct(args: &RunArgs) -> Result<(), UsageError> {
     let mut files: Vec<(&str, &Path)> = Vec::new();
-    if args.input != STANDARD_STREAM {
-        files.push(("the input", Path::new(&args.input)));
+    if args.input.as_os_str() != STANDARD_STREAM {
+        files.push(("the input", &args.input));
     }
     if let Some(output) = &args.output {
         files.push(("--output", output));
