@@ -3,6 +3,7 @@
 
 use std::io::{BufRead, Read};
 
+use super::blocks::read_error_reason;
 use super::InputError;
 
 /// The longest line accepted, in bytes, not counting its line ending: 1 MiB.
@@ -51,7 +52,7 @@ impl<R: BufRead> LineReader<R> {
         let read = (&mut self.inner)
             .take(limit)
             .read_until(b'\n', &mut self.buf)
-            .map_err(|e| InputError::at(&self.source_name, number, format!("read error: {e}")))?;
+            .map_err(|e| InputError::at(&self.source_name, number, read_error_reason(&e)))?;
         if read == 0 {
             return Ok(None);
         }

@@ -34,6 +34,7 @@
 //! assert!(err.to_string().starts_with("<stdin>:1: unsupported URL scheme `ftp`"));
 //! ```
 
+mod blocks;
 mod collect;
 mod csv_format;
 mod error;

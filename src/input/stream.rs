@@ -1,25 +1,26 @@
 //! An input of any size, read twice and never held: a checking pass that
-//! keeps only counts and one 64-bit hash per id, then a second pass that
-//! hands out the records one at a time.
+//! keeps only counts, one 64-bit hash per id and one per 64 KiB of input,
+//! then a second pass that hands out the records one at a time.
 //!
 //! Both passes read the same open file, so a file renamed or replaced
-//! between them is not read in its place. Standard input cannot be read
-//! twice: [`Input::spool`] first copies it to an unnamed temporary file (in
-//! `$TMPDIR`, else `/tmp`; the system removes it when the process ends),
-//! which costs disk space equal to the input, not memory.
+//! between them is not read in its place. One changed in place is found by
+//! [`BlockReader`]: the second pass hands on no byte that differs from the
+//! first's. Standard input cannot be read twice: [`Input::spool`] first
+//! copies it to an unnamed temporary file (in `$TMPDIR`, else `/tmp`; the
+//! system removes it when the process ends), which costs disk space equal
+//! to the input, not memory.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
+use std::io::{self, BufRead, Read, Seek, SeekFrom};
 use std::path::Path;
+use std::sync::Arc;
 
+use super::blocks::{self, BlockHashes, BlockReader};
 use super::collect::Checker;
 use super::ids::{self, IdHashes};
 use super::parser::Parser;
 use super::{InputError, ReadOptions, Record};
-
-/// Bytes read from the file at a time.
-const READ_BUFFER: usize = 64 * 1024;
 
 /// What the checking pass found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +51,8 @@ pub struct Input {
     source_name: String,
     options: ReadOptions,
     checked: Option<Checked>,
+    /// The bytes the checking pass read, which later passes must find again.
+    blocks: Option<Arc<BlockHashes>>,
 }
 
 impl Input {
@@ -93,6 +96,7 @@ impl Input {
             source_name: source_name.to_string(),
             options: options.clone(),
             checked: None,
+            blocks: None,
         }
     }
 
@@ -105,7 +109,8 @@ impl Input {
     /// The first problem, as [`super::read_records`] describes; a repeated
     /// id only once the rest of the input is known good.
     pub fn check(&mut self, mut visit: impl FnMut(&Record)) -> Result<Checked, InputError> {
-        let (mut parser, mut checker) = self.pass()?;
+        let mut reader = BlockReader::noting(self.rewound()?);
+        let (mut parser, mut checker) = self.parse(&mut reader, &self.options)?;
         let mut ids = parser.names_ids().then(IdHashes::default);
         while let Some(record) = next_record(&mut parser, &mut checker)? {
             if let Some(ids) = ids.as_mut() {
@@ -113,6 +118,8 @@ impl Input {
             }
             visit(&record);
         }
+        drop(parser);
+        self.blocks = Some(Arc::new(reader.into_noted()));
         if checker.count() == 0 {
             return Err(InputError::whole(&self.source_name, "no images in input"));
         }
@@ -132,7 +139,7 @@ impl Input {
     /// A second look at the records whose id hash is a suspect: the first
     /// id used twice, if any (a hash collision is not one).
     fn find_repeat(&self, suspects: &HashSet<u64>) -> Result<(), InputError> {
-        let (mut parser, mut checker) = self.pass()?;
+        let (mut parser, mut checker) = self.pass(&self.options)?;
         let mut first_use: HashMap<String, Record> = HashMap::new();
         while let Some(record) = next_record(&mut parser, &mut checker)? {
             if !suspects.contains(&ids::hash(&record.id)) {
@@ -151,7 +158,8 @@ impl Input {
     }
 
     /// The records, one at a time, from the start of the input. After
-    /// [`Input::check`] the stream knows how many there are.
+    /// [`Input::check`] the stream knows how many there are, and reads them
+    /// only from bytes equal to those checked.
     ///
     /// # Errors
     ///
@@ -163,7 +171,7 @@ impl Input {
             check_files: false,
             ..self.options.clone()
         };
-        let (parser, checker) = self.pass_with(&stream_options)?;
+        let (parser, checker) = self.pass(&stream_options)?;
         Ok(Records {
             parser,
             checker,
@@ -172,22 +180,36 @@ impl Input {
         })
     }
 
-    /// A reader and a checker from the start of the file.
-    fn pass(&self) -> Result<(Parser<BufReader<File>>, Checker), InputError> {
-        self.pass_with(&self.options)
-    }
-
-    /// A reader and a checker with `options`, from the start of the file.
-    fn pass_with(
+    /// A reader and a checker with `options`, from the start of the file;
+    /// once the input is checked, the reader compares its bytes.
+    fn pass(
         &self,
         options: &ReadOptions,
-    ) -> Result<(Parser<BufReader<File>>, Checker), InputError> {
+    ) -> Result<(Parser<BlockReader<File>>, Checker), InputError> {
+        let file = self.rewound()?;
+        let reader = match &self.blocks {
+            Some(blocks) => BlockReader::comparing(file, Arc::clone(blocks)),
+            None => BlockReader::noting(file),
+        };
+        self.parse(reader, options)
+    }
+
+    /// The file, from its start.
+    fn rewound(&self) -> Result<File, InputError> {
         let rewind_error =
             |e: io::Error| InputError::whole(&self.source_name, format!("cannot read: {e}"));
         // The clone shares the file's offset; the passes never overlap.
         let mut file = self.file.try_clone().map_err(rewind_error)?;
         file.seek(SeekFrom::Start(0)).map_err(rewind_error)?;
-        let reader = BufReader::with_capacity(READ_BUFFER, file);
+        Ok(file)
+    }
+
+    /// A parser over `reader` and a checker with `options`.
+    fn parse<R: BufRead>(
+        &self,
+        reader: R,
+        options: &ReadOptions,
+    ) -> Result<(Parser<R>, Checker), InputError> {
         let parser = Parser::new(reader, &self.source_name, self.options.format)?;
         Ok((parser, Checker::new(&self.source_name, options)))
     }
@@ -195,10 +217,12 @@ impl Input {
 
 /// The records of an [`Input`], in input order. It stops at the first
 /// problem (an input changed since it was checked) and keeps it for
-/// [`Records::error`]; it never yields more records than were checked.
+/// [`Records::error`]; it never yields more records than were checked, nor
+/// one read from bytes other than those checked (compared 64 KiB at a time,
+/// before any record of them is handed out).
 #[derive(Debug)]
 pub struct Records {
-    parser: Parser<BufReader<File>>,
+    parser: Parser<BlockReader<File>>,
     checker: Checker,
     expected: Option<u64>,
     error: Option<InputError>,
@@ -211,7 +235,7 @@ impl Records {
     }
 
     fn changed(&mut self, reason: String, line: Option<usize>) {
-        let reason = format!("the input changed after it was checked: {reason}");
+        let reason = blocks::as_change(reason);
         let name = self.checker.source_name();
         self.error = Some(match line {
             Some(line) => InputError::at(name, line, reason),
