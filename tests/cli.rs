@@ -575,3 +575,77 @@ fn an_input_whose_name_is_not_utf8_is_read() {
         text(&output.stdout)
     );
 }
+
+/// A line of exactly 1,000 bytes: the URL of `n.jpg`, padded in its query
+/// (so that 64 KiB of input is about 65 lines).
+fn padded_line(n: usize) -> String {
+    let url = format!("https://example.com/photos/{n}.jpg?pad=");
+    format!("{url}{}\n", "x".repeat(999 - url.len()))
+}
+
+/// Regression: a line overwritten in place during a run (same length, so
+/// the record count held) was sent as changed: the next line's image went
+/// out twice, its own never, and the run ended 0. Now the run stops at the
+/// block of the change with an error naming the line, sends no record from
+/// other bytes than those checked, and `--resume` sends the rest.
+#[test]
+fn an_input_line_changed_during_the_run_stops_it_and_resume_sends_the_rest() {
+    use std::io::{Seek, SeekFrom, Write};
+    let server = start_mock(MockConfig::default());
+    let dir = tempfile::tempdir().unwrap();
+    let (input, out) = (dir.path().join("list.txt"), dir.path().join("out.jsonl"));
+    std::fs::write(&input, (1..=2400).map(padded_line).collect::<String>()).unwrap();
+    let run = RunLine::new(&input)
+        .base_url(&server.base_url())
+        .rps("1000")
+        .out(&out);
+    let child = run
+        .command(Some(KEY))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The first request comes after the check. Stopped then, the run has
+    // read about 2,050 records ahead (queue and channel), far from line 2300.
+    common::wait_until(Duration::from_secs(10), "a request", || {
+        server.counters().requests > 0
+    });
+    common::signal(&child, "STOP");
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&input)
+        .unwrap();
+    file.seek(SeekFrom::Start(2299 * 1000)).unwrap();
+    file.write_all(padded_line(2301).as_bytes()).unwrap();
+    common::signal(&child, "CONT");
+    let (code, stderr) = common::wait_with_limit(child, Duration::from_secs(60));
+    assert_eq!(code, Some(1), "{stderr}");
+    let name = input.display().to_string();
+    let error = stderr
+        .lines()
+        .find_map(|line| line.strip_prefix(&format!("Error: {name}:")))
+        .unwrap_or_else(|| panic!("no error naming the input: {stderr}"));
+    let (line, reason) = error.split_once(": ").unwrap();
+    let line: usize = line.parse().unwrap();
+    assert!((2200..=2300).contains(&line), "{error}");
+    assert!(
+        reason.starts_with("the input changed after it was checked: its bytes "),
+        "{error}"
+    );
+    let unsent = 2400 - (line - 1);
+    assert!(
+        reason.contains(&format!("; the {unsent} jobs after it were not sent")),
+        "{error}"
+    );
+    let lines = outcome_lines(&out);
+    assert_eq!(lines.len(), line - 1);
+    for outcome in &lines {
+        let id = outcome["id"].as_str().unwrap();
+        let image = outcome["image"].as_str().unwrap();
+        let sent = format!("https://example.com/photos/{id}.jpg?");
+        assert!(image.starts_with(&sent), "record {id} sent as {image}");
+    }
+    let resumed = run.args(["--resume"]).run(Some(KEY));
+    assert_eq!(resumed.status.code(), Some(0), "{}", text(&resumed.stderr));
+    assert_eq!(outcome_lines(&out).len(), 2400);
+}
