@@ -14,6 +14,7 @@
 #   token     the mock, a token bucket with a burst of 5
 #   nginx     real nginx limit_req (no burst, 429) in front of the mock
 #   nginx-ra  the same with Retry-After: 1 on its 429s
+#   nginx-503 the same at nginx's default rejection status, 503 (its own error page)
 # For each gateway and RATE, restb runs RATE x SECONDS requests at --rps RATE; with
 # --procs P, P restb processes share them (and the key), each told the full --rps.
 #
@@ -101,11 +102,12 @@ start_gateway() {
                       --headers-rps "$rate") ;;
     leaky)   base=$(start_mock --log "$log" --latency "$latency" --rps "$rate" --limiter leaky) ;;
     token)   base=$(start_mock --log "$log" --latency "$latency" --rps "$rate" --limiter token --burst 5) ;;
-    nginx|nginx-ra)
-      local upstream retry_after=0
+    nginx|nginx-ra|nginx-503)
+      local upstream retry_after=0 status=429
       [ "$kind" = nginx-ra ] && retry_after=1
+      [ "$kind" = nginx-503 ] && status=503
       upstream=$(start_mock --latency "$latency")
-      base=$(scripts/lib/nginx_gateway.sh "$dir" "$rate" "$upstream" "$retry_after")
+      base=$(scripts/lib/nginx_gateway.sh "$dir" "$rate" "$upstream" "$retry_after" "$status")
       log=$dir/access.log format=nginx ;;
     *) echo "pacing.sh: unknown gateway kind '$kind'" >&2; exit 2 ;;
   esac

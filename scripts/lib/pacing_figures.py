@@ -22,7 +22,7 @@ Definitions, used for every gateway and every run:
              the allotment. It counts a window-aligned burst's span short (bursts
              of R at each second start span N/R - 1 seconds, so it reads above R
              on short runs); `sustained` does not.
-  429 %      answers 429 / all requests in the log
+  429 %      answers 429 (or nginx's rejection 503) / all requests in the log
 
 Usage:
   pacing_figures.py gateway LOG mock|nginx [RATE]      figures of one log, as JSON
@@ -61,7 +61,8 @@ def gateway_figures(path, fmt):
     """The gateway's figures of one log (see the module doc)."""
     seen = arrivals(path, fmt)
     accepted = [t for t, status in seen if status == 200]
-    limited = sum(1 for _, status in seen if status == 429)
+    # nginx at its default rejects with 503 (kind nginx-503); nothing else here answers 503.
+    limited = sum(1 for _, status in seen if status in (429, 503))
     span = accepted[-1] - accepted[0] if len(accepted) >= 2 else 0.0
     span_rate = (len(accepted) - 1) / span if span > 0 else 0.0
     # The whole seconds strictly between the first and the last with an
