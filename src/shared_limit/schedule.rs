@@ -14,6 +14,7 @@
 //! a pause or a killed process would waste all of it.
 
 use super::client::SharedLimit;
+use super::error::SharedLimitError;
 use crate::limiter::{Rate, SharedSlot, SharedSlots};
 use parking_lot::Mutex;
 use std::time::{Duration, Instant};
@@ -100,47 +101,51 @@ impl SharedSchedule {
                     seq: Some(grant.seq),
                 }
             }
-            Err(error) => {
-                // The slots booked in Redis before the loss still stand.
-                let booked_until = *last_shared;
-                // Every process's share at the slowest rate among them (the
-                // schedule paced at it), with our margin.
-                let peers = self.limit.peers();
-                let slowest = peers.slowest.mul_f64(margin).max(interval);
-                let share = slowest.saturating_mul(peers.live.max(1));
-                let local_rate = Rate::per_second(1.0 / share.as_secs_f64());
-                if let Some(rate) = local_rate {
-                    self.limit.note_lost(&error, rate);
-                }
-                let mut next = self.local_next.lock();
-                let after_shared = booked_until.map_or(earliest, |last| last + share);
-                let start = next
-                    .map_or(earliest, |free| free.max(earliest))
-                    .max(after_shared);
-                // As on Redis, a slot only when it is near: otherwise each
-                // waiting thread would hold one, and the local slots would
-                // run seconds ahead, all of which the return to the shared
-                // schedule has to wait for.
-                let local_horizon = Instant::now() + LOOKAHEAD + share;
-                if start > local_horizon {
-                    return Booking {
-                        start: start - LOOKAHEAD - share,
-                        paused_until: None,
-                        shared: false,
-                        turn: true,
-                        seq: None,
-                    };
-                }
-                *last_shared = None;
-                *next = Some(start + share);
-                Booking {
-                    start,
-                    paused_until: None,
-                    shared: false,
-                    turn: false,
-                    seq: None,
-                }
-            }
+            Err(error) => self.book_local(&mut last_shared, &error, earliest, interval, margin),
+        }
+    }
+
+    /// Books a slot of the local fallback while Redis is lost, after the
+    /// slots booked in Redis before the loss (`last_shared`, which stand).
+    fn book_local(
+        &self,
+        last_shared: &mut Option<Instant>,
+        error: &SharedLimitError,
+        earliest: Instant,
+        interval: Duration,
+        margin: f64,
+    ) -> Booking {
+        // Every process's share at the slowest rate among them (the
+        // schedule paced at it), with our margin.
+        let peers = self.limit.peers();
+        let slowest = peers.slowest.mul_f64(margin).max(interval);
+        let share = slowest.saturating_mul(peers.live.max(1));
+        if let Some(rate) = Rate::per_second(1.0 / share.as_secs_f64()) {
+            self.limit.note_lost(error, rate);
+        }
+        let mut next = self.local_next.lock();
+        let after_shared = last_shared.map_or(earliest, |last| last + share);
+        let start = next
+            .map_or(earliest, |free| free.max(earliest))
+            .max(after_shared);
+        // As on Redis, a slot only when it is near: otherwise each waiting
+        // thread would hold one, and the local slots would run seconds
+        // ahead, all of which the return to the shared schedule waits for.
+        let turn = start > Instant::now() + LOOKAHEAD + share;
+        if !turn {
+            *last_shared = None;
+            *next = Some(start + share);
+        }
+        Booking {
+            start: if turn {
+                start - LOOKAHEAD - share
+            } else {
+                start
+            },
+            paused_until: None,
+            shared: false,
+            turn,
+            seq: None,
         }
     }
 
