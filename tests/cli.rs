@@ -284,6 +284,18 @@ fn the_key_can_come_from_a_file() {
         .run(None);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     assert_no_key(&output, &[]);
+    // Regression: a key file of two lines was taken as one key with a
+    // line break in it, and every request was refused.
+    std::fs::write(&key_file, format!("{KEY}\nsecond-line\n")).unwrap();
+    let output = RunLine::new(batch.input())
+        .base_url(&server.base_url())
+        .args(["--client-key-file", key_file.to_str().unwrap()])
+        .run(None);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("white space or a line break"), "{stderr}");
+    assert!(stderr.contains("--client-key-file"), "{stderr}");
+    assert_no_key(&output, &[]);
 }
 
 #[test]

@@ -8,12 +8,41 @@ use std::fmt;
 #[derive(Clone, PartialEq, Eq)]
 pub struct ClientKey(String);
 
+/// Why a text is not a client key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// Nothing but white space.
+    #[error("is empty")]
+    Empty,
+    /// White space or a line break inside: two lines of a key file, or a
+    /// key pasted with its label. Sent as it is, it would be refused (or
+    /// be another account's).
+    #[error("holds white space or a line break inside the key (a key file holds the key alone)")]
+    Split,
+}
+
 impl ClientKey {
     /// Wraps a key, trimmed of surrounding white space (a key file usually
-    /// ends in a newline). `None` when nothing is left.
+    /// ends in a newline). `None` when it is not a key (see
+    /// [`ClientKey::parse`]).
     pub fn new(key: &str) -> Option<ClientKey> {
+        ClientKey::parse(key).ok()
+    }
+
+    /// Wraps a key, trimmed of surrounding white space.
+    ///
+    /// # Errors
+    /// [`KeyError`] when nothing is left, or white space is left inside.
+    pub fn parse(key: &str) -> Result<ClientKey, KeyError> {
         let key = key.trim();
-        (!key.is_empty()).then(|| ClientKey(key.to_string()))
+        if key.is_empty() {
+            return Err(KeyError::Empty);
+        }
+        if key.contains(char::is_whitespace) {
+            return Err(KeyError::Split);
+        }
+        Ok(ClientKey(key.to_string()))
     }
 
     pub(crate) fn expose(&self) -> &str {
@@ -135,6 +164,14 @@ impl fmt::Display for ClientKey {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_key_is_one_word() {
+        assert_eq!(ClientKey::parse("  abc-123\n").unwrap().expose(), "abc-123");
+        assert_eq!(ClientKey::parse(" \n").unwrap_err(), KeyError::Empty);
+        assert_eq!(ClientKey::parse("abc\ndef\n").unwrap_err(), KeyError::Split);
+        assert_eq!(ClientKey::parse("key: abc").unwrap_err(), KeyError::Split);
+    }
+
     use super::*;
 
     #[test]

@@ -16,7 +16,7 @@ mod url;
 pub use client::{validate_base_url, Client, ClientConfig, ConfigError, Reply};
 pub use headers::gateway_hint;
 pub use image::{looks_like_image, ImageSource};
-pub use key::ClientKey;
+pub use key::{ClientKey, KeyError};
 pub use key_safe_log::{may_quote_the_key, KeySafeLog};
 pub use quota::{Quota, QuotaWatch, QuotaWindow};
 pub use region::{ParseRegionError, Region};

@@ -238,8 +238,8 @@ fn target(args: &BenchArgs) -> Result<Target, UsageError> {
         }
     }
     let key = match std::env::var("RESTB_CLIENT_KEY") {
-        Ok(text) => ClientKey::new(&text)
-            .ok_or_else(|| UsageError("--base-url: RESTB_CLIENT_KEY is empty".to_string()))?,
+        Ok(text) => ClientKey::parse(&text)
+            .map_err(|e| UsageError(format!("--base-url: RESTB_CLIENT_KEY {e}")))?,
         Err(_) => {
             return Err(UsageError(
                 "--base-url: no client key: set RESTB_CLIENT_KEY".to_string(),

@@ -226,13 +226,13 @@ pub(super) fn client_key(args: &RunArgs) -> Result<ClientKey, UsageError> {
                     path.display()
                 ))
             })?;
-            ClientKey::new(&text).ok_or_else(|| {
-                UsageError(format!("--client-key-file: {} is empty", path.display()))
-            })
+            ClientKey::parse(&text)
+                .map_err(|e| UsageError(format!("--client-key-file: {} {e}", path.display())))
         }
         None => match std::env::var("RESTB_CLIENT_KEY") {
-            Ok(text) => ClientKey::new(&text)
-                .ok_or_else(|| UsageError("RESTB_CLIENT_KEY is empty".to_string())),
+            Ok(text) => {
+                ClientKey::parse(&text).map_err(|e| UsageError(format!("RESTB_CLIENT_KEY {e}")))
+            }
             Err(_) => Err(UsageError(
                 "no client key: set RESTB_CLIENT_KEY or pass --client-key-file FILE".to_string(),
             )),
