@@ -18,7 +18,7 @@ use super::http::Response;
 use fixed::FixedWindow;
 use leaky::LeakyBucket;
 use parking_lot::Mutex;
-use quota::{Quota, QuotaHeaders};
+use quota::{PolicyWindow, Quota, QuotaHeaders};
 use reply::RateHeaders;
 use sliding::SlidingWindow;
 use std::num::NonZeroU32;
@@ -104,14 +104,34 @@ impl LimitHeaders {
         (rate.is_some() || quota.is_some()).then_some(LimitHeaders { rate, quota })
     }
 
-    /// Add these headers to `response`.
+    /// Add these headers to `response`: each window's counts, and Kong 2's
+    /// `RateLimit-*` for the window with the least remaining (a spent day
+    /// says so there, with the day's reset, not the second's).
     pub(crate) fn apply(self, response: Response) -> Response {
+        let Some(quota) = self.quota else {
+            return match self.rate {
+                Some(rate) => rate.apply(response),
+                None => response,
+            };
+        };
+        let second = self.rate.map(|rate| {
+            let (limit, remaining, reset) = rate.window();
+            PolicyWindow {
+                limit,
+                remaining,
+                reset,
+                length: 1,
+            }
+        });
         let response = match self.rate {
-            Some(rate) => rate.apply(response),
+            Some(rate) => rate.apply_counts(response),
             None => response,
         };
-        match self.quota {
-            Some(quota) => quota.apply(response),
+        let response = quota.apply(response);
+        match PolicyWindow::kongs_choice(second.into_iter().chain(quota.policy_windows())) {
+            Some(w) => quota
+                .style()
+                .policy(response, w.limit, w.remaining, w.reset),
             None => response,
         }
     }
@@ -215,6 +235,56 @@ fn secs_until_next_window(since_epoch: Duration) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::calendar::DAY;
+    use crate::mock::config::HeaderStyle;
+    use std::time::UNIX_EPOCH;
+
+    /// `RateLimit-*` of the reply to a request of "k" at `now`.
+    fn policy(limits: &RateLimit, now: SystemTime) -> Vec<String> {
+        let headers = limits.check("k", now).unwrap().unwrap();
+        let reply = headers.apply(Response::json(200, "{}"));
+        reply
+            .headers
+            .iter()
+            .filter(|(name, _)| name.starts_with("RateLimit-"))
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect()
+    }
+
+    /// As Kong's rate-limiting plugin: `RateLimit-*` describe the window
+    /// with the least remaining, so a day nearly spent shows there with
+    /// its own reset, not the second's. (Regression: the mock always showed
+    /// the second's, and a client pausing for a spent day read 1 s.)
+    #[test]
+    fn ratelimit_headers_describe_the_window_with_the_least_left() {
+        let mut config = MockConfig::default();
+        config.rps = Some(20);
+        config.header_style = HeaderStyle::Kong2;
+        config.quota_day = Some(3);
+        let limits = RateLimit::new(&config);
+        let noon = UNIX_EPOCH + Duration::from_secs(20_785 * DAY + 12 * 3600);
+        let day = |left: u32| {
+            vec![
+                "RateLimit-Limit=3".to_string(),
+                format!("RateLimit-Remaining={left}"),
+                "RateLimit-Reset=43200".to_string(),
+            ]
+        };
+        assert_eq!(policy(&limits, noon), day(2));
+        assert_eq!(policy(&limits, noon), day(1));
+        assert_eq!(policy(&limits, noon), day(0));
+        config.quota_day = Some(1000);
+        let limits = RateLimit::new(&config);
+        let second = policy(&limits, noon);
+        assert!(
+            second.contains(&"RateLimit-Limit=20".to_string()),
+            "{second:?}"
+        );
+        assert!(
+            second.contains(&"RateLimit-Remaining=19".to_string()),
+            "{second:?}"
+        );
+    }
 
     #[test]
     fn reset_is_whole_seconds_at_least_one() {

@@ -31,9 +31,56 @@ pub(crate) struct QuotaHeaders {
     /// (limit, remaining) of the day and of the month, when configured.
     day: Option<(u32, u32)>,
     month: Option<(u32, u32)>,
+    /// Seconds until the day and the month end.
+    day_reset: u64,
+    month_reset: u64,
+}
+
+/// One window of Kong's rate-limiting plugin, as its `RateLimit-*` headers
+/// may describe it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PolicyWindow {
+    pub limit: u32,
+    pub remaining: u32,
+    /// Seconds until it resets.
+    pub reset: u64,
+    /// Its length in seconds (a tie of `remaining` goes to the longer).
+    pub length: u64,
+}
+
+impl PolicyWindow {
+    /// The window Kong's `RateLimit-*` describe: the least remaining, and
+    /// of equals the longer.
+    pub(crate) fn kongs_choice(windows: impl IntoIterator<Item = PolicyWindow>) -> Option<Self> {
+        windows
+            .into_iter()
+            .min_by_key(|w| (w.remaining, std::cmp::Reverse(w.length)))
+    }
 }
 
 impl QuotaHeaders {
+    /// The header style of the replies.
+    pub(crate) fn style(self) -> HeaderStyle {
+        self.style
+    }
+
+    /// The day and month windows, as `RateLimit-*` may describe them.
+    pub(crate) fn policy_windows(self) -> impl Iterator<Item = PolicyWindow> {
+        let day = self.day.map(|(limit, remaining)| PolicyWindow {
+            limit,
+            remaining,
+            reset: self.day_reset,
+            length: DAY,
+        });
+        let month = self.month.map(|(limit, remaining)| PolicyWindow {
+            limit,
+            remaining,
+            reset: self.month_reset,
+            length: 31 * DAY,
+        });
+        day.into_iter().chain(month)
+    }
+
     /// Add these headers to `response`.
     pub(crate) fn apply(self, response: Response) -> Response {
         let windows = [(Unit::Day, self.day), (Unit::Month, self.month)];
@@ -80,6 +127,7 @@ impl Quota {
         };
         let response = Response::json(429, super::reply::RATE_LIMITED_BODY);
         let response = style.quota(response, unit, limit.get(), 0);
+        let response = style.policy(response, limit.get(), 0, wait);
         Err(match style {
             HeaderStyle::Kong2 => response.with_header("Retry-After", wait),
             _ => response,
@@ -94,8 +142,11 @@ impl Quota {
         self.spent
             .insert(key.to_string(), (day_no, day_count, month_no, month_count));
         let left = |limit: NonZeroU32, count: u32| (limit.get(), limit.get().saturating_sub(count));
+        let secs = since_epoch(now).as_secs();
         QuotaHeaders {
             style,
+            day_reset: DAY - secs % DAY,
+            month_reset: next_month_start(secs) - secs,
             day: self.day.map(|limit| left(limit, day_count)),
             month: self.month.map(|limit| left(limit, month_count)),
         }

@@ -27,6 +27,16 @@ impl RateHeaders {
         self.style
             .accepted(response, self.limit, self.remaining, self.reset)
     }
+
+    /// The one-second window's counts alone, without `RateLimit-*`.
+    pub(crate) fn apply_counts(self, response: Response) -> Response {
+        self.style.counts(response, self.limit, self.remaining)
+    }
+
+    /// The window: (limit, remaining, seconds to its reset).
+    pub(crate) fn window(self) -> (u32, u32, u64) {
+        (self.limit, self.remaining, self.reset)
+    }
 }
 
 /// How one gateway's limiter answers.
@@ -115,16 +125,32 @@ impl Dialect {
 impl HeaderStyle {
     /// Add the headers of an accepted request.
     pub(crate) fn accepted(self, r: Response, limit: u32, remaining: u32, reset: u64) -> Response {
+        let r = self.counts(r, limit, remaining);
+        self.policy(r, limit, remaining, reset)
+    }
+
+    /// Kong 2's `RateLimit-*`: one window's, the one with the least
+    /// remaining when several are configured (ties: the longer). Kong
+    /// before 2.0 sent none.
+    pub(crate) fn policy(self, r: Response, limit: u32, remaining: u32, reset: u64) -> Response {
+        match self {
+            HeaderStyle::Kong2 => r
+                .with_header("RateLimit-Limit", limit)
+                .with_header("RateLimit-Remaining", remaining)
+                .with_header("RateLimit-Reset", reset),
+            _ => r,
+        }
+    }
+
+    /// The one-second window's own counts.
+    fn counts(self, r: Response, limit: u32, remaining: u32) -> Response {
         match self {
             HeaderStyle::KongLegacy => r
                 .with_header("X-RateLimit-Limit-second", limit)
                 .with_header("X-RateLimit-Remaining-second", remaining),
             HeaderStyle::Kong2 => r
                 .with_header("X-RateLimit-Limit-Second", limit)
-                .with_header("X-RateLimit-Remaining-Second", remaining)
-                .with_header("RateLimit-Limit", limit)
-                .with_header("RateLimit-Remaining", remaining)
-                .with_header("RateLimit-Reset", reset),
+                .with_header("X-RateLimit-Remaining-Second", remaining),
             HeaderStyle::None => r,
         }
     }
