@@ -257,10 +257,12 @@ mod tests {
     /// the second's, and a client pausing for a spent day read 1 s.)
     #[test]
     fn ratelimit_headers_describe_the_window_with_the_least_left() {
-        let mut config = MockConfig::default();
-        config.rps = Some(20);
-        config.header_style = HeaderStyle::Kong2;
-        config.quota_day = Some(3);
+        let mut config = MockConfig {
+            rps: Some(20),
+            header_style: HeaderStyle::Kong2,
+            quota_day: Some(3),
+            ..MockConfig::default()
+        };
         let limits = RateLimit::new(&config);
         let noon = UNIX_EPOCH + Duration::from_secs(20_785 * DAY + 12 * 3600);
         let day = |left: u32| {
