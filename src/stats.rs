@@ -273,17 +273,23 @@ impl fmt::Display for StatsReport {
         )?;
         write!(
             f,
-            "[{}] failed, [{}] rate-limited (429), [{}] transient errors, [{}] retried; latency p50 [{:.1}] p90 [{:.1}] p95 [{:.1}] p99 [{:.1}] max [{:.1}] ms",
-            self.failed,
-            self.rate_limited,
-            self.transient,
-            self.retried,
-            millis(self.p50),
-            millis(self.p90),
-            millis(self.p95),
-            millis(self.p99),
-            millis(self.max)
+            "[{}] failed, [{}] rate-limited (429), [{}] transient errors, [{}] retried; ",
+            self.failed, self.rate_limited, self.transient, self.retried,
         )?;
+        if self.succeeded == 0 {
+            // Latencies are of successes: none is no figure, not 0 ms.
+            write!(f, "latency [n/a] (no successful request)")?;
+        } else {
+            write!(
+                f,
+                "latency p50 [{:.1}] p90 [{:.1}] p95 [{:.1}] p99 [{:.1}] max [{:.1}] ms",
+                millis(self.p50),
+                millis(self.p90),
+                millis(self.p95),
+                millis(self.p99),
+                millis(self.max)
+            )?;
+        }
         match self.sustained {
             Some(rate) => write!(
                 f,

@@ -661,3 +661,39 @@ fn an_input_line_changed_during_the_run_stops_it_and_resume_sends_the_rest() {
     assert_eq!(resumed.status.code(), Some(0), "{}", text(&resumed.stderr));
     assert_eq!(outcome_lines(&out).len(), 2400);
 }
+
+/// Latencies are of successful requests: a run without one reports none,
+/// not 0 ms (regression: `--stats-json` gave 0.0 for each, and the stats
+/// line `p50 [0.0]`, which a consumer reads as instant replies).
+#[test]
+fn a_run_without_a_success_reports_no_latency() {
+    let server = start_mock(MockConfig::default());
+    let batch = Batch::of(2);
+    let stats = batch.dir.path().join("stats.json");
+    let output = RunLine::new(batch.input())
+        .base_url(&server.base_url())
+        .rps("50")
+        .models("re_nope")
+        .args(["--allow-unknown-models"])
+        .out(&batch.out)
+        .stats_json(&stats)
+        .run(Some(KEY));
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("latency [n/a] (no successful request)"),
+        "{stderr}"
+    );
+    let json = json_file(&stats);
+    assert_eq!(json["succeeded"], 0, "{json}");
+    for field in [
+        "mean_latency_ms",
+        "p50_ms",
+        "p90_ms",
+        "p95_ms",
+        "p99_ms",
+        "max_ms",
+    ] {
+        assert!(json[field].is_null(), "{field}: {json}");
+    }
+}

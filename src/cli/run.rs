@@ -252,12 +252,13 @@ struct StatsFile<'a> {
     transient_errors: u64,
     retried: u64,
     span_s: f64,
-    mean_latency_ms: f64,
-    p50_ms: f64,
-    p90_ms: f64,
-    p95_ms: f64,
-    p99_ms: f64,
-    max_ms: f64,
+    /// The latencies of successful requests: `null` when none succeeded.
+    mean_latency_ms: Option<f64>,
+    p50_ms: Option<f64>,
+    p90_ms: Option<f64>,
+    p95_ms: Option<f64>,
+    p99_ms: Option<f64>,
+    max_ms: Option<f64>,
     throughput_rps: f64,
     /// `null` for a run too short to have one.
     sustained_rps: Option<f64>,
@@ -292,7 +293,8 @@ impl<'a> StatsFile<'a> {
         mode: Mode,
     ) -> StatsFile<'a> {
         let report = &summary.report;
-        let ms = |d: Duration| round(d.as_secs_f64() * 1000.0, 3);
+        // Latencies are of successes: none is no figure, not 0 ms.
+        let ms = |d: Duration| (report.succeeded > 0).then(|| round(d.as_secs_f64() * 1000.0, 3));
         let rate = |r: f64| round(r, 3);
         StatsFile {
             jobs,
