@@ -432,6 +432,10 @@ fn a_dry_run_checks_the_quota_with_one_request_only_when_asked() {
     assert_eq!(server.counters().requests, 1, "one request");
     let arrivals = server.arrivals();
     assert_eq!(arrivals[0].path, "/vision/v2/predict", "the cheapest call");
+    assert!(
+        stdout.starts_with("dry run: nothing was sent but --check-quota's one request\n"),
+        "{stdout}"
+    );
     assert!(stdout.contains("quota: month 24 of 25 left"), "{stdout}");
     assert!(
         stdout.contains("warning: this run would send 30 requests, 24 are left this month"),
@@ -442,6 +446,7 @@ fn a_dry_run_checks_the_quota_with_one_request_only_when_asked() {
     // Without --check-quota a dry run asks nothing.
     let output = plan.run(Some(KEY));
     assert_eq!(output.status.code(), Some(0));
+    assert!(text(&output.stdout).starts_with("dry run: nothing was sent\n"));
     assert_eq!(server.counters().requests, 1);
 }
 

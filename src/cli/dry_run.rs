@@ -179,7 +179,13 @@ impl Estimate {
 
 impl fmt::Display for Estimate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "dry run: nothing was sent")?;
+        match self.quota {
+            Some(_) => writeln!(
+                f,
+                "dry run: nothing was sent but --check-quota's one request"
+            )?,
+            None => writeln!(f, "dry run: nothing was sent")?,
+        }
         writeln!(
             f,
             "input: {} images, {} jobs ({})",
