@@ -483,3 +483,44 @@ fn no_input_bytes_make_a_reader_panic() {
         }
     }
 }
+
+/// Regression: a `model` field or column holding model ids (a typo of
+/// `models`) was ignored, and the record silently got the six default
+/// models. It is refused where it holds only model ids; a `model` holding
+/// anything else (a camera's, say) is left alone, as is one beside `models`.
+#[test]
+fn a_model_field_holding_model_ids_is_refused_as_a_typo_of_models() {
+    let dir = Dir::new();
+    dir.error_at(
+        "typo.jsonl",
+        "{\"url\":\"https://x/1.jpg\",\"models\":[\"re_logo\"]}\n{\"url\":\"https://x/2.jpg\",\"model\":[\"re_logo\"]}\n",
+        2,
+        "`model` holds model ids (re_logo), but restb reads them from `models`",
+    );
+    dir.error_at(
+        "typo_one.jsonl",
+        "{\"url\":\"https://x/1.jpg\",\"model\":\"re_features_v4\"}\n",
+        1,
+        "`model` holds model ids",
+    );
+    dir.error_at(
+        "typo.csv",
+        "url,model\nhttps://x/1.jpg,re_logo;re_features_v4\n",
+        2,
+        "`model` holds model ids (re_logo, re_features_v4)",
+    );
+    let camera = dir
+        .read(
+            "camera.jsonl",
+            "{\"url\":\"https://x/1.jpg\",\"model\":\"Canon EOS R5\"}\n",
+        )
+        .unwrap();
+    assert_eq!(camera[0].models, None, "the default models");
+    let both = dir
+        .read(
+            "both.csv",
+            "url,models,model,model\nhttps://x/1.jpg,re_logo,re_logo,Canon\n",
+        )
+        .unwrap();
+    assert_eq!(both[0].models, models(&["re_logo"]));
+}

@@ -114,6 +114,9 @@ struct Columns {
     path: Option<usize>,
     id: Option<usize>,
     models: Option<usize>,
+    /// A `model` column, read only to refuse one that holds model ids
+    /// where `models` is missing (see `validate::model_for_models`).
+    model: Option<usize>,
 }
 
 impl Columns {
@@ -131,6 +134,11 @@ impl Columns {
                 "path" => &mut columns.path,
                 "id" => &mut columns.id,
                 "models" => &mut columns.models,
+                // Not ours: only looked at, never refused for appearing twice.
+                "model" => {
+                    columns.model.get_or_insert(index);
+                    continue;
+                }
                 _ => continue,
             };
             if slot.is_some() {
@@ -170,6 +178,11 @@ impl Columns {
         let id = Some(cell(self.id))
             .filter(|id| !id.is_empty())
             .map(str::to_string);
+        if self.models.is_none() {
+            if let Some(reason) = validate::model_for_models(cell(self.model).split(';')) {
+                return Err(reason);
+            }
+        }
         let models = validate::clean_models(cell(self.models).split(';'));
         Ok(Fields {
             id,

@@ -21,6 +21,9 @@ struct Line {
     #[serde(default, deserialize_with = "id")]
     id: Option<String>,
     models: Option<Vec<String>>,
+    /// A typo of `models` when it holds model ids (see
+    /// `validate::model_for_models`); any other `model` is left alone.
+    model: Option<serde_json::Value>,
 }
 
 /// Reads an `id` that is a string or an integer, as a string.
@@ -114,6 +117,18 @@ fn fields(parsed: &mut Line) -> Result<Fields<'_>, String> {
     };
     if parsed.id.as_deref().is_some_and(|id| id.trim().is_empty()) {
         return Err("empty `id`: leave it out to number the record".to_string());
+    }
+    if parsed.models.is_none() {
+        let values: Vec<&str> = match &parsed.model {
+            Some(serde_json::Value::String(id)) => vec![id.as_str()],
+            Some(serde_json::Value::Array(ids)) => {
+                ids.iter().filter_map(serde_json::Value::as_str).collect()
+            }
+            _ => Vec::new(),
+        };
+        if let Some(reason) = validate::model_for_models(values) {
+            return Err(reason);
+        }
     }
     let models = parsed
         .models

@@ -190,6 +190,27 @@ fn check_image_content(path: &Path) -> Result<(), String> {
     }
 }
 
+/// Why a `model` field (or column) that holds model ids is refused, when
+/// there is no `models`: it reads as a typo of `models`, and the record
+/// would silently get the default models instead (six readings, not one).
+/// `None` when the values are not all known model ids (a camera's model,
+/// say): that field is not this tool's, and is left alone.
+pub(super) fn model_for_models<'a>(values: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    let ids: Vec<&str> = values
+        .into_iter()
+        .map(str::trim)
+        .filter(|id| !id.is_empty())
+        .collect();
+    let all_known = !ids.is_empty() && ids.iter().all(|id| crate::models::is_known(id));
+    all_known.then(|| {
+        format!(
+            "`model` holds model ids ({}), but restb reads them from `models`: rename it, or the \
+             record gets the default models",
+            ids.join(", ")
+        )
+    })
+}
+
 /// Cleans a record's model list: items trimmed, empty ones and repeats
 /// dropped. A list left empty means the record does not say (`None`).
 pub(super) fn clean_models<'a>(items: impl IntoIterator<Item = &'a str>) -> Option<Vec<String>> {
