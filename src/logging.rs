@@ -1,10 +1,11 @@
-//! Logging set-up for the binary: env_logger behind a guard that drops
-//! ureq's trace-level records, which quote whole URLs, client key included.
+//! Logging set-up for the binary: env_logger, printing above the progress
+//! bar, behind the library's guard against records that quote the client
+//! key ([`KeySafeLog`]).
 
 use indicatif::ProgressBar;
 use log::{LevelFilter, Log, Metadata, Record};
 use parking_lot::Mutex;
-use restb::api::may_quote_the_key;
+use restb::api::KeySafeLog;
 
 /// The progress bar on screen, if any: log lines are printed above it.
 static PROGRESS: Mutex<Option<ProgressBar>> = Mutex::new(None);
@@ -14,19 +15,18 @@ pub fn set_progress(bar: Option<ProgressBar>) {
     *PROGRESS.lock() = bar;
 }
 
-/// env_logger with the records that may quote the key removed (see
-/// [`restb::api::KeySafeLog`]), printed above the progress bar.
-struct KeySafeLogger {
+/// env_logger, printing above the progress bar.
+struct AboveProgress {
     inner: env_logger::Logger,
 }
 
-impl Log for KeySafeLogger {
+impl Log for AboveProgress {
     fn enabled(&self, metadata: &Metadata<'_>) -> bool {
-        !may_quote_the_key(metadata) && self.inner.enabled(metadata)
+        self.inner.enabled(metadata)
     }
 
     fn log(&self, record: &Record<'_>) {
-        if may_quote_the_key(record.metadata()) || !self.inner.matches(record) {
+        if !self.inner.matches(record) {
             return;
         }
         let bar = PROGRESS.lock().clone();
@@ -67,7 +67,7 @@ pub fn init(quiet: bool) {
     }
     let inner = builder.build();
     let max_level = inner.filter();
-    if log::set_boxed_logger(Box::new(KeySafeLogger { inner })).is_ok() {
+    if log::set_boxed_logger(Box::new(KeySafeLog(AboveProgress { inner }))).is_ok() {
         log::set_max_level(max_level);
     }
 }

@@ -50,7 +50,7 @@ pub(super) fn standard_streams(args: &mut RunArgs) -> Result<(), UsageError> {
 /// The input, `--output` and `--stats-json` are three different files.
 pub(super) fn check_distinct(args: &RunArgs) -> Result<(), UsageError> {
     let mut files: Vec<(&str, &Path)> = Vec::new();
-    if args.input.as_os_str() != STANDARD_STREAM {
+    if !is_standard_stream(&args.input) {
         files.push(("the input", &args.input));
     }
     if let Some(output) = &args.output {

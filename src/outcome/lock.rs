@@ -154,7 +154,7 @@ pub fn create_locked(path: &Path, existing: Existing) -> Result<File, LockError>
     }
 }
 
-fn is_regular(file: &File) -> bool {
+pub(super) fn is_regular(file: &File) -> bool {
     file.metadata().is_ok_and(|m| m.is_file())
 }
 

@@ -96,7 +96,7 @@ pub fn open_for_resume(path: &Path) -> Result<(File, ResumeIndex), ResumeError> 
             path: path.to_path_buf(),
             source,
         })?;
-    if !file.metadata().is_ok_and(|m| m.is_file()) {
+    if !super::lock::is_regular(&file) {
         return Err(ResumeError::NotAFile {
             path: path.to_path_buf(),
         });
