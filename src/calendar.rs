@@ -1,6 +1,6 @@
 //! Calendar months in UTC from Unix time (Howard Hinnant's `civil_from_days`
-//! and `days_from_civil`), for the windows counted per calendar month: the
-//! mock's quota and the shared budget.
+//! and `days_from_civil`), for the windows counted per calendar month (the
+//! mock's quota and the shared budget) and the dates a long pause names.
 
 /// Seconds in a day.
 pub(crate) const DAY: u64 = 86_400;
@@ -33,7 +33,6 @@ pub(crate) fn next_month_start(secs: u64) -> u64 {
 
 /// Days from 1970-01-01 to the first of `month` (1-12) of `year` (Hinnant's
 /// `days_from_civil`, for years from 1970).
-#[cfg_attr(not(feature = "mock"), allow(dead_code))]
 pub(crate) fn days_from_civil(year: u64, month: u64) -> u64 {
     let y = if month <= 2 { year - 1 } else { year };
     let era = y / 400;
@@ -42,6 +41,20 @@ pub(crate) fn days_from_civil(year: u64, month: u64) -> u64 {
     let doy = (153 * mp + 2) / 5;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     era * 146_097 + doe - 719_468
+}
+
+/// `secs` seconds after the epoch as `2026-11-29 05:10:00 UTC`.
+pub(crate) fn date_time(secs: u64) -> String {
+    let days = secs / DAY;
+    let (year, month) = year_month(days);
+    let day = days - days_from_civil(year, month) + 1;
+    let time = secs % DAY;
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        time / 3600,
+        time / 60 % 60,
+        time % 60
+    )
 }
 
 /// The calendar month (`2026-11`) of `secs` seconds after the epoch, UTC.
@@ -73,6 +86,14 @@ mod tests {
             days_from_civil(2027, 1) * DAY
         );
         assert_eq!(days_from_civil(1970, 1), 0);
+    }
+
+    #[test]
+    fn date_times_are_in_utc() {
+        assert_eq!(date_time(0), "1970-01-01 00:00:00 UTC");
+        // 2024-02-29 23:59:59, a leap day.
+        assert_eq!(date_time(1_709_251_199), "2024-02-29 23:59:59 UTC");
+        assert_eq!(date_time(1_709_251_200), "2024-03-01 00:00:00 UTC");
     }
 
     #[cfg(feature = "redis")]

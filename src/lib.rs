@@ -100,7 +100,6 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
-#[cfg(any(feature = "mock", feature = "redis"))]
 mod calendar;
 pub mod input;
 pub mod job;

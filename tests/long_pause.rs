@@ -189,3 +189,30 @@ fn a_two_second_pause_is_not_warned_about() {
     let paused = paused_s(stats);
     assert!((1.0..5.0).contains(&paused), "paused_s {paused}");
 }
+
+/// A pause longer than `--max-pause` (a `Retry-After` of an hour; the
+/// default is 300 s) is not waited out: the run stops at once, exit 3, the
+/// job that drew the 429 and those never sent left without an outcome, and
+/// says when to resume.
+#[test]
+fn a_pause_longer_than_max_pause_ends_the_run_resumably() {
+    let (server, log) = first_reply_limited("3600");
+    let batch = Batch::of(JOBS);
+    let stats = batch.dir.path().join("stats.json");
+    let stats = stats.to_str().unwrap();
+    let mut child = spawn_run(&server.base_url(), &batch, stats);
+    let lines = stderr_lines(&mut child);
+    let seen = read_to_end(&mut child, &lines, Duration::from_secs(30));
+    let status = child.wait().unwrap();
+    let all: Vec<&str> = seen.iter().map(|(_, l)| l.as_str()).collect();
+    assert_eq!(status.code(), Some(3), "{all:#?}");
+    assert_eq!(log.lock().unwrap().len(), 1, "nothing sent after the 429");
+    assert!(
+        all.iter().any(|l| l.contains("(429, Retry-After), longer than --max-pause (300 s): 4 jobs have no outcome yet; to send them after then, run: ")
+            && l.contains("--resume")),
+        "{all:#?}"
+    );
+    assert_eq!(std::fs::read_to_string(&batch.out).unwrap(), "");
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(stats).unwrap()).unwrap();
+    assert_eq!(json["long_pause"]["reason"], "429, Retry-After");
+}

@@ -106,6 +106,8 @@ fn ctrl_c_during_an_hour_long_pause_ends_the_run_at_once_and_resume_completes() 
         .args(["--default-signal=INT", env!("CARGO_BIN_EXE_restb")])
         .args(["run", batch.input(), "--base-url", &base, "-o", batch.out()])
         .args(["--models", "re_logo", "--threads", "4", "--rps", "20"])
+        // Allowed to wait the hour out (by default it would end the run).
+        .args(["--max-pause", "7200"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

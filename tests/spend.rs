@@ -9,7 +9,8 @@ mod common;
 #[cfg(feature = "redis")]
 use common::redis_server::Redis;
 use common::{
-    assert_exactly_once, clean_env, json_file, outcome_lines, start_mock, text, RunLine, KEY,
+    assert_exactly_once, clean_env, json_file, outcome_lines, start_mock, text, wait_with_limit,
+    RunLine, KEY,
 };
 use restb::mock::{MockConfig, MockServer};
 use restb::pool::{Attempt, Ending, Pool, PoolConfig, Threads, Work};
@@ -17,7 +18,7 @@ use restb::stop::Stop;
 use std::collections::HashSet;
 use std::num::NonZeroUsize;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -498,4 +499,63 @@ fn a_shared_budget_holds_across_processes_and_refusals_do_not_spend_it() {
     assert_eq!(refused.status.code(), Some(2));
     assert!(text(&refused.stderr).contains("--shared-budget: needs --shared-limit"));
     assert_eq!(server.counters().requests, 9);
+}
+
+/// A spent month quota holds every request until the month ends: far
+/// longer than `--max-pause`, so the run stops at once, resumable (exit 3),
+/// and says until when; a resume once the quota is back finishes the batch
+/// with every job exactly once. (Within `--max-pause` of a month's end the
+/// run would wait instead, as it should.)
+#[test]
+fn a_quota_spent_for_longer_than_max_pause_ends_the_run_resumably() {
+    const JOBS: usize = 12;
+    let mut config = MockConfig::default();
+    config.quota_month = Some(5);
+    let server = start_mock(config);
+    let dir = tempfile::tempdir().unwrap();
+    let input = url_list(dir.path(), "urls.txt", JOBS);
+    let out = dir.path().join("out.jsonl");
+    let stats = dir.path().join("stats.json");
+    let against = |base: &str| {
+        RunLine::new(&input)
+            .base_url(base)
+            .models("re_logo")
+            .rps("20")
+            .args(["--max-pause", "60"])
+            .stats_json(&stats)
+            .out(&out)
+    };
+    let child = against(&server.base_url())
+        .command(Some(KEY))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Waiting the pause out would take an hour.
+    let (status, stderr) = wait_with_limit(child, Duration::from_secs(60));
+    assert_eq!(status, Some(3), "{stderr}");
+    assert!(
+        stderr.contains("the gateway holds every request until ")
+            && stderr.contains(" 00:00:00 UTC (quota spent), longer than --max-pause (60 s)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("7 jobs have no outcome yet; to send them after then, run: "),
+        "{stderr}"
+    );
+    let lines = outcome_lines(&out);
+    assert_eq!(lines.len(), 5, "the month's five");
+    assert!(lines.iter().all(|line| line["status"] == "ok"));
+    let figures = json_file(&stats);
+    assert_eq!(figures["long_pause"]["reason"], "quota spent");
+    let until = figures["long_pause"]["until"].as_str().unwrap();
+    assert!(
+        until.ends_with("-01 00:00:00 UTC"),
+        "the month's end: {until}"
+    );
+
+    let fresh = start_mock(MockConfig::default());
+    let output = against(&fresh.base_url()).args(["--resume"]).run(Some(KEY));
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_exactly_once(&out, JOBS);
 }

@@ -18,8 +18,11 @@ const LONGER_WINDOWS: [(&str, Option<u64>); 5] = [
     ("x-ratelimit-remaining-year", None),
 ];
 
-/// The longest pause a spent quota imposes before the next try.
-const LONGEST_WAIT: Duration = Duration::from_secs(3600);
+/// The latest a quota can reset: a year's window, and some. A reset later
+/// than that is a wrong header (a timestamp for a count of seconds). The
+/// limiter waits at most an hour before it asks again anyway; this is what
+/// a run that stops for a spent quota says about when to resume.
+const LONGEST_RESET: Duration = Duration::from_secs(400 * 86_400);
 /// Used when a month or year quota is spent and no header says when it resets.
 const UNKNOWN_RESET: Duration = Duration::from_secs(3600);
 
@@ -68,13 +71,11 @@ pub fn gateway_hint(headers: &HeaderMap, now: SystemTime) -> GatewayHint {
             None => reset.unwrap_or(UNKNOWN_RESET),
         })
         .max()
-        // A wrong header (a timestamp for a count of seconds) must not stop
-        // the run for good: wait at most an hour, then ask again.
-        .map(|wait| wait.min(LONGEST_WAIT));
+        .map(|wait| wait.min(LONGEST_RESET));
     GatewayHint {
         second,
         exhausted_for,
-        reset: reset.map(|wait| wait.min(LONGEST_WAIT)),
+        reset: reset.map(|wait| wait.min(LONGEST_RESET)),
     }
 }
 
@@ -143,10 +144,10 @@ mod tests {
             ("X-RateLimit-Remaining-Month", "0"),
             ("RateLimit-Reset", "86400"),
         ]);
-        // A spent month waits at most an hour before asking again.
+        // A spent month lasts until the gateway's reset.
         assert_eq!(
             gateway_hint(&month, at(5.0)).exhausted_for,
-            Some(Duration::from_secs(3600))
+            Some(Duration::from_secs(86_400))
         );
         let absurd = headers(&[
             ("X-RateLimit-Remaining-Year", "0"),
@@ -154,7 +155,7 @@ mod tests {
         ]);
         assert_eq!(
             gateway_hint(&absurd, at(5.0)).exhausted_for,
-            Some(Duration::from_secs(3600))
+            Some(LONGEST_RESET)
         );
         let fine = headers(&[("X-RateLimit-Remaining-Minute", "10")]);
         assert_eq!(gateway_hint(&fine, at(5.0)).exhausted_for, None);

@@ -117,6 +117,20 @@ pub(super) fn positive_seconds(text: &str) -> Result<f64, String> {
     }
 }
 
+/// The shortest `--max-pause`: a spent one-second window holds every
+/// request for up to about a second and a quarter, and must not end a run.
+const SHORTEST_MAX_PAUSE: f64 = 2.0;
+
+/// `--max-pause`: seconds from [`SHORTEST_MAX_PAUSE`] to a day.
+fn max_pause_seconds(text: &str) -> Result<f64, String> {
+    match seconds(text) {
+        Ok(value) if value >= SHORTEST_MAX_PAUSE => Ok(value),
+        _ => Err(format!(
+            "'{text}' is not a number of seconds from {SHORTEST_MAX_PAUSE} (a spent one-second window pauses about that long) to {MAX_SECONDS}"
+        )),
+    }
+}
+
 /// `restb run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -173,6 +187,11 @@ pub struct RunArgs {
     /// write the outcomes of those in flight, exit 3; --resume sends the rest.
     #[arg(long, value_name = "N")]
     pub max_requests: Option<NonZeroU64>,
+    /// The longest the gateway may hold every request at once, in seconds: a spent
+    /// hour, day or month quota or a Retry-After that holds them longer ends the run
+    /// (outcomes of those in flight written, exit 3) with the time to --resume after.
+    #[arg(long, value_name = "SECS", default_value = "300", value_parser = max_pause_seconds)]
+    pub max_pause: f64,
     /// Deadline of each request as a whole (connect, send, reply head and body), in seconds.
     #[arg(long, default_value = "30", value_parser = positive_number)]
     pub timeout: f64,

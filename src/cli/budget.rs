@@ -2,7 +2,8 @@
 //! the end of a run whose budget was spent (`--max-requests` or the shared
 //! one): how many jobs are left, and the command line that resumes them.
 
-use restb::pool::PoolSummary;
+use restb::limiter::date_time;
+use restb::pool::{Ending, PoolSummary};
 use std::path::Path;
 #[cfg(feature = "redis")]
 use {
@@ -14,21 +15,42 @@ use {
     std::time::Duration,
 };
 
-/// The line `restb run` prints when its budget ran out (exit status 3).
-pub(super) fn spent_message(summary: &PoolSummary, output: Option<&Path>) -> String {
+/// The line `restb run` prints when it stopped itself, resumably (exit
+/// status 3): why, how many jobs are left, and the command line that
+/// resumes them. `None` for any other ending.
+pub(super) fn resumable_message(
+    summary: &PoolSummary,
+    output: Option<&Path>,
+    max_pause: f64,
+) -> Option<String> {
+    let (why, then) = match &summary.ending {
+        Ending::BudgetSpent => (
+            "budget spent (--max-requests or --shared-budget)".to_string(),
+            "",
+        ),
+        Ending::LongPause(pause) => (
+            format!(
+                "the gateway holds every request until {} ({}), longer than --max-pause ({max_pause} s)",
+                date_time(pause.until),
+                pause.reason
+            ),
+            " after then",
+        ),
+        _ => return None,
+    };
     let left = summary.unfinished;
-    match output {
+    Some(match output {
         Some(_) => format!(
-            "budget spent (--max-requests or --shared-budget): {left} jobs have no outcome yet; to send them, run: {}",
+            "{why}: {left} jobs have no outcome yet; to send them{then}, run: {}",
             // Not `args()`, which panics on a word that is not UTF-8 (a
             // path): such a word is shown lossily instead.
             resume_command(std::env::args_os().map(|word| word.to_string_lossy().into_owned()))
         ),
         // Outcomes went to standard output: only a file can be resumed.
         None => format!(
-            "budget spent (--max-requests or --shared-budget): {left} jobs have no outcome yet; save the outcomes printed so far to a file and run the same command with -o FILE --resume to send them"
+            "{why}: {left} jobs have no outcome yet; save the outcomes printed so far to a file and run the same command with -o FILE --resume to send them{then}"
         ),
-    }
+    })
 }
 
 /// `--shared-budget N`: the month's budget in the Redis of `--shared-limit`
@@ -70,6 +92,9 @@ const SHARED_LIMIT: &str = "--shared-limit";
 /// the password of `--shared-limit` hidden, quoted for a POSIX shell.
 fn resume_command(args: impl IntoIterator<Item = String>) -> String {
     let mut words: Vec<String> = hide_passwords(args.into_iter().collect());
+    // --resume keeps the outcomes that --overwrite would replace (and clap
+    // refuses the two together).
+    words.retain(|word| word != "--overwrite");
     if !words.iter().any(|word| word == "--resume") {
         words.push("--resume".to_string());
     }
@@ -133,6 +158,12 @@ mod tests {
         );
         let again = words(&["restb", "run", "a.csv", "-o", "o.jsonl", "--resume"]);
         assert_eq!(resume_command(again), "restb run a.csv -o o.jsonl --resume");
+        let overwrite = words(&["restb", "run", "a.csv", "-o", "o.jsonl", "--overwrite"]);
+        assert_eq!(
+            resume_command(overwrite),
+            "restb run a.csv -o o.jsonl --resume",
+            "--resume keeps what --overwrite would replace"
+        );
         let shared = words(&[
             "restb",
             "run",

@@ -38,9 +38,10 @@ pub enum Exit {
     Failure,
     /// Bad usage, input or configuration.
     Usage,
-    /// The `--max-requests` budget was spent before every job finished
-    /// (resumable).
-    BudgetSpent,
+    /// The run stopped itself before every job finished, resumably: the
+    /// `--max-requests` or `--shared-budget` budget was spent, or the gateway
+    /// held every request longer than `--max-pause`.
+    Resumable,
     /// Interrupted by SIGINT, SIGTERM or SIGHUP.
     Interrupted,
 }
@@ -52,7 +53,7 @@ impl Exit {
             Exit::Success => 0,
             Exit::Failure => 1,
             Exit::Usage => 2,
-            Exit::BudgetSpent => 3,
+            Exit::Resumable => 3,
             Exit::Interrupted => 130,
         }
     }
@@ -65,7 +66,7 @@ impl Exit {
             Ending::Completed if failed == 0 => Exit::Success,
             Ending::Stopped => Exit::Interrupted,
             // Resumable whatever failed so far: the next step is --resume.
-            Ending::BudgetSpent => Exit::BudgetSpent,
+            Ending::BudgetSpent | Ending::LongPause(_) => Exit::Resumable,
             // A failed job, a refused key, an engine error, outcomes that
             // could not be written, or an ending the engine adds later:
             // not a clean run.
@@ -132,11 +133,8 @@ mod tests {
         assert_eq!(Exit::from_ending(&Ending::Completed, 3), Exit::Failure);
         assert_eq!(Exit::from_ending(&Ending::Stopped, 0), Exit::Interrupted);
         assert_eq!(Exit::from_ending(&Ending::Stopped, 3), Exit::Interrupted);
-        assert_eq!(
-            Exit::from_ending(&Ending::BudgetSpent, 2),
-            Exit::BudgetSpent
-        );
-        assert_eq!(Exit::BudgetSpent.code(), 3);
+        assert_eq!(Exit::from_ending(&Ending::BudgetSpent, 2), Exit::Resumable);
+        assert_eq!(Exit::Resumable.code(), 3);
         assert_eq!(Exit::from_ending(&refused, 0), Exit::Failure);
         assert_eq!(Exit::from_ending(&disk_full, 0), Exit::Failure);
     }

@@ -302,5 +302,6 @@ pub(super) fn pool_config(args: &RunArgs, rate: Rate) -> PoolConfig {
     config.align_to_windows = rate.is_some();
     config.retry = retry;
     config.budget = args.max_requests.map(|n| n.get());
+    config.longest_pause = Some(Duration::from_secs_f64(args.max_pause));
     config
 }

@@ -151,7 +151,7 @@ fn report(args: &RunArgs, run: Finish<'_>) -> Exit {
     if earlier_failures > 0 {
         eprintln!("{earlier_failures} jobs failed in an earlier run; --retry-failed redoes them");
     }
-    let exit = exit_status(&summary, args.output.as_deref());
+    let exit = exit_status(&summary, args.output.as_deref(), args.max_pause);
     if let Some(error) = &input_error {
         eprintln!(
             "Error: {error}; the {} jobs after it were not sent{}",
@@ -275,6 +275,8 @@ struct StatsFile<'a> {
     interrupted: bool,
     aborted: bool,
     budget_spent: bool,
+    /// The pause longer than `--max-pause` that ended the run; `null` if none did.
+    long_pause: Option<LongPauseFigures>,
     /// The quota windows the replies reported last; `null` when none did.
     quota: Option<Quota>,
     /// With `--shared-limit` only (absent otherwise): reservations and
@@ -330,10 +332,24 @@ impl<'a> StatsFile<'a> {
             interrupted: matches!(summary.ending, Ending::Stopped),
             aborted: aborted(&summary.ending),
             budget_spent: summary.ending == Ending::BudgetSpent,
+            long_pause: match &summary.ending {
+                Ending::LongPause(pause) => Some(LongPauseFigures {
+                    reason: pause.reason.to_string(),
+                    until: restb::limiter::date_time(pause.until),
+                }),
+                _ => None,
+            },
             quota: None,
             shared_limit: None,
         }
     }
+}
+
+/// Why and until when every request was held, in `--stats-json`.
+#[derive(Debug, Serialize)]
+struct LongPauseFigures {
+    reason: String,
+    until: String,
 }
 
 /// `value` rounded to `decimals` places; the nearest double to that decimal
@@ -343,12 +359,9 @@ fn round(value: f64, decimals: i32) -> f64 {
     (value * scale).round() / scale
 }
 
-fn exit_status(summary: &PoolSummary, output: Option<&Path>) -> Exit {
-    let message = if summary.ending == Ending::BudgetSpent {
-        Some(super::budget::spent_message(summary, output))
-    } else {
-        ending_message(&summary.ending, summary.unfinished, output)
-    };
+fn exit_status(summary: &PoolSummary, output: Option<&Path>, max_pause: f64) -> Exit {
+    let message = super::budget::resumable_message(summary, output, max_pause)
+        .or_else(|| ending_message(&summary.ending, summary.unfinished, output));
     if let Some(message) = message {
         eprintln!("{message}");
     }

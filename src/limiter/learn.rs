@@ -22,7 +22,7 @@ use super::reservation::Reservation;
 use super::schedule::Schedule;
 use super::trust::Trust;
 use super::window;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// Longest pause for 429s in a row without any hint.
 const MAX_BLIND_PAUSE: Duration = Duration::from_secs(1);
@@ -86,8 +86,8 @@ impl Learner {
             schedule.enter_windows(count.limit, now);
             schedule.observe_window(reservation, count.limit, count.remaining, now);
         }
-        if let Some(until) = quota_reset(&hint, None, now) {
-            self.pause(schedule, until, PauseReason::QuotaSpent, now);
+        if let Some(reset) = quota_reset(&hint, None, now) {
+            self.quota_pause(schedule, reset, now);
         }
     }
 
@@ -109,8 +109,8 @@ impl Learner {
         // 429s that the gateway explains (a spent quota, a long
         // Retry-After, a spent window whose counts window mode follows)
         // say nothing about the rate: AIMD counts only the others.
-        if let Some(until) = quota_reset(&hint, retry_after, now) {
-            return self.pause(schedule, until, PauseReason::QuotaSpent, now);
+        if let Some(reset) = quota_reset(&hint, retry_after, now) {
+            return self.quota_pause(schedule, reset, now);
         }
         if let Some(wait) = retry_after.filter(|wait| *wait > ONE_WINDOW) {
             let until = later(now.instant, wait);
@@ -266,6 +266,17 @@ impl Learner {
         }
     }
 
+    /// Holds every start for a spent quota: until it resets, or for
+    /// [`LONGEST_QUOTA_WAIT`] before the next try.
+    fn quota_pause(&mut self, schedule: &mut Schedule, reset: QuotaReset, now: Now) -> Backoff {
+        let reason = PauseReason::QuotaSpent;
+        let until = reset.next_try;
+        schedule.pause(until, now);
+        self.pauses
+            .record_said(until, Some(reset.resets), reason, now);
+        Backoff::Everyone { until, reason }
+    }
+
     /// Holds every start until `until`.
     fn pause(
         &mut self,
@@ -280,17 +291,34 @@ impl Learner {
     }
 }
 
-/// A spent minute, hour, month...: when to try again. The gateway's word
+/// When a spent quota resets, and when to try again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct QuotaReset {
+    /// The reset on the wall clock.
+    pub(super) resets: SystemTime,
+    /// The reset, or an hour from now if that is sooner (a wrong header
+    /// must not hold the run for good).
+    pub(super) next_try: Instant,
+}
+
+/// A spent minute, hour, month...: when it resets. The gateway's word
 /// first (`Retry-After`, then `RateLimit-Reset`), our clock's boundary as the
-/// fallback, plus a small guard; at most an hour.
+/// fallback, plus a small guard.
 pub(super) fn quota_reset(
     hint: &GatewayHint,
     retry_after: Option<Duration>,
     now: Now,
-) -> Option<Instant> {
+) -> Option<QuotaReset> {
     let ours = hint.exhausted_for?;
     let wait = retry_after.or(hint.reset).unwrap_or(ours) + QUOTA_GUARD;
-    Some(later(now.instant, wait.min(LONGEST_QUOTA_WAIT)))
+    Some(QuotaReset {
+        // A reset past what a SystemTime holds is a wrong header.
+        resets: now
+            .wall
+            .checked_add(wait)
+            .unwrap_or(now.wall + LONGEST_QUOTA_WAIT),
+        next_try: later(now.instant, wait.min(LONGEST_QUOTA_WAIT)),
+    })
 }
 
 /// The start of the next wall-clock second after `now`, plus `guard`.

@@ -58,7 +58,7 @@ pub use backoff::{Backoff, PauseReason};
 pub use clock::{Clock, FakeClock, Now, SystemClock};
 pub(crate) use departure::{request_sent, SendingFor};
 pub use hint::{GatewayHint, WindowCount};
-pub use pause_record::clock_time;
+pub use pause_record::{clock_time, date_time};
 pub use rate::Rate;
 pub use reservation::{Pause, Reservation};
 pub use schedule::PacingModel;

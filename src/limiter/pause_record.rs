@@ -26,6 +26,19 @@ impl PauseRecord {
     /// Books a pause decided at `now` until `until` (the time beyond what
     /// earlier pauses already held counts once).
     pub(super) fn record(&mut self, until: Instant, reason: PauseReason, now: Now) {
+        self.record_said(until, None, reason, now);
+    }
+
+    /// [`PauseRecord::record`] of a pause that stops short of the end the
+    /// gateway `said` (a spent quota's: at most an hour before the next
+    /// try), which is the end the pause in force reports.
+    pub(super) fn record_said(
+        &mut self,
+        until: Instant,
+        said: Option<SystemTime>,
+        reason: PauseReason,
+        now: Now,
+    ) {
         let held_from = self.until.map_or(now.instant, |u| u.max(now.instant));
         if until <= held_from {
             return;
@@ -33,12 +46,17 @@ impl PauseRecord {
         self.total += until - held_from;
         self.until = Some(until);
         let wall = now.wall + (until - now.instant);
-        self.until_wall = Some(wall);
+        self.until_wall = Some(said.map_or(wall, |said| said.max(wall)));
         self.reason = Some(reason);
         let length = until - now.instant;
         if length > LOUD_PAUSE {
+            let resets = said
+                .filter(|said| *said > wall + LOUD_PAUSE)
+                .map_or(String::new(), |said| {
+                    format!("; the gateway resets it at {}", date_time(said))
+                });
             log::warn!(
-                "pausing every request for {:.0} s, until {} ({reason})",
+                "pausing every request for {:.0} s, until {} ({reason}){resets}",
                 length.as_secs_f64(),
                 clock_time(wall)
             );
@@ -75,6 +93,16 @@ impl PauseRecord {
             _ => None,
         }
     }
+}
+
+/// The date and time of `wall` in UTC, as `2026-11-29 05:10:00 UTC`: for
+/// the end of a pause that may be days away (a spent month quota).
+pub fn date_time(wall: SystemTime) -> String {
+    let secs = wall
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    crate::calendar::date_time(secs)
 }
 
 /// `HH:MM:SS UTC` of a wall-clock time.

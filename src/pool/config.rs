@@ -70,6 +70,14 @@ pub struct PoolConfig {
     /// are booked there instead of in this pool's own limiter. Defaults to
     /// none.
     pub shared: Option<SharedPacing>,
+    /// The longest every start may be held by one pause (a spent quota, a
+    /// long `Retry-After`, set by this pool or another on the shared
+    /// schedule). A longer pause ends the run at once with
+    /// [`Ending::LongPause`](super::Ending::LongPause): the tries in flight
+    /// finish, the jobs left are unfinished, to be sent after it. Defaults
+    /// to `None`: every pause is waited out (a spent quota's for an hour at
+    /// most before the next try).
+    pub longest_pause: Option<Duration>,
 }
 
 impl Default for PoolConfig {
@@ -85,6 +93,7 @@ impl Default for PoolConfig {
             shared_budget: None,
             first_try_alone: None,
             shared: None,
+            longest_pause: None,
         }
     }
 }

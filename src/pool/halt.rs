@@ -1,6 +1,6 @@
 //! Whether a run is stopping, and the first reason it aborted itself.
 
-use super::summary::AbortReason;
+use super::summary::{AbortReason, LongPause};
 use crate::stop::Stop;
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,6 +13,8 @@ pub(super) struct Halt<'a> {
     abort: Mutex<Option<AbortReason>>,
     /// Whether a start was refused for want of budget.
     budget_spent: AtomicBool,
+    /// A pause of every start longer than the run may wait, if one came.
+    long_pause: Mutex<Option<LongPause>>,
 }
 
 impl<'a> Halt<'a> {
@@ -22,6 +24,7 @@ impl<'a> Halt<'a> {
             stop,
             abort: Mutex::new(None),
             budget_spent: AtomicBool::new(false),
+            long_pause: Mutex::new(None),
         }
     }
 
@@ -40,6 +43,17 @@ impl<'a> Halt<'a> {
     pub(super) fn spend_out(&self) {
         self.budget_spent.store(true, Ordering::SeqCst);
         self.stop.stop();
+    }
+
+    /// Stops the run: every start is held longer than it may wait.
+    pub(super) fn pause_out(&self, pause: LongPause) {
+        self.long_pause.lock().get_or_insert(pause);
+        self.stop.stop();
+    }
+
+    /// The pause that stopped the run, if one did.
+    pub(super) fn long_pause(&self) -> Option<LongPause> {
+        *self.long_pause.lock()
     }
 
     /// Whether the run is stopping (given from outside, or aborted).

@@ -43,7 +43,7 @@ mod worker;
 pub use budget::{BudgetCounter, SharedBudget};
 pub use config::{PoolConfig, Threads};
 pub use sink::Sink;
-pub use summary::{AbortReason, Ending, PoolSummary};
+pub use summary::{AbortReason, Ending, LongPause, PoolSummary};
 pub use work::{Attempt, Finished, Work};
 
 use crate::stats::Stats;
@@ -265,7 +265,7 @@ impl Pool {
             let drained = sink_thread.join().expect("the sink thread does not panic");
             (headcount, drained)
         });
-        let budget_spent = engine.halt.budget_spent();
+        let held = (engine.halt.budget_spent(), engine.halt.long_pause());
         // A job the sink could not record counts as unfinished too.
         let total = (feed.fed() as u64).saturating_add(feed.left() as u64);
         let unfinished = total.saturating_sub(drained.written);
@@ -278,7 +278,7 @@ impl Pool {
             ending: Ending::of(
                 engine.halt.into_abort(),
                 drained.error.as_ref(),
-                budget_spent,
+                held,
                 unfinished,
                 maybe_more,
             ),

@@ -1,8 +1,10 @@
 //! How a pool run ended: [`PoolSummary`], with its [`Ending`].
 
+use crate::limiter::{clock_time, PauseReason};
 use crate::stats::StatsReport;
 use std::fmt;
 use std::io;
+use std::time::SystemTime;
 
 /// How a pool run ended.
 #[derive(Debug)]
@@ -28,7 +30,7 @@ pub struct PoolSummary {
 /// Why a pool run ended. When several causes meet (a refused key while the
 /// outcome file fills up), the first of this list wins: [`Ending::Aborted`],
 /// then [`Ending::SinkFailed`], then [`Ending::BudgetSpent`], then
-/// [`Ending::Stopped`].
+/// [`Ending::LongPause`], then [`Ending::Stopped`].
 ///
 /// # Examples
 ///
@@ -61,6 +63,12 @@ pub enum Ending {
     /// was spent before every job finished: the tries in flight finished,
     /// the jobs left (the one that could not start included) are unfinished.
     BudgetSpent,
+    /// Every start was held longer than
+    /// [`PoolConfig::longest_pause`](super::PoolConfig::longest_pause) (a
+    /// spent day or month quota, a `Retry-After` of an hour): the tries in
+    /// flight finished, the jobs left are unfinished, to be sent after
+    /// `pause.until`.
+    LongPause(LongPause),
     /// The run stopped itself: no further job could succeed.
     Aborted {
         /// What made it stop.
@@ -73,6 +81,23 @@ pub enum Ending {
         /// The error's message.
         message: String,
     },
+}
+
+/// A pause of every start that outlasted what the run may wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LongPause {
+    /// Why every start is held.
+    pub reason: PauseReason,
+    /// When the pause ends (wall clock).
+    pub until: SystemTime,
+}
+
+impl LongPause {
+    /// A pause for `reason` until `until`.
+    pub fn new(reason: PauseReason, until: SystemTime) -> LongPause {
+        LongPause { reason, until }
+    }
 }
 
 /// What made a run abort.
@@ -91,11 +116,12 @@ impl Ending {
     /// The ending of a run that was aborted for `abort` (if it was), whose
     /// sink failed with `sink_error` (if it did), stopped at its budget (if
     /// `budget_spent`), and left `unfinished` jobs, or maybe more jobs in an
-    /// iterator it did not see to its end (`maybe_more`).
+    /// iterator it did not see to its end (`maybe_more`); a `long_pause`
+    /// stopped it if given.
     pub(super) fn of(
         abort: Option<AbortReason>,
         sink_error: Option<&io::Error>,
-        budget_spent: bool,
+        (budget_spent, long_pause): (bool, Option<LongPause>),
         unfinished: u64,
         maybe_more: bool,
     ) -> Ending {
@@ -107,7 +133,7 @@ impl Ending {
                 message: error.to_string(),
             },
             (None, None) if unfinished > 0 && budget_spent => Ending::BudgetSpent,
-            (None, None) if unfinished > 0 => Ending::Stopped,
+            (None, None) if unfinished > 0 => long_pause.map_or(Ending::Stopped, Ending::LongPause),
             (None, None) => Ending::Completed,
         }
     }
@@ -119,6 +145,12 @@ impl fmt::Display for Ending {
             Ending::Completed => f.write_str("completed"),
             Ending::Stopped => f.write_str("stopped before every job finished"),
             Ending::BudgetSpent => f.write_str("the budget of requests was spent"),
+            Ending::LongPause(pause) => write!(
+                f,
+                "every request was held until {} ({}), longer than the run may wait",
+                clock_time(pause.until),
+                pause.reason
+            ),
             Ending::Aborted {
                 reason: AbortReason::Job,
             } => f.write_str("aborted: a job said no other can succeed"),
@@ -138,23 +170,43 @@ mod tests {
     fn an_abort_outranks_a_sink_error_which_outranks_a_stop() {
         let disk_full = io::Error::other("disk full");
         assert_eq!(
-            Ending::of(Some(AbortReason::Job), Some(&disk_full), true, 3, false),
+            Ending::of(
+                Some(AbortReason::Job),
+                Some(&disk_full),
+                (true, None),
+                3,
+                false
+            ),
             Ending::Aborted {
                 reason: AbortReason::Job
             }
         );
         assert_eq!(
-            Ending::of(None, Some(&disk_full), true, 3, false),
+            Ending::of(None, Some(&disk_full), (true, None), 3, false),
             Ending::SinkFailed {
                 kind: io::ErrorKind::Other,
                 message: "disk full".into()
             }
         );
-        assert_eq!(Ending::of(None, None, true, 3, false), Ending::BudgetSpent);
-        assert_eq!(Ending::of(None, None, false, 3, false), Ending::Stopped);
-        assert_eq!(Ending::of(None, None, false, 0, false), Ending::Completed);
+        let pause = LongPause::new(PauseReason::QuotaSpent, SystemTime::UNIX_EPOCH);
         assert_eq!(
-            Ending::of(None, None, false, 0, true),
+            Ending::of(None, None, (true, Some(pause)), 3, false),
+            Ending::BudgetSpent
+        );
+        assert_eq!(
+            Ending::of(None, None, (false, Some(pause)), 3, false),
+            Ending::LongPause(pause)
+        );
+        assert_eq!(
+            Ending::of(None, None, (false, None), 3, false),
+            Ending::Stopped
+        );
+        assert_eq!(
+            Ending::of(None, None, (false, None), 0, false),
+            Ending::Completed
+        );
+        assert_eq!(
+            Ending::of(None, None, (false, None), 0, true),
             Ending::Stopped,
             "an iterator not seen to its end may hold more"
         );
@@ -164,7 +216,7 @@ mod tests {
     fn a_sink_error_on_the_last_flush_is_not_hidden_by_a_full_count() {
         let error = io::Error::new(io::ErrorKind::WriteZero, "short write");
         assert!(matches!(
-            Ending::of(None, Some(&error), false, 0, false),
+            Ending::of(None, Some(&error), (false, None), 0, false),
             Ending::SinkFailed {
                 kind: io::ErrorKind::WriteZero,
                 ..
@@ -176,7 +228,7 @@ mod tests {
     fn an_abort_by_the_last_job_is_still_an_abort() {
         let reason = AbortReason::Internal("no worker thread".into());
         assert_eq!(
-            Ending::of(Some(reason.clone()), None, false, 0, false),
+            Ending::of(Some(reason.clone()), None, (false, None), 0, false),
             Ending::Aborted { reason }
         );
     }

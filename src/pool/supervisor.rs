@@ -5,11 +5,11 @@
 use super::engine::{Engine, SinkSender};
 use super::feed::{Feed, Source};
 use super::sizing::{self, Demand, Load, SizePlan};
-use super::summary::AbortReason;
+use super::summary::{AbortReason, LongPause};
 use super::work::Work;
-use crate::limiter::PacingModel;
+use crate::limiter::{PacingModel, PauseReason};
 use std::thread::{self, Scope};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// How often the supervisor looks at the queue, the retry heap and the stop signal.
 const SUPERVISOR_TICK: Duration = Duration::from_millis(10);
@@ -48,6 +48,25 @@ fn top_up<W: Work, J: Source<Job = W::Job>>(engine: &Engine<'_, W>, feed: &mut F
     if let Some(why) = feed.take_failure() {
         log::error!("{why}; stopping");
         engine.halt.abort(AbortReason::Internal(why));
+    }
+}
+
+/// Ends the run if every start is held longer than it may wait
+/// ([`PoolConfig::longest_pause`](super::PoolConfig::longest_pause)).
+fn stop_for_long_pause<W: Work>(engine: &Engine<'_, W>, pause: Option<(PauseReason, SystemTime)>) {
+    let (Some(longest), Some((reason, until))) = (engine.config.longest_pause, pause) else {
+        return;
+    };
+    let left = until
+        .duration_since(SystemTime::now())
+        .unwrap_or(Duration::ZERO);
+    if left > longest {
+        log::warn!(
+            "every request is held for {:.0} s ({reason}), longer than the longest pause allowed ({:.0} s): stopping",
+            left.as_secs_f64(),
+            longest.as_secs_f64()
+        );
+        engine.halt.pause_out(LongPause::new(reason, until));
     }
 }
 
@@ -115,7 +134,9 @@ impl<'a, 'w, W: Work> Supervisor<'a, 'w, W> {
                 due.saturating_duration_since(now).min(SUPERVISOR_TICK)
             });
             engine.books.wait_for_last(wait);
-            engine.stats.set_pacing(engine.limiter.status());
+            let status = engine.limiter.status();
+            stop_for_long_pause(engine, status.pause);
+            engine.stats.set_pacing(status);
         }
         engine.stats.set_pacing(engine.limiter.status());
         engine.limiter.interrupt();
