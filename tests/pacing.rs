@@ -138,3 +138,26 @@ fn headers_from_another_layer_give_way_to_even_pacing() {
     );
     server.stop();
 }
+
+#[test]
+fn an_allotment_below_the_rate_given_draws_a_few_429s_not_a_third() {
+    // A leaky bucket of 10 per second (nginx's 429 + `Retry-After: 1`) and
+    // a client told 20: the cut goes to just under what passed, and each
+    // probe back up returns at its first 429. Once the first cut is behind
+    // it, only those few 429s come (before: a third of all requests, in
+    // bursts at every probe, which waited for the 429s to persist).
+    let server = mock(10, LimiterKind::Leaky, |config| {
+        config.retry_after = Some(1)
+    });
+    let (_, jobs, outcomes) = run(&server, 150, 20.0);
+    assert_exactly_once_ok(&jobs, &outcomes);
+    let arrivals = server.arrivals();
+    let second_half = &arrivals[arrivals.len() / 2..];
+    let late_429s = second_half.iter().filter(|a| a.status == 429).count();
+    assert!(
+        late_429s <= 8,
+        "{late_429s} 429s among the last {} requests",
+        second_half.len()
+    );
+    server.stop();
+}

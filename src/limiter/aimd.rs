@@ -10,21 +10,46 @@
 //! needs several rejections among the recent replies, and one cut per round
 //! (replies to requests that started before the last cut do not count).
 //!
-//! The climb back borrows from TCP CUBIC: fast far below the share at which
-//! the last cut came, slow near it (where the 429s were), and whatever the
-//! share, faster and faster the longer since the cut: the others on the key
-//! may have gone, and the whole allotment should come back in seconds.
+//! A cut goes to just under the rate the gateway let through (the most
+//! requests accepted in one second lately), not merely a fixed share lower:
+//! a leaky bucket or a sliding window that counts rejections is a cliff, and
+//! a rate above it, however little, keeps drawing 429s.
+//!
+//! The share a cut leaves is known to pass. It holds there for a moment,
+//! then climbs back, borrowing from TCP CUBIC: fast far below the share at
+//! which the last cut came, slow near it (where the 429s were), and
+//! whatever the share, faster and faster the longer since the cut: the
+//! others on the key may have gone, and the whole allotment should come
+//! back in seconds. The climb is a probe: the first 429 to a request it
+//! sent takes the share straight back to the one known to pass, without a
+//! cut or a pause (on a cliff, waiting for the 429s to persist costs a
+//! second of rejections per probe), and holds it there a little longer each
+//! time (the BBR-like probe-and-return that keeps a client just under a
+//! limit it cannot see).
 
 use std::collections::VecDeque;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-/// A cut keeps this share of the rate. Not less, even when nearly every
+/// A cut keeps at most this share of the rate. Not less, even when nearly every
 /// reply is a 429: a client that loses the race for a leaky bucket's slots
 /// to another sees that whatever its rate, and must be ready to take the
 /// whole allotment back the moment the other has gone.
 const DECREASE: f64 = 0.8;
+/// A cut to the rate that passed goes this far under it...
+const UNDER_WHAT_PASSED: f64 = 0.03;
+/// ...and keeps at least this share of the rate (one cut).
+const DEEPEST_CUT: f64 = 0.3;
+/// What passed is the most requests accepted in one second of this span,
+/// counted once the accepted replies in it span `MEASURED_SPAN`.
+const PASSED_SPAN: Duration = Duration::from_secs(3);
+const MEASURED_SPAN: Duration = Duration::from_millis(900);
 /// The share is never cut below this.
 const MIN_SHARE: f64 = 0.05;
+/// After a cut the share holds this long before the climb; after each
+/// probe that drew a 429, twice as long as the last time, at most
+/// `LONGEST_HOLD`.
+const HOLD_AFTER_CUT: Duration = Duration::from_secs(2);
+const LONGEST_HOLD: Duration = Duration::from_secs(4);
 /// Each second at the rate in force raises the share by this much of the
 /// allotment, times a factor: up to four times this just after a cut (far
 /// below the share of the last cut), a quarter of it near that share...
@@ -32,9 +57,9 @@ const INCREASE_PER_SECOND: f64 = 0.02;
 const FASTEST_APPROACH: f64 = 4.0;
 const SLOWEST_APPROACH: f64 = 0.25;
 /// ...and, whatever the share, at least a quarter of it doubled for every
-/// this many seconds since the last cut, at most `MAX_SPEEDUP` times: once
-/// the other clients on the key have gone, half the allotment comes back
-/// in about 6 s.
+/// this many seconds since the last cut or failed probe, at most
+/// `MAX_SPEEDUP` times: once the other clients on the key have gone, half
+/// the allotment comes back in about 6 s.
 const SPEEDUP_EVERY_SECONDS: f64 = 1.0;
 const MAX_SPEEDUP: f64 = 64.0;
 /// Rejections among the recent replies that make a persistence: at least
@@ -52,6 +77,17 @@ const MIN_REJECTED_SHARE: f64 = 0.2;
 /// The fewest recent replies looked at.
 const MIN_WINDOW: usize = 50;
 
+/// What a 429 did to the share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum RateChange {
+    /// Nothing (not yet persistence, or paced at an older rate).
+    None,
+    /// 429s persisted: a cut.
+    Cut,
+    /// A probe above the share known to pass drew it: back to that share.
+    ProbeFailed,
+}
+
 /// AIMD state; see the module docs.
 #[derive(Debug, Clone)]
 pub(super) struct Aimd {
@@ -66,6 +102,17 @@ pub(super) struct Aimd {
     last_max: f64,
     /// Cuts so far.
     cuts: u32,
+    /// Starts of the accepted requests of the last `PASSED_SPAN`, oldest
+    /// first; `None` where this client's own count is not the rate that
+    /// passed (a schedule shared with other processes).
+    passed: Option<VecDeque<Instant>>,
+    /// The share known to pass (the last cut's); above it the climb is a probe.
+    base: Option<f64>,
+    /// The start of the first request the current probe sent.
+    probe_began: Option<Instant>,
+    /// No climb for requests started before this.
+    hold_until: Option<Instant>,
+    hold: Duration,
 }
 
 impl Aimd {
@@ -77,7 +124,19 @@ impl Aimd {
             round_began: None,
             last_max: 1.0,
             cuts: 0,
+            passed: Some(VecDeque::new()),
+            base: None,
+            probe_began: None,
+            hold_until: None,
+            hold: HOLD_AFTER_CUT,
         }
+    }
+
+    /// The schedule is shared with other processes: what this one sees
+    /// accepted is its part of the rate that passed, not all of it, so a
+    /// cut is by `DECREASE`.
+    pub(super) fn share_schedule(&mut self) {
+        self.passed = None;
     }
 
     /// The share of the allotted rate in force (1.0 = all of it).
@@ -108,11 +167,25 @@ impl Aimd {
             return;
         }
         self.remember(false);
-        if self.share < 1.0 {
-            // One step per second at the rate in force.
-            let per_reply =
-                INCREASE_PER_SECOND * self.pace(started) / (self.allotted * self.share).max(1.0);
-            self.share = (self.share + per_reply).min(1.0);
+        if let Some(passed) = self.passed.as_mut() {
+            passed.push_back(started);
+            while passed
+                .front()
+                .is_some_and(|first| started.saturating_duration_since(*first) > PASSED_SPAN)
+            {
+                passed.pop_front();
+            }
+        }
+        let holding = self.hold_until.is_some_and(|until| started < until);
+        if self.share >= 1.0 || holding {
+            return;
+        }
+        // One step per second at the rate in force.
+        let per_reply =
+            INCREASE_PER_SECOND * self.pace(started) / (self.allotted * self.share).max(1.0);
+        self.share = (self.share + per_reply).min(1.0);
+        if self.base.is_some_and(|base| self.share > base) {
+            self.probe_began.get_or_insert(started);
         }
     }
 
@@ -135,40 +208,101 @@ impl Aimd {
     }
 
     /// A request that started at `started` was rejected, as seen at `now`.
-    /// Returns whether this cut the rate.
-    pub(super) fn rejected(&mut self, started: Instant, now: Instant) -> bool {
+    pub(super) fn rejected(&mut self, started: Instant, now: Instant) -> RateChange {
         if self.round_began.is_some_and(|began| started < began) {
-            return false;
+            return RateChange::None;
+        }
+        if self.probe_began.is_some_and(|began| started >= began) {
+            return self.probe_failed(now);
         }
         self.remember(true);
         let rejections = self.recent.iter().filter(|r| **r).count();
         let persistent = rejections >= MIN_REJECTIONS
             && rejections as f64 >= MIN_REJECTED_SHARE * self.window() as f64;
         if !persistent {
-            return false;
+            return RateChange::None;
         }
         self.last_max = self.share;
-        self.share = (self.share * DECREASE).max(MIN_SHARE);
+        self.share = self.after_cut();
         self.cuts += 1;
+        self.hold = HOLD_AFTER_CUT;
+        self.settle(now);
+        RateChange::Cut
+    }
+
+    /// The share a cut leaves: just under what passed, within
+    /// `DEEPEST_CUT`..`DECREASE` of the share in force.
+    fn after_cut(&self) -> f64 {
+        let by_factor = self.share * DECREASE;
+        let under_passed = self
+            .passed_share()
+            .map_or(by_factor, |passed| passed * (1.0 - UNDER_WHAT_PASSED));
+        under_passed
+            .clamp(self.share * DEEPEST_CUT, by_factor)
+            .max(MIN_SHARE)
+    }
+
+    /// The most requests accepted in one second lately, as a share of the
+    /// allotment; `None` until the accepted replies span `MEASURED_SPAN`.
+    fn passed_share(&self) -> Option<f64> {
+        let passed = self.passed.as_ref()?;
+        let (first, last) = (passed.front()?, passed.back()?);
+        if last.saturating_duration_since(*first) < MEASURED_SPAN {
+            return None;
+        }
+        let mut most = 0;
+        let mut from = 0;
+        for (to, start) in passed.iter().enumerate() {
+            while start.saturating_duration_since(passed[from]) >= Duration::from_secs(1) {
+                from += 1;
+            }
+            most = most.max(to - from + 1);
+        }
+        Some(most as f64 / self.allotted)
+    }
+
+    /// A probe drew a 429: back to the share known to pass, held a little
+    /// longer than last time.
+    fn probe_failed(&mut self, now: Instant) -> RateChange {
+        if let Some(base) = self.base {
+            self.share = base;
+        }
+        self.hold = (self.hold * 2).min(LONGEST_HOLD);
+        self.settle(now);
+        RateChange::ProbeFailed
+    }
+
+    /// A new round at the share just set, known to pass: it holds there
+    /// for `hold`, then probes.
+    fn settle(&mut self, now: Instant) {
+        self.base = Some(self.share);
+        self.probe_began = None;
+        self.hold_until = Some(now + self.hold);
         self.recent.clear();
         self.round_began = Some(now);
-        true
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    fn cut(change: RateChange) -> bool {
+        change == RateChange::Cut
+    }
 
     #[test]
     fn lone_rejections_do_not_cut() {
         let t0 = Instant::now();
         let mut aimd = Aimd::new(20.0);
         for i in 0..1000u32 {
-            let at = t0 + Duration::from_millis(50) * i;
+            let at = t0 + ms(50) * i;
             if i % 100 == 0 {
-                assert!(!aimd.rejected(at, at));
+                assert_eq!(aimd.rejected(at, at), RateChange::None);
             } else {
                 aimd.accepted(at);
             }
@@ -177,24 +311,33 @@ mod tests {
     }
 
     #[test]
-    fn persisting_rejections_cut_once_per_round_then_the_share_climbs_back() {
+    fn persisting_rejections_cut_once_per_round_then_the_share_holds_and_climbs_back() {
         let t0 = Instant::now();
         let mut aimd = Aimd::new(20.0);
-        let later = t0 + Duration::from_millis(1);
+        let later = t0 + ms(1);
         for _ in 0..40 {
             aimd.accepted(t0);
         }
         for _ in 0..9 {
-            assert!(!aimd.rejected(t0, later));
+            assert_eq!(aimd.rejected(t0, later), RateChange::None);
         }
-        assert!(aimd.rejected(t0, later), "a fifth of the last fifty");
+        assert!(cut(aimd.rejected(t0, later)), "a fifth of the last fifty");
+        // The accepted replies span no time: nothing measured, a cut by a fifth.
         assert!((aimd.share() - DECREASE).abs() < 1e-9);
         for _ in 0..5 {
-            assert!(!aimd.rejected(t0, later), "sent before the cut");
+            assert_eq!(
+                aimd.rejected(t0, later),
+                RateChange::None,
+                "sent before the cut"
+            );
         }
         assert!((aimd.share() - DECREASE).abs() < 1e-9);
+        for _ in 0..1000 {
+            aimd.accepted(later + ms(100));
+        }
+        assert!((aimd.share() - DECREASE).abs() < 1e-9, "held after the cut");
         for _ in 0..10_000 {
-            aimd.accepted(later);
+            aimd.accepted(later + HOLD_AFTER_CUT);
         }
         assert_eq!(aimd.share(), 1.0);
     }
@@ -204,13 +347,128 @@ mod tests {
         let t0 = Instant::now();
         let mut aimd = Aimd::new(20.0);
         for _ in 0..9 {
-            assert!(!aimd.rejected(t0, t0));
+            assert_eq!(aimd.rejected(t0, t0), RateChange::None);
         }
         assert!(
-            aimd.rejected(t0, t0),
+            cut(aimd.rejected(t0, t0)),
             "a fifth of the fewest replies looked at"
         );
         assert!((aimd.share() - DECREASE).abs() < 1e-9);
+    }
+
+    /// A client paced at the share in force from `from`, for `seconds` or
+    /// until a 429 changes the share, against a gateway that accepts at
+    /// most `limit` requests per second, evenly (a leaky bucket without
+    /// burst: over the limit, every other request is rejected). Returns when
+    /// it stopped, and the change.
+    fn until_change(
+        aimd: &mut Aimd,
+        from: Instant,
+        seconds: f64,
+        limit: f64,
+    ) -> (Instant, RateChange) {
+        let mut at = from;
+        let mut last_accepted: Option<Instant> = None;
+        while at < from + Duration::from_secs_f64(seconds) {
+            let gap = Duration::from_secs_f64(0.999 / limit);
+            if last_accepted.is_none_or(|last| at - last >= gap) {
+                aimd.accepted(at);
+                last_accepted = Some(at);
+            } else {
+                let change = aimd.rejected(at, at);
+                if change != RateChange::None {
+                    return (at, change);
+                }
+            }
+            at += Duration::from_secs_f64(1.0 / (20.0 * aimd.share()));
+        }
+        (at, RateChange::None)
+    }
+
+    #[test]
+    fn a_cut_goes_just_under_the_rate_that_passed() {
+        let t0 = Instant::now();
+        let mut aimd = Aimd::new(20.0);
+        // Told 20/s, allotted 10/s: every other request is a 429. A second
+        // of replies first, so that what passed is measured.
+        for i in 0..20u32 {
+            aimd.accepted(t0 + ms(100) * i);
+        }
+        let (_, change) = until_change(&mut aimd, t0 + Duration::from_secs(2), 3.0, 10.0);
+        assert_eq!(change, RateChange::Cut);
+        let passed = 0.5 * (1.0 - UNDER_WHAT_PASSED);
+        assert!(
+            (aimd.share() - passed).abs() < 0.03,
+            "just under 10 of 20: {}",
+            aimd.share()
+        );
+    }
+
+    #[test]
+    fn a_shared_schedule_cuts_by_a_fifth_whatever_passed_here() {
+        let t0 = Instant::now();
+        let mut aimd = Aimd::new(20.0);
+        aimd.share_schedule();
+        for i in 0..20u32 {
+            aimd.accepted(t0 + ms(100) * i);
+        }
+        let (_, change) = until_change(&mut aimd, t0 + Duration::from_secs(2), 3.0, 10.0);
+        assert_eq!(change, RateChange::Cut);
+        assert!((aimd.share() - DECREASE).abs() < 1e-9, "{}", aimd.share());
+    }
+
+    #[test]
+    fn a_probe_that_draws_a_429_goes_back_to_the_share_that_passed_without_a_cut() {
+        let t0 = Instant::now();
+        let mut aimd = Aimd::new(20.0);
+        for i in 0..20u32 {
+            aimd.accepted(t0 + ms(100) * i);
+        }
+        let (cut_at, change) = until_change(&mut aimd, t0 + Duration::from_secs(2), 3.0, 10.0);
+        assert_eq!(change, RateChange::Cut);
+        let base = aimd.share();
+        // Held at the share that passed for a while: no 429, no climb.
+        let hold = HOLD_AFTER_CUT.as_secs_f64() - 0.1;
+        let (held, change) = until_change(&mut aimd, cut_at, hold, 10.0);
+        assert_eq!(change, RateChange::None);
+        assert!((aimd.share() - base).abs() < 1e-9);
+        // Then the climb crosses the limit: the first 429 takes it back.
+        let (_, change) = until_change(&mut aimd, held, 20.0, 10.0);
+        assert_eq!(change, RateChange::ProbeFailed);
+        assert_eq!(aimd.cuts(), 1, "no cut for a probe");
+        assert!(
+            (aimd.share() - base).abs() < 1e-9,
+            "{} against {base}",
+            aimd.share()
+        );
+    }
+
+    #[test]
+    fn a_client_probing_under_a_cliff_keeps_nearly_all_of_it_with_few_429s() {
+        let t0 = Instant::now();
+        let mut aimd = Aimd::new(20.0);
+        for i in 0..20u32 {
+            aimd.accepted(t0 + ms(100) * i);
+        }
+        let (mut at, _) = until_change(&mut aimd, t0 + Duration::from_secs(2), 3.0, 10.0);
+        let mut accepted = 0u32;
+        let mut rejected = 0u32;
+        let mut last_accepted: Option<Instant> = None;
+        let end = at + Duration::from_secs(30);
+        while at < end {
+            if last_accepted.is_none_or(|last| at - last >= ms(99)) {
+                aimd.accepted(at);
+                last_accepted = Some(at);
+                accepted += 1;
+            } else {
+                rejected += 1;
+                aimd.rejected(at, at);
+            }
+            at += Duration::from_secs_f64(1.0 / (20.0 * aimd.share()));
+        }
+        assert!(accepted >= 285, "{accepted} of 300 in 30 s");
+        assert!(rejected <= 12, "{rejected} 429s in 30 s");
+        assert_eq!(aimd.cuts(), 1, "probes that fail are no cuts");
     }
 
     /// Replies to requests paced at the share in force for `seconds` from
@@ -226,7 +484,7 @@ mod tests {
     }
 
     #[test]
-    fn the_share_climbs_fast_after_a_cut_and_faster_the_longer_since() {
+    fn the_share_climbs_fast_after_its_hold_and_faster_the_longer_since_the_cut() {
         let t0 = Instant::now();
         let mut aimd = Aimd::new(20.0);
         for _ in 0..100 {
@@ -234,31 +492,29 @@ mod tests {
         }
         // Two clients on the key: a cut at half the allotment.
         aimd.share = 0.5;
-        while !aimd.rejected(t0, t0) {}
+        while !cut(aimd.rejected(t0, t0)) {}
         assert!((aimd.share() - 0.4).abs() < 1e-9);
-        let second = Duration::from_secs(1);
-        let first = climb(&mut aimd, t0, 1.0);
-        assert!(
-            first > 0.05 && first < 0.08,
-            "up to four base steps: {first}"
-        );
+        assert_eq!(climb(&mut aimd, t0, 2.0), 0.0, "held");
+        let first = climb(&mut aimd, t0 + HOLD_AFTER_CUT, 1.0);
+        assert!(first > 0.05 && first < 0.3, "fast: {first}");
         // The other client has gone: nothing rejected from now on.
-        climb(&mut aimd, t0 + second, 7.0);
+        climb(&mut aimd, t0 + Duration::from_secs(3), 5.0);
         assert!(aimd.share() > 0.9, "8 s after the cut: {}", aimd.share());
     }
 
     #[test]
-    fn lone_rejections_do_not_slow_the_climb() {
+    fn lone_rejections_before_a_probe_do_not_slow_the_climb() {
         let t0 = Instant::now();
         let mut aimd = Aimd::new(20.0);
         aimd.share = 0.3;
-        while !aimd.rejected(t0, t0) {}
+        while !cut(aimd.rejected(t0, t0)) {}
         let mut at = t0;
         let mut replies = 0u32;
-        while at < t0 + Duration::from_secs(8) {
+        while at < t0 + Duration::from_secs(10) {
             replies += 1;
-            if replies % 40 == 0 {
-                assert!(!aimd.rejected(at, at), "too few to cut");
+            // A lone 429 while held, at the share known to pass.
+            if replies % 10 == 0 && at < t0 + HOLD_AFTER_CUT {
+                assert_eq!(aimd.rejected(at, at), RateChange::None, "too few to cut");
             } else {
                 aimd.accepted(at);
             }

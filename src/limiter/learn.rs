@@ -13,7 +13,7 @@
 //! - evidence against the model changes it for good (see `trust.rs`);
 //! - 429s that persist at the paced rate cut the rate (see `aimd.rs`).
 
-use super::aimd::Aimd;
+use super::aimd::{Aimd, RateChange};
 use super::backoff::{Backoff, PauseReason};
 use super::clock::{later, Now};
 use super::hint::GatewayHint;
@@ -151,8 +151,8 @@ impl Learner {
         self.lone(schedule, reservation, retry_after, now)
     }
 
-    /// AIMD sees every 429; a cut changes the rate in force. Returns
-    /// whether it cut.
+    /// AIMD sees every 429; a cut, or a failed probe, changes the rate in
+    /// force. Returns whether it cut.
     fn count_for_aimd(
         &mut self,
         schedule: &mut Schedule,
@@ -162,15 +162,35 @@ impl Learner {
         let Some(aimd) = self.aimd.as_mut() else {
             return false;
         };
-        if !aimd.rejected(reservation.start, now.instant) {
-            return false;
+        match aimd.rejected(reservation.start, now.instant) {
+            RateChange::None => false,
+            RateChange::Cut => {
+                schedule.set_share(aimd.share(), now);
+                log::info!(
+                    "429s persist at the paced rate: pacing at {:.0} % of the allotment",
+                    aimd.share() * 100.0
+                );
+                true
+            }
+            RateChange::ProbeFailed => {
+                schedule.set_share(aimd.share(), now);
+                // The slots waiting to start were spaced for the probe.
+                schedule.rebook(now);
+                log::debug!(
+                    "a 429 to a probe above the rate that passed: back to {:.1} % of the allotment",
+                    aimd.share() * 100.0
+                );
+                false
+            }
         }
-        schedule.set_share(aimd.share(), now);
-        log::info!(
-            "429s persist at the paced rate: pacing at {:.0} % of the allotment",
-            aimd.share() * 100.0
-        );
-        true
+    }
+
+    /// The schedule is shared with other processes (see
+    /// [`Aimd::share_schedule`]).
+    pub(super) fn share_schedule(&mut self) {
+        if let Some(aimd) = self.aimd.as_mut() {
+            aimd.share_schedule();
+        }
     }
 
     /// A cut: every start waits a few allotted intervals, so that a

@@ -169,7 +169,10 @@ impl<C: Clock> Limiter<C> {
     /// written there for all and those set by others are honoured here;
     /// no window mode and no first start aligned to a second.
     pub fn shared(self, shared: SharedPacing) -> Limiter<C> {
-        self.state.lock().schedule.set_shared(shared);
+        let mut state = self.state.lock();
+        state.schedule.set_shared(shared);
+        state.learner.share_schedule();
+        drop(state);
         self
     }
 

@@ -120,20 +120,20 @@ impl Schedule {
         // After the pacing took the new share: the slots are booked again
         // at its spacing.
         if share >= self.booked_share * REBOOK_RISE {
-            self.rebook_faster(now);
+            self.rebook(now);
             self.booked_share = share;
         } else {
             self.booked_share = self.booked_share.min(share);
         }
     }
 
-    /// The share rose well above the one that spaced the slots waiting to
-    /// start: they are void, and even pacing goes on from the last start at
-    /// the new spacing. Every worker of a client cut low holds a slot, so
-    /// without this its climb back waits out seconds of slots booked at the
-    /// old spacing (the loser of a shared leaky bucket, once the other
-    /// client has gone).
-    fn rebook_faster(&mut self, now: Now) {
+    /// The slots waiting to start were spaced at another share: they are
+    /// void, and even pacing goes on from the last start at the new
+    /// spacing. Every worker holds a slot: without this, a client whose
+    /// share rose well (the loser of a shared leaky bucket, once the other
+    /// client has gone) waits out seconds of slots booked at the old
+    /// spacing, and one back from a probe sends the probe's last few.
+    pub(super) fn rebook(&mut self, now: Now) {
         if self.windows.is_some() || self.shared.is_some() {
             return;
         }
