@@ -184,7 +184,13 @@ impl Aimd {
         let per_reply =
             INCREASE_PER_SECOND * self.pace(started) / (self.allotted * self.share).max(1.0);
         self.share = (self.share + per_reply).min(1.0);
-        if self.base.is_some_and(|base| self.share > base) {
+        if self.share >= 1.0 {
+            // The whole allotment passes again: nothing left to probe, and
+            // a later 429 is a lone one (jitter), or persistence.
+            self.base = None;
+            self.probe_began = None;
+            self.hold_until = None;
+        } else if self.base.is_some_and(|base| self.share > base) {
             self.probe_began.get_or_insert(started);
         }
     }
@@ -441,6 +447,24 @@ mod tests {
             "{} against {base}",
             aimd.share()
         );
+    }
+
+    #[test]
+    fn a_probe_that_climbs_back_to_the_whole_allotment_is_over() {
+        let t0 = Instant::now();
+        let mut aimd = Aimd::new(20.0);
+        for i in 0..20u32 {
+            aimd.accepted(t0 + ms(100) * i);
+        }
+        let (cut_at, change) = until_change(&mut aimd, t0 + Duration::from_secs(2), 3.0, 10.0);
+        assert_eq!(change, RateChange::Cut);
+        // The limit is lifted: the climb reaches the whole allotment.
+        climb(&mut aimd, cut_at, 30.0);
+        assert_eq!(aimd.share(), 1.0);
+        // A lone 429 a minute later is jitter, not a failed probe.
+        let later = cut_at + Duration::from_secs(60);
+        assert_eq!(aimd.rejected(later, later), RateChange::None);
+        assert_eq!(aimd.share(), 1.0);
     }
 
     #[test]
