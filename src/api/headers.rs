@@ -57,11 +57,24 @@ pub fn gateway_hint(headers: &HeaderMap, now: SystemTime) -> GatewayHint {
         }),
         _ => None,
     };
-    let reset = number(headers, "ratelimit-reset").map(Duration::from_secs);
-    let since_epoch = now.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let exhausted_for = LONGER_WINDOWS
+    let spent: Vec<&(&str, Option<u64>)> = LONGER_WINDOWS
         .iter()
         .filter(|(name, _)| number(headers, name) == Some(0))
+        .collect();
+    // A spent minute, hour or day resets within its length: a reset of 0,
+    // or beyond that (a Unix timestamp for a count of seconds), is a wrong
+    // header, and our clock's boundary is used instead.
+    let longest_known = spent
+        .iter()
+        .map(|(_, length)| *length)
+        .collect::<Option<Vec<u64>>>()
+        .and_then(|lengths| lengths.into_iter().max());
+    let reset = number(headers, "ratelimit-reset")
+        .filter(|secs| longest_known.is_none_or(|length| (1..=length).contains(secs)))
+        .map(Duration::from_secs);
+    let since_epoch = now.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let exhausted_for = spent
+        .iter()
         .map(|(_, length)| match length {
             Some(length) => {
                 let into = since_epoch.as_secs() % length;
@@ -156,6 +169,25 @@ mod tests {
         assert_eq!(
             gateway_hint(&absurd, at(5.0)).exhausted_for,
             Some(LONGEST_RESET)
+        );
+        // A spent minute or day whose reset is a timestamp, or 0: our
+        // clock's boundary.
+        for wrong in ["1700000000", "0"] {
+            let minute = headers(&[
+                ("X-RateLimit-Remaining-Minute", "0"),
+                ("RateLimit-Reset", wrong),
+            ]);
+            let hint = gateway_hint(&minute, at(1_700_000_015.5));
+            assert_eq!(hint.reset, None, "{wrong}");
+            assert_eq!(hint.exhausted_for, Some(Duration::from_millis(24_500)));
+        }
+        let day = headers(&[
+            ("X-RateLimit-Remaining-Day", "0"),
+            ("RateLimit-Reset", "65887"),
+        ]);
+        assert_eq!(
+            gateway_hint(&day, at(5.0)).reset,
+            Some(Duration::from_secs(65_887))
         );
         let fine = headers(&[("X-RateLimit-Remaining-Minute", "10")]);
         assert_eq!(gateway_hint(&fine, at(5.0)).exhausted_for, None);

@@ -330,7 +330,14 @@ pub(super) fn quota_reset(
     now: Now,
 ) -> Option<QuotaReset> {
     let ours = hint.exhausted_for?;
-    let wait = retry_after.or(hint.reset).unwrap_or(ours) + QUOTA_GUARD;
+    let said = match (retry_after, hint.reset) {
+        // A `Retry-After` is cut to an hour when read: a later reset says
+        // how much later (a spent day or month).
+        (Some(retry), Some(reset)) if retry >= LONGEST_QUOTA_WAIT => Some(retry.max(reset)),
+        (Some(retry), _) => Some(retry),
+        (None, reset) => reset,
+    };
+    let wait = said.unwrap_or(ours) + QUOTA_GUARD;
     Some(QuotaReset {
         // A reset past what a SystemTime holds is a wrong header.
         resets: now

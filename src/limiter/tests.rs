@@ -418,6 +418,29 @@ fn an_exhausted_minute_pauses_even_after_a_success() {
 }
 
 #[test]
+fn a_spent_day_pauses_an_hour_and_names_the_gateways_reset() {
+    // Kong's 429 for a spent day: `Retry-After` (read as an hour at most)
+    // and `RateLimit-Reset` both say 65887 s to midnight.
+    let at = clock(0);
+    let t0 = at(Duration::ZERO);
+    let hint = GatewayHint {
+        exhausted_for: Some(Duration::from_secs(65_887)),
+        reset: Some(Duration::from_secs(65_887)),
+        ..GatewayHint::default()
+    };
+    let limiter = Limiter::new(Rate::per_second(4.0));
+    let booked = limiter.reserve_at(t0);
+    let backoff = limiter.rejected(&booked, Some(learn::LONGEST_QUOTA_WAIT), Some(&hint), t0);
+    assert_eq!(backoff.until() - t0.instant, learn::LONGEST_QUOTA_WAIT);
+    let (reason, until) = limiter.pause_reason().expect("a pause in force");
+    assert_eq!(reason, PauseReason::QuotaSpent);
+    assert_eq!(
+        until.duration_since(t0.wall).unwrap(),
+        Duration::from_secs(65_887) + learn::QUOTA_GUARD
+    );
+}
+
+#[test]
 fn a_spent_minute_takes_the_gateways_reset_over_our_clock() {
     // Our clock says 24.5 s to the end of the minute; the gateway, whose
     // clock is behind ours, says 20 (Retry-After) or 21 (RateLimit-Reset).

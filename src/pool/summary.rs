@@ -1,6 +1,6 @@
 //! How a pool run ended: [`PoolSummary`], with its [`Ending`].
 
-use crate::limiter::{clock_time, PauseReason};
+use crate::limiter::{date_time, PauseReason};
 use crate::stats::StatsReport;
 use std::fmt;
 use std::io;
@@ -148,7 +148,7 @@ impl fmt::Display for Ending {
             Ending::LongPause(pause) => write!(
                 f,
                 "every request was held until {} ({}), longer than the run may wait",
-                clock_time(pause.until),
+                date_time(pause.until),
                 pause.reason
             ),
             Ending::Aborted {
