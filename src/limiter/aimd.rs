@@ -391,17 +391,23 @@ mod tests {
         (at, RateChange::None)
     }
 
+    /// A client told 20/s on a gateway allotting 10/s, after a second of
+    /// replies (so that what passed is measured), until the first cut;
+    /// returns when it came.
+    fn cut_at_half(aimd: &mut Aimd, t0: Instant) -> Instant {
+        for i in 0..20u32 {
+            aimd.accepted(t0 + ms(100) * i);
+        }
+        let (cut_at, change) = until_change(aimd, t0 + Duration::from_secs(2), 3.0, 10.0);
+        assert_eq!(change, RateChange::Cut);
+        cut_at
+    }
+
     #[test]
     fn a_cut_goes_just_under_the_rate_that_passed() {
         let t0 = Instant::now();
         let mut aimd = Aimd::new(20.0);
-        // Told 20/s, allotted 10/s: every other request is a 429. A second
-        // of replies first, so that what passed is measured.
-        for i in 0..20u32 {
-            aimd.accepted(t0 + ms(100) * i);
-        }
-        let (_, change) = until_change(&mut aimd, t0 + Duration::from_secs(2), 3.0, 10.0);
-        assert_eq!(change, RateChange::Cut);
+        cut_at_half(&mut aimd, t0);
         let passed = 0.5 * (1.0 - UNDER_WHAT_PASSED);
         assert!(
             (aimd.share() - passed).abs() < 0.03,
@@ -415,11 +421,7 @@ mod tests {
         let t0 = Instant::now();
         let mut aimd = Aimd::new(20.0);
         aimd.share_schedule();
-        for i in 0..20u32 {
-            aimd.accepted(t0 + ms(100) * i);
-        }
-        let (_, change) = until_change(&mut aimd, t0 + Duration::from_secs(2), 3.0, 10.0);
-        assert_eq!(change, RateChange::Cut);
+        cut_at_half(&mut aimd, t0);
         assert!((aimd.share() - DECREASE).abs() < 1e-9, "{}", aimd.share());
     }
 
@@ -427,11 +429,7 @@ mod tests {
     fn a_probe_that_draws_a_429_goes_back_to_the_share_that_passed_without_a_cut() {
         let t0 = Instant::now();
         let mut aimd = Aimd::new(20.0);
-        for i in 0..20u32 {
-            aimd.accepted(t0 + ms(100) * i);
-        }
-        let (cut_at, change) = until_change(&mut aimd, t0 + Duration::from_secs(2), 3.0, 10.0);
-        assert_eq!(change, RateChange::Cut);
+        let cut_at = cut_at_half(&mut aimd, t0);
         let base = aimd.share();
         // Held at the share that passed for a while: no 429, no climb.
         let hold = HOLD_AFTER_CUT.as_secs_f64() - 0.1;
@@ -453,11 +451,7 @@ mod tests {
     fn a_probe_that_climbs_back_to_the_whole_allotment_is_over() {
         let t0 = Instant::now();
         let mut aimd = Aimd::new(20.0);
-        for i in 0..20u32 {
-            aimd.accepted(t0 + ms(100) * i);
-        }
-        let (cut_at, change) = until_change(&mut aimd, t0 + Duration::from_secs(2), 3.0, 10.0);
-        assert_eq!(change, RateChange::Cut);
+        let cut_at = cut_at_half(&mut aimd, t0);
         // The limit is lifted: the climb reaches the whole allotment.
         climb(&mut aimd, cut_at, 30.0);
         assert_eq!(aimd.share(), 1.0);
@@ -471,10 +465,7 @@ mod tests {
     fn a_client_probing_under_a_cliff_keeps_nearly_all_of_it_with_few_429s() {
         let t0 = Instant::now();
         let mut aimd = Aimd::new(20.0);
-        for i in 0..20u32 {
-            aimd.accepted(t0 + ms(100) * i);
-        }
-        let (mut at, _) = until_change(&mut aimd, t0 + Duration::from_secs(2), 3.0, 10.0);
+        let mut at = cut_at_half(&mut aimd, t0);
         let mut accepted = 0u32;
         let mut rejected = 0u32;
         let mut last_accepted: Option<Instant> = None;
