@@ -57,25 +57,29 @@ pub fn gateway_hint(headers: &HeaderMap, now: SystemTime) -> GatewayHint {
         }),
         _ => None,
     };
-    let spent: Vec<&(&str, Option<u64>)> = LONGER_WINDOWS
-        .iter()
-        .filter(|(name, _)| number(headers, name) == Some(0))
-        .collect();
+    // The length (if known) of each window with nothing left; no allocation:
+    // this runs for every reply that carries rate-limit headers.
+    let spent =
+        LONGER_WINDOWS.map(|(name, length)| (number(headers, name) == Some(0)).then_some(length));
     // A spent minute, hour or day resets within its length: a reset of 0,
     // or beyond that (a Unix timestamp for a count of seconds), is a wrong
-    // header, and our clock's boundary is used instead.
+    // header, and our clock's boundary is used instead. `None` when nothing
+    // is spent or a month or year is.
     let longest_known = spent
         .iter()
-        .map(|(_, length)| *length)
-        .collect::<Option<Vec<u64>>>()
-        .and_then(|lengths| lengths.into_iter().max());
+        .flatten()
+        .try_fold(0, |longest, length| {
+            length.map(|length| longest.max(length))
+        })
+        .filter(|longest| *longest > 0);
     let reset = number(headers, "ratelimit-reset")
         .filter(|secs| longest_known.is_none_or(|length| (1..=length).contains(secs)))
         .map(Duration::from_secs);
     let since_epoch = now.duration_since(UNIX_EPOCH).unwrap_or_default();
     let exhausted_for = spent
         .iter()
-        .map(|(_, length)| match length {
+        .flatten()
+        .map(|length| match length {
             Some(length) => {
                 let into = since_epoch.as_secs() % length;
                 Duration::from_secs(length - into)
