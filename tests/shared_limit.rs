@@ -242,6 +242,51 @@ fn hears_a_start_after(
     false
 }
 
+/// Waits (boundedly) until `limit` has heard `rounds` rounds of
+/// rejections from the others.
+fn until_rounds_heard(limit: &SharedLimit, rounds: u64) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while limit.rounds_heard() < rounds {
+        assert!(Instant::now() < deadline, "round {rounds} never heard");
+        std::thread::sleep(10 * MS);
+    }
+}
+
+/// A round of 429s that widened one process's pacing margin is heard by
+/// the others on the key (each of 8 processes used to learn the same
+/// jitter with its own 429s), and counted once however many tell of it.
+#[test]
+fn a_round_of_rejections_is_heard_by_the_others_once() {
+    let redis = Redis::start();
+    let a = connect(&redis.url(), "key-r", 100.0).unwrap();
+    let b = connect(&redis.url(), "key-r", 100.0).unwrap();
+    let other_key = connect(&redis.url(), "key-q", 100.0).unwrap();
+    for limit in [&a, &b, &other_key] {
+        limit.reserve(Duration::from_millis(10), 1.0).unwrap();
+    }
+    // Each subscribes in the background: listening once it hears a start.
+    let now = Instant::now();
+    assert!(hears_a_start_after(&b, &a, now, Duration::from_secs(5)));
+    assert!(hears_a_start_after(&a, &b, now, Duration::from_secs(5)));
+
+    let rejected = Instant::now() - 3 * MS;
+    a.widened(rejected);
+    until_rounds_heard(&b, 1);
+    // b's request started before a told of the round: the same round; so
+    // is a's own, told again.
+    b.widened(rejected + MS);
+    a.widened(rejected);
+    std::thread::sleep(200 * MS);
+    assert_eq!(a.rounds_heard(), 0, "its own, or one it did not tell of");
+    assert_eq!(b.rounds_heard(), 1);
+    assert_eq!(other_key.rounds_heard(), 0, "another key's schedule");
+
+    std::thread::sleep(5 * MS);
+    b.widened(Instant::now());
+    until_rounds_heard(&a, 1);
+    assert_eq!(b.rounds_heard(), 1);
+}
+
 /// Regression: a subscriber whose connection was lost without a word
 /// waited for messages for ever (a read timeout is no error), so the
 /// process went deaf to the others' starts for the rest of the run and

@@ -20,6 +20,7 @@ use super::hint::GatewayHint;
 use super::pause_record::PauseRecord;
 use super::reservation::Reservation;
 use super::schedule::Schedule;
+use super::shared::SharedPacing;
 use super::trust::Trust;
 use super::window;
 use std::time::{Duration, Instant, SystemTime};
@@ -71,8 +72,9 @@ impl Learner {
         self.in_a_row = 0;
         self.trust
             .accepted(hint.is_some_and(|hint| hint.second.is_some()));
+        let holders = schedule.shared().map_or(1, SharedPacing::holders);
         if let Some(pacing) = schedule.pacing.as_mut() {
-            pacing.narrow();
+            pacing.narrow(holders);
         }
         if let Some(aimd) = self.aimd.as_mut() {
             let before = aimd.share();
@@ -251,6 +253,7 @@ impl Learner {
         retry_after: Option<Duration>,
         now: Now,
     ) -> Backoff {
+        let shared = schedule.shared().cloned();
         let Some(pacing) = schedule.pacing.as_mut() else {
             // Concurrency mode: no pacing to blame; the job waits what the
             // gateway asked, or everyone backs off briefly.
@@ -265,8 +268,12 @@ impl Learner {
         };
         // Below the full share, 429s are the rate's (other clients on the
         // key, see AIMD), not jitter's: the margin stays.
-        if self.aimd.as_ref().is_none_or(|aimd| aimd.share() >= 1.0) {
-            pacing.widen(reservation.start, now.instant);
+        if self.aimd.as_ref().is_none_or(|aimd| aimd.share() >= 1.0)
+            && pacing.widen(reservation.start, now.instant)
+        {
+            if let Some(shared) = &shared {
+                shared.slots().widened(reservation.start);
+            }
         }
         let interval = pacing.effective_interval();
         log::debug!(

@@ -37,8 +37,13 @@ const DECAY: f64 = 1.0 / 400.0;
 /// round in about 320 replies. A 429 there costs more than its own job:
 /// the next in a row pauses every process on the key (the pause goes to
 /// the shared schedule), and the other processes' slots are spaced by
-/// this one's margin too.
+/// this one's margin too. There every process widens for every round on
+/// the schedule (see [`EvenPacing::widen_heard`]) but narrows only for its
+/// own acceptances, so this is per acceptance of all the holders: each
+/// narrows by it times their number.
 const SHARED_DECAY: f64 = DECAY / 2.0;
+/// The most one acceptance gives back, however many holders share.
+const MAX_DECAY: f64 = 0.05;
 
 /// The first bookings of a run get a start-up allowance on their spacing:
 /// a tenth of the interval, at most 5 ms.
@@ -157,16 +162,29 @@ impl EvenPacing {
 
     /// A request that started at `started` was rejected for its spacing
     /// (seen at `now`): widen the margin, once per round of rejections.
-    pub(super) fn widen(&mut self, started: Instant, now: Instant) {
+    /// Returns whether this was a new round.
+    pub(super) fn widen(&mut self, started: Instant, now: Instant) -> bool {
         if self.widened_at.is_some_and(|widened| started <= widened) {
-            return;
+            return false;
         }
-        self.margin = (self.margin * GROWTH + STEP).min(self.ceiling);
-        self.widened_at = Some(now);
+        self.widen_heard(now);
+        true
     }
 
-    pub(super) fn narrow(&mut self) {
-        self.margin = (self.margin * (1.0 - self.decay)).max(self.floor);
+    /// Another holder of a shared schedule had a round of rejections: the
+    /// jitter that drew it spaces our starts too, so widen as for our own.
+    /// Our requests that start up to `now` were spaced by the narrower
+    /// margin, and are the same round.
+    pub(super) fn widen_heard(&mut self, now: Instant) {
+        self.margin = (self.margin * GROWTH + STEP).min(self.ceiling);
+        self.widened_at = Some(self.widened_at.map_or(now, |at| at.max(now)));
+    }
+
+    /// An accepted request; `holders` processes share the schedule (1 when
+    /// it is not shared), see [`SHARED_DECAY`].
+    pub(super) fn narrow(&mut self, holders: u32) {
+        let decay = (self.decay * f64::from(holders.max(1))).min(MAX_DECAY);
+        self.margin = (self.margin * (1.0 - decay)).max(self.floor);
     }
 }
 
@@ -195,12 +213,12 @@ mod tests {
         let twice = once * GROWTH + STEP;
         assert!((pacing.margin() - twice).abs() < 1e-12, "a new round");
         for _ in 0..100 {
-            pacing.narrow();
+            pacing.narrow(1);
         }
         let expected = twice * (1.0 - DECAY).powi(100);
         assert!((pacing.margin() - expected).abs() < 1e-12);
         for _ in 0..100_000 {
-            pacing.narrow();
+            pacing.narrow(1);
         }
         assert_eq!(pacing.margin(), FLOOR_SHARE, "down to the floor");
         assert!(
@@ -237,7 +255,7 @@ mod tests {
             if i % every == 0 {
                 pacing.widen(at, at + ms(50));
             } else {
-                pacing.narrow();
+                pacing.narrow(1);
             }
         }
         pacing.margin()

@@ -77,6 +77,9 @@ pub(super) struct Schedule {
     wall_watch: WallWatch,
     /// A schedule shared with other processes: it books the even starts.
     shared: Option<SharedPacing>,
+    /// The other holders' rounds of rejections applied to our margin (see
+    /// [`super::SharedSlots::rounds_heard`]).
+    rounds_heard: u64,
     /// How far our starts on it ran behind their slots.
     lateness: Lateness,
 }
@@ -97,6 +100,7 @@ impl Schedule {
             limit: u32::MAX,
             wall_watch: WallWatch::default(),
             shared: None,
+            rounds_heard: 0,
             lateness: Lateness::default(),
         }
     }

@@ -91,6 +91,20 @@ pub trait SharedSlots: Send + Sync + fmt::Debug {
         None
     }
 
+    /// This holder's pacing margin widened for a round of rejections, the
+    /// first of which started at `started`: tell the other holders, whose
+    /// starts the same jitter spaces (see [`SharedSlots::rounds_heard`]).
+    /// Must not block on the shared store. Defaults to nothing.
+    fn widened(&self, _started: Instant) {}
+
+    /// How many rounds of rejections other holders told of so far (one per
+    /// round, however many of them saw it): the limiter widens its margin
+    /// for each new one, so that a schedule of P holders learns the jitter
+    /// once, not P times. Defaults to 0.
+    fn rounds_heard(&self) -> u64 {
+        0
+    }
+
     /// How many holders (processes) draw from the schedule now, this one
     /// included: this process gets about its share of the rate, and sizes
     /// its pool for that share, not for the whole rate. Defaults to 1.
@@ -160,6 +174,11 @@ mod tests {
         told: Mutex<Vec<Instant>>,
         /// How long telling a start holds the teller up.
         telling_takes: Option<Duration>,
+        /// The starts of the requests whose rounds of rejections this
+        /// holder told of.
+        widened: Mutex<Vec<Instant>>,
+        /// Rounds the other holders told of.
+        rounds: Mutex<u64>,
     }
 
     impl SharedSlots for InMemory {
@@ -182,6 +201,14 @@ mod tests {
 
         fn holders(&self) -> u32 {
             self.holders.unwrap_or(1)
+        }
+
+        fn widened(&self, started: Instant) {
+            self.widened.lock().push(started);
+        }
+
+        fn rounds_heard(&self) -> u64 {
+            *self.rounds.lock()
         }
 
         fn started(&self, at: Instant, _seq: Option<u64>) {
@@ -493,5 +520,81 @@ mod tests {
         assert!(!started.is_turn());
         assert!(Instant::now() >= turn_at, "waited for the turn");
         assert_eq!(*shared.calls.lock(), 3, "the turn, then a slot");
+    }
+
+    fn margin(limiter: &Limiter) -> f64 {
+        match limiter.pacing_model() {
+            crate::limiter::PacingModel::Even { margin } => margin,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// What one holder learns of the jitter, all learn: each of 8
+    /// processes used to draw its own 429s at the start of a run before its
+    /// margin was wide enough.
+    #[test]
+    fn a_round_of_rejections_is_told_and_one_heard_widens_the_margin() {
+        let shared = Arc::new(InMemory::default());
+        let limiter = counting_gaps(&shared);
+        let floor = margin(&limiter);
+        let rejected = limiter.reserve_at(Now::system());
+        let now = Now {
+            instant: rejected.start + Duration::from_millis(5),
+            wall: std::time::SystemTime::now(),
+        };
+        limiter.rejected(&rejected, None, None, now);
+        assert_eq!(*shared.widened.lock(), vec![rejected.start], "told");
+        let own = margin(&limiter);
+        assert!(own > floor);
+        limiter.rejected(&rejected, None, None, now);
+        assert_eq!(shared.widened.lock().len(), 1, "the same round: told once");
+
+        let other = Arc::new(InMemory::default());
+        // At 100/s, where the margin's ceiling (1 ms) is far away.
+        let slots: Arc<dyn SharedSlots> = other.clone();
+        let hearing = Limiter::new(Rate::per_second(100.0)).shared(SharedPacing::new(slots));
+        hearing.reserve_at(Now::system());
+        assert_eq!(margin(&hearing), floor, "nothing heard yet");
+        *other.rounds.lock() = 1;
+        hearing.reserve_at(Now::system());
+        assert!(
+            (margin(&hearing) - own).abs() < 1e-12,
+            "widened as for its own"
+        );
+        hearing.reserve_at(Now::system());
+        assert!((margin(&hearing) - own).abs() < 1e-12, "once per round");
+        *other.rounds.lock() = 10;
+        hearing.reserve_at(Now::system());
+        let after_burst = margin(&hearing);
+        hearing.reserve_at(Now::system());
+        let twice = (own * 1.5 + 0.001) * 1.5 + 0.001;
+        assert!(
+            (after_burst - twice).abs() < 1e-12,
+            "nine at once widen twice"
+        );
+        assert_eq!(after_burst, margin(&hearing));
+    }
+
+    /// Every holder widens for every round on the schedule, so each gives
+    /// back in proportion to all the acceptances, not only its own.
+    #[test]
+    fn each_acceptance_gives_back_as_much_as_the_holders_together() {
+        let narrowed = |holders: u32| {
+            let shared = Arc::new(InMemory {
+                holders: Some(holders),
+                ..InMemory::default()
+            });
+            let limiter = counting_gaps(&shared);
+            let now = Now::system();
+            let booked = limiter.reserve_at(now);
+            limiter.rejected(&booked, None, None, now);
+            let widened = margin(&limiter);
+            for _ in 0..50 {
+                limiter.accepted(&booked, None, now);
+            }
+            widened - margin(&limiter)
+        };
+        let (one, four) = (narrowed(1), narrowed(4));
+        assert!(four > one * 3.0, "one holder gave back {one}, four {four}");
     }
 }

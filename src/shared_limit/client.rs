@@ -4,6 +4,7 @@ use super::beat;
 use super::clock_map::ClockMap;
 use super::error::SharedLimitError;
 use super::key::ScheduleKey;
+use super::rounds::{self, Rounds};
 use super::script::{Beat, Scripts};
 use super::starts::{self, Starts};
 use super::url::RedisUrl;
@@ -108,6 +109,7 @@ pub(super) struct Inner {
     round_trips: Mutex<Histogram<u64>>,
     clock: Mutex<ClockMap>,
     pub(super) starts: Starts,
+    pub(super) rounds: Rounds,
     /// Between a failed call and the reconnection: warned once per loss.
     pub(super) lost: AtomicBool,
     warned_slower: AtomicBool,
@@ -155,6 +157,7 @@ impl SharedLimit {
             ),
             clock: Mutex::new(ClockMap::new()),
             starts: Starts::new(),
+            rounds: Rounds::new(),
             lost: AtomicBool::new(false),
             warned_slower: AtomicBool::new(false),
         });
@@ -296,6 +299,18 @@ impl SharedLimit {
     /// waits for Redis.
     pub fn started(&self, at: Instant, seq: Option<u64>) {
         starts::publish(&self.inner, at, seq);
+    }
+
+    /// A request of ours that started at `started` drew a new round of
+    /// rejections: tells the others, unless one of them told of that round
+    /// already. Never blocks on Redis.
+    pub fn widened(&self, started: Instant) {
+        rounds::publish(&self.inner, started);
+    }
+
+    /// How many rounds of rejections the other processes told of.
+    pub fn rounds_heard(&self) -> u64 {
+        self.inner.rounds.heard()
     }
 
     /// Whether slot `seq` of the schedule (or a later one) is known to have

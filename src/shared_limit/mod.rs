@@ -19,7 +19,9 @@
 //!
 //! - Each actual start is published to the others ([`SharedLimit::started`]),
 //!   so a process keeps one interval after anyone's late start, not only
-//!   after its own.
+//!   after its own; so is each round of 429s that widened a process's
+//!   pacing margin ([`SharedLimit::widened`]), and every process widens
+//!   its own for it.
 //!
 //! - [`RedisBudget`] counts the requests of every process on the key per
 //!   calendar month against one budget (`--shared-budget`).
@@ -33,6 +35,7 @@ mod client;
 mod clock_map;
 mod error;
 mod key;
+mod rounds;
 mod schedule;
 mod script;
 mod starts;

@@ -191,6 +191,14 @@ impl SharedSlots for SharedSchedule {
         self.limit.started_elsewhere()
     }
 
+    fn widened(&self, started: Instant) {
+        self.limit.widened(started);
+    }
+
+    fn rounds_heard(&self) -> u64 {
+        self.limit.rounds_heard()
+    }
+
     fn holders(&self) -> u32 {
         self.limit.peers().live
     }

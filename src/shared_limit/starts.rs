@@ -23,6 +23,7 @@
 //! start heard).
 
 use super::client::Inner;
+use super::rounds;
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use parking_lot::Mutex;
 use redis::Connection;
@@ -157,6 +158,20 @@ impl Starts {
     }
 }
 
+impl Starts {
+    /// Sends `command` on the publishing connection (its replies off): a
+    /// lost connection drops it, and the heartbeat reopens one.
+    pub(super) fn send(&self, command: &[u8]) {
+        let mut publishing = self.publishing.lock();
+        let Some(con) = publishing.as_mut() else {
+            return;
+        };
+        if con.send_packed_command(command).is_err() {
+            *publishing = None;
+        }
+    }
+}
+
 /// The pub/sub channel of a schedule.
 fn channel(inner: &Inner) -> String {
     inner.config.key.part("starts")
@@ -172,10 +187,6 @@ pub(super) fn publish(inner: &Inner, at: Instant, seq: Option<u64>) {
     let Some(redis_us) = inner.redis_time(at) else {
         return;
     };
-    let mut publishing = inner.starts.publishing.lock();
-    let Some(con) = publishing.as_mut() else {
-        return;
-    };
     let message = match seq {
         Some(seq) => format!("{} {redis_us} {seq}", inner.id),
         None => format!("{} {redis_us}", inner.id),
@@ -184,9 +195,7 @@ pub(super) fn publish(inner: &Inner, at: Instant, seq: Option<u64>) {
         .arg(channel(inner))
         .arg(message)
         .get_packed_command();
-    if con.send_packed_command(&command).is_err() {
-        *publishing = None;
-    }
+    inner.starts.send(&command);
 }
 
 /// Starts the subscriber; dropping the sender (or sending) ends it.
@@ -220,7 +229,11 @@ pub(super) fn spawn(inner: Arc<Inner>) -> (Sender<()>, JoinHandle<()>) {
 /// fails (`false`).
 fn listen(inner: &Inner, con: &mut Connection, stopped: &Receiver<()>) -> bool {
     let mut pubsub = con.as_pubsub();
-    if pubsub.set_read_timeout(Some(POLL)).is_err() || pubsub.subscribe(channel(inner)).is_err() {
+    let rounds_channel = rounds::channel(inner);
+    if pubsub.set_read_timeout(Some(POLL)).is_err()
+        || pubsub.subscribe(channel(inner)).is_err()
+        || pubsub.subscribe(&rounds_channel).is_err()
+    {
         return false;
     }
     inner.starts.first_heard.store(0, Ordering::Release);
@@ -246,6 +259,10 @@ fn listen(inner: &Inner, con: &mut Connection, stopped: &Receiver<()>) -> bool {
                 let Ok(text) = message.get_payload::<String>() else {
                     continue;
                 };
+                if message.get_channel_name() == rounds_channel {
+                    rounds::hear(inner, &text);
+                    continue;
+                }
                 let mut fields = text.split(' ');
                 let (Some(id), Some(redis_us)) = (fields.next(), fields.next()) else {
                     continue;

@@ -81,7 +81,15 @@ impl Schedule {
 
     fn shared_ask(&mut self, earliest: Instant) -> Option<SharedAsk> {
         let shared = self.shared.clone()?;
-        let gap = self.pacing.as_mut()?.next_increment();
+        let pacing = self.pacing.as_mut()?;
+        let heard = shared.slots().rounds_heard();
+        // Rounds heard all at once (a burst of jitter somewhere) widen at
+        // most twice: a burst is not a trend.
+        for _ in 0..heard.saturating_sub(self.rounds_heard).min(2) {
+            pacing.widen_heard(earliest);
+        }
+        self.rounds_heard = self.rounds_heard.max(heard);
+        let gap = pacing.next_increment();
         Some(SharedAsk {
             shared,
             earliest,
