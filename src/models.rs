@@ -31,6 +31,17 @@ pub fn is_known(id: &str) -> bool {
     DEFAULT_MODELS.contains(&id) || OTHER_KNOWN_MODELS.contains(&id)
 }
 
+/// Whether `text` may hold a known model id: two substring searches, not
+/// one per id (a batch of ten million lines without `models` pays it on
+/// each line, see `input::jsonl`).
+pub(crate) fn may_name_one(text: &str) -> bool {
+    const MOST_BEGIN: &str = "re_";
+    text.contains(MOST_BEGIN)
+        || known()
+            .filter(|id| !id.starts_with(MOST_BEGIN))
+            .any(|id| text.contains(id))
+}
+
 /// Every known model id, default set first.
 pub fn known() -> impl Iterator<Item = &'static str> {
     DEFAULT_MODELS
@@ -62,6 +73,12 @@ mod tests {
         assert!(is_known("caption"));
         assert!(!is_known("re_logoo"));
         assert_eq!(known().count(), 15);
+        assert!(known().all(may_name_one));
+        assert!(!may_name_one("{\"url\":\"https://x/1.jpg\",\"price\":3}"));
+        assert!(
+            known().filter(|id| !id.starts_with("re_")).count() <= 1,
+            "one search each"
+        );
         assert_eq!(first_repeated(&["a", "b", "a", "b"]), Some("a"));
         assert_eq!(first_repeated(&["a", "b"]), None);
     }

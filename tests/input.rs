@@ -524,3 +524,39 @@ fn a_model_field_holding_model_ids_is_refused_as_a_typo_of_models() {
         .unwrap();
     assert_eq!(both[0].models, models(&["re_logo"]));
 }
+
+/// Regression: any other misspelling of `models` (`modles`, `model_ids`)
+/// was ignored as a column or field not this tool's, and every record got
+/// the six default models: six readings paid for each image instead of the
+/// one asked for. A field that is not ours and holds only model ids is
+/// refused, named; other fields (a listing's price, a tag) are left alone.
+#[test]
+fn any_other_field_holding_model_ids_is_refused_as_a_typo_of_models() {
+    let dir = Dir::new();
+    dir.error_at(
+        "modles.csv",
+        "url,listing,modles\nhttps://x/1.jpg,17,re_logo\nhttps://x/2.jpg,18,re_logo\n",
+        2,
+        "`modles` holds model ids (re_logo), but restb reads them from `models`",
+    );
+    dir.error_at(
+        "model_ids.jsonl",
+        "{\"url\":\"https://x/1.jpg\",\"price\":3,\"model_ids\":[\"re_logo\",\"re_features_v4\"]}\n",
+        1,
+        "`model_ids` holds model ids (re_logo, re_features_v4)",
+    );
+    let others = dir
+        .read(
+            "others.jsonl",
+            "{\"url\":\"https://x/1.jpg\",\"tag\":\"re_logo house\",\"rooms\":[\"kitchen\"]}\n",
+        )
+        .unwrap();
+    assert_eq!(others[0].models, None, "the default models");
+    let beside = dir
+        .read(
+            "beside.csv",
+            "url,models,wanted\nhttps://x/1.jpg,re_logo,re_logo;re_features_v4\n",
+        )
+        .unwrap();
+    assert_eq!(beside[0].models, models(&["re_logo"]), "`models` is there");
+}

@@ -114,9 +114,9 @@ struct Columns {
     path: Option<usize>,
     id: Option<usize>,
     models: Option<usize>,
-    /// A `model` column, read only to refuse one that holds model ids
-    /// where `models` is missing (see `validate::model_for_models`).
-    model: Option<usize>,
+    /// The other columns, by name: read only where `models` is missing, to
+    /// refuse one that holds model ids (see `validate::model_for_models`).
+    others: Vec<(usize, String)>,
 }
 
 impl Columns {
@@ -135,11 +135,10 @@ impl Columns {
                 "id" => &mut columns.id,
                 "models" => &mut columns.models,
                 // Not ours: only looked at, never refused for appearing twice.
-                "model" => {
-                    columns.model.get_or_insert(index);
+                _ => {
+                    columns.others.push((index, name));
                     continue;
                 }
-                _ => continue,
             };
             if slot.is_some() {
                 return Err(format!("column `{name}` appears twice in the header"));
@@ -179,8 +178,11 @@ impl Columns {
             .filter(|id| !id.is_empty())
             .map(str::to_string);
         if self.models.is_none() {
-            if let Some(reason) = validate::model_for_models(cell(self.model).split(';')) {
-                return Err(reason);
+            for (index, name) in &self.others {
+                let values = cell(Some(*index)).split(';');
+                if let Some(reason) = validate::model_for_models(name, values) {
+                    return Err(reason);
+                }
             }
         }
         let models = validate::clean_models(cell(self.models).split(';'));

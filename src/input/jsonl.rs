@@ -21,9 +21,6 @@ struct Line {
     #[serde(default, deserialize_with = "id")]
     id: Option<String>,
     models: Option<Vec<String>>,
-    /// A typo of `models` when it holds model ids (see
-    /// `validate::model_for_models`); any other `model` is left alone.
-    model: Option<serde_json::Value>,
 }
 
 /// Reads an `id` that is a string or an integer, as a string.
@@ -101,6 +98,11 @@ impl<R: BufRead> JsonlParser<R> {
             return Err(lines.error(not_an_object(text)));
         }
         let parsed: Line = serde_json::from_str(text).map_err(|e| lines.error(json_reason(&e)))?;
+        if parsed.models.is_none() {
+            if let Some(reason) = models_elsewhere(text) {
+                return Err(lines.error(reason));
+            }
+        }
         let parsed = self.parsed.insert(parsed);
         let fields = fields(parsed).map_err(|reason| self.lines.error(reason))?;
         Ok(Some((line, fields)))
@@ -118,18 +120,6 @@ fn fields(parsed: &mut Line) -> Result<Fields<'_>, String> {
     if parsed.id.as_deref().is_some_and(|id| id.trim().is_empty()) {
         return Err("empty `id`: leave it out to number the record".to_string());
     }
-    if parsed.models.is_none() {
-        let values: Vec<&str> = match &parsed.model {
-            Some(serde_json::Value::String(id)) => vec![id.as_str()],
-            Some(serde_json::Value::Array(ids)) => {
-                ids.iter().filter_map(serde_json::Value::as_str).collect()
-            }
-            _ => Vec::new(),
-        };
-        if let Some(reason) = validate::model_for_models(values) {
-            return Err(reason);
-        }
-    }
     let models = parsed
         .models
         .as_ref()
@@ -140,6 +130,29 @@ fn fields(parsed: &mut Line) -> Result<Fields<'_>, String> {
         image,
         models,
     })
+}
+
+/// Why a line without `models` is refused when another field of it holds
+/// model ids (see `validate::model_for_models`). Only a line that may name
+/// a model id is parsed a second time, as a map of every field.
+fn models_elsewhere(text: &str) -> Option<String> {
+    use serde_json::Value;
+    if !crate::models::may_name_one(text) {
+        return None;
+    }
+    let Ok(all) = serde_json::from_str::<serde_json::Map<String, Value>>(text) else {
+        return None;
+    };
+    all.iter()
+        .filter(|(name, _)| !matches!(name.as_str(), "url" | "path" | "id" | "models"))
+        .find_map(|(name, value)| {
+            let values: Vec<&str> = match value {
+                Value::String(id) => vec![id.as_str()],
+                Value::Array(ids) => ids.iter().filter_map(Value::as_str).collect(),
+                _ => return None,
+            };
+            validate::model_for_models(name, values)
+        })
 }
 
 /// Why a line that does not start with `{` is refused.

@@ -190,12 +190,16 @@ fn check_image_content(path: &Path) -> Result<(), String> {
     }
 }
 
-/// Why a `model` field (or column) that holds model ids is refused, when
-/// there is no `models`: it reads as a typo of `models`, and the record
-/// would silently get the default models instead (six readings, not one).
-/// `None` when the values are not all known model ids (a camera's model,
-/// say): that field is not this tool's, and is left alone.
-pub(super) fn model_for_models<'a>(values: impl IntoIterator<Item = &'a str>) -> Option<String> {
+/// Why a field (or column) `name` that is not this tool's but holds model
+/// ids is refused, when there is no `models`: `model`, `modles`, `model_ids`
+/// read as a typo of `models`, and the record would silently get the
+/// default models instead (six readings, not the one or two asked for).
+/// `None` when the values are not all known model ids (a camera's model, a
+/// price): that field is not this tool's, and is left alone.
+pub(super) fn model_for_models<'a>(
+    name: &str,
+    values: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
     let ids: Vec<&str> = values
         .into_iter()
         .map(str::trim)
@@ -204,8 +208,8 @@ pub(super) fn model_for_models<'a>(values: impl IntoIterator<Item = &'a str>) ->
     let all_known = !ids.is_empty() && ids.iter().all(|id| crate::models::is_known(id));
     all_known.then(|| {
         format!(
-            "`model` holds model ids ({}), but restb reads them from `models`: rename it, or the \
-             record gets the default models",
+            "`{name}` holds model ids ({}), but restb reads them from `models`: rename it, or \
+             the record gets the default models",
             ids.join(", ")
         )
     })
