@@ -31,15 +31,19 @@ pub fn is_known(id: &str) -> bool {
     DEFAULT_MODELS.contains(&id) || OTHER_KNOWN_MODELS.contains(&id)
 }
 
-/// Whether `text` may hold a known model id: two substring searches, not
-/// one per id (a batch of ten million lines without `models` pays it on
-/// each line, see `input::jsonl`).
+/// Whether the JSON `text` may hold a known model id as a string: two
+/// substring searches, not one per id (a batch of ten million lines
+/// without `models` pays it on each line, see `input::jsonl`), each with
+/// the string's opening quote, so that a URL's `picture_` does not match.
 pub(crate) fn may_name_one(text: &str) -> bool {
-    const MOST_BEGIN: &str = "re_";
+    const MOST_BEGIN: &str = "\"re_";
     text.contains(MOST_BEGIN)
         || known()
-            .filter(|id| !id.starts_with(MOST_BEGIN))
-            .any(|id| text.contains(id))
+            .filter(|id| !id.starts_with(&MOST_BEGIN[1..]))
+            .any(|id| {
+                text.match_indices(id)
+                    .any(|(at, _)| text[..at].ends_with('"'))
+            })
 }
 
 /// Every known model id, default set first.
@@ -73,8 +77,10 @@ mod tests {
         assert!(is_known("caption"));
         assert!(!is_known("re_logoo"));
         assert_eq!(known().count(), 15);
-        assert!(known().all(may_name_one));
-        assert!(!may_name_one("{\"url\":\"https://x/1.jpg\",\"price\":3}"));
+        assert!(known().all(|id| may_name_one(&format!("{{\"m\":[\"{id}\"]}}"))));
+        assert!(!may_name_one(
+            "{\"url\":\"https://x/picture_1.jpg\",\"price\":3}"
+        ));
         assert!(
             known().filter(|id| !id.starts_with("re_")).count() <= 1,
             "one search each"

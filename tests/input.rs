@@ -552,6 +552,19 @@ fn any_other_field_holding_model_ids_is_refused_as_a_typo_of_models() {
         )
         .unwrap();
     assert_eq!(others[0].models, None, "the default models");
+    let kinds = dir
+        .read(
+            "kinds.csv",
+            "url,Kind\nhttps://x/picture_1.jpg,caption\nhttps://x/2.jpg,re_logo\n",
+        )
+        .unwrap();
+    assert_eq!(kinds.len(), 2, "a name unlike `models` is not ours");
+    dir.error_at(
+        "cased.csv",
+        "url,Model_IDs\nhttps://x/1.jpg,re_logo\n",
+        2,
+        "`Model_IDs` holds model ids",
+    );
     let beside = dir
         .read(
             "beside.csv",

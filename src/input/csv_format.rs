@@ -127,8 +127,8 @@ impl Columns {
     /// No `url` or `path` column (naming the columns found), or a column twice.
     fn from_header(header: &csv::StringRecord) -> Result<Columns, String> {
         let mut columns = Columns::default();
-        for (index, name) in header.iter().enumerate() {
-            let name = name.trim().to_ascii_lowercase();
+        for (index, original) in header.iter().enumerate() {
+            let name = original.trim().to_ascii_lowercase();
             let slot = match name.as_str() {
                 "url" => &mut columns.url,
                 "path" => &mut columns.path,
@@ -136,7 +136,7 @@ impl Columns {
                 "models" => &mut columns.models,
                 // Not ours: only looked at, never refused for appearing twice.
                 _ => {
-                    columns.others.push((index, name));
+                    columns.others.push((index, original.trim().to_string()));
                     continue;
                 }
             };

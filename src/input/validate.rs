@@ -194,12 +194,16 @@ fn check_image_content(path: &Path) -> Result<(), String> {
 /// ids is refused, when there is no `models`: `model`, `modles`, `model_ids`
 /// read as a typo of `models`, and the record would silently get the
 /// default models instead (six readings, not the one or two asked for).
-/// `None` when the values are not all known model ids (a camera's model, a
-/// price): that field is not this tool's, and is left alone.
+/// `None` when the name does not look like `models` (a `kind` that says
+/// `caption`), or the values are not all known model ids (a camera's
+/// model): that field is not this tool's, and is left alone.
 pub(super) fn model_for_models<'a>(
     name: &str,
     values: impl IntoIterator<Item = &'a str>,
 ) -> Option<String> {
+    if !looks_like_models(name) {
+        return None;
+    }
     let ids: Vec<&str> = values
         .into_iter()
         .map(str::trim)
@@ -213,6 +217,29 @@ pub(super) fn model_for_models<'a>(
             ids.join(", ")
         )
     })
+}
+
+/// Whether a field's name reads as `models` mistyped: it holds `model`, or
+/// is at most two letters' edits from `models` (`modles`, `mdoels`).
+fn looks_like_models(name: &str) -> bool {
+    let name = name.trim().to_ascii_lowercase();
+    name.contains("model") || edit_distance(&name, "models") <= 2
+}
+
+/// Levenshtein distance, on bytes (the names that matter are ASCII).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, &ca) in a.iter().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let substituted = diagonal + usize::from(ca != cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substituted.min(row[j] + 1).min(diagonal + 1);
+        }
+    }
+    row[b.len()]
 }
 
 /// Cleans a record's model list: items trimmed, empty ones and repeats

@@ -72,7 +72,12 @@ impl Learner {
         self.in_a_row = 0;
         self.trust
             .accepted(hint.is_some_and(|hint| hint.second.is_some()));
-        let holders = schedule.shared().map_or(1, SharedPacing::holders);
+        // Each holder gives back for all only while it hears all their
+        // rounds (not while the shared store is lost, say).
+        let holders = schedule
+            .shared()
+            .filter(|shared| shared.slots().rounds_heard().is_some())
+            .map_or(1, SharedPacing::holders);
         if let Some(pacing) = schedule.pacing.as_mut() {
             pacing.narrow(holders);
         }
@@ -254,6 +259,7 @@ impl Learner {
         now: Now,
     ) -> Backoff {
         let shared = schedule.shared().cloned();
+        schedule.hear_rounds(now.instant);
         let Some(pacing) = schedule.pacing.as_mut() else {
             // Concurrency mode: no pacing to blame; the job waits what the
             // gateway asked, or everyone backs off briefly.

@@ -167,17 +167,27 @@ impl EvenPacing {
         if self.widened_at.is_some_and(|widened| started <= widened) {
             return false;
         }
-        self.widen_heard(now);
+        self.grow(now);
         true
+    }
+
+    fn grow(&mut self, now: Instant) {
+        self.margin = (self.margin * GROWTH + STEP).min(self.ceiling);
+        self.widened_at = Some(self.widened_at.map_or(now, |at| at.max(now)));
     }
 
     /// Another holder of a shared schedule had a round of rejections: the
     /// jitter that drew it spaces our starts too, so widen as for our own.
     /// Our requests that start up to `now` were spaced by the narrower
-    /// margin, and are the same round.
+    /// margin, and are the same round. Below the full share (AIMD) the
+    /// rejections are the rate's, not jitter's: the margin stays, as for
+    /// our own.
     pub(super) fn widen_heard(&mut self, now: Instant) {
-        self.margin = (self.margin * GROWTH + STEP).min(self.ceiling);
-        self.widened_at = Some(self.widened_at.map_or(now, |at| at.max(now)));
+        if self.share >= 1.0 {
+            self.grow(now);
+        } else {
+            self.widened_at = Some(self.widened_at.map_or(now, |at| at.max(now)));
+        }
     }
 
     /// An accepted request; `holders` processes share the schedule (1 when
@@ -301,6 +311,23 @@ mod tests {
         pacing.widen(t0 + ms(1), t0 + ms(1));
         pacing.set_share(0.9);
         assert!(pacing.margin() > FLOOR_SHARE, "a raise keeps the margin");
+    }
+
+    #[test]
+    fn a_round_heard_below_the_full_share_leaves_the_margin() {
+        let t0 = Instant::now();
+        let mut pacing = EvenPacing::new(ms(10), 1);
+        pacing.set_share(0.8);
+        pacing.widen_heard(t0);
+        assert_eq!(
+            pacing.margin(),
+            FLOOR_SHARE,
+            "the rate's 429s, not jitter's"
+        );
+        assert!(!pacing.widen(t0, t0 + ms(1)), "still that round");
+        pacing.set_share(1.0);
+        pacing.widen_heard(t0 + ms(2));
+        assert!(pacing.margin() > FLOOR_SHARE);
     }
 
     #[test]

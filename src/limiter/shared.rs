@@ -100,9 +100,11 @@ pub trait SharedSlots: Send + Sync + fmt::Debug {
     /// How many rounds of rejections other holders told of so far (one per
     /// round, however many of them saw it): the limiter widens its margin
     /// for each new one, so that a schedule of P holders learns the jitter
-    /// once, not P times. Defaults to 0.
-    fn rounds_heard(&self) -> u64 {
-        0
+    /// once, not P times, and gives back for all their acceptances. `None`
+    /// while the others' rounds cannot be heard (the shared store lost):
+    /// each holder then learns alone. Defaults to `None`.
+    fn rounds_heard(&self) -> Option<u64> {
+        None
     }
 
     /// How many holders (processes) draw from the schedule now, this one
@@ -177,8 +179,8 @@ mod tests {
         /// The starts of the requests whose rounds of rejections this
         /// holder told of.
         widened: Mutex<Vec<Instant>>,
-        /// Rounds the other holders told of.
-        rounds: Mutex<u64>,
+        /// Rounds the other holders told of (`None`: not heard).
+        rounds: Mutex<Option<u64>>,
     }
 
     impl SharedSlots for InMemory {
@@ -207,7 +209,7 @@ mod tests {
             self.widened.lock().push(started);
         }
 
-        fn rounds_heard(&self) -> u64 {
+        fn rounds_heard(&self) -> Option<u64> {
             *self.rounds.lock()
         }
 
@@ -555,7 +557,7 @@ mod tests {
         let hearing = Limiter::new(Rate::per_second(100.0)).shared(SharedPacing::new(slots));
         hearing.reserve_at(Now::system());
         assert_eq!(margin(&hearing), floor, "nothing heard yet");
-        *other.rounds.lock() = 1;
+        *other.rounds.lock() = Some(1);
         hearing.reserve_at(Now::system());
         assert!(
             (margin(&hearing) - own).abs() < 1e-12,
@@ -563,7 +565,7 @@ mod tests {
         );
         hearing.reserve_at(Now::system());
         assert!((margin(&hearing) - own).abs() < 1e-12, "once per round");
-        *other.rounds.lock() = 10;
+        *other.rounds.lock() = Some(10);
         hearing.reserve_at(Now::system());
         let after_burst = margin(&hearing);
         hearing.reserve_at(Now::system());
@@ -576,12 +578,15 @@ mod tests {
     }
 
     /// Every holder widens for every round on the schedule, so each gives
-    /// back in proportion to all the acceptances, not only its own.
+    /// back in proportion to all the acceptances, not only its own; only
+    /// while it hears their rounds (otherwise its margin would settle at
+    /// as many times the rejections as there are holders).
     #[test]
     fn each_acceptance_gives_back_as_much_as_the_holders_together() {
-        let narrowed = |holders: u32| {
+        let narrowed = |holders: u32, rounds: Option<u64>| {
             let shared = Arc::new(InMemory {
                 holders: Some(holders),
+                rounds: Mutex::new(rounds),
                 ..InMemory::default()
             });
             let limiter = counting_gaps(&shared);
@@ -594,7 +599,30 @@ mod tests {
             }
             widened - margin(&limiter)
         };
-        let (one, four) = (narrowed(1), narrowed(4));
+        let (one, four) = (narrowed(1, Some(0)), narrowed(4, Some(0)));
         assert!(four > one * 3.0, "one holder gave back {one}, four {four}");
+        let deaf = narrowed(4, None);
+        assert!((deaf - one).abs() < 1e-15, "four unheard gave back {deaf}");
+    }
+
+    /// Another holder told of a round, and our own 429 of that round came
+    /// back before our next booking: one round, widened once (the shared
+    /// store does not tell ours again, and the margin must not count it
+    /// twice either).
+    #[test]
+    fn a_round_heard_and_our_own_429_of_it_widen_once() {
+        let shared = Arc::new(InMemory::default());
+        let limiter = counting_gaps(&shared);
+        let floor = margin(&limiter);
+        let rejected = limiter.reserve_at(Now::system());
+        *shared.rounds.lock() = Some(1);
+        let now = Now {
+            instant: rejected.start + Duration::from_millis(5),
+            wall: std::time::SystemTime::now(),
+        };
+        limiter.rejected(&rejected, None, None, now);
+        limiter.reserve_at(Now::system());
+        assert!((margin(&limiter) - (floor * 1.5 + 0.001)).abs() < 1e-12);
+        assert!(shared.widened.lock().is_empty(), "not told again");
     }
 }

@@ -308,9 +308,11 @@ impl SharedLimit {
         rounds::publish(&self.inner, started);
     }
 
-    /// How many rounds of rejections the other processes told of.
-    pub fn rounds_heard(&self) -> u64 {
-        self.inner.rounds.heard()
+    /// How many rounds of rejections the other processes told of; `None`
+    /// while they cannot be heard (Redis lost, or the subscriber not
+    /// listening yet).
+    pub fn rounds_heard(&self) -> Option<u64> {
+        (self.is_connected() && self.inner.starts.listening()).then(|| self.inner.rounds.heard())
     }
 
     /// Whether slot `seq` of the schedule (or a later one) is known to have

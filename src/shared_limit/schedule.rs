@@ -195,7 +195,7 @@ impl SharedSlots for SharedSchedule {
         self.limit.widened(started);
     }
 
-    fn rounds_heard(&self) -> u64 {
+    fn rounds_heard(&self) -> Option<u64> {
         self.limit.rounds_heard()
     }
 

@@ -102,6 +102,11 @@ impl Starts {
             || self.through.load(Ordering::Acquire) >= seq
     }
 
+    /// Whether the subscriber is listening to the others.
+    pub(super) fn listening(&self) -> bool {
+        self.listening.load(Ordering::Acquire)
+    }
+
     /// Slot `seq` started in another process, as heard.
     fn heard(&self, seq: u64) {
         self.slot(seq);

@@ -51,6 +51,24 @@ impl Schedule {
         self.shared_pause_heard.take()
     }
 
+    /// Widens our margin for the rounds of rejections other holders told of
+    /// since we last looked; our requests that start up to `at` count as
+    /// that round (a 429 of ours that comes back meanwhile is the same
+    /// round, not another). Rounds heard all at once (a burst of jitter
+    /// somewhere) widen at most twice: a burst is not a trend.
+    pub(in crate::limiter) fn hear_rounds(&mut self, at: Instant) {
+        let (Some(shared), Some(pacing)) = (self.shared.as_ref(), self.pacing.as_mut()) else {
+            return;
+        };
+        let Some(heard) = shared.slots().rounds_heard() else {
+            return;
+        };
+        for _ in 0..heard.saturating_sub(self.rounds_heard).min(2) {
+            pacing.widen_heard(at);
+        }
+        self.rounds_heard = self.rounds_heard.max(heard);
+    }
+
     /// The schedule shared with other processes, if any.
     pub(in crate::limiter) fn shared(&self) -> Option<&SharedPacing> {
         self.shared.as_ref()
@@ -81,15 +99,8 @@ impl Schedule {
 
     fn shared_ask(&mut self, earliest: Instant) -> Option<SharedAsk> {
         let shared = self.shared.clone()?;
-        let pacing = self.pacing.as_mut()?;
-        let heard = shared.slots().rounds_heard();
-        // Rounds heard all at once (a burst of jitter somewhere) widen at
-        // most twice: a burst is not a trend.
-        for _ in 0..heard.saturating_sub(self.rounds_heard).min(2) {
-            pacing.widen_heard(earliest);
-        }
-        self.rounds_heard = self.rounds_heard.max(heard);
-        let gap = pacing.next_increment();
+        self.hear_rounds(earliest);
+        let gap = self.pacing.as_mut()?.next_increment();
         Some(SharedAsk {
             shared,
             earliest,
