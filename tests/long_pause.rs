@@ -9,6 +9,7 @@ mod common;
 
 use common::tiny_server::{answer_kong_429, answer_no_logo, TinyServer};
 use common::{assert_exactly_once, restb, Batch};
+use restb::limiter::date_time;
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
@@ -190,13 +191,15 @@ fn a_two_second_pause_is_not_warned_about() {
     assert!((1.0..5.0).contains(&paused), "paused_s {paused}");
 }
 
-/// A pause longer than `--max-pause` (a `Retry-After` of an hour; the
+/// A pause longer than `--max-pause` (a `Retry-After` of two hours; the
 /// default is 300 s) is not waited out: the run stops at once, exit 3, the
 /// job that drew the 429 and those never sent left without an outcome, and
-/// says when to resume.
+/// says when to resume: when the gateway said (a `Retry-After` used to be
+/// read as an hour at most, and the run named a time an hour too soon).
 #[test]
 fn a_pause_longer_than_max_pause_ends_the_run_resumably() {
-    let (server, log) = first_reply_limited("3600");
+    let (server, log) = first_reply_limited("7200");
+    let asked = SystemTime::now() + Duration::from_secs(7200);
     let batch = Batch::of(JOBS);
     let stats = batch.dir.path().join("stats.json");
     let stats = stats.to_str().unwrap();
@@ -215,4 +218,11 @@ fn a_pause_longer_than_max_pause_ends_the_run_resumably() {
     assert_eq!(std::fs::read_to_string(&batch.out).unwrap(), "");
     let json: Value = serde_json::from_str(&std::fs::read_to_string(stats).unwrap()).unwrap();
     assert_eq!(json["long_pause"]["reason"], "429, Retry-After");
+    // The same format for both, so their order is the times'.
+    let until = json["long_pause"]["until"].as_str().unwrap();
+    let latest = SystemTime::now() + Duration::from_secs(7200);
+    assert!(
+        (date_time(asked).as_str()..=date_time(latest).as_str()).contains(&until),
+        "{until}: two hours after the 429"
+    );
 }

@@ -30,8 +30,11 @@ pub enum Verdict {
     Transient(String),
 }
 
-/// The longest wait we take from a gateway's hint.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+/// The longest `Retry-After` read: a year's quota window, and some (as for
+/// a quota's reset, `headers.rs`). Longer is a wrong header. The limiter
+/// waits at most an hour before it asks again anyway; this is what a run
+/// that stops for it says about when to resume.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(400 * 86_400);
 
 /// Classifies a reply that arrived with `status`, `retry_after` already read
 /// from the headers, and `body`.
@@ -150,7 +153,6 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
         let when = httpdate::parse_http_date(value).ok()?;
         when.duration_since(now).unwrap_or(Duration::ZERO)
     };
-    // A longer hint (an hourly quota spent) is still honoured, up to the cap.
     Some(wait.min(MAX_RETRY_AFTER))
 }
 
@@ -323,6 +325,16 @@ mod tests {
         assert_eq!(parse_retry_after(&date, now), Some(Duration::from_secs(3)));
         let past = httpdate::fmt_http_date(now - Duration::from_secs(3));
         assert_eq!(parse_retry_after(&past, now), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after("7200", now),
+            Some(Duration::from_secs(7200)),
+            "a spent hour or day says when it resets"
+        );
+        assert_eq!(
+            parse_retry_after("1e12", now),
+            Some(MAX_RETRY_AFTER),
+            "a timestamp for a count of seconds"
+        );
         assert_eq!(parse_retry_after("-1", now), None);
         assert_eq!(parse_retry_after("soon", now), None);
     }

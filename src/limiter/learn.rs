@@ -94,7 +94,7 @@ impl Learner {
             schedule.observe_window(reservation, count.limit, count.remaining, now);
         }
         if let Some(reset) = quota_reset(&hint, None, now) {
-            self.quota_pause(schedule, reset, now);
+            self.said_pause(schedule, reset, PauseReason::QuotaSpent, now);
         }
     }
 
@@ -117,11 +117,11 @@ impl Learner {
         // Retry-After, a spent window whose counts window mode follows)
         // say nothing about the rate: AIMD counts only the others.
         if let Some(reset) = quota_reset(&hint, retry_after, now) {
-            return self.quota_pause(schedule, reset, now);
+            return self.said_pause(schedule, reset, PauseReason::QuotaSpent, now);
         }
         if let Some(wait) = retry_after.filter(|wait| *wait > ONE_WINDOW) {
-            let until = later(now.instant, wait);
-            return self.pause(schedule, until, PauseReason::RetryAfter, now);
+            let reset = QuotaReset::after(wait, now);
+            return self.said_pause(schedule, reset, PauseReason::RetryAfter, now);
         }
         let spent = hint.second.is_some_and(|count| count.remaining == 0);
         let shared = spent && schedule.spent_by_others(reservation, now);
@@ -299,10 +299,15 @@ impl Learner {
         }
     }
 
-    /// Holds every start for a spent quota: until it resets, or for
-    /// [`LONGEST_QUOTA_WAIT`] before the next try.
-    fn quota_pause(&mut self, schedule: &mut Schedule, reset: QuotaReset, now: Now) -> Backoff {
-        let reason = PauseReason::QuotaSpent;
+    /// Holds every start for a spent quota or a long `Retry-After`: until
+    /// the gateway said, or for [`LONGEST_QUOTA_WAIT`] before the next try.
+    fn said_pause(
+        &mut self,
+        schedule: &mut Schedule,
+        reset: QuotaReset,
+        reason: PauseReason,
+        now: Now,
+    ) -> Backoff {
         let until = reset.next_try;
         schedule.pause(until, now);
         self.pauses
@@ -343,22 +348,22 @@ pub(super) fn quota_reset(
     now: Now,
 ) -> Option<QuotaReset> {
     let ours = hint.exhausted_for?;
-    let said = match (retry_after, hint.reset) {
-        // A `Retry-After` is cut to an hour when read: a later reset says
-        // how much later (a spent day or month).
-        (Some(retry), Some(reset)) if retry >= LONGEST_QUOTA_WAIT => Some(retry.max(reset)),
-        (Some(retry), _) => Some(retry),
-        (None, reset) => reset,
-    };
-    let wait = said.unwrap_or(ours) + QUOTA_GUARD;
-    Some(QuotaReset {
-        // A reset past what a SystemTime holds is a wrong header.
-        resets: now
-            .wall
-            .checked_add(wait)
-            .unwrap_or(now.wall + LONGEST_QUOTA_WAIT),
-        next_try: later(now.instant, wait.min(LONGEST_QUOTA_WAIT)),
-    })
+    let said = retry_after.or(hint.reset);
+    Some(QuotaReset::after(said.unwrap_or(ours) + QUOTA_GUARD, now))
+}
+
+impl QuotaReset {
+    /// A reset `wait` from `now`; the next try at most an hour away.
+    fn after(wait: Duration, now: Now) -> QuotaReset {
+        QuotaReset {
+            // A reset past what a SystemTime holds is a wrong header.
+            resets: now
+                .wall
+                .checked_add(wait)
+                .unwrap_or(now.wall + LONGEST_QUOTA_WAIT),
+            next_try: later(now.instant, wait.min(LONGEST_QUOTA_WAIT)),
+        }
+    }
 }
 
 /// The start of the next wall-clock second after `now`, plus `guard`.

@@ -419,8 +419,8 @@ fn an_exhausted_minute_pauses_even_after_a_success() {
 
 #[test]
 fn a_spent_day_pauses_an_hour_and_names_the_gateways_reset() {
-    // Kong's 429 for a spent day: `Retry-After` (read as an hour at most)
-    // and `RateLimit-Reset` both say 65887 s to midnight.
+    // Kong's 429 for a spent day: `Retry-After` and `RateLimit-Reset` both
+    // say 65887 s to midnight; the limiter asks again after an hour.
     let at = clock(0);
     let t0 = at(Duration::ZERO);
     let hint = GatewayHint {
@@ -430,7 +430,8 @@ fn a_spent_day_pauses_an_hour_and_names_the_gateways_reset() {
     };
     let limiter = Limiter::new(Rate::per_second(4.0));
     let booked = limiter.reserve_at(t0);
-    let backoff = limiter.rejected(&booked, Some(learn::LONGEST_QUOTA_WAIT), Some(&hint), t0);
+    let said = Some(Duration::from_secs(65_887));
+    let backoff = limiter.rejected(&booked, said, Some(&hint), t0);
     assert_eq!(backoff.until() - t0.instant, learn::LONGEST_QUOTA_WAIT);
     let (reason, until) = limiter.pause_reason().expect("a pause in force");
     assert_eq!(reason, PauseReason::QuotaSpent);

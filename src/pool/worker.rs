@@ -16,6 +16,10 @@ use crate::stats::AttemptKind;
 use crossbeam_channel::RecvTimeoutError;
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+
+/// The longest wait a transient failure's `Retry-After` (a 503's) gives its
+/// job before the next try; the other jobs go on meanwhile.
+const LONGEST_ASKED_WAIT: Duration = Duration::from_secs(3600);
 use std::time::{Duration, Instant};
 
 /// The shortest wait for a job before an idle worker looks again: a zero
@@ -183,6 +187,7 @@ impl<W: Work> Engine<'_, W> {
                 }
                 self.stats.record_retry();
                 let asked = self.work.retry_after(&output).unwrap_or_default();
+                let asked = asked.min(LONGEST_ASKED_WAIT);
                 let backoff = self.config.retry.backoff(tracked.transient, rng).max(asked);
                 let now = Instant::now();
                 self.delays
