@@ -295,6 +295,64 @@ fn a_round_of_rejections_is_heard_by_the_others_once() {
     assert_eq!(b.rounds_heard(), Some(1));
 }
 
+/// A process that joins a key whose processes widened their margins (for
+/// rounds told before it listened) starts from the widest, told through
+/// the heartbeats; one that leaves takes its margin with it.
+#[test]
+fn a_process_joining_starts_from_the_widest_margin_on_the_key() {
+    let redis = Redis::start();
+    let config = |rps: f64| {
+        let url = RedisUrl::parse(&redis.url()).unwrap();
+        let mut config =
+            SharedLimitConfig::new(url, schedule_key("key-j"), Rate::per_second(rps).unwrap());
+        config.heartbeat = 50 * MS;
+        config
+    };
+    let first = Arc::new(SharedSchedule::new(
+        SharedLimit::connect(config(100.0)).unwrap(),
+    ));
+    let slots: Arc<dyn SharedSlots> = first.clone();
+    let early = Limiter::new(Rate::per_second(100.0)).shared(SharedPacing::new(slots));
+    let margin = |limiter: &Limiter| match limiter.pacing_model() {
+        PacingModel::Even { margin } => margin,
+        other => panic!("{other:?}"),
+    };
+    let floor = margin(&early);
+    // Two rounds of 429s, each told at the next booking.
+    for _ in 0..2 {
+        let booked = early.reserve_at(Now::system());
+        let seen = Now {
+            instant: booked.start + MS,
+            wall: std::time::SystemTime::now(),
+        };
+        early.rejected(&booked, None, None, seen);
+        early.accepted(&booked, None, seen);
+    }
+    early.reserve_at(Now::system());
+    let widened = margin(&early);
+    assert!(widened > 2.0 * floor, "{widened}");
+
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let joined = loop {
+        let late = SharedLimit::connect(config(100.0)).unwrap();
+        if late.peers().widest_margin.is_some() {
+            break late;
+        }
+        assert!(Instant::now() < deadline, "the margin was never told");
+        std::thread::sleep(50 * MS);
+    };
+    let told = joined.peers().widest_margin.unwrap();
+    assert!((told - widened).abs() < 2e-6, "{told} against {widened}");
+    let slots: Arc<dyn SharedSlots> = Arc::new(SharedSchedule::new(joined));
+    let late = Limiter::new(Rate::per_second(100.0)).shared(SharedPacing::new(slots));
+    assert!((margin(&late) - told).abs() < 1e-12);
+
+    drop(early);
+    drop(first);
+    let after = SharedLimit::connect(config(100.0)).unwrap();
+    assert_eq!(after.peers().widest_margin, None, "gone with its process");
+}
+
 /// Regression: a subscriber whose connection was lost without a word
 /// waited for messages for ever (a read timeout is no error), so the
 /// process went deaf to the others' starts for the rest of the run and

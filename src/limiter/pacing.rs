@@ -100,6 +100,14 @@ impl EvenPacing {
         self.decay = SHARED_DECAY;
     }
 
+    /// Joining a shared schedule whose holders pace with `margin`: start
+    /// from it (within our floor and ceiling) if it is wider than ours.
+    pub(super) fn start_from(&mut self, margin: f64) {
+        if margin.is_finite() {
+            self.margin = margin.clamp(self.floor, self.ceiling).max(self.margin);
+        }
+    }
+
     /// The interval with the margin and the share in force applied.
     pub(super) fn effective_interval(&self) -> Duration {
         self.interval.mul_f64((1.0 + self.margin) / self.share)

@@ -107,6 +107,18 @@ pub trait SharedSlots: Send + Sync + fmt::Debug {
         None
     }
 
+    /// This holder paces with `margin` now (0.01: 1 % slower than the
+    /// rate); called at each booking, so it must be cheap. Defaults to
+    /// nothing.
+    fn margin_in_use(&self, _margin: f64) {}
+
+    /// The widest margin the other holders pace with: one that joins the
+    /// schedule starts from it, not from the floor, as the rounds that
+    /// widened it were told before it listened. Defaults to `None`.
+    fn widest_margin(&self) -> Option<f64> {
+        None
+    }
+
     /// How many holders (processes) draw from the schedule now, this one
     /// included: this process gets about its share of the rate, and sizes
     /// its pool for that share, not for the whole rate. Defaults to 1.
@@ -181,6 +193,10 @@ mod tests {
         widened: Mutex<Vec<Instant>>,
         /// Rounds the other holders told of (`None`: not heard).
         rounds: Mutex<Option<u64>>,
+        /// The margins this holder told of, one per booking.
+        margins: Mutex<Vec<f64>>,
+        /// The widest margin of the other holders.
+        widest: Option<f64>,
     }
 
     impl SharedSlots for InMemory {
@@ -211,6 +227,14 @@ mod tests {
 
         fn rounds_heard(&self) -> Option<u64> {
             *self.rounds.lock()
+        }
+
+        fn margin_in_use(&self, margin: f64) {
+            self.margins.lock().push(margin);
+        }
+
+        fn widest_margin(&self) -> Option<f64> {
+            self.widest
         }
 
         fn started(&self, at: Instant, _seq: Option<u64>) {
@@ -624,5 +648,40 @@ mod tests {
         limiter.reserve_at(Now::system());
         assert!((margin(&limiter) - (floor * 1.5 + 0.001)).abs() < 1e-12);
         assert!(shared.widened.lock().is_empty(), "not told again");
+    }
+
+    /// A holder that joins a schedule starts from the widest margin the
+    /// others pace with (the rounds that widened theirs were told before it
+    /// listened), not from the floor; a narrower one leaves its own.
+    #[test]
+    fn a_holder_joining_starts_from_the_widest_margin_and_tells_its_own() {
+        let joining = |widest: Option<f64>| {
+            let shared = Arc::new(InMemory {
+                widest,
+                ..InMemory::default()
+            });
+            let slots: Arc<dyn SharedSlots> = shared.clone();
+            let limiter = Limiter::new(Rate::per_second(100.0)).shared(SharedPacing::new(slots));
+            (shared, limiter)
+        };
+        let (_, alone) = joining(None);
+        let floor = margin(&alone);
+        let (told, late) = joining(Some(0.012));
+        assert!((margin(&late) - 0.012).abs() < 1e-12, "{}", margin(&late));
+        late.reserve_at(Now::system());
+        late.reserve_at(Now::system());
+        assert_eq!(
+            *told.margins.lock(),
+            vec![0.012, 0.012],
+            "told at each booking"
+        );
+        let (_, narrower) = joining(Some(floor / 2.0));
+        assert_eq!(margin(&narrower), floor);
+        let (_, wild) = joining(Some(5.0));
+        assert!(
+            margin(&wild) <= 0.1,
+            "within the ceiling: {}",
+            margin(&wild)
+        );
     }
 }

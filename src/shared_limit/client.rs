@@ -14,7 +14,7 @@ use hdrhistogram::Histogram;
 use parking_lot::Mutex;
 use redis::io::tcp::TcpSettings;
 use redis::{Connection, IntoConnectionInfo};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -73,7 +73,13 @@ pub struct Peers {
     pub live: u32,
     /// The slowest interval among them.
     pub slowest: Duration,
+    /// The widest pacing margin among them (0.01: 1 % slower than the
+    /// rate), if any told one.
+    pub widest_margin: Option<f64>,
 }
+
+/// Margins go to Redis in parts per million.
+const PPM: f64 = 1e6;
 
 /// Redis round trips of reservations, in microseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -110,6 +116,9 @@ pub(super) struct Inner {
     clock: Mutex<ClockMap>,
     pub(super) starts: Starts,
     pub(super) rounds: Rounds,
+    /// Our pacing margin as last noted, in parts per million (0: none yet),
+    /// for the heartbeat to tell.
+    margin_ppm: AtomicU64,
     /// Between a failed call and the reconnection: warned once per loss.
     pub(super) lost: AtomicBool,
     warned_slower: AtomicBool,
@@ -150,7 +159,9 @@ impl SharedLimit {
             peers: Mutex::new(Peers {
                 live: 1,
                 slowest: Duration::ZERO,
+                widest_margin: None,
             }),
+            margin_ppm: AtomicU64::new(0),
             round_trips: Mutex::new(
                 Histogram::new_with_bounds(1, 60_000_000, 3)
                     .expect("bounds 1 us..60 s with 3 digits are valid for hdrhistogram"),
@@ -308,6 +319,14 @@ impl SharedLimit {
         rounds::publish(&self.inner, started);
     }
 
+    /// Notes our pacing margin (0.01: 1 %), which the heartbeat tells the
+    /// others: a process that joins the schedule later starts from the
+    /// widest, not from the floor (see [`Peers::widest_margin`]).
+    pub fn note_margin(&self, margin: f64) {
+        let ppm = (margin * PPM).round().clamp(0.0, u64::MAX as f64) as u64;
+        self.inner.margin_ppm.store(ppm, Ordering::Release);
+    }
+
     /// How many rounds of rejections the other processes told of; `None`
     /// while they cannot be heard (Redis lost, or the subscriber not
     /// listening yet).
@@ -383,8 +402,9 @@ impl Inner {
     pub(super) fn beat(&self, con: &mut Connection) -> redis::RedisResult<Beat> {
         let ttl = self.config.heartbeat.saturating_mul(3);
         let interval = Some(self.config.rate.interval());
+        let margin = Some(self.margin_ppm.load(Ordering::Acquire)).filter(|ppm| *ppm > 0);
         self.scripts
-            .beat(con, &self.config.key, &self.id, interval, ttl)
+            .beat(con, &self.config.key, &self.id, interval, margin, ttl)
     }
 
     /// Takes in a heartbeat's answer; says once if another process is slower.
@@ -393,6 +413,8 @@ impl Inner {
         *self.peers.lock() = Peers {
             live: beat.live.max(1),
             slowest,
+            widest_margin: (beat.widest_margin_ppm > 0)
+                .then(|| beat.widest_margin_ppm as f64 / PPM),
         };
         let own = self.config.rate.interval();
         // Whole microseconds in Redis: allow for the rounding.

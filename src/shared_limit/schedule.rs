@@ -199,6 +199,14 @@ impl SharedSlots for SharedSchedule {
         self.limit.rounds_heard()
     }
 
+    fn margin_in_use(&self, margin: f64) {
+        self.limit.note_margin(margin);
+    }
+
+    fn widest_margin(&self) -> Option<f64> {
+        self.limit.peers().widest_margin
+    }
+
     fn holders(&self) -> u32 {
         self.limit.peers().live
     }

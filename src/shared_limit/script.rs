@@ -52,9 +52,11 @@ return {stop, now}
 ";
 
 /// A process's heartbeat: registers `ARGV[1]` with its interval `ARGV[2]` (an
-/// empty interval leaves) for `ARGV[3]` ms, forgets processes whose heartbeat
-/// lapsed, and stores the slowest live interval for RESERVE. Returns the
-/// number of live processes and the slowest interval.
+/// empty interval leaves) and its pacing margin `ARGV[4]` (parts per
+/// million; empty: none yet) for `ARGV[3]` ms, forgets processes whose
+/// heartbeat lapsed, and stores the slowest live interval for RESERVE.
+/// Returns the number of live processes, the slowest interval and the
+/// widest margin (ppm: Redis turns a script's numbers into integers).
 const BEAT: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -62,28 +64,34 @@ local ttl = tonumber(ARGV[3])
 if ARGV[2] == '' then
   redis.call('ZREM', KEYS[1], ARGV[1])
   redis.call('HDEL', KEYS[2], ARGV[1])
+  redis.call('HDEL', KEYS[4], ARGV[1])
 else
   redis.call('ZADD', KEYS[1], string.format('%.0f', now + ttl * 1000), ARGV[1])
   redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+  if ARGV[4] ~= '' then redis.call('HSET', KEYS[4], ARGV[1], ARGV[4]) end
 end
 local horizon = string.format('%.0f', now)
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', horizon)) do
   redis.call('HDEL', KEYS[2], id)
+  redis.call('HDEL', KEYS[4], id)
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', horizon)
 local live = redis.call('ZRANGE', KEYS[1], 0, -1)
 local slowest = 0
+local widest = 0
 for _, id in ipairs(live) do
   slowest = math.max(slowest, tonumber(redis.call('HGET', KEYS[2], id) or 0))
+  widest = math.max(widest, tonumber(redis.call('HGET', KEYS[4], id) or 0))
 end
 if #live > 0 then
   redis.call('SET', KEYS[3], string.format('%.0f', slowest), 'PX', ttl)
   redis.call('PEXPIRE', KEYS[1], ttl)
   redis.call('PEXPIRE', KEYS[2], ttl)
+  redis.call('PEXPIRE', KEYS[4], ttl)
 else
   redis.call('DEL', KEYS[3])
 end
-return {#live, slowest}
+return {#live, slowest, widest}
 ";
 
 /// A reservation as Redis answered it, in microseconds of Redis's clock.
@@ -105,6 +113,9 @@ pub(super) struct Reply {
 pub(super) struct Beat {
     pub(super) live: u32,
     pub(super) slowest_us: i64,
+    /// The widest pacing margin of a live process, in parts per million
+    /// (0: none told).
+    pub(super) widest_margin_ppm: i64,
 }
 
 /// The three scripts, each sent by EVALSHA (EVAL when Redis lost them,
@@ -173,26 +184,35 @@ impl Scripts {
             .invoke(con)
     }
 
-    /// Registers (or with `interval: None`, removes) process `id`.
+    /// Registers (or with `interval: None`, removes) process `id`, with
+    /// its pacing margin in parts per million if it has one.
     pub(super) fn beat(
         &self,
         con: &mut Connection,
         key: &ScheduleKey,
         id: &str,
         interval: Option<Duration>,
+        margin_ppm: Option<u64>,
         ttl: Duration,
     ) -> RedisResult<Beat> {
         let interval = interval.map_or(String::new(), |i| micros(i).max(1).to_string());
+        let margin = margin_ppm.map_or(String::new(), |ppm| ppm.to_string());
         let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
-        let (live, slowest_us): (u32, i64) = self
+        let (live, slowest_us, widest_margin_ppm): (u32, i64, i64) = self
             .beat
             .key(key.part("procs"))
             .key(key.part("rates"))
             .key(key.part("slowest"))
+            .key(key.part("margins"))
             .arg(id)
             .arg(interval)
             .arg(ttl_ms)
+            .arg(margin)
             .invoke(con)?;
-        Ok(Beat { live, slowest_us })
+        Ok(Beat {
+            live,
+            slowest_us,
+            widest_margin_ppm,
+        })
     }
 }

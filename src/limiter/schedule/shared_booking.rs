@@ -30,10 +30,14 @@ impl Schedule {
     /// Books even starts on `shared` from now on; no window mode, no
     /// first start aligned to a second (the schedule is everybody's).
     pub(in crate::limiter) fn set_shared(&mut self, shared: SharedPacing) {
+        let widest = shared.slots().widest_margin();
         self.shared = Some(shared);
         self.align_start = false;
         if let Some(pacing) = self.pacing.as_mut() {
             pacing.share_schedule();
+            if let Some(widest) = widest {
+                pacing.start_from(widest);
+            }
         }
     }
 
@@ -100,7 +104,9 @@ impl Schedule {
     fn shared_ask(&mut self, earliest: Instant) -> Option<SharedAsk> {
         let shared = self.shared.clone()?;
         self.hear_rounds(earliest);
-        let gap = self.pacing.as_mut()?.next_increment();
+        let pacing = self.pacing.as_mut()?;
+        shared.slots().margin_in_use(pacing.margin());
+        let gap = pacing.next_increment();
         Some(SharedAsk {
             shared,
             earliest,
