@@ -552,6 +552,22 @@ fn any_other_field_holding_model_ids_is_refused_as_a_typo_of_models() {
         )
         .unwrap();
     assert_eq!(others[0].models, None, "the default models");
+    dir.error_at(
+        "first.jsonl",
+        "{\"url\":\"https://x/1.jpg\",\"zz_models\":[\"re_logo\"],\"model\":\"re_features_v4\"}\n",
+        1,
+        "`zz_models` holds model ids (re_logo)",
+    );
+    let null = dir
+        .read(
+            "null.jsonl",
+            "{\"url\":\"https://x/1.jpg\",\"models\":null,\"modles\":[\"re_logo\"]}\n",
+        )
+        .unwrap();
+    assert_eq!(
+        null[0].models, None,
+        "a `models` that says nothing: the default"
+    );
     let kinds = dir
         .read(
             "kinds.csv",

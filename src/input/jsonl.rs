@@ -140,11 +140,15 @@ fn models_elsewhere(text: &str) -> Option<String> {
     if !crate::models::may_name_one(text) {
         return None;
     }
-    let Ok(all) = serde_json::from_str::<serde_json::Map<String, Value>>(text) else {
+    let Ok(InLineOrder(all)) = serde_json::from_str::<InLineOrder>(text) else {
         return None;
     };
+    // `"models": null` is a `models` that says nothing: not a typo.
+    if all.iter().any(|(name, _)| name == "models") {
+        return None;
+    }
     all.iter()
-        .filter(|(name, _)| !matches!(name.as_str(), "url" | "path" | "id" | "models"))
+        .filter(|(name, _)| !matches!(name.as_str(), "url" | "path" | "id"))
         .find_map(|(name, value)| {
             let values: Vec<&str> = match value {
                 Value::String(id) => vec![id.as_str()],
@@ -153,6 +157,34 @@ fn models_elsewhere(text: &str) -> Option<String> {
             };
             validate::model_for_models(name, values)
         })
+}
+
+/// A JSON object's fields in the order the line has them (serde_json's map
+/// sorts them), so that a refusal names the first offending field.
+struct InLineOrder(Vec<(String, serde_json::Value)>);
+
+impl<'de> Deserialize<'de> for InLineOrder {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Fields;
+
+        impl<'de> Visitor<'de> for Fields {
+            type Value = InLineOrder;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<InLineOrder, A::Error> {
+                let mut fields = Vec::new();
+                while let Some(field) = map.next_entry()? {
+                    fields.push(field);
+                }
+                Ok(InLineOrder(fields))
+            }
+        }
+
+        deserializer.deserialize_map(Fields)
+    }
 }
 
 /// Why a line that does not start with `{` is refused.
