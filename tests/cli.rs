@@ -298,6 +298,37 @@ fn the_key_can_come_from_a_file() {
     assert_no_key(&output, &[]);
 }
 
+/// Regression: a key of one letter (`RESTB_CLIENT_KEY=e`) was taken, and
+/// its redaction hid every `e` of every reply before it was read: each
+/// success read as `HTTP 200 without a r***spons***`, retried as
+/// transient, and every job failed after five requests. It is refused
+/// before any request, naming where it came from.
+#[test]
+fn a_key_too_short_to_be_one_is_refused_before_any_request() {
+    let server = start_mock(MockConfig::default());
+    let batch = Batch::of(2);
+    let output = RunLine::new(batch.input())
+        .base_url(&server.base_url())
+        .run(Some("e"));
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("RESTB_CLIENT_KEY holds 1 character: too short to be a client key"),
+        "{stderr}"
+    );
+    assert_eq!(server.counters().requests, 0, "nothing sent");
+    let key_file = batch.dir.path().join("key");
+    std::fs::write(&key_file, "abc\n").unwrap();
+    let output = RunLine::new(batch.input())
+        .base_url(&server.base_url())
+        .args(["--client-key-file", key_file.to_str().unwrap()])
+        .run(None);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("holds 3 characters"), "{stderr}");
+    assert!(stderr.contains("--client-key-file"), "{stderr}");
+}
+
 #[test]
 fn the_demo_runs_without_key_or_network() {
     // The tutorial's workload with a short latency, to keep the test quick.

@@ -10,7 +10,6 @@ use crate::bench::{
     TABLE_HEADER,
 };
 use clap::Args;
-use restb::api::ClientKey;
 use restb::pool::{AbortReason, Ending};
 use restb::stop::Stop;
 use std::fs::File;
@@ -238,8 +237,7 @@ fn target(args: &BenchArgs) -> Result<Target, UsageError> {
         }
     }
     let key = match std::env::var("RESTB_CLIENT_KEY") {
-        Ok(text) => ClientKey::parse(&text)
-            .map_err(|e| UsageError(format!("--base-url: RESTB_CLIENT_KEY {e}")))?,
+        Ok(text) => super::plan::parse_key(&text, "--base-url: RESTB_CLIENT_KEY")?,
         Err(_) => {
             return Err(UsageError(
                 "--base-url: no client key: set RESTB_CLIENT_KEY".to_string(),

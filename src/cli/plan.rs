@@ -217,6 +217,26 @@ pub(super) fn skip_done(
     Ok(resume.earlier_failures())
 }
 
+/// The fewest characters a client key can have here. Every occurrence of
+/// the key in replies and output is hidden as `***`: a key of a letter or
+/// two (a placeholder, a slip) would hide those letters everywhere, and
+/// mangle every reply before it is read. A real key is far longer.
+const SHORTEST_KEY: usize = 8;
+
+/// `text` as a client key read from `source` (for messages).
+pub(super) fn parse_key(text: &str, source: &str) -> Result<ClientKey, UsageError> {
+    let key = ClientKey::parse(text).map_err(|e| UsageError(format!("{source} {e}")))?;
+    let length = text.trim().chars().count();
+    if length < SHORTEST_KEY {
+        return Err(UsageError(format!(
+            "{source} holds {length} character{}: too short to be a client key (a key is hidden \
+             wherever it appears, so a short one would mangle every reply)",
+            if length == 1 { "" } else { "s" }
+        )));
+    }
+    Ok(key)
+}
+
 pub(super) fn client_key(args: &RunArgs) -> Result<ClientKey, UsageError> {
     match &args.client_key_file {
         Some(path) => {
@@ -226,13 +246,10 @@ pub(super) fn client_key(args: &RunArgs) -> Result<ClientKey, UsageError> {
                     path.display()
                 ))
             })?;
-            ClientKey::parse(&text)
-                .map_err(|e| UsageError(format!("--client-key-file: {} {e}", path.display())))
+            parse_key(&text, &format!("--client-key-file: {}", path.display()))
         }
         None => match std::env::var("RESTB_CLIENT_KEY") {
-            Ok(text) => {
-                ClientKey::parse(&text).map_err(|e| UsageError(format!("RESTB_CLIENT_KEY {e}")))
-            }
+            Ok(text) => parse_key(&text, "RESTB_CLIENT_KEY"),
             Err(_) => Err(UsageError(
                 "no client key: set RESTB_CLIENT_KEY or pass --client-key-file FILE".to_string(),
             )),
