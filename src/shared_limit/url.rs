@@ -41,6 +41,8 @@ impl RedisUrl {
         let (host_port, path) = after_userinfo
             .split_once('/')
             .unwrap_or((after_userinfo, ""));
+        // A query may hold a password too (`?password=`, as redis-py takes).
+        let shown_rest = hide_query(after_userinfo);
         let mut secrets = Vec::new();
         let shown = match userinfo {
             Some(info) => {
@@ -57,9 +59,9 @@ impl RedisUrl {
                         secrets.push(decoded);
                     }
                 }
-                format!("redis://{shown_user}***@{host_port}{}", slash(path))
+                format!("redis://{shown_user}***@{shown_rest}")
             }
-            None => text.to_string(),
+            None => format!("redis://{shown_rest}"),
         };
         let fail = |why: &str| Err(format!("{shown}: {why}"));
         let (host, port) = split_port(host_port);
@@ -96,14 +98,6 @@ impl RedisUrl {
     }
 }
 
-fn slash(path: &str) -> String {
-    if path.is_empty() {
-        String::new()
-    } else {
-        format!("/{path}")
-    }
-}
-
 /// `host[:port]`, with `[v6]` hosts kept whole.
 fn split_port(host_port: &str) -> (&str, Option<&str>) {
     if let Some(rest) = host_port.strip_prefix('[') {
@@ -118,18 +112,23 @@ fn split_port(host_port: &str) -> (&str, Option<&str>) {
     }
 }
 
+/// `text` with any query (from the first `?`) shown as `?***`.
+fn hide_query(text: &str) -> String {
+    match text.split_once('?') {
+        Some((before, _)) => format!("{before}?***"),
+        None => text.to_string(),
+    }
+}
+
 /// For a text that is not a `redis://` URL: hide whatever may be a secret,
-/// what sits before the last `@` (after the scheme) and any query (`?pass=`).
+/// what sits before the last `@` (after the scheme; a password may hold a
+/// `?`) and then any query (`?pass=`).
 fn redact_any(text: &str) -> String {
-    let (text, query) = match text.split_once('?') {
-        Some((before, _)) => (before, "?***"),
-        None => (text, ""),
-    };
     let Some((before, after)) = text.rsplit_once('@') else {
-        return format!("{text}{query}");
+        return hide_query(text);
     };
     let scheme_end = before.find("://").map_or(0, |i| i + 3);
-    format!("{}***@{after}{query}", &before[..scheme_end])
+    format!("{}***@{}", &before[..scheme_end], hide_query(after))
 }
 
 fn percent_decode(text: &str) -> String {
@@ -208,6 +207,12 @@ mod tests {
             "redis+unix:///s?pass=pw",
             "rediss://user:pw@h",
             "http://pw@h",
+            // Review: a `?` in the password of another scheme split it
+            // before the `@` was looked for, and a query password printed.
+            "rediss://:pw?pw@127.0.0.1:6379/0",
+            "REDIS://:pw?x@h",
+            "redis://127.0.0.1:6379/0?password=pw",
+            "redis://:x@127.0.0.1:6379/0?password=pw",
         ] {
             let err = RedisUrl::parse(text).unwrap_err();
             assert!(
