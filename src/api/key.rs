@@ -116,6 +116,7 @@ fn may_start(byte: u8, key: &[u8]) -> bool {
             byte == first
                 || byte == b'%'
                 || byte == b'\\'
+                || byte == b'&'
                 || (first == b'+' && byte == b' ')
                 || (first == b' ' && byte == b'+')
         }
@@ -138,8 +139,41 @@ fn forms_at(text: &[u8], byte: u8) -> [Option<usize>; 3] {
         }
         _ => None,
     };
-    // `\\` raw and `\\\\` escaped both start with a backslash: try both.
-    [raw, escaped, None]
+    // A gateway's error page may quote the request encoded twice (`%252F`)
+    // or HTML-escaped (`&amp;`, `&#115;`).
+    let other = match at(0) {
+        Some(b'%') if text.get(1..3) == Some(b"25") => {
+            (hex(text.get(3..5)) == Some(u32::from(byte))).then_some(5)
+        }
+        Some(b'&') => html_entity(text)
+            .filter(|(value, _)| *value == u32::from(byte))
+            .map(|(_, width)| width),
+        _ => None,
+    };
+    // `\\` raw and `\\\\` escaped both start with a backslash, and `%`
+    // raw, `%25` and `%2525` all may stand for a `%`: try each.
+    [raw, escaped, other]
+}
+
+/// The character an HTML entity at the start of `text` stands for (named
+/// ones for the characters HTML escapes; numeric ones for ASCII), and its
+/// width.
+fn html_entity(text: &[u8]) -> Option<(u32, usize)> {
+    let end = text.iter().take(8).position(|&b| b == b';')?;
+    let name = &text[1..end];
+    let value = match name {
+        b"amp" => u32::from(b'&'),
+        b"lt" => u32::from(b'<'),
+        b"gt" => u32::from(b'>'),
+        b"quot" => u32::from(b'"'),
+        b"apos" => u32::from(b'\''),
+        [b'#', b'x' | b'X', digits @ ..] => hex(Some(digits))?,
+        [b'#', digits @ ..] if !digits.is_empty() && digits.iter().all(u8::is_ascii_digit) => {
+            std::str::from_utf8(digits).ok()?.parse().ok()?
+        }
+        _ => return None,
+    };
+    (value < 0x80).then_some((value, end + 1))
 }
 
 /// The value of hex digits (either case), if all of `digits` are.
@@ -191,6 +225,8 @@ mod tests {
             "s3cr3t%2fkey%2bx%3d%2541%21%2a", // all encoded, lower case
             "%73%33cr3t/key x=%2541!*",       // form-decoded, odd escapes
             "s3cr3t\\/key\\u002bx=%41!*",     // JSON-escaped
+            "s3cr3t%252Fkey%252Bx%253D%252541!*", // encoded twice
+            "&#115;3cr3t&#x2F;key+x&#61;%41!*", // HTML numeric entities
         ] {
             let text = format!("bad request /v?client_key={form}&model_id=a");
             assert_eq!(
@@ -203,5 +239,13 @@ mod tests {
         assert_eq!(key.redact("s3cr3t/keys3cr3t/key+x=%41!*"), "s3cr3t/key***");
         let body = b"{\"m\":\"s3cr3t%2Fkey%2Bx%3D%2541!*\"}";
         assert_eq!(&*key.redact_bytes(body), b"{\"m\":\"***\"}");
+        // Review: an error page that HTML-escapes the request it quotes.
+        let key = ClientKey::new("Sx9<a&b>\"c'd").unwrap();
+        let page = "<p>GET /v?client_key=Sx9&lt;a&amp;b&gt;&quot;c&#39;d&amp;model_id=a</p>";
+        assert_eq!(
+            key.redact(page),
+            "<p>GET /v?client_key=***&amp;model_id=a</p>"
+        );
+        assert_eq!(key.redact("a &amp; b &#; &#xZZ;"), "a &amp; b &#; &#xZZ;");
     }
 }
