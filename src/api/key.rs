@@ -52,8 +52,10 @@ impl ClientKey {
     /// `text` with every occurrence of the key replaced by `***`, however a
     /// server or proxy wrote it back: raw, percent-encoded in full or in part
     /// (ureq leaves `!*()~` as they are; hex digits in either case), form-encoded
-    /// (`+` for a space, or a space where a raw `+` was form-decoded), or
-    /// JSON-escaped (`\/`, `\"`, `\u002b`). Borrows when there is nothing to hide.
+    /// (`+` for a space, or a space where a raw `+` was form-decoded),
+    /// JSON-escaped (`\/`, `\"`, `\u002b`), percent-encoded twice (`%252F`), or
+    /// HTML-escaped (`&amp;`, `&#115;`, `&#x2F;`). Borrows when there is nothing
+    /// to hide.
     pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
         match self.redact_bytes(text.as_bytes()) {
             Cow::Borrowed(_) => Cow::Borrowed(text),
