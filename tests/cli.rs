@@ -327,6 +327,24 @@ fn a_key_too_short_to_be_one_is_refused_before_any_request() {
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("holds 3 characters"), "{stderr}");
     assert!(stderr.contains("--client-key-file"), "{stderr}");
+    // Review: a key that is not UTF-8 was said to be missing.
+    use std::os::unix::ffi::OsStrExt;
+    let output = RunLine::new(batch.input())
+        .base_url(&server.base_url())
+        .command(None)
+        .env(
+            "RESTB_CLIENT_KEY",
+            std::ffi::OsStr::from_bytes(b"key-\xff-12345"),
+        )
+        .output()
+        .unwrap();
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("RESTB_CLIENT_KEY is not valid UTF-8"),
+        "{stderr}"
+    );
+    assert_eq!(server.counters().requests, 0, "nothing sent");
 }
 
 #[test]

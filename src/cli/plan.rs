@@ -250,7 +250,10 @@ pub(super) fn client_key(args: &RunArgs) -> Result<ClientKey, UsageError> {
         }
         None => match std::env::var("RESTB_CLIENT_KEY") {
             Ok(text) => parse_key(&text, "RESTB_CLIENT_KEY"),
-            Err(_) => Err(UsageError(
+            Err(std::env::VarError::NotUnicode(_)) => Err(UsageError(
+                "RESTB_CLIENT_KEY is not valid UTF-8: a client key is text".to_string(),
+            )),
+            Err(std::env::VarError::NotPresent) => Err(UsageError(
                 "no client key: set RESTB_CLIENT_KEY or pass --client-key-file FILE".to_string(),
             )),
         },

@@ -380,7 +380,7 @@ fn ending_message(ending: &Ending, unfinished: u64, output: Option<&Path>) -> Op
         Ending::Aborted {
             reason: AbortReason::Job,
         } => format!(
-            "Error: stopped without sending the rest (see the error above: the API refused the client key, or its TLS certificate was refused); {left}{once_fixed}"
+            "Error: stopped without sending the rest (see the error above: the client key refused, a TLS certificate refused, or a redirect); {left}{once_fixed}"
         ),
         Ending::Aborted {
             reason: AbortReason::Internal(message),
