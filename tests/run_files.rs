@@ -64,6 +64,44 @@ fn a_dash_is_standard_output() {
         .run(Some(KEY));
     assert_eq!(refused.status.code(), Some(2));
     assert!(text(&refused.stderr).contains("--stats-json -"));
+    // Review: `-o /dev/stdout` is standard output by another name; the
+    // stats went after the outcomes in one stream.
+    let sent = server.counters().requests;
+    let refused = run_line(&batch, &server.base_url())
+        .out("/dev/stdout")
+        .stats_json("-")
+        .run(Some(KEY));
+    let said = text(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{said}");
+    assert!(said.contains("--output is standard output too"), "{said}");
+    assert_eq!(
+        server.counters().requests,
+        sent,
+        "refused before any request"
+    );
+}
+
+/// A stats file ends with a line break (as on standard output), and a run
+/// whose outcomes cannot be written does not advise `--resume` where it
+/// cannot read them back (a device).
+#[test]
+fn a_stats_file_ends_its_line_and_a_device_gets_no_resume_advice() {
+    let server = start_mock(MockConfig::default());
+    let batch = Batch::of(2);
+    let stats = batch.dir.path().join("stats.json");
+    let ran = run_line(&batch, &server.base_url())
+        .out(&batch.out)
+        .stats_json(&stats)
+        .run(Some(KEY));
+    assert_eq!(ran.status.code(), Some(0), "{}", text(&ran.stderr));
+    assert!(std::fs::read_to_string(&stats).unwrap().ends_with("}\n"));
+    let failed = run_line(&batch, &server.base_url())
+        .out("/dev/full")
+        .run(Some(KEY));
+    let said = text(&failed.stderr);
+    assert_eq!(failed.status.code(), Some(1), "{said}");
+    assert!(said.contains("writing outcomes failed"), "{said}");
+    assert!(!said.contains("--resume"), "{said}");
 }
 
 #[test]

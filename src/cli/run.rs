@@ -396,7 +396,9 @@ fn ending_message(ending: &Ending, unfinished: u64, output: Option<&Path>) -> Op
 /// `--resume` advice, only when the outcomes went to a file (it needs
 /// `--output`); `then` says what must come first, if anything.
 fn resume_advice(output: Option<&Path>, then: &str) -> String {
-    match output {
+    // `--resume` reads the outcome file back: not a device or a pipe.
+    let regular = |path: &Path| std::fs::metadata(path).is_ok_and(|m| m.is_file());
+    match output.filter(|path| regular(path)) {
         Some(path) => format!(
             "; {then}run the same command with --resume to send them (outcomes so far are in {})",
             path.display()
@@ -424,7 +426,10 @@ mod tests {
         let refused = Ending::Aborted {
             reason: AbortReason::Job,
         };
-        let file = Some(Path::new("out.jsonl"));
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out.jsonl");
+        std::fs::write(&out, "").unwrap();
+        let file = Some(out.as_path());
         let said = ending_message(&internal, 7, file).unwrap();
         assert!(said.contains("no worker thread could start"), "{said}");
         assert!(!said.contains("key") && !said.contains("TLS"), "{said}");
@@ -438,6 +443,10 @@ mod tests {
             assert!(said.contains('7'), "{said}");
         }
         assert!(ending_message(&refused, 7, file)
+            .unwrap()
+            .contains("--resume"));
+        let device = Some(Path::new("/dev/null"));
+        assert!(!ending_message(&refused, 7, device)
             .unwrap()
             .contains("--resume"));
         assert_eq!(ending_message(&Ending::Completed, 0, None), None);

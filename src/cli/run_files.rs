@@ -17,6 +17,8 @@ use std::path::{Path, PathBuf};
 
 /// The name of a standard stream in place of a file.
 const STANDARD_STREAM: &str = "-";
+/// Standard output as a file, for telling whether `--output` is it.
+const STANDARD_OUTPUT: &str = "/dev/fd/1";
 
 fn is_standard_stream(path: &Path) -> bool {
     path == Path::new(STANDARD_STREAM)
@@ -34,9 +36,16 @@ pub(super) fn standard_streams(args: &mut RunArgs) -> Result<(), UsageError> {
         args.output = None;
     }
     let stats_to_stdout = args.stats_json.as_deref().is_some_and(is_standard_stream);
-    if stats_to_stdout && (args.output.is_none() || args.dry_run) {
+    // `-o /dev/stdout` is standard output by another name.
+    let outcomes_to_stdout = args
+        .output
+        .as_deref()
+        .is_none_or(|output| same_file(output, Path::new(STANDARD_OUTPUT)));
+    if stats_to_stdout && (outcomes_to_stdout || args.dry_run) {
         let what = if args.dry_run {
             "the dry run's estimate"
+        } else if args.output.is_some() {
+            "the outcomes (--output is standard output too)"
         } else {
             "the outcomes (give --output FILE)"
         };
@@ -119,7 +128,13 @@ impl StatsOut<'_> {
     /// Writes `stats` as pretty JSON.
     pub(super) fn write(self, stats: &impl Serialize) -> Result<(), UsageError> {
         let written = match self.file {
-            Some(file) => serde_json::to_writer_pretty(file, stats).map_err(io::Error::from),
+            Some(file) => {
+                let mut out = io::BufWriter::new(file);
+                serde_json::to_writer_pretty(&mut out, stats)
+                    .map_err(io::Error::from)
+                    .and_then(|()| writeln!(out))
+                    .and_then(|()| out.flush())
+            }
             None => {
                 let mut out = io::stdout().lock();
                 serde_json::to_writer_pretty(&mut out, stats)
