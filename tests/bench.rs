@@ -248,7 +248,7 @@ fn json_and_svg_naming_one_file_are_refused_before_any_request() {
         ("new.out", "./new.out"),
     ];
     for (json, svg) in cases {
-        let out = command(Some("k"))
+        let out = command(Some("test-key-k"))
             .args(["bench", "--base-url", &base_url, "--threads", "1"])
             .args(["--rps", "1", "--requests", "1", "--timeout", "1"])
             .args(["--json", json, "--svg", svg])

@@ -68,7 +68,7 @@ fn terminal_hangup_stops_cleanly_instead_of_aborting() {
         "--default-signal=HUP,INT,TERM",
         env!("CARGO_BIN_EXE_restb"),
     ]);
-    clean_env(&mut command, Some("k")).args([
+    clean_env(&mut command, Some("test-key-k")).args([
         "run",
         batch.input(),
         "--base-url",
@@ -98,7 +98,7 @@ fn closed_stderr_pipe_leaves_the_exit_status_of_the_run() {
     let server = start_mock(MockConfig::default());
     let batch = Batch::of(5);
     let mut command = Command::new(env!("CARGO_BIN_EXE_restb"));
-    let mut child = clean_env(&mut command, Some("k"))
+    let mut child = clean_env(&mut command, Some("test-key-k"))
         .args(["run", batch.input(), "--base-url", &server.base_url()])
         .args(["--models", "re_logo", "-o", batch.out()])
         .stdout(Stdio::null())

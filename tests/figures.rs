@@ -48,7 +48,7 @@ fn a_short_run_reports_honest_figures() {
         .collect();
     std::fs::write(&input, urls).unwrap();
     let stats = dir.path().join("stats.json");
-    let run = common::restb(Some("k"))
+    let run = common::restb(Some("test-key-k"))
         .args([
             "run",
             input.to_str().unwrap(),

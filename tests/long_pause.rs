@@ -43,7 +43,7 @@ fn first_reply_limited(retry_after: &'static str) -> (TinyServer, Arc<Mutex<Vec<
 /// `restb run -q` against `base` with standard error piped (so not a
 /// terminal); one thread, so the 429 comes before anything else is sent.
 fn spawn_run(base: &str, batch: &Batch, stats: &str) -> Child {
-    restb(Some("k"))
+    restb(Some("test-key-k"))
         .args(["run", batch.input(), "--base-url", base, "-o", batch.out()])
         .args(["--models", "re_logo", "--threads", "1", "--rps", "20", "-q"])
         .args(["--stats-json", stats])

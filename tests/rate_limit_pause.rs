@@ -57,7 +57,7 @@ fn a_429_with_retry_after_pauses_every_worker() {
     let (server, log) = limiting_server(4, "2");
     let batch = Batch::of(JOBS);
     let base = server.base_url();
-    let output = restb(Some("k"))
+    let output = restb(Some("test-key-k"))
         .args(["run", batch.input(), "--base-url", &base, "-o", batch.out()])
         .args(["--models", "re_logo", "--threads", "4", "--rps", "20"])
         .output()
@@ -102,7 +102,7 @@ fn ctrl_c_during_an_hour_long_pause_ends_the_run_at_once_and_resume_completes() 
     let base = server.base_url();
     // SIGINT at its default whatever this process inherited.
     let mut env = Command::new("env");
-    let child = clean_env(&mut env, Some("k"))
+    let child = clean_env(&mut env, Some("test-key-k"))
         .args(["--default-signal=INT", env!("CARGO_BIN_EXE_restb")])
         .args(["run", batch.input(), "--base-url", &base, "-o", batch.out()])
         .args(["--models", "re_logo", "--threads", "4", "--rps", "20"])
@@ -140,7 +140,7 @@ fn ctrl_c_during_an_hour_long_pause_ends_the_run_at_once_and_resume_completes() 
     // The gateway no longer limits: resume does the rest, each job once.
     let (again, _log) = limiting_server(usize::MAX, "1");
     let base = again.base_url();
-    let output = restb(Some("k"))
+    let output = restb(Some("test-key-k"))
         .args(["run", batch.input(), "--base-url", &base, "-o", batch.out()])
         .args(["--models", "re_logo", "--rps", "100", "--resume"])
         .output()

@@ -42,7 +42,7 @@ fn spawn_run_ignoring(batch: &Batch, base: &str, extra: &[&str], signals: &str) 
 }
 
 fn spawn(mut command: Command, batch: &Batch, base: &str, extra: &[&str]) -> Child {
-    clean_env(&mut command, Some("k"))
+    clean_env(&mut command, Some("test-key-k"))
         .args([
             "run",
             batch.input.to_str().unwrap(),
@@ -265,7 +265,7 @@ fn wait_for_sigint_handler(child: &Child) {
 fn spawn_restb(args: &[&str]) -> Child {
     let mut command = Command::new("env");
     command.args(["--default-signal=HUP,INT,TERM", env!("CARGO_BIN_EXE_restb")]);
-    clean_env(&mut command, Some("k"))
+    clean_env(&mut command, Some("test-key-k"))
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())

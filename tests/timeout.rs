@@ -54,7 +54,7 @@ fn timeout_is_a_deadline_for_the_whole_request() {
     let out = dir.path().join("out.jsonl");
     let stats = dir.path().join("stats.json");
     let start = Instant::now();
-    let run = common::restb(Some("k"))
+    let run = common::restb(Some("test-key-k"))
         .args([
             "run",
             input.to_str().unwrap(),

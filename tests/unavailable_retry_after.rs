@@ -37,7 +37,7 @@ fn retry_gap_after_503(headers: &'static [(&'static str, &'static str)]) -> Dura
         })
     };
     let batch = Batch::of(1);
-    let output = restb(Some("k"))
+    let output = restb(Some("test-key-k"))
         .args(["run", batch.input(), "--base-url", &server.base_url()])
         .args(["-o", batch.out(), "--models", "re_logo", "--threads", "1"])
         .output()
@@ -95,7 +95,7 @@ fn nginxs_own_503_is_a_rate_limit_not_a_failed_try() {
         })
     };
     let batch = Batch::of(4);
-    let output = restb(Some("k"))
+    let output = restb(Some("test-key-k"))
         .args(["run", batch.input(), "--base-url", &server.base_url()])
         .args(["-o", batch.out(), "--models", "re_logo", "--rps", "20"])
         .args(["--max-attempts", "1", "--threads", "1"])

@@ -4,7 +4,10 @@ use std::borrow::Cow;
 use std::fmt;
 
 /// The account's `client_key`. `Debug` and `Display` show `***`; only the
-/// request builder reads the text.
+/// request builder reads the text. Every occurrence of the key in replies
+/// is hidden as `***` before they are read, so a key of a few characters
+/// (a placeholder) would mangle them; the `restb` command refuses keys of
+/// fewer than 8.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ClientKey(String);
 
