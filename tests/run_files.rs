@@ -102,6 +102,16 @@ fn a_stats_file_ends_its_line_and_a_device_gets_no_resume_advice() {
     assert_eq!(failed.status.code(), Some(1), "{said}");
     assert!(said.contains("writing outcomes failed"), "{said}");
     assert!(!said.contains("--resume"), "{said}");
+    // Review: the stats counted by status a line never written.
+    let failed = run_line(&batch, &server.base_url())
+        .out("/dev/full")
+        .stats_json(&stats)
+        .run(Some(KEY));
+    assert_eq!(failed.status.code(), Some(1));
+    let figures: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&stats).unwrap()).unwrap();
+    assert_eq!(figures["finished"], 0, "{figures}");
+    assert_eq!(figures["by_status"], serde_json::json!({}), "{figures}");
 }
 
 #[test]

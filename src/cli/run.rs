@@ -199,6 +199,10 @@ struct RunSink {
     writer: OutcomeWriter<Box<dyn Write + Send>>,
     by_status: BTreeMap<String, u64>,
     by_http_status: BTreeMap<String, u64>,
+    /// Lines recorded since the last flush, by status and HTTP status:
+    /// counted with the others once written (as `finished` is), so that
+    /// the stats of a run whose writes failed agree with each other.
+    unflushed: Vec<(String, String)>,
     summary: Option<Vec<OutcomeLine>>,
 }
 
@@ -208,6 +212,7 @@ impl RunSink {
             writer,
             by_status: BTreeMap::new(),
             by_http_status: BTreeMap::new(),
+            unflushed: Vec::new(),
             summary: keep_lines.then(Vec::new),
         }
     }
@@ -216,12 +221,11 @@ impl RunSink {
 impl Sink<Job, CallOutput> for &mut RunSink {
     fn record(&mut self, finished: Finished<Job, CallOutput>) -> io::Result<()> {
         let line = OutcomeLine::from_finished(finished);
-        *self.by_status.entry(line.status.to_string()).or_default() += 1;
+        self.writer.write(&line)?;
         let http = line
             .http_status
             .map_or_else(|| "none".to_string(), |s| s.to_string());
-        *self.by_http_status.entry(http).or_default() += 1;
-        self.writer.write(&line)?;
+        self.unflushed.push((line.status.to_string(), http));
         if let Some(lines) = self.summary.as_mut() {
             lines.push(line);
         }
@@ -229,7 +233,12 @@ impl Sink<Job, CallOutput> for &mut RunSink {
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.writer.flush()
+        self.writer.flush()?;
+        for (status, http) in self.unflushed.drain(..) {
+            *self.by_status.entry(status).or_default() += 1;
+            *self.by_http_status.entry(http).or_default() += 1;
+        }
+        Ok(())
     }
 }
 
