@@ -548,6 +548,14 @@ mod tests {
         assert_eq!(*shared.calls.lock(), 3, "the turn, then a slot");
     }
 
+    /// The moment a reply to `booked` came: 5 ms after it started.
+    fn replied(booked: &crate::limiter::Reservation) -> Now {
+        Now {
+            instant: booked.start + Duration::from_millis(5),
+            wall: std::time::SystemTime::now(),
+        }
+    }
+
     fn margin(limiter: &Limiter) -> f64 {
         match limiter.pacing_model() {
             crate::limiter::PacingModel::Even { margin } => margin,
@@ -564,10 +572,7 @@ mod tests {
         let limiter = counting_gaps(&shared);
         let floor = margin(&limiter);
         let rejected = limiter.reserve_at(Now::system());
-        let now = Now {
-            instant: rejected.start + Duration::from_millis(5),
-            wall: std::time::SystemTime::now(),
-        };
+        let now = replied(&rejected);
         limiter.rejected(&rejected, None, None, now);
         assert_eq!(*shared.widened.lock(), vec![rejected.start], "told");
         let own = margin(&limiter);
@@ -640,10 +645,7 @@ mod tests {
         let floor = margin(&limiter);
         let rejected = limiter.reserve_at(Now::system());
         *shared.rounds.lock() = Some(1);
-        let now = Now {
-            instant: rejected.start + Duration::from_millis(5),
-            wall: std::time::SystemTime::now(),
-        };
+        let now = replied(&rejected);
         limiter.rejected(&rejected, None, None, now);
         limiter.reserve_at(Now::system());
         assert!((margin(&limiter) - (floor * 1.5 + 0.001)).abs() < 1e-12);
