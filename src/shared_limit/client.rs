@@ -329,9 +329,12 @@ impl SharedLimit {
 
     /// How many rounds of rejections the other processes told of; `None`
     /// while they cannot be heard (Redis lost, or the subscriber not
-    /// listening yet).
+    /// listening yet). Atomics only: the limiter asks at every reply, under
+    /// its lock, and the reservation connection's lock is held through
+    /// Redis round trips.
     pub fn rounds_heard(&self) -> Option<u64> {
-        (self.is_connected() && self.inner.starts.listening()).then(|| self.inner.rounds.heard())
+        let lost = self.inner.lost.load(Ordering::Acquire);
+        (!lost && self.inner.starts.listening()).then(|| self.inner.rounds.heard())
     }
 
     /// Whether slot `seq` of the schedule (or a later one) is known to have
