@@ -25,7 +25,9 @@ pub(super) fn resumable_message(
 ) -> Option<String> {
     let (why, then) = match &summary.ending {
         Ending::BudgetSpent => (
-            "budget spent (--max-requests or --shared-budget)".to_string(),
+            "budget spent (--max-requests or --shared-budget; or a shared budget Redis could \
+             not count, as said above)"
+                .to_string(),
             "",
         ),
         Ending::LongPause(pause) => (
