@@ -12,9 +12,10 @@
 //! - [`SharedLimit::pause`] writes a pause (a spent window, a
 //!   `Retry-After`) with its expiry; every later reservation of every
 //!   process starts after it.
-//! - A heartbeat thread registers the process and its `--rps`: the schedule
-//!   runs at the smallest live rate (and the process says so once), and
-//!   the number of live processes sets the safe local share
+//! - A heartbeat thread registers the process, its `--rps` and its pacing
+//!   margin: the schedule runs at the smallest live rate (and the process
+//!   says so once), a process that joins starts from the widest margin,
+//!   and the number of live processes sets the safe local share
 //!   ([`SharedSchedule`]) while Redis is lost.
 //!
 //! - Each actual start is published to the others ([`SharedLimit::started`]),
