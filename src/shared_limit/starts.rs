@@ -102,6 +102,18 @@ impl Starts {
             || self.through.load(Ordering::Acquire) >= seq
     }
 
+    /// Sends `command` on the publishing connection (its replies off): a
+    /// lost connection drops it, and the heartbeat reopens one.
+    pub(super) fn send(&self, command: &[u8]) {
+        let mut publishing = self.publishing.lock();
+        let Some(con) = publishing.as_mut() else {
+            return;
+        };
+        if con.send_packed_command(command).is_err() {
+            *publishing = None;
+        }
+    }
+
     /// Whether the subscriber is listening to the others.
     pub(super) fn listening(&self) -> bool {
         self.listening.load(Ordering::Acquire)
@@ -160,20 +172,6 @@ impl Starts {
         con.send_packed_command(&off)?;
         *self.publishing.lock() = Some(con);
         Ok(())
-    }
-}
-
-impl Starts {
-    /// Sends `command` on the publishing connection (its replies off): a
-    /// lost connection drops it, and the heartbeat reopens one.
-    pub(super) fn send(&self, command: &[u8]) {
-        let mut publishing = self.publishing.lock();
-        let Some(con) = publishing.as_mut() else {
-            return;
-        };
-        if con.send_packed_command(command).is_err() {
-            *publishing = None;
-        }
     }
 }
 
