@@ -22,7 +22,7 @@ const LONGER_WINDOWS: [(&str, Option<u64>); 5] = [
 /// than that is a wrong header (a timestamp for a count of seconds). The
 /// limiter waits at most an hour before it asks again anyway; this is what
 /// a run that stops for a spent quota says about when to resume.
-const LONGEST_RESET: Duration = Duration::from_secs(400 * 86_400);
+pub(super) const LONGEST_RESET: Duration = Duration::from_secs(400 * 86_400);
 /// Used when a month or year quota is spent and no header says when it resets.
 const UNKNOWN_RESET: Duration = Duration::from_secs(3600);
 

@@ -30,11 +30,10 @@ pub enum Verdict {
     Transient(String),
 }
 
-/// The longest `Retry-After` read: a year's quota window, and some (as for
-/// a quota's reset, `headers.rs`). Longer is a wrong header. The limiter
-/// waits at most an hour before it asks again anyway; this is what a run
-/// that stops for it says about when to resume.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(400 * 86_400);
+/// The longest `Retry-After` read: the latest a quota can reset. Longer is
+/// a wrong header. The limiter waits at most an hour before it asks again
+/// anyway; this is what a run that stops for it says about when to resume.
+const MAX_RETRY_AFTER: Duration = super::headers::LONGEST_RESET;
 
 /// Classifies a reply that arrived with `status`, `retry_after` already read
 /// from the headers, and `body`.

@@ -236,14 +236,8 @@ fn target(args: &BenchArgs) -> Result<Target, UsageError> {
             )));
         }
     }
-    let key = match std::env::var("RESTB_CLIENT_KEY") {
-        Ok(text) => super::plan::parse_key(&text, "--base-url: RESTB_CLIENT_KEY")?,
-        Err(_) => {
-            return Err(UsageError(
-                "--base-url: no client key: set RESTB_CLIENT_KEY".to_string(),
-            ))
-        }
-    };
+    let key = super::plan::key_from_env("--base-url: ")?
+        .ok_or_else(|| UsageError("--base-url: no client key: set RESTB_CLIENT_KEY".to_string()))?;
     Ok(Target::Gateway {
         base_url: base_url.clone(),
         key,

@@ -224,7 +224,7 @@ pub(super) fn skip_done(
 const SHORTEST_KEY: usize = 8;
 
 /// `text` as a client key read from `source` (for messages).
-pub(super) fn parse_key(text: &str, source: &str) -> Result<ClientKey, UsageError> {
+fn parse_key(text: &str, source: &str) -> Result<ClientKey, UsageError> {
     let key = ClientKey::parse(text).map_err(|e| UsageError(format!("{source} {e}")))?;
     let length = text.trim().chars().count();
     if length < SHORTEST_KEY {
@@ -248,15 +248,24 @@ pub(super) fn client_key(args: &RunArgs) -> Result<ClientKey, UsageError> {
             })?;
             parse_key(&text, &format!("--client-key-file: {}", path.display()))
         }
-        None => match std::env::var("RESTB_CLIENT_KEY") {
-            Ok(text) => parse_key(&text, "RESTB_CLIENT_KEY"),
-            Err(std::env::VarError::NotUnicode(_)) => Err(UsageError(
-                "RESTB_CLIENT_KEY is not valid UTF-8: a client key is text".to_string(),
-            )),
-            Err(std::env::VarError::NotPresent) => Err(UsageError(
+        None => key_from_env("")?.ok_or_else(|| {
+            UsageError(
                 "no client key: set RESTB_CLIENT_KEY or pass --client-key-file FILE".to_string(),
-            )),
-        },
+            )
+        }),
+    }
+}
+
+/// The key in `RESTB_CLIENT_KEY`, `None` when it is not set; messages
+/// begin with `context` (a flag the key is for, or nothing).
+pub(super) fn key_from_env(context: &str) -> Result<Option<ClientKey>, UsageError> {
+    let source = format!("{context}RESTB_CLIENT_KEY");
+    match std::env::var("RESTB_CLIENT_KEY") {
+        Ok(text) => parse_key(&text, &source).map(Some),
+        Err(std::env::VarError::NotUnicode(_)) => Err(UsageError(format!(
+            "{source} is not valid UTF-8: a client key is text"
+        ))),
+        Err(std::env::VarError::NotPresent) => Ok(None),
     }
 }
 

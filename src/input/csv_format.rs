@@ -114,9 +114,10 @@ struct Columns {
     path: Option<usize>,
     id: Option<usize>,
     models: Option<usize>,
-    /// The other columns, by name: read only where `models` is missing, to
-    /// refuse one that holds model ids (see `validate::model_for_models`).
-    others: Vec<(usize, String)>,
+    /// The other columns whose names read as `models` mistyped, as the
+    /// header spells them: read only where `models` is missing, to refuse
+    /// one that holds model ids (see `validate::model_for_models`).
+    typos: Vec<(usize, String)>,
 }
 
 impl Columns {
@@ -136,7 +137,9 @@ impl Columns {
                 "models" => &mut columns.models,
                 // Not ours: only looked at, never refused for appearing twice.
                 _ => {
-                    columns.others.push((index, original.trim().to_string()));
+                    if validate::looks_like_models(&name) {
+                        columns.typos.push((index, original.trim().to_string()));
+                    }
                     continue;
                 }
             };
@@ -178,7 +181,7 @@ impl Columns {
             .filter(|id| !id.is_empty())
             .map(str::to_string);
         if self.models.is_none() {
-            for (index, name) in &self.others {
+            for (index, name) in &self.typos {
                 let values = cell(Some(*index)).split(';');
                 if let Some(reason) = validate::model_for_models(name, values) {
                     return Err(reason);

@@ -148,7 +148,7 @@ fn models_elsewhere(text: &str) -> Option<String> {
         return None;
     }
     all.iter()
-        .filter(|(name, _)| !matches!(name.as_str(), "url" | "path" | "id"))
+        .filter(|(name, _)| validate::looks_like_models(name))
         .find_map(|(name, value)| {
             let values: Vec<&str> = match value {
                 Value::String(id) => vec![id.as_str()],

@@ -194,16 +194,14 @@ fn check_image_content(path: &Path) -> Result<(), String> {
 /// ids is refused, when there is no `models`: `model`, `modles`, `model_ids`
 /// read as a typo of `models`, and the record would silently get the
 /// default models instead (six readings, not the one or two asked for).
-/// `None` when the name does not look like `models` (a `kind` that says
-/// `caption`), or the values are not all known model ids (a camera's
-/// model): that field is not this tool's, and is left alone.
+/// Callers look only at names that read as `models` mistyped (see
+/// [`looks_like_models`]: a `kind` that says `caption` is not one). `None`
+/// when the values are not all known model ids (a camera's model): that
+/// field is not this tool's, and is left alone.
 pub(super) fn model_for_models<'a>(
     name: &str,
     values: impl IntoIterator<Item = &'a str>,
 ) -> Option<String> {
-    if !looks_like_models(name) {
-        return None;
-    }
     let ids: Vec<&str> = values
         .into_iter()
         .map(str::trim)
@@ -221,7 +219,7 @@ pub(super) fn model_for_models<'a>(
 
 /// Whether a field's name reads as `models` mistyped: it holds `model`, or
 /// is at most two letters' edits from `models` (`modles`, `mdoels`).
-fn looks_like_models(name: &str) -> bool {
+pub(super) fn looks_like_models(name: &str) -> bool {
     let name = name.trim().to_ascii_lowercase();
     name.contains("model") || edit_distance(&name, "models") <= 2
 }

@@ -258,7 +258,6 @@ impl Learner {
         retry_after: Option<Duration>,
         now: Now,
     ) -> Backoff {
-        let shared = schedule.shared().cloned();
         schedule.hear_rounds(now.instant);
         let Some(pacing) = schedule.pacing.as_mut() else {
             // Concurrency mode: no pacing to blame; the job waits what the
@@ -274,18 +273,16 @@ impl Learner {
         };
         // Below the full share, 429s are the rate's (other clients on the
         // key, see AIMD), not jitter's: the margin stays.
-        if self.aimd.as_ref().is_none_or(|aimd| aimd.share() >= 1.0)
-            && pacing.widen(reservation.start, now.instant)
-        {
-            if let Some(shared) = &shared {
-                shared.slots().widened(reservation.start);
-            }
-        }
+        let widened = self.aimd.as_ref().is_none_or(|aimd| aimd.share() >= 1.0)
+            && pacing.widen(reservation.start, now.instant);
         let interval = pacing.effective_interval();
         log::debug!(
             "lone 429: pacing margin now {:.2} %",
             pacing.margin() * 100.0
         );
+        if let Some(shared) = schedule.shared().filter(|_| widened) {
+            shared.slots().widened(reservation.start);
+        }
         schedule.yield_phase();
         if self.in_a_row > 1 {
             let pause = interval.saturating_mul(1 << (self.in_a_row - 2).min(16));

@@ -175,12 +175,18 @@ impl EvenPacing {
         if self.widened_at.is_some_and(|widened| started <= widened) {
             return false;
         }
-        self.grow(now);
+        self.grow();
+        self.round_until(now);
         true
     }
 
-    fn grow(&mut self, now: Instant) {
+    fn grow(&mut self) {
         self.margin = (self.margin * GROWTH + STEP).min(self.ceiling);
+    }
+
+    /// Requests that start up to `now` belong to the round of rejections
+    /// just counted.
+    fn round_until(&mut self, now: Instant) {
         self.widened_at = Some(self.widened_at.map_or(now, |at| at.max(now)));
     }
 
@@ -192,10 +198,9 @@ impl EvenPacing {
     /// our own.
     pub(super) fn widen_heard(&mut self, now: Instant) {
         if self.share >= 1.0 {
-            self.grow(now);
-        } else {
-            self.widened_at = Some(self.widened_at.map_or(now, |at| at.max(now)));
+            self.grow();
         }
+        self.round_until(now);
     }
 
     /// An accepted request; `holders` processes share the schedule (1 when

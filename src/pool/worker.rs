@@ -16,11 +16,11 @@ use crate::stats::AttemptKind;
 use crossbeam_channel::RecvTimeoutError;
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::{Duration, Instant};
 
 /// The longest wait a transient failure's `Retry-After` (a 503's) gives its
 /// job before the next try; the other jobs go on meanwhile.
 const LONGEST_ASKED_WAIT: Duration = Duration::from_secs(3600);
-use std::time::{Duration, Instant};
 
 /// The shortest wait for a job before an idle worker looks again: a zero
 /// `idle_exit` would spin the fixed pool's idle workers on the queue.

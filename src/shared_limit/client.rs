@@ -323,7 +323,8 @@ impl SharedLimit {
     /// others: a process that joins the schedule later starts from the
     /// widest, not from the floor (see [`Peers::widest_margin`]).
     pub fn note_margin(&self, margin: f64) {
-        let ppm = (margin * PPM).round().clamp(0.0, u64::MAX as f64) as u64;
+        // A float's cast saturates (and takes NaN to 0).
+        let ppm = (margin * PPM).round() as u64;
         self.inner.margin_ppm.store(ppm, Ordering::Release);
     }
 

@@ -73,16 +73,12 @@ pub(super) fn publish(inner: &Inner, started: Instant) {
     inner.starts.send(&command);
 }
 
-/// A message on the rounds channel: `ID STARTED_US TOLD_US`.
+/// Another process's message on the rounds channel (`ID STARTED_US
+/// TOLD_US`), after its id.
 pub(super) fn hear(inner: &Inner, text: &str) {
-    let mut fields = text.split(' ');
-    let (Some(id), Some(started), Some(told)) = (fields.next(), fields.next(), fields.next())
-    else {
+    let Some((started, told)) = text.split_once(' ') else {
         return;
     };
-    if id == inner.id {
-        return;
-    }
     let (Ok(started_us), Ok(told_us)) = (started.parse::<i64>(), told.parse::<i64>()) else {
         return;
     };

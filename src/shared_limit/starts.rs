@@ -262,17 +262,21 @@ fn listen(inner: &Inner, con: &mut Connection, stopped: &Receiver<()>) -> bool {
                 let Ok(text) = message.get_payload::<String>() else {
                     continue;
                 };
-                if message.get_channel_name() == rounds_channel {
-                    rounds::hear(inner, &text);
-                    continue;
-                }
-                let mut fields = text.split(' ');
-                let (Some(id), Some(redis_us)) = (fields.next(), fields.next()) else {
+                // Every message begins with its teller's id: ours are ours.
+                let Some((id, told)) = text.split_once(' ') else {
                     continue;
                 };
                 if id == inner.id {
                     continue;
                 }
+                if message.get_channel_name() == rounds_channel {
+                    rounds::hear(inner, told);
+                    continue;
+                }
+                let mut fields = told.split(' ');
+                let Some(redis_us) = fields.next() else {
+                    continue;
+                };
                 if let Ok(redis_us) = redis_us.parse::<i64>() {
                     let now = Instant::now();
                     inner.starts.saw(inner.local_time(redis_us, now));
