@@ -9,6 +9,10 @@
 //! Lone 429s (a gateway stalling, network jitter) are not persistence: a cut
 //! needs several rejections among the recent replies, and one cut per round
 //! (replies to requests that started before the last cut do not count).
+//! One pattern is persistence at once: everything passed, then everything is
+//! rejected for a tenth of a second. That is a window the gateway counts
+//! over, spent by its clients together; this client's part of it is what it
+//! had accepted in the last second (see `SPENT_RUN`).
 //!
 //! A cut goes to just under the rate the gateway let through (the most
 //! requests accepted in one second lately), not merely a fixed share lower:
@@ -76,6 +80,32 @@ const MIN_REJECTIONS: usize = 5;
 const MIN_REJECTED_SHARE: f64 = 0.2;
 /// The fewest recent replies looked at.
 const MIN_WINDOW: usize = 50;
+/// 429s in a row, nothing accepted between, whose starts span at least
+/// `SPENT_RUN_SPAN`, right after as many accepted in a row: a window the
+/// gateway counts over is spent, by all its clients together (a sliding
+/// window that counts rejections passes everything, then rejects
+/// everything until the excess leaves it). Jitter on a leaky bucket rejects
+/// one request here and there, never a run; a client losing a leaky
+/// bucket's race to another has its rejections broken by lucky successes,
+/// never a clean stretch before them. The window held what this client had
+/// accepted in the last second beside the others', so that is its part: a
+/// cut straight to it, without waiting for the rejections to make a fifth
+/// of two seconds' replies (a second of rejections for everyone at the
+/// start of a run shared with others).
+const SPENT_RUN: u32 = 3;
+const SPENT_RUN_SPAN: Duration = Duration::from_millis(100);
+
+/// 429s with nothing accepted between.
+#[derive(Debug, Clone, Copy)]
+struct RejectedRun {
+    count: u32,
+    /// The start of the first.
+    began: Instant,
+    /// Whether `SPENT_RUN` accepted in a row came before it.
+    after_clean_stretch: bool,
+    /// Whether it cut for a spent window already.
+    cut: bool,
+}
 
 /// What a 429 did to the share.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +114,10 @@ pub(super) enum RateChange {
     None,
     /// 429s persisted: a cut.
     Cut,
+    /// A run of 429s said a window the gateway counts over is spent: a cut
+    /// to this client's part of it. The run's first rejected request
+    /// started at `run_began`: the excess leaves the window a window later.
+    SpentWindowCut { run_began: Instant },
     /// A probe above the share known to pass drew it: back to that share.
     ProbeFailed,
 }
@@ -113,6 +147,10 @@ pub(super) struct Aimd {
     /// No climb for requests started before this.
     hold_until: Option<Instant>,
     hold: Duration,
+    /// Accepted replies since the last 429.
+    accepted_in_a_row: u32,
+    /// The 429s since the last accepted reply.
+    run: Option<RejectedRun>,
 }
 
 impl Aimd {
@@ -129,6 +167,8 @@ impl Aimd {
             probe_began: None,
             hold_until: None,
             hold: HOLD_AFTER_CUT,
+            accepted_in_a_row: 0,
+            run: None,
         }
     }
 
@@ -163,6 +203,12 @@ impl Aimd {
 
     /// A request that started at `started` passed.
     pub(super) fn accepted(&mut self, started: Instant) {
+        // Replies overtake each other: one to a request older than the
+        // run does not break it.
+        if self.run.is_none_or(|run| started >= run.began) {
+            self.run = None;
+            self.accepted_in_a_row = self.accepted_in_a_row.saturating_add(1);
+        }
         if self.round_began.is_some_and(|began| started < began) {
             return;
         }
@@ -215,6 +261,7 @@ impl Aimd {
 
     /// A request that started at `started` was rejected, as seen at `now`.
     pub(super) fn rejected(&mut self, started: Instant, now: Instant) -> RateChange {
+        let run = self.extend_run(started);
         if self.round_began.is_some_and(|began| started < began) {
             return RateChange::None;
         }
@@ -225,15 +272,65 @@ impl Aimd {
         let rejections = self.recent.iter().filter(|r| **r).count();
         let persistent = rejections >= MIN_REJECTIONS
             && rejections as f64 >= MIN_REJECTED_SHARE * self.window() as f64;
-        if !persistent {
+        let spent_share = Self::spends_window(&run, started)
+            .then(|| self.part_of_spent_window(started))
+            .flatten();
+        if !persistent && spent_share.is_none() {
             return RateChange::None;
         }
         self.last_max = self.share;
-        self.share = self.after_cut();
+        self.share = spent_share.unwrap_or_else(|| self.after_cut());
         self.cuts += 1;
         self.hold = HOLD_AFTER_CUT;
         self.settle(now);
-        RateChange::Cut
+        if spent_share.is_none() {
+            return RateChange::Cut;
+        }
+        if let Some(run) = self.run.as_mut() {
+            run.cut = true;
+        }
+        RateChange::SpentWindowCut {
+            run_began: run.began,
+        }
+    }
+
+    /// One more 429 since the last accepted reply, to a request started at
+    /// `started`: the run it extends.
+    fn extend_run(&mut self, started: Instant) -> RejectedRun {
+        let after_clean_stretch = self.accepted_in_a_row >= SPENT_RUN;
+        self.accepted_in_a_row = 0;
+        let run = self.run.get_or_insert(RejectedRun {
+            count: 0,
+            began: started,
+            after_clean_stretch,
+            cut: false,
+        });
+        run.count += 1;
+        *run
+    }
+
+    /// Whether `run`, at a 429 to a request started at `started`, says a
+    /// window is spent (see `SPENT_RUN`), for the first time.
+    fn spends_window(run: &RejectedRun, started: Instant) -> bool {
+        run.after_clean_stretch
+            && !run.cut
+            && run.count >= SPENT_RUN
+            && started.saturating_duration_since(run.began) >= SPENT_RUN_SPAN
+    }
+
+    /// The share a spent window leaves this client: just under what it had
+    /// accepted in the second before `started`, and no more than the share
+    /// in force (a window another client's probe spent costs little);
+    /// `None` on a shared schedule (what passed here is not all ours to
+    /// measure by).
+    fn part_of_spent_window(&self, started: Instant) -> Option<f64> {
+        let passed = self.passed.as_ref()?;
+        let in_window = passed
+            .iter()
+            .filter(|start| started.saturating_duration_since(**start) < Duration::from_secs(1))
+            .count();
+        let part = in_window as f64 / self.allotted * (1.0 - UNDER_WHAT_PASSED);
+        Some(part.min(self.share).max(MIN_SHARE))
     }
 
     /// The share a cut leaves: just under what passed, within
@@ -346,6 +443,97 @@ mod tests {
             aimd.accepted(later + HOLD_AFTER_CUT);
         }
         assert_eq!(aimd.share(), 1.0);
+    }
+
+    /// A client at 20/s whose first ten requests, 50 ms apart, passed; the
+    /// start of the next.
+    fn half_a_second_accepted(aimd: &mut Aimd, t0: Instant) -> Instant {
+        for i in 0..10u32 {
+            aimd.accepted(t0 + ms(50) * i);
+        }
+        t0 + ms(500)
+    }
+
+    #[test]
+    fn a_run_of_429s_over_a_tenth_of_a_second_cuts_to_what_passed_in_the_last_second() {
+        let t0 = Instant::now();
+        let mut aimd = Aimd::new(20.0);
+        let run = half_a_second_accepted(&mut aimd, t0);
+        // A sliding window spent by two clients together: everything rejected.
+        for i in 0..2u32 {
+            let at = run + ms(50) * i;
+            assert_eq!(aimd.rejected(at, at), RateChange::None, "too short a run");
+        }
+        let third = run + ms(100);
+        assert_eq!(
+            aimd.rejected(third, third),
+            RateChange::SpentWindowCut { run_began: run }
+        );
+        let part = 10.0 / 20.0 * (1.0 - UNDER_WHAT_PASSED);
+        assert!((aimd.share() - part).abs() < 1e-9, "{}", aimd.share());
+        // The same run goes on, past the cut: no second cut for it.
+        for i in 3..10u32 {
+            let at = run + ms(50) * i;
+            assert_eq!(aimd.rejected(at, at), RateChange::None);
+        }
+        assert_eq!(aimd.cuts(), 1);
+    }
+
+    #[test]
+    fn a_run_of_429s_within_a_tenth_of_a_second_or_broken_by_a_success_is_no_spent_window() {
+        let t0 = Instant::now();
+        let mut aimd = Aimd::new(20.0);
+        let run = half_a_second_accepted(&mut aimd, t0);
+        // A gateway stall: four requests rejected together.
+        for i in 0..4u32 {
+            let at = run + ms(20) * i;
+            assert_eq!(aimd.rejected(at, at), RateChange::None);
+        }
+        // Rejections with a success between them: no run.
+        let mut at = run + ms(100);
+        for _ in 0..3 {
+            aimd.accepted(at);
+            at += ms(50);
+            assert_eq!(aimd.rejected(at, at), RateChange::None);
+            at += ms(50);
+        }
+        assert_eq!(aimd.share(), 1.0);
+    }
+
+    #[test]
+    fn a_run_without_a_clean_stretch_before_it_is_a_lost_race_not_a_spent_window() {
+        // Another client takes a leaky bucket's slots: this one's requests
+        // are rejected, but for a lucky one now and then.
+        let t0 = Instant::now();
+        let mut aimd = Aimd::new(20.0);
+        let mut at = t0;
+        for i in 0..20u32 {
+            if i % 5 == 0 {
+                aimd.accepted(at);
+            } else {
+                let change = aimd.rejected(at, at);
+                assert!(
+                    !matches!(change, RateChange::SpentWindowCut { .. }),
+                    "a run of four over 150 ms, after one success"
+                );
+            }
+            at += ms(50);
+        }
+    }
+
+    #[test]
+    fn a_success_to_a_request_older_than_the_run_does_not_break_it() {
+        let t0 = Instant::now();
+        let mut aimd = Aimd::new(20.0);
+        let run = half_a_second_accepted(&mut aimd, t0);
+        aimd.rejected(run, run);
+        // The reply to a request sent before the run comes after its first 429.
+        aimd.accepted(run - ms(10));
+        aimd.rejected(run + ms(50), run + ms(50));
+        assert_eq!(
+            aimd.rejected(run + ms(100), run + ms(100)),
+            RateChange::SpentWindowCut { run_began: run }
+        );
     }
 
     #[test]

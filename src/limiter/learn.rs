@@ -135,7 +135,7 @@ impl Learner {
             }
             return self.window_spent(schedule, hint, now);
         }
-        let cut = self.count_for_aimd(schedule, reservation, now);
+        let cut_pause = self.count_for_aimd(schedule, reservation, now);
         if schedule.windows.is_some() {
             // Window mode kept the budget the headers announced, yet a 429
             // that does not say the window is spent: another layer rejects.
@@ -152,32 +152,42 @@ impl Learner {
         }
         // Not on a shared schedule: its pause would hold every process on
         // the key, for one process's cut.
-        if cut && schedule.shared().is_none() {
-            return self.cut_pause(schedule, now);
+        if let Some(until) = cut_pause.filter(|_| schedule.shared().is_none()) {
+            return self.pause(schedule, until, PauseReason::Persistent, now);
         }
         self.lone(schedule, reservation, retry_after, now)
     }
 
     /// AIMD sees every 429; a cut, or a failed probe, changes the rate in
-    /// force. Returns whether it cut.
+    /// force. Returns, for a cut, until when every start should wait.
     fn count_for_aimd(
         &mut self,
         schedule: &mut Schedule,
         reservation: &Reservation,
         now: Now,
-    ) -> bool {
-        let Some(aimd) = self.aimd.as_mut() else {
-            return false;
-        };
+    ) -> Option<Instant> {
+        let aimd = self.aimd.as_mut()?;
         match aimd.rejected(reservation.start, now.instant) {
-            RateChange::None => false,
+            RateChange::None => None,
             RateChange::Cut => {
                 schedule.set_share(aimd.share(), now);
                 log::info!(
                     "429s persist at the paced rate: pacing at {:.0} % of the allotment",
                     aimd.share() * 100.0
                 );
-                true
+                Some(cut_pause(schedule, now))
+            }
+            RateChange::SpentWindowCut { run_began } => {
+                schedule.set_share(aimd.share(), now);
+                log::info!(
+                    "429s in a row: the gateway's window is spent by clients together; \
+                     pacing at {:.0} % of the allotment",
+                    aimd.share() * 100.0
+                );
+                // Sent before the excess leaves the window, a request
+                // would be rejected and, where rejections count, keep it there.
+                let window_later = run_began + ONE_WINDOW + window::DEFAULT_GUARD;
+                Some(window_later.max(cut_pause(schedule, now)))
             }
             RateChange::ProbeFailed => {
                 schedule.set_share(aimd.share(), now);
@@ -187,7 +197,7 @@ impl Learner {
                     "a 429 to a probe above the rate that passed: back to {:.1} % of the allotment",
                     aimd.share() * 100.0
                 );
-                false
+                None
             }
         }
     }
@@ -198,16 +208,6 @@ impl Learner {
         if let Some(aimd) = self.aimd.as_mut() {
             aimd.share_schedule();
         }
-    }
-
-    /// A cut: every start waits a few allotted intervals, so that a
-    /// gateway counting over a window sees the excess leave it before the
-    /// next request instead of rejecting the next few too.
-    fn cut_pause(&mut self, schedule: &mut Schedule, now: Now) -> Backoff {
-        let interval = schedule.rate.map_or(Duration::ZERO, |rate| rate.interval());
-        let pause = interval.saturating_mul(CUT_PAUSE_INTERVALS);
-        let until = later(now.instant, pause.min(MAX_BLIND_PAUSE));
-        self.pause(schedule, until, PauseReason::Persistent, now)
     }
 
     /// `Remaining` 0 with window headers: every start waits for the next
@@ -324,6 +324,15 @@ impl Learner {
         self.pauses.record(until, reason, now);
         Backoff::Everyone { until, reason }
     }
+}
+
+/// After a cut every start waits a few allotted intervals, so that a
+/// gateway counting over a window sees the excess leave it before the next
+/// request instead of rejecting the next few too.
+fn cut_pause(schedule: &Schedule, now: Now) -> Instant {
+    let interval = schedule.rate.map_or(Duration::ZERO, |rate| rate.interval());
+    let pause = interval.saturating_mul(CUT_PAUSE_INTERVALS);
+    later(now.instant, pause.min(MAX_BLIND_PAUSE))
 }
 
 /// When a spent quota resets, and when to try again.

@@ -716,6 +716,41 @@ fn a_cut_holds_every_start_for_three_allotted_intervals() {
 }
 
 #[test]
+fn a_window_spent_by_clients_together_holds_every_start_a_window_from_the_first_429() {
+    // Two clients at the full rate on a sliding window that counts
+    // rejections: after half a second everything is rejected. The cut goes
+    // to this client's half, and nothing starts until the run's first
+    // rejected request has left the window (a request sent sooner would be
+    // rejected and counted, keeping the window spent).
+    let at = clock(0);
+    let limiter = Limiter::new(Rate::per_second(20.0));
+    let mut offset = Duration::ZERO;
+    for _ in 0..10 {
+        let booked = book_next(&limiter, &at, &mut offset);
+        limiter.accepted(&booked, None, at(offset));
+        offset += ms(50);
+    }
+    let mut run_began = None;
+    for _ in 0..3 {
+        let booked = book_next(&limiter, &at, &mut offset);
+        let first = *run_began.get_or_insert(booked.start);
+        if let Backoff::Everyone { until, reason } =
+            limiter.rejected(&booked, None, None, at(offset))
+        {
+            if until >= first + Duration::from_secs(1) {
+                assert_eq!(reason, PauseReason::Persistent);
+                assert_eq!(until - first, ms(1_020));
+                let share = limiter.rate_in_force().unwrap().per_second_f64() / 20.0;
+                assert!((share - 0.485).abs() < 1e-6, "{share}");
+                return;
+            }
+        }
+        offset += ms(50);
+    }
+    panic!("no pause for a spent window: {:?}", limiter.rate_in_force());
+}
+
+#[test]
 fn a_share_risen_by_a_quarter_books_the_waiting_slots_again() {
     let at = clock(0);
     let limiter = Limiter::new(Rate::per_second(20.0));
