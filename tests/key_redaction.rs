@@ -27,7 +27,9 @@ fn image_number(target: &str) -> u32 {
 /// The echoing gateway: image 1 succeeds with the URL in a label, 2 to 4 are
 /// refused with the URL in the message (as sent; percent-decoded; escaped
 /// the way PHP escapes slashes; fully re-encoded in lower case), 5 is a 502
-/// page quoting it, 6 is a 401 quoting it.
+/// page quoting it, 6 is refused with a long message whose key, encoded
+/// twice (a JSON escape of each percent sign), straddles the point where
+/// restb cuts long messages, 7 is a 401 quoting it.
 fn echo_gateway() -> TinyServer {
     TinyServer::start(|request, stream| {
         let target = request.target.clone();
@@ -66,6 +68,16 @@ fn echo_gateway() -> TinyServer {
                 "text/html",
                 &format!("<html>bad gateway for GET {target}</html>"),
             ),
+            6 => {
+                // Decoded, nine of the key's characters (27 of its percent
+                // encoding) come before the 500th character of the message.
+                let twice: String = KEY.bytes().map(|b| format!("\\u0025{b:02X}")).collect();
+                let body = format!(
+                    r#"{{"error":"true","message":"{}{twice}"}}"#,
+                    "x".repeat(473)
+                );
+                answer(stream, 400, "application/json", &body)
+            }
             _ => answer(
                 stream,
                 401,
@@ -81,7 +93,7 @@ fn a_gateway_echoing_the_url_never_shows_the_key() {
     let server = echo_gateway();
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("urls.txt");
-    let urls: String = (1..=6)
+    let urls: String = (1..=7)
         .map(|n| format!("https://example.com/{n}.jpg\n"))
         .collect();
     std::fs::write(&input, urls).unwrap();
@@ -117,6 +129,10 @@ fn a_gateway_echoing_the_url_never_shows_the_key() {
         ("--stats-json", &*stats),
     ] {
         assert!(!text.contains(KEY_START), "the key in the {what}:\n{text}");
+        assert!(
+            !percent_decode(text).contains(KEY_START),
+            "the key, percent-encoded, in the {what}:\n{text}"
+        );
     }
     // The echoes did arrive, redacted.
     let lines: Vec<Value> = outcomes
@@ -141,6 +157,8 @@ fn a_gateway_echoing_the_url_never_shows_the_key() {
         "{}",
         field("5", "/error")
     );
+    // Hidden before the cut, the key leaves a message short enough to keep whole.
+    assert_eq!(field("6", "/error"), format!("{}***", "x".repeat(473)));
     assert!(stderr.contains("client_key=***"), "{stderr}");
 }
 

@@ -5,7 +5,7 @@ use super::headers::gateway_hint;
 use super::key::ClientKey;
 use super::quota::Quota;
 use super::region::Region;
-use super::reply::{classify, parse_retry_after, Verdict};
+use super::reply::{classify, parse_retry_after, shorten, Verdict};
 use super::resolver::CallerThreadResolver;
 #[cfg(unix)]
 use super::transport::LeanConnector as Connector;
@@ -218,14 +218,16 @@ impl Client {
         }
     }
 
-    /// The texts of `verdict` with the key redacted. The body was already
-    /// redacted before it was parsed; this catches what came another way
-    /// (transport errors) or was encoded twice (a JSON escape inside a
-    /// percent-encoding).
+    /// The texts of `verdict` with the key redacted, then cut short. The
+    /// body was already redacted before it was parsed; this catches what
+    /// came another way (transport errors) or was encoded twice (a JSON
+    /// escape inside a percent-encoding).
     fn redact_verdict(&self, verdict: Verdict) -> Verdict {
-        let redact = |text: String| match self.key.redact(&text) {
-            std::borrow::Cow::Borrowed(_) => text,
-            std::borrow::Cow::Owned(clean) => clean,
+        let redact = |text: String| {
+            shorten(match self.key.redact(&text) {
+                std::borrow::Cow::Borrowed(_) => text,
+                std::borrow::Cow::Owned(clean) => clean,
+            })
         };
         match verdict {
             Verdict::Permanent(text) => Verdict::Permanent(redact(text)),

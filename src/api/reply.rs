@@ -129,11 +129,18 @@ fn is_true(value: &Value) -> bool {
 /// copied into an outcome line and a log line per try.
 const MAX_MESSAGE_CHARS: usize = 500;
 
+/// The message of a JSON reply, whole: [`shorten`] it once the key is
+/// hidden (a cut through an encoded key would leave a part of it that no
+/// longer reads as the key).
 fn message_of(json: &Value, status: u16) -> String {
-    let message = ["message", "error_message", "detail"]
+    ["message", "error_message", "detail"]
         .iter()
         .find_map(|field| json.get(field).filter(|v| !v.is_null()).map(text_of))
-        .unwrap_or_else(|| format!("HTTP {status}"));
+        .unwrap_or_else(|| format!("HTTP {status}"))
+}
+
+/// `message` cut to [`MAX_MESSAGE_CHARS`], saying how long it was.
+pub(crate) fn shorten(message: String) -> String {
     match message.char_indices().nth(MAX_MESSAGE_CHARS) {
         Some((cut, _)) => format!("{}... ({} bytes in all)", &message[..cut], message.len()),
         None => message,
@@ -301,6 +308,7 @@ mod tests {
         let Verdict::Permanent(message) = classify(400, None, body.as_bytes()) else {
             panic!("a 400 is permanent");
         };
+        let message = shorten(message);
         assert!(
             message.starts_with(&"é".repeat(MAX_MESSAGE_CHARS)),
             "{message}"
