@@ -28,8 +28,9 @@ fn image_number(target: &str) -> u32 {
 /// refused with the URL in the message (as sent; percent-decoded; escaped
 /// the way PHP escapes slashes; fully re-encoded in lower case), 5 is a 502
 /// page quoting it, 6 is refused with a long message whose key, encoded
-/// twice (a JSON escape of each percent sign), straddles the point where
-/// restb cuts long messages, 7 is a 401 quoting it.
+/// twice (every character of its percent-encoding JSON-escaped), straddles
+/// the point where restb cuts long messages, 7 succeeds with the key
+/// encoded that way in a label, 8 is a 401 quoting the request line.
 fn echo_gateway() -> TinyServer {
     TinyServer::start(|request, stream| {
         let target = request.target.clone();
@@ -71,13 +72,22 @@ fn echo_gateway() -> TinyServer {
             6 => {
                 // Decoded, nine of the key's characters (27 of its percent
                 // encoding) come before the 500th character of the message.
-                let twice: String = KEY.bytes().map(|b| format!("\\u0025{b:02X}")).collect();
                 let body = format!(
-                    r#"{{"error":"true","message":"{}{twice}"}}"#,
-                    "x".repeat(473)
+                    r#"{{"error":"true","message":"{}{}"}}"#,
+                    "x".repeat(473),
+                    escaped_twice()
                 );
                 answer(stream, 400, "application/json", &body)
             }
+            7 => answer(
+                stream,
+                200,
+                "application/json",
+                &format!(
+                    r#"{{"error":"false","response":{{"solutions":{{"re_logo":{{"detections":[{{"label":"seen client_key={}&"}}]}}}}}}}}"#,
+                    escaped_twice()
+                ),
+            ),
             _ => answer(
                 stream,
                 401,
@@ -88,12 +98,20 @@ fn echo_gateway() -> TinyServer {
     })
 }
 
+/// The key percent-encoded, with every character of that JSON-escaped.
+fn escaped_twice() -> String {
+    KEY.bytes()
+        .flat_map(|b| format!("%{b:02X}").into_bytes())
+        .map(|c| format!("\\u{:04x}", c))
+        .collect()
+}
+
 #[test]
 fn a_gateway_echoing_the_url_never_shows_the_key() {
     let server = echo_gateway();
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("urls.txt");
-    let urls: String = (1..=7)
+    let urls: String = (1..=8)
         .map(|n| format!("https://example.com/{n}.jpg\n"))
         .collect();
     std::fs::write(&input, urls).unwrap();
@@ -143,8 +161,10 @@ fn a_gateway_echoing_the_url_never_shows_the_key() {
         let line = lines.iter().find(|l| l["id"] == id).unwrap();
         line.pointer(pointer).unwrap().as_str().unwrap().to_string()
     };
-    let label = field("1", "/solutions/re_logo/detections/0/label");
-    assert!(label.contains("client_key=***&"), "{label}");
+    for id in ["1", "7"] {
+        let label = field(id, "/solutions/re_logo/detections/0/label");
+        assert!(label.contains("client_key=***&"), "{id}: {label}");
+    }
     for id in ["2", "3", "4"] {
         assert!(
             field(id, "/error").contains("client_key=***"),

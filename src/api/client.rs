@@ -218,10 +218,11 @@ impl Client {
         }
     }
 
-    /// The texts of `verdict` with the key redacted, then cut short. The
-    /// body was already redacted before it was parsed; this catches what
-    /// came another way (transport errors) or was encoded twice (a JSON
-    /// escape inside a percent-encoding).
+    /// The texts of `verdict` with the key redacted (messages then cut
+    /// short), answers included. The body was already redacted before it
+    /// was parsed; this catches what came another way (transport errors) or
+    /// was encoded twice (a JSON escape of every character of a
+    /// percent-encoding).
     fn redact_verdict(&self, verdict: Verdict) -> Verdict {
         let redact = |text: String| {
             shorten(match self.key.redact(&text) {
@@ -234,7 +235,11 @@ impl Client {
             Verdict::Auth(text) => Verdict::Auth(redact(text)),
             Verdict::Fatal(text) => Verdict::Fatal(redact(text)),
             Verdict::Transient(text) => Verdict::Transient(redact(text)),
-            ok_or_rate_limited => ok_or_rate_limited,
+            Verdict::Ok(mut answers) => {
+                redact_json(&self.key, &mut answers);
+                Verdict::Ok(answers)
+            }
+            rate_limited => rate_limited,
         }
     }
 
@@ -397,6 +402,31 @@ pub fn validate_base_url(text: &str, allow_http: bool) -> Result<String, ConfigE
 }
 
 /// `error` with the key, wherever in the text it was, shown as `***`.
+/// Hides the key in every string of `value`, and in its field names.
+fn redact_json(key: &ClientKey, value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::String(text) => {
+            if let std::borrow::Cow::Owned(clean) = key.redact(text) {
+                *text = clean;
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|item| redact_json(key, item)),
+        Value::Object(fields) => {
+            if fields.keys().any(|name| key.redact(name) != name.as_str()) {
+                *fields = std::mem::take(fields)
+                    .into_iter()
+                    .map(|(name, value)| (key.redact(&name).into_owned(), value))
+                    .collect();
+            }
+            fields
+                .values_mut()
+                .for_each(|field| redact_json(key, field));
+        }
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+}
+
 fn redact_config_error(key: &ClientKey, error: ConfigError) -> ConfigError {
     let redact = |text: String| key.redact(&text).into_owned();
     match error {

@@ -56,7 +56,8 @@ impl ClientKey {
     /// server or proxy wrote it back: raw, percent-encoded in full or in part
     /// (ureq leaves `!*()~` as they are; hex digits in either case), form-encoded
     /// (`+` for a space, or a space where a raw `+` was form-decoded),
-    /// JSON-escaped (`\/`, `\"`, `\u002b`), percent-encoded twice (`%252F`), or
+    /// JSON-escaped (`\/`, `\"`, `\u002b`), percent-encoded twice (`%252F`,
+    /// or its percent sign JSON- or HTML-escaped: `\u00252F`, `&#37;2F`), or
     /// HTML-escaped (`&amp;`, `&#115;`, `&#x2F;`). Borrows when there is nothing
     /// to hide.
     pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
@@ -130,7 +131,7 @@ fn may_start(byte: u8, key: &[u8]) -> bool {
 }
 
 /// The widths of the ways `byte` is written at the start of `text`.
-fn forms_at(text: &[u8], byte: u8) -> [Option<usize>; 3] {
+fn forms_at(text: &[u8], byte: u8) -> [Option<usize>; 4] {
     let at = |i: usize| text.get(i).copied();
     let raw = (at(0) == Some(byte)
         || (byte == b'+' && at(0) == Some(b' '))
@@ -144,12 +145,22 @@ fn forms_at(text: &[u8], byte: u8) -> [Option<usize>; 3] {
         }
         _ => None,
     };
-    // A gateway's error page may quote the request encoded twice (`%252F`)
-    // or HTML-escaped (`&amp;`, `&#115;`).
-    let other = match at(0) {
-        Some(b'%') if text.get(1..3) == Some(b"25") => {
-            (hex(text.get(3..5)) == Some(u32::from(byte))).then_some(5)
-        }
+    // A gateway's error page may quote the request encoded twice: its
+    // percent signs encoded again (`%252F`), JSON-escaped (`\u00252F`) or
+    // HTML-escaped (`&#37;2F`).
+    let percent = match at(0) {
+        Some(b'%') if text.get(1..3) == Some(b"25") => Some(3),
+        Some(b'\\') if text.get(1..6) == Some(b"u0025") => Some(6),
+        Some(b'&') => html_entity(text)
+            .filter(|(value, _)| *value == u32::from(b'%'))
+            .map(|(_, width)| width),
+        _ => None,
+    };
+    let twice = percent
+        .filter(|&width| hex(text.get(width..width + 2)) == Some(u32::from(byte)))
+        .map(|width| width + 2);
+    // Or HTML-escape the byte itself (`&amp;`, `&#115;`).
+    let html = match at(0) {
         Some(b'&') => html_entity(text)
             .filter(|(value, _)| *value == u32::from(byte))
             .map(|(_, width)| width),
@@ -157,7 +168,7 @@ fn forms_at(text: &[u8], byte: u8) -> [Option<usize>; 3] {
     };
     // `\\` raw and `\\\\` escaped both start with a backslash, and `%`
     // raw, `%25` and `%2525` all may stand for a `%`: try each.
-    [raw, escaped, other]
+    [raw, escaped, twice, html]
 }
 
 /// The character an HTML entity at the start of `text` stands for (named
@@ -232,6 +243,8 @@ mod tests {
             "s3cr3t\\/key\\u002bx=%41!*",     // JSON-escaped
             "s3cr3t%252Fkey%252Bx%253D%252541!*", // encoded twice
             "&#115;3cr3t&#x2F;key+x&#61;%41!*", // HTML numeric entities
+            "s3cr3t\\u00252Fkey\\u00252Bx=\\u00252541!*", // twice: JSON-escaped percent signs
+            "s3cr3t&#37;2Fkey&#x25;2Bx=&#37;2541!*", // twice: HTML-escaped percent signs
         ] {
             let text = format!("bad request /v?client_key={form}&model_id=a");
             assert_eq!(

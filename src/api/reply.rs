@@ -36,7 +36,8 @@ pub enum Verdict {
 const MAX_RETRY_AFTER: Duration = super::headers::LONGEST_RESET;
 
 /// Classifies a reply that arrived with `status`, `retry_after` already read
-/// from the headers, and `body`.
+/// from the headers, and `body`. An error message comes whole: the client
+/// hides the key in it, then cuts it to 500 characters.
 pub fn classify(status: u16, retry_after: Option<Duration>, body: &[u8]) -> Verdict {
     let json: Option<Value> = serde_json::from_slice(body).ok().filter(Value::is_object);
     let Some(mut json) = json else {
