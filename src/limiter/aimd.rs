@@ -41,7 +41,8 @@ use std::time::{Duration, Instant};
 const DECREASE: f64 = 0.8;
 /// A cut to the rate that passed goes this far under it...
 const UNDER_WHAT_PASSED: f64 = 0.03;
-/// ...and keeps at least this share of the rate (one cut).
+/// ...and keeps at least this share of the rate (one cut; a spent window's
+/// cut, measured in full, may go deeper).
 const DEEPEST_CUT: f64 = 0.3;
 /// What passed is the most requests accepted in one second of this span,
 /// counted once the accepted replies in it span `MEASURED_SPAN`.
@@ -80,31 +81,36 @@ const MIN_REJECTIONS: usize = 5;
 const MIN_REJECTED_SHARE: f64 = 0.2;
 /// The fewest recent replies looked at.
 const MIN_WINDOW: usize = 50;
-/// 429s in a row, nothing accepted between, whose starts span at least
-/// `SPENT_RUN_SPAN`, right after as many accepted in a row: a window the
+/// 429s in a row, nothing accepted between, at least `SPENT_RUN` of them
+/// and at least `SPENT_RUN_SPAN` of the rate in force, whose starts span
+/// `SPENT_RUN_SPAN`, right after a clean stretch of `CLEAN_STRETCH` of the
+/// rate in force (at least `SPENT_RUN`) accepted in a row: a window the
 /// gateway counts over is spent, by all its clients together (a sliding
 /// window that counts rejections passes everything, then rejects
 /// everything until the excess leaves it). Jitter on a leaky bucket rejects
-/// one request here and there, never a run; a client losing a leaky
-/// bucket's race to another has its rejections broken by lucky successes,
-/// never a clean stretch before them. The window held what this client had
-/// accepted in the last second beside the others', so that is its part: a
-/// cut straight to it, without waiting for the rejections to make a fifth
-/// of two seconds' replies (a second of rejections for everyone at the
-/// start of a run shared with others).
+/// a request here and there, not a run; a client losing a leaky bucket's
+/// race to another has its rejections broken by lucky successes, seldom a
+/// clean stretch of a fifth of a second before them. The window held what
+/// this client had accepted in its last second beside the others', so that
+/// is its part: a cut straight to it, without waiting for the rejections
+/// to make a fifth of two seconds' replies (a second of rejections for
+/// everyone at the start of a run shared with others).
 const SPENT_RUN: u32 = 3;
 const SPENT_RUN_SPAN: Duration = Duration::from_millis(100);
+const CLEAN_STRETCH: Duration = Duration::from_millis(200);
 
 /// 429s with nothing accepted between.
 #[derive(Debug, Clone, Copy)]
 struct RejectedRun {
     count: u32,
-    /// The start of the first.
+    /// The earliest start and the latest among them (replies overtake
+    /// each other).
     began: Instant,
-    /// Whether `SPENT_RUN` accepted in a row came before it.
+    latest: Instant,
+    /// Whether a clean stretch (see `SPENT_RUN`) came before it.
     after_clean_stretch: bool,
-    /// Whether it cut for a spent window already.
-    cut: bool,
+    /// Whether a cut or a failed probe answered it already.
+    answered: bool,
 }
 
 /// What a 429 did to the share.
@@ -272,8 +278,9 @@ impl Aimd {
         let rejections = self.recent.iter().filter(|r| **r).count();
         let persistent = rejections >= MIN_REJECTIONS
             && rejections as f64 >= MIN_REJECTED_SHARE * self.window() as f64;
-        let spent_share = Self::spends_window(&run, started)
-            .then(|| self.part_of_spent_window(started))
+        let spent_share = self
+            .spends_window(&run)
+            .then(|| self.part_of_spent_window())
             .flatten();
         if !persistent && spent_share.is_none() {
             return RateChange::None;
@@ -286,9 +293,6 @@ impl Aimd {
         if spent_share.is_none() {
             return RateChange::Cut;
         }
-        if let Some(run) = self.run.as_mut() {
-            run.cut = true;
-        }
         RateChange::SpentWindowCut {
             run_began: run.began,
         }
@@ -297,38 +301,52 @@ impl Aimd {
     /// One more 429 since the last accepted reply, to a request started at
     /// `started`: the run it extends.
     fn extend_run(&mut self, started: Instant) -> RejectedRun {
-        let after_clean_stretch = self.accepted_in_a_row >= SPENT_RUN;
+        let clean_stretch = (CLEAN_STRETCH.as_secs_f64() * self.pace_in_force()).ceil() as u32;
+        let after_clean_stretch = self.accepted_in_a_row >= clean_stretch.max(SPENT_RUN);
         self.accepted_in_a_row = 0;
         let run = self.run.get_or_insert(RejectedRun {
             count: 0,
             began: started,
+            latest: started,
             after_clean_stretch,
-            cut: false,
+            answered: false,
         });
         run.count += 1;
+        run.began = run.began.min(started);
+        run.latest = run.latest.max(started);
         *run
     }
 
-    /// Whether `run`, at a 429 to a request started at `started`, says a
-    /// window is spent (see `SPENT_RUN`), for the first time.
-    fn spends_window(run: &RejectedRun, started: Instant) -> bool {
+    /// Starts per second at the share in force.
+    fn pace_in_force(&self) -> f64 {
+        self.allotted * self.share
+    }
+
+    /// Whether `run` says a window is spent (see `SPENT_RUN`), and no cut
+    /// or failed probe answered it yet.
+    fn spends_window(&self, run: &RejectedRun) -> bool {
+        let long_run = (SPENT_RUN_SPAN.as_secs_f64() * self.pace_in_force()).ceil() as u32;
         run.after_clean_stretch
-            && !run.cut
-            && run.count >= SPENT_RUN
-            && started.saturating_duration_since(run.began) >= SPENT_RUN_SPAN
+            && !run.answered
+            && run.count >= long_run.max(SPENT_RUN)
+            && run.latest.saturating_duration_since(run.began) >= SPENT_RUN_SPAN
     }
 
     /// The share a spent window leaves this client: just under what it had
-    /// accepted in the second before `started`, and no more than the share
-    /// in force (a window another client's probe spent costs little);
-    /// `None` on a shared schedule (what passed here is not all ours to
-    /// measure by).
-    fn part_of_spent_window(&self, started: Instant) -> Option<f64> {
+    /// accepted in the second before its latest accepted start (the last
+    /// second whose replies are all in: successes may take far longer to
+    /// answer than 429s), and no more than the share in force (a window
+    /// another client's probe spent costs little); `None` on a shared
+    /// schedule (what passed here is not all ours to measure by).
+    fn part_of_spent_window(&self) -> Option<f64> {
         let passed = self.passed.as_ref()?;
-        let in_window = passed
-            .iter()
-            .filter(|start| started.saturating_duration_since(**start) < Duration::from_secs(1))
-            .count();
+        let latest = passed.back().copied();
+        let in_window = latest.map_or(0, |latest| {
+            passed
+                .iter()
+                .filter(|start| latest.saturating_duration_since(**start) < Duration::from_secs(1))
+                .count()
+        });
         let part = in_window as f64 / self.allotted * (1.0 - UNDER_WHAT_PASSED);
         Some(part.min(self.share).max(MIN_SHARE))
     }
@@ -378,6 +396,9 @@ impl Aimd {
     /// A new round at the share just set, known to pass: it holds there
     /// for `hold`, then probes.
     fn settle(&mut self, now: Instant) {
+        if let Some(run) = self.run.as_mut() {
+            run.answered = true;
+        }
         self.base = Some(self.share);
         self.probe_began = None;
         self.hold_until = Some(now + self.hold);
@@ -519,6 +540,89 @@ mod tests {
             }
             at += ms(50);
         }
+    }
+
+    #[test]
+    fn three_successes_then_three_429s_at_random_are_no_spent_window() {
+        // Review: a client losing half its requests to a leaky bucket's race
+        // sees AAARRR now and then; a clean stretch is a fifth of a second.
+        let t0 = Instant::now();
+        let mut aimd = Aimd::new(20.0);
+        let mut at = t0;
+        for rejected in [false, false, false, true, true, true] {
+            if rejected {
+                let change = aimd.rejected(at, at);
+                assert!(!matches!(change, RateChange::SpentWindowCut { .. }));
+            } else {
+                aimd.accepted(at);
+            }
+            at += ms(50);
+        }
+    }
+
+    #[test]
+    fn the_part_of_a_spent_window_is_measured_where_every_reply_is_in() {
+        // Review: successes answered a second after they start, 429s at once:
+        // the last second's successes are still on their way.
+        let t0 = Instant::now();
+        let mut aimd = Aimd::new(20.0);
+        for i in 0..40u32 {
+            aimd.accepted(t0 + ms(50) * i);
+        }
+        let run = t0 + Duration::from_secs(3);
+        let change = (0..3u32)
+            .map(|i| aimd.rejected(run + ms(50) * i, run + ms(50) * i))
+            .last();
+        assert_eq!(change, Some(RateChange::SpentWindowCut { run_began: run }));
+        assert!(
+            (aimd.share() - (1.0 - UNDER_WHAT_PASSED)).abs() < 1e-9,
+            "{}",
+            aimd.share()
+        );
+    }
+
+    #[test]
+    fn a_run_a_cut_or_a_failed_probe_answered_cuts_no_more() {
+        let t0 = Instant::now();
+        let mut aimd = Aimd::new(20.0);
+        // Every fourth rejected: the ordinary rule cuts in the middle of
+        // the run that follows.
+        let mut at = t0;
+        for i in 0..32u32 {
+            if i % 4 == 3 {
+                aimd.rejected(at, at);
+            } else {
+                aimd.accepted(at);
+            }
+            at += ms(50);
+        }
+        let mut changes = Vec::new();
+        for _ in 0..6 {
+            changes.push(aimd.rejected(at, at));
+            at += ms(50);
+        }
+        assert_eq!(aimd.cuts(), 1, "{changes:?}");
+        // A probe's 429 opens a run of a window its probe spent: back to
+        // the share that passed, and nothing more for that run.
+        let mut aimd = Aimd::new(20.0);
+        aimd.share = 0.5;
+        while !cut(aimd.rejected(t0, t0)) {}
+        let base = aimd.share();
+        let mut at = t0 + Duration::from_secs(10);
+        while aimd.probe_began.is_none() {
+            aimd.accepted(at);
+            at += ms(50);
+        }
+        for _ in 0..10 {
+            aimd.accepted(at);
+            at += ms(50);
+        }
+        assert_eq!(aimd.rejected(at, at), RateChange::ProbeFailed);
+        for _ in 0..5 {
+            at += ms(50);
+            assert_eq!(aimd.rejected(at, at), RateChange::None);
+        }
+        assert_eq!((aimd.share(), aimd.cuts()), (base, 1));
     }
 
     #[test]
