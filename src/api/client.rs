@@ -401,7 +401,6 @@ pub fn validate_base_url(text: &str, allow_http: bool) -> Result<String, ConfigE
     Ok(trimmed.to_string())
 }
 
-/// `error` with the key, wherever in the text it was, shown as `***`.
 /// Hides the key in every string of `value`, and in its field names.
 fn redact_json(key: &ClientKey, value: &mut serde_json::Value) {
     use serde_json::Value;
@@ -427,6 +426,7 @@ fn redact_json(key: &ClientKey, value: &mut serde_json::Value) {
     }
 }
 
+/// `error` with the key, wherever in the text it was, shown as `***`.
 fn redact_config_error(key: &ClientKey, error: ConfigError) -> ConfigError {
     let redact = |text: String| key.redact(&text).into_owned();
     match error {

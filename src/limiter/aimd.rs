@@ -81,20 +81,21 @@ const MIN_REJECTIONS: usize = 5;
 const MIN_REJECTED_SHARE: f64 = 0.2;
 /// The fewest recent replies looked at.
 const MIN_WINDOW: usize = 50;
-/// 429s in a row, nothing accepted between, at least `SPENT_RUN` of them
-/// and at least `SPENT_RUN_SPAN` of the rate in force, whose starts span
-/// `SPENT_RUN_SPAN`, right after a clean stretch of `CLEAN_STRETCH` of the
-/// rate in force (at least `SPENT_RUN`) accepted in a row: a window the
-/// gateway counts over is spent, by all its clients together (a sliding
-/// window that counts rejections passes everything, then rejects
-/// everything until the excess leaves it). Jitter on a leaky bucket rejects
-/// a request here and there, not a run; a client losing a leaky bucket's
-/// race to another has its rejections broken by lucky successes, seldom a
-/// clean stretch of a fifth of a second before them. The window held what
-/// this client had accepted in its last second beside the others', so that
-/// is its part: a cut straight to it, without waiting for the rejections
-/// to make a fifth of two seconds' replies (a second of rejections for
-/// everyone at the start of a run shared with others).
+/// `SPENT_RUN` 429s in a row or more, nothing accepted between, whose
+/// starts span `SPENT_RUN_SPAN`, right after a clean stretch of
+/// `CLEAN_STRETCH` of the rate in force (at least `SPENT_RUN`) accepted in
+/// a row: a window the gateway counts over is spent, by all its clients
+/// together (a sliding window that counts rejections passes everything,
+/// then rejects everything until the excess leaves it). Jitter on a leaky
+/// bucket rejects a request here and there, not a run; a client losing a
+/// leaky bucket's race to another has its rejections broken by lucky
+/// successes, seldom a clean stretch of a fifth of a second before them.
+/// (Not a run of a tenth of a second's worth: as the excess leaves a
+/// sliding window, a success slips through now and then.) The window held
+/// what this client had accepted in its last second beside the others',
+/// so that is its part: a cut straight to it, without waiting for the
+/// rejections to make a fifth of two seconds' replies (a second of
+/// rejections for everyone at the start of a run shared with others).
 const SPENT_RUN: u32 = 3;
 const SPENT_RUN_SPAN: Duration = Duration::from_millis(100);
 const CLEAN_STRETCH: Duration = Duration::from_millis(200);
@@ -301,7 +302,9 @@ impl Aimd {
     /// One more 429 since the last accepted reply, to a request started at
     /// `started`: the run it extends.
     fn extend_run(&mut self, started: Instant) -> RejectedRun {
-        let clean_stretch = (CLEAN_STRETCH.as_secs_f64() * self.pace_in_force()).ceil() as u32;
+        // Rounded first: a rate read back from its interval is a hair high.
+        let stretch = CLEAN_STRETCH.as_secs_f64() * self.pace_in_force();
+        let clean_stretch = ((stretch * 1e6).round() / 1e6).ceil() as u32;
         let after_clean_stretch = self.accepted_in_a_row >= clean_stretch.max(SPENT_RUN);
         self.accepted_in_a_row = 0;
         let run = self.run.get_or_insert(RejectedRun {
@@ -325,10 +328,11 @@ impl Aimd {
     /// Whether `run` says a window is spent (see `SPENT_RUN`), and no cut
     /// or failed probe answered it yet.
     fn spends_window(&self, run: &RejectedRun) -> bool {
-        let long_run = (SPENT_RUN_SPAN.as_secs_f64() * self.pace_in_force()).ceil() as u32;
         run.after_clean_stretch
             && !run.answered
-            && run.count >= long_run.max(SPENT_RUN)
+            // A run of an older round is that round's, which a cut answered.
+            && self.round_began.is_none_or(|began| run.began >= began)
+            && run.count >= SPENT_RUN
             && run.latest.saturating_duration_since(run.began) >= SPENT_RUN_SPAN
     }
 
@@ -340,7 +344,8 @@ impl Aimd {
     /// schedule (what passed here is not all ours to measure by).
     fn part_of_spent_window(&self) -> Option<f64> {
         let passed = self.passed.as_ref()?;
-        let latest = passed.back().copied();
+        // Replies overtake each other: the latest start, not the last in.
+        let latest = passed.iter().max().copied();
         let in_window = latest.map_or(0, |latest| {
             passed
                 .iter()
@@ -585,11 +590,11 @@ mod tests {
     fn a_run_a_cut_or_a_failed_probe_answered_cuts_no_more() {
         let t0 = Instant::now();
         let mut aimd = Aimd::new(20.0);
-        // Every fourth rejected: the ordinary rule cuts in the middle of
-        // the run that follows.
+        // Every fifth rejected: the ordinary rule cuts in the middle of
+        // the run that follows, after a clean stretch.
         let mut at = t0;
-        for i in 0..32u32 {
-            if i % 4 == 3 {
+        for i in 0..40u32 {
+            if i % 5 == 4 {
                 aimd.rejected(at, at);
             } else {
                 aimd.accepted(at);
@@ -623,6 +628,29 @@ mod tests {
             assert_eq!(aimd.rejected(at, at), RateChange::None);
         }
         assert_eq!((aimd.share(), aimd.cuts()), (base, 1));
+    }
+
+    #[test]
+    fn a_run_of_an_older_round_and_one_429_after_the_cut_are_no_spent_window() {
+        // Review: replies to requests sent before a cut come in after it.
+        let t0 = Instant::now();
+        let mut aimd = Aimd::new(20.0);
+        aimd.share = 0.5;
+        let rejected = t0 + Duration::from_secs(1);
+        let cut_at = rejected + ms(500);
+        while !cut(aimd.rejected(rejected, cut_at)) {}
+        let mut sent = rejected;
+        for _ in 0..4 {
+            sent += ms(50);
+            aimd.accepted(sent);
+        }
+        for _ in 0..3 {
+            sent += ms(50);
+            assert_eq!(aimd.rejected(sent, cut_at), RateChange::None);
+        }
+        let after = cut_at + ms(100);
+        assert_eq!(aimd.rejected(after, after), RateChange::None);
+        assert_eq!(aimd.cuts(), 1);
     }
 
     #[test]
