@@ -99,6 +99,8 @@ const MIN_WINDOW: usize = 50;
 const SPENT_RUN: u32 = 3;
 const SPENT_RUN_SPAN: Duration = Duration::from_millis(100);
 const CLEAN_STRETCH: Duration = Duration::from_millis(200);
+/// What the slowest success lately counts for at each new one.
+const SUCCESS_DELAY_DECAY: f64 = 0.95;
 
 /// 429s with nothing accepted between.
 #[derive(Debug, Clone, Copy)]
@@ -158,6 +160,10 @@ pub(super) struct Aimd {
     accepted_in_a_row: u32,
     /// The 429s since the last accepted reply.
     run: Option<RejectedRun>,
+    /// How long successes take to answer lately (a slowly decaying
+    /// maximum): a run is judged only once the successes that may have
+    /// started inside it would have answered.
+    success_delay: Duration,
 }
 
 impl Aimd {
@@ -176,6 +182,7 @@ impl Aimd {
             hold: HOLD_AFTER_CUT,
             accepted_in_a_row: 0,
             run: None,
+            success_delay: Duration::ZERO,
         }
     }
 
@@ -206,6 +213,13 @@ impl Aimd {
         while self.recent.len() > self.window() {
             self.recent.pop_front();
         }
+    }
+
+    /// A success to a request that started at `started` answered at `now`
+    /// (called before [`Aimd::accepted`]).
+    pub(super) fn answered_after(&mut self, started: Instant, now: Instant) {
+        let delay = now.saturating_duration_since(started);
+        self.success_delay = delay.max(self.success_delay.mul_f64(SUCCESS_DELAY_DECAY));
     }
 
     /// A request that started at `started` passed.
@@ -280,7 +294,7 @@ impl Aimd {
         let persistent = rejections >= MIN_REJECTIONS
             && rejections as f64 >= MIN_REJECTED_SHARE * self.window() as f64;
         let spent_share = self
-            .spends_window(&run)
+            .spends_window(&run, now)
             .then(|| self.part_of_spent_window())
             .flatten();
         if !persistent && spent_share.is_none() {
@@ -327,8 +341,11 @@ impl Aimd {
 
     /// Whether `run` says a window is spent (see `SPENT_RUN`), and no cut
     /// or failed probe answered it yet.
-    fn spends_window(&self, run: &RejectedRun) -> bool {
+    fn spends_window(&self, run: &RejectedRun, now: Instant) -> bool {
         run.after_clean_stretch
+            // A success started inside the run may be on its way still
+            // (successes can answer far slower than 429s).
+            && now.saturating_duration_since(run.began) >= self.success_delay
             && !run.answered
             // A run of an older round is that round's, which a cut answered.
             && self.round_began.is_none_or(|began| run.began >= began)
@@ -651,6 +668,38 @@ mod tests {
         let after = cut_at + ms(100);
         assert_eq!(aimd.rejected(after, after), RateChange::None);
         assert_eq!(aimd.cuts(), 1);
+    }
+
+    #[test]
+    fn a_run_is_judged_once_the_successes_started_inside_it_would_have_answered() {
+        let t0 = Instant::now();
+        // Successes answering `delay` after they start, 429s 10 ms after.
+        let slow = |delay: Duration| {
+            let mut aimd = Aimd::new(20.0);
+            for i in 0..40u32 {
+                let started = t0 + ms(50) * i;
+                aimd.answered_after(started, started + delay);
+                aimd.accepted(started);
+            }
+            aimd
+        };
+        let run = t0 + Duration::from_secs(2);
+        // Review: a leaky bucket's race lost every other time, successes
+        // in 600 ms: the 429s come in a row before the successes between.
+        let mut aimd = slow(ms(600));
+        for i in 0..4u32 {
+            let started = run + ms(100) * i;
+            let change = aimd.rejected(started, started + ms(10));
+            assert!(!matches!(change, RateChange::SpentWindowCut { .. }), "{i}");
+        }
+        // A window spent for good, successes in 200 ms: judged once a
+        // success started with the run would have answered.
+        let mut aimd = slow(ms(200));
+        let changes: Vec<RateChange> = (0..5u32)
+            .map(|i| aimd.rejected(run + ms(50) * i, run + ms(50) * i + ms(10)))
+            .collect();
+        assert_eq!(changes[..4], [RateChange::None; 4]);
+        assert_eq!(changes[4], RateChange::SpentWindowCut { run_began: run });
     }
 
     #[test]

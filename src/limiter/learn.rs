@@ -83,6 +83,7 @@ impl Learner {
         }
         if let Some(aimd) = self.aimd.as_mut() {
             let before = aimd.share();
+            aimd.answered_after(reservation.start, now.instant);
             aimd.accepted(reservation.start);
             if aimd.share() != before {
                 schedule.set_share(aimd.share(), now);
