@@ -30,7 +30,10 @@ fn image_number(target: &str) -> u32 {
 /// page quoting it, 6 is refused with a long message whose key, encoded
 /// twice (every character of its percent-encoding JSON-escaped), straddles
 /// the point where restb cuts long messages, 7 succeeds with the key
-/// encoded that way in a label, 8 is a 401 quoting the request line.
+/// encoded that way in a label, 8 succeeds with a label whose raw text
+/// holds an escaped backslash right before what reads, raw, as the key
+/// percent-encoded twice (redacted in the raw text, that would break the
+/// JSON), 9 is a 401 quoting the request line.
 fn echo_gateway() -> TinyServer {
     TinyServer::start(|request, stream| {
         let target = request.target.clone();
@@ -88,6 +91,21 @@ fn echo_gateway() -> TinyServer {
                     escaped_twice()
                 ),
             ),
+            8 => {
+                // Raw: `x\\u0025` and the key's first byte in hex, then the
+                // rest percent-encoded; decoded: `x\u0025..`, the key with
+                // its first percent sign JSON-escaped.
+                let rest: String = KEY.bytes().skip(1).map(|b| format!("%{b:02X}")).collect();
+                let label = format!(r"x\\u0025{:02X}{rest}", KEY.as_bytes()[0]);
+                answer(
+                    stream,
+                    200,
+                    "application/json",
+                    &format!(
+                        r#"{{"error":"false","response":{{"solutions":{{"re_logo":{{"detections":[{{"label":"{label}"}}]}}}}}}}}"#
+                    ),
+                )
+            }
             _ => answer(
                 stream,
                 401,
@@ -111,7 +129,7 @@ fn a_gateway_echoing_the_url_never_shows_the_key() {
     let server = echo_gateway();
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("urls.txt");
-    let urls: String = (1..=8)
+    let urls: String = (1..=9)
         .map(|n| format!("https://example.com/{n}.jpg\n"))
         .collect();
     std::fs::write(&input, urls).unwrap();
@@ -165,6 +183,8 @@ fn a_gateway_echoing_the_url_never_shows_the_key() {
         let label = field(id, "/solutions/re_logo/detections/0/label");
         assert!(label.contains("client_key=***&"), "{id}: {label}");
     }
+    // Parsed, then redacted: the reply stays a success.
+    assert_eq!(field("8", "/solutions/re_logo/detections/0/label"), "x***");
     for id in ["2", "3", "4"] {
         assert!(
             field(id, "/error").contains("client_key=***"),

@@ -219,10 +219,9 @@ impl Client {
     }
 
     /// The texts of `verdict` with the key redacted (messages then cut
-    /// short), answers included. The body was already redacted before it
-    /// was parsed; this catches what came another way (transport errors) or
-    /// was encoded twice (a JSON escape of every character of a
-    /// percent-encoding).
+    /// short), answers included: all of a JSON body that can reach an
+    /// output, decoded (a body that is not JSON was redacted before it was
+    /// quoted), and what came another way (transport errors).
     fn redact_verdict(&self, verdict: Verdict) -> Verdict {
         let redact = |text: String| {
             shorten(match self.key.redact(&text) {
@@ -299,9 +298,12 @@ impl Client {
             Ok(_) if (300..400).contains(&status) => Verdict::Fatal(format!(
                 "HTTP {status}: the API answered with a redirect, which restb does not follow (it would carry the client key); check --base-url"
             )),
-            // Redacted before anything parses it: error messages, the start of
-            // an HTML page and the solutions all come from these bytes.
-            Ok(body) => classify(status, retry_after, &self.key.redact_bytes(&body)),
+            // A JSON body is redacted once parsed, its texts and answers
+            // (`redact_verdict`); any other body before a snippet of it is
+            // quoted.
+            Ok(body) => classify(status, retry_after, &body, |body| {
+                self.key.redact_bytes(body)
+            }),
             Err(error) => self.transport_failure(&error),
         };
         Reply {

@@ -5,6 +5,7 @@
 //! `error_id` "005" rate-limit body, Kong's and nginx's 429s, HTML 502 pages.
 
 use serde_json::Value;
+use std::borrow::Cow;
 use std::time::{Duration, SystemTime};
 
 /// What a reply means for the job that got it.
@@ -36,12 +37,20 @@ pub enum Verdict {
 const MAX_RETRY_AFTER: Duration = super::headers::LONGEST_RESET;
 
 /// Classifies a reply that arrived with `status`, `retry_after` already read
-/// from the headers, and `body`. An error message comes whole: the client
+/// from the headers, and `body`. A body that is not a JSON object goes
+/// through `hide` before any of it is quoted; a JSON object's texts and
+/// answers are the caller's to hide once parsed (hiding in its raw text
+/// could break its escapes), and an error message comes whole: the client
 /// hides the key in it, then cuts it to 500 characters.
-pub fn classify(status: u16, retry_after: Option<Duration>, body: &[u8]) -> Verdict {
+pub fn classify<'b>(
+    status: u16,
+    retry_after: Option<Duration>,
+    body: &'b [u8],
+    hide: impl FnOnce(&'b [u8]) -> Cow<'b, [u8]>,
+) -> Verdict {
     let json: Option<Value> = serde_json::from_slice(body).ok().filter(Value::is_object);
     let Some(mut json) = json else {
-        return classify_opaque(status, retry_after, body);
+        return classify_opaque(status, retry_after, &hide(body));
     };
     let error_id = json.get("error_id").map(text_of);
     if status == 429 || error_id.as_deref() == Some("005") {
@@ -166,6 +175,10 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn classify(status: u16, retry_after: Option<Duration>, body: &[u8]) -> Verdict {
+        super::classify(status, retry_after, body, Cow::Borrowed)
+    }
 
     fn ok_body() -> &'static [u8] {
         br#"{"error":"false","correlation_id":"x","version":"2","response":{"solutions":{"re_logo":{"detections":[]}}}}"#
