@@ -414,7 +414,10 @@ fn redact_json(key: &ClientKey, value: &mut serde_json::Value) {
         }
         Value::Array(items) => items.iter_mut().for_each(|item| redact_json(key, item)),
         Value::Object(fields) => {
-            if fields.keys().any(|name| key.redact(name) != name.as_str()) {
+            if fields
+                .keys()
+                .any(|name| matches!(key.redact(name), std::borrow::Cow::Owned(_)))
+            {
                 *fields = std::mem::take(fields)
                     .into_iter()
                     .map(|(name, value)| (key.redact(&name).into_owned(), value))

@@ -145,27 +145,25 @@ fn forms_at(text: &[u8], byte: u8) -> [Option<usize>; 4] {
         }
         _ => None,
     };
+    let entity = (at(0) == Some(b'&')).then(|| html_entity(text)).flatten();
+    let entity_for = |wanted: u8| {
+        entity
+            .filter(|(value, _)| *value == u32::from(wanted))
+            .map(|(_, width)| width)
+    };
     // A gateway's error page may quote the request encoded twice: its
     // percent signs encoded again (`%252F`), JSON-escaped (`\u00252F`) or
     // HTML-escaped (`&#37;2F`).
     let percent = match at(0) {
         Some(b'%') if text.get(1..3) == Some(b"25") => Some(3),
         Some(b'\\') if text.get(1..6) == Some(b"u0025") => Some(6),
-        Some(b'&') => html_entity(text)
-            .filter(|(value, _)| *value == u32::from(b'%'))
-            .map(|(_, width)| width),
-        _ => None,
+        _ => entity_for(b'%'),
     };
     let twice = percent
         .filter(|&width| hex(text.get(width..width + 2)) == Some(u32::from(byte)))
         .map(|width| width + 2);
     // Or HTML-escape the byte itself (`&amp;`, `&#115;`).
-    let html = match at(0) {
-        Some(b'&') => html_entity(text)
-            .filter(|(value, _)| *value == u32::from(byte))
-            .map(|(_, width)| width),
-        _ => None,
-    };
+    let html = entity_for(byte);
     // `\\` raw and `\\\\` escaped both start with a backslash, and `%`
     // raw, `%25` and `%2525` all may stand for a `%`: try each.
     [raw, escaped, twice, html]
