@@ -30,6 +30,12 @@
 //! second of rejections per probe), and holds it there a little longer each
 //! time (the BBR-like probe-and-return that keeps a client just under a
 //! limit it cannot see).
+//!
+//! Where the gateway counts gaps (a leaky bucket: no window was seen
+//! spent), the probe's first 429 also says where the cliff is: at the rate
+//! of the rejected request's spacing. The share known to pass goes to just
+//! under it, on trial for a second (see `CLIFF_TRIAL`). Where it counts over
+//! a window, a rate that passed for an instant says nothing of a second.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -101,6 +107,20 @@ const SPENT_RUN_SPAN: Duration = Duration::from_millis(100);
 const CLEAN_STRETCH: Duration = Duration::from_millis(200);
 /// What the slowest success lately counts for at each new one.
 const SUCCESS_DELAY_DECAY: f64 = 0.95;
+/// A share raised to just under a cliff found by a probe is on trial for
+/// this long: a 429 to a request started at it within the trial takes the
+/// share back to the one known before, and no cliff is read again (the
+/// gateway rejects what passed for an instant: it counts over a window, or
+/// the spacing lied). A leaky bucket rejects a rate above it at once.
+const CLIFF_TRIAL: Duration = Duration::from_secs(1);
+
+/// A share raised to just under a cliff, on trial (see `CLIFF_TRIAL`).
+#[derive(Debug, Clone, Copy)]
+struct CliffTrial {
+    since: Instant,
+    /// The share known to pass before the raise.
+    before: f64,
+}
 
 /// 429s with nothing accepted between.
 #[derive(Debug, Clone, Copy)]
@@ -164,6 +184,13 @@ pub(super) struct Aimd {
     /// maximum): a run is judged only once the successes that may have
     /// started inside it would have answered.
     success_delay: Duration,
+    /// A window was seen spent (see `SPENT_RUN`): the gateway counts over
+    /// a window, and the requests it rejects count there too.
+    counts_windows: bool,
+    /// A raise to a cliff on trial.
+    cliff_trial: Option<CliffTrial>,
+    /// A raise to a cliff failed its trial: no cliff is read again.
+    cliffs_mislead: bool,
 }
 
 impl Aimd {
@@ -183,6 +210,9 @@ impl Aimd {
             accepted_in_a_row: 0,
             run: None,
             success_delay: Duration::ZERO,
+            counts_windows: false,
+            cliff_trial: None,
+            cliffs_mislead: false,
         }
     }
 
@@ -229,6 +259,12 @@ impl Aimd {
         if self.run.is_none_or(|run| started >= run.began) {
             self.run = None;
             self.accepted_in_a_row = self.accepted_in_a_row.saturating_add(1);
+        }
+        if self
+            .cliff_trial
+            .is_some_and(|trial| started >= trial.since + CLIFF_TRIAL)
+        {
+            self.cliff_trial = None;
         }
         if self.round_began.is_some_and(|began| started < began) {
             return;
@@ -280,14 +316,29 @@ impl Aimd {
         shaped.max(SLOWEST_APPROACH * speedup)
     }
 
-    /// A request that started at `started` was rejected, as seen at `now`.
-    pub(super) fn rejected(&mut self, started: Instant, now: Instant) -> RateChange {
+    /// A request that started at `started`, paced `paced_gap` after the
+    /// one before (even pacing), was rejected, as seen at `now`.
+    pub(super) fn rejected(
+        &mut self,
+        started: Instant,
+        paced_gap: Option<Duration>,
+        now: Instant,
+    ) -> RateChange {
         let run = self.extend_run(started);
         if self.round_began.is_some_and(|began| started < began) {
             return RateChange::None;
         }
+        let in_trial =
+            |trial: &CliffTrial| started >= trial.since && started < trial.since + CLIFF_TRIAL;
+        if let Some(trial) = self.cliff_trial.filter(in_trial) {
+            self.cliff_trial = None;
+            self.cliffs_mislead = true;
+            self.share = trial.before;
+            self.settle(now);
+            return RateChange::ProbeFailed;
+        }
         if self.probe_began.is_some_and(|began| started >= began) {
-            return self.probe_failed(now);
+            return self.probe_failed(paced_gap, now);
         }
         self.remember(true);
         let rejections = self.recent.iter().filter(|r| **r).count();
@@ -308,6 +359,7 @@ impl Aimd {
         if spent_share.is_none() {
             return RateChange::Cut;
         }
+        self.counts_windows = true;
         RateChange::SpentWindowCut {
             run_began: run.began,
         }
@@ -404,15 +456,40 @@ impl Aimd {
         Some(most as f64 / self.allotted)
     }
 
-    /// A probe drew a 429: back to the share known to pass, held a little
-    /// longer than last time.
-    fn probe_failed(&mut self, now: Instant) -> RateChange {
+    /// A probe drew a 429 to a request paced `paced_gap` after the one
+    /// before: back to the share known to pass, or to just under the cliff
+    /// that gap marks (see the module docs), held a little longer than last
+    /// time.
+    fn probe_failed(&mut self, paced_gap: Option<Duration>, now: Instant) -> RateChange {
         if let Some(base) = self.base {
-            self.share = base;
+            let under_cliff = self.under_cliff(paced_gap).filter(|share| *share > base);
+            if let Some(share) = under_cliff {
+                self.cliff_trial = Some(CliffTrial {
+                    since: now,
+                    before: base,
+                });
+                self.share = share;
+            } else {
+                self.share = base;
+            }
         }
         self.hold = (self.hold * 2).min(LONGEST_HOLD);
         self.settle(now);
         RateChange::ProbeFailed
+    }
+
+    /// Just under the rate of a request paced `paced_gap` after the one
+    /// before, which a probe's first 429 marks as the cliff, no higher than
+    /// the probe went; `None` where a cliff says nothing (see the module
+    /// docs) or this client's own spacing is not the gateway's (a schedule
+    /// shared with other processes).
+    fn under_cliff(&self, paced_gap: Option<Duration>) -> Option<f64> {
+        if self.counts_windows || self.cliffs_mislead || self.passed.is_none() {
+            return None;
+        }
+        let gap = paced_gap.filter(|gap| !gap.is_zero())?.as_secs_f64();
+        let cliff = 1.0 / gap / self.allotted;
+        Some((cliff * (1.0 - UNDER_WHAT_PASSED)).min(self.share))
     }
 
     /// A new round at the share just set, known to pass: it holds there
@@ -448,7 +525,7 @@ mod tests {
         for i in 0..1000u32 {
             let at = t0 + ms(50) * i;
             if i % 100 == 0 {
-                assert_eq!(aimd.rejected(at, at), RateChange::None);
+                assert_eq!(aimd.rejected(at, None, at), RateChange::None);
             } else {
                 aimd.accepted(at);
             }
@@ -465,14 +542,17 @@ mod tests {
             aimd.accepted(t0);
         }
         for _ in 0..9 {
-            assert_eq!(aimd.rejected(t0, later), RateChange::None);
+            assert_eq!(aimd.rejected(t0, None, later), RateChange::None);
         }
-        assert!(cut(aimd.rejected(t0, later)), "a fifth of the last fifty");
+        assert!(
+            cut(aimd.rejected(t0, None, later)),
+            "a fifth of the last fifty"
+        );
         // The accepted replies span no time: nothing measured, a cut by a fifth.
         assert!((aimd.share() - DECREASE).abs() < 1e-9);
         for _ in 0..5 {
             assert_eq!(
-                aimd.rejected(t0, later),
+                aimd.rejected(t0, None, later),
                 RateChange::None,
                 "sent before the cut"
             );
@@ -505,11 +585,15 @@ mod tests {
         // A sliding window spent by two clients together: everything rejected.
         for i in 0..2u32 {
             let at = run + ms(50) * i;
-            assert_eq!(aimd.rejected(at, at), RateChange::None, "too short a run");
+            assert_eq!(
+                aimd.rejected(at, None, at),
+                RateChange::None,
+                "too short a run"
+            );
         }
         let third = run + ms(100);
         assert_eq!(
-            aimd.rejected(third, third),
+            aimd.rejected(third, None, third),
             RateChange::SpentWindowCut { run_began: run }
         );
         let part = 10.0 / 20.0 * (1.0 - UNDER_WHAT_PASSED);
@@ -517,7 +601,7 @@ mod tests {
         // The same run goes on, past the cut: no second cut for it.
         for i in 3..10u32 {
             let at = run + ms(50) * i;
-            assert_eq!(aimd.rejected(at, at), RateChange::None);
+            assert_eq!(aimd.rejected(at, None, at), RateChange::None);
         }
         assert_eq!(aimd.cuts(), 1);
     }
@@ -530,14 +614,14 @@ mod tests {
         // A gateway stall: four requests rejected together.
         for i in 0..4u32 {
             let at = run + ms(20) * i;
-            assert_eq!(aimd.rejected(at, at), RateChange::None);
+            assert_eq!(aimd.rejected(at, None, at), RateChange::None);
         }
         // Rejections with a success between them: no run.
         let mut at = run + ms(100);
         for _ in 0..3 {
             aimd.accepted(at);
             at += ms(50);
-            assert_eq!(aimd.rejected(at, at), RateChange::None);
+            assert_eq!(aimd.rejected(at, None, at), RateChange::None);
             at += ms(50);
         }
         assert_eq!(aimd.share(), 1.0);
@@ -554,7 +638,7 @@ mod tests {
             if i % 5 == 0 {
                 aimd.accepted(at);
             } else {
-                let change = aimd.rejected(at, at);
+                let change = aimd.rejected(at, None, at);
                 assert!(
                     !matches!(change, RateChange::SpentWindowCut { .. }),
                     "a run of four over 150 ms, after one success"
@@ -573,7 +657,7 @@ mod tests {
         let mut at = t0;
         for rejected in [false, false, false, true, true, true] {
             if rejected {
-                let change = aimd.rejected(at, at);
+                let change = aimd.rejected(at, None, at);
                 assert!(!matches!(change, RateChange::SpentWindowCut { .. }));
             } else {
                 aimd.accepted(at);
@@ -593,7 +677,7 @@ mod tests {
         }
         let run = t0 + Duration::from_secs(3);
         let change = (0..3u32)
-            .map(|i| aimd.rejected(run + ms(50) * i, run + ms(50) * i))
+            .map(|i| aimd.rejected(run + ms(50) * i, None, run + ms(50) * i))
             .last();
         assert_eq!(change, Some(RateChange::SpentWindowCut { run_began: run }));
         assert!(
@@ -612,7 +696,7 @@ mod tests {
         let mut at = t0;
         for i in 0..40u32 {
             if i % 5 == 4 {
-                aimd.rejected(at, at);
+                aimd.rejected(at, None, at);
             } else {
                 aimd.accepted(at);
             }
@@ -620,7 +704,7 @@ mod tests {
         }
         let mut changes = Vec::new();
         for _ in 0..6 {
-            changes.push(aimd.rejected(at, at));
+            changes.push(aimd.rejected(at, None, at));
             at += ms(50);
         }
         assert_eq!(aimd.cuts(), 1, "{changes:?}");
@@ -628,7 +712,7 @@ mod tests {
         // the share that passed, and nothing more for that run.
         let mut aimd = Aimd::new(20.0);
         aimd.share = 0.5;
-        while !cut(aimd.rejected(t0, t0)) {}
+        while !cut(aimd.rejected(t0, None, t0)) {}
         let base = aimd.share();
         let mut at = t0 + Duration::from_secs(10);
         while aimd.probe_began.is_none() {
@@ -639,10 +723,10 @@ mod tests {
             aimd.accepted(at);
             at += ms(50);
         }
-        assert_eq!(aimd.rejected(at, at), RateChange::ProbeFailed);
+        assert_eq!(aimd.rejected(at, None, at), RateChange::ProbeFailed);
         for _ in 0..5 {
             at += ms(50);
-            assert_eq!(aimd.rejected(at, at), RateChange::None);
+            assert_eq!(aimd.rejected(at, None, at), RateChange::None);
         }
         assert_eq!((aimd.share(), aimd.cuts()), (base, 1));
     }
@@ -655,7 +739,7 @@ mod tests {
         aimd.share = 0.5;
         let rejected = t0 + Duration::from_secs(1);
         let cut_at = rejected + ms(500);
-        while !cut(aimd.rejected(rejected, cut_at)) {}
+        while !cut(aimd.rejected(rejected, None, cut_at)) {}
         let mut sent = rejected;
         for _ in 0..4 {
             sent += ms(50);
@@ -663,10 +747,10 @@ mod tests {
         }
         for _ in 0..3 {
             sent += ms(50);
-            assert_eq!(aimd.rejected(sent, cut_at), RateChange::None);
+            assert_eq!(aimd.rejected(sent, None, cut_at), RateChange::None);
         }
         let after = cut_at + ms(100);
-        assert_eq!(aimd.rejected(after, after), RateChange::None);
+        assert_eq!(aimd.rejected(after, None, after), RateChange::None);
         assert_eq!(aimd.cuts(), 1);
     }
 
@@ -689,14 +773,14 @@ mod tests {
         let mut aimd = slow(ms(600));
         for i in 0..4u32 {
             let started = run + ms(100) * i;
-            let change = aimd.rejected(started, started + ms(10));
+            let change = aimd.rejected(started, None, started + ms(10));
             assert!(!matches!(change, RateChange::SpentWindowCut { .. }), "{i}");
         }
         // A window spent for good, successes in 200 ms: judged once a
         // success started with the run would have answered.
         let mut aimd = slow(ms(200));
         let changes: Vec<RateChange> = (0..5u32)
-            .map(|i| aimd.rejected(run + ms(50) * i, run + ms(50) * i + ms(10)))
+            .map(|i| aimd.rejected(run + ms(50) * i, None, run + ms(50) * i + ms(10)))
             .collect();
         assert_eq!(changes[..4], [RateChange::None; 4]);
         assert_eq!(changes[4], RateChange::SpentWindowCut { run_began: run });
@@ -707,12 +791,12 @@ mod tests {
         let t0 = Instant::now();
         let mut aimd = Aimd::new(20.0);
         let run = half_a_second_accepted(&mut aimd, t0);
-        aimd.rejected(run, run);
+        aimd.rejected(run, None, run);
         // The reply to a request sent before the run comes after its first 429.
         aimd.accepted(run - ms(10));
-        aimd.rejected(run + ms(50), run + ms(50));
+        aimd.rejected(run + ms(50), None, run + ms(50));
         assert_eq!(
-            aimd.rejected(run + ms(100), run + ms(100)),
+            aimd.rejected(run + ms(100), None, run + ms(100)),
             RateChange::SpentWindowCut { run_began: run }
         );
     }
@@ -722,10 +806,10 @@ mod tests {
         let t0 = Instant::now();
         let mut aimd = Aimd::new(20.0);
         for _ in 0..9 {
-            assert_eq!(aimd.rejected(t0, t0), RateChange::None);
+            assert_eq!(aimd.rejected(t0, None, t0), RateChange::None);
         }
         assert!(
-            cut(aimd.rejected(t0, t0)),
+            cut(aimd.rejected(t0, None, t0)),
             "a fifth of the fewest replies looked at"
         );
         assert!((aimd.share() - DECREASE).abs() < 1e-9);
@@ -750,7 +834,7 @@ mod tests {
                 aimd.accepted(at);
                 last_accepted = Some(at);
             } else {
-                let change = aimd.rejected(at, at);
+                let change = aimd.rejected(at, None, at);
                 if change != RateChange::None {
                     return (at, change);
                 }
@@ -770,6 +854,99 @@ mod tests {
         let (cut_at, change) = until_change(aimd, t0 + Duration::from_secs(2), 3.0, 10.0);
         assert_eq!(change, RateChange::Cut);
         cut_at
+    }
+
+    /// Successes 50 ms apart from `from` until the share climbs to
+    /// `share` (a probe, past the share known to pass); the next start.
+    fn climb_to(aimd: &mut Aimd, from: Instant, share: f64) -> Instant {
+        let mut at = from;
+        for _ in 0..100_000 {
+            if aimd.share() >= share {
+                return at;
+            }
+            aimd.accepted(at);
+            at += ms(50);
+        }
+        panic!("the share stayed at {}", aimd.share());
+    }
+
+    #[test]
+    fn a_probes_first_429_where_gaps_count_raises_the_share_to_just_under_its_spacing() {
+        let t0 = Instant::now();
+        let mut aimd = Aimd::new(20.0);
+        let cut_at = cut_at_half(&mut aimd, t0);
+        let base = aimd.share();
+        let at = climb_to(&mut aimd, cut_at + Duration::from_secs(3), 0.55);
+        // Paced 95 ms after the one before: the cliff is just above 10.5/s.
+        assert_eq!(aimd.rejected(at, Some(ms(95)), at), RateChange::ProbeFailed);
+        let under_cliff = 1.0 / 0.095 / 20.0 * (1.0 - UNDER_WHAT_PASSED);
+        assert!(under_cliff > base);
+        assert!(
+            (aimd.share() - under_cliff).abs() < 1e-9,
+            "{}",
+            aimd.share()
+        );
+        // Requests started a second later passed: the trial is over, and a
+        // 429 now is an ordinary one.
+        for i in 1..=25u32 {
+            aimd.accepted(at + ms(100) * i);
+        }
+        let later = at + ms(2_600);
+        assert_eq!(aimd.rejected(later, Some(ms(97)), later), RateChange::None);
+        assert!(
+            (aimd.share() - under_cliff).abs() < 1e-9,
+            "{}",
+            aimd.share()
+        );
+    }
+
+    #[test]
+    fn a_raise_to_a_cliff_that_draws_a_429_in_its_trial_goes_back_and_no_cliff_is_read_again() {
+        let t0 = Instant::now();
+        let mut aimd = Aimd::new(20.0);
+        let cut_at = cut_at_half(&mut aimd, t0);
+        let base = aimd.share();
+        let at = climb_to(&mut aimd, cut_at + Duration::from_secs(3), 0.55);
+        assert_eq!(aimd.rejected(at, Some(ms(95)), at), RateChange::ProbeFailed);
+        assert!(aimd.share() > base);
+        let in_trial = at + ms(500);
+        assert_eq!(
+            aimd.rejected(in_trial, Some(ms(97)), in_trial),
+            RateChange::ProbeFailed
+        );
+        assert!((aimd.share() - base).abs() < 1e-9, "{}", aimd.share());
+        let at = climb_to(&mut aimd, in_trial + Duration::from_secs(5), 0.55);
+        assert_eq!(aimd.rejected(at, Some(ms(95)), at), RateChange::ProbeFailed);
+        assert!((aimd.share() - base).abs() < 1e-9, "{}", aimd.share());
+    }
+
+    #[test]
+    fn no_cliff_is_read_where_a_window_was_seen_spent_or_the_schedule_is_shared() {
+        let t0 = Instant::now();
+        let mut aimd = Aimd::new(20.0);
+        let run = half_a_second_accepted(&mut aimd, t0);
+        for i in 0..3u32 {
+            let at = run + ms(50) * i;
+            aimd.rejected(at, None, at);
+        }
+        assert!(aimd.counts_windows);
+        let base = aimd.share();
+        let at = climb_to(&mut aimd, run + Duration::from_secs(3), base + 0.05);
+        assert_eq!(aimd.rejected(at, Some(ms(90)), at), RateChange::ProbeFailed);
+        assert!((aimd.share() - base).abs() < 1e-9, "{}", aimd.share());
+
+        let mut shared = Aimd::new(20.0);
+        shared.share_schedule();
+        let cut_at = cut_at_half(&mut shared, t0);
+        assert!(!shared.counts_windows);
+        let base = shared.share();
+        let at = climb_to(&mut shared, cut_at + Duration::from_secs(3), base + 0.05);
+        // A spacing that alone would mark a cliff above the share.
+        assert_eq!(
+            shared.rejected(at, Some(ms(55)), at),
+            RateChange::ProbeFailed
+        );
+        assert!((shared.share() - base).abs() < 1e-9, "{}", shared.share());
     }
 
     #[test]
@@ -826,7 +1003,7 @@ mod tests {
         assert_eq!(aimd.share(), 1.0);
         // A lone 429 a minute later is jitter, not a failed probe.
         let later = cut_at + Duration::from_secs(60);
-        assert_eq!(aimd.rejected(later, later), RateChange::None);
+        assert_eq!(aimd.rejected(later, None, later), RateChange::None);
         assert_eq!(aimd.share(), 1.0);
     }
 
@@ -846,7 +1023,7 @@ mod tests {
                 accepted += 1;
             } else {
                 rejected += 1;
-                aimd.rejected(at, at);
+                aimd.rejected(at, None, at);
             }
             at += Duration::from_secs_f64(1.0 / (20.0 * aimd.share()));
         }
@@ -876,7 +1053,7 @@ mod tests {
         }
         // Two clients on the key: a cut at half the allotment.
         aimd.share = 0.5;
-        while !cut(aimd.rejected(t0, t0)) {}
+        while !cut(aimd.rejected(t0, None, t0)) {}
         assert!((aimd.share() - 0.4).abs() < 1e-9);
         assert_eq!(climb(&mut aimd, t0, 2.0), 0.0, "held");
         let first = climb(&mut aimd, t0 + HOLD_AFTER_CUT, 1.0);
@@ -891,14 +1068,18 @@ mod tests {
         let t0 = Instant::now();
         let mut aimd = Aimd::new(20.0);
         aimd.share = 0.3;
-        while !cut(aimd.rejected(t0, t0)) {}
+        while !cut(aimd.rejected(t0, None, t0)) {}
         let mut at = t0;
         let mut replies = 0u32;
         while at < t0 + Duration::from_secs(10) {
             replies += 1;
             // A lone 429 while held, at the share known to pass.
             if replies % 10 == 0 && at < t0 + HOLD_AFTER_CUT {
-                assert_eq!(aimd.rejected(at, at), RateChange::None, "too few to cut");
+                assert_eq!(
+                    aimd.rejected(at, None, at),
+                    RateChange::None,
+                    "too few to cut"
+                );
             } else {
                 aimd.accepted(at);
             }
@@ -913,7 +1094,7 @@ mod tests {
         let mut aimd = Aimd::new(4.0);
         for i in 0..1000u32 {
             let at = t0 + Duration::from_millis(u64::from(i));
-            aimd.rejected(at, at);
+            aimd.rejected(at, None, at);
         }
         assert_eq!(aimd.share(), MIN_SHARE);
     }

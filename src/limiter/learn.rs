@@ -168,7 +168,7 @@ impl Learner {
         now: Now,
     ) -> Option<Instant> {
         let aimd = self.aimd.as_mut()?;
-        match aimd.rejected(reservation.start, now.instant) {
+        match aimd.rejected(reservation.start, reservation.min_gap, now.instant) {
             RateChange::None => None,
             RateChange::Cut => {
                 schedule.set_share(aimd.share(), now);

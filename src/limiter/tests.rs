@@ -750,6 +750,57 @@ fn a_window_spent_by_clients_together_holds_every_start_a_window_from_the_first_
     panic!("no pause for a spent window: {:?}", limiter.rate_in_force());
 }
 
+/// Drives `limiter` for `seconds` against a gateway answering at once:
+/// `accepts(start, accepted_starts, all_starts)` decides each request.
+/// Returns each request's start and whether it passed, and the backoff each
+/// 429 drew.
+fn drive(
+    limiter: &Limiter,
+    at: &impl Fn(Duration) -> Now,
+    seconds: u64,
+    mut accepts: impl FnMut(Duration, &[Duration], &[Duration]) -> bool,
+) -> Vec<(Duration, bool, Option<Backoff>)> {
+    let mut offset = Duration::ZERO;
+    let (mut passed, mut all, mut replies) = (Vec::new(), Vec::new(), Vec::new());
+    while offset < Duration::from_secs(seconds) {
+        let booked = book_next(limiter, at, &mut offset);
+        let ok = accepts(offset, &passed, &all);
+        all.push(offset);
+        if ok {
+            passed.push(offset);
+            limiter.accepted(&booked, None, at(offset));
+            replies.push((offset, true, None));
+        } else {
+            let backoff = limiter.rejected(&booked, None, None, at(offset));
+            replies.push((offset, false, Some(backoff)));
+        }
+    }
+    replies
+}
+
+#[test]
+fn a_probes_429_on_a_leaky_bucket_marks_the_cliff_and_the_rate_settles_just_under_it() {
+    // Told 40/s; the gateway is a leaky bucket of 20/s without burst. Cuts
+    // land on what passed while every other request was rejected (about
+    // 16/s); a probe's first 429 then says the cliff is at that request's
+    // spacing, and the rate goes to just under it instead of back to 16/s.
+    let limiter = Limiter::new(Rate::per_second(40.0));
+    let leaky = |start: Duration, passed: &[Duration], _: &[Duration]| {
+        passed.last().is_none_or(|last| start - *last >= ms(50))
+    };
+    let replies = drive(&limiter, &clock(0), 25, leaky);
+    let late: Vec<_> = replies
+        .iter()
+        .filter(|(start, _, _)| *start >= Duration::from_secs(15))
+        .collect();
+    let accepted = late.iter().filter(|(_, ok, _)| *ok).count();
+    let rejected = late.len() - accepted;
+    assert!(accepted >= 190, "{accepted} accepted in the last 10 s");
+    assert!(rejected <= 4, "{rejected} rejected in the last 10 s");
+    let rate = limiter.rate_in_force().unwrap().per_second_f64();
+    assert!((19.0..=20.0).contains(&rate), "{rate}");
+}
+
 #[test]
 fn a_share_risen_by_a_quarter_books_the_waiting_slots_again() {
     let at = clock(0);
