@@ -32,10 +32,11 @@
 //! limit it cannot see).
 //!
 //! Where the gateway counts gaps (a leaky bucket: no window was seen
-//! spent), the probe's first 429 also says where the cliff is: at the rate
-//! of the rejected request's spacing. The share known to pass goes to just
-//! under it, on trial for a second (see `CLIFF_TRIAL`). Where it counts over
-//! a window, a rate that passed for an instant says nothing of a second.
+//! spent), the probe's first 429 also says where the cliff is: at or a
+//! little above the rate of the last gap that passed. The share known to pass
+//! goes to just under it, on trial until the next probe (see
+//! `FIRST_UNDER_CLIFF`). Where it counts over a window, a rate that passed
+//! for an instant says nothing of a second.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -107,14 +108,19 @@ const SPENT_RUN_SPAN: Duration = Duration::from_millis(100);
 const CLEAN_STRETCH: Duration = Duration::from_millis(200);
 /// What the slowest success lately counts for at each new one.
 const SUCCESS_DELAY_DECAY: f64 = 0.95;
-/// A share raised to just under a cliff found by a probe is on trial for
-/// this long: a 429 to a request started at it within the trial takes the
-/// share back to the one known before, and no cliff is read again (the
-/// gateway rejects what passed for an instant: it counts over a window, or
-/// the spacing lied). A leaky bucket rejects a rate above it at once.
-const CLIFF_TRIAL: Duration = Duration::from_secs(1);
+/// A share raised to just under a cliff found by a probe is on trial until
+/// the next probe (the hold, 4 s): a 429 to a request started at it takes
+/// the share back to the one known before (a leaky bucket rejects a rate
+/// above it at once; a burst hides it for a while), and the next cliff read
+/// goes twice as far under it, from this far under the cliff up to this
+/// far: past it no cliff is read again (the gateway rejects what passed for
+/// an instant: it counts over a window, or the spacing lied). Nginx, whose
+/// clock is its event loop's in milliseconds, failed one trial of a second
+/// in four at 3 % under at 100/s.
+const FIRST_UNDER_CLIFF: f64 = UNDER_WHAT_PASSED;
+const MAX_UNDER_CLIFF: f64 = 0.12;
 
-/// A share raised to just under a cliff, on trial (see `CLIFF_TRIAL`).
+/// A share raised to just under a cliff, on trial (see `FIRST_UNDER_CLIFF`).
 #[derive(Debug, Clone, Copy)]
 struct CliffTrial {
     since: Instant,
@@ -189,8 +195,8 @@ pub(super) struct Aimd {
     counts_windows: bool,
     /// A raise to a cliff on trial.
     cliff_trial: Option<CliffTrial>,
-    /// A raise to a cliff failed its trial: no cliff is read again.
-    cliffs_mislead: bool,
+    /// How far under a cliff the next raise goes (see `FIRST_UNDER_CLIFF`).
+    under_cliff: f64,
 }
 
 impl Aimd {
@@ -212,7 +218,7 @@ impl Aimd {
             success_delay: Duration::ZERO,
             counts_windows: false,
             cliff_trial: None,
-            cliffs_mislead: false,
+            under_cliff: FIRST_UNDER_CLIFF,
         }
     }
 
@@ -259,12 +265,6 @@ impl Aimd {
         if self.run.is_none_or(|run| started >= run.began) {
             self.run = None;
             self.accepted_in_a_row = self.accepted_in_a_row.saturating_add(1);
-        }
-        if self
-            .cliff_trial
-            .is_some_and(|trial| started >= trial.since + CLIFF_TRIAL)
-        {
-            self.cliff_trial = None;
         }
         if self.round_began.is_some_and(|began| started < began) {
             return;
@@ -316,29 +316,30 @@ impl Aimd {
         shaped.max(SLOWEST_APPROACH * speedup)
     }
 
-    /// A request that started at `started`, paced `paced_gap` after the
-    /// one before (even pacing), was rejected, as seen at `now`.
+    /// A request that started at `started` was rejected, as seen at `now`;
+    /// `passed_gap`: the gap kept before the request before it, which
+    /// passed (even pacing on a gateway counting gaps).
     pub(super) fn rejected(
         &mut self,
         started: Instant,
-        paced_gap: Option<Duration>,
+        passed_gap: Option<Duration>,
         now: Instant,
     ) -> RateChange {
         let run = self.extend_run(started);
         if self.round_began.is_some_and(|began| started < began) {
             return RateChange::None;
         }
-        let in_trial =
-            |trial: &CliffTrial| started >= trial.since && started < trial.since + CLIFF_TRIAL;
+        // Until the next probe began (replies overtake each other).
+        let probing = self.probe_began.is_some_and(|began| started >= began);
+        let in_trial = |trial: &CliffTrial| started >= trial.since && !probing;
         if let Some(trial) = self.cliff_trial.filter(in_trial) {
-            self.cliff_trial = None;
-            self.cliffs_mislead = true;
+            self.under_cliff *= 2.0;
             self.share = trial.before;
             self.settle(now);
             return RateChange::ProbeFailed;
         }
-        if self.probe_began.is_some_and(|began| started >= began) {
-            return self.probe_failed(paced_gap, now);
+        if probing {
+            return self.probe_failed(passed_gap, now);
         }
         self.remember(true);
         let rejections = self.recent.iter().filter(|r| **r).count();
@@ -456,40 +457,41 @@ impl Aimd {
         Some(most as f64 / self.allotted)
     }
 
-    /// A probe drew a 429 to a request paced `paced_gap` after the one
-    /// before: back to the share known to pass, or to just under the cliff
-    /// that gap marks (see the module docs), held a little longer than last
-    /// time.
-    fn probe_failed(&mut self, paced_gap: Option<Duration>, now: Instant) -> RateChange {
+    /// A probe drew a 429 (after a request that passed `passed_gap` after
+    /// the one before it): back to the share known to pass, or to just under
+    /// the cliff that gap marks (see the module docs), held a little longer
+    /// than last time.
+    fn probe_failed(&mut self, passed_gap: Option<Duration>, now: Instant) -> RateChange {
+        let mut trial = None;
         if let Some(base) = self.base {
-            let under_cliff = self.under_cliff(paced_gap).filter(|share| *share > base);
-            if let Some(share) = under_cliff {
-                self.cliff_trial = Some(CliffTrial {
-                    since: now,
-                    before: base,
-                });
-                self.share = share;
-            } else {
-                self.share = base;
-            }
+            let under_cliff = self
+                .share_under_cliff(passed_gap)
+                .filter(|share| *share > base);
+            trial = under_cliff.map(|_| CliffTrial {
+                since: now,
+                before: base,
+            });
+            self.share = under_cliff.unwrap_or(base);
         }
         self.hold = (self.hold * 2).min(LONGEST_HOLD);
         self.settle(now);
+        self.cliff_trial = trial;
         RateChange::ProbeFailed
     }
 
-    /// Just under the rate of a request paced `paced_gap` after the one
-    /// before, which a probe's first 429 marks as the cliff, no higher than
-    /// the probe went; `None` where a cliff says nothing (see the module
+    /// Just under the rate of a gap that passed right before a probe's first
+    /// 429 (the cliff is at that rate or a little above), no higher than
+    /// the share in force; `None` where a cliff says nothing (see the module
     /// docs) or this client's own spacing is not the gateway's (a schedule
     /// shared with other processes).
-    fn under_cliff(&self, paced_gap: Option<Duration>) -> Option<f64> {
-        if self.counts_windows || self.cliffs_mislead || self.passed.is_none() {
+    fn share_under_cliff(&self, passed_gap: Option<Duration>) -> Option<f64> {
+        let misled = self.under_cliff > MAX_UNDER_CLIFF;
+        if self.counts_windows || misled || self.passed.is_none() {
             return None;
         }
-        let gap = paced_gap.filter(|gap| !gap.is_zero())?.as_secs_f64();
+        let gap = passed_gap.filter(|gap| !gap.is_zero())?.as_secs_f64();
         let cliff = 1.0 / gap / self.allotted;
-        Some((cliff * (1.0 - UNDER_WHAT_PASSED)).min(self.share))
+        Some((cliff * (1.0 - self.under_cliff)).min(self.share))
     }
 
     /// A new round at the share just set, known to pass: it holds there
@@ -499,6 +501,7 @@ impl Aimd {
             run.answered = true;
         }
         self.base = Some(self.share);
+        self.cliff_trial = None;
         self.probe_began = None;
         self.hold_until = Some(now + self.hold);
         self.recent.clear();
@@ -871,28 +874,27 @@ mod tests {
     }
 
     #[test]
-    fn a_probes_first_429_where_gaps_count_raises_the_share_to_just_under_its_spacing() {
+    fn a_probes_first_429_where_gaps_count_raises_the_share_to_just_under_its_gap() {
         let t0 = Instant::now();
         let mut aimd = Aimd::new(20.0);
         let cut_at = cut_at_half(&mut aimd, t0);
         let base = aimd.share();
         let at = climb_to(&mut aimd, cut_at + Duration::from_secs(3), 0.55);
-        // Paced 95 ms after the one before: the cliff is just above 10.5/s.
-        assert_eq!(aimd.rejected(at, Some(ms(95)), at), RateChange::ProbeFailed);
-        let under_cliff = 1.0 / 0.095 / 20.0 * (1.0 - UNDER_WHAT_PASSED);
+        // The request before passed 90 ms after its own: the cliff is at
+        // 11.1/s or a little above, higher than the cut measured.
+        assert_eq!(aimd.rejected(at, Some(ms(90)), at), RateChange::ProbeFailed);
+        let under_cliff = 1.0 / 0.090 / 20.0 * (1.0 - UNDER_WHAT_PASSED);
         assert!(under_cliff > base);
         assert!(
             (aimd.share() - under_cliff).abs() < 1e-9,
             "{}",
             aimd.share()
         );
-        // Requests started a second later passed: the trial is over, and a
-        // 429 now is an ordinary one.
-        for i in 1..=25u32 {
-            aimd.accepted(at + ms(100) * i);
-        }
-        let later = at + ms(2_600);
-        assert_eq!(aimd.rejected(later, Some(ms(97)), later), RateChange::None);
+        // Held there until the next probe, which ends the trial: the raise
+        // is the share known to pass, and a probe's 429 comes back to it.
+        let at = climb_to(&mut aimd, at + ms(50), under_cliff + 0.01);
+        assert!(aimd.probe_began.is_some());
+        assert_eq!(aimd.rejected(at, None, at), RateChange::ProbeFailed);
         assert!(
             (aimd.share() - under_cliff).abs() < 1e-9,
             "{}",
@@ -901,22 +903,36 @@ mod tests {
     }
 
     #[test]
-    fn a_raise_to_a_cliff_that_draws_a_429_in_its_trial_goes_back_and_no_cliff_is_read_again() {
+    fn a_raise_to_a_cliff_that_draws_a_429_in_its_trial_goes_back_and_the_next_goes_twice_as_far_under(
+    ) {
         let t0 = Instant::now();
         let mut aimd = Aimd::new(20.0);
         let cut_at = cut_at_half(&mut aimd, t0);
         let base = aimd.share();
-        let at = climb_to(&mut aimd, cut_at + Duration::from_secs(3), 0.55);
-        assert_eq!(aimd.rejected(at, Some(ms(95)), at), RateChange::ProbeFailed);
-        assert!(aimd.share() > base);
-        let in_trial = at + ms(500);
-        assert_eq!(
-            aimd.rejected(in_trial, Some(ms(97)), in_trial),
-            RateChange::ProbeFailed
-        );
-        assert!((aimd.share() - base).abs() < 1e-9, "{}", aimd.share());
-        let at = climb_to(&mut aimd, in_trial + Duration::from_secs(5), 0.55);
-        assert_eq!(aimd.rejected(at, Some(ms(95)), at), RateChange::ProbeFailed);
+        // Paced 80 ms apart: a cliff at 12.5/s.
+        let cliff = 1.0 / 0.080 / 20.0;
+        let mut at = cut_at + Duration::from_secs(3);
+        for under in [0.03, 0.06, 0.12] {
+            at = climb_to(&mut aimd, at, 0.65);
+            assert_eq!(aimd.rejected(at, Some(ms(80)), at), RateChange::ProbeFailed);
+            let raised = cliff * (1.0 - under);
+            assert!(
+                (aimd.share() - raised).abs() < 1e-9,
+                "{under}: {}",
+                aimd.share()
+            );
+            // Two seconds on: still held, still on trial.
+            let in_trial = at + ms(2_000);
+            assert_eq!(
+                aimd.rejected(in_trial, Some(ms(85)), in_trial),
+                RateChange::ProbeFailed
+            );
+            assert!((aimd.share() - base).abs() < 1e-9, "{}", aimd.share());
+            at = in_trial + Duration::from_secs(5);
+        }
+        // Three trials failed: the spacing says nothing of this gateway.
+        at = climb_to(&mut aimd, at, 0.65);
+        assert_eq!(aimd.rejected(at, Some(ms(80)), at), RateChange::ProbeFailed);
         assert!((aimd.share() - base).abs() < 1e-9, "{}", aimd.share());
     }
 

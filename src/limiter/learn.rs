@@ -168,7 +168,14 @@ impl Learner {
         now: Now,
     ) -> Option<Instant> {
         let aimd = self.aimd.as_mut()?;
-        match aimd.rejected(reservation.start, reservation.min_gap, now.instant) {
+        // The gap kept before the request before it, which passed, says
+        // where a gateway counting gaps rejects; not where pacing bunches,
+        // nor where window counts were seen.
+        let passed_gap = reservation
+            .min_gap
+            .filter(|_| self.trust.counts_gaps())
+            .and_then(|_| schedule.last_gap_before(reservation.start));
+        match aimd.rejected(reservation.start, passed_gap, now.instant) {
             RateChange::None => None,
             RateChange::Cut => {
                 schedule.set_share(aimd.share(), now);

@@ -154,6 +154,27 @@ impl Schedule {
         self.next_generation();
     }
 
+    /// The gap between the two paced starts booked last before `start`
+    /// (`None` if they are no longer remembered): the last gap a gateway
+    /// counting gaps let through, where the request before `start` passed.
+    pub(super) fn last_gap_before(&self, start: Instant) -> Option<Duration> {
+        let mut before = self
+            .recent_paced
+            .iter()
+            .map(|booked| booked.start)
+            .filter(|booked| *booked < start);
+        let (mut last, mut previous) = (before.next()?, None);
+        for booked in before {
+            if booked > last {
+                previous = Some(last);
+                last = booked;
+            } else if previous.is_none_or(|previous| booked > previous) {
+                previous = Some(booked);
+            }
+        }
+        Some(last - previous?)
+    }
+
     /// Starts per window for a gateway limit of `limit`: capped by the
     /// rate in force; 0 below one per second.
     pub(super) fn window_budget(&self, limit: u32) -> u32 {
