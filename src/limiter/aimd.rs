@@ -31,8 +31,9 @@
 //! time (the BBR-like probe-and-return that keeps a client just under a
 //! limit it cannot see).
 //!
-//! Where the gateway counts gaps (a leaky bucket: no window was seen
-//! spent), the probe's first 429 also says where the cliff is: at or a
+//! Where the gateway counts gaps (a leaky bucket: no window counts in its
+//! replies, no window seen spent) and the schedule is this client's own,
+//! the probe's first 429 also says where the cliff is: at or a
 //! little above the rate of the last gap that passed. The share known to pass
 //! goes to just under it, on trial until the next probe (see
 //! `FIRST_UNDER_CLIFF`). Where it counts over a window, a rate that passed
@@ -112,11 +113,11 @@ const SUCCESS_DELAY_DECAY: f64 = 0.95;
 /// the next probe (the hold, 4 s): a 429 to a request started at it takes
 /// the share back to the one known before (a leaky bucket rejects a rate
 /// above it at once; a burst hides it for a while), and the next cliff read
-/// goes twice as far under it, from this far under the cliff up to this
-/// far: past it no cliff is read again (the gateway rejects what passed for
-/// an instant: it counts over a window, or the spacing lied). Nginx, whose
-/// clock is its event loop's in milliseconds, failed one trial of a second
-/// in four at 3 % under at 100/s.
+/// goes twice as far under it (a trial passed: half as far), from this far
+/// under the cliff up to this far: past it no cliff is read again (the
+/// gateway rejects what passed for an instant: it counts over a window, or
+/// the spacing lied). Nginx, whose clock is its event loop's in
+/// milliseconds, failed one trial of a second in four at 3 % under at 100/s.
 const FIRST_UNDER_CLIFF: f64 = UNDER_WHAT_PASSED;
 const MAX_UNDER_CLIFF: f64 = 0.12;
 
@@ -126,6 +127,9 @@ struct CliffTrial {
     since: Instant,
     /// The share known to pass before the raise.
     before: f64,
+    /// The next probe began (a 429 to a request started before it may
+    /// still come, and fail the trial after all).
+    passed: bool,
 }
 
 /// 429s with nothing accepted between.
@@ -293,8 +297,23 @@ impl Aimd {
             self.base = None;
             self.probe_began = None;
             self.hold_until = None;
-        } else if self.base.is_some_and(|base| self.share > base) {
-            self.probe_began.get_or_insert(started);
+            self.cliff_passed();
+        } else if self.base.is_some_and(|base| self.share > base) && self.probe_began.is_none() {
+            self.probe_began = Some(started);
+            self.cliff_passed();
+        }
+    }
+
+    /// The share a cliff read raised passed its trial (the next probe
+    /// began, or the whole allotment passes): the next read goes half as
+    /// far under the cliff, no nearer than the first.
+    fn cliff_passed(&mut self) {
+        if let Some(trial) = self.cliff_trial.as_mut().filter(|trial| !trial.passed) {
+            trial.passed = true;
+            self.under_cliff = (self.under_cliff / 2.0).max(FIRST_UNDER_CLIFF);
+        }
+        if self.share >= 1.0 {
+            self.cliff_trial = None;
         }
     }
 
@@ -470,6 +489,7 @@ impl Aimd {
             trial = under_cliff.map(|_| CliffTrial {
                 since: now,
                 before: base,
+                passed: false,
             });
             self.share = under_cliff.unwrap_or(base);
         }
@@ -934,6 +954,40 @@ mod tests {
         at = climb_to(&mut aimd, at, 0.65);
         assert_eq!(aimd.rejected(at, Some(ms(80)), at), RateChange::ProbeFailed);
         assert!((aimd.share() - base).abs() < 1e-9, "{}", aimd.share());
+    }
+
+    #[test]
+    fn a_trial_passed_brings_the_next_read_back_nearer_and_the_whole_allotment_ends_it() {
+        let t0 = Instant::now();
+        let mut aimd = Aimd::new(20.0);
+        let cut_at = cut_at_half(&mut aimd, t0);
+        let cliff = 1.0 / 0.080 / 20.0;
+        // One trial failed: the next read goes 6 % under.
+        let at = climb_to(&mut aimd, cut_at + Duration::from_secs(3), 0.65);
+        aimd.rejected(at, Some(ms(80)), at);
+        let in_trial = at + ms(100);
+        aimd.rejected(in_trial, None, in_trial);
+        let at = climb_to(&mut aimd, in_trial + Duration::from_secs(5), 0.65);
+        aimd.rejected(at, Some(ms(80)), at);
+        assert!(
+            (aimd.share() - cliff * 0.94).abs() < 1e-9,
+            "{}",
+            aimd.share()
+        );
+        // That one passed (the next probe began): 3 % under again.
+        let at = climb_to(&mut aimd, at + ms(50), 0.65);
+        assert_eq!(aimd.rejected(at, Some(ms(80)), at), RateChange::ProbeFailed);
+        assert!(
+            (aimd.share() - cliff * 0.97).abs() < 1e-9,
+            "{}",
+            aimd.share()
+        );
+        // Climbed on to the whole allotment: no trial left, and a 429 a
+        // minute later is a lone one.
+        let at = climb_to(&mut aimd, at + ms(50), 1.0);
+        let later = at + Duration::from_secs(60);
+        assert_eq!(aimd.rejected(later, None, later), RateChange::None);
+        assert_eq!(aimd.share(), 1.0);
     }
 
     #[test]
