@@ -779,6 +779,24 @@ fn drive(
 }
 
 #[test]
+fn the_gap_that_passed_before_a_start_is_the_one_between_the_two_booked_before_it() {
+    let at = clock(0);
+    let limiter = Limiter::new(Rate::per_second(20.0));
+    let first = limiter.reserve_at(at(ms(0)));
+    let second = limiter.reserve_at(at(ms(200)));
+    let third = limiter.reserve_at(at(ms(210)));
+    assert_eq!(second.start - first.start, ms(200));
+    assert!(third.start - second.start < ms(100));
+    let schedule = &limiter.state.lock().schedule;
+    assert_eq!(schedule.last_gap_before(third.start), Some(ms(200)));
+    assert_eq!(
+        schedule.last_gap_before(second.start),
+        None,
+        "one booked before"
+    );
+}
+
+#[test]
 fn a_probes_429_on_a_leaky_bucket_marks_the_cliff_and_the_rate_settles_just_under_it() {
     // Told twice the rate of a leaky bucket without burst. Cuts land on
     // what passed while every other request was rejected (about 80 % of
