@@ -117,7 +117,8 @@ const SUCCESS_DELAY_DECAY: f64 = 0.95;
 /// under the cliff up to this far: past it no cliff is read again (the
 /// gateway rejects what passed for an instant: it counts over a window, or
 /// the spacing lied). Nginx, whose clock is its event loop's in
-/// milliseconds, failed one trial of a second in four at 3 % under at 100/s.
+/// milliseconds, failed one trial of a second in four at 100/s (with a gap
+/// read one climb step too high, then).
 const FIRST_UNDER_CLIFF: f64 = UNDER_WHAT_PASSED;
 const MAX_UNDER_CLIFF: f64 = 0.12;
 
