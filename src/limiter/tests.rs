@@ -750,14 +750,15 @@ fn a_window_spent_by_clients_together_holds_every_start_a_window_from_the_first_
     panic!("no pause for a spent window: {:?}", limiter.rate_in_force());
 }
 
-/// Drives `limiter` for `seconds` against a gateway answering at once:
-/// `accepts(start, accepted_starts, all_starts)` decides each request.
-/// Returns each request's start and whether it passed, and the backoff each
-/// 429 drew.
+/// Drives `limiter` for `seconds` against a gateway answering at once, with
+/// `hint` on its successes: `accepts(start, accepted_starts, all_starts)`
+/// decides each request. Returns each request's start and whether it
+/// passed, and the backoff each 429 drew.
 fn drive(
     limiter: &Limiter,
     at: &impl Fn(Duration) -> Now,
     seconds: u64,
+    hint: Option<&GatewayHint>,
     mut accepts: impl FnMut(Duration, &[Duration], &[Duration]) -> bool,
 ) -> Vec<(Duration, bool, Option<Backoff>)> {
     let mut offset = Duration::ZERO;
@@ -768,7 +769,7 @@ fn drive(
         all.push(offset);
         if ok {
             passed.push(offset);
-            limiter.accepted(&booked, None, at(offset));
+            limiter.accepted(&booked, hint, at(offset));
             replies.push((offset, true, None));
         } else {
             let backoff = limiter.rejected(&booked, None, None, at(offset));
@@ -811,7 +812,7 @@ fn a_probes_429_on_a_leaky_bucket_marks_the_cliff_and_the_rate_settles_just_unde
         let leaky = |start: Duration, passed: &[Duration], _: &[Duration]| {
             passed.last().is_none_or(|last| start - *last >= interval)
         };
-        let replies = drive(&limiter, &clock(0), 40, leaky);
+        let replies = drive(&limiter, &clock(0), 40, None, leaky);
         let late: Vec<_> = replies
             .iter()
             .filter(|(start, _, _)| *start >= Duration::from_secs(20))
@@ -827,6 +828,20 @@ fn a_probes_429_on_a_leaky_bucket_marks_the_cliff_and_the_rate_settles_just_unde
         );
         assert!(rejected <= 6, "{rejected} rejected in 20 s on {cliff}/s");
     }
+}
+
+#[test]
+fn no_cliff_is_read_where_replies_carry_window_counts() {
+    // The same leaky bucket behind a layer whose successes announce 1000 a
+    // second: windows that do not bind (no window mode), but a gateway that
+    // counts windows somewhere. A gap that passed says nothing of it.
+    let limiter = Limiter::new(Rate::per_second(40.0));
+    let leaky = |start: Duration, passed: &[Duration], _: &[Duration]| {
+        passed.last().is_none_or(|last| start - *last >= ms(50))
+    };
+    drive(&limiter, &clock(0), 40, Some(&kong_hint(1000, 999)), leaky);
+    let rate = limiter.rate_in_force().unwrap().per_second_f64();
+    assert!(rate < 18.0, "a cliff read: {rate}");
 }
 
 #[test]
