@@ -171,10 +171,10 @@ impl Learner {
         // The gap kept before the request before it, which passed, says
         // where a gateway counting gaps rejects; not where pacing bunches,
         // nor where window counts were seen.
-        let passed_gap = reservation
-            .min_gap
-            .filter(|_| self.trust.counts_gaps())
-            .and_then(|_| schedule.last_gap_before(reservation.start));
+        let gaps_count = reservation.min_gap.is_some() && self.trust.counts_gaps();
+        let passed_gap = gaps_count
+            .then(|| schedule.last_gap_before(reservation.start))
+            .flatten();
         match aimd.rejected(reservation.start, passed_gap, now.instant) {
             RateChange::None => None,
             RateChange::Cut => {
