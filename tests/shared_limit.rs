@@ -410,9 +410,12 @@ fn slots_are_numbered_and_a_started_slot_is_known_everywhere() {
         .collect();
     assert_eq!(numbers, vec![1, 2, 3, 4, 5, 6]);
     assert!(b.slot_started(5), "nothing heard yet: nothing waited for");
+    assert!(b.slot_unheard(5), "...and nothing known");
     until_heard(&b, &a, 3);
     assert!(b.slot_started(2), "before the first start heard");
     assert!(!b.slot_started(5), "nobody started slot 5 yet");
+    assert!(!b.slot_unheard(5), "its start would be heard");
+    assert!(!b.slot_unheard(2), "a later slot was heard started");
     until_heard(&b, &a, 5);
     assert!(
         b.slot_started(4),
@@ -423,6 +426,8 @@ fn slots_are_numbered_and_a_started_slot_is_known_everywhere() {
         a.slot_started(6),
         "a has heard no other process: it waits for none"
     );
+    assert!(a.slot_unheard(6), "...and cannot know about slot 6");
+    assert!(!a.slot_unheard(5), "its own start");
 }
 
 /// Redis lost the slot counter (a restart) and numbers from 1 again: the

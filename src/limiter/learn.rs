@@ -258,6 +258,11 @@ impl Learner {
         self.trust.counts_gaps()
     }
 
+    /// Whether any reply came yet (see [`Trust::has_replied`]).
+    pub(super) fn has_replied(&self) -> bool {
+        self.trust.has_replied()
+    }
+
     /// A 429 nothing explains: a spacing error unless they keep coming.
     fn lone(
         &mut self,

@@ -70,7 +70,7 @@ use departure::DepartureMark;
 use learn::Learner;
 use parking_lot::{Condvar, Mutex};
 use schedule::Schedule;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU32, AtomicU64};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -94,6 +94,9 @@ pub struct Limiter<C: Clock = SystemClock> {
     last_start: Arc<AtomicU64>,
     /// The usual time from a start to its request's write.
     usual_departure: Arc<AtomicU64>,
+    /// Start-up allowances left for starts after a slot that could not be
+    /// heard (see `wait.rs`).
+    unheard_allowances: AtomicU32,
     epoch: Instant,
 }
 
@@ -138,6 +141,7 @@ impl<C: Clock> Limiter<C> {
             wake: Condvar::new(),
             last_start: Arc::new(AtomicU64::new(0)),
             usual_departure: Arc::new(AtomicU64::new(departure::NO_DELAY_YET)),
+            unheard_allowances: AtomicU32::new(wait::UNHEARD_ALLOWANCES),
             epoch,
         }
     }

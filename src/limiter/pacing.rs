@@ -51,6 +51,11 @@ const STARTUP_BOOKINGS: u32 = 8;
 const STARTUP_SHARE: u32 = 10;
 const STARTUP_ALLOWANCE: Duration = Duration::from_millis(5);
 
+/// The start-up allowance on a spacing of `interval`.
+pub(super) fn startup_allowance(interval: Duration) -> Duration {
+    (interval / STARTUP_SHARE).min(STARTUP_ALLOWANCE)
+}
+
 /// Even pacing: the GCRA schedule, and the learned margin on its interval.
 #[derive(Debug, Clone)]
 pub(super) struct EvenPacing {
@@ -123,7 +128,7 @@ impl EvenPacing {
         let mut increment = self.effective_interval();
         if self.startup_left > 0 {
             self.startup_left -= 1;
-            increment += (self.interval / STARTUP_SHARE).min(STARTUP_ALLOWANCE);
+            increment += startup_allowance(self.interval);
         }
         increment
     }

@@ -83,6 +83,15 @@ pub trait SharedSlots: Send + Sync + fmt::Debug {
         true
     }
 
+    /// Whether slot `seq` is not known to have started and its start could
+    /// not have been heard (this holder has heard none of the others' yet,
+    /// as when it has just joined): its holder may have started late
+    /// without our knowing. The holder of slot `seq + 1` then keeps a
+    /// start-up allowance after its own slot. Defaults to `false`.
+    fn slot_unheard(&self, _seq: u64) -> bool {
+        false
+    }
+
     /// The latest start another holder told of, on this process's clock:
     /// the limiter keeps its gap after it too, so a holder that woke late
     /// for its slot does not put the next holder's on-time start less
@@ -167,9 +176,10 @@ impl fmt::Debug for SharedPacing {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::limiter::{GatewayHint, Limiter, Now, Rate, WindowCount};
+    use crate::limiter::{Clock, FakeClock, GatewayHint, Limiter, Now, Rate, WindowCount};
     use crate::stop::Stop;
     use parking_lot::Mutex;
+    use std::time::SystemTime;
 
     /// A shared schedule in this process's memory: the seam's contract
     /// (the Redis one is tested against a real redis-server in
@@ -197,6 +207,10 @@ mod tests {
         margins: Mutex<Vec<f64>>,
         /// The widest margin of the other holders.
         widest: Option<f64>,
+        /// The number of the next slot booked (`None`: slots unnumbered).
+        next_seq: Mutex<Option<u64>>,
+        /// Whether the slots before ours could not be heard.
+        unheard: bool,
     }
 
     impl SharedSlots for InMemory {
@@ -210,7 +224,18 @@ mod tests {
             let start = [Some(earliest), *next, pause].into_iter().flatten().max();
             let start = start.expect("earliest is always there");
             *next = Some(start + increment);
-            SharedSlot::new(start, pause)
+            let slot = SharedSlot::new(start, pause);
+            match self.next_seq.lock().as_mut() {
+                Some(seq) => {
+                    *seq += 1;
+                    slot.numbered(*seq - 1)
+                }
+                None => slot,
+            }
+        }
+
+        fn slot_unheard(&self, _seq: u64) -> bool {
+            self.unheard
         }
 
         fn pause(&self, until: Instant, _reason: &str) {
@@ -262,6 +287,56 @@ mod tests {
         let slot = limiter.reserve_at(now);
         limiter.accepted(&slot, None, now);
         limiter
+    }
+
+    /// A holder that has heard none of the others' starts yet (it just
+    /// joined) cannot know whether the slot before its own started late:
+    /// its start keeps a start-up allowance after its slot (a tenth of the
+    /// gap it keeps, at most 5 ms), for its first few starts only (one that
+    /// never hears the others must not pay it for ever). One that would
+    /// have heard it does not.
+    #[test]
+    fn a_start_after_a_slot_it_could_not_hear_keeps_a_startup_allowance() {
+        // The gap at 400/s: 2.5 ms, its margin and (for the first few
+        // bookings) their own start-up allowance.
+        let us = Duration::from_micros;
+        for (rate, unheard, allowance) in [
+            (
+                20.0,
+                true,
+                Duration::from_millis(5)..=Duration::from_millis(5),
+            ),
+            (400.0, true, us(250)..=us(280)),
+            (20.0, false, Duration::ZERO..=Duration::ZERO),
+        ] {
+            let shared = Arc::new(InMemory {
+                next_seq: Mutex::new(Some(1)),
+                unheard,
+                ..InMemory::default()
+            });
+            let clock = FakeClock::starting_at(SystemTime::now());
+            let slots: Arc<dyn SharedSlots> = shared.clone();
+            let limiter = Limiter::with_clock(Rate::per_second(rate), clock.clone())
+                .shared(SharedPacing::new(slots));
+            // Slot 1 has no slot before it.
+            let first = limiter.acquire(&Stop::new()).unwrap();
+            assert_eq!(clock.now().instant, first.start);
+            let mut after_slots = Vec::new();
+            for seq in 2..14 {
+                // Each slot far enough on that no gap of our own holds it.
+                *shared.next.lock() = Some(clock.now().instant + Duration::from_secs(1));
+                let slot = limiter.acquire(&Stop::new()).unwrap();
+                assert_eq!(slot.seq, Some(seq));
+                after_slots.push(clock.now().instant - slot.start);
+            }
+            let paid = usize::try_from(super::super::wait::UNHEARD_ALLOWANCES).unwrap();
+            let (first_few, later) = after_slots.split_at(paid);
+            assert!(
+                first_few.iter().all(|after| allowance.contains(after))
+                    && later.iter().all(Duration::is_zero),
+                "{rate}/s, unheard: {unheard}: {after_slots:?}"
+            );
+        }
     }
 
     #[test]
@@ -419,6 +494,27 @@ mod tests {
         let told = shared.told.lock().clone();
         assert_eq!(told.len(), 1, "our start is told to the others");
         assert!(told[0] >= other + Duration::from_millis(100) && told[0] <= at);
+    }
+
+    /// Before any reply the gateway's kind is unknown: a start keeps its
+    /// gap after another holder's as on a leaky bucket (a joining
+    /// process's first request, right after another's that left late,
+    /// drew its 429), and is told.
+    #[test]
+    fn before_any_reply_a_start_keeps_its_gap_after_anothers() {
+        let shared = Arc::new(InMemory::default());
+        let limiter = limiter(&shared);
+        *shared.next.lock() = Some(Instant::now());
+        let other = Instant::now();
+        *shared.elsewhere.lock() = Some(other);
+        limiter.acquire(&Stop::new()).unwrap();
+        let at = Instant::now();
+        assert!(
+            at >= other + Duration::from_millis(100),
+            "started {:?} after the other",
+            at.saturating_duration_since(other)
+        );
+        assert_eq!(shared.told.lock().len(), 1, "our start is told");
     }
 
     /// Ours was keeping its own gap (our previous start was late) when

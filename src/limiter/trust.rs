@@ -63,6 +63,11 @@ impl Trust {
         self.replied && !self.windows_in_a_reply
     }
 
+    /// Whether any reply came yet: before one, the gateway's kind is unknown.
+    pub(super) fn has_replied(&self) -> bool {
+        self.replied
+    }
+
     /// Whether window headers still describe the gateway that rejects.
     pub(super) fn windows_believed(&self) -> bool {
         !self.windows_disbelieved

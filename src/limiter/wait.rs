@@ -3,13 +3,18 @@
 //! start, and wakes early when a pause voids the slot or the run stops.
 //! All time is read from and spent on the limiter's [`Clock`].
 
-use super::clock::Clock;
+use super::clock::{later, Clock};
+use super::pacing::startup_allowance;
 use super::reservation::Reservation;
 use super::{Limiter, SharedPacing, Stopped};
 use crate::stop::Stop;
 use parking_lot::MutexGuard;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// Starts after a slot that could not be heard that keep a start-up
+/// allowance: a process's first few, while it joins (see `hear_previous`).
+pub(super) const UNHEARD_ALLOWANCES: u32 = 8;
 
 /// Longest a caller sleeps in [`Limiter::acquire`] between looks at its
 /// stop signal (one the pool does not interrupt).
@@ -86,7 +91,8 @@ impl<C: Clock> Limiter<C> {
                 drop(state);
                 self.clock.spin_until(reservation.start);
                 if let Some(gap) = reservation.min_gap {
-                    if !self.keep_gap(gap, others.as_ref(), reservation.seq, stop) {
+                    let slot = (reservation.start, reservation.seq);
+                    if !self.keep_gap(gap, others.as_ref(), slot, stop) {
                         return Err(Stopped);
                     }
                 }
@@ -124,12 +130,17 @@ impl<C: Clock> Limiter<C> {
     /// The shared schedule, if starts keep their gap after its other
     /// holders' starts too: gaps after other processes' starts matter to a
     /// leaky bucket; a gateway counting windows does not need them, and a
-    /// start held after another's could crowd a window.
+    /// start held after another's could crowd a window. Before any reply
+    /// the gateway may be either: a joining process's first request, sent
+    /// at its slot right after another's that left late, drew a leaky
+    /// bucket's 429 (traced, 8 processes at 20/s); on a window gateway the
+    /// gap holds a first start an interval at most.
     fn gap_holders(&self, state: &super::State) -> Option<SharedPacing> {
+        let learner = &state.learner;
         state
             .schedule
             .shared()
-            .filter(|_| state.learner.counts_gaps())
+            .filter(|_| learner.counts_gaps() || !learner.has_replied())
             .cloned()
     }
 
@@ -156,17 +167,17 @@ impl<C: Clock> Limiter<C> {
     /// With a shared schedule (`others`) the previous start may be another
     /// process's, told through the schedule; ours is told to the others,
     /// with our slot's number `seq`, and first we wait to hear that the
-    /// slot before ours started. Returns `false` if `stop` was given while
-    /// waiting.
+    /// slot before ours started. `slot`: our slot's start and number.
+    /// Returns `false` if `stop` was given while waiting.
     fn keep_gap(
         &self,
         gap: Duration,
         others: Option<&SharedPacing>,
-        seq: Option<u64>,
+        (slot, seq): (Instant, Option<u64>),
         stop: &Stop,
     ) -> bool {
         if let (Some(shared), Some(seq)) = (others, seq) {
-            if !self.hear_previous(shared, seq, gap, stop) {
+            if !self.hear_previous(shared, (slot, seq), gap, stop) {
                 return false;
             }
         }
@@ -214,12 +225,30 @@ impl<C: Clock> Limiter<C> {
     /// wait, 2-8 processes at 100/s drew 1.1 % 429s instead of 1.8 %
     /// (scripts/shared_limit.sh, back to back). A slot
     /// that never starts (voided by a pause, its process killed) costs the
-    /// next one the wait. Returns `false` if `stop` was given.
-    fn hear_previous(&self, shared: &SharedPacing, seq: u64, gap: Duration, stop: &Stop) -> bool {
+    /// next one the wait. A slot whose start could not be heard (we have
+    /// heard no other holder yet) costs a start-up allowance instead.
+    /// Returns `false` if `stop` was given.
+    fn hear_previous(
+        &self,
+        shared: &SharedPacing,
+        (slot, seq): (Instant, u64),
+        gap: Duration,
+        stop: &Stop,
+    ) -> bool {
         let Some(previous) = seq.checked_sub(1).filter(|previous| *previous > 0) else {
             return true;
         };
         let now = self.clock.now().instant;
+        if shared.slots().slot_unheard(previous) && self.take_unheard_allowance() {
+            // Just joined: the slot before may have started late, and
+            // would not have been heard (traced, 8 processes at 20/s: a
+            // joining process's first start came 160-280 us short of the
+            // interval after another's request that had opened a
+            // connection, and drew a 429).
+            return self
+                .clock
+                .sleep_until(stop, later(slot, startup_allowance(gap)));
+        }
         let deadline = now + gap;
         // Ours keeps the gap after the latest start known anyway, and that
         // of the slot before came later: no need to look before then.
@@ -249,6 +278,18 @@ impl<C: Clock> Limiter<C> {
                 return false;
             }
         }
+    }
+
+    /// One of the start-up allowances for a start after a slot that could
+    /// not be heard, if any is left: a process that cannot hear the others
+    /// for good (a Redis without pub/sub, say) pays them only while it
+    /// joins, not at every start.
+    fn take_unheard_allowance(&self) -> bool {
+        self.unheard_allowances
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |left| {
+                left.checked_sub(1)
+            })
+            .is_ok()
     }
 
     /// The earliest start (nanoseconds since `epoch`, 0: any) that keeps

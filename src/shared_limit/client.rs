@@ -341,9 +341,17 @@ impl SharedLimit {
     /// Whether slot `seq` of the schedule (or a later one) is known to have
     /// started, here or in another process: told by [`SharedLimit::started`]
     /// or heard from the others. `true` while the others' starts cannot be
-    /// heard (no one waits for what it cannot hear).
+    /// heard (no one waits for what it cannot hear; see
+    /// [`SharedLimit::slot_unheard`]).
     pub fn slot_started(&self, seq: u64) -> bool {
         self.inner.starts.slot_started(seq)
+    }
+
+    /// Whether slot `seq` is not known to have started, and its start
+    /// could not have been heard: the subscriber is not listening, has
+    /// heard no other process yet, or subscribed after it.
+    pub fn slot_unheard(&self, seq: u64) -> bool {
+        self.inner.starts.slot_unheard(seq)
     }
 
     /// The latest start another process on the schedule told of, on our

@@ -187,6 +187,10 @@ impl SharedSlots for SharedSchedule {
         self.limit.slot_started(seq)
     }
 
+    fn slot_unheard(&self, seq: u64) -> bool {
+        self.limit.slot_unheard(seq)
+    }
+
     fn started_elsewhere(&self) -> Option<Instant> {
         self.limit.started_elsewhere()
     }

@@ -58,11 +58,13 @@ pub(super) struct Starts {
     /// The highest slot number known started, here or elsewhere (0: none).
     through: AtomicU64,
     /// Whether the subscriber is listening: while it is not, nothing can be
-    /// heard, and nobody waits to hear.
+    /// heard, and nobody waits to hear (a joining start keeps a start-up
+    /// allowance instead: see `slot_unheard`).
     listening: AtomicBool,
     /// The first slot number heard from another process since the
     /// subscriber (re)subscribed (0: none yet). Starts told before that
-    /// were not heard: slots below it are not waited for.
+    /// were not heard: slots below it are not waited for (nor, unknown,
+    /// are they known started: see `slot_unheard`).
     first_heard: AtomicU64,
 }
 
@@ -95,11 +97,23 @@ impl Starts {
     /// gap for a start told before they subscribed, then went out with the
     /// next holder's, which was not listening yet).
     pub(super) fn slot_started(&self, seq: u64) -> bool {
+        !self.can_hear(seq) || self.known_started(seq)
+    }
+
+    /// Whether slot `seq` is not known started, and its start could not
+    /// have been heard (see `slot_started`).
+    pub(super) fn slot_unheard(&self, seq: u64) -> bool {
+        !self.can_hear(seq) && !self.known_started(seq)
+    }
+
+    /// Whether a start of slot `seq` by another process would be heard.
+    fn can_hear(&self, seq: u64) -> bool {
         let first = self.first_heard.load(Ordering::Acquire);
-        !self.listening.load(Ordering::Acquire)
-            || first == 0
-            || seq < first
-            || self.through.load(Ordering::Acquire) >= seq
+        self.listening.load(Ordering::Acquire) && first != 0 && seq >= first
+    }
+
+    fn known_started(&self, seq: u64) -> bool {
+        self.through.load(Ordering::Acquire) >= seq
     }
 
     /// Sends `command` on the publishing connection (its replies off): a
