@@ -471,50 +471,37 @@ mod tests {
 
     /// Another process woke late for its slot and started just as ours
     /// came: a leaky bucket refuses whichever of two starts comes less
-    /// than an interval after the other, whoever holds them.
+    /// than an interval after the other, whoever holds them. So too before
+    /// any reply, while the gateway's kind is unknown (a joining process's
+    /// first request, right after another's that left late, drew a 429).
     #[test]
     fn a_late_start_elsewhere_holds_ours_one_interval_and_ours_is_told() {
-        let shared = Arc::new(InMemory::default());
-        let limiter = counting_gaps(&shared);
-        // Our next slot is one interval on: a start of another's now.
-        *shared.next.lock() = Some(Instant::now());
-        let other = Instant::now();
-        *shared.elsewhere.lock() = Some(other);
-        let started = limiter.acquire(&Stop::new()).unwrap();
-        let at = Instant::now();
-        assert!(
-            started.start < other + Duration::from_millis(50),
-            "our slot came sooner"
-        );
-        assert!(
-            at >= other + Duration::from_millis(100),
-            "started {:?} after the other",
-            at.saturating_duration_since(other)
-        );
-        let told = shared.told.lock().clone();
-        assert_eq!(told.len(), 1, "our start is told to the others");
-        assert!(told[0] >= other + Duration::from_millis(100) && told[0] <= at);
-    }
-
-    /// Before any reply the gateway's kind is unknown: a start keeps its
-    /// gap after another holder's as on a leaky bucket (a joining
-    /// process's first request, right after another's that left late,
-    /// drew its 429), and is told.
-    #[test]
-    fn before_any_reply_a_start_keeps_its_gap_after_anothers() {
-        let shared = Arc::new(InMemory::default());
-        let limiter = limiter(&shared);
-        *shared.next.lock() = Some(Instant::now());
-        let other = Instant::now();
-        *shared.elsewhere.lock() = Some(other);
-        limiter.acquire(&Stop::new()).unwrap();
-        let at = Instant::now();
-        assert!(
-            at >= other + Duration::from_millis(100),
-            "started {:?} after the other",
-            at.saturating_duration_since(other)
-        );
-        assert_eq!(shared.told.lock().len(), 1, "our start is told");
+        for replied in [true, false] {
+            let shared = Arc::new(InMemory::default());
+            let limiter = if replied {
+                counting_gaps(&shared)
+            } else {
+                limiter(&shared)
+            };
+            // Our next slot is one interval on: a start of another's now.
+            *shared.next.lock() = Some(Instant::now());
+            let other = Instant::now();
+            *shared.elsewhere.lock() = Some(other);
+            let started = limiter.acquire(&Stop::new()).unwrap();
+            let at = Instant::now();
+            assert!(
+                started.start < other + Duration::from_millis(50),
+                "our slot came sooner"
+            );
+            assert!(
+                at >= other + Duration::from_millis(100),
+                "replied: {replied}: started {:?} after the other",
+                at.saturating_duration_since(other)
+            );
+            let told = shared.told.lock().clone();
+            assert_eq!(told.len(), 1, "our start is told to the others");
+            assert!(told[0] >= other + Duration::from_millis(100) && told[0] <= at);
+        }
     }
 
     /// Ours was keeping its own gap (our previous start was late) when

@@ -91,8 +91,7 @@ impl<C: Clock> Limiter<C> {
                 drop(state);
                 self.clock.spin_until(reservation.start);
                 if let Some(gap) = reservation.min_gap {
-                    let slot = (reservation.start, reservation.seq);
-                    if !self.keep_gap(gap, others.as_ref(), slot, stop) {
+                    if !self.keep_gap(gap, others.as_ref(), &reservation, stop) {
                         return Err(Stopped);
                     }
                 }
@@ -167,17 +166,17 @@ impl<C: Clock> Limiter<C> {
     /// With a shared schedule (`others`) the previous start may be another
     /// process's, told through the schedule; ours is told to the others,
     /// with our slot's number `seq`, and first we wait to hear that the
-    /// slot before ours started. `slot`: our slot's start and number.
-    /// Returns `false` if `stop` was given while waiting.
+    /// slot before ours started. Returns `false` if `stop` was given while
+    /// waiting.
     fn keep_gap(
         &self,
         gap: Duration,
         others: Option<&SharedPacing>,
-        (slot, seq): (Instant, Option<u64>),
+        slot: &Reservation,
         stop: &Stop,
     ) -> bool {
-        if let (Some(shared), Some(seq)) = (others, seq) {
-            if !self.hear_previous(shared, (slot, seq), gap, stop) {
+        if let (Some(shared), Some(seq)) = (others, slot.seq) {
+            if !self.hear_previous(shared, (slot.start, seq), gap, stop) {
                 return false;
             }
         }
@@ -209,7 +208,7 @@ impl<C: Clock> Limiter<C> {
             {
                 super::departure::began(Some(self.epoch + Duration::from_nanos(now)));
                 if let Some(shared) = others {
-                    self.tell_others(shared, now, seq);
+                    self.tell_others(shared, now, slot.seq);
                 }
                 return true;
             }
@@ -238,7 +237,6 @@ impl<C: Clock> Limiter<C> {
         let Some(previous) = seq.checked_sub(1).filter(|previous| *previous > 0) else {
             return true;
         };
-        let now = self.clock.now().instant;
         if shared.slots().slot_unheard(previous) && self.take_unheard_allowance() {
             // Just joined: the slot before may have started late, and
             // would not have been heard (traced, 8 processes at 20/s: a
@@ -249,6 +247,7 @@ impl<C: Clock> Limiter<C> {
                 .clock
                 .sleep_until(stop, later(slot, startup_allowance(gap)));
         }
+        let now = self.clock.now().instant;
         let deadline = now + gap;
         // Ours keeps the gap after the latest start known anyway, and that
         // of the slot before came later: no need to look before then.
