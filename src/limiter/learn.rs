@@ -83,8 +83,8 @@ impl Learner {
         }
         if let Some(aimd) = self.aimd.as_mut() {
             let before = aimd.share();
-            aimd.answered_after(reservation.start, now.instant);
-            aimd.accepted(reservation.start);
+            aimd.answered_after(reservation.actual_start(), now.instant);
+            aimd.accepted(reservation.actual_start());
             if aimd.share() != before {
                 schedule.set_share(aimd.share(), now);
             }
@@ -175,7 +175,9 @@ impl Learner {
         let passed_gap = gaps_count
             .then(|| schedule.last_gap_before(reservation.start))
             .flatten();
-        match aimd.rejected(reservation.start, passed_gap, now.instant) {
+        // Ordered as they left, not as booked: a success booked after a
+        // rejected request but released before it does not break its run.
+        match aimd.rejected(reservation.actual_start(), passed_gap, now.instant) {
             RateChange::None => None,
             RateChange::Cut => {
                 schedule.set_share(aimd.share(), now);

@@ -23,6 +23,10 @@ pub struct Reservation {
     /// On a schedule that numbers its slots (a shared one): this slot's
     /// number. The start waits to hear that the slot before it started.
     pub(super) seq: Option<u64>,
+    /// When [`Limiter::acquire`](super::Limiter::acquire) let the request
+    /// go: after `start`, and not always in booked order (threads whose
+    /// slots have passed race to keep the gap after the last start).
+    pub(super) released: Option<Instant>,
 }
 
 impl Reservation {
@@ -36,6 +40,7 @@ impl Reservation {
             closes: None,
             turn: false,
             seq: None,
+            released: None,
         }
     }
 
@@ -46,6 +51,12 @@ impl Reservation {
     /// `start`"; [`Limiter::acquire`](super::Limiter::acquire) does that.
     pub fn is_turn(&self) -> bool {
         self.turn
+    }
+
+    /// When the request started: as released, or as booked for a slot that
+    /// was not waited for (reserved directly).
+    pub(super) fn actual_start(&self) -> Instant {
+        self.released.unwrap_or(self.start)
     }
 }
 

@@ -264,6 +264,7 @@ impl Schedule {
                 closes: Some(now.instant_of(windows.closes(slot.window))),
                 turn: false,
                 seq: None,
+                released: None,
             };
         }
         let Some(pacing) = self.pacing.as_mut() else {
@@ -293,6 +294,7 @@ impl Schedule {
             closes: None,
             turn: false,
             seq: None,
+            released: None,
         }
     }
 

@@ -750,6 +750,56 @@ fn a_window_spent_by_clients_together_holds_every_start_a_window_from_the_first_
     panic!("no pause for a spent window: {:?}", limiter.rate_in_force());
 }
 
+#[test]
+fn a_success_released_before_a_rejected_request_does_not_break_its_run() {
+    // Threads whose slots have passed race to keep the gap after the last
+    // start: the request booked next may leave first. Its success, slower
+    // to answer than the 429s, comes after the first of them; the run of
+    // 429s is still one run, ordered as the requests left.
+    let at = clock(0);
+    let limiter = Limiter::new(Rate::per_second(20.0));
+    let mut offset = Duration::ZERO;
+    for _ in 0..10 {
+        let booked = book_next(&limiter, &at, &mut offset);
+        limiter.accepted(&booked, None, at(offset));
+        offset += ms(50);
+    }
+    let first = book_next(&limiter, &at, &mut offset);
+    let next = limiter.reserve_at(at(offset));
+    let (first, next) = (
+        Reservation {
+            released: Some(next.start),
+            ..first
+        },
+        Reservation {
+            released: Some(first.start),
+            ..next
+        },
+    );
+    offset = next.start - at(Duration::ZERO).instant;
+    let lone = limiter.rejected(&first, None, None, at(offset + ms(1)));
+    assert!(matches!(lone, Backoff::Job { .. }), "{lone:?}");
+    limiter.accepted(&next, None, at(offset + ms(10)));
+    for _ in 0..2 {
+        offset += ms(50);
+        let booked = book_next(&limiter, &at, &mut offset);
+        let released = Reservation {
+            released: Some(booked.start),
+            ..booked
+        };
+        let backoff = limiter.rejected(&released, None, None, at(offset));
+        if let Backoff::Everyone { until, .. } = backoff {
+            assert_eq!(
+                until - next.start,
+                ms(1_020),
+                "a window after the first to leave"
+            );
+            return;
+        }
+    }
+    panic!("no pause for a spent window: {:?}", limiter.rate_in_force());
+}
+
 /// Drives `limiter` for `seconds` against a gateway answering at once, with
 /// `hint` on its successes: `accepts(start, accepted_starts, all_starts)`
 /// decides each request. Returns each request's start and whether it

@@ -106,7 +106,10 @@ impl<C: Clock> Limiter<C> {
                 // Paused while keeping the gap: book again.
                 let current = state.schedule.generation() == reservation.generation;
                 return Ok(if current {
-                    Waited::Start(reservation)
+                    Waited::Start(Reservation {
+                        released: Some(started),
+                        ..reservation
+                    })
                 } else {
                     Waited::Rebook
                 });

@@ -144,6 +144,7 @@ impl Schedule {
             closes: None,
             turn: slot.turn,
             seq: slot.seq,
+            released: None,
         }
     }
 }
