@@ -189,6 +189,10 @@ impl Learner {
             }
             RateChange::SpentWindowCut { run_began } => {
                 schedule.set_share(aimd.share(), now);
+                // The pause answers the run: a 429 after it is the first of
+                // its own (a sliding estimate keeps the window spent a
+                // little longer), not the run's next, due a doubled pause.
+                self.in_a_row = 0;
                 log::info!(
                     "429s in a row: the gateway's window is spent by clients together; \
                      pacing at {:.0} % of the allotment",

@@ -751,6 +751,35 @@ fn a_window_spent_by_clients_together_holds_every_start_a_window_from_the_first_
 }
 
 #[test]
+fn a_429_after_a_spent_windows_pause_is_the_first_of_its_own() {
+    // A sliding estimate that weighs the previous window keeps it spent a
+    // little past the pause: that 429's job waits, and the others go on at
+    // the cut rate. Counted as the run's next, it held every start for
+    // four intervals at that rate (0.8 s at 20/s cut to a quarter).
+    let at = clock(0);
+    let limiter = Limiter::new(Rate::per_second(20.0));
+    let mut offset = Duration::ZERO;
+    for _ in 0..10 {
+        let booked = book_next(&limiter, &at, &mut offset);
+        limiter.accepted(&booked, None, at(offset));
+        offset += ms(50);
+    }
+    let mut pause_end = None;
+    for _ in 0..3 {
+        let booked = book_next(&limiter, &at, &mut offset);
+        if let Backoff::Everyone { until, .. } = limiter.rejected(&booked, None, None, at(offset)) {
+            pause_end = Some(until);
+        }
+        offset += ms(50);
+    }
+    let pause_end = pause_end.expect("a pause for the spent window");
+    offset = pause_end - at(Duration::ZERO).instant;
+    let booked = book_next(&limiter, &at, &mut offset);
+    let backoff = limiter.rejected(&booked, None, None, at(offset));
+    assert!(matches!(backoff, Backoff::Job { .. }), "{backoff:?}");
+}
+
+#[test]
 fn a_success_released_before_a_rejected_request_does_not_break_its_run() {
     // Threads whose slots have passed race to keep the gap after the last
     // start: the request booked next may leave first. Its success, slower
