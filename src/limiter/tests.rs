@@ -715,6 +715,16 @@ fn a_cut_holds_every_start_for_three_allotted_intervals() {
     panic!("no cut: {:?}", limiter.rate_in_force());
 }
 
+/// Ten requests accepted at 20/s from `offset` (a clean stretch before a
+/// run of 429s); moves `offset` to the next interval.
+fn accept_clean_stretch(limiter: &Limiter, at: &impl Fn(Duration) -> Now, offset: &mut Duration) {
+    for _ in 0..10 {
+        let booked = book_next(limiter, at, offset);
+        limiter.accepted(&booked, None, at(*offset));
+        *offset += ms(50);
+    }
+}
+
 #[test]
 fn a_window_spent_by_clients_together_holds_every_start_a_window_from_the_first_429() {
     // Two clients at the full rate on a sliding window that counts
@@ -725,11 +735,7 @@ fn a_window_spent_by_clients_together_holds_every_start_a_window_from_the_first_
     let at = clock(0);
     let limiter = Limiter::new(Rate::per_second(20.0));
     let mut offset = Duration::ZERO;
-    for _ in 0..10 {
-        let booked = book_next(&limiter, &at, &mut offset);
-        limiter.accepted(&booked, None, at(offset));
-        offset += ms(50);
-    }
+    accept_clean_stretch(&limiter, &at, &mut offset);
     let mut run_began = None;
     for _ in 0..3 {
         let booked = book_next(&limiter, &at, &mut offset);
@@ -759,11 +765,7 @@ fn a_429_after_a_spent_windows_pause_is_the_first_of_its_own() {
     let at = clock(0);
     let limiter = Limiter::new(Rate::per_second(20.0));
     let mut offset = Duration::ZERO;
-    for _ in 0..10 {
-        let booked = book_next(&limiter, &at, &mut offset);
-        limiter.accepted(&booked, None, at(offset));
-        offset += ms(50);
-    }
+    accept_clean_stretch(&limiter, &at, &mut offset);
     let mut pause_end = None;
     for _ in 0..3 {
         let booked = book_next(&limiter, &at, &mut offset);
@@ -788,11 +790,7 @@ fn a_success_released_before_a_rejected_request_does_not_break_its_run() {
     let at = clock(0);
     let limiter = Limiter::new(Rate::per_second(20.0));
     let mut offset = Duration::ZERO;
-    for _ in 0..10 {
-        let booked = book_next(&limiter, &at, &mut offset);
-        limiter.accepted(&booked, None, at(offset));
-        offset += ms(50);
-    }
+    accept_clean_stretch(&limiter, &at, &mut offset);
     let first = book_next(&limiter, &at, &mut offset);
     let next = limiter.reserve_at(at(offset));
     let (first, next) = (
