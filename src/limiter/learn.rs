@@ -46,6 +46,9 @@ pub(super) struct Learner {
     aimd: Option<Aimd>,
     /// 429s in a row, with nothing accepted between.
     in_a_row: u32,
+    /// When the last spent-window cut came: a 429 to a request that left
+    /// before it is that run's, which the cut's pause answered.
+    run_answered_at: Option<Instant>,
     trust: Trust,
     pub(super) pauses: PauseRecord,
 }
@@ -55,6 +58,7 @@ impl Learner {
         Learner {
             aimd: schedule.rate.map(|rate| Aimd::new(rate.per_second_f64())),
             in_a_row: 0,
+            run_answered_at: None,
             trust: Trust::default(),
             pauses: PauseRecord::default(),
         }
@@ -110,7 +114,12 @@ impl Learner {
         now: Now,
     ) -> Backoff {
         schedule.notice_time(now);
-        self.in_a_row += 1;
+        let answered = self
+            .run_answered_at
+            .is_some_and(|cut| reservation.actual_start() < cut);
+        if !answered {
+            self.in_a_row += 1;
+        }
         self.trust
             .replied(hint.is_some_and(|hint| hint.second.is_some()));
         let hint = hint.copied().unwrap_or_default();
@@ -189,10 +198,12 @@ impl Learner {
             }
             RateChange::SpentWindowCut { run_began } => {
                 schedule.set_share(aimd.share(), now);
-                // The pause answers the run: a 429 after it is the first of
-                // its own (a sliding estimate keeps the window spent a
-                // little longer), not the run's next, due a doubled pause.
+                // The pause answers the run: a 429 to a request sent after
+                // the cut is the first of its own (a sliding estimate keeps
+                // the window spent a little longer), not the run's next,
+                // due a doubled pause.
                 self.in_a_row = 0;
+                self.run_answered_at = Some(now.instant);
                 log::info!(
                     "429s in a row: the gateway's window is spent by clients together; \
                      pacing at {:.0} % of the allotment",
@@ -286,7 +297,8 @@ impl Learner {
                     until: later(now.instant, wait),
                 };
             }
-            let pause = UNPACED_BLIND_PAUSE.saturating_mul(1 << (self.in_a_row - 1).min(16));
+            let pause =
+                UNPACED_BLIND_PAUSE.saturating_mul(1 << self.in_a_row.saturating_sub(1).min(16));
             let until = later(now.instant, pause.min(MAX_BLIND_PAUSE));
             return self.pause(schedule, until, PauseReason::Persistent, now);
         };

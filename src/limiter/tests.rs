@@ -223,13 +223,20 @@ fn a_late_start_pushes_the_next_one_back_by_a_whole_interval() {
     let started = clock.now().instant;
     assert_eq!(late.start - t0, us(255_500));
     assert!(started - late.start >= ms(149), "woke late for its slot");
+    assert_eq!(late.actual_start(), started, "released as it woke");
     clock.set_lateness(Duration::ZERO);
-    limiter.acquire(&stop).unwrap();
+    let next = limiter.acquire(&stop).unwrap();
     assert_eq!(
         clock.now().instant - started,
         us(255_500),
         "one spacing after"
     );
+    assert_eq!(
+        next.actual_start(),
+        clock.now().instant,
+        "released after its slot"
+    );
+    assert!(next.actual_start() > next.start);
 }
 
 #[test]
@@ -761,20 +768,44 @@ fn a_429_after_a_spent_windows_pause_is_the_first_of_its_own() {
     // A sliding estimate that weighs the previous window keeps it spent a
     // little past the pause: that 429's job waits, and the others go on at
     // the cut rate. Counted as the run's next, it held every start for
-    // four intervals at that rate (0.8 s at 20/s cut to a quarter).
+    // four intervals at that rate (0.8 s at 20/s cut to a quarter). The
+    // requests sent before the cut are the run's, whenever they answer.
     let at = clock(0);
     let limiter = Limiter::new(Rate::per_second(20.0));
     let mut offset = Duration::ZERO;
     accept_clean_stretch(&limiter, &at, &mut offset);
+    let sent: Vec<Reservation> = (0..6)
+        .map(|_| {
+            let booked = book_next(&limiter, &at, &mut offset);
+            offset += ms(50);
+            booked
+        })
+        .collect();
+    // Rejections answer 175 ms after their start: the third makes the cut,
+    // with three more requests on the wire.
+    let answer = |booked: &Reservation| at(booked.start - at(Duration::ZERO).instant + ms(175));
     let mut pause_end = None;
-    for _ in 0..3 {
-        let booked = book_next(&limiter, &at, &mut offset);
-        if let Backoff::Everyone { until, .. } = limiter.rejected(&booked, None, None, at(offset)) {
+    for booked in &sent[..3] {
+        if let Backoff::Everyone { until, .. } =
+            limiter.rejected(booked, None, None, answer(booked))
+        {
             pause_end = Some(until);
         }
-        offset += ms(50);
     }
     let pause_end = pause_end.expect("a pause for the spent window");
+    assert_eq!(
+        pause_end - sent[0].start,
+        ms(1_020),
+        "the spent window's pause"
+    );
+    for booked in &sent[3..] {
+        assert!(
+            booked.start < answer(&sent[2]).instant,
+            "sent before the cut"
+        );
+        let backoff = limiter.rejected(booked, None, None, answer(booked));
+        assert!(matches!(backoff, Backoff::Job { .. }), "{backoff:?}");
+    }
     offset = pause_end - at(Duration::ZERO).instant;
     let booked = book_next(&limiter, &at, &mut offset);
     let backoff = limiter.rejected(&booked, None, None, at(offset));
@@ -817,7 +848,7 @@ fn a_success_released_before_a_rejected_request_does_not_break_its_run() {
         let backoff = limiter.rejected(&released, None, None, at(offset));
         if let Backoff::Everyone { until, .. } = backoff {
             assert_eq!(
-                until - next.start,
+                until - first.actual_start(),
                 ms(1_020),
                 "a window after the first to leave"
             );
