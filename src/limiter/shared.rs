@@ -209,8 +209,8 @@ mod tests {
         widest: Option<f64>,
         /// The number of the next slot booked (`None`: slots unnumbered).
         next_seq: Mutex<Option<u64>>,
-        /// Whether the slots before ours could not be heard.
-        unheard: bool,
+        /// The slots up to this number could not be heard (0: all heard).
+        unheard_through: u64,
     }
 
     impl SharedSlots for InMemory {
@@ -234,8 +234,8 @@ mod tests {
             }
         }
 
-        fn slot_unheard(&self, _seq: u64) -> bool {
-            self.unheard
+        fn slot_unheard(&self, seq: u64) -> bool {
+            seq <= self.unheard_through
         }
 
         fn pause(&self, until: Instant, _reason: &str) {
@@ -300,18 +300,18 @@ mod tests {
         // The gap at 400/s: 2.5 ms, its margin and (for the first few
         // bookings) their own start-up allowance.
         let us = Duration::from_micros;
-        for (rate, unheard, allowance) in [
-            (
-                20.0,
-                true,
-                Duration::from_millis(5)..=Duration::from_millis(5),
-            ),
-            (400.0, true, us(250)..=us(280)),
-            (20.0, false, Duration::ZERO..=Duration::ZERO),
+        let paid_at_most = usize::try_from(super::super::wait::UNHEARD_ALLOWANCES).unwrap();
+        let five_ms = Duration::from_millis(5);
+        for (rate, unheard_through, allowance, paid) in [
+            (20.0, u64::MAX, five_ms..=five_ms, paid_at_most),
+            (400.0, u64::MAX, us(250)..=us(280), paid_at_most),
+            (20.0, 0, Duration::ZERO..=Duration::ZERO, 0),
+            // Slots 1-4 unheard: the starts of slots 2-5 keep it.
+            (20.0, 4, five_ms..=five_ms, 4),
         ] {
             let shared = Arc::new(InMemory {
                 next_seq: Mutex::new(Some(1)),
-                unheard,
+                unheard_through,
                 ..InMemory::default()
             });
             let clock = FakeClock::starting_at(SystemTime::now());
@@ -329,12 +329,11 @@ mod tests {
                 assert_eq!(slot.seq, Some(seq));
                 after_slots.push(clock.now().instant - slot.start);
             }
-            let paid = usize::try_from(super::super::wait::UNHEARD_ALLOWANCES).unwrap();
             let (first_few, later) = after_slots.split_at(paid);
             assert!(
                 first_few.iter().all(|after| allowance.contains(after))
                     && later.iter().all(Duration::is_zero),
-                "{rate}/s, unheard: {unheard}: {after_slots:?}"
+                "{rate}/s, unheard through {unheard_through}: {after_slots:?}"
             );
         }
     }
