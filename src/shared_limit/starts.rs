@@ -156,6 +156,9 @@ impl Starts {
     pub(super) fn booked(&self, seq: u64) {
         if self.through.load(Ordering::Acquire) >= seq.saturating_add(RESTARTED) {
             self.through.store(seq.saturating_sub(1), Ordering::Release);
+            // The numbers heard so far were of the lost counter: the new
+            // ones are heard from the next start told.
+            self.first_heard.store(0, Ordering::Release);
         }
     }
 
@@ -302,5 +305,42 @@ fn listen(inner: &Inner, con: &mut Connection, stopped: &Receiver<()>) -> bool {
             Err(error) if error.is_timeout() => {}
             Err(_) => return false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_slot_is_unheard_while_not_listening_or_nothing_heard() {
+        let starts = Starts::new();
+        assert!(starts.slot_unheard(5), "not listening yet");
+        assert!(starts.slot_started(5), "nobody waits to hear it either");
+        starts.listening.store(true, Ordering::Release);
+        assert!(starts.slot_unheard(5), "listening, nothing heard yet");
+        starts.heard(10);
+        assert!(!starts.slot_unheard(11), "it would be heard");
+        assert!(!starts.slot_started(11), "so its start is waited for");
+        assert!(
+            !starts.slot_unheard(9) && starts.slot_started(9),
+            "a later one started"
+        );
+        starts.listening.store(false, Ordering::Release);
+        assert!(starts.slot_unheard(11), "the subscriber lost");
+        assert!(starts.slot_started(11), "nobody waits to hear it");
+    }
+
+    #[test]
+    fn a_lost_counter_starts_the_hearing_afresh() {
+        let starts = Starts::new();
+        starts.listening.store(true, Ordering::Release);
+        starts.heard(500);
+        // Redis lost the counter: slot 3 is ours now, far below.
+        starts.booked(3);
+        assert!(starts.slot_unheard(3), "the old numbers say nothing");
+        starts.heard(4);
+        assert!(!starts.slot_unheard(5), "the new numbers are heard");
+        assert!(!starts.slot_started(5), "so their starts are waited for");
     }
 }
