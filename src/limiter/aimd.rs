@@ -60,9 +60,14 @@ const MEASURED_SPAN: Duration = Duration::from_millis(900);
 const MIN_SHARE: f64 = 0.05;
 /// After a cut the share holds this long before the climb; after each
 /// probe that drew a 429, twice as long as the last time, at most
-/// `LONGEST_HOLD`.
+/// `LONGEST_HOLD`. Every probe round of clients sharing a key costs each
+/// a 429 or two, and where rejections count (a sliding window) the others'
+/// too: with at most 4 s, two processes at 20/s on one key drew 10 429s in
+/// three probe rounds of a 15 s run (3 % of their requests). A client whose
+/// peers left waits one hold at most before its climb takes the allotment
+/// back.
 const HOLD_AFTER_CUT: Duration = Duration::from_secs(2);
-const LONGEST_HOLD: Duration = Duration::from_secs(4);
+const LONGEST_HOLD: Duration = Duration::from_secs(8);
 /// Each second at the rate in force raises the share by this much of the
 /// allotment, times a factor: up to four times this just after a cut (far
 /// below the share of the last cut), a quarter of it near that share...
@@ -1062,6 +1067,22 @@ mod tests {
             "{} against {base}",
             aimd.share()
         );
+    }
+
+    #[test]
+    fn each_failed_probe_holds_twice_as_long_up_to_the_longest_hold() {
+        let t0 = Instant::now();
+        let mut aimd = Aimd::new(20.0);
+        let mut at = cut_at_half(&mut aimd, t0);
+        let mut holds = Vec::new();
+        for _ in 0..4 {
+            let (failed_at, change) = until_change(&mut aimd, at, 60.0, 10.0);
+            assert_eq!(change, RateChange::ProbeFailed);
+            let held = aimd.hold_until.unwrap() - failed_at;
+            holds.push(held.as_secs());
+            at = failed_at;
+        }
+        assert_eq!(holds, [4, 8, 8, 8]);
     }
 
     #[test]
