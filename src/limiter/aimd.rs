@@ -115,7 +115,7 @@ const CLEAN_STRETCH: Duration = Duration::from_millis(200);
 /// What the slowest success lately counts for at each new one.
 const SUCCESS_DELAY_DECAY: f64 = 0.95;
 /// A share raised to just under a cliff found by a probe is on trial until
-/// the next probe (the hold, 4 s): a 429 to a request started at it takes
+/// the next probe (the hold, 4-8 s): a 429 to a request started at it takes
 /// the share back to the one known before (a leaky bucket rejects a rate
 /// above it at once; a burst hides it for a while), and the next cliff read
 /// goes twice as far under it (a trial passed: half as far), from this far
