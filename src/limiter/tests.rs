@@ -841,11 +841,7 @@ fn a_success_released_before_a_rejected_request_does_not_break_its_run() {
     for _ in 0..2 {
         offset += ms(50);
         let booked = book_next(&limiter, &at, &mut offset);
-        let released = Reservation {
-            released: Some(booked.start),
-            ..booked
-        };
-        let backoff = limiter.rejected(&released, None, None, at(offset));
+        let backoff = limiter.rejected(&booked, None, None, at(offset));
         if let Backoff::Everyone { until, .. } = backoff {
             assert_eq!(
                 until - first.actual_start(),
