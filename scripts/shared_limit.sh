@@ -30,7 +30,8 @@
 #   EXTRAS="kill faketime restart fast" (any subset; empty for none; also restart-window:
 #   2 processes at 10/s on the window gateway, Redis stopped at +3 s for 3 s), LATENCY=0.05;
 #   PROCS, RATES or GATEWAYS empty skips the main table; RUN_FLAGS="--threads 40"
-#   adds flags to every restb run; RESTB_BIN=PATH runs another build of restb
+#   adds flags to every restb run; LOCAL="1 2" the comparison runs without a shared
+#   limit (processes on their own limiters; empty skips them); RESTB_BIN=PATH runs another build of restb
 #   (to compare two); KEEP=1 keeps the temporary directory (each
 #   case's gateway log access.CASE.log: time, request time, status, image;
 #   and each process's stats.CASE.N.txt; CASE is GATEWAY.RATE.P.LABEL).
@@ -42,6 +43,7 @@ rates=${RATES-20 100}
 gateways=${GATEWAYS-window leaky}
 extras=${EXTRAS-kill faketime restart fast}
 latency=${LATENCY:-0.05}
+local_procs=${LOCAL-1 2}
 
 command -v redis-server >/dev/null || (apt-get update -qq && apt-get install -y -qq redis-server)
 command -v nginx >/dev/null || (apt-get update -qq && apt-get install -y -qq nginx-light)
@@ -179,8 +181,7 @@ header
 for gateway in $gateways; do
   for rate in $rates; do
     # For comparison, processes on their own limiters: one alone, two on the key.
-    run_case "$gateway" "$rate" 1 local
-    run_case "$gateway" "$rate" 2 local
+    for p in $local_procs; do run_case "$gateway" "$rate" "$p" local; done
     for p in $procs; do run_case "$gateway" "$rate" "$p" shared; done
   done
 done
