@@ -31,6 +31,9 @@
 #        defaults: 1 process, 15 s, every kind, rates 4 20 100 500
 # Environment: LATENCY=0.05 (the upstream's latency, seconds).
 #   RESTB_BIN=PATH runs another build of restb (to compare two).
+#   KEEP=1 keeps the temporary directory: each case's gateway log (gateway.KIND.RATE.log,
+#   in the mock's or nginx's format; `scripts/lib/pacing_figures.py timeline LOG FORMAT`
+#   shows where its 429s came) and each process's stats (stats.KIND.RATE.P.json).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 procs=1 seconds=15 told=1 kinds="fixed sliding layered layered-equal leaky token nginx nginx-ra"
@@ -40,7 +43,7 @@ while [ $# -gt 0 ]; do
     --told) told=$2; shift 2 ;;
     --seconds) seconds=$2; shift 2 ;;
     --kinds) kinds=$2; shift 2 ;;
-    -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,36p' "$0"; exit 0 ;;
     -*) echo "pacing.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     *) break ;;
   esac
@@ -59,7 +62,7 @@ figures=$PWD/scripts/lib/pacing_figures.py
 dir=$(mktemp -d)
 cleanup() {
   stop_servers
-  rm -rf "$dir"
+  if [ -n "${KEEP:-}" ]; then echo "kept $dir" >&2; else rm -rf "$dir"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -150,6 +153,10 @@ for kind in $kinds; do
     stats=()
     for p in $(seq "$procs"); do stats+=("$dir/stats.$p.json"); done
     python3 "$figures" row "$kind" "$rate" "$wall" "$log" "$format" "${stats[@]}"
+    if [ -n "${KEEP:-}" ]; then
+      cp "$log" "$dir/gateway.$kind.$rate.log"
+      for p in $(seq "$procs"); do cp "$dir/stats.$p.json" "$dir/stats.$kind.$rate.$p.json" 2>/dev/null || true; done
+    fi
   done
 done
 $conditions after

@@ -31,6 +31,11 @@ Usage:
                                                        one table row (and, with
                                                        several STATS files, one
                                                        line per process)
+  pacing_figures.py timeline LOG mock|nginx [STEP]     accepted and rejected
+                                                       requests per STEP seconds
+                                                       (default 0.5) from the
+                                                       first arrival: where a
+                                                       run's 429s came
 """
 import json
 import sys
@@ -136,6 +141,28 @@ def row(kind, rate, wall, log, fmt, stats_paths):
     return "\n".join(lines)
 
 
+def timeline(path, fmt, step):
+    """Accepted and rejected (429 or 503) arrivals per `step` seconds."""
+    seen = arrivals(path, fmt)
+    if not seen:
+        return "no requests in the log"
+    first = seen[0][0]
+    slots = int((seen[-1][0] - first) / step) + 1
+    accepted, rejected = [0] * slots, [0] * slots
+    for t, status in seen:
+        slot = int((t - first) / step)
+        if status == 200:
+            accepted[slot] += 1
+        elif status in (429, 503):
+            rejected[slot] += 1
+    width = max(3, len(str(max(accepted + rejected))) + 1)
+    cells = lambda counts: "".join(f"{n:>{width}d}" for n in counts)
+    return (
+        f"per {step:g} s from the first arrival ({len(seen)} requests)\n"
+        f"accepted {cells(accepted)}\nrejected {cells(rejected)}"
+    )
+
+
 def main(argv):
     if len(argv) >= 3 and argv[0] == "gateway":
         figures = gateway_figures(argv[1], argv[2])
@@ -144,6 +171,11 @@ def main(argv):
         print(json.dumps(figures))
     elif argv[:1] == ["header"]:
         print(HEADER)
+    elif len(argv) in (3, 4) and argv[0] == "timeline":
+        step = float(argv[3]) if len(argv) == 4 else 0.5
+        if not step > 0:
+            sys.exit("pacing_figures: timeline STEP must be above 0")
+        print(timeline(argv[1], argv[2], step))
     elif len(argv) >= 7 and argv[0] == "row":
         print(row(argv[1], argv[2], argv[3], argv[4], argv[5], argv[6:]))
     else:
