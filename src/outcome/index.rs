@@ -118,15 +118,15 @@ impl ResumeIndex {
     }
 
     /// Claims the first entry in `range` with `status` (any if `None`) that
-    /// is neither claimed nor closed.
-    fn claim_first(&mut self, range: Range<usize>, status: Option<Status>) -> Option<Status> {
+    /// is neither claimed nor closed; returns where it is.
+    fn claim_first(&mut self, range: Range<usize>, status: Option<Status>) -> Option<usize> {
         let at = range.into_iter().find(|&at| {
             !self.claimed.get(at)
                 && !self.closed.get(at)
                 && status.is_none_or(|s| self.entries[at].status() == s)
         })?;
         self.claimed.set(at);
-        Some(self.entries[at].status())
+        Some(at)
     }
 
     /// Takes an earlier outcome of `job` with its image, models and id, if
@@ -142,18 +142,36 @@ impl ResumeIndex {
                 tag: tag | FAILED,
             },
         );
-        self.claim_first(own, None)
+        let at = self.claim_first(own, None)?;
+        Some(self.entries[at].status())
     }
 
     /// Takes an earlier outcome of a job with the image and models of
     /// `job`, whatever its id (ids shift when lines are added to an input):
     /// an ok one first. Lines of jobs that claimed one by their own id
-    /// before [`Self::close_own`] are not taken: they are that job's.
+    /// before [`Self::close_own`] are not taken: they are that job's. The
+    /// line taken closes the other lines of its job's history (a failure
+    /// redone): another job must not take one of them and be skipped
+    /// unsent.
     pub fn claim_any(&mut self, job: &Job) -> Option<Status> {
         let key = self.key(job);
         let all = self.range(Entry { key, tag: 0 }, Entry { key, tag: u32::MAX });
-        self.claim_first(all.clone(), Some(Status::Ok))
-            .or_else(|| self.claim_first(all, Some(Status::Failed)))
+        let at = self
+            .claim_first(all.clone(), Some(Status::Ok))
+            .or_else(|| self.claim_first(all, Some(Status::Failed)))?;
+        let taken = self.entries[at];
+        let history = self.range(
+            Entry {
+                key,
+                tag: taken.tag & !FAILED,
+            },
+            Entry {
+                key,
+                tag: taken.tag | FAILED,
+            },
+        );
+        history.for_each(|line| self.closed.set(line));
+        Some(taken.status())
     }
 
     /// [`Self::claim_own`], else [`Self::claim_any`]: for a job looked up
@@ -336,6 +354,29 @@ mod tests {
         ];
         assert_eq!(kept(&mut resume, &jobs), [true, false, true, false]);
         assert_eq!((resume.done(), resume.earlier_failures()), (2, 1));
+    }
+
+    #[test]
+    fn a_history_taken_by_image_and_models_covers_one_job_only() {
+        // s.jpg failed, then was redone; then the input was edited: a new
+        // first row shifted the ids, and s.jpg is listed a second time.
+        let mut resume = index(&[
+            ("1", "s.jpg", &["m"], "failed"),
+            ("1", "s.jpg", &["m"], "ok"),
+        ])
+        .filter(false);
+        let jobs = [
+            job("1", "t.jpg", &["m"]),
+            job("2", "s.jpg", &["m"]),
+            job("3", "s.jpg", &["m"]),
+        ];
+        assert_eq!(
+            kept(&mut resume, &jobs),
+            [true, false, true],
+            "the second listing was never sent: it is sent now"
+        );
+        assert_eq!((resume.done(), resume.earlier_failures()), (1, 0));
+        assert_eq!(resume.unmatched(), 0);
     }
 
     #[test]
