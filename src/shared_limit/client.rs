@@ -380,9 +380,17 @@ impl SharedLimit {
         }
     }
 
-    /// Records a failed call: warns the first time in a loss.
+    /// Records a failed call: warns the first time in a loss. A failure
+    /// noted after the heartbeat already put a new connection in place is
+    /// over: marked lost then, nothing would clear the mark again (the
+    /// others' rounds unheard, the next loss unsaid). The reservation lock
+    /// orders this against `Inner::restore`.
     pub(crate) fn note_lost(&self, error: &SharedLimitError, local_share: Rate) {
-        if !self.inner.lost.swap(true, Ordering::AcqRel) {
+        let newly_lost = {
+            let reserving = self.inner.reserving.lock();
+            reserving.is_none() && !self.inner.lost.swap(true, Ordering::AcqRel)
+        };
+        if newly_lost {
             log::warn!(
                 "{error}; pacing locally at {local_share} (the rate shared by {} live processes) until Redis is back",
                 self.peers().live
@@ -469,5 +477,44 @@ impl Drop for SharedLimit {
             drop(stop);
             let _ = thread.join();
         }
+    }
+}
+
+/// The integration tests' redis-server of a test's own (no mock of Redis).
+#[cfg(test)]
+#[allow(dead_code)]
+#[path = "../../tests/common/redis_server.rs"]
+mod redis_server;
+
+#[cfg(test)]
+mod tests {
+    use super::redis_server;
+    use super::*;
+    use crate::shared_limit::RedisUrl;
+
+    /// Regression (a review's finding): a worker whose reservation failed
+    /// noted the loss after the heartbeat had already reconnected; marked
+    /// lost for good, the process stopped hearing the others' rounds.
+    #[test]
+    fn a_loss_noted_after_the_reconnection_leaves_the_schedule_shared() {
+        let redis = redis_server::Redis::start();
+        let config = SharedLimitConfig::new(
+            RedisUrl::parse(&redis.url()).unwrap(),
+            crate::shared_limit::ScheduleKey::new(
+                &crate::api::ClientKey::new("late-loss-key").unwrap(),
+                "http://127.0.0.1:1",
+            ),
+            Rate::per_second(10.0).unwrap(),
+        );
+        let limit = SharedLimit::connect(config).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while limit.rounds_heard().is_none() {
+            assert!(Instant::now() < deadline, "never listening");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let stale = SharedLimitError::Disconnected { url: redis.url() };
+        limit.note_lost(&stale, Rate::per_second(5.0).unwrap());
+        assert!(limit.is_connected());
+        assert_eq!(limit.rounds_heard(), Some(0), "still hearing the others");
     }
 }
