@@ -458,6 +458,46 @@ fn a_slot_counter_that_starts_again_is_followed() {
     assert!(!a.slot_started(3));
 }
 
+/// Regression (a review's finding): the schedule's times are kept in
+/// Redis as absolute times of its clock; a failover to a replica whose
+/// clock is behind (or a step back of Redis's clock) held every start for
+/// as long as the step. Here the times are left as a primary whose clock
+/// read 5 s more would have left them: the next slot, after a pause of
+/// 300 ms it set, comes after the pause's length, not 5 s later.
+#[test]
+fn a_redis_clock_that_went_back_holds_no_start_for_the_step() {
+    let redis = Redis::start();
+    let limit = connect(&redis.url(), "key-c", 10.0).unwrap();
+    let interval = Duration::from_millis(100);
+    limit.reserve(interval, 1.0).unwrap();
+    let mut con = redis::Client::open(redis.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let (seconds, micros): (i64, i64) = redis::cmd("TIME").query(&mut con).unwrap();
+    let ahead = seconds * 1_000_000 + micros + 5_000_000;
+    let key = schedule_key("key-c");
+    for (part, at) in [
+        ("clock", ahead),
+        ("tat", ahead + 100_000),
+        ("pause", ahead + 300_000),
+    ] {
+        redis::cmd("SET")
+            .arg(format!("{key}:{part}"))
+            .arg(at)
+            .query::<()>(&mut con)
+            .unwrap();
+    }
+    let asked = Instant::now();
+    let grant = limit.reserve(interval, 1.0).unwrap();
+    let wait = grant.start.saturating_duration_since(asked);
+    assert!(
+        (200 * MS..800 * MS).contains(&wait),
+        "the slot came {wait:?} after it was asked for"
+    );
+    assert!(grant.paused_until.is_some(), "the pause still holds");
+}
+
 /// Another process woke late for its slot and started just before ours
 /// came; its start was not heard yet. Ours waits to hear it and then keeps
 /// the whole gap after it: on a leaky bucket two requests that close are

@@ -10,6 +10,12 @@
 //! round trip, plus the drift two clocks may gather since (100 ppm) — is
 //! smallest. The hosts' wall clocks never enter, so a host whose clock is
 //! off (or runs under `faketime`) gets the same mapping.
+//!
+//! Redis's clock may step (NTP on its host): a sample whose offset no
+//! longer agrees with an older one, beyond both their error bounds, means
+//! the older one maps through the clock before the step, and it goes. A
+//! tight old sample kept would map every slot as far off as the step (and
+//! the slots a process books ahead without asking Redis would follow it).
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -19,12 +25,25 @@ const KEPT: usize = 64;
 /// How fast two clocks may drift apart: 100 us per second.
 const DRIFT: f64 = 100e-6;
 
+/// Slack on the agreement of two samples (seconds): Redis's time is in
+/// whole microseconds.
+const AGREEMENT: f64 = 2e-6;
+
 #[derive(Debug, Clone, Copy)]
 struct Sample {
     received: Instant,
     half_trip: Duration,
     /// Redis's time minus ours at the midpoint, in microseconds.
     offset_us: i64,
+}
+
+impl Sample {
+    /// How far off its offset may be at `now` (seconds): half its round
+    /// trip, and the drift since.
+    fn bound(&self, now: Instant) -> f64 {
+        self.half_trip.as_secs_f64()
+            + now.saturating_duration_since(self.received).as_secs_f64() * DRIFT
+    }
 }
 
 /// See the module docs.
@@ -50,25 +69,28 @@ impl ClockMap {
     pub(super) fn observe(&mut self, sent: Instant, received: Instant, redis_us: i64) {
         let half_trip = received.saturating_duration_since(sent) / 2;
         let midpoint = self.local_us(sent + half_trip);
-        if self.samples.len() == KEPT {
-            self.samples.pop_front();
-        }
-        self.samples.push_back(Sample {
+        let new = Sample {
             received,
             half_trip,
             offset_us: redis_us.saturating_sub(midpoint),
+        };
+        // Samples from before a step of Redis's clock.
+        self.samples.retain(|old| {
+            let apart = old.offset_us.abs_diff(new.offset_us);
+            let bounds = old.bound(received) + new.half_trip.as_secs_f64() + AGREEMENT;
+            apart as f64 <= bounds * 1e6
         });
+        if self.samples.len() == KEPT {
+            self.samples.pop_front();
+        }
+        self.samples.push_back(new);
     }
 
     /// The offset of the sample with the smallest error bound at `now`.
     fn offset_us(&self, now: Instant) -> Option<i64> {
-        let bound = |s: &Sample| {
-            s.half_trip.as_secs_f64()
-                + now.saturating_duration_since(s.received).as_secs_f64() * DRIFT
-        };
         self.samples
             .iter()
-            .min_by(|a, b| bound(a).total_cmp(&bound(b)))
+            .min_by(|a, b| a.bound(now).total_cmp(&b.bound(now)))
             .map(|s| s.offset_us)
     }
 
@@ -143,6 +165,28 @@ mod tests {
         // The new host, 10 s ahead of the old one, through a slower trip.
         map.observe(t0, t0 + us(2_000), 2_001_000 + 17_000_000);
         assert_eq!(map.redis_us(t0, t0), Some(2_000_000 + 17_000_000));
+    }
+
+    #[test]
+    fn a_step_of_redis_clock_drops_the_samples_from_before_it() {
+        let mut map = ClockMap::new();
+        let t0 = map.epoch + Duration::from_secs(2);
+        let us = Duration::from_micros;
+        // A tight sample: Redis reads 7 s past our epoch at t0 + 10 us.
+        map.observe(t0, t0 + us(20), 2_000_010 + 7_000_000);
+        // A second later, through a slower trip, Redis's clock reads 5 s
+        // further on: a step.
+        let t1 = t0 + Duration::from_secs(1);
+        map.observe(t1, t1 + us(400), 3_000_200 + 12_000_000);
+        assert_eq!(map.redis_us(t1, t1), Some(3_000_000 + 12_000_000));
+        // A looser sample that agrees keeps the tighter one before it.
+        let t2 = t1 + Duration::from_millis(10);
+        map.observe(t2, t2 + us(2_000), 3_011_000 + 12_000_000 + 300);
+        assert_eq!(
+            map.redis_us(t2, t2),
+            Some(3_010_000 + 12_000_000),
+            "mapped through the 400 us trip, not the 2 ms one"
+        );
     }
 
     #[test]

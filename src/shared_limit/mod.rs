@@ -8,7 +8,10 @@
 //! - [`SharedLimit::reserve`] books the next start and answers "start in
 //!   t", measured on Redis's clock (`TIME`) and mapped onto ours through
 //!   the round trip, so the hosts' clocks do not matter. Callers sleep
-//!   until their start; nobody polls.
+//!   until their start; nobody polls. A step of Redis's own clock (or a
+//!   failover to a replica whose clock differs) holds no start: the
+//!   scripts shift the times kept by a step back, and the mapping drops
+//!   the samples from before a step.
 //! - [`SharedLimit::pause`] writes a pause (a spent window, a
 //!   `Retry-After`) with its expiry; every later reservation of every
 //!   process starts after it.

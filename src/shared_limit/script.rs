@@ -14,6 +14,25 @@ use super::key::ScheduleKey;
 use redis::{Connection, RedisResult, Script};
 use std::time::Duration;
 
+/// Redis's time now (`now`, microseconds), and how far its clock went back
+/// since a script last ran on the schedule (`back`): the times kept (`tat`,
+/// the pause's end) are absolute, so after a step back, or a failover to a
+/// replica whose clock is behind, they would hold every start for as long.
+/// They are read less `back`. `KEYS[CLOCK]` keeps the latest time seen, a
+/// day past the last script.
+const CLOCK_PREAMBLE: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local seen = tonumber(redis.call('GET', KEYS[CLOCK]) or 0)
+local back = math.max(0, seen - now)
+redis.call('SET', KEYS[CLOCK], string.format('%.0f', now), 'PX', 86400000)
+local function kept(key)
+  local at = tonumber(redis.call('GET', key) or 0)
+  if at > 0 then at = at - back end
+  return at
+end
+";
+
 /// GCRA: the start is the latest of now (plus the caller's hold, `ARGV[3]`
 /// us: its own slots still to come after a loss of Redis), the shared
 /// pause's end and the theoretical arrival time (`tat`); `tat` moves one
@@ -23,16 +42,17 @@ use std::time::Duration;
 /// up from the slot before it, kept a day past the last booking): its
 /// holder waits to hear that the slot before it started. Returns the start,
 /// the interval used, the pause's end (0: none), the time the script ran
-/// and the slot's number.
+/// and the slot's number. Begins with [`CLOCK_PREAMBLE`] (`KEYS[5]`).
 const RESERVE: &str = r"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local interval = tonumber(ARGV[1])
 local slowest = tonumber(redis.call('GET', KEYS[3]) or 0) * tonumber(ARGV[2])
 if slowest > interval then interval = math.floor(slowest) end
-local pause = tonumber(redis.call('GET', KEYS[2]) or 0)
+local pause = kept(KEYS[2])
+if back > 0 and pause > now then
+  redis.call('SET', KEYS[2], string.format('%.0f', pause), 'PX', math.floor((pause - now) / 1000) + 1)
+end
 local held = now + tonumber(ARGV[3] or 0)
-local start = math.max(held, pause, tonumber(redis.call('GET', KEYS[1]) or 0))
+local start = math.max(held, pause, kept(KEYS[1]))
 local tat = start + interval
 redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX', math.floor((tat - now) / 1000) + 1000)
 local seq = redis.call('INCR', KEYS[4])
@@ -42,11 +62,9 @@ return {start, interval, pause, now, seq}
 
 /// Holds every start of the schedule until now + `ARGV[1]` us (or a later
 /// pause already set); the key expires with the pause. Returns the end and
-/// the time the script ran.
+/// the time the script ran. Begins with [`CLOCK_PREAMBLE`] (`KEYS[2]`).
 const PAUSE: &str = r"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local stop = math.max(now + tonumber(ARGV[1]), tonumber(redis.call('GET', KEYS[1]) or 0))
+local stop = math.max(now + tonumber(ARGV[1]), kept(KEYS[1]))
 redis.call('SET', KEYS[1], string.format('%.0f', stop), 'PX', math.floor((stop - now) / 1000) + 1)
 return {stop, now}
 ";
@@ -127,6 +145,11 @@ pub(super) struct Scripts {
     beat: Script,
 }
 
+/// `body` after [`CLOCK_PREAMBLE`], whose clock key is `KEYS[clock]`.
+fn with_clock(body: &str, clock: usize) -> String {
+    CLOCK_PREAMBLE.replace("KEYS[CLOCK]", &format!("KEYS[{clock}]")) + body
+}
+
 fn micros(duration: Duration) -> i64 {
     i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
 }
@@ -134,8 +157,8 @@ fn micros(duration: Duration) -> i64 {
 impl Scripts {
     pub(super) fn new() -> Scripts {
         Scripts {
-            reserve: Script::new(RESERVE),
-            pause: Script::new(PAUSE),
+            reserve: Script::new(&with_clock(RESERVE, 5)),
+            pause: Script::new(&with_clock(PAUSE, 2)),
             beat: Script::new(BEAT),
         }
     }
@@ -156,6 +179,7 @@ impl Scripts {
             .key(key.part("pause"))
             .key(key.part("slowest"))
             .key(key.part("seq"))
+            .key(key.part("clock"))
             .arg(micros(interval).max(1))
             .arg(format!("{margin:.6}"))
             .arg(micros(hold))
@@ -180,6 +204,7 @@ impl Scripts {
     ) -> RedisResult<(i64, i64)> {
         self.pause
             .key(key.part("pause"))
+            .key(key.part("clock"))
             .arg(micros(length))
             .invoke(con)
     }
