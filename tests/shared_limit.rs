@@ -496,6 +496,28 @@ fn a_redis_clock_that_went_back_holds_no_start_for_the_step() {
         "the slot came {wait:?} after it was asked for"
     );
     assert!(grant.paused_until.is_some(), "the pause still holds");
+    // The times written back shifted: the next slot follows on.
+    let next = limit.reserve(interval, 1.0).unwrap();
+    assert!(
+        next.start.saturating_duration_since(grant.start) < 200 * MS,
+        "the next slot came {:?} after",
+        next.start.saturating_duration_since(grant.start)
+    );
+    // A pause that ended before the step's time: gone, not outliving it.
+    let (seconds, micros): (i64, i64) = redis::cmd("TIME").query(&mut con).unwrap();
+    let now = seconds * 1_000_000 + micros;
+    for (part, at) in [("clock", now + 5_000_000), ("pause", now + 4_000_000)] {
+        redis::cmd("SET")
+            .arg(format!("{key}:{part}"))
+            .arg(at)
+            .query::<()>(&mut con)
+            .unwrap();
+    }
+    limit.reserve(interval, 1.0).unwrap();
+    let asked = Instant::now();
+    let after = limit.reserve(interval, 1.0).unwrap();
+    let wait = after.start.saturating_duration_since(asked);
+    assert!(wait < 800 * MS, "a slot {wait:?} after it was asked for");
 }
 
 /// Another process woke late for its slot and started just before ours

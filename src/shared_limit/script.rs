@@ -18,8 +18,10 @@ use std::time::Duration;
 /// since a script last ran on the schedule (`back`): the times kept (`tat`,
 /// the pause's end) are absolute, so after a step back, or a failover to a
 /// replica whose clock is behind, they would hold every start for as long.
-/// They are read less `back`. `KEYS[CLOCK]` keeps the latest time seen, a
-/// day past the last script.
+/// They are read less `back`, and written back so shifted (a key's expiry
+/// is on the clock before the step, so an old value would outlive the
+/// step). `KEYS[CLOCK]` keeps the latest time seen, a day past the last
+/// script.
 const CLOCK_PREAMBLE: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -50,6 +52,8 @@ if slowest > interval then interval = math.floor(slowest) end
 local pause = kept(KEYS[2])
 if back > 0 and pause > now then
   redis.call('SET', KEYS[2], string.format('%.0f', pause), 'PX', math.floor((pause - now) / 1000) + 1)
+elseif back > 0 then
+  redis.call('DEL', KEYS[2])
 end
 local held = now + tonumber(ARGV[3] or 0)
 local start = math.max(held, pause, kept(KEYS[1]))
