@@ -807,25 +807,34 @@ fn the_fallback_keeps_the_slowest_rate_and_starts_after_the_booked_slots() {
 /// Regression: a pause while Redis was lost kept the local slots it voided,
 /// so with a few threads waiting the first start after it came seconds
 /// late (the restart run of scripts/shared_limit.sh: no request for 2 s
-/// after a window spent at the loss).
+/// after a window spent at the loss). And a pause set right after a local
+/// slot came moved the next one to the pause's end, less than a share
+/// after it: onto another process's slots.
 #[test]
 fn a_pause_in_the_fallback_frees_the_local_slots_it_voids() {
     let mut redis = Redis::start();
     let schedule = SharedSchedule::new(connect(&redis.url(), "key-p", 10.0).unwrap());
-    let interval = Duration::from_millis(100);
-    let (_, second) = kill_and_book_twice(&mut redis, &schedule, interval);
-    let until = Instant::now() + 50 * MS;
-    assert!(
-        second + interval > until,
-        "the next local slot was after the pause"
-    );
-    schedule.pause(until, "window spent");
+    // Wide, so that the second slot is still to come on a busy machine.
+    let interval = Duration::from_millis(300);
+    let (first, second) = kill_and_book_twice(&mut redis, &schedule, interval);
+    assert!(second > Instant::now(), "the second slot is still to come");
+    schedule.pause(Instant::now() + 10 * MS, "a 429 in a row");
     let after = schedule.book(Instant::now(), interval);
-    assert!(
-        !after.turn,
-        "a slot at the pause's end, not a turn for later"
-    );
-    assert_eq!(after.start, until);
+    assert!(!after.turn, "the voided slot, not a turn for later");
+    assert_eq!(after.start, second, "free again, a share after the first");
+    assert_eq!(second - first, interval);
+    // Its time comes: the request left. A pause now keeps the next slot a
+    // share after it, not at the pause's end.
+    std::thread::sleep(after.start.saturating_duration_since(Instant::now()));
+    let until = Instant::now() + 20 * MS;
+    schedule.pause(until, "a 429 in a row");
+    let next = local_slot(&schedule, interval);
+    assert_eq!(next, after.start + interval);
+    // A pause longer than a share holds it to the pause's end.
+    let until = next + 3 * interval;
+    std::thread::sleep(next.saturating_duration_since(Instant::now()));
+    schedule.pause(until, "window spent");
+    assert_eq!(local_slot(&schedule, interval), until);
 }
 
 /// Regression: the fallback gave every waiting thread a local slot at once,

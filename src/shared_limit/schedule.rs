@@ -47,6 +47,8 @@ pub struct SharedSchedule {
     limit: SharedLimit,
     /// The fallback's next free slot (GCRA without burst).
     local_next: Mutex<Option<Instant>>,
+    /// The fallback's latest slot booked.
+    local_last: Mutex<Option<Instant>>,
     /// The latest start this process booked in Redis.
     last_shared: Mutex<Option<Instant>>,
 }
@@ -57,6 +59,7 @@ impl SharedSchedule {
         SharedSchedule {
             limit,
             local_next: Mutex::new(None),
+            local_last: Mutex::new(None),
             last_shared: Mutex::new(None),
         }
     }
@@ -135,6 +138,7 @@ impl SharedSchedule {
         if !turn {
             *last_shared = None;
             *next = Some(start + share);
+            *self.local_last.lock() = Some(start);
         }
         Booking {
             start: if turn {
@@ -153,11 +157,23 @@ impl SharedSchedule {
     /// lost only this process pauses (its caller does that anyway).
     pub fn pause(&self, until: Instant, reason: &str) -> Option<Instant> {
         // Our slots are void now (the limiter books again): no turn waits
-        // for them, and the local slots they held are free again (kept,
+        // for them, and a local slot still to come is free again (kept,
         // each waiting thread's slot would push the first start after the
-        // pause seconds further).
+        // pause seconds further). One that has come is not: its request
+        // left, and the next keeps a whole share after it. (A pause of an
+        // interval after two 429s in a row, set from its end, put this
+        // process's local slots onto another's: traced in a restart run
+        // of scripts/shared_limit.sh, 23 429s in the 3 s of the loss.)
         *self.last_shared.lock() = None;
-        *self.local_next.lock() = Some(until);
+        let mut next = self.local_next.lock();
+        let now = Instant::now();
+        let kept = match (*self.local_last.lock(), *next) {
+            (Some(last), Some(after)) if last <= now => Some(after),
+            (Some(last), _) if last > now => Some(last),
+            _ => None,
+        };
+        *next = Some(kept.map_or(until, |kept| kept.max(until)));
+        drop(next);
         self.limit.pause(until, reason).ok()
     }
 }
