@@ -213,9 +213,11 @@ impl Work for RestbWork {
     }
 
     fn panicked(&self, _job: &Job, message: &str) -> CallOutput {
+        // The outcome file keeps it: a panic deep in the transport may
+        // quote the request's URL, key and all.
         CallOutput::failed(
             None,
-            format!("internal error: {message}"),
+            format!("internal error: {}", self.client.redact(message)),
             GatewayHint::default(),
         )
     }
@@ -240,6 +242,22 @@ mod tests {
             models: models.map(|m| m.iter().map(|s| s.to_string()).collect()),
             line: 1,
         }
+    }
+
+    #[test]
+    fn a_panics_message_reaches_the_outcome_without_the_key() {
+        let key = crate::api::ClientKey::new("secret-client-key-123").unwrap();
+        let client = Client::new(key, &crate::api::ClientConfig::default()).unwrap();
+        let work = RestbWork::new(client);
+        let job =
+            jobs_from_records(vec![record("1", None)], &["re_logo".to_string()], false).remove(0);
+        let output = work.panicked(
+            &job,
+            "bad state at https://api.restb.ai/vision/v2/multipredict?client_key=secret-client-key-123",
+        );
+        let error = output.error.expect("a failure");
+        assert!(!error.contains("secret-client-key-123"), "{error}");
+        assert!(error.starts_with("internal error: bad state at"), "{error}");
     }
 
     #[test]

@@ -826,8 +826,7 @@ fn a_pause_in_the_fallback_frees_the_local_slots_it_voids() {
     // Its time comes: the request left. A pause now keeps the next slot a
     // share after it, not at the pause's end.
     std::thread::sleep(after.start.saturating_duration_since(Instant::now()));
-    let until = Instant::now() + 20 * MS;
-    schedule.pause(until, "a 429 in a row");
+    schedule.pause(after.start + 20 * MS, "a 429 in a row");
     let next = local_slot(&schedule, interval);
     assert_eq!(next, after.start + interval);
     // A pause longer than a share holds it to the pause's end.

@@ -218,6 +218,12 @@ impl Client {
         }
     }
 
+    /// `text` with the client key hidden, as in every message the client
+    /// gives: for texts that did not come through it (a panic's message).
+    pub fn redact(&self, text: &str) -> String {
+        self.key.redact(text).into_owned()
+    }
+
     /// The texts of `verdict` with the key redacted (messages then cut
     /// short), answers included: all of a JSON body that can reach an
     /// output, decoded (a body that is not JSON was redacted before it was
