@@ -520,6 +520,68 @@ fn a_redis_clock_that_went_back_holds_no_start_for_the_step() {
     assert!(wait < 800 * MS, "a slot {wait:?} after it was asked for");
 }
 
+/// Redis's time now, in microseconds; and sets `parts` of the schedule of
+/// `key` to the times given.
+fn redis_time_and_set(con: &mut redis::Connection, key: &str, parts: &[(&str, i64)]) -> i64 {
+    let (seconds, micros): (i64, i64) = redis::cmd("TIME").query(con).unwrap();
+    for (part, at) in parts {
+        redis::cmd("SET")
+            .arg(format!("{}:{part}", schedule_key(key)))
+            .arg(*at)
+            .query::<()>(con)
+            .unwrap();
+    }
+    seconds * 1_000_000 + micros
+}
+
+/// The review of the fix above: a step back first seen by a pause, or by
+/// nothing at all for a while (a long pause, no reservation), left `tat`
+/// on the old clock. Every script moves both times back, heartbeats too.
+#[test]
+fn a_step_back_seen_by_a_pause_or_a_heartbeat_moves_the_schedule_back_too() {
+    let redis = Redis::start();
+    let limit = connect(&redis.url(), "key-s", 10.0).unwrap();
+    let interval = Duration::from_millis(100);
+    limit.reserve(interval, 1.0).unwrap();
+    let mut con = redis::Client::open(redis.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let now = redis_time_and_set(&mut con, "key-s", &[]);
+    redis_time_and_set(
+        &mut con,
+        "key-s",
+        &[("clock", now + 5_000_000), ("tat", now + 5_100_000)],
+    );
+    limit.pause(Instant::now() + 200 * MS, "a 429").unwrap();
+    let asked = Instant::now();
+    let wait = limit
+        .reserve(interval, 1.0)
+        .unwrap()
+        .start
+        .saturating_duration_since(asked);
+    assert!(wait < 800 * MS, "after a pause, a slot {wait:?} later");
+    // Nothing but the heartbeat runs now.
+    let now = redis_time_and_set(&mut con, "key-s", &[]);
+    redis_time_and_set(
+        &mut con,
+        "key-s",
+        &[("clock", now + 5_000_000), ("tat", now + 5_100_000)],
+    );
+    let tat_key = format!("{}:tat", schedule_key("key-s"));
+    // A beat comes each second; time alone would take 4.6 s to pass the test.
+    let deadline = Instant::now() + Duration::from_millis(2_500);
+    loop {
+        let tat: Option<i64> = redis::cmd("GET").arg(&tat_key).query(&mut con).unwrap();
+        let now = redis_time_and_set(&mut con, "key-s", &[]);
+        if tat.is_none_or(|tat| tat < now + 500_000) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no heartbeat moved tat back");
+        std::thread::sleep(50 * MS);
+    }
+}
+
 /// Another process woke late for its slot and started just before ours
 /// came; its start was not heard yet. Ours waits to hear it and then keeps
 /// the whole gap after it: on a leaky bucket two requests that close are

@@ -157,7 +157,8 @@ impl SharedSchedule {
     /// lost only this process pauses (its caller does that anyway).
     pub fn pause(&self, until: Instant, reason: &str) -> Option<Instant> {
         // Our slots are void now (the limiter books again): no turn waits
-        // for them, and a local slot still to come is free again (kept,
+        // for them, and the latest local slot, if still to come, is free
+        // again (kept,
         // each waiting thread's slot would push the first start after the
         // pause seconds further). One that has come is not: its request
         // left, and the next keeps a whole share after it. (A pause of an

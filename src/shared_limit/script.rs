@@ -14,24 +14,30 @@ use super::key::ScheduleKey;
 use redis::{Connection, RedisResult, Script};
 use std::time::Duration;
 
-/// Redis's time now (`now`, microseconds), and how far its clock went back
-/// since a script last ran on the schedule (`back`): the times kept (`tat`,
-/// the pause's end) are absolute, so after a step back, or a failover to a
-/// replica whose clock is behind, they would hold every start for as long.
-/// They are read less `back`, and written back so shifted (a key's expiry
-/// is on the clock before the step, so an old value would outlive the
-/// step). `KEYS[CLOCK]` keeps the latest time seen, a day past the last
-/// script.
+/// Redis's time now (`now`, microseconds). The times the schedule keeps
+/// (`tat`, the pause's end) are absolute, so after a step back of Redis's
+/// clock, or a failover to a replica whose clock is behind, they would hold
+/// every start for as long. Every script (each heartbeat too, so a step
+/// during a long pause is seen within a beat) first compares now with the
+/// latest time any script saw (`KEYS[CLOCK]`, kept a day) and moves both
+/// times back by the difference, deleting one that is then over (its key's
+/// expiry is on the clock before the step: left, it would outlive it).
+/// Every process on a key must run a restb that does this: an older one
+/// writes times on the new clock without saying so.
 const CLOCK_PREAMBLE: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local seen = tonumber(redis.call('GET', KEYS[CLOCK]) or 0)
-local back = math.max(0, seen - now)
+local back = math.max(0, tonumber(redis.call('GET', KEYS[CLOCK]) or 0) - now)
 redis.call('SET', KEYS[CLOCK], string.format('%.0f', now), 'PX', 86400000)
-local function kept(key)
-  local at = tonumber(redis.call('GET', key) or 0)
-  if at > 0 then at = at - back end
-  return at
+if back > 0 then
+  for _, key in ipairs({KEYS[TAT], KEYS[PAUSE]}) do
+    local at = tonumber(redis.call('GET', key) or 0) - back
+    if at > now then
+      redis.call('SET', key, string.format('%.0f', at), 'PX', math.floor((at - now) / 1000) + 1000)
+    else
+      redis.call('DEL', key)
+    end
+  end
 end
 ";
 
@@ -44,19 +50,14 @@ end
 /// up from the slot before it, kept a day past the last booking): its
 /// holder waits to hear that the slot before it started. Returns the start,
 /// the interval used, the pause's end (0: none), the time the script ran
-/// and the slot's number. Begins with [`CLOCK_PREAMBLE`] (`KEYS[5]`).
+/// and the slot's number. After [`CLOCK_PREAMBLE`] (`KEYS[5]`).
 const RESERVE: &str = r"
 local interval = tonumber(ARGV[1])
 local slowest = tonumber(redis.call('GET', KEYS[3]) or 0) * tonumber(ARGV[2])
 if slowest > interval then interval = math.floor(slowest) end
-local pause = kept(KEYS[2])
-if back > 0 and pause > now then
-  redis.call('SET', KEYS[2], string.format('%.0f', pause), 'PX', math.floor((pause - now) / 1000) + 1)
-elseif back > 0 then
-  redis.call('DEL', KEYS[2])
-end
+local pause = tonumber(redis.call('GET', KEYS[2]) or 0)
 local held = now + tonumber(ARGV[3] or 0)
-local start = math.max(held, pause, kept(KEYS[1]))
+local start = math.max(held, pause, tonumber(redis.call('GET', KEYS[1]) or 0))
 local tat = start + interval
 redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX', math.floor((tat - now) / 1000) + 1000)
 local seq = redis.call('INCR', KEYS[4])
@@ -66,9 +67,9 @@ return {start, interval, pause, now, seq}
 
 /// Holds every start of the schedule until now + `ARGV[1]` us (or a later
 /// pause already set); the key expires with the pause. Returns the end and
-/// the time the script ran. Begins with [`CLOCK_PREAMBLE`] (`KEYS[2]`).
+/// the time the script ran. After [`CLOCK_PREAMBLE`] (`KEYS[2]`).
 const PAUSE: &str = r"
-local stop = math.max(now + tonumber(ARGV[1]), kept(KEYS[1]))
+local stop = math.max(now + tonumber(ARGV[1]), tonumber(redis.call('GET', KEYS[1]) or 0))
 redis.call('SET', KEYS[1], string.format('%.0f', stop), 'PX', math.floor((stop - now) / 1000) + 1)
 return {stop, now}
 ";
@@ -79,9 +80,8 @@ return {stop, now}
 /// heartbeat lapsed, and stores the slowest live interval for RESERVE.
 /// Returns the number of live processes, the slowest interval and the
 /// widest margin (ppm: Redis turns a script's numbers into integers).
+/// After [`CLOCK_PREAMBLE`] (`KEYS[5]`).
 const BEAT: &str = r"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local ttl = tonumber(ARGV[3])
 if ARGV[2] == '' then
   redis.call('ZREM', KEYS[1], ARGV[1])
@@ -149,9 +149,14 @@ pub(super) struct Scripts {
     beat: Script,
 }
 
-/// `body` after [`CLOCK_PREAMBLE`], whose clock key is `KEYS[clock]`.
-fn with_clock(body: &str, clock: usize) -> String {
-    CLOCK_PREAMBLE.replace("KEYS[CLOCK]", &format!("KEYS[{clock}]")) + body
+/// `body` after [`CLOCK_PREAMBLE`], which finds the clock's, `tat`'s and
+/// the pause's keys at these places of `KEYS`.
+fn with_clock(body: &str, clock: usize, [tat, pause]: [usize; 2]) -> String {
+    CLOCK_PREAMBLE
+        .replace("KEYS[CLOCK]", &format!("KEYS[{clock}]"))
+        .replace("KEYS[TAT]", &format!("KEYS[{tat}]"))
+        .replace("KEYS[PAUSE]", &format!("KEYS[{pause}]"))
+        + body
 }
 
 fn micros(duration: Duration) -> i64 {
@@ -161,9 +166,9 @@ fn micros(duration: Duration) -> i64 {
 impl Scripts {
     pub(super) fn new() -> Scripts {
         Scripts {
-            reserve: Script::new(&with_clock(RESERVE, 5)),
-            pause: Script::new(&with_clock(PAUSE, 2)),
-            beat: Script::new(BEAT),
+            reserve: Script::new(&with_clock(RESERVE, 5, [1, 2])),
+            pause: Script::new(&with_clock(PAUSE, 2, [3, 1])),
+            beat: Script::new(&with_clock(BEAT, 5, [6, 7])),
         }
     }
 
@@ -209,6 +214,7 @@ impl Scripts {
         self.pause
             .key(key.part("pause"))
             .key(key.part("clock"))
+            .key(key.part("tat"))
             .arg(micros(length))
             .invoke(con)
     }
@@ -233,6 +239,9 @@ impl Scripts {
             .key(key.part("rates"))
             .key(key.part("slowest"))
             .key(key.part("margins"))
+            .key(key.part("clock"))
+            .key(key.part("tat"))
+            .key(key.part("pause"))
             .arg(id)
             .arg(interval)
             .arg(ttl_ms)
