@@ -582,6 +582,38 @@ fn a_step_back_seen_by_a_pause_or_a_heartbeat_moves_the_schedule_back_too() {
     }
 }
 
+/// A process gone whose last heartbeat was written before a step back of
+/// Redis's clock stops counting as live a heartbeat's lifetime after it,
+/// not that plus the step.
+#[test]
+fn a_process_gone_before_a_step_back_stops_counting_in_its_time() {
+    let redis = Redis::start();
+    let limit = connect(&redis.url(), "key-g", 10.0).unwrap();
+    let mut con = redis::Client::open(redis.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let now = redis_time_and_set(&mut con, "key-g", &[]);
+    // Its heartbeat, as a clock 20 s ahead wrote it: live for 3 s more.
+    redis_time_and_set(&mut con, "key-g", &[("clock", now + 20_000_000)]);
+    redis::cmd("ZADD")
+        .arg(format!("{}:procs", schedule_key("key-g")))
+        .arg(now + 23_000_000)
+        .arg("gone")
+        .query::<()>(&mut con)
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while limit.peers().live != 2 {
+        assert!(Instant::now() < deadline, "the other never counted");
+        std::thread::sleep(50 * MS);
+    }
+    let deadline = Instant::now() + Duration::from_secs(6);
+    while limit.peers().live != 1 {
+        assert!(Instant::now() < deadline, "the process gone still counts");
+        std::thread::sleep(50 * MS);
+    }
+}
+
 /// Another process woke late for its slot and started just before ours
 /// came; its start was not heard yet. Ours waits to hear it and then keeps
 /// the whole gap after it: on a leaky bucket two requests that close are

@@ -83,6 +83,14 @@ return {stop, now}
 /// After [`CLOCK_PREAMBLE`] (`KEYS[5]`).
 const BEAT: &str = r"
 local ttl = tonumber(ARGV[3])
+if back > 0 then
+  -- The heartbeats' ends are Redis times too: after a step back, a process
+  -- gone would count as live for as long as the step.
+  local beats = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+  for i = 1, #beats, 2 do
+    redis.call('ZADD', KEYS[1], string.format('%.0f', tonumber(beats[i + 1]) - back), beats[i])
+  end
+end
 if ARGV[2] == '' then
   redis.call('ZREM', KEYS[1], ARGV[1])
   redis.call('HDEL', KEYS[2], ARGV[1])
