@@ -470,24 +470,17 @@ fn a_redis_clock_that_went_back_holds_no_start_for_the_step() {
     let limit = connect(&redis.url(), "key-c", 10.0).unwrap();
     let interval = Duration::from_millis(100);
     limit.reserve(interval, 1.0).unwrap();
-    let mut con = redis::Client::open(redis.url())
-        .unwrap()
-        .get_connection()
-        .unwrap();
-    let (seconds, micros): (i64, i64) = redis::cmd("TIME").query(&mut con).unwrap();
-    let ahead = seconds * 1_000_000 + micros + 5_000_000;
-    let key = schedule_key("key-c");
-    for (part, at) in [
-        ("clock", ahead),
-        ("tat", ahead + 100_000),
-        ("pause", ahead + 300_000),
-    ] {
-        redis::cmd("SET")
-            .arg(format!("{key}:{part}"))
-            .arg(at)
-            .query::<()>(&mut con)
-            .unwrap();
-    }
+    let mut con = admin(&redis);
+    let ahead = redis_time_and_set(&mut con, "key-c", &[]) + 5_000_000;
+    redis_time_and_set(
+        &mut con,
+        "key-c",
+        &[
+            ("clock", ahead),
+            ("tat", ahead + 100_000),
+            ("pause", ahead + 300_000),
+        ],
+    );
     let asked = Instant::now();
     let grant = limit.reserve(interval, 1.0).unwrap();
     let wait = grant.start.saturating_duration_since(asked);
@@ -504,20 +497,26 @@ fn a_redis_clock_that_went_back_holds_no_start_for_the_step() {
         next.start.saturating_duration_since(grant.start)
     );
     // A pause that ended before the step's time: gone, not outliving it.
-    let (seconds, micros): (i64, i64) = redis::cmd("TIME").query(&mut con).unwrap();
-    let now = seconds * 1_000_000 + micros;
-    for (part, at) in [("clock", now + 5_000_000), ("pause", now + 4_000_000)] {
-        redis::cmd("SET")
-            .arg(format!("{key}:{part}"))
-            .arg(at)
-            .query::<()>(&mut con)
-            .unwrap();
-    }
+    let now = redis_time_and_set(&mut con, "key-c", &[]);
+    redis_time_and_set(
+        &mut con,
+        "key-c",
+        &[("clock", now + 5_000_000), ("pause", now + 4_000_000)],
+    );
     limit.reserve(interval, 1.0).unwrap();
     let asked = Instant::now();
     let after = limit.reserve(interval, 1.0).unwrap();
     let wait = after.start.saturating_duration_since(asked);
     assert!(wait < 800 * MS, "a slot {wait:?} after it was asked for");
+}
+
+/// A connection of the test's own to `redis`, to read and write the
+/// schedule's keys as another process (or another host's clock) would.
+fn admin(redis: &Redis) -> redis::Connection {
+    redis::Client::open(redis.url())
+        .unwrap()
+        .get_connection()
+        .unwrap()
 }
 
 /// Redis's time now, in microseconds; and sets `parts` of the schedule of
@@ -543,10 +542,7 @@ fn a_step_back_seen_by_a_pause_or_a_heartbeat_moves_the_schedule_back_too() {
     let limit = connect(&redis.url(), "key-s", 10.0).unwrap();
     let interval = Duration::from_millis(100);
     limit.reserve(interval, 1.0).unwrap();
-    let mut con = redis::Client::open(redis.url())
-        .unwrap()
-        .get_connection()
-        .unwrap();
+    let mut con = admin(&redis);
     let now = redis_time_and_set(&mut con, "key-s", &[]);
     redis_time_and_set(
         &mut con,
@@ -589,10 +585,7 @@ fn a_step_back_seen_by_a_pause_or_a_heartbeat_moves_the_schedule_back_too() {
 fn a_process_gone_before_a_step_back_stops_counting_in_its_time() {
     let redis = Redis::start();
     let limit = connect(&redis.url(), "key-g", 10.0).unwrap();
-    let mut con = redis::Client::open(redis.url())
-        .unwrap()
-        .get_connection()
-        .unwrap();
+    let mut con = admin(&redis);
     let now = redis_time_and_set(&mut con, "key-g", &[]);
     // Its heartbeat, as a clock 20 s ahead wrote it: live for 3 s more.
     redis_time_and_set(&mut con, "key-g", &[("clock", now + 20_000_000)]);
