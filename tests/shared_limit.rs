@@ -5,6 +5,7 @@
 mod common;
 
 use common::redis_server::{free_port, Redis};
+use common::wait_until;
 
 use restb::api::ClientKey;
 use restb::limiter::{
@@ -566,16 +567,15 @@ fn a_step_back_seen_by_a_pause_or_a_heartbeat_moves_the_schedule_back_too() {
     );
     let tat_key = format!("{}:tat", schedule_key("key-s"));
     // A beat comes each second; time alone would take 4.6 s to pass the test.
-    let deadline = Instant::now() + Duration::from_millis(2_500);
-    loop {
-        let tat: Option<i64> = redis::cmd("GET").arg(&tat_key).query(&mut con).unwrap();
-        let now = redis_time_and_set(&mut con, "key-s", &[]);
-        if tat.is_none_or(|tat| tat < now + 500_000) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "no heartbeat moved tat back");
-        std::thread::sleep(50 * MS);
-    }
+    wait_until(
+        Duration::from_millis(2_500),
+        "a heartbeat moving tat back",
+        || {
+            let tat: Option<i64> = redis::cmd("GET").arg(&tat_key).query(&mut con).unwrap();
+            let now = redis_time_and_set(&mut con, "key-s", &[]);
+            tat.is_none_or(|tat| tat < now + 500_000)
+        },
+    );
 }
 
 /// A process gone whose last heartbeat was written before a step back of
@@ -595,16 +595,14 @@ fn a_process_gone_before_a_step_back_stops_counting_in_its_time() {
         .arg("gone")
         .query::<()>(&mut con)
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(3);
-    while limit.peers().live != 2 {
-        assert!(Instant::now() < deadline, "the other never counted");
-        std::thread::sleep(50 * MS);
-    }
-    let deadline = Instant::now() + Duration::from_secs(6);
-    while limit.peers().live != 1 {
-        assert!(Instant::now() < deadline, "the process gone still counts");
-        std::thread::sleep(50 * MS);
-    }
+    wait_until(Duration::from_secs(3), "the other counted", || {
+        limit.peers().live == 2
+    });
+    wait_until(
+        Duration::from_secs(6),
+        "the process gone no longer counted",
+        || limit.peers().live == 1,
+    );
 }
 
 /// Another process woke late for its slot and started just before ours
