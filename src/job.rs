@@ -6,6 +6,7 @@ use crate::limiter::GatewayHint;
 use crate::pool::{Attempt, Work};
 use parking_lot::Mutex;
 use serde_json::Value;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -210,6 +211,10 @@ impl Work for RestbWork {
                 })
             }
         }
+    }
+
+    fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        Cow::Owned(self.client.redact(text))
     }
 
     fn panicked(&self, _job: &Job, message: &str) -> CallOutput {

@@ -6,6 +6,7 @@ use indicatif::ProgressBar;
 use log::{LevelFilter, Log, Metadata, Record};
 use parking_lot::Mutex;
 use restb::api::KeySafeLog;
+use std::borrow::Cow;
 
 /// The progress bar on screen, if any: log lines are printed above it.
 static PROGRESS: Mutex<Option<ProgressBar>> = Mutex::new(None);
@@ -30,14 +31,31 @@ impl Log for AboveProgress {
             return;
         }
         let bar = PROGRESS.lock().clone();
+        let print = || with_key_hidden(record, |record| self.inner.log(record));
         match bar {
-            Some(bar) => bar.suspend(|| self.inner.log(record)),
-            None => self.inner.log(record),
+            Some(bar) => bar.suspend(print),
+            None => print(),
         }
     }
 
     fn flush(&self) {
         self.inner.flush();
+    }
+}
+
+/// Calls `log` with `record`, or with a copy of it whose text has the
+/// client key hidden when it held the key.
+fn with_key_hidden(record: &Record<'_>, log: impl FnOnce(&Record<'_>)) {
+    let text = record.args().to_string();
+    match crate::hidden_key::redact(&text) {
+        Cow::Borrowed(_) => log(record),
+        Cow::Owned(hidden) => log(&Record::builder()
+            .args(format_args!("{hidden}"))
+            .metadata(record.metadata().clone())
+            .module_path(record.module_path())
+            .file(record.file())
+            .line(record.line())
+            .build()),
     }
 }
 
@@ -69,5 +87,35 @@ pub fn init(quiet: bool) {
     let max_level = inner.filter();
     if log::set_boxed_logger(Box::new(KeySafeLog(AboveProgress { inner }))).is_ok() {
         log::set_max_level(max_level);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hidden_key::{hide, TEST_KEY};
+
+    #[test]
+    fn a_record_quoting_the_key_is_printed_without_it() {
+        hide(&restb::api::ClientKey::new(TEST_KEY).unwrap());
+        let printed = |args: std::fmt::Arguments<'_>| {
+            let mut text = None;
+            let record = Record::builder()
+                .args(args)
+                .level(log::Level::Warn)
+                .target("ureq")
+                .build();
+            with_key_hidden(&record, |record| {
+                assert_eq!(record.level(), log::Level::Warn);
+                assert_eq!(record.target(), "ureq");
+                text = Some(record.args().to_string());
+            });
+            text.unwrap()
+        };
+        assert_eq!(
+            printed(format_args!("GET /x?client_key={TEST_KEY} failed")),
+            "GET /x?client_key=*** failed"
+        );
+        assert_eq!(printed(format_args!("no key here")), "no key here");
     }
 }

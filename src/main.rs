@@ -23,12 +23,14 @@ macro_rules! eprint {
 
 mod bench;
 mod cli;
+mod hidden_key;
 mod logging;
 mod signals;
 
 use clap::Parser;
 use cli::{execute, Cli};
 use restb::stop::Stop;
+use std::io::Write;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -39,10 +41,11 @@ fn main() -> ExitCode {
     // write must not fail loudly: a panic inside the hook aborts.
     std::panic::set_hook(Box::new(|info| {
         let thread = std::thread::current();
-        eprintln!(
+        let line = format!(
             "Error: internal error in thread {}: {info}",
             thread.name().unwrap_or("?")
         );
+        let _ = writeln!(std::io::stderr(), "{}", hidden_key::redact(&line));
     }));
     let stop = Stop::new();
     signals::install(&stop);

@@ -549,6 +549,77 @@ fn a_panic_outside_the_jobs_code_aborts_the_run_instead_of_hanging() {
     assert_eq!(summary.finished + summary.unfinished, 50);
 }
 
+/// A work holding a secret that its jobs' panics quote, and a budget
+/// counter that quotes it when it breaks at its fourth start.
+struct Leaky;
+
+const SECRET: &str = "s3cret-client-key";
+
+impl Work for Leaky {
+    type Job = usize;
+    type Output = String;
+
+    fn attempt(&self, job: &usize) -> Attempt<String> {
+        panic!("job {job} broke at https://api/?client_key={SECRET}")
+    }
+
+    fn panicked(&self, _job: &usize, message: &str) -> String {
+        message.to_string()
+    }
+
+    fn redact<'a>(&self, text: &'a str) -> std::borrow::Cow<'a, str> {
+        text.replace(SECRET, "***").into()
+    }
+}
+
+#[derive(Debug)]
+struct LeakyBudget(AtomicUsize);
+
+impl restb::pool::BudgetCounter for LeakyBudget {
+    fn take(&self) -> Result<bool, String> {
+        assert!(
+            self.0.fetch_add(1, Ordering::SeqCst) != 3,
+            "the counter broke holding {SECRET}"
+        );
+        Ok(true)
+    }
+}
+
+/// A panic's message reaches the outcome, the log and the run's ending
+/// through the work's `redact`: the work knows its secrets, the pool not.
+#[test]
+fn a_panics_message_leaves_the_pool_redacted_by_the_work() {
+    let ended = ends_within(Duration::from_secs(20), || {
+        let mut config = unpaced(1, fast_retries(1));
+        config.shared_budget = Some(restb::pool::SharedBudget::new(std::sync::Arc::new(
+            LeakyBudget(AtomicUsize::new(0)),
+        )));
+        let mut outputs = Vec::new();
+        let summary = Pool::new(config, Stop::new()).run(&Leaky, 0..10, |finished| {
+            outputs.push(finished.output);
+            Ok(())
+        });
+        (summary, outputs)
+    });
+    let (summary, outputs) = ended.expect("hung").expect("the run panicked");
+    assert_eq!(outputs.len(), 3, "{outputs:?}");
+    for output in &outputs {
+        assert!(
+            output.contains("client_key=***") && !output.contains(SECRET),
+            "{output}"
+        );
+    }
+    match summary.ending {
+        Ending::Aborted {
+            reason: AbortReason::Internal(message),
+        } => assert!(
+            message.contains("the counter broke holding ***") && !message.contains(SECRET),
+            "{message}"
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
 /// Regression: a stop with an endless job iterator counted the jobs never
 /// fed by draining the iterator, which never ended (a channel's iterator,
 /// whose producer waits, never would either).

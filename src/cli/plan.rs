@@ -234,6 +234,7 @@ fn parse_key(text: &str, source: &str) -> Result<ClientKey, UsageError> {
             if length == 1 { "" } else { "s" }
         )));
     }
+    crate::hidden_key::hide(&key);
     Ok(key)
 }
 

@@ -2,6 +2,7 @@
 //! ([`Attempt`]), and a job with its terminal outcome ([`Finished`]).
 
 use crate::limiter::GatewayHint;
+use std::borrow::Cow;
 use std::time::Duration;
 
 /// How one try of a job ended.
@@ -39,8 +40,16 @@ pub trait Work: Sync {
     /// Runs one try of `job`. Called from a worker thread; may block.
     fn attempt(&self, job: &Self::Job) -> Attempt<Self::Output>;
 
-    /// The output to record when [`Work::attempt`] panicked with `message`.
+    /// The output to record when [`Work::attempt`] panicked with `message`
+    /// (passed through [`Work::redact`] first).
     fn panicked(&self, job: &Self::Job, message: &str) -> Self::Output;
+
+    /// `text`, a panic's message that the pool logs or ends the run with,
+    /// with the secrets this work holds hidden: a panic in a transport may
+    /// quote a request's URL, key and all. Defaults to the text as it is.
+    fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        Cow::Borrowed(text)
+    }
 
     /// What the reply behind `output` said about the gateway's limits (its
     /// rate-limit headers), for the limiter to learn from. Defaults to none.

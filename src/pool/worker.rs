@@ -34,7 +34,10 @@ impl<W: Work> Engine<'_, W> {
     pub(super) fn worker_guarded(&self, sink: SinkSender<W>, rng: fastrand::Rng) {
         let looped = catch_unwind(AssertUnwindSafe(|| self.worker_loop(sink, rng)));
         if let Err(payload) = looped {
-            let message = panic_message(payload.as_ref());
+            let message = self
+                .work
+                .redact(&panic_message(payload.as_ref()))
+                .into_owned();
             log::error!("internal error in a worker, stopping the run: {message}");
             self.halt.abort(AbortReason::Internal(message));
         }
@@ -110,7 +113,10 @@ impl<W: Work> Engine<'_, W> {
         if let Err(payload) = handled {
             // A bug outside the job's own code: its job may be lost to this
             // run, so stop cleanly (resumable) rather than wait for it forever.
-            let message = panic_message(payload.as_ref());
+            let message = self
+                .work
+                .redact(&panic_message(payload.as_ref()))
+                .into_owned();
             log::error!("internal error, stopping the run: {message}");
             self.halt.abort(AbortReason::Internal(message));
         }
@@ -127,7 +133,10 @@ impl<W: Work> Engine<'_, W> {
         let start = Instant::now();
         let attempt = catch_unwind(AssertUnwindSafe(|| self.work.attempt(&tracked.job)))
             .unwrap_or_else(|payload| {
-                let message = panic_message(payload.as_ref());
+                let message = self
+                    .work
+                    .redact(&panic_message(payload.as_ref()))
+                    .into_owned();
                 log::error!("a job panicked: {message}");
                 Attempt::Failure(self.work.panicked(&tracked.job, &message))
             });
