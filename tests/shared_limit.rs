@@ -382,6 +382,32 @@ fn a_subscriber_cut_off_without_a_word_reconnects() {
     );
 }
 
+/// A publishing connection cut off without a word takes the starts told
+/// and passes none (a write fails only once TCP gives up, minutes later):
+/// the others heard nothing of them. A process whose subscriber does not
+/// hear its own starts back reopens the connection that tells them.
+#[test]
+fn a_publisher_cut_off_without_a_word_reconnects() {
+    let redis = Redis::start();
+    let proxy = Silent::to(redis.port);
+    let listener = connect(&redis.url(), "key-e", 100.0).unwrap();
+    let teller = connect(&proxy.url(), "key-e", 100.0).unwrap();
+    for limit in [&listener, &teller] {
+        limit.reserve(Duration::from_millis(10), 1.0).unwrap();
+    }
+    let began = Instant::now();
+    assert!(
+        hears_a_start_after(&listener, &teller, began, Duration::from_secs(10)),
+        "never heard a start before the cut"
+    );
+    proxy.cut();
+    let cut = Instant::now();
+    assert!(
+        hears_a_start_after(&listener, &teller, cut, Duration::from_secs(15)),
+        "the teller's starts unheard since the cut"
+    );
+}
+
 /// `teller` tells that it started slot `seq` until `limit` has heard it
 /// (bounded): the subscriber and the publishing side connect in the
 /// background. Before a process has heard a start from another it reports

@@ -46,6 +46,13 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 /// the gap after the others' starts would be lost without a warning.
 const PING_EVERY: Duration = Duration::from_secs(2);
 const PING_WAIT: Duration = Duration::from_secs(1);
+/// A notice of ours not heard back by our own subscriber within this long
+/// (while it listens) means the publishing connection passes nothing: it is
+/// reopened. Redis hands a notice to every subscriber in well under a
+/// millisecond; a connection cut off without a word (a NAT's state dropped)
+/// takes writes for minutes before one fails, and meanwhile the others
+/// hear none of our starts.
+const ECHO_WAIT: Duration = Duration::from_secs(2);
 
 /// The publishing side and the latest start seen from the others.
 pub(super) struct Starts {
@@ -66,6 +73,10 @@ pub(super) struct Starts {
     /// were not heard: slots below it are not waited for (nor, unknown,
     /// are they known started: see `slot_unheard`).
     first_heard: AtomicU64,
+    /// When the oldest notice sent since our subscriber last heard one of
+    /// ours back was sent, in nanoseconds since `epoch` plus one (0: none
+    /// waits). See [`ECHO_WAIT`].
+    unechoed: AtomicU64,
 }
 
 impl std::fmt::Debug for Starts {
@@ -87,6 +98,7 @@ impl Starts {
             through: AtomicU64::new(0),
             listening: AtomicBool::new(false),
             first_heard: AtomicU64::new(0),
+            unechoed: AtomicU64::new(0),
         }
     }
 
@@ -125,7 +137,19 @@ impl Starts {
         };
         if con.send_packed_command(command).is_err() {
             *publishing = None;
+        } else if self.listening() {
+            let _ = self.unechoed.compare_exchange(
+                0,
+                self.one_up(Instant::now()),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            );
         }
+    }
+
+    /// Our subscriber heard a notice of ours: the publishing side passes.
+    fn echoed(&self) {
+        self.unechoed.store(0, Ordering::Release);
     }
 
     /// Whether the subscriber is listening to the others.
@@ -171,13 +195,33 @@ impl Starts {
     }
 
     fn saw(&self, at: Instant) {
-        let nanos = at.saturating_duration_since(self.epoch).as_nanos();
-        let one_up = u64::try_from(nanos).unwrap_or(u64::MAX - 1) + 1;
-        self.latest.fetch_max(one_up, Ordering::AcqRel);
+        self.latest.fetch_max(self.one_up(at), Ordering::AcqRel);
     }
 
+    /// `at` in nanoseconds since `epoch`, plus one (0 stands for none).
+    fn one_up(&self, at: Instant) -> u64 {
+        let nanos = at.saturating_duration_since(self.epoch).as_nanos();
+        u64::try_from(nanos).unwrap_or(u64::MAX - 1) + 1
+    }
+
+    /// Whether the publishing connection must be (re)opened: it was lost,
+    /// or our subscriber, listening, has not heard a notice of ours back
+    /// for [`ECHO_WAIT`] (then it is dropped here).
     pub(super) fn needs_restore(&self) -> bool {
-        self.publishing.lock().is_none()
+        let mut publishing = self.publishing.lock();
+        let unechoed = self.unechoed.load(Ordering::Acquire);
+        let sent = self.epoch + Duration::from_nanos(unechoed.saturating_sub(1));
+        if publishing.is_some() && unechoed != 0 && self.listening() && sent.elapsed() >= ECHO_WAIT
+        {
+            log::warn!(
+                "shared limit: our starts were not heard back for {} s: reopening the \
+                 connection that tells them",
+                ECHO_WAIT.as_secs()
+            );
+            *publishing = None;
+            self.unechoed.store(0, Ordering::Release);
+        }
+        publishing.is_none()
     }
 
     /// Puts `con` in place as the publishing connection, its replies off.
@@ -257,6 +301,8 @@ fn listen(inner: &Inner, con: &mut Connection, stopped: &Receiver<()>) -> bool {
         return false;
     }
     inner.starts.first_heard.store(0, Ordering::Release);
+    // Notices sent while nobody listened cannot come back.
+    inner.starts.unechoed.store(0, Ordering::Release);
     inner.starts.listening.store(true, Ordering::Release);
     let mut last_heard = Instant::now();
     loop {
@@ -284,6 +330,7 @@ fn listen(inner: &Inner, con: &mut Connection, stopped: &Receiver<()>) -> bool {
                     continue;
                 };
                 if id == inner.id {
+                    inner.starts.echoed();
                     continue;
                 }
                 if message.get_channel_name() == rounds_channel {
