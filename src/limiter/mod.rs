@@ -68,7 +68,7 @@ pub use wait::STOP_POLL;
 
 use departure::DepartureMark;
 use learn::Learner;
-use parking_lot::{Condvar, Mutex};
+use parking_lot::{Condvar, Mutex, MutexGuard};
 use schedule::Schedule;
 use std::sync::atomic::{AtomicU32, AtomicU64};
 use std::sync::Arc;
@@ -272,8 +272,10 @@ impl<C: Clock> Limiter<C> {
 
     /// [`Limiter::pause_until`], decided at `now`.
     pub fn pause_at(&self, until: Instant, now: Now) -> Pause {
-        let pause = self.state.lock().schedule.pause(until, now);
+        let mut state = self.state.lock();
+        let pause = state.schedule.pause(until, now);
         self.wake.notify_all();
+        tell_pause(state);
         pause
     }
 
@@ -323,6 +325,7 @@ impl<C: Clock> Limiter<C> {
         if state.schedule.generation() != before {
             self.wake.notify_all();
         }
+        tell_pause(state);
         learned
     }
 
@@ -330,6 +333,16 @@ impl<C: Clock> Limiter<C> {
     #[cfg(test)]
     fn generation(&self) -> u64 {
         self.state.lock().schedule.generation()
+    }
+}
+
+/// Tells the shared schedule, if any, of a pause the lesson under `state`
+/// set, once the lock is let go (see [`Schedule::take_untold_pause`]).
+fn tell_pause(mut state: MutexGuard<'_, State>) {
+    let untold = state.schedule.take_untold_pause();
+    drop(state);
+    if let Some((shared, until)) = untold {
+        shared.slots().pause(until, "a rate-limit reply");
     }
 }
 

@@ -67,6 +67,9 @@ pub(super) struct Schedule {
     paused_until: Option<Instant>,
     /// See [`Schedule::take_shared_pause_heard`].
     shared_pause_heard: Option<Instant>,
+    /// A pause not yet told to the shared schedule: see
+    /// [`Schedule::take_untold_pause`].
+    untold_pause: Option<Instant>,
     generation: u64,
     /// The share of the allotted rate in force (AIMD), 1.0 = all of it.
     share: f64,
@@ -94,6 +97,7 @@ impl Schedule {
             align_start: false,
             paused_until: None,
             shared_pause_heard: None,
+            untold_pause: None,
             generation: 0,
             share: 1.0,
             booked_share: 1.0,
@@ -368,6 +372,15 @@ impl Schedule {
         windows.shared()
     }
 
+    /// The pause set since the last call, for the caller to tell the shared
+    /// schedule once it has let go of the limiter's lock: telling takes a
+    /// round trip to the store (Redis), up to its timeout if the store went
+    /// silent, and every start of this process would wait for it.
+    pub(super) fn take_untold_pause(&mut self) -> Option<(SharedPacing, Instant)> {
+        let until = self.untold_pause.take()?;
+        Some((self.shared.clone()?, until))
+    }
+
     /// Back to even pacing for good. The windows were not what limits us
     /// (the layer that rejects is another one), so waiting out the
     /// wall-clock window would waste it: pacing resumes one interval from
@@ -424,8 +437,8 @@ impl Schedule {
             );
         }
         self.next_generation();
-        if let Some(shared) = &self.shared {
-            shared.slots().pause(until, "a rate-limit reply");
+        if self.shared.is_some() {
+            self.untold_pause = Some(until);
         }
         Pause {
             at: now.instant,

@@ -412,22 +412,33 @@ mod tests {
     }
 
     /// A schedule whose answer takes as long as the test says (a Redis
-    /// round trip on a loaded machine).
+    /// round trip on a loaded machine): to a reservation, and to a pause
+    /// told if `pauses_held`.
     #[derive(Debug)]
     struct Held {
         asked: crossbeam_channel::Sender<()>,
         answer: crossbeam_channel::Receiver<()>,
         inner: InMemory,
+        pauses_held: bool,
+    }
+
+    impl Held {
+        fn hold(&self) {
+            let _ = self.asked.send(());
+            let _ = self.answer.recv_timeout(Duration::from_secs(10));
+        }
     }
 
     impl SharedSlots for Held {
         fn reserve(&self, earliest: Instant, increment: Duration) -> SharedSlot {
-            let _ = self.asked.send(());
-            let _ = self.answer.recv_timeout(Duration::from_secs(10));
+            self.hold();
             self.inner.reserve(earliest, increment)
         }
 
         fn pause(&self, until: Instant, reason: &str) {
+            if self.pauses_held {
+                self.hold();
+            }
             self.inner.pause(until, reason);
         }
     }
@@ -442,6 +453,7 @@ mod tests {
             asked: asked_tx,
             answer: answer_rx,
             inner: InMemory::default(),
+            pauses_held: false,
         });
         let slots: Arc<dyn SharedSlots> = held.clone();
         let limiter = Limiter::new(Rate::per_second(10.0)).shared(SharedPacing::new(slots));
@@ -466,6 +478,36 @@ mod tests {
             );
         });
         assert_eq!(*held.inner.calls.lock(), 2, "booked again after the pause");
+    }
+
+    /// Telling the shared schedule of a pause takes a round trip too (up to
+    /// the store's timeout if it went silent): the other threads go on
+    /// meanwhile.
+    #[test]
+    fn a_pause_told_to_a_slow_shared_schedule_holds_no_other_thread() {
+        let (asked_tx, asked) = crossbeam_channel::unbounded();
+        let (answer, answer_rx) = crossbeam_channel::unbounded();
+        let held = Arc::new(Held {
+            asked: asked_tx,
+            answer: answer_rx,
+            inner: InMemory::default(),
+            pauses_held: true,
+        });
+        let slots: Arc<dyn SharedSlots> = held.clone();
+        let limiter = Limiter::new(Rate::per_second(10.0)).shared(SharedPacing::new(slots));
+        let until = Instant::now() + Duration::from_secs(60);
+        std::thread::scope(|scope| {
+            let pausing = scope.spawn(|| limiter.pause_until(until));
+            asked.recv_timeout(Duration::from_secs(10)).unwrap();
+            let (done_tx, done) = crossbeam_channel::bounded(1);
+            let limiter = &limiter;
+            scope.spawn(move || done_tx.send(limiter.status()).unwrap());
+            let status = done.recv_timeout(Duration::from_secs(5));
+            answer.send(()).unwrap();
+            assert!(status.is_ok(), "the lock was held while the pause was told");
+            pausing.join().unwrap();
+        });
+        assert_eq!(*held.inner.paused.lock(), vec![until]);
     }
 
     /// Another process woke late for its slot and started just as ours
