@@ -732,35 +732,63 @@ fn accept_clean_stretch(limiter: &Limiter, at: &impl Fn(Duration) -> Now, offset
     }
 }
 
-#[test]
-fn a_window_spent_by_clients_together_holds_every_start_a_window_from_the_first_429() {
-    // Two clients at the full rate on a sliding window that counts
-    // rejections: after half a second everything is rejected. The cut goes
-    // to this client's half, and nothing starts until the run's first
-    // rejected request has left the window (a request sent sooner would be
-    // rejected and counted, keeping the window spent).
+/// A pause for a window spent by clients together, from the run's first
+/// rejected request: the window and its guard, plus a random part of one
+/// interval at the rate in force (the clients cut together do not resume
+/// together).
+fn assert_spent_window_pause(pause: Duration, limiter: &Limiter) {
+    let interval = limiter.rate_in_force().unwrap().interval();
+    assert!(
+        pause >= ms(1_020) && pause < ms(1_020) + interval.mul_f64(1.01),
+        "{pause:?} at an interval of {interval:?}"
+    );
+}
+
+/// Two clients at the full rate on a sliding window that counts
+/// rejections: after half a second everything is rejected. Drives one of
+/// them (at 20/s) through a clean stretch and a run of 429s; returns the
+/// pause the run drew, from its first rejected request.
+fn pause_for_a_window_spent_together(limiter: &Limiter) -> Duration {
     let at = clock(0);
-    let limiter = Limiter::new(Rate::per_second(20.0));
     let mut offset = Duration::ZERO;
-    accept_clean_stretch(&limiter, &at, &mut offset);
+    accept_clean_stretch(limiter, &at, &mut offset);
     let mut run_began = None;
     for _ in 0..3 {
-        let booked = book_next(&limiter, &at, &mut offset);
+        let booked = book_next(limiter, &at, &mut offset);
         let first = *run_began.get_or_insert(booked.start);
         if let Backoff::Everyone { until, reason } =
             limiter.rejected(&booked, None, None, at(offset))
         {
             if until >= first + Duration::from_secs(1) {
                 assert_eq!(reason, PauseReason::Persistent);
-                assert_eq!(until - first, ms(1_020));
-                let share = limiter.rate_in_force().unwrap().per_second_f64() / 20.0;
-                assert!((share - 0.485).abs() < 1e-6, "{share}");
-                return;
+                return until - first;
             }
         }
         offset += ms(50);
     }
     panic!("no pause for a spent window: {:?}", limiter.rate_in_force());
+}
+
+#[test]
+fn a_window_spent_by_clients_together_holds_every_start_a_window_from_the_first_429() {
+    // The cut goes to this client's half, and nothing starts until the
+    // run's first rejected request has left the window (a request sent
+    // sooner would be rejected and counted, keeping the window spent).
+    let limiter = Limiter::new(Rate::per_second(20.0));
+    let pause = pause_for_a_window_spent_together(&limiter);
+    let share = limiter.rate_in_force().unwrap().per_second_f64() / 20.0;
+    assert!((share - 0.485).abs() < 1e-6, "{share}");
+    assert_spent_window_pause(pause, &limiter);
+}
+
+#[test]
+fn clients_that_spent_a_window_together_do_not_resume_together() {
+    let pauses: Vec<Duration> = (0..20)
+        .map(|_| pause_for_a_window_spent_together(&Limiter::new(Rate::per_second(20.0))))
+        .collect();
+    let (first, last) = (pauses.iter().min().unwrap(), pauses.iter().max().unwrap());
+    // One interval at the cut rate is about 103 ms.
+    assert!(*last - *first > ms(30), "{pauses:?}");
 }
 
 #[test]
@@ -793,11 +821,7 @@ fn a_429_after_a_spent_windows_pause_is_the_first_of_its_own() {
         }
     }
     let pause_end = pause_end.expect("a pause for the spent window");
-    assert_eq!(
-        pause_end - sent[0].start,
-        ms(1_020),
-        "the spent window's pause"
-    );
+    assert_spent_window_pause(pause_end - sent[0].start, &limiter);
     for booked in &sent[3..] {
         assert!(
             booked.start < answer(&sent[2]).instant,
@@ -843,11 +867,8 @@ fn a_success_released_before_a_rejected_request_does_not_break_its_run() {
         let booked = book_next(&limiter, &at, &mut offset);
         let backoff = limiter.rejected(&booked, None, None, at(offset));
         if let Backoff::Everyone { until, .. } = backoff {
-            assert_eq!(
-                until - first.actual_start(),
-                ms(1_020),
-                "a window after the first to leave"
-            );
+            // A window after the first to leave.
+            assert_spent_window_pause(until - first.actual_start(), &limiter);
             return;
         }
     }
