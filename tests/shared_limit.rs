@@ -74,6 +74,27 @@ fn slots_are_one_interval_apart_across_two_processes() {
     assert_eq!(a.round_trips().count + b.round_trips().count, 10);
 }
 
+/// A slot asked for no earlier than a time (the end of this process's
+/// pause, which may reach Redis a moment later) is booked there in Redis
+/// too: booked earlier, it was wasted, and the other processes' slots came
+/// right after the pause together with ours.
+#[test]
+fn a_slot_asked_for_after_a_time_is_booked_after_it_in_redis_too() {
+    let redis = Redis::start();
+    let a = SharedSchedule::new(connect(&redis.url(), "key-h", 10.0).unwrap());
+    let b = SharedSchedule::new(connect(&redis.url(), "key-h", 10.0).unwrap());
+    let interval = Duration::from_millis(100);
+    let earliest = Instant::now() + Duration::from_millis(500);
+    let ours = a.book(earliest, interval);
+    assert!(ours.start >= earliest && !ours.turn, "{ours:?}");
+    let theirs = b.book(Instant::now(), interval);
+    assert!(
+        theirs.start + 5 * MS >= ours.start + interval,
+        "{:?} after ours",
+        theirs.start.checked_duration_since(ours.start)
+    );
+}
+
 #[test]
 fn different_keys_have_independent_schedules() {
     let redis = Redis::start();

@@ -162,8 +162,12 @@ impl Learner {
         }
         // Not on a shared schedule: its pause would hold every process on
         // the key, for one process's cut.
-        if let Some(until) = cut_pause.filter(|_| schedule.shared().is_none()) {
-            return self.pause(schedule, until, PauseReason::Persistent, now);
+        if let Some(cut) = cut_pause.filter(|_| schedule.shared().is_none()) {
+            let backoff = self.pause(schedule, cut.until, PauseReason::Persistent, now);
+            if let Some(pacing) = schedule.pacing.as_mut() {
+                pacing.delay(cut.first_start_later);
+            }
+            return backoff;
         }
         self.lone(schedule, reservation, retry_after, now)
     }
@@ -175,7 +179,7 @@ impl Learner {
         schedule: &mut Schedule,
         reservation: &Reservation,
         now: Now,
-    ) -> Option<Instant> {
+    ) -> Option<CutPause> {
         let aimd = self.aimd.as_mut()?;
         // The gap kept before the request before it, which passed, says
         // where a gateway counting gaps rejects; not where pacing bunches,
@@ -194,7 +198,10 @@ impl Learner {
                     "429s persist at the paced rate: pacing at {:.0} % of the allotment",
                     aimd.share() * 100.0
                 );
-                Some(cut_pause(schedule, now))
+                Some(CutPause {
+                    until: cut_pause(schedule, now),
+                    first_start_later: Duration::ZERO,
+                })
             }
             RateChange::SpentWindowCut { run_began } => {
                 schedule.set_share(aimd.share(), now);
@@ -212,7 +219,10 @@ impl Learner {
                 // Sent before the excess leaves the window, a request
                 // would be rejected and, where rejections count, keep it there.
                 let window_later = run_began + ONE_WINDOW + window::DEFAULT_GUARD;
-                Some(later(window_later, resume_spread(schedule)).max(cut_pause(schedule, now)))
+                Some(CutPause {
+                    until: window_later.max(cut_pause(schedule, now)),
+                    first_start_later: resume_spread(schedule),
+                })
             }
             RateChange::ProbeFailed => {
                 schedule.set_share(aimd.share(), now);
@@ -366,11 +376,21 @@ fn cut_pause(schedule: &Schedule, now: Now) -> Instant {
     later(now.instant, pause.min(MAX_BLIND_PAUSE))
 }
 
-/// A random part of one interval at the share just cut to, added to the
-/// pause for a window spent by clients together. They spent it at once and
-/// cut at once: resuming at once, they would find the window still spent
-/// together (a sliding estimate that weighs the previous window clears a
-/// little after the pause) and each draw a 429 for it, counted there too.
+/// Every start waits `until`, after a cut; the first start after it a
+/// little later still (`first_start_later`: the pacing's phase, not a
+/// longer pause).
+#[derive(Debug, Clone, Copy)]
+struct CutPause {
+    until: Instant,
+    first_start_later: Duration,
+}
+
+/// A random part of one interval at the share just cut to: where in that
+/// interval the first start after the pause for a window spent by clients
+/// together comes. They spent it at once and cut at once: resuming at
+/// once, they would find the window still spent together (a sliding
+/// estimate that weighs the previous window clears a little after the
+/// pause) and each draw a 429 for it, counted there too.
 /// Four processes at 20/s on one key drew 7 429s so (of 34) in each of four
 /// runs; spread, 23-33 in all over six (scripts/pacing.sh --procs 4).
 fn resume_spread(schedule: &Schedule) -> Duration {

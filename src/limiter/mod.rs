@@ -336,8 +336,9 @@ impl<C: Clock> Limiter<C> {
     }
 }
 
-/// Tells the shared schedule, if any, of a pause the lesson under `state`
-/// set, once the lock is let go (see [`Schedule::take_untold_pause`]).
+/// Tells the shared schedule, if any, of a pause set under `state` (by a
+/// lesson, or [`Limiter::pause_at`]), once the lock is let go (see
+/// [`Schedule::take_untold_pause`]).
 fn tell_pause(mut state: MutexGuard<'_, State>) {
     let untold = state.schedule.take_untold_pause();
     drop(state);

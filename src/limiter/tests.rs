@@ -733,22 +733,17 @@ fn accept_clean_stretch(limiter: &Limiter, at: &impl Fn(Duration) -> Now, offset
 }
 
 /// A pause for a window spent by clients together, from the run's first
-/// rejected request: the window and its guard, plus a random part of one
-/// interval at the rate in force (the clients cut together do not resume
-/// together).
-fn assert_spent_window_pause(pause: Duration, limiter: &Limiter) {
-    let interval = limiter.rate_in_force().unwrap().interval();
-    assert!(
-        pause >= ms(1_020) && pause < ms(1_020) + interval.mul_f64(1.01),
-        "{pause:?} at an interval of {interval:?}"
-    );
+/// rejected request: the window and its guard.
+fn assert_spent_window_pause(pause: Duration) {
+    assert_eq!(pause, ms(1_020), "the spent window's pause");
 }
 
 /// Two clients at the full rate on a sliding window that counts
 /// rejections: after half a second everything is rejected. Drives one of
 /// them (at 20/s) through a clean stretch and a run of 429s; returns the
-/// pause the run drew, from its first rejected request.
-fn pause_for_a_window_spent_together(limiter: &Limiter) -> Duration {
+/// pause the run drew, from its first rejected request, and when the
+/// first start after it comes, from the pause's end.
+fn pause_for_a_window_spent_together(limiter: &Limiter) -> (Duration, Duration) {
     let at = clock(0);
     let mut offset = Duration::ZERO;
     accept_clean_stretch(limiter, &at, &mut offset);
@@ -761,7 +756,8 @@ fn pause_for_a_window_spent_together(limiter: &Limiter) -> Duration {
         {
             if until >= first + Duration::from_secs(1) {
                 assert_eq!(reason, PauseReason::Persistent);
-                return until - first;
+                let resumed = limiter.reserve_at(at(until - at(Duration::ZERO).instant));
+                return (until - first, resumed.start - until);
             }
         }
         offset += ms(50);
@@ -775,20 +771,25 @@ fn a_window_spent_by_clients_together_holds_every_start_a_window_from_the_first_
     // run's first rejected request has left the window (a request sent
     // sooner would be rejected and counted, keeping the window spent).
     let limiter = Limiter::new(Rate::per_second(20.0));
-    let pause = pause_for_a_window_spent_together(&limiter);
+    let (pause, first_start) = pause_for_a_window_spent_together(&limiter);
     let share = limiter.rate_in_force().unwrap().per_second_f64() / 20.0;
     assert!((share - 0.485).abs() < 1e-6, "{share}");
-    assert_spent_window_pause(pause, &limiter);
+    assert_spent_window_pause(pause);
+    // Within one interval at the cut rate (see the next test).
+    let interval = limiter.rate_in_force().unwrap().interval();
+    assert!(first_start < interval.mul_f64(1.01), "{first_start:?}");
 }
 
 #[test]
 fn clients_that_spent_a_window_together_do_not_resume_together() {
-    let pauses: Vec<Duration> = (0..20)
-        .map(|_| pause_for_a_window_spent_together(&Limiter::new(Rate::per_second(20.0))))
+    // Their pauses end together; their first starts after it are spread
+    // over one interval at the cut rate (about 103 ms).
+    let first_starts: Vec<Duration> = (0..20)
+        .map(|_| pause_for_a_window_spent_together(&Limiter::new(Rate::per_second(20.0))).1)
         .collect();
-    let (first, last) = (pauses.iter().min().unwrap(), pauses.iter().max().unwrap());
-    // One interval at the cut rate is about 103 ms.
-    assert!(*last - *first > ms(30), "{pauses:?}");
+    let earliest = first_starts.iter().min().unwrap();
+    let latest = first_starts.iter().max().unwrap();
+    assert!(*latest - *earliest > ms(30), "{first_starts:?}");
 }
 
 #[test]
@@ -821,7 +822,7 @@ fn a_429_after_a_spent_windows_pause_is_the_first_of_its_own() {
         }
     }
     let pause_end = pause_end.expect("a pause for the spent window");
-    assert_spent_window_pause(pause_end - sent[0].start, &limiter);
+    assert_spent_window_pause(pause_end - sent[0].start);
     for booked in &sent[3..] {
         assert!(
             booked.start < answer(&sent[2]).instant,
@@ -868,7 +869,7 @@ fn a_success_released_before_a_rejected_request_does_not_break_its_run() {
         let backoff = limiter.rejected(&booked, None, None, at(offset));
         if let Backoff::Everyone { until, .. } = backoff {
             // A window after the first to leave.
-            assert_spent_window_pause(until - first.actual_start(), &limiter);
+            assert_spent_window_pause(until - first.actual_start());
             return;
         }
     }

@@ -87,11 +87,13 @@ impl SharedSchedule {
         let margin = (interval.as_secs_f64() / allotted.as_secs_f64()).max(1.0);
         // Back from a loss: the local slots handed out still stand, and a
         // Redis that restarted knows none of them; the shared schedule
-        // goes on after them, for every process.
+        // goes on after them, for every process. And a slot before
+        // `earliest` (a pause of ours, which may reach Redis a moment
+        // after this booking) would only be wasted, and crowd the first
+        // slots after the pause.
         let local_end = *self.local_next.lock();
-        let hold = local_end.map_or(Duration::ZERO, |end| {
-            end.saturating_duration_since(Instant::now())
-        });
+        let floor = local_end.map_or(earliest, |end| end.max(earliest));
+        let hold = floor.saturating_duration_since(Instant::now());
         match self.limit.reserve_after(interval, margin, hold) {
             Ok(grant) => {
                 *last_shared = Some(last_shared.map_or(grant.start, |l| l.max(grant.start)));

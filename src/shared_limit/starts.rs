@@ -47,11 +47,11 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const PING_EVERY: Duration = Duration::from_secs(2);
 const PING_WAIT: Duration = Duration::from_secs(1);
 /// A notice of ours not heard back by our own subscriber within this long
-/// (while it listens) means the publishing connection passes nothing: it is
-/// reopened. Redis hands a notice to every subscriber in well under a
-/// millisecond; a connection cut off without a word (a NAT's state dropped)
-/// takes writes for minutes before one fails, and meanwhile the others
-/// hear none of our starts.
+/// (while it listens) means the publishing connection passes nothing: the
+/// next heartbeat reopens it (2-3 s after the notice). Redis hands a notice
+/// to every subscriber in well under a millisecond; a connection cut off
+/// without a word (a NAT's state dropped) takes writes for minutes before
+/// one fails, and meanwhile the others hear none of our starts.
 const ECHO_WAIT: Duration = Duration::from_secs(2);
 
 /// The publishing side and the latest start seen from the others.
@@ -77,6 +77,12 @@ pub(super) struct Starts {
     /// ours back was sent, in nanoseconds since `epoch` plus one (0: none
     /// waits). See [`ECHO_WAIT`].
     unechoed: AtomicU64,
+    /// When our subscriber last heard a notice of ours, likewise.
+    last_echo: AtomicU64,
+    /// Whether a reopening for want of echoes was warned of (later ones go
+    /// to the debug log: a Redis that refuses our PUBLISH, an ACL say,
+    /// would repeat it every few seconds).
+    echo_warned: AtomicBool,
 }
 
 impl std::fmt::Debug for Starts {
@@ -99,6 +105,8 @@ impl Starts {
             listening: AtomicBool::new(false),
             first_heard: AtomicU64::new(0),
             unechoed: AtomicU64::new(0),
+            last_echo: AtomicU64::new(0),
+            echo_warned: AtomicBool::new(false),
         }
     }
 
@@ -135,21 +143,30 @@ impl Starts {
         let Some(con) = publishing.as_mut() else {
             return;
         };
+        // Read before the write: its echo always comes after it.
+        let sent = self.one_up(Instant::now());
         if con.send_packed_command(command).is_err() {
             *publishing = None;
         } else if self.listening() {
-            let _ = self.unechoed.compare_exchange(
-                0,
-                self.one_up(Instant::now()),
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            );
+            // The oldest notice not heard back: this one, unless an older
+            // one waits still.
+            let waiting = self.unechoed.load(Ordering::Acquire);
+            if waiting == 0 || self.last_echo.load(Ordering::Acquire) >= waiting {
+                let _ = self.unechoed.compare_exchange(
+                    waiting,
+                    sent,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                );
+            }
         }
     }
 
-    /// Our subscriber heard a notice of ours: the publishing side passes.
+    /// Our subscriber heard a notice of ours: the publishing side passed
+    /// everything sent before now.
     fn echoed(&self) {
-        self.unechoed.store(0, Ordering::Release);
+        self.last_echo
+            .fetch_max(self.one_up(Instant::now()), Ordering::AcqRel);
     }
 
     /// Whether the subscriber is listening to the others.
@@ -210,18 +227,35 @@ impl Starts {
     pub(super) fn needs_restore(&self) -> bool {
         let mut publishing = self.publishing.lock();
         let unechoed = self.unechoed.load(Ordering::Acquire);
-        let sent = self.epoch + Duration::from_nanos(unechoed.saturating_sub(1));
-        if publishing.is_some() && unechoed != 0 && self.listening() && sent.elapsed() >= ECHO_WAIT
-        {
-            log::warn!(
-                "shared limit: our starts were not heard back for {} s: reopening the \
-                 connection that tells them",
-                ECHO_WAIT.as_secs()
-            );
-            *publishing = None;
-            self.unechoed.store(0, Ordering::Release);
+        if unechoed != 0 && self.last_echo.load(Ordering::Acquire) >= unechoed {
+            // Heard back since: the next notice waits for its own echo.
+            let _ =
+                self.unechoed
+                    .compare_exchange(unechoed, 0, Ordering::AcqRel, Ordering::Acquire);
+            return publishing.is_none();
         }
-        publishing.is_none()
+        let sent = self.epoch + Duration::from_nanos(unechoed.saturating_sub(1));
+        let silent = publishing.is_some()
+            && unechoed != 0
+            && self.listening()
+            && sent.elapsed() >= ECHO_WAIT;
+        if !silent {
+            return publishing.is_none();
+        }
+        *publishing = None;
+        self.unechoed.store(0, Ordering::Release);
+        drop(publishing);
+        let message = format!(
+            "shared limit: our starts were not heard back for {} s: reopening the connection \
+             that tells them",
+            ECHO_WAIT.as_secs()
+        );
+        if self.echo_warned.swap(true, Ordering::AcqRel) {
+            log::debug!("{message}");
+        } else {
+            log::warn!("{message}");
+        }
+        true
     }
 
     /// Puts `con` in place as the publishing connection, its replies off.
@@ -231,7 +265,10 @@ impl Starts {
             .arg("OFF")
             .get_packed_command();
         con.send_packed_command(&off)?;
-        *self.publishing.lock() = Some(con);
+        let mut publishing = self.publishing.lock();
+        *publishing = Some(con);
+        // Sent on the connection before: a fresh one has its own echoes.
+        self.unechoed.store(0, Ordering::Release);
         Ok(())
     }
 }
