@@ -11,6 +11,9 @@
 # Every request is logged to DIR/access.log as `$msec $request_time $status
 # $arg_image_url` (end time, duration, status, image; scripts/lib/pacing_figures.py
 # reads the first three, scripts/shared_limit.sh the image too).
+# NGINX_PRIORITY=-10 (environment) runs nginx's worker at that nice value
+# (worker_priority; default 0): a gateway that does not wait for a core, as on a
+# host of its own (docs/measurements.md: it did not move the 8-process row).
 # Stop: kill $(cat DIR/nginx.pid). Installs nginx with apt-get when it is missing.
 set -euo pipefail
 dir=$1 rate=$2 upstream=${3#http://} retry_after=${4:-0} status=${5:-429}
@@ -31,6 +34,7 @@ limit=""
 [ "$rate" != 0 ] && limit="limit_req zone=perkey;"
 cat > "$dir/nginx.conf" <<CONF
 worker_processes 1;
+worker_priority ${NGINX_PRIORITY:-0};
 user root;
 pid $dir/nginx.pid;
 error_log $dir/error.log error;

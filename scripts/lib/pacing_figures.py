@@ -36,6 +36,15 @@ Usage:
                                                        (default 0.5) from the
                                                        first arrival: where a
                                                        run's 429s came
+  pacing_figures.py spacing LOG mock|nginx RATE [EVERY] how the accepted requests
+                                                       were spaced against the
+                                                       interval 1/RATE: the mean
+                                                       gap, the gaps by whole
+                                                       milliseconds, and how far
+                                                       the accepted arrivals ran
+                                                       behind an exact schedule
+                                                       from the first, every EVERY
+                                                       (default 50) of them
 """
 import json
 import sys
@@ -163,6 +172,33 @@ def timeline(path, fmt, step):
     )
 
 
+def spacing(path, fmt, rate, every):
+    """Gaps between accepted arrivals, and their drift behind 1/`rate`."""
+    accepted = [t for t, status in arrivals(path, fmt) if status == 200]
+    if len(accepted) < 2:
+        return "fewer than two accepted requests in the log"
+    interval = 1.0 / rate
+    gaps = [b - a for a, b in zip(accepted, accepted[1:])]
+    by_ms = {}
+    for gap in gaps:
+        key = round(gap * 1000)
+        by_ms[key] = by_ms.get(key, 0) + 1
+    first = accepted[0]
+    drift = [
+        round((accepted[k] - first - k * interval) * 1000)
+        for k in range(0, len(accepted), every)
+    ]
+    mean = sum(gaps) / len(gaps)
+    return (
+        f"{len(accepted)} accepted; mean gap {mean * 1000:.3f} ms against "
+        f"{interval * 1000:.3f} ms ({100 * (interval / mean):.1f} % of the rate)\n"
+        "gaps by ms: "
+        + " ".join(f"{ms}:{n}" for ms, n in sorted(by_ms.items()))
+        + f"\nbehind an exact schedule every {every} accepted (ms): "
+        + " ".join(str(d) for d in drift)
+    )
+
+
 def main(argv):
     if len(argv) >= 3 and argv[0] == "gateway":
         figures = gateway_figures(argv[1], argv[2])
@@ -176,6 +212,12 @@ def main(argv):
         if not step > 0:
             sys.exit("pacing_figures: timeline STEP must be above 0")
         print(timeline(argv[1], argv[2], step))
+    elif len(argv) in (4, 5) and argv[0] == "spacing":
+        rate = float(argv[3])
+        every = int(argv[4]) if len(argv) == 5 else 50
+        if not (rate > 0 and every > 0):
+            sys.exit("pacing_figures: spacing RATE and EVERY must be above 0")
+        print(spacing(argv[1], argv[2], rate, every))
     elif len(argv) >= 7 and argv[0] == "row":
         print(row(argv[1], argv[2], argv[3], argv[4], argv[5], argv[6:]))
     else:
