@@ -1,8 +1,9 @@
-//! The client key hidden in what the binary prints around the library: the
-//! panic hook's line and the log records. The library hides the key in what
-//! it writes itself (outcomes, its messages, the pool's panic lines), but the
-//! hook prints every panic's message as it came (a transport's may quote a
-//! request's URL, key and all), and another crate's record is its own.
+//! The client key hidden in what the binary prints on standard error: every
+//! line of its `eprintln!` (the panic hook's among them) and every log
+//! record. The library hides the key in what it writes itself (outcomes, its
+//! messages, the pool's panic lines), but the hook prints every panic's
+//! message as it came (a transport's may quote a request's URL, key and
+//! all), and another crate's record is its own.
 
 use restb::api::ClientKey;
 use std::borrow::Cow;

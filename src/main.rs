@@ -5,19 +5,23 @@
 /// hook writes to stderr again aborts the process (SIGABRT) mid-run. A
 /// message nobody can read is not worth the run: this one drops the write
 /// error. Defined before the modules so that it shadows std's macro in every
-/// one of them, including lines added later.
+/// one of them, including lines added later. The client key is hidden in
+/// what it prints (`hidden_key`): the library hides it in its own messages,
+/// and this catches any that did not come through it.
 macro_rules! eprintln {
     ($($arg:tt)*) => {{
         use ::std::io::Write as _;
-        let _ = ::std::writeln!(::std::io::stderr(), $($arg)*);
+        let line = ::std::format!($($arg)*);
+        let _ = ::std::writeln!(::std::io::stderr(), "{}", crate::hidden_key::redact(&line));
     }};
 }
 
-/// `eprint!` that ignores a failed write; see [`eprintln!`].
+/// `eprint!` that ignores a failed write and hides the key; see [`eprintln!`].
 macro_rules! eprint {
     ($($arg:tt)*) => {{
         use ::std::io::Write as _;
-        let _ = ::std::write!(::std::io::stderr(), $($arg)*);
+        let text = ::std::format!($($arg)*);
+        let _ = ::std::write!(::std::io::stderr(), "{}", crate::hidden_key::redact(&text));
     }};
 }
 
@@ -30,7 +34,6 @@ mod signals;
 use clap::Parser;
 use cli::{execute, Cli};
 use restb::stop::Stop;
-use std::io::Write;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -41,11 +44,10 @@ fn main() -> ExitCode {
     // write must not fail loudly: a panic inside the hook aborts.
     std::panic::set_hook(Box::new(|info| {
         let thread = std::thread::current();
-        let line = format!(
+        eprintln!(
             "Error: internal error in thread {}: {info}",
             thread.name().unwrap_or("?")
         );
-        let _ = writeln!(std::io::stderr(), "{}", hidden_key::redact(&line));
     }));
     let stop = Stop::new();
     signals::install(&stop);

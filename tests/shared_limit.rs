@@ -375,17 +375,27 @@ fn a_process_joining_starts_from_the_widest_margin_on_the_key() {
     assert_eq!(after.peers().widest_margin, None, "gone with its process");
 }
 
-/// Regression: a subscriber whose connection was lost without a word
-/// waited for messages for ever (a read timeout is no error), so the
-/// process went deaf to the others' starts for the rest of the run and
-/// drew 429s on a leaky bucket. It asks its connection for an answer when
-/// nothing came for two seconds, and reconnects when none comes.
-#[test]
-fn a_subscriber_cut_off_without_a_word_reconnects() {
+/// Which side of a start reaches Redis through a proxy that goes silent.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum CutOff {
+    Listener,
+    Teller,
+}
+
+/// A listener hears a teller's starts before `side` is cut off without a
+/// word, and again (within `limit`) after.
+fn heard_across_a_silent_cut(side: CutOff, key: &str, limit: Duration) {
     let redis = Redis::start();
     let proxy = Silent::to(redis.port);
-    let listener = connect(&proxy.url(), "key-d", 100.0).unwrap();
-    let teller = connect(&redis.url(), "key-d", 100.0).unwrap();
+    let url = |cut_off| {
+        if side == cut_off {
+            proxy.url()
+        } else {
+            redis.url()
+        }
+    };
+    let listener = connect(&url(CutOff::Listener), key, 100.0).unwrap();
+    let teller = connect(&url(CutOff::Teller), key, 100.0).unwrap();
     for limit in [&listener, &teller] {
         // A reservation maps Redis's clock onto ours.
         limit.reserve(Duration::from_millis(10), 1.0).unwrap();
@@ -398,9 +408,19 @@ fn a_subscriber_cut_off_without_a_word_reconnects() {
     proxy.cut();
     let cut = Instant::now();
     assert!(
-        hears_a_start_after(&listener, &teller, cut, Duration::from_secs(10)),
-        "deaf since the cut"
+        hears_a_start_after(&listener, &teller, cut, limit),
+        "{side:?} cut off: the teller's starts unheard since the cut"
     );
+}
+
+/// Regression: a subscriber whose connection was lost without a word
+/// waited for messages for ever (a read timeout is no error), so the
+/// process went deaf to the others' starts for the rest of the run and
+/// drew 429s on a leaky bucket. It asks its connection for an answer when
+/// nothing came for two seconds, and reconnects when none comes.
+#[test]
+fn a_subscriber_cut_off_without_a_word_reconnects() {
+    heard_across_a_silent_cut(CutOff::Listener, "key-d", Duration::from_secs(10));
 }
 
 /// A publishing connection cut off without a word takes the starts told
@@ -409,24 +429,7 @@ fn a_subscriber_cut_off_without_a_word_reconnects() {
 /// hear its own starts back reopens the connection that tells them.
 #[test]
 fn a_publisher_cut_off_without_a_word_reconnects() {
-    let redis = Redis::start();
-    let proxy = Silent::to(redis.port);
-    let listener = connect(&redis.url(), "key-e", 100.0).unwrap();
-    let teller = connect(&proxy.url(), "key-e", 100.0).unwrap();
-    for limit in [&listener, &teller] {
-        limit.reserve(Duration::from_millis(10), 1.0).unwrap();
-    }
-    let began = Instant::now();
-    assert!(
-        hears_a_start_after(&listener, &teller, began, Duration::from_secs(10)),
-        "never heard a start before the cut"
-    );
-    proxy.cut();
-    let cut = Instant::now();
-    assert!(
-        hears_a_start_after(&listener, &teller, cut, Duration::from_secs(15)),
-        "the teller's starts unheard since the cut"
-    );
+    heard_across_a_silent_cut(CutOff::Teller, "key-e", Duration::from_secs(15));
 }
 
 /// `teller` tells that it started slot `seq` until `limit` has heard it

@@ -423,6 +423,30 @@ mod tests {
     }
 
     impl Held {
+        /// A held schedule (pauses too if `pauses_held`), a limiter on it,
+        /// the channel that says an answer is awaited, and the one that
+        /// gives it.
+        fn limiter(
+            pauses_held: bool,
+        ) -> (
+            Arc<Held>,
+            Limiter,
+            crossbeam_channel::Receiver<()>,
+            crossbeam_channel::Sender<()>,
+        ) {
+            let (asked_tx, asked) = crossbeam_channel::unbounded();
+            let (answer, answer_rx) = crossbeam_channel::unbounded();
+            let held = Arc::new(Held {
+                asked: asked_tx,
+                answer: answer_rx,
+                inner: InMemory::default(),
+                pauses_held,
+            });
+            let slots: Arc<dyn SharedSlots> = held.clone();
+            let limiter = Limiter::new(Rate::per_second(10.0)).shared(SharedPacing::new(slots));
+            (held, limiter, asked, answer)
+        }
+
         fn hold(&self) {
             let _ = self.asked.send(());
             let _ = self.answer.recv_timeout(Duration::from_secs(10));
@@ -447,16 +471,7 @@ mod tests {
     /// of them waited for Redis: starts bunched behind the round trip.
     #[test]
     fn a_slow_shared_answer_holds_no_other_thread_and_a_pause_meanwhile_voids_it() {
-        let (asked_tx, asked) = crossbeam_channel::unbounded();
-        let (answer, answer_rx) = crossbeam_channel::unbounded();
-        let held = Arc::new(Held {
-            asked: asked_tx,
-            answer: answer_rx,
-            inner: InMemory::default(),
-            pauses_held: false,
-        });
-        let slots: Arc<dyn SharedSlots> = held.clone();
-        let limiter = Limiter::new(Rate::per_second(10.0)).shared(SharedPacing::new(slots));
+        let (held, limiter, asked, answer) = Held::limiter(false);
         let stop = Stop::new();
         std::thread::scope(|scope| {
             let booking = scope.spawn(|| limiter.acquire(&stop));
@@ -485,16 +500,7 @@ mod tests {
     /// meanwhile.
     #[test]
     fn a_pause_told_to_a_slow_shared_schedule_holds_no_other_thread() {
-        let (asked_tx, asked) = crossbeam_channel::unbounded();
-        let (answer, answer_rx) = crossbeam_channel::unbounded();
-        let held = Arc::new(Held {
-            asked: asked_tx,
-            answer: answer_rx,
-            inner: InMemory::default(),
-            pauses_held: true,
-        });
-        let slots: Arc<dyn SharedSlots> = held.clone();
-        let limiter = Limiter::new(Rate::per_second(10.0)).shared(SharedPacing::new(slots));
+        let (held, limiter, asked, answer) = Held::limiter(true);
         let until = Instant::now() + Duration::from_secs(60);
         std::thread::scope(|scope| {
             let pausing = scope.spawn(|| limiter.pause_until(until));
