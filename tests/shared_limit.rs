@@ -429,7 +429,7 @@ fn a_subscriber_cut_off_without_a_word_reconnects() {
 /// hear its own starts back reopens the connection that tells them.
 #[test]
 fn a_publisher_cut_off_without_a_word_reconnects() {
-    heard_across_a_silent_cut(CutOff::Teller, "key-e", Duration::from_secs(15));
+    heard_across_a_silent_cut(CutOff::Teller, "key-e", Duration::from_secs(20));
 }
 
 /// `teller` tells that it started slot `seq` until `limit` has heard it

@@ -13,7 +13,8 @@
 # reads the first three, scripts/shared_limit.sh the image too).
 # NGINX_PRIORITY=-10 (environment) runs nginx's worker at that nice value
 # (worker_priority; default 0): a gateway that does not wait for a core, as on a
-# host of its own (docs/measurements.md: it did not move the 8-process row).
+# host of its own (docs/measurements.md: it did not move the 8-process row). A
+# value below 0 needs root: otherwise nginx says so in DIR/error.log and runs at 0.
 # Stop: kill $(cat DIR/nginx.pid). Installs nginx with apt-get when it is missing.
 set -euo pipefail
 dir=$1 rate=$2 upstream=${3#http://} retry_after=${4:-0} status=${5:-429}

@@ -189,6 +189,8 @@ def spacing(path, fmt, rate, every):
         for k in range(0, len(accepted), every)
     ]
     mean = sum(gaps) / len(gaps)
+    if mean <= 0:
+        return f"{len(accepted)} accepted, all in one instant of the log's clock"
     return (
         f"{len(accepted)} accepted; mean gap {mean * 1000:.3f} ms against "
         f"{interval * 1000:.3f} ms ({100 * (interval / mean):.1f} % of the rate)\n"

@@ -46,9 +46,10 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 /// the gap after the others' starts would be lost without a warning.
 const PING_EVERY: Duration = Duration::from_secs(2);
 const PING_WAIT: Duration = Duration::from_secs(1);
-/// A notice of ours not heard back by our own subscriber within this long
-/// (while it listens) means the publishing connection passes nothing: the
-/// next heartbeat reopens it (2-3 s after the notice). Redis hands a notice
+/// A notice of ours not heard back by our own subscriber within this long,
+/// while it listens and hears other things (a notice, a ping's answer),
+/// means the publishing connection passes nothing: the next heartbeat
+/// reopens it (2-3 s after the notice, if the subscriber heard since). Redis hands a notice
 /// to every subscriber in well under a millisecond; a connection cut off
 /// without a word (a NAT's state dropped) takes writes for minutes before
 /// one fails, and meanwhile the others hear none of our starts.
@@ -79,6 +80,10 @@ pub(super) struct Starts {
     unechoed: AtomicU64,
     /// When our subscriber last heard a notice of ours, likewise.
     last_echo: AtomicU64,
+    /// When our subscriber last heard anything (a notice, a ping's answer),
+    /// likewise: only a subscriber that hears can tell that our notices do
+    /// not come (one cut off too says nothing until its ping fails).
+    heard_any: AtomicU64,
     /// Whether a reopening for want of echoes was warned of (later ones go
     /// to the debug log: a Redis that refuses our PUBLISH, an ACL say,
     /// would repeat it every few seconds).
@@ -106,6 +111,7 @@ impl Starts {
             first_heard: AtomicU64::new(0),
             unechoed: AtomicU64::new(0),
             last_echo: AtomicU64::new(0),
+            heard_any: AtomicU64::new(0),
             echo_warned: AtomicBool::new(false),
         }
     }
@@ -160,6 +166,12 @@ impl Starts {
                 );
             }
         }
+    }
+
+    /// Our subscriber heard something: it is alive.
+    fn heard_anything(&self) {
+        self.heard_any
+            .fetch_max(self.one_up(Instant::now()), Ordering::AcqRel);
     }
 
     /// Our subscriber heard a notice of ours: the publishing side passed
@@ -238,6 +250,7 @@ impl Starts {
         let silent = publishing.is_some()
             && unechoed != 0
             && self.listening()
+            && self.heard_any.load(Ordering::Acquire) > unechoed
             && sent.elapsed() >= ECHO_WAIT;
         if !silent {
             return publishing.is_none();
@@ -354,10 +367,12 @@ fn listen(inner: &Inner, con: &mut Connection, stopped: &Receiver<()>) -> bool {
             if !answered {
                 return false;
             }
+            inner.starts.heard_anything();
             last_heard = Instant::now();
         }
         match pubsub.get_message() {
             Ok(message) => {
+                inner.starts.heard_anything();
                 last_heard = Instant::now();
                 let Ok(text) = message.get_payload::<String>() else {
                     continue;
