@@ -169,7 +169,7 @@ impl Learner {
             }
             return backoff;
         }
-        self.lone(schedule, reservation, retry_after, answered, now)
+        self.lone(schedule, reservation, retry_after, now)
     }
 
     /// AIMD sees every 429; a cut, or a failed probe, changes the rate in
@@ -291,14 +291,11 @@ impl Learner {
     }
 
     /// A 429 nothing explains: a spacing error unless they keep coming.
-    /// One `answered` by a spent window's cut (its request left before the
-    /// cut) is that window's, not our spacing's.
     fn lone(
         &mut self,
         schedule: &mut Schedule,
         reservation: &Reservation,
         retry_after: Option<Duration>,
-        answered: bool,
         now: Now,
     ) -> Backoff {
         schedule.hear_rounds(now.instant);
@@ -327,11 +324,7 @@ impl Learner {
         if let Some(shared) = schedule.shared().filter(|_| widened) {
             shared.slots().widened(reservation.start);
         }
-        if !answered {
-            // Moved for each of the window's 429s still on the wire, the
-            // first start after the cut's pause left its spread behind.
-            schedule.yield_phase();
-        }
+        schedule.yield_phase();
         if self.in_a_row > 1 {
             let pause = interval.saturating_mul(1 << (self.in_a_row - 2).min(16));
             let until = later(now.instant, pause.min(MAX_BLIND_PAUSE));
