@@ -392,7 +392,8 @@ struct CutPause {
 /// estimate that weighs the previous window clears a little after the
 /// pause) and each draw a 429 for it, counted there too.
 /// Four processes at 20/s on one key drew 7 429s so (of 34) in each of four
-/// runs; spread, 23-33 in all over six (scripts/pacing.sh --procs 4).
+/// runs; spread, 25-38 in all over ten, 30.5 on average (scripts/pacing.sh
+/// --procs 4 --kinds sliding 20; docs/measurements.md).
 fn resume_spread(schedule: &Schedule) -> Duration {
     schedule.pacing.as_ref().map_or(Duration::ZERO, |pacing| {
         pacing.effective_interval().mul_f64(fastrand::f64())

@@ -49,10 +49,11 @@ const PING_WAIT: Duration = Duration::from_secs(1);
 /// A notice of ours not heard back by our own subscriber within this long,
 /// while it listens and hears other things (a notice, a ping's answer),
 /// means the publishing connection passes nothing: the next heartbeat
-/// reopens it (2-3 s after the notice, if the subscriber heard since). Redis hands a notice
-/// to every subscriber in well under a millisecond; a connection cut off
-/// without a word (a NAT's state dropped) takes writes for minutes before
-/// one fails, and meanwhile the others hear none of our starts.
+/// reopens it (2-3 s after the notice, if the subscriber heard since).
+/// Redis hands a notice to every subscriber in well under a millisecond; a
+/// connection cut off without a word (a NAT's state dropped) takes writes
+/// for minutes before one fails, and meanwhile the others hear none of our
+/// starts.
 const ECHO_WAIT: Duration = Duration::from_secs(2);
 
 /// The publishing side and the latest start seen from the others.
@@ -234,8 +235,8 @@ impl Starts {
     }
 
     /// Whether the publishing connection must be (re)opened: it was lost,
-    /// or our subscriber, listening, has not heard a notice of ours back
-    /// for [`ECHO_WAIT`] (then it is dropped here).
+    /// or our subscriber, listening and hearing, has not heard a notice of
+    /// ours back for [`ECHO_WAIT`] (then it is dropped here).
     pub(super) fn needs_restore(&self) -> bool {
         let mut publishing = self.publishing.lock();
         let unechoed = self.unechoed.load(Ordering::Acquire);
