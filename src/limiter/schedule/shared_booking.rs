@@ -67,8 +67,17 @@ impl Schedule {
         let Some(heard) = shared.slots().rounds_heard() else {
             return;
         };
-        for _ in 0..heard.saturating_sub(self.rounds_heard).min(2) {
+        let new_rounds = heard.saturating_sub(self.rounds_heard);
+        for _ in 0..new_rounds.min(2) {
             pacing.widen_heard(at);
+        }
+        if new_rounds > 0 {
+            // As for a round of our own (`learn.rs`): to follow the margin.
+            log::debug!(
+                "{new_rounds} round(s) of 429s heard from the key's other processes: pacing \
+                 margin now {:.2} %",
+                pacing.margin() * 100.0
+            );
         }
         self.rounds_heard = self.rounds_heard.max(heard);
     }
