@@ -218,12 +218,14 @@ impl SharedLimit {
     /// heartbeat reconnects), [`SharedLimitError::Redis`] when this call
     /// lost it.
     pub fn reserve(&self, interval: Duration, margin: f64) -> Result<Grant, SharedLimitError> {
-        self.reserve_after(interval, margin, Duration::ZERO)
+        self.reserve_after(interval, margin, None)
     }
 
-    /// [`SharedLimit::reserve`], the slot no sooner than `hold` from now
-    /// (on Redis's clock, so the hosts' clocks do not matter): after a loss
-    /// of Redis, this process's local slots still to come hold the shared
+    /// [`SharedLimit::reserve`], the slot no sooner than `not_before` (our
+    /// clock; Redis gets the time left until it as the call goes out, so
+    /// the hosts' clocks do not matter, and a wait for the connection
+    /// behind another thread's call does not count twice): after a loss of
+    /// Redis, this process's local slots still to come hold the shared
     /// schedule too, and a restarted Redis knows none of them.
     ///
     /// # Errors
@@ -232,7 +234,7 @@ impl SharedLimit {
         &self,
         interval: Duration,
         margin: f64,
-        hold: Duration,
+        not_before: Option<Instant>,
     ) -> Result<Grant, SharedLimitError> {
         let inner = &self.inner;
         let mut reserving = inner.reserving.lock();
@@ -242,6 +244,7 @@ impl SharedLimit {
             });
         };
         let sent = Instant::now();
+        let hold = not_before.map_or(Duration::ZERO, |at| at.saturating_duration_since(sent));
         let result = inner
             .scripts
             .reserve(con, &inner.config.key, interval, margin, hold);

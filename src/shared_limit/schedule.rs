@@ -93,8 +93,7 @@ impl SharedSchedule {
         // slots after the pause.
         let local_end = *self.local_next.lock();
         let floor = local_end.map_or(earliest, |end| end.max(earliest));
-        let hold = floor.saturating_duration_since(Instant::now());
-        match self.limit.reserve_after(interval, margin, hold) {
+        match self.limit.reserve_after(interval, margin, Some(floor)) {
             Ok(grant) => {
                 *last_shared = Some(last_shared.map_or(grant.start, |l| l.max(grant.start)));
                 self.local_next.lock().take();
