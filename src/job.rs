@@ -214,7 +214,7 @@ impl Work for RestbWork {
     }
 
     fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
-        Cow::Owned(self.client.redact(text))
+        self.client.redact(text)
     }
 
     fn panicked(&self, _job: &Job, message: &str) -> CallOutput {

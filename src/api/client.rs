@@ -220,8 +220,8 @@ impl Client {
 
     /// `text` with the client key hidden, as in every message the client
     /// gives: for texts that did not come through it (a panic's message).
-    pub fn redact(&self, text: &str) -> String {
-        self.key.redact(text).into_owned()
+    pub fn redact<'a>(&self, text: &'a str) -> std::borrow::Cow<'a, str> {
+        self.key.redact(text)
     }
 
     /// The texts of `verdict` with the key redacted (messages then cut

@@ -240,16 +240,11 @@ impl Starts {
     pub(super) fn needs_restore(&self) -> bool {
         let mut publishing = self.publishing.lock();
         let unechoed = self.unechoed.load(Ordering::Acquire);
-        if unechoed != 0 && self.last_echo.load(Ordering::Acquire) >= unechoed {
-            // Heard back since: the next notice waits for its own echo.
-            let _ =
-                self.unechoed
-                    .compare_exchange(unechoed, 0, Ordering::AcqRel, Ordering::Acquire);
-            return publishing.is_none();
-        }
+        // One heard back since is no wait (the next notice takes its place).
+        let waiting = unechoed != 0 && self.last_echo.load(Ordering::Acquire) < unechoed;
         let sent = self.epoch + Duration::from_nanos(unechoed.saturating_sub(1));
         let silent = publishing.is_some()
-            && unechoed != 0
+            && waiting
             && self.listening()
             && self.heard_any.load(Ordering::Acquire) > unechoed
             && sent.elapsed() >= ECHO_WAIT;
