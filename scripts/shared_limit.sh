@@ -30,7 +30,8 @@
 #   EXTRAS="kill faketime restart fast" (any subset; empty for none; also restart-window:
 #   2 processes at 10/s on the window gateway, Redis stopped at +3 s for 3 s), LATENCY=0.05;
 #   PROCS, RATES or GATEWAYS empty skips the main table; RUN_FLAGS="--threads 40"
-#   adds flags to every restb run; LOCAL="1 2" the comparison runs without a shared
+#   adds flags to every restb run; RESTB_LOG=FILTERS logs each process at RUST_LOG=FILTERS
+#   (into its stats file; e.g. restb::limiter::start=trace, one line per start); LOCAL="1 2" the comparison runs without a shared
 #   limit (processes on their own limiters; empty skips them); RESTB_BIN=PATH runs another build of restb
 #   (to compare two); KEEP=1 keeps the temporary directory (each
 #   case's gateway log access.CASE.log: time, request time, status, image;
@@ -115,8 +116,11 @@ images() { # args: PROCESS COUNT -> $dir/images.PROCESS.txt
 launch() { # args: PROCESS BASE RATE [WRAPPER...]: runs in the background
   local n=$1 base=$2 rate=$3; shift 3
   rm -f "$dir/out.$n.jsonl"  # each case starts its outcomes afresh (restb refuses a full file)
-  "$@" "$restb" run "$dir/images.$n.txt" --base-url "$base" --rps "$rate" --models re_logo -q ${RUN_FLAGS:-} \
-    -o "$dir/out.$n.jsonl" 2> "$dir/stats.$n.txt" &
+  # RESTB_LOG: the processes log at those filters instead of -q's warnings.
+  local quiet=-q
+  [ -n "${RESTB_LOG:-}" ] && quiet=
+  RUST_LOG=${RESTB_LOG:-} "$@" "$restb" run "$dir/images.$n.txt" --base-url "$base" --rps "$rate" \
+    --models re_logo $quiet ${RUN_FLAGS:-} -o "$dir/out.$n.jsonl" 2> "$dir/stats.$n.txt" &
   echo $! > "$dir/pid.$n"
 }
 

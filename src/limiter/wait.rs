@@ -210,6 +210,7 @@ impl<C: Clock> Limiter<C> {
                 .is_ok()
             {
                 super::departure::began(Some(self.epoch + Duration::from_nanos(now)));
+                self.trace_start(slot, now, own, others, gap);
                 if let Some(shared) = others {
                     self.tell_others(shared, now, slot.seq);
                 }
@@ -310,12 +311,14 @@ impl<C: Clock> Limiter<C> {
     }
 
     /// Tells the other holders of the shared schedule that we started at
-    /// `started` (nanoseconds since `epoch`). Telling is a write to a
-    /// socket, which wakes the store (Redis) and on a busy machine may let
-    /// it run in our place for a millisecond: measured, the late request
-    /// then reached the gateway that much after the start told, and the
-    /// next holder's came too soon after it. So a start held up while
-    /// telling is told again as it now stands, before the request goes.
+    /// `started` (nanoseconds since `epoch`). Telling wakes someone (the
+    /// store, or the thread that writes to it: restb's Redis schedule hands
+    /// it over, `shared_limit/teller.rs`), who on a busy machine may run in
+    /// our place for a millisecond: measured, when the write was ours, the
+    /// late request then reached the gateway that much after the start
+    /// told, and the next holder's came too soon after it. So a start held
+    /// up while telling is told again as it now stands, before the request
+    /// goes.
     fn tell_others(&self, shared: &SharedPacing, started: u64, seq: Option<u64>) {
         let mut told = started;
         for _ in 0..RETELLS {
@@ -329,6 +332,50 @@ impl<C: Clock> Limiter<C> {
             self.last_start.fetch_max(now + 1, Ordering::AcqRel);
             told = now;
         }
+    }
+
+    /// One line per start (`RUST_LOG=restb::limiter::start=trace`): how
+    /// long after each bound it came (its slot; the gap after our own
+    /// previous start and after the latest another holder told of; `none`
+    /// when there is none), to trace where a schedule's starts fall behind
+    /// (`scripts/lib/start_trace.py`). Microseconds; the start's time on
+    /// the wall clock, to set beside a gateway's log.
+    fn trace_start(
+        &self,
+        slot: &Reservation,
+        now: u64,
+        own: u64,
+        others: Option<&SharedPacing>,
+        gap: u64,
+    ) {
+        if !log::log_enabled!(target: "restb::limiter::start", log::Level::Trace) {
+            return;
+        }
+        let after = |bound: Option<u64>| {
+            bound.map_or_else(
+                || "none".to_string(),
+                |bound| ((i128::from(now) - i128::from(bound)) / 1000).to_string(),
+            )
+        };
+        let other = others
+            .and_then(|shared| shared.slots().started_elsewhere())
+            .map(|other| self.since_epoch(other).saturating_add(gap));
+        let wall_us = self
+            .clock
+            .now()
+            .wall
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| since.as_micros());
+        log::trace!(
+            target: "restb::limiter::start",
+            "start seq {} wall_us {wall_us} after_slot_us {} after_own_us {} after_other_us {} \
+             gap_us {}",
+            slot.seq.map_or_else(|| "none".to_string(), |seq| seq.to_string()),
+            after(Some(self.since_epoch(slot.start))),
+            after((own != 0).then_some(own)),
+            after(other),
+            gap / 1000,
+        );
     }
 
     fn since_epoch(&self, at: std::time::Instant) -> u64 {

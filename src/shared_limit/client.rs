@@ -7,6 +7,7 @@ use super::key::ScheduleKey;
 use super::rounds::{self, Rounds};
 use super::script::{Beat, Scripts};
 use super::starts::{self, Starts};
+use super::teller::{self, Start};
 use super::url::RedisUrl;
 use crate::limiter::Rate;
 use crossbeam_channel::Sender;
@@ -102,6 +103,8 @@ pub struct SharedLimit {
     beat: Option<(Sender<()>, JoinHandle<()>)>,
     /// The subscriber to the others' actual starts (`starts.rs`).
     listen: Option<(Sender<()>, JoinHandle<()>)>,
+    /// The thread that tells our starts (`teller.rs`).
+    tell: Option<(Sender<Start>, JoinHandle<()>)>,
 }
 
 pub(super) struct Inner {
@@ -187,10 +190,16 @@ impl SharedLimit {
         publishing.map_err(|e| SharedLimitError::redis(&url, &e))?;
         let listen = starts::spawn(Arc::clone(&inner));
         let beat = beat::spawn(Arc::clone(&inner), beating);
+        let telling = Arc::clone(&inner);
+        let tell = teller::spawn(
+            teller::delay_for(inner.config.rate.interval()),
+            move |start| starts::publish(&telling, start.at, start.seq),
+        );
         Ok(SharedLimit {
             inner,
             beat: Some(beat),
             listen: Some(listen),
+            tell: Some(tell),
         })
     }
 
@@ -310,9 +319,14 @@ impl SharedLimit {
     /// Tells the other processes on the schedule that this one started a
     /// request at `at`, so that none starts less than an interval after
     /// it even when it started late for its slot (see `starts.rs`). Never
-    /// waits for Redis.
+    /// waits: a thread of ours tells it a moment later (`teller.rs`).
     pub fn started(&self, at: Instant, seq: Option<u64>) {
-        starts::publish(&self.inner, at, seq);
+        if let Some(seq) = seq {
+            self.inner.starts.slot(seq);
+        }
+        if let Some((teller, _)) = &self.tell {
+            teller::hand_over(teller, Start { at, seq });
+        }
     }
 
     /// A request of ours that started at `started` drew a new round of
@@ -476,6 +490,10 @@ impl Inner {
 
 impl Drop for SharedLimit {
     fn drop(&mut self) {
+        if let Some((teller, thread)) = self.tell.take() {
+            drop(teller);
+            let _ = thread.join();
+        }
         for (stop, thread) in [self.listen.take(), self.beat.take()].into_iter().flatten() {
             drop(stop);
             let _ = thread.join();

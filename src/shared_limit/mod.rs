@@ -43,6 +43,7 @@ mod rounds;
 mod schedule;
 mod script;
 mod starts;
+mod teller;
 mod url;
 
 pub use budget::RedisBudget;

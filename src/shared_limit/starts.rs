@@ -198,7 +198,7 @@ impl Starts {
     /// Slot `seq` started (here, or heard from another process). The time
     /// of a start heard is stored first, so a caller that sees the number
     /// also sees the time.
-    fn slot(&self, seq: u64) {
+    pub(super) fn slot(&self, seq: u64) {
         self.through.fetch_max(seq, Ordering::AcqRel);
     }
 
@@ -288,12 +288,10 @@ fn channel(inner: &Inner) -> String {
 }
 
 /// Tells the others that this process started a request at `at` (our
-/// clock), in slot `seq` of the schedule if it was one. Never blocks on
-/// Redis: a lost connection drops the notice.
+/// clock), in slot `seq` of the schedule if it was one (from the teller's
+/// thread: `teller.rs`). Never waits for a reply: a lost connection drops
+/// the notice.
 pub(super) fn publish(inner: &Inner, at: Instant, seq: Option<u64>) {
-    if let Some(seq) = seq {
-        inner.starts.slot(seq);
-    }
     let Some(redis_us) = inner.redis_time(at) else {
         return;
     };
