@@ -77,14 +77,17 @@ fn slots_are_one_interval_apart_across_two_processes() {
 /// A slot asked for no earlier than a time (the end of this process's
 /// pause, which may reach Redis a moment later) is booked there in Redis
 /// too: booked earlier, it was wasted, and the other processes' slots came
-/// right after the pause together with ours.
+/// right after the pause together with ours. A time further ahead than a
+/// booking's look-ahead books nothing yet (a turn): held in Redis, it held
+/// every other process's slots until then, even for a pause Redis never
+/// heard of (one set while it was lost).
 #[test]
 fn a_slot_asked_for_after_a_time_is_booked_after_it_in_redis_too() {
     let redis = Redis::start();
     let a = SharedSchedule::new(connect(&redis.url(), "key-h", 10.0).unwrap());
     let b = SharedSchedule::new(connect(&redis.url(), "key-h", 10.0).unwrap());
     let interval = Duration::from_millis(100);
-    let earliest = Instant::now() + Duration::from_millis(500);
+    let earliest = Instant::now() + Duration::from_millis(60);
     let ours = a.book(earliest, interval);
     assert!(ours.start >= earliest && !ours.turn, "{ours:?}");
     let theirs = b.book(Instant::now(), interval);
@@ -92,6 +95,20 @@ fn a_slot_asked_for_after_a_time_is_booked_after_it_in_redis_too() {
         theirs.start + 5 * MS >= ours.start + interval,
         "{:?} after ours",
         theirs.start.checked_duration_since(ours.start)
+    );
+
+    let far = Instant::now() + Duration::from_secs(2);
+    let asked_at = Instant::now();
+    let ours = a.book(far, interval);
+    assert!(ours.turn, "nothing booked 2 s ahead: {ours:?}");
+    assert!(ours.start >= far - LOOKAHEAD - interval - 5 * MS && ours.start < far);
+    let c = SharedSchedule::new(connect(&redis.url(), "key-h", 10.0).unwrap());
+    let theirs = c.book(Instant::now(), interval);
+    assert!(!theirs.turn, "{theirs:?}");
+    assert!(
+        theirs.start < asked_at + Duration::from_millis(500),
+        "held {:?} by a time of ours far ahead",
+        theirs.start.checked_duration_since(asked_at)
     );
 }
 

@@ -83,14 +83,28 @@ impl SharedSchedule {
                 seq: None,
             };
         }
+        if earliest > horizon && self.limit.is_connected() {
+            // Not yet (a pause of ours): a slot held in Redis until then
+            // would hold every process's slots behind it, and a pause that
+            // Redis never heard of (set while it was lost: measured, half a
+            // second with no start by anyone after a reconnection) would
+            // stop them all. A pause that Redis has holds them anyway.
+            return Booking {
+                start: earliest - LOOKAHEAD - interval,
+                paused_until: None,
+                shared: true,
+                turn: true,
+                seq: None,
+            };
+        }
         let allotted = self.limit.rate().interval();
         let margin = (interval.as_secs_f64() / allotted.as_secs_f64()).max(1.0);
         // Back from a loss: the local slots handed out still stand, and a
         // Redis that restarted knows none of them; the shared schedule
         // goes on after them, for every process. And a slot before
-        // `earliest` (a pause of ours, which may reach Redis a moment
-        // after this booking) would only be wasted, and crowd the first
-        // slots after the pause.
+        // `earliest` (a pause of ours about to start, which may reach
+        // Redis a moment after this booking) would only be wasted, and
+        // crowd the first slots after the pause.
         let local_end = *self.local_next.lock();
         let floor = local_end.map_or(earliest, |end| end.max(earliest));
         match self.limit.reserve_after(interval, margin, Some(floor)) {
