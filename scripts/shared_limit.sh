@@ -117,9 +117,9 @@ launch() { # args: PROCESS BASE RATE [WRAPPER...]: runs in the background
   local n=$1 base=$2 rate=$3; shift 3
   rm -f "$dir/out.$n.jsonl"  # each case starts its outcomes afresh (restb refuses a full file)
   # RESTB_LOG: the processes log at those filters instead of -q's warnings.
-  local quiet=-q
-  [ -n "${RESTB_LOG:-}" ] && quiet=
-  RUST_LOG=${RESTB_LOG:-} "$@" "$restb" run "$dir/images.$n.txt" --base-url "$base" --rps "$rate" \
+  local quiet=-q logging=()
+  [ -n "${RESTB_LOG:-}" ] && quiet= logging=(env "RUST_LOG=$RESTB_LOG")
+  "${logging[@]}" "$@" "$restb" run "$dir/images.$n.txt" --base-url "$base" --rps "$rate" \
     --models re_logo $quiet ${RUN_FLAGS:-} -o "$dir/out.$n.jsonl" 2> "$dir/stats.$n.txt" &
   echo $! > "$dir/pid.$n"
 }

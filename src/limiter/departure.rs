@@ -29,8 +29,11 @@
 //! start; told from any delay, 0.3-0.4 %).
 //!
 //! The delay counts from the start the limiter recorded (and told), not
-//! from when the worker got to its request: telling the others, or a
-//! preemption on the way, delays the request as much.
+//! from when the worker got to its request: a preemption on the way (or
+//! telling the others, where that wakes someone) delays the request as
+//! much. Restb's Redis schedule tells such a correction at once, not after
+//! the moment it waits before telling a start (`shared_limit/teller.rs`):
+//! the request has gone.
 //!
 //! The pool's worker threads each know the limiter they start for
 //! ([`SendingFor`]); the transport, deep inside ureq, tells through

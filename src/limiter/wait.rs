@@ -210,9 +210,13 @@ impl<C: Clock> Limiter<C> {
                 .is_ok()
             {
                 super::departure::began(Some(self.epoch + Duration::from_nanos(now)));
-                self.trace_start(slot, now, own, others, gap);
+                // Read as the start is made, written once it is told.
+                let trace = self.start_trace(slot, now, own, others, gap);
                 if let Some(shared) = others {
                     self.tell_others(shared, now, slot.seq);
+                }
+                if let Some(trace) = trace {
+                    log::trace!(target: "restb::limiter::start", "{trace}");
                 }
                 return true;
             }
@@ -334,52 +338,71 @@ impl<C: Clock> Limiter<C> {
         }
     }
 
-    /// One line per start (`RUST_LOG=restb::limiter::start=trace`): how
-    /// long after each bound it came (its slot; the gap after our own
-    /// previous start and after the latest another holder told of; `none`
-    /// when there is none), to trace where a schedule's starts fall behind
-    /// (`scripts/lib/start_trace.py`). Microseconds; the start's time on
-    /// the wall clock, to set beside a gateway's log.
-    fn trace_start(
+    /// A start's trace line (`RUST_LOG=restb::limiter::start=trace`), if
+    /// traced: see [`StartTrace`].
+    fn start_trace(
         &self,
         slot: &Reservation,
         now: u64,
         own: u64,
         others: Option<&SharedPacing>,
         gap: u64,
-    ) {
+    ) -> Option<StartTrace> {
         if !log::log_enabled!(target: "restb::limiter::start", log::Level::Trace) {
-            return;
+            return None;
         }
-        let after = |bound: Option<u64>| {
-            bound.map_or_else(
-                || "none".to_string(),
-                |bound| ((i128::from(now) - i128::from(bound)) / 1000).to_string(),
-            )
-        };
+        let after = |bound: u64| (i128::from(now) - i128::from(bound)) / 1000;
         let other = others
             .and_then(|shared| shared.slots().started_elsewhere())
             .map(|other| self.since_epoch(other).saturating_add(gap));
-        let wall_us = self
-            .clock
-            .now()
-            .wall
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |since| since.as_micros());
-        log::trace!(
-            target: "restb::limiter::start",
-            "start seq {} wall_us {wall_us} after_slot_us {} after_own_us {} after_other_us {} \
-             gap_us {}",
-            slot.seq.map_or_else(|| "none".to_string(), |seq| seq.to_string()),
-            after(Some(self.since_epoch(slot.start))),
-            after((own != 0).then_some(own)),
-            after(other),
-            gap / 1000,
-        );
+        Some(StartTrace {
+            seq: slot.seq,
+            wall: self.clock.now().wall,
+            after_slot_us: after(self.since_epoch(slot.start)),
+            after_own_us: (own != 0).then(|| after(own)),
+            after_other_us: other.map(after),
+            gap_us: gap / 1000,
+        })
     }
 
     fn since_epoch(&self, at: std::time::Instant) -> u64 {
         nanos(at.saturating_duration_since(self.epoch))
+    }
+}
+
+/// One start, traced to see where a schedule's starts fall behind
+/// (`scripts/lib/start_trace.py`): how long after each bound it came (its
+/// slot; the gap after our own previous start and after the latest one
+/// another holder told of; `none` when there is none), in microseconds,
+/// and its time on the wall clock, to set beside a gateway's log. Written
+/// after the start is told, not before: a slow write would be counted as
+/// the start's delay.
+struct StartTrace {
+    seq: Option<u64>,
+    wall: std::time::SystemTime,
+    after_slot_us: i128,
+    after_own_us: Option<i128>,
+    after_other_us: Option<i128>,
+    gap_us: u64,
+}
+
+impl std::fmt::Display for StartTrace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let field = |value: Option<String>| value.unwrap_or_else(|| "none".to_string());
+        let wall_us = self
+            .wall
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| since.as_micros());
+        write!(
+            f,
+            "start seq {} wall_us {wall_us} after_slot_us {} after_own_us {} after_other_us {} \
+             gap_us {}",
+            field(self.seq.map(|seq| seq.to_string())),
+            self.after_slot_us,
+            field(self.after_own_us.map(|us| us.to_string())),
+            field(self.after_other_us.map(|us| us.to_string())),
+            self.gap_us,
+        )
     }
 }
 

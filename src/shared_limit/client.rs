@@ -7,7 +7,7 @@ use super::key::ScheduleKey;
 use super::rounds::{self, Rounds};
 use super::script::{Beat, Scripts};
 use super::starts::{self, Starts};
-use super::teller::{self, Start};
+use super::teller::{self, Teller};
 use super::url::RedisUrl;
 use crate::limiter::Rate;
 use crossbeam_channel::Sender;
@@ -104,7 +104,7 @@ pub struct SharedLimit {
     /// The subscriber to the others' actual starts (`starts.rs`).
     listen: Option<(Sender<()>, JoinHandle<()>)>,
     /// The thread that tells our starts (`teller.rs`).
-    tell: Option<(Sender<Start>, JoinHandle<()>)>,
+    tell: Option<Teller>,
 }
 
 pub(super) struct Inner {
@@ -191,7 +191,7 @@ impl SharedLimit {
         let listen = starts::spawn(Arc::clone(&inner));
         let beat = beat::spawn(Arc::clone(&inner), beating);
         let telling = Arc::clone(&inner);
-        let tell = teller::spawn(
+        let tell = Teller::spawn(
             teller::delay_for(inner.config.rate.interval()),
             move |start| starts::publish(&telling, start.at, start.seq),
         );
@@ -324,8 +324,8 @@ impl SharedLimit {
         if let Some(seq) = seq {
             self.inner.starts.slot(seq);
         }
-        if let Some((teller, _)) = &self.tell {
-            teller::hand_over(teller, Start { at, seq });
+        if let Some(teller) = &self.tell {
+            teller.hand_over(at, seq);
         }
     }
 
@@ -490,10 +490,8 @@ impl Inner {
 
 impl Drop for SharedLimit {
     fn drop(&mut self) {
-        if let Some((teller, thread)) = self.tell.take() {
-            drop(teller);
-            let _ = thread.join();
-        }
+        // The teller first: it may still be telling what it holds.
+        drop(self.tell.take());
         for (stop, thread) in [self.listen.take(), self.beat.take()].into_iter().flatten() {
             drop(stop);
             let _ = thread.join();

@@ -88,9 +88,10 @@ impl SharedSchedule {
             // would hold every process's slots behind it, and a pause that
             // Redis never heard of (set while it was lost: measured, half a
             // second with no start by anyone after a reconnection) would
-            // stop them all. A pause that Redis has holds them anyway.
+            // stop them all. A pause that Redis has holds them anyway. Ask
+            // again a look-ahead before it (within the horizon then).
             return Booking {
-                start: earliest - LOOKAHEAD - interval,
+                start: earliest - LOOKAHEAD,
                 paused_until: None,
                 shared: true,
                 turn: true,

@@ -9,9 +9,10 @@
 //! previous actual start; this module lets it keep the gap after anyone's.
 //! Each start is published (fire and forget: the publishing connection has
 //! `CLIENT REPLY OFF`, so a start costs one small write, no round trip) in
-//! Redis's time; a subscriber thread maps the others' starts onto our clock
-//! and keeps the latest. A notice takes a fraction of a millisecond; the
-//! next slot is a whole interval away.
+//! Redis's time, by a thread of ours a moment after the start (`teller.rs`:
+//! the request reaches the gateway first); a subscriber thread maps the
+//! others' starts onto our clock and keeps the latest. A notice takes a
+//! fraction of a millisecond; the next slot is a whole interval away.
 //!
 //! A start is told with its slot's number on the schedule, and each process
 //! keeps the highest number known started: the holder of the next slot

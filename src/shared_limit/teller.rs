@@ -16,7 +16,8 @@
 //! the worker; 98.0-98.9 % and 2-6 429s told 0.3-3 ms later; 97.9-98.3 %
 //! and 6 429s handed to the thread but told at once.
 
-use crossbeam_channel::Sender;
+use crossbeam_channel::{Sender, TrySendError};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -32,11 +33,13 @@ const TELL_AFTER_SHARE: u32 = 4;
 /// only a gap for one they do not).
 const WAITING: usize = 1024;
 
-/// A start of ours to tell: when, and in which slot of the schedule.
+/// A start of ours to tell: when, in which slot of the schedule, and when
+/// to tell it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Start {
     pub(super) at: Instant,
     pub(super) seq: Option<u64>,
+    due: Instant,
 }
 
 /// How long after a start to tell it, for starts `interval` apart.
@@ -44,34 +47,82 @@ pub(super) fn delay_for(interval: Duration) -> Duration {
     TELL_AFTER.min(interval / TELL_AFTER_SHARE)
 }
 
-/// The thread that tells each start handed to it (`tell`) `delay` after it
-/// was made; it ends when the sender is dropped.
-pub(super) fn spawn(
+/// The thread that tells the starts handed to it, and what it was handed.
+#[derive(Debug)]
+pub(super) struct Teller {
+    sender: Option<Sender<Start>>,
+    thread: Option<JoinHandle<()>>,
     delay: Duration,
-    mut tell: impl FnMut(Start) + Send + 'static,
-) -> (Sender<Start>, JoinHandle<()>) {
-    let (sender, starts) = crossbeam_channel::bounded::<Start>(WAITING);
-    let thread = std::thread::Builder::new()
-        .name("restb-shared-teller".into())
-        .spawn(move || {
-            for start in starts {
-                let due = start.at + delay;
-                let now = Instant::now();
-                if due > now {
-                    std::thread::sleep(due - now);
-                }
-                tell(start);
-            }
-        })
-        .expect("spawning the shared-teller thread: the OS refused a thread");
-    (sender, thread)
+    /// The highest slot number handed over so far (0: none).
+    handed_through: AtomicU64,
+    /// Whether the loss of the thread was warned of.
+    warned: AtomicBool,
 }
 
-/// Hands `start` to the teller; never waits (a full queue drops it).
-pub(super) fn hand_over(teller: &Sender<Start>, start: Start) {
-    // Full (the thread held up by a stalled Redis) or gone (dropping): the
-    // notice is lost, as on a lost connection.
-    let _ = teller.try_send(start);
+impl Teller {
+    /// Starts the thread, which tells each start handed over (`tell`)
+    /// `delay` after it was made.
+    pub(super) fn spawn(delay: Duration, mut tell: impl FnMut(Start) + Send + 'static) -> Teller {
+        let (sender, starts) = crossbeam_channel::bounded::<Start>(WAITING);
+        let thread = std::thread::Builder::new()
+            .name("restb-shared-teller".into())
+            .spawn(move || {
+                for start in starts {
+                    let now = Instant::now();
+                    if start.due > now {
+                        std::thread::sleep(start.due - now);
+                    }
+                    tell(start);
+                }
+            })
+            .expect("spawning the shared-teller thread: the OS refused a thread");
+        Teller {
+            sender: Some(sender),
+            thread: Some(thread),
+            delay,
+            handed_through: AtomicU64::new(0),
+            warned: AtomicBool::new(false),
+        }
+    }
+
+    /// Hands over a start made at `at`, in slot `seq`; never waits (a full
+    /// queue drops it, as a lost connection would). A slot's first start is
+    /// told the delay after it (no later than the delay from now: a start
+    /// said to come later must not hold the ones behind it); a slot told of
+    /// before (a request that left later than its start, told again by the
+    /// limiter once it is on its way) at once: that request has gone.
+    pub(super) fn hand_over(&self, at: Instant, seq: Option<u64>) {
+        let now = Instant::now();
+        let told_before =
+            seq.is_some_and(|seq| self.handed_through.fetch_max(seq, Ordering::AcqRel) >= seq);
+        let due = if told_before {
+            now
+        } else {
+            at.min(now) + self.delay
+        };
+        let Some(sender) = &self.sender else {
+            return;
+        };
+        if let Err(TrySendError::Disconnected(_)) = sender.try_send(Start { at, seq, due }) {
+            if !self.warned.swap(true, Ordering::AcqRel) {
+                log::warn!(
+                    "shared limit: the thread that tells our starts to the other processes \
+                     is gone; they no longer keep their gap after ours"
+                );
+            }
+        }
+    }
+}
+
+impl Drop for Teller {
+    fn drop(&mut self) {
+        // The thread ends when the channel closes, once it has told what
+        // it holds.
+        self.sender.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 #[cfg(test)]
@@ -79,34 +130,70 @@ mod tests {
     use super::*;
     use parking_lot::Mutex;
     use std::sync::Arc;
+    use std::thread::ThreadId;
 
-    #[test]
-    fn a_start_is_told_on_another_thread_no_sooner_than_the_delay_after_it() {
-        let told = Arc::new(Mutex::new(Vec::new()));
+    type Told = Arc<Mutex<Vec<(Start, Instant, ThreadId)>>>;
+
+    fn recording(delay: Duration) -> (Teller, Told) {
+        let told: Told = Arc::default();
         let into = Arc::clone(&told);
-        let delay = Duration::from_millis(3);
-        let (teller, thread) = spawn(delay, move |start| {
+        let teller = Teller::spawn(delay, move |start| {
             into.lock()
                 .push((start, Instant::now(), std::thread::current().id()));
         });
+        (teller, told)
+    }
+
+    #[test]
+    fn a_start_is_told_on_another_thread_no_sooner_than_the_delay_after_it() {
+        let delay = Duration::from_millis(3);
+        let (teller, told) = recording(delay);
         let mut handed = Vec::new();
         for seq in 1..=5 {
-            let start = Start {
-                at: Instant::now(),
-                seq: Some(seq),
-            };
-            hand_over(&teller, start);
-            handed.push(start);
+            let at = Instant::now();
+            teller.hand_over(at, Some(seq));
+            handed.push((at, Some(seq)));
             std::thread::sleep(Duration::from_millis(1));
         }
         drop(teller);
-        thread.join().unwrap();
         let told = told.lock();
-        assert_eq!(told.iter().map(|t| t.0).collect::<Vec<_>>(), handed);
+        let starts: Vec<_> = told.iter().map(|(s, _, _)| (s.at, s.seq)).collect();
+        assert_eq!(starts, handed, "each, in order, once the teller is dropped");
         for (start, at, thread) in told.iter() {
             assert!(*at >= start.at + delay, "told {:?} after", *at - start.at);
             assert_ne!(*thread, std::thread::current().id());
         }
+    }
+
+    #[test]
+    fn a_slot_told_again_goes_at_once_and_a_start_ahead_waits_no_longer_than_the_delay() {
+        let delay = Duration::from_millis(300);
+        let (teller, told) = recording(delay);
+        teller.hand_over(Instant::now(), Some(7));
+        std::thread::sleep(delay + Duration::from_millis(100));
+        // Its request left late: told again once on its way, at once.
+        let again = Instant::now();
+        teller.hand_over(again - Duration::from_millis(1), Some(7));
+        std::thread::sleep(Duration::from_millis(150));
+        // A start said to come in 5 s holds nothing behind it for longer
+        // than the delay.
+        let ahead = Instant::now();
+        teller.hand_over(ahead + Duration::from_secs(5), Some(8));
+        drop(teller);
+        let told = told.lock();
+        assert_eq!(told.len(), 3);
+        let (_, again_at, _) = told[1];
+        assert!(
+            again_at < again + Duration::from_millis(150),
+            "told again {:?} after",
+            again_at - again
+        );
+        let (_, ahead_at, _) = told[2];
+        assert!(
+            ahead_at < ahead + delay + Duration::from_secs(2),
+            "told {:?} after",
+            ahead_at - ahead
+        );
     }
 
     #[test]

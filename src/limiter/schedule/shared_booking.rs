@@ -142,7 +142,13 @@ impl Schedule {
         }
         let bunches = self.rate.is_some_and(|r| r.burst().get() > 1);
         Reservation {
-            start: slot.start.max(ask.earliest),
+            // A turn is a time to ask again, before `earliest` if the
+            // schedule books that far ahead.
+            start: if slot.turn {
+                slot.start
+            } else {
+                slot.start.max(ask.earliest)
+            },
             generation: if stale {
                 ask.generation
             } else {
