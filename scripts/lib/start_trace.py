@@ -22,6 +22,7 @@ Usage: start_trace.py RATE GATEWAY_LOG mock|nginx TRACE_FILE... [--skip N]
   nginx log: END REQUEST_TIME STATUS ... (arrival = END - REQUEST_TIME, in ms)
 """
 import re
+import signal
 import statistics
 import sys
 
@@ -131,4 +132,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    # Piped into `head`: stop quietly.
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     main(sys.argv)
