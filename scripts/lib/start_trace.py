@@ -26,6 +26,8 @@ import signal
 import statistics
 import sys
 
+from pacing_figures import arrivals
+
 LINE = re.compile(
     r"start seq (\S+) wall_us (\d+) after_slot_us (\S+) after_own_us (\S+) "
     r"after_other_us (\S+) gap_us (\d+)"
@@ -48,19 +50,6 @@ def starts_of(paths):
                                        slot=int(slot), own=number(own), other=number(other),
                                        gap=int(gap)))
     return sorted(starts, key=lambda s: s["wall"])
-
-
-def gateway_log(path, fmt):
-    """(arrival in microseconds, status) of each request, by arrival."""
-    out = []
-    with open(path) as f:
-        for line in f:
-            fields = line.split()
-            if len(fields) < 3:
-                continue
-            arrival = float(fields[0]) - (float(fields[1]) if fmt == "nginx" else 0.0)
-            out.append((arrival * 1e6, fields[2]))
-    return sorted(out)
 
 
 def holding_bound(start):
@@ -116,8 +105,8 @@ def main(argv):
           f"(margin {100 * (gap / interval - 1):.2f} %), past the bound {statistics.mean(past):.0f}")
     print(f"  a previous start (another process's) as told, after its actual time (us): "
           f"{spread(told_late)}")
-    requests = gateway_log(log, fmt)
-    rejected = [arrival for arrival, status in requests if status not in ("200",)]
+    requests = arrivals(log, fmt)
+    rejected = [arrival * 1e6 for arrival, status in requests if status != 200]
     print(f"{len(requests)} requests in the gateway's log, {len(rejected)} rejected")
     for arrival in rejected:
         print(f"  rejection at {arrival / 1e6:.4f}: starts before it (ms before it, "

@@ -48,6 +48,7 @@ mod rate;
 mod reservation;
 mod schedule;
 mod shared;
+mod start_trace;
 mod status;
 mod trust;
 mod wait;

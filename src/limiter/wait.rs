@@ -6,6 +6,7 @@
 use super::clock::{later, Clock};
 use super::pacing::startup_allowance;
 use super::reservation::Reservation;
+use super::start_trace::{self, StartTrace};
 use super::{Limiter, SharedPacing, Stopped};
 use crate::stop::Stop;
 use parking_lot::MutexGuard;
@@ -216,7 +217,7 @@ impl<C: Clock> Limiter<C> {
                     self.tell_others(shared, now, slot.seq);
                 }
                 if let Some(trace) = trace {
-                    log::trace!(target: "restb::limiter::start", "{trace}");
+                    log::trace!(target: start_trace::TARGET, "{trace}");
                 }
                 return true;
             }
@@ -348,7 +349,7 @@ impl<C: Clock> Limiter<C> {
         others: Option<&SharedPacing>,
         gap: u64,
     ) -> Option<StartTrace> {
-        if !log::log_enabled!(target: "restb::limiter::start", log::Level::Trace) {
+        if !log::log_enabled!(target: start_trace::TARGET, log::Level::Trace) {
             return None;
         }
         let after = |bound: u64| (i128::from(now) - i128::from(bound)) / 1000;
@@ -367,42 +368,6 @@ impl<C: Clock> Limiter<C> {
 
     fn since_epoch(&self, at: std::time::Instant) -> u64 {
         nanos(at.saturating_duration_since(self.epoch))
-    }
-}
-
-/// One start, traced to see where a schedule's starts fall behind
-/// (`scripts/lib/start_trace.py`): how long after each bound it came (its
-/// slot; the gap after our own previous start and after the latest one
-/// another holder told of; `none` when there is none), in microseconds,
-/// and its time on the wall clock, to set beside a gateway's log. Written
-/// after the start is told, not before: a slow write would be counted as
-/// the start's delay.
-struct StartTrace {
-    seq: Option<u64>,
-    wall: std::time::SystemTime,
-    after_slot_us: i128,
-    after_own_us: Option<i128>,
-    after_other_us: Option<i128>,
-    gap_us: u64,
-}
-
-impl std::fmt::Display for StartTrace {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let field = |value: Option<String>| value.unwrap_or_else(|| "none".to_string());
-        let wall_us = self
-            .wall
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |since| since.as_micros());
-        write!(
-            f,
-            "start seq {} wall_us {wall_us} after_slot_us {} after_own_us {} after_other_us {} \
-             gap_us {}",
-            field(self.seq.map(|seq| seq.to_string())),
-            self.after_slot_us,
-            field(self.after_own_us.map(|us| us.to_string())),
-            field(self.after_other_us.map(|us| us.to_string())),
-            self.gap_us,
-        )
     }
 }
 

@@ -104,7 +104,7 @@ pub struct SharedLimit {
     /// The subscriber to the others' actual starts (`starts.rs`).
     listen: Option<(Sender<()>, JoinHandle<()>)>,
     /// The thread that tells our starts (`teller.rs`).
-    tell: Option<Teller>,
+    tell: Teller,
 }
 
 pub(super) struct Inner {
@@ -199,7 +199,7 @@ impl SharedLimit {
             inner,
             beat: Some(beat),
             listen: Some(listen),
-            tell: Some(tell),
+            tell,
         })
     }
 
@@ -324,9 +324,7 @@ impl SharedLimit {
         if let Some(seq) = seq {
             self.inner.starts.slot(seq);
         }
-        if let Some(teller) = &self.tell {
-            teller.hand_over(at, seq);
-        }
+        self.tell.hand_over(at, seq);
     }
 
     /// A request of ours that started at `started` drew a new round of
@@ -490,8 +488,6 @@ impl Inner {
 
 impl Drop for SharedLimit {
     fn drop(&mut self) {
-        // The teller first: it may still be telling what it holds.
-        drop(self.tell.take());
         for (stop, thread) in [self.listen.take(), self.beat.take()].into_iter().flatten() {
             drop(stop);
             let _ = thread.join();

@@ -41,6 +41,19 @@ pub struct Booking {
     pub seq: Option<u64>,
 }
 
+impl Booking {
+    /// A turn on the shared schedule: book again at `at`.
+    fn turn(at: Instant) -> Booking {
+        Booking {
+            start: at,
+            paused_until: None,
+            shared: true,
+            turn: true,
+            seq: None,
+        }
+    }
+}
+
 /// Slots from a [`SharedLimit`], with the local fallback.
 #[derive(Debug)]
 pub struct SharedSchedule {
@@ -75,13 +88,7 @@ impl SharedSchedule {
         let horizon = Instant::now() + LOOKAHEAD + interval;
         let mut last_shared = self.last_shared.lock();
         if let Some(last) = last_shared.filter(|last| *last > horizon) {
-            return Booking {
-                start: last - LOOKAHEAD - interval,
-                paused_until: None,
-                shared: true,
-                turn: true,
-                seq: None,
-            };
+            return Booking::turn(last - LOOKAHEAD - interval);
         }
         if earliest > horizon && self.limit.is_connected() {
             // Not yet (a pause of ours): a slot held in Redis until then
@@ -90,13 +97,7 @@ impl SharedSchedule {
             // second with no start by anyone after a reconnection) would
             // stop them all. A pause that Redis has holds them anyway. Ask
             // again a look-ahead before it (within the horizon then).
-            return Booking {
-                start: earliest - LOOKAHEAD,
-                paused_until: None,
-                shared: true,
-                turn: true,
-                seq: None,
-            };
+            return Booking::turn(earliest - LOOKAHEAD);
         }
         let allotted = self.limit.rate().interval();
         let margin = (interval.as_secs_f64() / allotted.as_secs_f64()).max(1.0);
