@@ -218,11 +218,11 @@ impl Work for RestbWork {
     }
 
     fn panicked(&self, _job: &Job, message: &str) -> CallOutput {
-        // The outcome file keeps it: a panic deep in the transport may
-        // quote the request's URL, key and all.
+        // The pool passed `message` through `redact` (a panic deep in the
+        // transport may quote the request's URL, key and all).
         CallOutput::failed(
             None,
-            format!("internal error: {}", self.client.redact(message)),
+            format!("internal error: {message}"),
             GatewayHint::default(),
         )
     }

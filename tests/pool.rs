@@ -620,6 +620,38 @@ fn a_panics_message_leaves_the_pool_redacted_by_the_work() {
     }
 }
 
+/// Regression: a panic of the caller's sink, or of a job iterator read on a
+/// thread of its own (`run_stream`), reached the run's ending and the log
+/// unredacted; a job they quote may hold the work's secret.
+#[test]
+fn a_sink_or_stream_panics_message_is_redacted_by_the_work() {
+    let ended = ends_within(Duration::from_secs(20), || {
+        let pool = Pool::new(unpaced(1, fast_retries(1)), Stop::new());
+        let sink_broke = pool.run(&Leaky, 0..3, |_| panic!("the sink broke on {SECRET}"));
+        let jobs = (0..3usize).inspect(|_| panic!("the source broke on {SECRET}"));
+        let stream_broke = pool.run_stream(&Leaky, jobs, |_| Ok(()));
+        (sink_broke.ending, stream_broke.ending)
+    });
+    let (sink_ending, stream_ending) = ended.expect("hung").expect("the run panicked");
+    let Ending::SinkFailed { message, .. } = sink_ending else {
+        panic!("{sink_ending:?}");
+    };
+    assert!(
+        message.contains("the sink broke on ***") && !message.contains(SECRET),
+        "{message}"
+    );
+    let Ending::Aborted {
+        reason: AbortReason::Internal(why),
+    } = stream_ending
+    else {
+        panic!("{stream_ending:?}");
+    };
+    assert!(
+        why.contains("the source broke on ***") && !why.contains(SECRET),
+        "{why}"
+    );
+}
+
 /// Regression: a stop with an endless job iterator counted the jobs never
 /// fed by draining the iterator, which never ended (a channel's iterator,
 /// whose producer waits, never would either).

@@ -259,7 +259,7 @@ impl Pool {
         let (headcount, drained) = thread::scope(|scope| {
             let sink_thread = thread::Builder::new()
                 .name("restb-sink".into())
-                .spawn_scoped(scope, || sink::drain(sink_rx, sink, &stop))
+                .spawn_scoped(scope, || sink::drain(sink_rx, sink, work, &stop))
                 .expect("spawning the sink thread");
             let headcount = Supervisor::new(&engine, sink_tx).supervise(scope, &mut feed);
             let drained = sink_thread.join().expect("the sink thread does not panic");

@@ -4,11 +4,10 @@
 //! one thread drains ([`drain`]), collecting them for a moment while they
 //! keep coming so the sink can write them in batches.
 
-use super::work::Finished;
+use super::work::{Finished, Work};
 use crate::stop::Stop;
 use crossbeam_channel::{Receiver, TryRecvError};
 use std::io;
-use std::marker::PhantomData;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::thread;
 use std::time::Duration;
@@ -55,20 +54,22 @@ pub(super) struct Drained {
 }
 
 /// Hands everything `rx` brings to `sink` until every sender is gone. At the
-/// sink's first error it stops the run (`stop`) and records nothing more.
-pub(super) fn drain<J, O, S: Sink<J, O>>(
-    rx: Receiver<Finished<J, O>>,
+/// sink's first error it stops the run (`stop`) and records nothing more;
+/// a panic's message goes through `work`'s redaction (it may quote a job).
+pub(super) fn drain<W: Work, S: Sink<W::Job, W::Output>>(
+    rx: Receiver<Finished<W::Job, W::Output>>,
     sink: S,
+    work: &W,
     stop: &Stop,
 ) -> Drained {
     let mut counting = CountingSink {
         sink,
+        work,
         written: 0,
         buffered: 0,
         error: None,
         flush_failed: false,
         reported: false,
-        finished: PhantomData,
     };
     let mut busy = false;
     while let Some(first) = next_batch(&rx, busy) {
@@ -100,8 +101,9 @@ fn next_batch<T>(rx: &Receiver<T>, busy: bool) -> Option<T> {
 }
 
 /// The sink with its counts: recorded but not yet flushed, and flushed.
-struct CountingSink<S, J, O> {
+struct CountingSink<'w, S, W: Work> {
     sink: S,
+    work: &'w W,
     written: u64,
     buffered: u64,
     /// The first error (a panic of the sink's is one).
@@ -111,19 +113,18 @@ struct CountingSink<S, J, O> {
     flush_failed: bool,
     /// Whether the error was logged and the run stopped.
     reported: bool,
-    finished: PhantomData<fn(Finished<J, O>)>,
 }
 
-impl<J, O, S: Sink<J, O>> CountingSink<S, J, O> {
+impl<W: Work, S: Sink<W::Job, W::Output>> CountingSink<'_, S, W> {
     /// Records `batch` (nothing once the sink failed); returns its size.
-    fn record_all(&mut self, batch: impl Iterator<Item = Finished<J, O>>) -> usize {
+    fn record_all(&mut self, batch: impl Iterator<Item = Finished<W::Job, W::Output>>) -> usize {
         let mut size = 0;
         for finished in batch {
             size += 1;
             if self.error.is_some() {
                 continue;
             }
-            match guarded(|| self.sink.record(finished)) {
+            match guarded(self.work, || self.sink.record(finished)) {
                 Ok(()) => self.buffered += 1,
                 Err(error) => self.error = Some(error),
             }
@@ -137,7 +138,7 @@ impl<J, O, S: Sink<J, O>> CountingSink<S, J, O> {
         if self.flush_failed {
             return;
         }
-        match guarded(|| self.sink.flush()) {
+        match guarded(self.work, || self.sink.flush()) {
             Ok(()) => self.written += std::mem::take(&mut self.buffered),
             Err(error) => {
                 self.flush_failed = true;
@@ -159,9 +160,10 @@ impl<J, O, S: Sink<J, O>> CountingSink<S, J, O> {
 /// A call of the caller's sink; a panic in it is an error that stops the
 /// run, not a dead sink thread whose jobs the workers go on finishing
 /// into nowhere.
-fn guarded(call: impl FnOnce() -> io::Result<()>) -> io::Result<()> {
+fn guarded<W: Work>(work: &W, call: impl FnOnce() -> io::Result<()>) -> io::Result<()> {
     catch_unwind(AssertUnwindSafe(call)).unwrap_or_else(|payload| {
         let message = super::worker::panic_message(payload.as_ref());
+        let message = work.redact(&message);
         Err(io::Error::other(format!("the sink panicked: {message}")))
     })
 }

@@ -46,6 +46,8 @@ impl<W: Work> Drop for ShutDownOnUnwind<'_, '_, W> {
 fn top_up<W: Work, J: Source<Job = W::Job>>(engine: &Engine<'_, W>, feed: &mut Feed<J>) {
     feed.top_up(&engine.queue, &engine.books);
     if let Some(why) = feed.take_failure() {
+        // The iterator's panic may quote a job.
+        let why = engine.work.redact(&why).into_owned();
         log::error!("{why}; stopping");
         engine.halt.abort(AbortReason::Internal(why));
     }
