@@ -836,6 +836,14 @@ fn the_password_is_hidden_in_every_error() {
         format!("redis://:***@127.0.0.1:{}/2", redis.port)
     );
     assert!(!format!("{limit:?}").contains("right-pw"));
+    // Review: without its `:` the password was taken for a user name by
+    // the redis crate, and no AUTH went.
+    let bare = format!("redis://right-pw@127.0.0.1:{}", redis.port);
+    let limit = connect(&bare, "key-x", 1.0).expect("the bare password authenticates");
+    assert_eq!(
+        limit.url().to_string(),
+        format!("redis://***@127.0.0.1:{}", redis.port)
+    );
     let nobody = format!("redis://:s3cret@127.0.0.1:{}", free_port());
     let error = connect(&nobody, "key-x", 1.0).unwrap_err().to_string();
     assert!(
@@ -909,6 +917,63 @@ fn the_shared_schedule_resumes_after_the_local_slots_handed_out() {
         theirs.start + 5 * MS >= local_end,
         "another process's slot {:?} before the local slots' end",
         local_end - theirs.start
+    );
+}
+
+/// Review: back from a loss of Redis, the first process to reconnect took
+/// the whole rate on the shared schedule while the others still paced at
+/// their local share, until their heartbeats reconnected too (up to a
+/// period later): 14 starts in 500 ms where 10 were allotted. Its own
+/// starts now keep the local share apart until every process can be back.
+#[test]
+fn back_from_a_loss_a_process_keeps_its_local_share_until_the_others_can_be_back() {
+    let mut redis = Redis::start();
+    let port = redis.port;
+    let schedule = SharedSchedule::new(connect(&redis.url(), "key-back", 10.0).unwrap());
+    let _other = connect(&redis.url(), "key-back", 10.0).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while schedule.limit().peers().live != 2 {
+        assert!(Instant::now() < deadline, "the heartbeat never counted two");
+        std::thread::sleep(50 * MS);
+    }
+    let interval = Duration::from_millis(100);
+    assert!(schedule.book(Instant::now(), interval).shared);
+    let (first, second) = kill_and_book_twice(&mut redis, &schedule, interval);
+    let share = second - first;
+    assert_eq!(share, 2 * interval, "half the rate: two live");
+    let _revived = Redis::start_with(Some(port), None);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut starts = Vec::new();
+    while starts.len() < 4 {
+        assert!(
+            Instant::now() < deadline,
+            "never reconnected, or turns for ever"
+        );
+        let booking = schedule.book(Instant::now(), interval);
+        if !booking.shared {
+            std::thread::sleep(50 * MS);
+        } else if booking.turn {
+            std::thread::sleep(booking.start.saturating_duration_since(Instant::now()));
+        } else {
+            starts.push(booking.start);
+        }
+    }
+    // Redis's time mapped onto ours: off by half a round trip at most.
+    let slack = 5 * MS;
+    for pair in starts.windows(2) {
+        let gap = pair[1] - pair[0];
+        assert!(gap + slack >= share, "{gap:?} apart back from the loss");
+    }
+    // Once every process can be back (a heartbeat and a half), the whole
+    // rate again.
+    std::thread::sleep(Duration::from_millis(1600));
+    let now = Instant::now();
+    let (one, two) = (schedule.book(now, interval), schedule.book(now, interval));
+    assert!(one.shared && two.shared && !one.turn && !two.turn);
+    assert!(
+        (two.start - one.start).abs_diff(interval) <= slack,
+        "{:?} apart after the grace",
+        two.start - one.start
     );
 }
 

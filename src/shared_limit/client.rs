@@ -213,6 +213,12 @@ impl SharedLimit {
         self.inner.config.rate
     }
 
+    /// The heartbeat period: a lost Redis is tried again at least this
+    /// often.
+    pub(crate) fn heartbeat(&self) -> Duration {
+        self.inner.config.heartbeat
+    }
+
     /// Books the next start slot: at least `interval` after the previous
     /// one of any process (longer when a live process is slower; `margin`
     /// scales that one's interval as it scales ours: 1.002 for 0.2 %).

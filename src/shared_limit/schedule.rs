@@ -12,6 +12,11 @@
 //! a caller gets a *turn*: ask again then. Without that, each waiting thread would hold a slot, a
 //! process with many threads would hold seconds of the schedule ahead, and
 //! a pause or a killed process would waste all of it.
+//!
+//! Back from a loss, a process keeps its own starts a local share apart
+//! for a while ([`SharedSchedule::book`]): the others come back one by one,
+//! each on its own heartbeat's next try, up to a heartbeat period later,
+//! and pace at their local share until then.
 
 use super::client::SharedLimit;
 use super::error::SharedLimitError;
@@ -24,6 +29,13 @@ use std::time::{Duration, Instant};
 /// slow ones of a loaded machine (tens of ms: measured by
 /// scripts/shared_limit.sh), or the schedule runs dry between bookings.
 pub const LOOKAHEAD: Duration = Duration::from_millis(50);
+
+/// How long after its return from a loss a process keeps its own starts a
+/// local share apart, in heartbeat periods: the others are back by then
+/// (each tries again at least once a period; measured by a review, two
+/// processes came back 0.45 s apart, and the first, alone on the shared
+/// schedule, took the whole rate beside the other's local share).
+const RETURN_GRACE_PERIODS: f64 = 1.5;
 
 /// A booked start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +76,11 @@ pub struct SharedSchedule {
     local_last: Mutex<Option<Instant>>,
     /// The latest start this process booked in Redis.
     last_shared: Mutex<Option<Instant>>,
+    /// The local share of the fallback in force (`None`: on Redis).
+    fallback_share: Mutex<Option<Duration>>,
+    /// Back from a loss: until when our own starts keep this local share
+    /// apart.
+    returning: Mutex<Option<(Instant, Duration)>>,
 }
 
 impl SharedSchedule {
@@ -74,6 +91,8 @@ impl SharedSchedule {
             local_next: Mutex::new(None),
             local_last: Mutex::new(None),
             last_shared: Mutex::new(None),
+            fallback_share: Mutex::new(None),
+            returning: Mutex::new(None),
         }
     }
 
@@ -85,7 +104,8 @@ impl SharedSchedule {
     /// Books the first slot at or after `earliest`, `interval` (this
     /// process's, margin included) after the previous one of any process.
     pub fn book(&self, earliest: Instant, interval: Duration) -> Booking {
-        let horizon = Instant::now() + LOOKAHEAD + interval;
+        let now = Instant::now();
+        let horizon = now + LOOKAHEAD + interval;
         let mut last_shared = self.last_shared.lock();
         if let Some(last) = last_shared.filter(|last| *last > horizon) {
             return Booking::turn(last - LOOKAHEAD - interval);
@@ -108,10 +128,24 @@ impl SharedSchedule {
         // Redis a moment after this booking) would only be wasted, and
         // crowd the first slots after the pause.
         let local_end = *self.local_next.lock();
-        let floor = local_end.map_or(earliest, |end| end.max(earliest));
+        let mut floor = local_end.map_or(earliest, |end| end.max(earliest));
+        // Back from a loss, while others may still pace at their local
+        // share: ours too, or the first back takes the whole rate beside
+        // them. (A floor in Redis holds only those back, who come after.)
+        let returning = self.returning_share(now);
+        if let (Some(share), Some(last)) = (returning, *last_shared) {
+            floor = floor.max(last + share);
+            if floor > horizon {
+                return Booking::turn(floor - LOOKAHEAD - interval);
+            }
+        }
         match self.limit.reserve_after(interval, margin, Some(floor)) {
             Ok(grant) => {
                 *last_shared = Some(last_shared.map_or(grant.start, |l| l.max(grant.start)));
+                if let Some(share) = self.fallback_share.lock().take() {
+                    let grace = self.limit.heartbeat().mul_f64(RETURN_GRACE_PERIODS);
+                    *self.returning.lock() = Some((now + grace, share));
+                }
                 self.local_next.lock().take();
                 Booking {
                     start: grant.start.max(earliest).max(local_end.unwrap_or(earliest)),
@@ -122,6 +156,19 @@ impl SharedSchedule {
                 }
             }
             Err(error) => self.book_local(&mut last_shared, &error, earliest, interval, margin),
+        }
+    }
+
+    /// The local share our own starts keep apart, back from a loss;
+    /// `None` once every process can be back.
+    fn returning_share(&self, now: Instant) -> Option<Duration> {
+        let mut returning = self.returning.lock();
+        match *returning {
+            Some((until, share)) if until > now => Some(share),
+            _ => {
+                *returning = None;
+                None
+            }
         }
     }
 
@@ -156,6 +203,7 @@ impl SharedSchedule {
             *last_shared = None;
             *next = Some(start + share);
             *self.local_last.lock() = Some(start);
+            *self.fallback_share.lock() = Some(share);
         }
         Booking {
             start: if turn {

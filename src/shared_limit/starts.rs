@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 const POLL: Duration = Duration::from_millis(100);
 /// A slot this many numbers below one known started: Redis's counter
 /// started again.
-const RESTARTED: u64 = 64;
+pub(super) const RESTARTED: u64 = 64;
 /// First wait before the subscriber reconnects; doubles up to a second.
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 /// How often a subscriber with nothing to hear makes sure its connection

@@ -78,8 +78,15 @@ impl RedisUrl {
         if !path.is_empty() && path.parse::<u32>().is_err() {
             return fail("the database after the host is not a number");
         }
+        // The redis crate reads a userinfo without `:` as a user name and
+        // sends no AUTH; redis-cli reads it as the password, and so does
+        // this URL's display: connect as `:PASSWORD@`.
+        let text = match userinfo.filter(|info| !info.contains(':')) {
+            Some(password) => format!("redis://:{password}@{after_userinfo}"),
+            None => text.to_string(),
+        };
         Ok(RedisUrl {
-            text: text.to_string(),
+            text,
             shown,
             secrets,
         })
