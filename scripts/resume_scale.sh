@@ -6,7 +6,11 @@
 #     outcome file and holding the resume index (16 bytes per line);
 #  2. the whole input (every done image again, and 10 new): the run as a
 #     user resumes it, the input reader included.
-# Each case checks that exactly the 10 new images were sent.
+#  3. one image repeated LINES / 5 times (a shared "no photo" placeholder), half
+#     of them done: a dry run's look-up of the pending ones (it was quadratic in
+#     the repeats: 7.3 s at 160,000, minutes at a million).
+# Cases 1 and 2 check that exactly the 10 new images were sent, case 3 that half
+# the repeats were found done.
 # Usage: scripts/resume_scale.sh [LINES]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -55,3 +59,20 @@ resume_case() { # name input
 resume_case "small input" "$dir/small.txt"
 { seq "$lines" | sed 's|.*|https://example.com/photos/listing-&.jpg|'; new; } > "$dir/whole.txt"
 resume_case "whole input" "$dir/whole.txt"
+
+repeats=$((lines / 5))
+placeholder=https://example.com/photos/no-photo.jpg
+awk -v n="$repeats" -v image="$placeholder" 'BEGIN {
+  for (i = 1; i <= n / 2; i++)
+    printf "{\"id\":\"%d\",\"image\":\"%s\",\"models\":[\"re_logo\"],\"status\":\"ok\",\"http_status\":200,\"attempts\":1,\"rate_limited\":0,\"latency_ms\":812.4,\"solutions\":{\"re_logo\":{\"detections\":[]}}}\n", i, image
+}' > "$dir/repeated.jsonl"
+awk -v n="$repeats" -v image="$placeholder" 'BEGIN { for (i = 1; i <= n; i++) print image }' \
+  > "$dir/repeated.txt"
+echo "== one image $repeats times, half of them done: --resume --dry-run"
+/usr/bin/time -v "$restb" run "$dir/repeated.txt" --models re_logo -o "$dir/repeated.jsonl" \
+  --resume --dry-run > /dev/null 2> "$dir/time.log" || true
+grep -E 'resuming:' "$dir/time.log" | sed 's/^.*resuming:/   resuming:/'
+grep -E 'Maximum resident set size|Elapsed \(wall clock\)' "$dir/time.log" | sed 's/^\s*/   /'
+if ! grep -q "resuming: $((repeats / 2)) of $repeats jobs already done" "$dir/time.log"; then
+  echo "   FAIL: not $((repeats / 2)) of $repeats found done" >&2; exit 1
+fi

@@ -191,6 +191,36 @@ fn invalid_utf8_names_the_line_of_the_first_bad_byte() {
     );
 }
 
+/// Review: a file whose lines end in a lone CR read as one line: every
+/// error named line 1, and one over 1 MiB was "longer than 1 MiB".
+#[test]
+fn lines_ending_in_a_lone_cr_are_refused_by_name() {
+    let dir = Dir::new();
+    for (name, text) in [
+        ("cr.csv", "id,url\r1,https://x/1\r2,https://x/2\r"),
+        ("cr.txt", "https://x/1\rhttps://x/2\r"),
+    ] {
+        dir.error_at(name, text, 1, "lines end in a lone CR");
+    }
+    let big: String = (0..60_000)
+        .map(|n| format!("https://x/{n}.jpg\r"))
+        .collect();
+    dir.error_at(
+        "big.txt",
+        format!("https://x/a.jpg\n{big}"),
+        2,
+        "lines end in a lone CR",
+    );
+    // CRLF is fine.
+    let records = dir
+        .read(
+            "crlf.csv",
+            "id,url\r\n1,https://x/1\r\n2,\"https://x/2\"\r\n",
+        )
+        .unwrap();
+    assert_eq!(ids(&records), ["1", "2"]);
+}
+
 #[test]
 fn empty_inputs_are_refused() {
     let dir = Dir::new();

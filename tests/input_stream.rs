@@ -287,3 +287,31 @@ fn many_distinct_ids_pass_the_hashed_check() {
     let mut input = Input::spool(text.as_bytes(), "big.csv", &options(Format::Csv)).unwrap();
     assert_eq!(input.check(|_| {}).unwrap().records, 200_000);
 }
+
+/// Review: a pipe given by its path (`restb run <(zcat list.gz)`, a FIFO)
+/// was refused with "cannot read: Illegal seek" when the records were read
+/// again after the check; it is copied first now, as standard input is.
+#[test]
+fn a_pipe_given_by_its_path_is_read_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("list");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let writer = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || {
+            let mut pipe = std::fs::OpenOptions::new().write(true).open(fifo).unwrap();
+            pipe.write_all(b"https://x/1.jpg\nhttps://x/2.jpg\n")
+                .unwrap();
+        })
+    };
+    let mut input = Input::open(&fifo, &options(Format::Lines)).unwrap();
+    writer.join().unwrap();
+    let checked = input.check(|_| {}).unwrap();
+    assert_eq!(checked.records, 2);
+    let records: Vec<_> = input.records().unwrap().collect();
+    assert_eq!(records.len(), 2);
+}

@@ -67,6 +67,16 @@ impl<R: BufRead> LineReader<R> {
                 text_len -= 1;
             }
         }
+        // A lone CR in the first line (or one too long) is a file whose
+        // lines end in CR alone (classic Mac OS, Excel's "CSV (Macintosh)"):
+        // read as one line, every error would name line 1.
+        let text = &self.buf[..text_len];
+        if (number == 1 || text_len > MAX_LINE_BYTES) && text.contains(&b'\r') {
+            return Err(self.error(
+                "lines end in a lone CR (classic Mac OS line endings), which restb does not \
+                 read: convert the file first (tr '\\r' '\\n' < FILE > NEW_FILE)",
+            ));
+        }
         if text_len > MAX_LINE_BYTES {
             return Err(self.error("line is longer than 1 MiB"));
         }

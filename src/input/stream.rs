@@ -56,15 +56,21 @@ pub struct Input {
 }
 
 impl Input {
-    /// Opens the file at `path`, named by its path in errors.
+    /// Opens the file at `path`, named by its path in errors. One that is
+    /// not a regular file (a pipe: `<(zcat list.gz)`, `/dev/stdin`, a FIFO)
+    /// cannot be read twice, so it is copied first, as standard input is.
     ///
     /// # Errors
     ///
-    /// A file that cannot be opened (`FILE: cannot open: ...`).
+    /// A file that cannot be opened (`FILE: cannot open: ...`), or a pipe
+    /// that cannot be copied.
     pub fn open(path: &Path, options: &ReadOptions) -> Result<Input, InputError> {
         let source_name = path.display().to_string();
         let file = File::open(path)
             .map_err(|e| InputError::whole(&source_name, format!("cannot open: {e}")))?;
+        if file.metadata().is_ok_and(|meta| !meta.is_file()) {
+            return Input::spool(file, &source_name, options);
+        }
         Ok(Input::new(file, &source_name, options))
     }
 
