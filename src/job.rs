@@ -256,10 +256,11 @@ mod tests {
         let work = RestbWork::new(client);
         let job =
             jobs_from_records(vec![record("1", None)], &["re_logo".to_string()], false).remove(0);
-        let output = work.panicked(
-            &job,
+        // As the pool hands it over: through the work's `redact` first.
+        let message = work.redact(
             "bad state at https://api.restb.ai/vision/v2/multipredict?client_key=secret-client-key-123",
         );
+        let output = work.panicked(&job, &message);
         let error = output.error.expect("a failure");
         assert!(!error.contains("secret-client-key-123"), "{error}");
         assert!(error.starts_with("internal error: bad state at"), "{error}");
