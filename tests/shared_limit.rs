@@ -852,6 +852,16 @@ fn the_password_is_hidden_in_every_error() {
     );
 }
 
+/// Waits (5 s at most) until the heartbeats of `schedule` count two
+/// processes.
+fn until_two_live(schedule: &SharedSchedule) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while schedule.limit().peers().live != 2 {
+        assert!(Instant::now() < deadline, "the heartbeat never counted two");
+        std::thread::sleep(50 * MS);
+    }
+}
+
 #[test]
 fn a_lost_redis_falls_back_to_a_local_share_and_comes_back() {
     let mut redis = Redis::start();
@@ -859,11 +869,7 @@ fn a_lost_redis_falls_back_to_a_local_share_and_comes_back() {
     let a = connect(&redis.url(), "key-f", 10.0).unwrap();
     let b = connect(&redis.url(), "key-f", 10.0).unwrap();
     let schedule = SharedSchedule::new(a);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while schedule.limit().peers().live != 2 {
-        assert!(Instant::now() < deadline, "the heartbeat never counted two");
-        std::thread::sleep(50 * MS);
-    }
+    until_two_live(&schedule);
     let interval = Duration::from_millis(100);
     assert!(schedule.book(Instant::now(), interval).shared);
     let (first, second) = kill_and_book_twice(&mut redis, &schedule, interval);
@@ -931,11 +937,7 @@ fn back_from_a_loss_a_process_keeps_its_local_share_until_the_others_can_be_back
     let port = redis.port;
     let schedule = SharedSchedule::new(connect(&redis.url(), "key-back", 10.0).unwrap());
     let _other = connect(&redis.url(), "key-back", 10.0).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while schedule.limit().peers().live != 2 {
-        assert!(Instant::now() < deadline, "the heartbeat never counted two");
-        std::thread::sleep(50 * MS);
-    }
+    until_two_live(&schedule);
     let interval = Duration::from_millis(100);
     assert!(schedule.book(Instant::now(), interval).shared);
     let (first, second) = kill_and_book_twice(&mut redis, &schedule, interval);
