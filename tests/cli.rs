@@ -637,6 +637,37 @@ fn an_input_whose_name_is_not_utf8_is_read() {
     );
 }
 
+/// Review: `--summary` kept every outcome line, answer and all, until the
+/// end of the run: memory that grew with a run of millions. Its table holds
+/// the first thousand, and says how many more `restb report` would show.
+#[test]
+fn summary_keeps_a_thousand_rows_and_counts_the_rest() {
+    let mut config = MockConfig::default();
+    config.rps = None;
+    config.latency = Duration::ZERO;
+    let server = start_mock(config);
+    let dir = tempfile::tempdir().unwrap();
+    let (input, out) = (dir.path().join("list.txt"), dir.path().join("out.jsonl"));
+    let list: String = (1..=1005)
+        .map(|n| format!("https://example.com/photos/{n}.jpg\n"))
+        .collect();
+    std::fs::write(&input, list).unwrap();
+    let output = RunLine::new(&input)
+        .base_url(&server.base_url())
+        .rps("2000")
+        .models("re_logo")
+        .out(&out)
+        .args(["--summary"])
+        .run(Some(KEY));
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert_eq!(outcome_lines(&out).len(), 1005);
+    assert!(
+        stderr.contains("[5] more outcomes are not in this table (it shows the first 1000)"),
+        "{stderr}"
+    );
+}
+
 /// A line of exactly 1,000 bytes: the URL of `n.jpg`, padded in its query
 /// (so that 64 KiB of input is about 65 lines).
 fn padded_line(n: usize) -> String {

@@ -175,6 +175,13 @@ fn report(args: &RunArgs, run: Finish<'_>) -> Exit {
 fn print_stats(sink: &RunSink, summary: &PoolSummary, shared: Option<&SharedStats>, quota: &Quota) {
     if let Some(rows) = &sink.summary {
         eprint!("{}", restb::report::results_table(rows.iter()));
+        if sink.left_out_of_summary > 0 {
+            eprintln!(
+                "[{}] more outcomes are not in this table (it shows the first {SUMMARY_ROWS}): \
+                 `restb report` on the outcome file summarises them all",
+                sink.left_out_of_summary
+            );
+        }
     }
     eprintln!("{}", summary.report);
     eprintln!("[{}] worker threads at most", summary.peak_threads);
@@ -193,8 +200,14 @@ fn print_stats(sink: &RunSink, summary: &PoolSummary, shared: Option<&SharedStat
     }
 }
 
+/// The most outcome lines `--summary` keeps for its table: each holds its
+/// whole answer, and a run of millions would otherwise hold them all until
+/// its end (`restb report` summarises a whole outcome file in bounded
+/// memory).
+const SUMMARY_ROWS: usize = 1000;
+
 /// The outcome file's writer, counting outcomes by status on the way (and
-/// keeping the lines for `--summary`).
+/// keeping the first lines for `--summary`).
 struct RunSink {
     writer: OutcomeWriter<Box<dyn Write + Send>>,
     by_status: BTreeMap<String, u64>,
@@ -204,6 +217,8 @@ struct RunSink {
     /// the stats of a run whose writes failed agree with each other.
     unflushed: Vec<(String, String)>,
     summary: Option<Vec<OutcomeLine>>,
+    /// Outcomes past `SUMMARY_ROWS`, left out of the table.
+    left_out_of_summary: u64,
 }
 
 impl RunSink {
@@ -214,6 +229,7 @@ impl RunSink {
             by_http_status: BTreeMap::new(),
             unflushed: Vec::new(),
             summary: keep_lines.then(Vec::new),
+            left_out_of_summary: 0,
         }
     }
 }
@@ -226,8 +242,10 @@ impl Sink<Job, CallOutput> for &mut RunSink {
             .http_status
             .map_or_else(|| "none".to_string(), |s| s.to_string());
         self.unflushed.push((line.status.to_string(), http));
-        if let Some(lines) = self.summary.as_mut() {
-            lines.push(line);
+        match self.summary.as_mut() {
+            Some(lines) if lines.len() < SUMMARY_ROWS => lines.push(line),
+            Some(_) => self.left_out_of_summary += 1,
+            None => {}
         }
         Ok(())
     }
