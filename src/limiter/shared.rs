@@ -337,6 +337,34 @@ mod tests {
         }
     }
 
+    /// Review: our own pause, read back from the shared store a few
+    /// microseconds later than ours (its clock mapped onto ours), counted
+    /// as a later pause heard: a new generation that voided the slots our
+    /// other threads had booked after the pause (42 bookings for 40 starts
+    /// after one 300 ms pause). A pause heard within the mapping's error of
+    /// the one known is the same pause.
+    #[test]
+    fn our_own_pause_read_back_a_hair_later_voids_nothing() {
+        let shared = Arc::new(InMemory::default());
+        let limiter = limiter(&shared);
+        let now = Now::system();
+        let until = now.instant + Duration::from_millis(300);
+        limiter.pause_until(until);
+        let booked = limiter.reserve_at(now);
+        assert!(booked.start >= until);
+        *shared.pause.lock() = Some(until + Duration::from_micros(40));
+        let next = limiter.reserve_at(now);
+        assert!(
+            !limiter.is_void(&booked),
+            "the slot booked after our pause was voided"
+        );
+        assert!(!limiter.is_void(&next));
+        // Another's pause a real stretch later is news, and voids it.
+        *shared.pause.lock() = Some(until + Duration::from_millis(50));
+        limiter.reserve_at(now);
+        assert!(limiter.is_void(&booked));
+    }
+
     #[test]
     fn starts_come_from_the_shared_schedule_and_pauses_go_to_it() {
         let shared = Arc::new(InMemory::default());
