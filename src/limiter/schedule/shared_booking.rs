@@ -13,6 +13,9 @@ use std::time::{Duration, Instant};
 /// (off by half a round trip at most, tens of microseconds on a LAN). A
 /// review counted 42 bookings for 40 starts after one pause of ours when
 /// any later end started a new generation (voiding the slots booked since).
+/// Tighter than the 50 ms within which such a pause is not said again
+/// (`pause_record.rs`): a slot may start no earlier than another's pause
+/// ends by more than this.
 const SAME_PAUSE_WITHIN: Duration = Duration::from_millis(1);
 
 /// A slot to ask the shared schedule for (see [`Schedule::ask_shared_at`]).
