@@ -314,4 +314,10 @@ fn a_pipe_given_by_its_path_is_read_twice() {
     assert_eq!(checked.records, 2);
     let records: Vec<_> = input.records().unwrap().collect();
     assert_eq!(records.len(), 2);
+    // A directory is no pipe: said as such, not as a copy that failed.
+    let error = Input::open(dir.path(), &options(Format::Lines)).unwrap_err();
+    assert!(
+        error.to_string().ends_with(": is a directory, not a file"),
+        "{error}"
+    );
 }

@@ -62,14 +62,21 @@ impl Input {
     ///
     /// # Errors
     ///
-    /// A file that cannot be opened (`FILE: cannot open: ...`), or a pipe
-    /// that cannot be copied.
+    /// A file that cannot be opened (`FILE: cannot open: ...`), a
+    /// directory, or a pipe that cannot be copied.
     pub fn open(path: &Path, options: &ReadOptions) -> Result<Input, InputError> {
         let source_name = path.display().to_string();
         let file = File::open(path)
             .map_err(|e| InputError::whole(&source_name, format!("cannot open: {e}")))?;
-        if file.metadata().is_ok_and(|meta| !meta.is_file()) {
-            return Input::spool(file, &source_name, options);
+        match file.metadata() {
+            Ok(meta) if meta.is_dir() => {
+                return Err(InputError::whole(
+                    &source_name,
+                    "is a directory, not a file",
+                ));
+            }
+            Ok(meta) if !meta.is_file() => return Input::spool(file, &source_name, options),
+            _ => {}
         }
         Ok(Input::new(file, &source_name, options))
     }
