@@ -966,9 +966,9 @@ fn back_from_a_loss_a_process_keeps_its_local_share_until_the_others_can_be_back
         let gap = pair[1] - pair[0];
         assert!(gap + slack >= share, "{gap:?} apart back from the loss");
     }
-    // Once every process can be back (a heartbeat and a half), the whole
-    // rate again.
-    std::thread::sleep(Duration::from_millis(1600));
+    // Once every process can be back (a heartbeat, a connect timeout and
+    // half a second: 2.5 s), the whole rate again.
+    std::thread::sleep(Duration::from_millis(2600));
     let now = Instant::now();
     let (one, two) = (schedule.book(now, interval), schedule.book(now, interval));
     assert!(one.shared && two.shared && !one.turn && !two.turn);

@@ -24,6 +24,9 @@ pub(super) struct LineReader<R> {
     buf: Vec<u8>,
     /// The length of the current line without its line ending.
     text_len: usize,
+    /// Whether a first line holding a lone CR is refused (see
+    /// [`LineReader::refuse_lone_cr`]).
+    lone_cr_refused: bool,
 }
 
 impl<R: BufRead> LineReader<R> {
@@ -34,7 +37,15 @@ impl<R: BufRead> LineReader<R> {
             number: 0,
             buf: Vec::new(),
             text_len: 0,
+            lone_cr_refused: false,
         }
+    }
+
+    /// Refuses a first line holding a lone CR: a file whose lines end in CR
+    /// alone, which this format cannot read (a CSV can).
+    pub(super) fn refuse_lone_cr(mut self) -> Self {
+        self.lone_cr_refused = true;
+        self
     }
 
     /// Reads the next line; `Ok(None)` at the end of the input.
@@ -67,11 +78,18 @@ impl<R: BufRead> LineReader<R> {
                 text_len -= 1;
             }
         }
-        // A lone CR in the first line (or one too long) is a file whose
-        // lines end in CR alone (classic Mac OS, Excel's "CSV (Macintosh)"):
-        // read as one line, every error would name line 1.
+        // A CR inside the first line (or one too long), not only at its end
+        // (`\r\r\n`, as Python's csv module writes on Windows, is fine), is
+        // a file whose lines end in CR alone (classic Mac OS, Excel's "CSV
+        // (Macintosh)"): read as one line. A CSV reads CR line ends itself
+        // (only its errors would all name line 1), unless one is too long.
         let text = &self.buf[..text_len];
-        if (number == 1 || text_len > MAX_LINE_BYTES) && text.contains(&b'\r') {
+        let inner = text
+            .iter()
+            .rposition(|b| *b != b'\r')
+            .map_or(&[][..], |end| &text[..end]);
+        let checked = (number == 1 && self.lone_cr_refused) || text_len > MAX_LINE_BYTES;
+        if checked && inner.contains(&b'\r') {
             return Err(self.error(
                 "lines end in a lone CR (classic Mac OS line endings), which restb does not \
                  read: convert the file first (tr '\\r' '\\n' < FILE > NEW_FILE)",

@@ -32,8 +32,8 @@ impl<R: BufRead> Parser<R> {
         let lines = LineReader::new(reader, source_name);
         Ok(match format {
             Format::Csv => Parser::Csv(Box::new(CsvParser::new(lines)?)),
-            Format::Jsonl => Parser::Jsonl(JsonlParser::new(lines)),
-            Format::Lines => Parser::Lines(PlainParser::new(lines)),
+            Format::Jsonl => Parser::Jsonl(JsonlParser::new(lines.refuse_lone_cr())),
+            Format::Lines => Parser::Lines(PlainParser::new(lines.refuse_lone_cr())),
         })
     }
 

@@ -213,10 +213,12 @@ impl SharedLimit {
         self.inner.config.rate
     }
 
-    /// The heartbeat period: a lost Redis is tried again at least this
-    /// often.
-    pub(crate) fn heartbeat(&self) -> Duration {
-        self.inner.config.heartbeat
+    /// The longest a process can take to come back once Redis is back: it
+    /// tries again at least once a heartbeat period, and a try under way
+    /// may take the connect timeout to fail first (packets dropped, not
+    /// refused: a partition, a failover).
+    pub(crate) fn longest_return(&self) -> Duration {
+        self.inner.config.heartbeat + self.inner.config.timeout
     }
 
     /// Books the next start slot: at least `interval` after the previous

@@ -15,8 +15,8 @@
 //!
 //! Back from a loss, a process keeps its own starts a local share apart
 //! for a while ([`SharedSchedule::book`]): the others come back one by one,
-//! each on its own heartbeat's next try, up to a heartbeat period later,
-//! and pace at their local share until then.
+//! each on its own heartbeat's next try, up to a heartbeat period (and a
+//! connect timeout) later, and pace at their local share until then.
 
 use super::client::SharedLimit;
 use super::error::SharedLimitError;
@@ -31,11 +31,11 @@ use std::time::{Duration, Instant};
 pub const LOOKAHEAD: Duration = Duration::from_millis(50);
 
 /// How long after its return from a loss a process keeps its own starts a
-/// local share apart, in heartbeat periods: the others are back by then
-/// (each tries again at least once a period; measured by a review, two
-/// processes came back 0.45 s apart, and the first, alone on the shared
-/// schedule, took the whole rate beside the other's local share).
-const RETURN_GRACE_PERIODS: f64 = 1.5;
+/// local share apart, beyond the longest another can take to come back
+/// ([`SharedLimit::longest_return`]; measured by a review, two processes
+/// came back 0.45 s apart, and the first, alone on the shared schedule,
+/// took the whole rate beside the other's local share).
+const RETURN_GRACE_MARGIN: Duration = Duration::from_millis(500);
 
 /// A booked start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,7 +143,7 @@ impl SharedSchedule {
             Ok(grant) => {
                 *last_shared = Some(last_shared.map_or(grant.start, |l| l.max(grant.start)));
                 if let Some(share) = self.fallback_share.lock().take() {
-                    let grace = self.limit.heartbeat().mul_f64(RETURN_GRACE_PERIODS);
+                    let grace = self.limit.longest_return() + RETURN_GRACE_MARGIN;
                     *self.returning.lock() = Some((now + grace, share));
                 }
                 self.local_next.lock().take();
