@@ -646,22 +646,17 @@ fn summary_keeps_a_thousand_rows_and_counts_the_rest() {
     config.rps = None;
     config.latency = Duration::ZERO;
     let server = start_mock(config);
-    let dir = tempfile::tempdir().unwrap();
-    let (input, out) = (dir.path().join("list.txt"), dir.path().join("out.jsonl"));
-    let list: String = (1..=1005)
-        .map(|n| format!("https://example.com/photos/{n}.jpg\n"))
-        .collect();
-    std::fs::write(&input, list).unwrap();
-    let output = RunLine::new(&input)
+    let batch = Batch::of(1005);
+    let output = RunLine::new(batch.input())
         .base_url(&server.base_url())
         .rps("2000")
         .models("re_logo")
-        .out(&out)
+        .out(&batch.out)
         .args(["--summary"])
         .run(Some(KEY));
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{stderr}");
-    assert_eq!(outcome_lines(&out).len(), 1005);
+    assert_eq!(outcome_lines(&batch.out).len(), 1005);
     assert!(
         stderr.contains("[5] more outcomes are not in this table (it shows the first 1000)"),
         "{stderr}"

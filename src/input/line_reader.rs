@@ -11,6 +11,12 @@ pub const MAX_LINE_BYTES: usize = 1 << 20;
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
+/// Whether `text` holds a CR before its trailing ones.
+fn holds_lone_cr(text: &[u8]) -> bool {
+    let end = text.iter().rposition(|b| *b != b'\r').unwrap_or(0);
+    text[..end].contains(&b'\r')
+}
+
 /// Reads lines of at most [`MAX_LINE_BYTES`], numbering them from 1.
 ///
 /// A UTF-8 byte-order mark at the very start is dropped.
@@ -83,13 +89,8 @@ impl<R: BufRead> LineReader<R> {
         // a file whose lines end in CR alone (classic Mac OS, Excel's "CSV
         // (Macintosh)"): read as one line. A CSV reads CR line ends itself
         // (only its errors would all name line 1), unless one is too long.
-        let text = &self.buf[..text_len];
-        let inner = text
-            .iter()
-            .rposition(|b| *b != b'\r')
-            .map_or(&[][..], |end| &text[..end]);
         let checked = (number == 1 && self.lone_cr_refused) || text_len > MAX_LINE_BYTES;
-        if checked && inner.contains(&b'\r') {
+        if checked && holds_lone_cr(&self.buf[..text_len]) {
             return Err(self.error(
                 "lines end in a lone CR (classic Mac OS line endings), which restb does not \
                  read: convert the file first (tr '\\r' '\\n' < FILE > NEW_FILE)",

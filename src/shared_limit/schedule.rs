@@ -76,11 +76,19 @@ pub struct SharedSchedule {
     local_last: Mutex<Option<Instant>>,
     /// The latest start this process booked in Redis.
     last_shared: Mutex<Option<Instant>>,
-    /// The local share of the fallback in force (`None`: on Redis).
-    fallback_share: Mutex<Option<Duration>>,
-    /// Back from a loss: until when our own starts keep this local share
-    /// apart.
-    returning: Mutex<Option<(Instant, Duration)>>,
+    /// Where this process stands after a loss of Redis (`None`: no loss,
+    /// or everyone can be back by now).
+    after_loss: Mutex<Option<AfterLoss>>,
+}
+
+/// A process's state after a loss of Redis.
+#[derive(Debug, Clone, Copy)]
+enum AfterLoss {
+    /// On the local fallback, at this share.
+    Local { share: Duration },
+    /// Back on Redis: our own starts keep the local share apart until
+    /// every other process can be back too.
+    Returning { until: Instant, share: Duration },
 }
 
 impl SharedSchedule {
@@ -91,8 +99,7 @@ impl SharedSchedule {
             local_next: Mutex::new(None),
             local_last: Mutex::new(None),
             last_shared: Mutex::new(None),
-            fallback_share: Mutex::new(None),
-            returning: Mutex::new(None),
+            after_loss: Mutex::new(None),
         }
     }
 
@@ -142,10 +149,12 @@ impl SharedSchedule {
         match self.limit.reserve_after(interval, margin, Some(floor)) {
             Ok(grant) => {
                 *last_shared = Some(last_shared.map_or(grant.start, |l| l.max(grant.start)));
-                if let Some(share) = self.fallback_share.lock().take() {
-                    let grace = self.limit.longest_return() + RETURN_GRACE_MARGIN;
-                    *self.returning.lock() = Some((now + grace, share));
+                let mut after_loss = self.after_loss.lock();
+                if let Some(AfterLoss::Local { share }) = *after_loss {
+                    let until = now + self.limit.longest_return() + RETURN_GRACE_MARGIN;
+                    *after_loss = Some(AfterLoss::Returning { until, share });
                 }
+                drop(after_loss);
                 self.local_next.lock().take();
                 Booking {
                     start: grant.start.max(earliest).max(local_end.unwrap_or(earliest)),
@@ -162,13 +171,14 @@ impl SharedSchedule {
     /// The local share our own starts keep apart, back from a loss;
     /// `None` once every process can be back.
     fn returning_share(&self, now: Instant) -> Option<Duration> {
-        let mut returning = self.returning.lock();
-        match *returning {
-            Some((until, share)) if until > now => Some(share),
-            _ => {
-                *returning = None;
+        let mut after_loss = self.after_loss.lock();
+        match *after_loss {
+            Some(AfterLoss::Returning { until, share }) if until > now => Some(share),
+            Some(AfterLoss::Returning { .. }) => {
+                *after_loss = None;
                 None
             }
+            _ => None,
         }
     }
 
@@ -203,7 +213,7 @@ impl SharedSchedule {
             *last_shared = None;
             *next = Some(start + share);
             *self.local_last.lock() = Some(start);
-            *self.fallback_share.lock() = Some(share);
+            *self.after_loss.lock() = Some(AfterLoss::Local { share });
         }
         Booking {
             start: if turn {
