@@ -5,7 +5,7 @@
 mod common;
 
 use common::redis_server::{free_port, Redis};
-use common::wait_until;
+use common::{signal, wait_until};
 
 use restb::api::ClientKey;
 use restb::limiter::{
@@ -1108,6 +1108,31 @@ fn a_redis_that_never_answers_is_said_to_be_silent() {
     assert!(!error.contains("pw@"), "{error}");
     assert!(started.elapsed() < Duration::from_secs(10));
     drop(listener);
+}
+
+/// Regression: dropping a shared limit while Redis hung (stopped, not gone)
+/// waited out its threads' calls one after the other: the heartbeat's
+/// removal of the process alone took the whole timeout, and a run's exit
+/// came 1.4 s after its last outcome. The threads are told together and
+/// waited for briefly; those still in a call end on their own.
+#[test]
+fn dropping_a_shared_limit_does_not_wait_out_a_hung_redis() {
+    let redis = Redis::start();
+    let url = RedisUrl::parse(&redis.url()).unwrap();
+    let mut config =
+        SharedLimitConfig::new(url, schedule_key("key-h"), Rate::per_second(10.0).unwrap());
+    config.timeout = Duration::from_secs(3);
+    let limit = SharedLimit::connect(config).unwrap();
+    assert!(limit.reserve(100 * MS, 1.0).is_ok());
+    signal(&redis.child, "STOP");
+    let dropping = Instant::now();
+    drop(limit);
+    let took = dropping.elapsed();
+    signal(&redis.child, "CONT");
+    assert!(
+        took < Duration::from_millis(2500),
+        "the drop waited out Redis's timeout: {took:?}"
+    );
 }
 
 // ---- The `restb` binary with --shared-limit ----

@@ -4,43 +4,38 @@
 //! publishing connections). On the way out it
 //! removes the process, so the others stop counting it at once.
 
+use super::background::{self, Background};
 use super::client::Inner;
-use crossbeam_channel::{RecvTimeoutError, Sender};
+use crossbeam_channel::RecvTimeoutError;
 use redis::Connection;
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// First wait before reconnecting; doubles up to the heartbeat period.
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 
-/// Starts the thread; dropping the sender (or sending) ends it.
-pub(super) fn spawn(inner: Arc<Inner>, con: Connection) -> (Sender<()>, JoinHandle<()>) {
-    let (stop, stopped) = crossbeam_channel::bounded::<()>(1);
-    let thread = std::thread::Builder::new()
-        .name("restb-shared-limit".into())
-        .spawn(move || {
-            let mut con = Some(con);
-            let mut backoff = FIRST_BACKOFF;
-            let period = inner.config.heartbeat;
-            let mut wait = period;
-            while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(wait) {
-                if tick(&inner, &mut con) {
-                    backoff = FIRST_BACKOFF;
-                    wait = period;
-                } else {
-                    wait = backoff;
-                    backoff = (backoff * 2).min(period);
-                }
+/// Starts the thread.
+pub(super) fn spawn(inner: Arc<Inner>, con: Connection) -> Background {
+    background::spawn("restb-shared-limit", move |stopped| {
+        let mut con = Some(con);
+        let mut backoff = FIRST_BACKOFF;
+        let period = inner.config.heartbeat;
+        let mut wait = period;
+        while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(wait) {
+            if tick(&inner, &mut con) {
+                backoff = FIRST_BACKOFF;
+                wait = period;
+            } else {
+                wait = backoff;
+                backoff = (backoff * 2).min(period);
             }
-            if let Some(con) = con.as_mut() {
-                let ttl = period.saturating_mul(3);
-                let key = &inner.config.key;
-                let _ = inner.scripts.beat(con, key, &inner.id, None, None, ttl);
-            }
-        })
-        .expect("spawning the heartbeat thread: the OS refused a thread");
-    (stop, thread)
+        }
+        if let Some(con) = con.as_mut() {
+            let ttl = period.saturating_mul(3);
+            let key = &inner.config.key;
+            let _ = inner.scripts.beat(con, key, &inner.id, None, None, ttl);
+        }
+    })
 }
 
 /// One heartbeat, reconnecting first where needed. `false` when Redis is

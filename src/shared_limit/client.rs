@@ -1,5 +1,6 @@
 //! [`SharedLimit`]: one process's handle on a schedule held in Redis.
 
+use super::background::{self, Background};
 use super::beat;
 use super::clock_map::ClockMap;
 use super::error::SharedLimitError;
@@ -10,14 +11,12 @@ use super::starts::{self, Starts};
 use super::teller::{self, Teller};
 use super::url::RedisUrl;
 use crate::limiter::Rate;
-use crossbeam_channel::Sender;
 use hdrhistogram::Histogram;
 use parking_lot::Mutex;
 use redis::io::tcp::TcpSettings;
 use redis::{Connection, IntoConnectionInfo};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// Where the schedule is, whose it is, and this process's allotted rate.
@@ -100,9 +99,9 @@ pub struct RoundTrips {
 #[derive(Debug)]
 pub struct SharedLimit {
     inner: Arc<Inner>,
-    beat: Option<(Sender<()>, JoinHandle<()>)>,
+    beat: Option<Background>,
     /// The subscriber to the others' actual starts (`starts.rs`).
-    listen: Option<(Sender<()>, JoinHandle<()>)>,
+    listen: Option<Background>,
     /// The thread that tells our starts (`teller.rs`).
     tell: Teller,
 }
@@ -496,10 +495,8 @@ impl Inner {
 
 impl Drop for SharedLimit {
     fn drop(&mut self) {
-        for (stop, thread) in [self.listen.take(), self.beat.take()].into_iter().flatten() {
-            drop(stop);
-            let _ = thread.join();
-        }
+        let threads = [self.listen.take(), self.beat.take()];
+        background::stop_all(threads.into_iter().flatten(), background::END_WAIT);
     }
 }
 

@@ -33,6 +33,7 @@
 //! The Redis keys are named by a hash of the client key ([`ScheduleKey`]);
 //! the key never reaches Redis, and the URL's password prints as `***`.
 
+mod background;
 mod beat;
 mod budget;
 mod client;

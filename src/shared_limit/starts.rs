@@ -23,14 +23,14 @@
 //! 100/s: 28-42 % of the 429s left, after the full gap kept after every
 //! start heard).
 
+use super::background::{self, Background};
 use super::client::Inner;
 use super::rounds;
-use crossbeam_channel::{Receiver, Sender, TryRecvError};
+use crossbeam_channel::{Receiver, TryRecvError};
 use parking_lot::Mutex;
 use redis::Connection;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// How often the subscriber looks at its stop signal while no start comes.
@@ -307,31 +307,26 @@ pub(super) fn publish(inner: &Inner, at: Instant, seq: Option<u64>) {
     inner.starts.send(&command);
 }
 
-/// Starts the subscriber; dropping the sender (or sending) ends it.
-pub(super) fn spawn(inner: Arc<Inner>) -> (Sender<()>, JoinHandle<()>) {
-    let (stop, stopped) = crossbeam_channel::bounded::<()>(1);
-    let thread = std::thread::Builder::new()
-        .name("restb-shared-starts".into())
-        .spawn(move || {
-            let mut backoff = FIRST_BACKOFF;
-            loop {
-                if let Ok(mut con) = inner.open() {
-                    backoff = FIRST_BACKOFF;
-                    let stopped = listen(&inner, &mut con, &stopped);
-                    inner.starts.listening.store(false, Ordering::Release);
-                    if stopped {
-                        return;
-                    }
+/// Starts the subscriber.
+pub(super) fn spawn(inner: Arc<Inner>) -> Background {
+    background::spawn("restb-shared-starts", move |stopped| {
+        let mut backoff = FIRST_BACKOFF;
+        loop {
+            if let Ok(mut con) = inner.open() {
+                backoff = FIRST_BACKOFF;
+                let stopped = listen(&inner, &mut con, &stopped);
+                inner.starts.listening.store(false, Ordering::Release);
+                if stopped {
+                    return;
                 }
-                match stopped.recv_timeout(backoff) {
-                    Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
-                    _ => return,
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(1));
             }
-        })
-        .expect("spawning the shared-starts thread: the OS refused a thread");
-    (stop, thread)
+            match stopped.recv_timeout(backoff) {
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+                _ => return,
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(1));
+        }
+    })
 }
 
 /// Takes in the others' starts until stopped (`true`) or the connection
