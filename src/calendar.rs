@@ -57,8 +57,9 @@ pub(crate) fn date_time(secs: u64) -> String {
     )
 }
 
-/// The calendar month (`2026-11`) of `secs` seconds after the epoch, UTC.
-#[cfg(feature = "redis")]
+/// The calendar month (`2026-11`) of `secs` seconds after the epoch, UTC
+/// (the shared budget's keys, named by Redis: its script's test compares).
+#[cfg(all(test, feature = "redis"))]
 pub(crate) fn month_name(secs: u64) -> String {
     let (year, month) = year_month(secs / DAY);
     format!("{year:04}-{month:02}")

@@ -501,6 +501,52 @@ fn a_shared_budget_holds_across_processes_and_refusals_do_not_spend_it() {
     assert_eq!(server.counters().requests, 9);
 }
 
+/// The shared budget's month is Redis's, not the host's: a process whose
+/// clock is 40 days ahead (`faketime`, a Debian package `.ci/run` installs)
+/// counts in the month Redis's `TIME` names, as every other process does.
+#[cfg(feature = "redis")]
+#[test]
+fn a_shared_budget_counts_in_redis_s_month_whatever_the_host_s_clock_says() {
+    let redis = Redis::start();
+    let server = start_mock(MockConfig::default());
+    let dir = tempfile::tempdir().unwrap();
+    let input = url_list(dir.path(), "urls.txt", 3);
+    let line = RunLine::new(&input)
+        .out(dir.path().join("out.jsonl"))
+        .base_url(&server.base_url())
+        .models("re_logo")
+        .rps("50")
+        .args(["--shared-limit", &redis.url(), "--shared-budget", "10"]);
+    let mut command = Command::new("faketime");
+    common::clean_env(&mut command, Some(KEY));
+    // Only the wall clock: std's timed waits need a true monotonic clock.
+    let output = command
+        .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
+        .args(["-f", "+40d", env!("CARGO_BIN_EXE_restb")])
+        .args(line.command(None).get_args())
+        .output()
+        .expect("faketime is installed (Debian's package; .ci/run installs it)");
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let mut con = redis::Client::open(redis.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let (now, _): (u64, u64) = redis::cmd("TIME").query(&mut con).unwrap();
+    let date = Command::new("date")
+        .args(["-u", "-d", &format!("@{now}"), "+%Y-%m"])
+        .output()
+        .unwrap();
+    let month = text(&date.stdout).trim().to_string();
+    let keys: Vec<String> = redis::cmd("KEYS").arg("*budget*").query(&mut con).unwrap();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert!(
+        keys[0].ends_with(&format!(":budget:{month}")),
+        "{keys:?} not {month}"
+    );
+    let spent: u64 = redis::cmd("GET").arg(&keys[0]).query(&mut con).unwrap();
+    assert_eq!(spent, 3);
+}
+
 /// A spent month quota holds every request until the month ends: far
 /// longer than `--max-pause`, so the run stops at once, resumable (exit 3),
 /// and says until when; a resume once the quota is back finishes the batch

@@ -5,26 +5,55 @@
 //! One atomic script per start reads the month's count and adds one only
 //! below the limit, so the processes together never start more than N in a
 //! month, and a refused start is not counted (a larger N later is not eaten
-//! by refusals). The month is named by this host's UTC clock; the count
-//! expires some days after its month ends.
+//! by refusals). The month is named by Redis's clock (`TIME`), as the
+//! schedule's times are: hosts whose clocks disagree at a month's end would
+//! otherwise count in two months' keys. The count expires some days after
+//! its month ends.
 
 use super::error::SharedLimitError;
 use super::key::ScheduleKey;
 use super::url::RedisUrl;
-use crate::calendar::{month_name, DAY};
+use crate::calendar::DAY;
 use crate::pool::BudgetCounter;
 use parking_lot::Mutex;
 use redis::{Connection, Script};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-/// Takes one from the month's count if it is below the limit: the count
-/// after, or -1 when spent. The key expires 35 days after its first start.
+/// The month's key: `KEYS[1]` followed by the calendar month (`2026-11`,
+/// UTC) of Redis's clock, or of the Unix time `ARGV[n]` where a test gives
+/// one (Howard Hinnant's `civil_from_days`, as `calendar::year_month`).
+const MONTH_KEY: &str = r"
+local function month_key(prefix, given)
+  local secs = tonumber(given)
+  if secs == nil then secs = tonumber(redis.call('TIME')[1]) end
+  local z = math.floor(secs / 86400) + 719468
+  local era = math.floor(z / 146097)
+  local doe = z - era * 146097
+  local yoe = math.floor((doe - math.floor(doe / 1460) + math.floor(doe / 36524)
+    - math.floor(doe / 146096)) / 365)
+  local doy = doe - (365 * yoe + math.floor(yoe / 4) - math.floor(yoe / 100))
+  local mp = math.floor((5 * doy + 2) / 153)
+  local month = mp < 10 and mp + 3 or mp - 9
+  local year = yoe + era * 400 + (month <= 2 and 1 or 0)
+  return prefix .. string.format('%04d-%02d', year, month)
+end
+";
+
+/// Takes one from the month's count if it is below the limit `ARGV[1]`:
+/// the count after, or -1 when spent. The key expires `ARGV[2]` seconds
+/// after its first start.
 const TAKE: &str = r"
-local count = tonumber(redis.call('GET', KEYS[1]) or '0')
+local month = month_key(KEYS[1], ARGV[3])
+local count = tonumber(redis.call('GET', month) or '0')
 if count >= tonumber(ARGV[1]) then return -1 end
-count = redis.call('INCR', KEYS[1])
-if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+count = redis.call('INCR', month)
+if count == 1 then redis.call('EXPIRE', month, ARGV[2]) end
 return count
+";
+
+/// The month's count so far.
+const SPENT: &str = r"
+return tonumber(redis.call('GET', month_key(KEYS[1], ARGV[1])) or '0')
 ";
 
 /// How long a month's count is kept after its first start.
@@ -39,7 +68,8 @@ pub struct RedisBudget {
     timeout: Duration,
     /// `None` after a failed call: the next one reconnects.
     con: Mutex<Option<Connection>>,
-    script: Script,
+    take: Script,
+    spent: Script,
 }
 
 impl std::fmt::Debug for RedisBudget {
@@ -75,7 +105,8 @@ impl RedisBudget {
             client,
             timeout,
             con: Mutex::new(None),
-            script: Script::new(TAKE),
+            take: Script::new(&format!("{MONTH_KEY}{TAKE}")),
+            spent: Script::new(&format!("{MONTH_KEY}{SPENT}")),
         };
         let con = budget
             .open()
@@ -89,8 +120,25 @@ impl RedisBudget {
     /// # Errors
     /// [`SharedLimitError::Redis`] when Redis cannot be asked.
     pub fn remaining(&self) -> Result<u64, SharedLimitError> {
-        let spent: Option<u64> = self.call(|con, month| redis::cmd("GET").arg(month).query(con))?;
-        Ok(self.limit.saturating_sub(spent.unwrap_or(0)))
+        self.remaining_at(None)
+    }
+
+    /// [`RedisBudget::remaining`] in the month of Unix time `at`, or of
+    /// Redis's clock.
+    fn remaining_at(&self, at: Option<u64>) -> Result<u64, SharedLimitError> {
+        let spent: u64 = self.call(|con, months| self.spent.key(months).arg(at).invoke(con))?;
+        Ok(self.limit.saturating_sub(spent))
+    }
+
+    /// Takes one start from the budget of the month of Unix time `at`, or
+    /// of Redis's clock: whether one was left.
+    fn take_at(&self, at: Option<u64>) -> Result<bool, SharedLimitError> {
+        let count: i64 = self.call(|con, months| {
+            let mut invocation = self.take.key(months);
+            invocation.arg(self.limit).arg(KEEP).arg(at);
+            invocation.invoke(con)
+        })?;
+        Ok(count >= 0)
     }
 
     /// The monthly limit.
@@ -105,17 +153,13 @@ impl RedisBudget {
         Ok(con)
     }
 
-    /// Runs `query` on the month's key, reconnecting first if the last call
-    /// failed.
+    /// Runs `query` with the prefix of the months' keys (the script names
+    /// the month), reconnecting first if the last call failed.
     fn call<T>(
         &self,
         query: impl FnOnce(&mut Connection, &str) -> redis::RedisResult<T>,
     ) -> Result<T, SharedLimitError> {
-        let secs = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs();
-        let month = self.key.part(&format!("budget:{}", month_name(secs)));
+        let months = self.key.part("budget:");
         let mut slot = self.con.lock();
         let con = match slot.as_mut() {
             Some(con) => con,
@@ -124,7 +168,7 @@ impl RedisBudget {
                     .map_err(|e| SharedLimitError::redis(&self.url, &e))?,
             ),
         };
-        let answer = query(con, &month);
+        let answer = query(con, &months);
         if answer.is_err() {
             *slot = None;
         }
@@ -134,9 +178,70 @@ impl RedisBudget {
 
 impl BudgetCounter for RedisBudget {
     fn take(&self) -> Result<bool, String> {
-        let count: i64 = self
-            .call(|con, month| self.script.key(month).arg(self.limit).arg(KEEP).invoke(con))
-            .map_err(|e| e.to_string())?;
-        Ok(count >= 0)
+        self.take_at(None).map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::ClientKey;
+    use crate::calendar::{days_from_civil, month_name};
+    use crate::shared_limit::redis_server::Redis;
+
+    fn budget(redis: &Redis, limit: u64) -> RedisBudget {
+        let key = ClientKey::new("budget-test-key-0001").unwrap();
+        let schedule = ScheduleKey::new(&key, "http://127.0.0.1:1");
+        let url = RedisUrl::parse(&redis.url()).unwrap();
+        RedisBudget::connect(url, schedule, limit, Duration::from_secs(5)).unwrap()
+    }
+
+    /// The script names the month as the Rust calendar does, at month
+    /// and year ends, leap days and a century's non-leap year.
+    #[test]
+    fn the_script_counts_each_start_in_its_calendar_month() {
+        let redis = Redis::start();
+        let budget = budget(&redis, 1_000);
+        let mut con = redis::Client::open(redis.url())
+            .unwrap()
+            .get_connection()
+            .unwrap();
+        let mut seconds = vec![0, 20_785 * DAY + 12 * 3600];
+        for (year, month) in [(2024, 3), (2025, 1), (2026, 12), (2100, 3), (2400, 3)] {
+            let first = days_from_civil(year, month) * DAY;
+            seconds.extend([first - 1, first]);
+        }
+        let mut spent = std::collections::HashMap::<String, u64>::new();
+        for secs in seconds {
+            assert!(budget.take_at(Some(secs)).unwrap());
+            let month = month_name(secs);
+            let count = spent.entry(month.clone()).or_default();
+            *count += 1;
+            let key = format!("{}{month}", budget.key.part("budget:"));
+            let counted: Option<u64> = redis::cmd("GET").arg(&key).query(&mut con).unwrap();
+            assert_eq!(counted, Some(*count), "{secs} s is in {month}");
+            assert_eq!(budget.remaining_at(Some(secs)).unwrap(), 1_000 - *count);
+        }
+        // 2100 is no leap year: its last second of February is in February.
+        assert_eq!(month_name(days_from_civil(2100, 3) * DAY - 1), "2100-02");
+    }
+
+    /// Without a time given, the month is Redis's own: a start taken now
+    /// counts in the month `TIME` names.
+    #[test]
+    fn the_month_is_named_by_redis_s_clock() {
+        let redis = Redis::start();
+        let budget = budget(&redis, 5);
+        let mut con = redis::Client::open(redis.url())
+            .unwrap()
+            .get_connection()
+            .unwrap();
+        let (secs, _): (u64, u64) = redis::cmd("TIME").query(&mut con).unwrap();
+        assert!(budget.take_at(None).unwrap());
+        assert_eq!(budget.remaining().unwrap(), 4);
+        assert_eq!(budget.remaining_at(Some(secs)).unwrap(), 4);
+        let key = format!("{}{}", budget.key.part("budget:"), month_name(secs));
+        let count: u64 = redis::cmd("GET").arg(&key).query(&mut con).unwrap();
+        assert_eq!(count, 1, "{key}");
     }
 }

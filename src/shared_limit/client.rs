@@ -500,16 +500,10 @@ impl Drop for SharedLimit {
     }
 }
 
-/// The integration tests' redis-server of a test's own (no mock of Redis).
-#[cfg(test)]
-#[allow(dead_code)]
-#[path = "../../tests/common/redis_server.rs"]
-mod redis_server;
-
 #[cfg(test)]
 mod tests {
-    use super::redis_server;
     use super::*;
+    use crate::shared_limit::redis_server;
     use crate::shared_limit::RedisUrl;
 
     /// Regression (a review's finding): a worker whose reservation failed

@@ -47,6 +47,12 @@ mod starts;
 mod teller;
 mod url;
 
+/// The integration tests' redis-server of a test's own (no mock of Redis).
+#[cfg(test)]
+#[allow(dead_code)]
+#[path = "../../tests/common/redis_server.rs"]
+mod redis_server;
+
 pub use budget::RedisBudget;
 pub use client::{Grant, Peers, RoundTrips, SharedLimit, SharedLimitConfig};
 pub use error::SharedLimitError;
