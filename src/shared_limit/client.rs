@@ -95,7 +95,10 @@ pub struct RoundTrips {
 /// One process's handle on a schedule in Redis: reserves start slots,
 /// writes pauses, and keeps a heartbeat (a thread) that registers the
 /// process and its rate and reconnects after a loss. Dropping it removes
-/// the process from the schedule.
+/// the process from the schedule: at once with a Redis that answers; one
+/// that hangs is not waited for past half a second (the heartbeat's thread
+/// goes on trying to its timeout, and the others forget the process three
+/// heartbeat periods after its last).
 #[derive(Debug)]
 pub struct SharedLimit {
     inner: Arc<Inner>,
