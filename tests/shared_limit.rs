@@ -1110,6 +1110,34 @@ fn a_redis_that_never_answers_is_said_to_be_silent() {
     drop(listener);
 }
 
+/// Regression (a review's finding): Redis's `timeout` setting closes a
+/// client idle for that long, and the reservation connection, idle through
+/// a long pause or at a slow rate, was then taken for a loss of Redis (a
+/// warning, local pacing). A connection Redis closed is opened again.
+#[test]
+fn a_connection_redis_closed_for_idling_is_opened_again() {
+    let redis = Redis::start();
+    redis::cmd("CONFIG")
+        .arg(&["SET", "timeout", "1"][..])
+        .query::<()>(&mut admin(&redis))
+        .unwrap();
+    let url = RedisUrl::parse(&redis.url()).unwrap();
+    let rate = Rate::per_second(10.0).unwrap();
+    let mut config = SharedLimitConfig::new(url, schedule_key("key-i"), rate);
+    // The heartbeat's own connection is never idle that long.
+    config.heartbeat = 200 * MS;
+    let limit = SharedLimit::connect(config).unwrap();
+    assert!(limit.reserve(100 * MS, 1.0).is_ok());
+    // Redis closes a client idle for more than a second within about one.
+    std::thread::sleep(Duration::from_millis(3500));
+    let after_idling = limit.reserve(100 * MS, 1.0);
+    assert!(after_idling.is_ok(), "{after_idling:?}");
+    assert!(limit.is_connected());
+    std::thread::sleep(Duration::from_millis(3500));
+    let paused = limit.pause(Instant::now() + 100 * MS, "a test");
+    assert!(paused.is_ok(), "{paused:?}");
+}
+
 /// Regression: dropping a shared limit while Redis hung (stopped, not gone)
 /// waited out its threads' calls one after the other: the heartbeat's
 /// removal of the process alone took the whole timeout, and a run's exit

@@ -154,25 +154,38 @@ impl RedisBudget {
     }
 
     /// Runs `query` with the prefix of the months' keys (the script names
-    /// the month), reconnecting first if the last call failed.
+    /// the month), reconnecting first if the last call failed. A
+    /// connection that Redis closed (an idle client past its `timeout`
+    /// setting: a run held by a long pause) is opened again and the query
+    /// made once more: a command written to a closed connection never ran.
     fn call<T>(
         &self,
-        query: impl FnOnce(&mut Connection, &str) -> redis::RedisResult<T>,
+        mut query: impl FnMut(&mut Connection, &str) -> redis::RedisResult<T>,
     ) -> Result<T, SharedLimitError> {
         let months = self.key.part("budget:");
         let mut slot = self.con.lock();
-        let con = match slot.as_mut() {
-            Some(con) => con,
-            None => slot.insert(
-                self.open()
-                    .map_err(|e| SharedLimitError::redis(&self.url, &e))?,
-            ),
-        };
-        let answer = query(con, &months);
-        if answer.is_err() {
-            *slot = None;
+        let mut fresh = false;
+        loop {
+            let con = match slot.as_mut() {
+                Some(con) => con,
+                None => {
+                    fresh = true;
+                    let con = self
+                        .open()
+                        .map_err(|e| SharedLimitError::redis(&self.url, &e))?;
+                    slot.insert(con)
+                }
+            };
+            match query(con, &months) {
+                Ok(answer) => return Ok(answer),
+                Err(error) => {
+                    *slot = None;
+                    if fresh || !error.is_connection_dropped() {
+                        return Err(SharedLimitError::redis(&self.url, &error));
+                    }
+                }
+            }
         }
-        answer.map_err(|e| SharedLimitError::redis(&self.url, &e))
     }
 }
 
@@ -224,6 +237,27 @@ mod tests {
         }
         // 2100 is no leap year: its last second of February is in February.
         assert_eq!(month_name(days_from_civil(2100, 3) * DAY - 1), "2100-02");
+    }
+
+    /// Regression (a review's finding): Redis's `timeout` setting closed
+    /// the budget's connection while a run was held by a long pause, and
+    /// the next start's count failed: the run ended as if Redis were lost.
+    #[test]
+    fn a_connection_redis_closed_for_idling_is_opened_again() {
+        let redis = Redis::start();
+        let mut con = redis::Client::open(redis.url())
+            .unwrap()
+            .get_connection()
+            .unwrap();
+        redis::cmd("CONFIG")
+            .arg(&["SET", "timeout", "1"][..])
+            .query::<()>(&mut con)
+            .unwrap();
+        let budget = budget(&redis, 5);
+        assert!(budget.take_at(None).unwrap());
+        std::thread::sleep(Duration::from_millis(3500));
+        assert!(budget.take_at(None).unwrap());
+        assert_eq!(budget.remaining().unwrap(), 3);
     }
 
     /// Without a time given, the month is Redis's own: a start taken now

@@ -256,41 +256,25 @@ impl SharedLimit {
         not_before: Option<Instant>,
     ) -> Result<Grant, SharedLimitError> {
         let inner = &self.inner;
-        let mut reserving = inner.reserving.lock();
-        let Some(con) = reserving.as_mut() else {
-            return Err(SharedLimitError::Disconnected {
-                url: inner.config.url.to_string(),
-            });
-        };
-        let sent = Instant::now();
-        let hold = not_before.map_or(Duration::ZERO, |at| at.saturating_duration_since(sent));
-        let result = inner
-            .scripts
-            .reserve(con, &inner.config.key, interval, margin, hold);
-        let received = Instant::now();
-        match result {
-            Ok(reply) => {
-                drop(reserving);
-                let trip = received - sent;
-                let micros = u64::try_from(trip.as_micros()).unwrap_or(u64::MAX);
-                inner.round_trips.lock().saturating_record(micros.max(1));
-                let mut clock = inner.clock.lock();
-                clock.observe(sent, received, reply.now_us);
-                let paused = reply.pause_us > reply.now_us;
-                inner.starts.booked(reply.seq);
-                Ok(Grant {
-                    start: clock.local(reply.start_us, received),
-                    interval: Duration::from_micros(reply.interval_us.unsigned_abs()),
-                    paused_until: paused.then(|| clock.local(reply.pause_us, received)),
-                    seq: reply.seq,
-                })
-            }
-            Err(error) => {
-                // The reply may still come: this connection is out of step.
-                *reserving = None;
-                Err(SharedLimitError::redis(&inner.config.url, &error))
-            }
-        }
+        let (reply, sent, received) = inner.call_reserving(|con, sent| {
+            let hold = not_before.map_or(Duration::ZERO, |at| at.saturating_duration_since(sent));
+            inner
+                .scripts
+                .reserve(con, &inner.config.key, interval, margin, hold)
+        })?;
+        let trip = received - sent;
+        let micros = u64::try_from(trip.as_micros()).unwrap_or(u64::MAX);
+        inner.round_trips.lock().saturating_record(micros.max(1));
+        let mut clock = inner.clock.lock();
+        clock.observe(sent, received, reply.now_us);
+        let paused = reply.pause_us > reply.now_us;
+        inner.starts.booked(reply.seq);
+        Ok(Grant {
+            start: clock.local(reply.start_us, received),
+            interval: Duration::from_micros(reply.interval_us.unsigned_abs()),
+            paused_until: paused.then(|| clock.local(reply.pause_us, received)),
+            seq: reply.seq,
+        })
     }
 
     /// Holds every process's starts until `until` (a longer pause already
@@ -300,30 +284,18 @@ impl SharedLimit {
     /// As [`SharedLimit::reserve`].
     pub fn pause(&self, until: Instant, reason: &str) -> Result<Instant, SharedLimitError> {
         let inner = &self.inner;
-        let mut reserving = inner.reserving.lock();
-        let Some(con) = reserving.as_mut() else {
-            return Err(SharedLimitError::Disconnected {
-                url: inner.config.url.to_string(),
-            });
-        };
-        let sent = Instant::now();
-        let length = until.saturating_duration_since(sent);
-        match inner.scripts.pause(con, &inner.config.key, length) {
-            Ok((end_us, now_us)) => {
-                let received = Instant::now();
-                log::debug!(
-                    "shared pause for {length:?} on {}: {reason}",
-                    inner.config.key
-                );
-                let mut clock = inner.clock.lock();
-                clock.observe(sent, received, now_us);
-                Ok(clock.local(end_us, received))
-            }
-            Err(error) => {
-                *reserving = None;
-                Err(SharedLimitError::redis(&inner.config.url, &error))
-            }
-        }
+        let mut length = Duration::ZERO;
+        let ((end_us, now_us), sent, received) = inner.call_reserving(|con, sent| {
+            length = until.saturating_duration_since(sent);
+            inner.scripts.pause(con, &inner.config.key, length)
+        })?;
+        log::debug!(
+            "shared pause for {length:?} on {}: {reason}",
+            inner.config.key
+        );
+        let mut clock = inner.clock.lock();
+        clock.observe(sent, received, now_us);
+        Ok(clock.local(end_us, received))
     }
 
     /// Tells the other processes on the schedule that this one started a
@@ -433,6 +405,52 @@ impl Inner {
     /// The moment of ours at which Redis's clock shows `redis_us`.
     pub(super) fn local_time(&self, redis_us: i64, now: Instant) -> Instant {
         self.clock.lock().local(redis_us, now)
+    }
+
+    /// Makes `call` on the reservation connection; its answer, when it went
+    /// out (also given to `call`) and when the answer came. A connection
+    /// that Redis closed (an idle client past its `timeout` setting, a
+    /// restart) is opened again and the call made once more: a command
+    /// written to a closed connection never ran (measured: a run paused
+    /// 8 s by the gateway, on a Redis with `timeout 5`, took the closed
+    /// connection for a loss of Redis). Any other failure, or a second,
+    /// loses the connection: its reply may still come, so it is out of
+    /// step; the heartbeat reconnects.
+    fn call_reserving<T>(
+        &self,
+        mut call: impl FnMut(&mut Connection, Instant) -> redis::RedisResult<T>,
+    ) -> Result<(T, Instant, Instant), SharedLimitError> {
+        let mut reserving = self.reserving.lock();
+        let Some(con) = reserving.as_mut() else {
+            return Err(SharedLimitError::Disconnected {
+                url: self.config.url.to_string(),
+            });
+        };
+        let sent = Instant::now();
+        let mut error = match call(con, sent) {
+            Ok(answer) => return Ok((answer, sent, Instant::now())),
+            Err(error) => error,
+        };
+        *reserving = None;
+        if error.is_connection_dropped() {
+            match self.open() {
+                Ok(mut fresh) => {
+                    // A restart may have been a failover, to another clock.
+                    self.clock.lock().forget();
+                    let sent = Instant::now();
+                    match call(&mut fresh, sent) {
+                        Ok(answer) => {
+                            let received = Instant::now();
+                            *reserving = Some(fresh);
+                            return Ok((answer, sent, received));
+                        }
+                        Err(again) => error = again,
+                    }
+                }
+                Err(unreachable) => error = unreachable,
+            }
+        }
+        Err(SharedLimitError::redis(&self.config.url, &error))
     }
 
     /// A new connection with the configured timeouts.
