@@ -56,6 +56,13 @@ pub(super) fn startup_allowance(interval: Duration) -> Duration {
     (interval / STARTUP_SHARE).min(STARTUP_ALLOWANCE)
 }
 
+/// The smallest and the largest margin on `interval`.
+fn margin_bounds(interval: Duration) -> (f64, f64) {
+    let floor = (FLOOR_ABSOLUTE.as_secs_f64() / interval.as_secs_f64()).min(FLOOR_SHARE);
+    let ceiling = (MAX_ABSOLUTE.as_secs_f64() / interval.as_secs_f64()).clamp(floor, MAX_MARGIN);
+    (floor, ceiling)
+}
+
 /// Even pacing: the GCRA schedule, and the learned margin on its interval.
 #[derive(Debug, Clone)]
 pub(super) struct EvenPacing {
@@ -82,9 +89,7 @@ impl EvenPacing {
     /// (not widened ones), so any span of k intervals holds at most
     /// `k + burst - 1` starts whatever the margin does.
     pub(super) fn new(interval: Duration, burst: u32) -> EvenPacing {
-        let floor = (FLOOR_ABSOLUTE.as_secs_f64() / interval.as_secs_f64()).min(FLOOR_SHARE);
-        let ceiling =
-            (MAX_ABSOLUTE.as_secs_f64() / interval.as_secs_f64()).clamp(floor, MAX_MARGIN);
+        let (floor, ceiling) = margin_bounds(interval);
         EvenPacing {
             interval,
             margin: floor,
@@ -97,6 +102,19 @@ impl EvenPacing {
             startup_left: if burst > 1 { 0 } else { STARTUP_BOOKINGS },
             decay: DECAY,
         }
+    }
+
+    /// Paces at one start per `interval` at most (the allotted interval
+    /// if longer): a gateway's window that allows fewer a second than the
+    /// allotted rate. Returns whether it slowed.
+    pub(super) fn slow_to(&mut self, interval: Duration) -> bool {
+        if interval <= self.interval {
+            return false;
+        }
+        self.interval = interval;
+        (self.floor, self.ceiling) = margin_bounds(interval);
+        self.margin = self.margin.clamp(self.floor, self.ceiling);
+        true
     }
 
     /// The schedule is shared with other processes on the key: the margin

@@ -421,6 +421,36 @@ mod tests {
         ));
     }
 
+    /// A review's finding: on a shared schedule, a Kong window allowing
+    /// fewer a second than the rate drew a 429 and a pause in every
+    /// window. The window's count sets the pace; one above the rate does
+    /// not speed it up.
+    #[test]
+    fn a_window_below_the_rate_sets_the_shared_pace() {
+        let shared = Arc::new(InMemory::default());
+        let limiter = limiter(&shared);
+        let now = Now::system();
+        let window = |limit| GatewayHint {
+            second: Some(WindowCount {
+                limit,
+                remaining: 1,
+            }),
+            ..GatewayHint::default()
+        };
+        let gap = || {
+            let first = limiter.reserve_at(now);
+            let second = limiter.reserve_at(now);
+            second.start - first.start
+        };
+        let slot = limiter.reserve_at(now);
+        limiter.accepted(&slot, Some(&window(20)), now);
+        assert!(gap() < Duration::from_millis(105), "{:?}", gap());
+        limiter.accepted(&slot, Some(&window(5)), now);
+        let slower = gap();
+        assert!(slower >= Duration::from_millis(200), "{slower:?}");
+        assert!(slower < Duration::from_millis(205), "{slower:?}");
+    }
+
     /// Each of 4 processes sharing 1000/s sized its pool for all 1000/s:
     /// 1200 threads each, the machine saturated, 42-65 % of the allotment.
     #[test]
