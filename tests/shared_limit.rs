@@ -844,6 +844,11 @@ fn the_password_is_hidden_in_every_error() {
         limit.url().to_string(),
         format!("redis://***@127.0.0.1:{}", redis.port)
     );
+    // Review: no password at all read "Protocol error: unauthenticated
+    // multibulk length", which does not say that one is needed.
+    let none = format!("redis://127.0.0.1:{}", redis.port);
+    let error = connect(&none, "key-x", 1.0).unwrap_err().to_string();
+    assert!(error.contains("Authentication required"), "{error}");
     let nobody = format!("redis://:s3cret@127.0.0.1:{}", free_port());
     let error = connect(&nobody, "key-x", 1.0).unwrap_err().to_string();
     assert!(

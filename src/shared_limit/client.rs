@@ -180,6 +180,13 @@ impl SharedLimit {
         let mut beating = inner
             .open()
             .map_err(|e| SharedLimitError::redis(&url, &e))?;
+        // A short command first: a Redis that wants a password answers it
+        // with NOAUTH, but drops the connection at a script's long
+        // argument list with a bare "Protocol error: unauthenticated
+        // multibulk length" (a review's finding).
+        redis::cmd("PING")
+            .query::<redis::Value>(&mut beating)
+            .map_err(|e| SharedLimitError::redis(&url, &e))?;
         let first = inner
             .beat(&mut beating)
             .map_err(|e| SharedLimitError::redis(&url, &e))?;
