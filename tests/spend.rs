@@ -87,6 +87,25 @@ fn a_dry_run_counts_grouped_and_per_model_requests_and_sends_nothing() {
     assert_eq!(budget["jobs_beyond_budget"], 18);
     assert!(printed.contains("--max-requests 12: 12 requests in this run, 18 jobs left"));
 
+    // A review's finding: the shared budget was left out. A dry run reads
+    // nothing from Redis (none listens at port 1), so it counts all of it.
+    let shared = [
+        "--shared-limit",
+        "redis://127.0.0.1:1",
+        "--shared-budget",
+        "7",
+    ];
+    let (printed, budget) = dry(&[&["--per-model"][..], &shared].concat());
+    assert_eq!(budget["shared_budget"], 7);
+    assert_eq!(budget["requests_within_budget"], 7);
+    assert_eq!(budget["jobs_beyond_budget"], 23);
+    assert!(
+        printed.contains("--shared-budget 7 a month for every process on the key: at most 7 requests in this run, 23 jobs left"),
+        "{printed}"
+    );
+    let both = [&["--per-model", "--max-requests", "5"][..], &shared].concat();
+    assert_eq!(dry(&both).1["requests_within_budget"], 5, "the smaller");
+
     assert_eq!(server.counters().requests, 0, "a dry run sends nothing");
 }
 

@@ -102,7 +102,11 @@ struct Estimate {
     allotted_rps: Option<f64>,
     /// `--max-requests`, if given.
     max_requests: Option<u64>,
-    /// Requests this run would send within `--max-requests`.
+    /// `--shared-budget`, if given: a month's requests for every process
+    /// on the key, of which a dry run does not read the count spent.
+    shared_budget: Option<u64>,
+    /// Requests this run would send within `--max-requests` and
+    /// `--shared-budget` (all of the month's, at most).
     requests_within_budget: u64,
     /// Jobs left for a later `--resume` once the budget is spent.
     jobs_beyond_budget: u64,
@@ -147,7 +151,11 @@ impl Estimate {
             model_readings,
         } = *tally;
         let max_requests = args.max_requests.map(|n| n.get());
-        let within = max_requests.map_or(requests, |budget| budget.min(requests));
+        let shared_budget = args.shared_budget.map(|n| n.get());
+        let within = [max_requests, shared_budget]
+            .into_iter()
+            .flatten()
+            .fold(requests, u64::min);
         let allotted_rps = (args.mode == Mode::Rate).then_some(args.rps);
         Estimate {
             dry_run: true,
@@ -167,6 +175,7 @@ impl Estimate {
             },
             allotted_rps,
             max_requests,
+            shared_budget,
             requests_within_budget: within,
             jobs_beyond_budget: requests - within,
             seconds_at_allotted_rate: allotted_rps
@@ -220,6 +229,15 @@ impl fmt::Display for Estimate {
             writeln!(
                 f,
                 "budget: --max-requests {budget}: {} requests in this run, {} jobs left for --resume",
+                self.requests_within_budget, self.jobs_beyond_budget
+            )?;
+        }
+        if let Some(budget) = self.shared_budget {
+            writeln!(
+                f,
+                "budget: --shared-budget {budget} a month for every process on the key: at most {} \
+                 requests in this run, {} jobs left for --resume (what the month spent is not read \
+                 in a dry run)",
                 self.requests_within_budget, self.jobs_beyond_budget
             )?;
         }
