@@ -12,9 +12,10 @@ use restb::limiter::{
     Backoff, Limiter, Now, PacingModel, PauseReason, Rate, SharedPacing, SharedSlots,
 };
 use restb::mock::{MockConfig, MockServer};
+use restb::pool::BudgetCounter;
 use restb::shared_limit::{
-    RedisUrl, ScheduleKey, SharedLimit, SharedLimitConfig, SharedLimitError, SharedSchedule,
-    LOOKAHEAD,
+    RedisBudget, RedisUrl, ScheduleKey, SharedLimit, SharedLimitConfig, SharedLimitError,
+    SharedSchedule, LOOKAHEAD,
 };
 use restb::stop::Stop;
 use std::io::{Read, Write};
@@ -1168,6 +1169,49 @@ fn dropping_a_shared_limit_does_not_wait_out_a_hung_redis() {
     );
 }
 
+/// A process on the schedule of `key` with a monthly budget of `budget`.
+fn with_budget(redis: &Redis, key: ScheduleKey, budget: u64) -> SharedLimit {
+    let url = RedisUrl::parse(&redis.url()).unwrap();
+    let mut config = SharedLimitConfig::new(url, key, Rate::per_second(10.0).unwrap());
+    config.budget = Some(budget);
+    config.heartbeat = 100 * MS;
+    SharedLimit::connect(config).unwrap()
+}
+
+/// Regression (a review's finding): processes that disagreed on
+/// `--shared-budget` each counted to their own, the largest winning. As for
+/// the rate, the smallest budget of the live processes holds; once its
+/// process has gone, the others' own.
+#[test]
+fn the_smallest_budget_of_the_live_processes_holds() {
+    let redis = Redis::start();
+    let small = with_budget(&redis, schedule_key("key-b"), 3);
+    let large = Arc::new(with_budget(&redis, schedule_key("key-b"), 10));
+    let url = RedisUrl::parse(&redis.url()).unwrap();
+    let peers = Arc::clone(&large);
+    let budget = RedisBudget::connect(url, schedule_key("key-b"), 10, Duration::from_secs(5))
+        .unwrap()
+        .held_to(move || peers.peers().smallest_budget);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while large.peers().smallest_budget != Some(3) {
+        assert!(Instant::now() < deadline, "never heard the smaller budget");
+        std::thread::sleep(20 * MS);
+    }
+    assert_eq!(budget.limit(), 3);
+    let taken = (0..10).filter(|_| budget.take().unwrap()).count();
+    assert_eq!(taken, 3, "the smaller budget, while its process is live");
+    drop(small);
+    while large.peers().smallest_budget != Some(10) {
+        assert!(
+            Instant::now() < deadline,
+            "the gone process's budget still held"
+        );
+        std::thread::sleep(20 * MS);
+    }
+    let more = (0..10).filter(|_| budget.take().unwrap()).count();
+    assert_eq!(more, 7, "ours once it has gone");
+}
+
 // ---- The `restb` binary with --shared-limit ----
 
 const KEY: &str = "shared-test-key-5ecr3t";
@@ -1375,6 +1419,47 @@ fn redis_killed_mid_run_loses_and_duplicates_nothing() {
     }
     assert!(warned >= 1, "a process noticed the loss");
     assert_eq!(gateway.counters().ok, 80);
+}
+
+/// The binary tells its `--shared-budget` to the others and holds to a
+/// smaller one of a live process on the key, and says so.
+#[test]
+fn a_run_holds_to_a_smaller_budget_of_another_process_and_says_so() {
+    let redis = Redis::start();
+    let gateway = MockServer::start(MockConfig::default()).unwrap();
+    let key = ScheduleKey::new(&ClientKey::new(KEY).unwrap(), &gateway.base_url());
+    let _other = with_budget(&redis, key, 3);
+    let dir = tempfile::tempdir().unwrap();
+    let list = url_list(dir.path(), "b", 8);
+    let output = restb()
+        .args([
+            "run",
+            &list,
+            "--base-url",
+            &gateway.base_url(),
+            "--rps",
+            "20",
+        ])
+        .args([
+            "--shared-limit",
+            &redis.url(),
+            "--shared-budget",
+            "10",
+            "-o",
+        ])
+        .arg(dir.path().join("out.jsonl"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert_eq!(gateway.counters().requests, 3, "{stderr}");
+    assert_eq!(
+        stderr
+            .matches("has a budget of 3 requests a month, below our 10")
+            .count(),
+        1,
+        "{stderr}"
+    );
 }
 
 #[test]

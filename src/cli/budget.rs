@@ -10,7 +10,7 @@ use {
     super::{args::RunArgs, UsageError},
     restb::api::ClientKey,
     restb::pool::SharedBudget,
-    restb::shared_limit::{RedisBudget, RedisUrl, ScheduleKey},
+    restb::shared_limit::{RedisBudget, RedisUrl, ScheduleKey, SharedSchedule},
     std::sync::Arc,
     std::time::Duration,
 };
@@ -66,6 +66,7 @@ pub(super) fn connect_shared(
     args: &RunArgs,
     key: &ClientKey,
     base_url: &str,
+    schedule: Option<&Arc<SharedSchedule>>,
 ) -> Result<Option<SharedBudget>, UsageError> {
     let Some(limit) = args.shared_budget else {
         return Ok(None);
@@ -74,9 +75,12 @@ pub(super) fn connect_shared(
     let Some(url) = super::shared::url(args)? else {
         return Ok(None);
     };
-    let schedule = ScheduleKey::new(key, base_url);
-    let budget = RedisBudget::connect(url, schedule, limit.get(), Duration::from_secs(1))
+    let schedule_key = ScheduleKey::new(key, base_url);
+    let mut budget = RedisBudget::connect(url, schedule_key, limit.get(), Duration::from_secs(1))
         .map_err(|e| UsageError(format!("--shared-budget: {e}")))?;
+    if let Some(schedule) = schedule.cloned() {
+        budget = budget.held_to(move || schedule.limit().peers().smallest_budget);
+    }
     let left = budget
         .remaining()
         .map_err(|e| UsageError(format!("--shared-budget: {e}")))?;

@@ -71,8 +71,12 @@ impl<'a> Plan<'a> {
         #[cfg(feature = "redis")]
         {
             pool_config.shared = shared.clone().map(|s| restb::limiter::SharedPacing::new(s));
-            pool_config.shared_budget =
-                super::budget::connect_shared(args, &shared_key, client.base_url())?;
+            pool_config.shared_budget = super::budget::connect_shared(
+                args,
+                &shared_key,
+                client.base_url(),
+                shared.as_ref(),
+            )?;
         }
         check_distinct(args)?;
         let stats_file = create_stats_file(args)?;

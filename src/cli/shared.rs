@@ -8,6 +8,7 @@ use super::UsageError;
 use restb::api::ClientKey;
 use restb::limiter::Rate;
 use restb::shared_limit::{RedisUrl, ScheduleKey, SharedLimit, SharedLimitConfig, SharedSchedule};
+use std::num::NonZeroU64;
 use std::sync::Arc;
 
 /// The environment variable read when the flag is not given.
@@ -65,7 +66,8 @@ pub(super) fn connect(
     let (Some(url), Some(rate)) = (check(args, rate)?, rate) else {
         return Ok(None);
     };
-    let config = SharedLimitConfig::new(url, ScheduleKey::new(key, base_url), rate);
+    let mut config = SharedLimitConfig::new(url, ScheduleKey::new(key, base_url), rate);
+    config.budget = args.shared_budget.map(NonZeroU64::get);
     let limit = SharedLimit::connect(config).map_err(|e| UsageError(e.to_string()))?;
     let peers = limit.peers();
     log::info!(

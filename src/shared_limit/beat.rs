@@ -33,7 +33,7 @@ pub(super) fn spawn(inner: Arc<Inner>, con: Connection) -> Background {
         if let Some(con) = con.as_mut() {
             let ttl = period.saturating_mul(3);
             let key = &inner.config.key;
-            let _ = inner.scripts.beat(con, key, &inner.id, None, None, ttl);
+            let _ = inner.scripts.beat(con, key, &inner.id, None, ttl);
         }
     })
 }

@@ -70,6 +70,9 @@ pub struct RedisBudget {
     con: Mutex<Option<Connection>>,
     take: Script,
     spent: Script,
+    /// The smallest budget of the live processes on the key, as their
+    /// heartbeats tell (see [`RedisBudget::held_to`]).
+    smallest: Option<Box<dyn Fn() -> Option<u64> + Send + Sync>>,
 }
 
 impl std::fmt::Debug for RedisBudget {
@@ -107,12 +110,24 @@ impl RedisBudget {
             con: Mutex::new(None),
             take: Script::new(&format!("{MONTH_KEY}{TAKE}")),
             spent: Script::new(&format!("{MONTH_KEY}{SPENT}")),
+            smallest: None,
         };
         let con = budget
             .open()
             .map_err(|e| SharedLimitError::redis(&budget.url, &e))?;
         *budget.con.lock() = Some(con);
         Ok(budget)
+    }
+
+    /// Holds the month's count to the smallest budget of the live
+    /// processes on the key too, as `smallest` tells it (a shared limit's
+    /// [`Peers::smallest_budget`](super::Peers::smallest_budget)), as the
+    /// schedule holds to the smallest rate: processes that disagree on the
+    /// budget each counted to their own, the largest winning.
+    #[must_use]
+    pub fn held_to(mut self, smallest: impl Fn() -> Option<u64> + Send + Sync + 'static) -> Self {
+        self.smallest = Some(Box::new(smallest));
+        self
     }
 
     /// Requests left this month for every process on the key.
@@ -127,7 +142,7 @@ impl RedisBudget {
     /// Redis's clock.
     fn remaining_at(&self, at: Option<u64>) -> Result<u64, SharedLimitError> {
         let spent: u64 = self.call(|con, months| self.spent.key(months).arg(at).invoke(con))?;
-        Ok(self.limit.saturating_sub(spent))
+        Ok(self.limit().saturating_sub(spent))
     }
 
     /// Takes one start from the budget of the month of Unix time `at`, or
@@ -135,15 +150,16 @@ impl RedisBudget {
     fn take_at(&self, at: Option<u64>) -> Result<bool, SharedLimitError> {
         let count: i64 = self.call(|con, months| {
             let mut invocation = self.take.key(months);
-            invocation.arg(self.limit).arg(KEEP).arg(at);
+            invocation.arg(self.limit()).arg(KEEP).arg(at);
             invocation.invoke(con)
         })?;
         Ok(count >= 0)
     }
 
-    /// The monthly limit.
+    /// The monthly limit in force: ours, or a live process's smaller one.
     pub fn limit(&self) -> u64 {
-        self.limit
+        let smallest = self.smallest.as_ref().and_then(|smallest| smallest());
+        smallest.map_or(self.limit, |smallest| smallest.min(self.limit))
     }
 
     fn open(&self) -> redis::RedisResult<Connection> {

@@ -6,7 +6,7 @@ use super::clock_map::ClockMap;
 use super::error::SharedLimitError;
 use super::key::ScheduleKey;
 use super::rounds::{self, Rounds};
-use super::script::{Beat, Scripts};
+use super::script::{Beat, Registration, Scripts};
 use super::starts::{self, Starts};
 use super::teller::{self, Teller};
 use super::url::RedisUrl;
@@ -35,6 +35,10 @@ pub struct SharedLimitConfig {
     pub heartbeat: Duration,
     /// Connect, read and write timeout of each Redis call. Defaults to 1 s.
     pub timeout: Duration,
+    /// This process's budget of requests a month (`--shared-budget`),
+    /// told to the others: the smallest of the live processes' holds
+    /// (see [`Peers::smallest_budget`]). Defaults to none.
+    pub budget: Option<u64>,
 }
 
 impl SharedLimitConfig {
@@ -46,6 +50,7 @@ impl SharedLimitConfig {
             rate,
             heartbeat: Duration::from_secs(1),
             timeout: Duration::from_secs(1),
+            budget: None,
         }
     }
 }
@@ -76,6 +81,8 @@ pub struct Peers {
     /// The widest pacing margin among them (0.01: 1 % slower than the
     /// rate), if any told one.
     pub widest_margin: Option<f64>,
+    /// The smallest monthly budget among them, if any told one.
+    pub smallest_budget: Option<u64>,
 }
 
 /// Margins go to Redis in parts per million.
@@ -127,6 +134,7 @@ pub(super) struct Inner {
     /// Between a failed call and the reconnection: warned once per loss.
     pub(super) lost: AtomicBool,
     warned_slower: AtomicBool,
+    warned_smaller_budget: AtomicBool,
 }
 
 impl std::fmt::Debug for Inner {
@@ -165,6 +173,7 @@ impl SharedLimit {
                 live: 1,
                 slowest: Duration::ZERO,
                 widest_margin: None,
+                smallest_budget: None,
             }),
             margin_ppm: AtomicU64::new(0),
             round_trips: Mutex::new(
@@ -176,6 +185,7 @@ impl SharedLimit {
             rounds: Rounds::new(),
             lost: AtomicBool::new(false),
             warned_slower: AtomicBool::new(false),
+            warned_smaller_budget: AtomicBool::new(false),
         });
         let mut beating = inner
             .open()
@@ -471,10 +481,13 @@ impl Inner {
 
     pub(super) fn beat(&self, con: &mut Connection) -> redis::RedisResult<Beat> {
         let ttl = self.config.heartbeat.saturating_mul(3);
-        let interval = Some(self.config.rate.interval());
-        let margin = Some(self.margin_ppm.load(Ordering::Acquire)).filter(|ppm| *ppm > 0);
+        let registration = Registration {
+            interval: self.config.rate.interval(),
+            margin_ppm: Some(self.margin_ppm.load(Ordering::Acquire)).filter(|ppm| *ppm > 0),
+            budget: self.config.budget,
+        };
         self.scripts
-            .beat(con, &self.config.key, &self.id, interval, margin, ttl)
+            .beat(con, &self.config.key, &self.id, Some(registration), ttl)
     }
 
     /// Takes in a heartbeat's answer; says once if another process is slower.
@@ -485,7 +498,19 @@ impl Inner {
             slowest,
             widest_margin: (beat.widest_margin_ppm > 0)
                 .then(|| beat.widest_margin_ppm as f64 / PPM),
+            smallest_budget: (beat.smallest_budget > 0).then_some(beat.smallest_budget),
         };
+        if let Some((smallest, own)) = self.config.budget.and_then(|own| {
+            (beat.smallest_budget > 0 && beat.smallest_budget < own)
+                .then_some((beat.smallest_budget, own))
+        }) {
+            if !self.warned_smaller_budget.swap(true, Ordering::AcqRel) {
+                log::warn!(
+                    "another process on this client key has a budget of {smallest} requests a \
+                     month, below our {own}: the smallest budget holds"
+                );
+            }
+        }
         let own = self.config.rate.interval();
         // Whole microseconds in Redis: allow for the rounding.
         if slowest > own + Duration::from_micros(1)

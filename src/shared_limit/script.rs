@@ -74,13 +74,25 @@ redis.call('SET', KEYS[1], string.format('%.0f', stop), 'PX', math.floor((stop -
 return {stop, now}
 ";
 
+/// What a heartbeat tells of this process.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Registration {
+    /// Its allotted interval (`--rps`).
+    pub(super) interval: Duration,
+    /// Its pacing margin, in parts per million, once it has one.
+    pub(super) margin_ppm: Option<u64>,
+    /// Its monthly budget (`--shared-budget`), if it has one.
+    pub(super) budget: Option<u64>,
+}
+
 /// A process's heartbeat: registers `ARGV[1]` with its interval `ARGV[2]` (an
-/// empty interval leaves) and its pacing margin `ARGV[4]` (parts per
-/// million; empty: none yet) for `ARGV[3]` ms, forgets processes whose
-/// heartbeat lapsed, and stores the slowest live interval for RESERVE.
-/// Returns the number of live processes, the slowest interval and the
-/// widest margin (ppm: Redis turns a script's numbers into integers).
-/// After [`CLOCK_PREAMBLE`] (`KEYS[5]`).
+/// empty interval leaves), its pacing margin `ARGV[4]` (parts per
+/// million; empty: none yet) and its monthly budget `ARGV[5]` (empty:
+/// none) for `ARGV[3]` ms, forgets processes whose heartbeat lapsed, and
+/// stores the slowest live interval for RESERVE. Returns the number of
+/// live processes, the slowest interval, the widest margin (ppm: Redis
+/// turns a script's numbers into integers) and the smallest budget (0:
+/// none). After [`CLOCK_PREAMBLE`] (`KEYS[5]`).
 const BEAT: &str = r"
 local ttl = tonumber(ARGV[3])
 if back > 0 then
@@ -95,33 +107,40 @@ if ARGV[2] == '' then
   redis.call('ZREM', KEYS[1], ARGV[1])
   redis.call('HDEL', KEYS[2], ARGV[1])
   redis.call('HDEL', KEYS[4], ARGV[1])
+  redis.call('HDEL', KEYS[8], ARGV[1])
 else
   redis.call('ZADD', KEYS[1], string.format('%.0f', now + ttl * 1000), ARGV[1])
   redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
   if ARGV[4] ~= '' then redis.call('HSET', KEYS[4], ARGV[1], ARGV[4]) end
+  if ARGV[5] ~= '' then redis.call('HSET', KEYS[8], ARGV[1], ARGV[5]) end
 end
 local horizon = string.format('%.0f', now)
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', horizon)) do
   redis.call('HDEL', KEYS[2], id)
   redis.call('HDEL', KEYS[4], id)
+  redis.call('HDEL', KEYS[8], id)
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', horizon)
 local live = redis.call('ZRANGE', KEYS[1], 0, -1)
 local slowest = 0
 local widest = 0
+local smallest = 0
 for _, id in ipairs(live) do
   slowest = math.max(slowest, tonumber(redis.call('HGET', KEYS[2], id) or 0))
   widest = math.max(widest, tonumber(redis.call('HGET', KEYS[4], id) or 0))
+  local budget = tonumber(redis.call('HGET', KEYS[8], id) or 0)
+  if budget > 0 and (smallest == 0 or budget < smallest) then smallest = budget end
 end
 if #live > 0 then
   redis.call('SET', KEYS[3], string.format('%.0f', slowest), 'PX', ttl)
   redis.call('PEXPIRE', KEYS[1], ttl)
   redis.call('PEXPIRE', KEYS[2], ttl)
   redis.call('PEXPIRE', KEYS[4], ttl)
+  redis.call('PEXPIRE', KEYS[8], ttl)
 else
   redis.call('DEL', KEYS[3])
 end
-return {#live, slowest, widest}
+return {#live, slowest, widest, smallest}
 ";
 
 /// A reservation as Redis answered it, in microseconds of Redis's clock.
@@ -146,6 +165,8 @@ pub(super) struct Beat {
     /// The widest pacing margin of a live process, in parts per million
     /// (0: none told).
     pub(super) widest_margin_ppm: i64,
+    /// The smallest monthly budget of a live process (0: none told).
+    pub(super) smallest_budget: u64,
 }
 
 /// The three scripts, each sent by EVALSHA (EVAL when Redis lost them,
@@ -227,21 +248,23 @@ impl Scripts {
             .invoke(con)
     }
 
-    /// Registers (or with `interval: None`, removes) process `id`, with
-    /// its pacing margin in parts per million if it has one.
+    /// Registers process `id` as `registration` tells, or with `None`
+    /// removes it.
     pub(super) fn beat(
         &self,
         con: &mut Connection,
         key: &ScheduleKey,
         id: &str,
-        interval: Option<Duration>,
-        margin_ppm: Option<u64>,
+        registration: Option<Registration>,
         ttl: Duration,
     ) -> RedisResult<Beat> {
-        let interval = interval.map_or(String::new(), |i| micros(i).max(1).to_string());
-        let margin = margin_ppm.map_or(String::new(), |ppm| ppm.to_string());
+        let told = |value: Option<u64>| value.map_or(String::new(), |v| v.to_string());
+        let interval =
+            registration.map_or(String::new(), |r| micros(r.interval).max(1).to_string());
+        let margin = told(registration.and_then(|r| r.margin_ppm));
+        let budget = told(registration.and_then(|r| r.budget));
         let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
-        let (live, slowest_us, widest_margin_ppm): (u32, i64, i64) = self
+        let (live, slowest_us, widest_margin_ppm, smallest_budget): (u32, i64, i64, u64) = self
             .beat
             .key(key.part("procs"))
             .key(key.part("rates"))
@@ -250,15 +273,18 @@ impl Scripts {
             .key(key.part("clock"))
             .key(key.part("tat"))
             .key(key.part("pause"))
+            .key(key.part("budgets"))
             .arg(id)
             .arg(interval)
             .arg(ttl_ms)
             .arg(margin)
+            .arg(budget)
             .invoke(con)?;
         Ok(Beat {
             live,
             slowest_us,
             widest_margin_ppm,
+            smallest_budget,
         })
     }
 }
