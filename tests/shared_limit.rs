@@ -1014,6 +1014,32 @@ fn local_slot(schedule: &SharedSchedule, interval: Duration) -> Instant {
     }
 }
 
+/// Regression (a review's finding): with a Redis that hangs, each booking
+/// fails only at its timeout, and the threads that waited behind it asked
+/// for slots long past: the fallback handed them out, at once, one after
+/// the other, and the local share held nobody back. A local slot is never
+/// in the past, and the next comes a share after it.
+#[test]
+fn the_fallback_hands_out_no_slot_in_the_past() {
+    let mut redis = Redis::start();
+    let interval = Duration::from_millis(100);
+    let schedule = SharedSchedule::new(connect(&redis.url(), "key-p", 10.0).unwrap());
+    assert!(schedule.book(Instant::now(), interval).shared);
+    // The slot booked in Redis and the share after it are past too.
+    std::thread::sleep(3 * interval);
+    let _ = redis.child.kill();
+    let _ = redis.child.wait();
+    let asked = Instant::now();
+    let long_ago = asked.checked_sub(Duration::from_secs(2)).unwrap();
+    let first = schedule.book(long_ago, interval);
+    let second = schedule.book(long_ago, interval);
+    assert!(!first.shared && !first.turn);
+    assert!(first.start >= asked, "{:?} before the call", asked - first.start);
+    if !second.turn {
+        assert!(second.start >= first.start + interval, "two at once");
+    }
+}
+
 /// Regression: the fallback share used this process's own rate, so a
 /// process told 10/s beside one told 4/s ran at 10/2 per second once Redis
 /// was gone (the schedule had paced both at 4/s); and its first local slot

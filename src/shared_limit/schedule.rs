@@ -202,9 +202,15 @@ impl SharedSchedule {
         }
         let mut next = self.local_next.lock();
         let after_shared = last_shared.map_or(earliest, |last| last + share);
+        // Not before now: a call that failed slowly (a Redis that hangs,
+        // its timeout) left `earliest` and the last slots in the past, and
+        // every thread that waited behind it got one of them, the local
+        // share kept by none (a review: two processes at the full rate for
+        // 0.7 s after the loss, 429s).
         let start = next
             .map_or(earliest, |free| free.max(earliest))
-            .max(after_shared);
+            .max(after_shared)
+            .max(Instant::now());
         // As on Redis, a slot only when it is near: otherwise each waiting
         // thread would hold one, and the local slots would run seconds
         // ahead, all of which the return to the shared schedule waits for.
