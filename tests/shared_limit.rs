@@ -1034,7 +1034,11 @@ fn the_fallback_hands_out_no_slot_in_the_past() {
     let first = schedule.book(long_ago, interval);
     let second = schedule.book(long_ago, interval);
     assert!(!first.shared && !first.turn);
-    assert!(first.start >= asked, "{:?} before the call", asked - first.start);
+    assert!(
+        first.start >= asked,
+        "{:?} before the call",
+        asked - first.start
+    );
     if !second.turn {
         assert!(second.start >= first.start + interval, "two at once");
     }
@@ -1168,6 +1172,37 @@ fn a_connection_redis_closed_for_idling_is_opened_again() {
     std::thread::sleep(Duration::from_millis(3500));
     let paused = limit.pause(Instant::now() + 100 * MS, "a test");
     assert!(paused.is_ok(), "{paused:?}");
+}
+
+/// Commands Redis has run so far.
+fn commands_run(redis: &Redis) -> u64 {
+    let info: String = redis::cmd("INFO")
+        .arg("stats")
+        .query(&mut admin(redis))
+        .unwrap();
+    let line = info
+        .lines()
+        .find_map(|line| line.strip_prefix("total_commands_processed:"))
+        .expect("INFO stats counts the commands");
+    line.trim().parse().unwrap()
+}
+
+/// A review's finding: a heartbeat period of 0 was taken as given, and the
+/// heartbeat ran without a pause (130,000 commands a second).
+#[test]
+fn a_heartbeat_period_of_zero_is_no_busy_loop() {
+    let redis = Redis::start();
+    let url = RedisUrl::parse(&redis.url()).unwrap();
+    let rate = Rate::per_second(10.0).unwrap();
+    let mut config = SharedLimitConfig::new(url, schedule_key("key-z"), rate);
+    config.heartbeat = Duration::ZERO;
+    let limit = SharedLimit::connect(config).unwrap();
+    let before = commands_run(&redis);
+    std::thread::sleep(Duration::from_secs(1));
+    let run = commands_run(&redis) - before;
+    drop(limit);
+    // One beat each 10 ms, about ten commands each.
+    assert!(run < 5_000, "{run} commands in a second");
 }
 
 /// Regression: dropping a shared limit while Redis hung (stopped, not gone)

@@ -112,8 +112,13 @@ impl RedisBudget {
             spent: Script::new(&format!("{MONTH_KEY}{SPENT}")),
             smallest: None,
         };
-        let con = budget
+        let mut con = budget
             .open()
+            .map_err(|e| SharedLimitError::redis(&budget.url, &e))?;
+        // A password refused (or none given where one is wanted) fails
+        // here, not at the first start.
+        redis::cmd("PING")
+            .query::<redis::Value>(&mut con)
             .map_err(|e| SharedLimitError::redis(&budget.url, &e))?;
         *budget.con.lock() = Some(con);
         Ok(budget)
@@ -274,6 +279,21 @@ mod tests {
         std::thread::sleep(Duration::from_millis(3500));
         assert!(budget.take_at(None).unwrap());
         assert_eq!(budget.remaining().unwrap(), 3);
+    }
+
+    /// A review's finding: a Redis that wants a password, and a URL
+    /// without one, connected, and failed only at the first start.
+    #[test]
+    fn a_password_wanted_fails_the_connection() {
+        let redis = Redis::start_with(None, Some("budget-pw"));
+        let key = ClientKey::new("budget-test-key-0001").unwrap();
+        let schedule = ScheduleKey::new(&key, "http://127.0.0.1:1");
+        let url = RedisUrl::parse(&redis.url()).unwrap();
+        let error = RedisBudget::connect(url, schedule, 5, Duration::from_secs(5))
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("Authentication required"), "{error}");
     }
 
     /// Without a time given, the month is Redis's own: a start taken now

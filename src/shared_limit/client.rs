@@ -31,7 +31,8 @@ pub struct SharedLimitConfig {
     /// smallest of all live processes'.
     pub rate: Rate,
     /// Heartbeat period; a process is forgotten three periods after its
-    /// last one. Defaults to 1 s.
+    /// last one. Defaults to 1 s; at least [`SHORTEST_HEARTBEAT`] (a
+    /// shorter one is taken as that: a period of 0 beat without a pause).
     pub heartbeat: Duration,
     /// Connect, read and write timeout of each Redis call. Defaults to 1 s.
     pub timeout: Duration,
@@ -54,6 +55,9 @@ impl SharedLimitConfig {
         }
     }
 }
+
+/// The shortest heartbeat period [`SharedLimit::connect`] keeps.
+pub const SHORTEST_HEARTBEAT: Duration = Duration::from_millis(10);
 
 /// A start slot from the shared schedule, on this process's clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,7 +158,8 @@ impl SharedLimit {
     /// # Errors
     /// [`SharedLimitError::Redis`] when Redis cannot be reached, refuses
     /// the password, or fails the first heartbeat.
-    pub fn connect(config: SharedLimitConfig) -> Result<SharedLimit, SharedLimitError> {
+    pub fn connect(mut config: SharedLimitConfig) -> Result<SharedLimit, SharedLimitError> {
+        config.heartbeat = config.heartbeat.max(SHORTEST_HEARTBEAT);
         let url = config.url.clone();
         // No Nagle: a published start is one small write with no reply.
         let client = url

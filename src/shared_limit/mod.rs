@@ -54,7 +54,7 @@ mod url;
 mod redis_server;
 
 pub use budget::RedisBudget;
-pub use client::{Grant, Peers, RoundTrips, SharedLimit, SharedLimitConfig};
+pub use client::{Grant, Peers, RoundTrips, SharedLimit, SharedLimitConfig, SHORTEST_HEARTBEAT};
 pub use error::SharedLimitError;
 pub use key::ScheduleKey;
 pub use schedule::{Booking, SharedSchedule, LOOKAHEAD};
