@@ -1230,6 +1230,38 @@ fn dropping_a_shared_limit_does_not_wait_out_a_hung_redis() {
     );
 }
 
+/// A no-op job.
+struct Nothing;
+
+impl restb::pool::Work for Nothing {
+    type Job = u32;
+    type Output = ();
+
+    fn attempt(&self, _job: &u32) -> restb::pool::Attempt<()> {
+        restb::pool::Attempt::Success(())
+    }
+
+    fn panicked(&self, _job: &u32, _message: &str) {}
+}
+
+/// An embedder's review: a pool given a shared schedule but no rate of its
+/// own paced nothing and never used the schedule (50 jobs in 3 ms). It
+/// paces at the rate the schedule was joined at.
+#[test]
+fn a_pool_without_a_rate_paces_at_the_shared_schedules() {
+    let redis = Redis::start();
+    let (schedule, _) = shared_limiter(&redis, "key-n", 10.0);
+    let mut config = restb::pool::PoolConfig::default();
+    config.rate = None;
+    config.shared = Some(SharedPacing::new(schedule.clone()));
+    let started = Instant::now();
+    let summary = restb::pool::Pool::new(config, Stop::new()).run(&Nothing, 0..6, |_| Ok(()));
+    assert_eq!(summary.finished, 6);
+    assert!(schedule.limit().round_trips().count >= 6, "booked in Redis");
+    // Six starts at 10/s: five intervals at least.
+    assert!(started.elapsed() >= 500 * MS, "{:?}", started.elapsed());
+}
+
 /// A process on the schedule of `key` with a monthly budget of `budget`.
 fn with_budget(redis: &Redis, key: ScheduleKey, budget: u64) -> SharedLimit {
     let url = RedisUrl::parse(&redis.url()).unwrap();

@@ -5,6 +5,7 @@
 //! its local pauses, the gap between its own starts); the shared schedule
 //! decides *when* the next start of anyone on the key may be.
 
+use super::Rate;
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -134,6 +135,13 @@ pub trait SharedSlots: Send + Sync + fmt::Debug {
     fn holders(&self) -> u32 {
         1
     }
+
+    /// The rate this holder joined the schedule at, if the schedule knows
+    /// it: a pool given the schedule but no rate of its own paces at it.
+    /// Defaults to `None`.
+    fn rate(&self) -> Option<Rate> {
+        None
+    }
 }
 
 /// A cheap handle on a [`SharedSlots`], for [`Limiter::shared`] and
@@ -158,6 +166,12 @@ impl SharedPacing {
     /// [`SharedSlots::holders`]).
     pub fn holders(&self) -> u32 {
         self.0.holders().max(1)
+    }
+
+    /// The rate this holder joined the schedule at, if known (see
+    /// [`SharedSlots::rate`]).
+    pub fn rate(&self) -> Option<Rate> {
+        self.0.rate()
     }
 }
 

@@ -67,8 +67,9 @@ pub struct PoolConfig {
     pub first_try_alone: Option<Duration>,
     /// A schedule shared with every process on the client key (e.g.
     /// `restb::shared_limit::SharedSchedule`, feature `redis`): even starts
-    /// are booked there instead of in this pool's own limiter. Defaults to
-    /// none.
+    /// are booked there instead of in this pool's own limiter, at
+    /// [`rate`](Self::rate), or without one at the rate the schedule was
+    /// joined at. Defaults to none.
     pub shared: Option<SharedPacing>,
     /// The longest every start may be held by one pause (a spent quota, a
     /// long `Retry-After`, set by this pool or another on the shared

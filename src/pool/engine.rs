@@ -58,7 +58,17 @@ impl<'a, W: Work> Engine<'a, W> {
         queue: Queue<W::Job>,
     ) -> Engine<'a, W> {
         let limiter = match (&config.shared, config.align_to_windows) {
-            (Some(shared), _) => Limiter::new(config.rate).shared(shared.clone()),
+            (Some(shared), _) => {
+                // Without a rate of its own, a pool would pace nothing and
+                // use the schedule not at all (an embedder's review).
+                let rate = config.rate.or_else(|| shared.rate());
+                if rate.is_none() {
+                    log::warn!(
+                        "a shared schedule without a rate, here or its own: nothing is paced"
+                    );
+                }
+                Limiter::new(rate).shared(shared.clone())
+            }
             (None, true) => Limiter::new(config.rate).aligned_to_windows(),
             (None, false) => Limiter::new(config.rate),
         };

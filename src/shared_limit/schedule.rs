@@ -312,4 +312,8 @@ impl SharedSlots for SharedSchedule {
     fn holders(&self) -> u32 {
         self.limit.peers().live
     }
+
+    fn rate(&self) -> Option<Rate> {
+        Some(self.limit.rate())
+    }
 }
