@@ -35,9 +35,10 @@ impl ScheduleKey {
     /// assert!(name.starts_with("restb:{") && !name.contains("s3cret"));
     /// ```
     pub fn new(key: &ClientKey, base_url: &str) -> ScheduleKey {
-        let mut input = Vec::with_capacity(DOMAIN.len() + base_url.len() + 64);
+        let gateway = gateway_name(base_url);
+        let mut input = Vec::with_capacity(DOMAIN.len() + gateway.len() + 64);
         input.extend_from_slice(DOMAIN);
-        input.extend_from_slice(base_url.trim_end_matches('/').as_bytes());
+        input.extend_from_slice(gateway.as_bytes());
         input.push(0);
         input.extend_from_slice(key.expose().as_bytes());
         let digest = ring::digest::digest(&ring::digest::SHA256, &input);
@@ -54,6 +55,34 @@ impl ScheduleKey {
     pub(super) fn part(&self, part: &str) -> String {
         format!("{}:{part}", self.prefix)
     }
+}
+
+/// The API address as one name however `base_url` spells it: scheme and
+/// host in lower case, without the scheme's default port or a trailing
+/// slash (an embedder's review: `https://API-US.restb.ai:443` named
+/// another schedule than `https://api-us.restb.ai`). Two names of one host
+/// (`localhost`, `127.0.0.1`: the review's two schedules, 14 429s) stay
+/// two: only DNS could tell. An address that does not parse is taken as written.
+fn gateway_name(base_url: &str) -> String {
+    let trimmed = base_url.trim().trim_end_matches('/');
+    let Ok(uri) = trimmed.parse::<ureq::http::Uri>() else {
+        return trimmed.to_string();
+    };
+    let (Some(scheme), Some(host)) = (uri.scheme_str(), uri.host()) else {
+        return trimmed.to_string();
+    };
+    let scheme = scheme.to_ascii_lowercase();
+    let default_port = match scheme.as_str() {
+        "https" => Some(443),
+        "http" => Some(80),
+        _ => None,
+    };
+    let port = uri
+        .port_u16()
+        .filter(|port| Some(*port) != default_port)
+        .map_or(String::new(), |port| format!(":{port}"));
+    let path = uri.path().trim_end_matches('/');
+    format!("{scheme}://{}{port}{path}", host.to_ascii_lowercase())
 }
 
 impl fmt::Display for ScheduleKey {
@@ -85,5 +114,33 @@ mod tests {
         assert_eq!(text.len(), "restb:{}".len() + 32);
         assert!(!text.contains("key-a"));
         assert_eq!(name.part("tat"), format!("{text}:tat"));
+    }
+
+    /// One address spelled several ways is one schedule; another port,
+    /// path or scheme is another.
+    #[test]
+    fn an_address_spelled_another_way_names_the_same_schedule() {
+        let key = ClientKey::new("key-a").unwrap();
+        let name = |url| ScheduleKey::new(&key, url);
+        let us = name("https://api-us.restb.ai");
+        for same in [
+            "https://API-US.restb.ai",
+            "HTTPS://api-us.restb.ai:443/",
+            " https://api-us.restb.ai// ",
+        ] {
+            assert_eq!(name(same), us, "{same}");
+        }
+        assert_eq!(name("http://127.0.0.1:80/"), name("http://127.0.0.1"));
+        assert_eq!(
+            name("http://127.0.0.1:8080/x/"),
+            name("http://127.0.0.1:8080/x")
+        );
+        for other in [
+            "http://api-us.restb.ai",
+            "https://api-us.restb.ai:8443",
+            "https://api-us.restb.ai/proxy",
+        ] {
+            assert_ne!(name(other), us, "{other}");
+        }
     }
 }
