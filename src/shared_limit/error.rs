@@ -7,8 +7,9 @@ use super::url::RedisUrl;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SharedLimitError {
-    /// The text is not a usable `redis://` URL.
-    #[error("--shared-limit {0}")]
+    /// The text is not a usable `redis://` URL: the URL (password hidden)
+    /// and why.
+    #[error("{0}")]
     BadUrl(String),
     /// Redis could not be reached, refused the password, or failed a command.
     #[error("shared limit at {url}: {detail}")]

@@ -1,6 +1,7 @@
 //! The `redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]` URL of a shared limit,
 //! which shows its password as `***` wherever it is printed.
 
+use super::error::SharedLimitError;
 use std::fmt;
 
 /// A Redis URL whose `Display` and `Debug` hide the password.
@@ -18,7 +19,7 @@ impl RedisUrl {
     /// with its password hidden.
     ///
     /// # Errors
-    /// A text that is not `redis://HOST[:PORT][/DB]` with an optional
+    /// [`SharedLimitError::BadUrl`]: a text that is not `redis://HOST[:PORT][/DB]` with an optional
     /// `[USER]:PASSWORD@` before the host.
     ///
     /// # Examples
@@ -27,11 +28,13 @@ impl RedisUrl {
     /// let url = RedisUrl::parse("redis://:hunter2@127.0.0.1:6380/3").unwrap();
     /// assert_eq!(url.to_string(), "redis://:***@127.0.0.1:6380/3");
     /// ```
-    pub fn parse(text: &str) -> Result<RedisUrl, String> {
+    pub fn parse(text: &str) -> Result<RedisUrl, SharedLimitError> {
         let text = text.trim();
         let Some(rest) = text.strip_prefix("redis://") else {
             let shown = redact_any(text);
-            return Err(format!("{shown}: not a redis:// URL"));
+            return Err(SharedLimitError::BadUrl(format!(
+                "{shown}: not a redis:// URL"
+            )));
         };
         // The host starts after the last `@`: a password may hold `/`.
         let (userinfo, after_userinfo) = match rest.rsplit_once('@') {
@@ -63,7 +66,7 @@ impl RedisUrl {
             }
             None => format!("redis://{shown_rest}"),
         };
-        let fail = |why: &str| Err(format!("{shown}: {why}"));
+        let fail = |why: &str| Err(SharedLimitError::BadUrl(format!("{shown}: {why}")));
         let (host, port) = split_port(host_port);
         if host.is_empty() {
             return fail("no host");
@@ -184,7 +187,7 @@ mod tests {
             ("redis://:pw@h:0", "port"),
             ("redis://:pw@h/db", "database"),
         ] {
-            let err = RedisUrl::parse(text).unwrap_err();
+            let err = RedisUrl::parse(text).unwrap_err().to_string();
             assert!(err.contains(why), "{text}: {err}");
             assert!(!err.contains("pw"), "{err}");
         }
@@ -196,7 +199,9 @@ mod tests {
     /// (redis-cli's form) or in a query printed too.
     #[test]
     fn a_password_prints_in_no_form_it_can_take() {
-        let err = RedisUrl::parse("redis://:pa/ss@127.0.0.1:6379/0").unwrap_err();
+        let err = RedisUrl::parse("redis://:pa/ss@127.0.0.1:6379/0")
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("redis://:***@127.0.0.1:6379/0: "), "{err}");
         assert!(err.contains("percent-encoded"), "{err}");
         let url = RedisUrl::parse("redis://:pa%2Fss@127.0.0.1:6379/0").unwrap();
@@ -204,6 +209,7 @@ mod tests {
         assert_eq!(url.redact("auth pa/ss"), "auth ***");
         assert!(RedisUrl::parse("redis://h:+80")
             .unwrap_err()
+            .to_string()
             .contains("port"));
         let url = RedisUrl::parse("redis://TopS3cret@127.0.0.1:6379").unwrap();
         assert_eq!(url.to_string(), "redis://***@127.0.0.1:6379");
@@ -221,7 +227,7 @@ mod tests {
             "redis://127.0.0.1:6379/0?password=pw",
             "redis://:x@127.0.0.1:6379/0?password=pw",
         ] {
-            let err = RedisUrl::parse(text).unwrap_err();
+            let err = RedisUrl::parse(text).unwrap_err().to_string();
             assert!(
                 !err.contains("pw") && !err.contains("pa/ss"),
                 "{text}: {err}"
