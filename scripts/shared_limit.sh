@@ -28,7 +28,8 @@
 # Usage: scripts/shared_limit.sh [SECONDS]   (default 15)
 # Environment: PROCS="1 2 4 8", RATES="20 100", GATEWAYS="window leaky" (or mock-leaky),
 #   EXTRAS="kill faketime restart fast" (any subset; empty for none; also restart-window:
-#   2 processes at 10/s on the window gateway, Redis stopped at +3 s for 3 s), LATENCY=0.05;
+#   2 processes at 10/s on the window gateway, Redis stopped at +3 s for 3 s; and hang:
+#   the same with Redis frozen by SIGSTOP at +3 s for 4 s), LATENCY=0.05;
 #   PROCS, RATES or GATEWAYS empty skips the main table; RUN_FLAGS="--threads 40"
 #   adds flags to every restb run; RESTB_LOG=FILTERS logs each process at RUST_LOG=FILTERS
 #   (into its stats file; e.g. restb::limiter::start=trace, one line per start); LOCAL="1 2" the comparison runs without a shared
@@ -201,14 +202,25 @@ for status in ("200", "429"):
 PY
 }
 
-restart_run() { # args: GATEWAY RATE P STOP_AFTER DOWN_FOR: Redis stopped mid-run and restarted
-  local gateway=$1 rate=$2 p=$3 stop_after=$4 down_for=$5 n base stopped_at
-  echo "== $p processes at $rate/s ($gateway), Redis stopped after $stop_after s and restarted $down_for s later"
+restart_run() { # args: GATEWAY RATE P STOP_AFTER DOWN_FOR [hang]: Redis stopped mid-run and
+  # restarted (with hang: frozen by SIGSTOP and thawed by SIGCONT, a Redis that
+  # takes connections and answers nothing, as a host frozen or packets dropped)
+  local gateway=$1 rate=$2 p=$3 stop_after=$4 down_for=$5 mode=${6:-restart} n base stopped_at
+  if [ "$mode" = hang ]; then
+    echo "== $p processes at $rate/s ($gateway), Redis frozen (SIGSTOP) after $stop_after s for $down_for s"
+  else
+    echo "== $p processes at $rate/s ($gateway), Redis stopped after $stop_after s and restarted $down_for s later"
+  fi
   base=$(start_gateway "$gateway" "$rate")
   export RESTB_CLIENT_KEY=shared-restart-$RANDOM
   rm -f "$dir"/stats.*.txt
   for n in $(seq 0 $((p - 1))); do images "$n" $((rate * 20 / p)); launch "$n" "$base" "$rate"; done
-  sleep "$stop_after"; stopped_at=$(date +%s.%N); stop_redis; sleep "$down_for"; start_redis
+  sleep "$stop_after"; stopped_at=$(date +%s.%N)
+  if [ "$mode" = hang ]; then
+    kill -STOP "$(cat "$dir/redis.pid")"; sleep "$down_for"; kill -CONT "$(cat "$dir/redis.pid")"
+  else
+    stop_redis; sleep "$down_for"; start_redis
+  fi
   for n in $(seq 0 $((p - 1))); do wait "$(cat "$dir/pid.$n")" || echo "  process $n exited $?"; done
   per_second "$(python3 -c "print($stopped_at - 2)")" "$(python3 -c "print($stopped_at + 8)")"
   python3 - "$dir" "$p" <<'PY'
@@ -253,6 +265,8 @@ for extra in $extras; do
     restart_run leaky 20 4 5 3 ;;
   restart-window)
     restart_run window 10 2 3 3 ;;
+  hang)
+    restart_run window 10 2 3 4 hang ;;
   esac
 done
 $conditions after
