@@ -51,7 +51,8 @@ if count == 1 then redis.call('EXPIRE', month, ARGV[2]) end
 return count
 ";
 
-/// The month's count so far.
+/// The month's count so far (the month of the Unix time `ARGV[1]` where a
+/// test gives one).
 const SPENT: &str = r"
 return tonumber(redis.call('GET', month_key(KEYS[1], ARGV[1])) or '0')
 ";
@@ -127,8 +128,9 @@ impl RedisBudget {
     /// Holds the month's count to the smallest budget of the live
     /// processes on the key too, as `smallest` tells it (a shared limit's
     /// [`Peers::smallest_budget`](super::Peers::smallest_budget)), as the
-    /// schedule holds to the smallest rate: processes that disagree on the
-    /// budget each counted to their own, the largest winning.
+    /// schedule holds to the smallest rate (without it, processes that
+    /// disagree on the budget each count to their own, and the largest
+    /// wins).
     #[must_use]
     pub fn held_to(mut self, smallest: impl Fn() -> Option<u64> + Send + Sync + 'static) -> Self {
         self.smallest = Some(Box::new(smallest));
