@@ -47,18 +47,21 @@ pub(super) fn spawn(name: &str, body: impl FnOnce(Receiver<()>) + Send + 'static
 /// Tells every one of `threads` to stop, then waits for them until `wait`
 /// has passed; those still running are left to end on their own.
 pub(super) fn stop_all(threads: impl IntoIterator<Item = Background>, wait: Duration) {
-    let threads: Vec<Background> = threads.into_iter().collect();
     let deadline = Instant::now() + wait;
-    let mut waiting = Vec::with_capacity(threads.len());
-    for Background {
-        stop,
-        ended,
-        thread,
-    } in threads
-    {
-        drop(stop);
-        waiting.push((ended, thread));
-    }
+    // Every thread is told (its stop dropped) before any is waited for.
+    let waiting: Vec<_> = threads
+        .into_iter()
+        .map(
+            |Background {
+                 stop,
+                 ended,
+                 thread,
+             }| {
+                drop(stop);
+                (ended, thread)
+            },
+        )
+        .collect();
     for (ended, thread) in waiting {
         // Disconnected: the body has returned, and the join is immediate.
         if let Err(RecvTimeoutError::Disconnected) = ended.recv_deadline(deadline) {

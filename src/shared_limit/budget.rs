@@ -225,11 +225,23 @@ mod tests {
     use crate::calendar::{days_from_civil, month_name};
     use crate::shared_limit::redis_server::Redis;
 
-    fn budget(redis: &Redis, limit: u64) -> RedisBudget {
+    fn connect(redis: &Redis, limit: u64) -> Result<RedisBudget, SharedLimitError> {
         let key = ClientKey::new("budget-test-key-0001").unwrap();
         let schedule = ScheduleKey::new(&key, "http://127.0.0.1:1");
         let url = RedisUrl::parse(&redis.url()).unwrap();
-        RedisBudget::connect(url, schedule, limit, Duration::from_secs(5)).unwrap()
+        RedisBudget::connect(url, schedule, limit, Duration::from_secs(5))
+    }
+
+    fn budget(redis: &Redis, limit: u64) -> RedisBudget {
+        connect(redis, limit).unwrap()
+    }
+
+    /// A connection of the test's own, to read what the scripts wrote.
+    fn admin(redis: &Redis) -> Connection {
+        redis::Client::open(redis.url())
+            .unwrap()
+            .get_connection()
+            .unwrap()
     }
 
     /// The script names the month as the Rust calendar does, at month
@@ -238,10 +250,7 @@ mod tests {
     fn the_script_counts_each_start_in_its_calendar_month() {
         let redis = Redis::start();
         let budget = budget(&redis, 1_000);
-        let mut con = redis::Client::open(redis.url())
-            .unwrap()
-            .get_connection()
-            .unwrap();
+        let mut con = admin(&redis);
         let mut seconds = vec![0, 20_785 * DAY + 12 * 3600];
         for (year, month) in [(2024, 3), (2025, 1), (2026, 12), (2100, 3), (2400, 3)] {
             let first = days_from_civil(year, month) * DAY;
@@ -268,10 +277,7 @@ mod tests {
     #[test]
     fn a_connection_redis_closed_for_idling_is_opened_again() {
         let redis = Redis::start();
-        let mut con = redis::Client::open(redis.url())
-            .unwrap()
-            .get_connection()
-            .unwrap();
+        let mut con = admin(&redis);
         redis::cmd("CONFIG")
             .arg(&["SET", "timeout", "1"][..])
             .query::<()>(&mut con)
@@ -288,26 +294,18 @@ mod tests {
     #[test]
     fn a_password_wanted_fails_the_connection() {
         let redis = Redis::start_with(None, Some("budget-pw"));
-        let key = ClientKey::new("budget-test-key-0001").unwrap();
-        let schedule = ScheduleKey::new(&key, "http://127.0.0.1:1");
-        let url = RedisUrl::parse(&redis.url()).unwrap();
-        let error = RedisBudget::connect(url, schedule, 5, Duration::from_secs(5))
-            .map(|_| ())
-            .unwrap_err()
-            .to_string();
+        let error = connect(&redis, 5).map(|_| ()).unwrap_err().to_string();
         assert!(error.contains("Authentication required"), "{error}");
     }
 
-    /// Without a time given, the month is Redis's own: a start taken now
-    /// counts in the month `TIME` names.
+    /// Without a time given, a start counts in the month `TIME` names.
+    /// (Here Redis's clock is ours: the binary under `faketime` in
+    /// tests/spend.rs tells the two apart.)
     #[test]
     fn the_month_is_named_by_redis_s_clock() {
         let redis = Redis::start();
         let budget = budget(&redis, 5);
-        let mut con = redis::Client::open(redis.url())
-            .unwrap()
-            .get_connection()
-            .unwrap();
+        let mut con = admin(&redis);
         let (secs, _): (u64, u64) = redis::cmd("TIME").query(&mut con).unwrap();
         assert!(budget.take_at(None).unwrap());
         assert_eq!(budget.remaining().unwrap(), 4);

@@ -207,14 +207,15 @@ impl SharedSchedule {
         // every thread that waited behind it got one of them, the local
         // share kept by none (a review: two processes at the full rate for
         // 0.7 s after the loss, 429s).
+        let now = Instant::now();
         let start = next
             .map_or(earliest, |free| free.max(earliest))
             .max(after_shared)
-            .max(Instant::now());
+            .max(now);
         // As on Redis, a slot only when it is near: otherwise each waiting
         // thread would hold one, and the local slots would run seconds
         // ahead, all of which the return to the shared schedule waits for.
-        let turn = start > Instant::now() + LOOKAHEAD + share;
+        let turn = start > now + LOOKAHEAD + share;
         if !turn {
             *last_shared = None;
             *next = Some(start + share);
